@@ -1,0 +1,253 @@
+/* Plugin discovery and loading: where plugins may come from, the safety
+ * checks before any of their code runs, and the ABI handshake after. */
+#include "tessera-private.h"
+
+#include <errno.h>
+#include <gmodule.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define PLUGIN_PREFIX "tessera-"
+#define PLUGIN_SUFFIX ".so"
+
+/* Process-wide: real path of a plugin file -> its checked vtable. Modules are
+ * never unloaded (g_module_make_resident), so the vtables stay valid for the
+ * life of the process and a plugin is dlopen()ed at most once. */
+G_LOCK_DEFINE_STATIC (loaded);
+static GHashTable *loaded;
+
+gboolean
+_tessera_backend_check (const TesseraBackend *backend, const char *expected_name,
+                        const char *origin, GError **error)
+{
+  if (backend == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "%s returned no backend vtable (NULL)", origin);
+      return FALSE;
+    }
+  if (backend->abi_major != TESSERA_BACKEND_ABI_MAJOR
+      || backend->abi_minor > TESSERA_BACKEND_ABI_MINOR)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ABI_MISMATCH,
+                   "%s was built for Tessera backend ABI %u.%u, but this libtessera %s "
+                   "supports %u.0 to %u.%u: rebuild the plugin against this libtessera",
+                   origin, backend->abi_major, backend->abi_minor, TESSERA_VERSION,
+                   TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MAJOR,
+                   TESSERA_BACKEND_ABI_MINOR);
+      return FALSE;
+    }
+  /* Every vtable of ABI 1.x holds at least the required ops. */
+  gsize min_size = G_STRUCT_OFFSET (TesseraBackend, validate) + sizeof (backend->validate);
+  if (backend->struct_size < min_size)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ABI_MISMATCH,
+                   "%s declares a vtable of %u bytes, smaller than the %zu bytes of the "
+                   "required ops: it was not built with TESSERA_BACKEND_DEFINE",
+                   origin, backend->struct_size, min_size);
+      return FALSE;
+    }
+  if (!_tessera_name_is_valid (backend->name))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "%s declares an invalid provider name", origin);
+      return FALSE;
+    }
+  if (expected_name != NULL && !g_str_equal (backend->name, expected_name))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "%s calls itself '%s', not '%s'", origin, backend->name, expected_name);
+      return FALSE;
+    }
+
+  const struct
+  {
+    const char *op;
+    gboolean present;
+  } required[] = {
+    { "create", backend->create != NULL },
+    { "destroy", backend->destroy != NULL },
+    { "activate", backend->activate != NULL },
+    { "validate", backend->validate != NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (required); i++)
+    if (!required[i].present)
+      {
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                     "%s lacks the required op '%s'", origin, required[i].op);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* Refuses what another local user could have written: code loaded from there
+ * would run with the product's rights. */
+static gboolean
+check_not_world_writable (const char *path, const struct stat *st, const char *what,
+                          GError **error)
+{
+  if ((st->st_mode & S_IWOTH) != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "refusing to load plugins from %s: the %s is world-writable "
+                   "(run 'chmod o-w %s')",
+                   path, what, path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+plugin_path (const char *plugin_dir, const char *name)
+{
+  g_autofree char *file = g_strconcat (PLUGIN_PREFIX, name, PLUGIN_SUFFIX, NULL);
+  return g_build_filename (plugin_dir, file, NULL);
+}
+
+/* Checks the directory and the file; returns the file's real path. */
+static char *
+check_plugin_file (const char *plugin_dir, const char *name, GError **error)
+{
+  struct stat st;
+
+  if (!g_path_is_absolute (plugin_dir))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "plugin directory '%s' is not an absolute path", plugin_dir);
+      return NULL;
+    }
+  g_autofree char *real_dir = realpath (plugin_dir, NULL);
+  if (real_dir == NULL || stat (real_dir, &st) != 0)
+    {
+      int errsv = errno;
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NO_PROVIDER,
+                   "provider '%s' is not installed: plugin directory %s: %s", name, plugin_dir,
+                   g_strerror (errsv));
+      return NULL;
+    }
+  if (!check_not_world_writable (plugin_dir, &st, "directory", error))
+    return NULL;
+
+  g_autofree char *path = plugin_path (plugin_dir, name);
+  if (lstat (path, &st) != 0)
+    {
+      int errsv = errno;
+      if (errsv == ENOENT)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NO_PROVIDER,
+                     "provider '%s' is not installed (no %s)", name, path);
+      else
+        _tessera_set_error_from_errno (error, errsv, "cannot inspect plugin", path);
+      return NULL;
+    }
+  g_autofree char *real = realpath (path, NULL);
+  if (real == NULL)
+    {
+      int errsv = errno;
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "plugin %s cannot be resolved: %s", path, g_strerror (errsv));
+      return NULL;
+    }
+  /* A symlink may only point within the plugin directory: otherwise the
+   * directory's permissions would not say who controls the code. */
+  g_autofree char *real_parent = g_path_get_dirname (real);
+  if (!g_str_equal (real_parent, real_dir))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "refusing plugin %s: it is a link to %s, outside the plugin directory", path,
+                   real);
+      return NULL;
+    }
+  if (stat (real, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "plugin %s is not a regular file", path);
+      return NULL;
+    }
+  if (!check_not_world_writable (path, &st, "file", error))
+    return NULL;
+  return g_steal_pointer (&real);
+}
+
+const TesseraBackend *
+_tessera_loader_load (const char *plugin_dir, const char *name, GError **error)
+{
+  if (!_tessera_name_is_valid (name))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "'%s' is not a valid provider name", name);
+      return NULL;
+    }
+  g_autofree char *real = check_plugin_file (plugin_dir, name, error);
+  if (real == NULL)
+    return NULL;
+
+  G_LOCK (loaded);
+  if (loaded == NULL)
+    loaded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  const TesseraBackend *backend = g_hash_table_lookup (loaded, real);
+  if (backend != NULL)
+    {
+      G_UNLOCK (loaded);
+      return backend;
+    }
+
+  /* Bind all symbols now, so a plugin needing a newer libtessera fails here
+   * with the linker's message instead of crashing at its first call. */
+  GModule *module = g_module_open (real, G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "cannot load plugin %s: %s", real, g_module_error ());
+      G_UNLOCK (loaded);
+      return NULL;
+    }
+
+  g_autofree char *symbol = g_strconcat ("tessera_backend_entry_", name, NULL);
+  const TesseraBackend *(*entry) (void) = NULL;
+  if (!g_module_symbol (module, symbol, (gpointer *) &entry) || entry == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "%s is not a Tessera plugin for '%s': it does not export %s", real, name,
+                   symbol);
+      g_module_close (module);
+      G_UNLOCK (loaded);
+      return NULL;
+    }
+
+  g_autofree char *origin = g_strdup_printf ("plugin %s", real);
+  backend = entry ();
+  if (!_tessera_backend_check (backend, name, origin, error))
+    {
+      g_module_close (module);
+      G_UNLOCK (loaded);
+      return NULL;
+    }
+
+  /* Unloading code that licenses, threads or atexit handlers may still point
+   * into is never safe: keep every plugin for the life of the process. */
+  g_module_make_resident (module);
+  g_hash_table_insert (loaded, g_steal_pointer (&real), (gpointer) backend);
+  G_UNLOCK (loaded);
+  return backend;
+}
+
+GPtrArray *
+_tessera_loader_list (const char *plugin_dir)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) dir = g_dir_open (plugin_dir, 0, NULL);
+  const char *entry;
+
+  while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
+    {
+      if (!g_str_has_prefix (entry, PLUGIN_PREFIX) || !g_str_has_suffix (entry, PLUGIN_SUFFIX))
+        continue;
+      g_autofree char *name = g_strndup (entry + strlen (PLUGIN_PREFIX),
+                                         strlen (entry) - strlen (PLUGIN_PREFIX)
+                                           - strlen (PLUGIN_SUFFIX));
+      if (_tessera_name_is_valid (name))
+        g_ptr_array_add (names, g_steal_pointer (&name));
+    }
+  g_ptr_array_sort (names, _tessera_compare_str_ptrs);
+  return names;
+}

@@ -1,0 +1,213 @@
+/* One instantiated backend. Every call into plugin code passes through here,
+ * so the op contract (a failure sets an error, a success does not) is
+ * enforced in one place and a buggy plugin yields TESSERA_ERROR_BACKEND
+ * instead of a crash or a silently wrong answer. */
+#include "tessera-private.h"
+
+struct _TesseraProvider
+{
+  gatomicrefcount ref_count;
+  const TesseraBackend *backend;
+  char *name;
+  gpointer instance;
+};
+
+static void
+set_contract_error (GError **error, TesseraProvider *provider, const char *op,
+                    const char *what, GError *backend_error)
+{
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_BACKEND,
+               "provider '%s' broke the backend contract: %s %s%s%s", provider->name, op, what,
+               backend_error ? ": " : "", backend_error ? backend_error->message : "");
+}
+
+TesseraProvider *
+_tessera_provider_new (const TesseraBackend *backend, const char *name, GKeyFile *keyfile,
+                       const char *config_path, TesseraEngineFlags flags, GError **error)
+{
+  TesseraBackendConfig *config = _tessera_backend_config_new (name, keyfile, config_path, flags);
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (TesseraProvider) provider = g_new0 (TesseraProvider, 1);
+
+  g_atomic_ref_count_init (&provider->ref_count);
+  provider->backend = backend;
+  provider->name = g_strdup (name);
+
+  gpointer instance = backend->create (config, &local_error);
+  _tessera_backend_config_free (config);
+
+  if (instance != NULL && local_error != NULL)
+    {
+      backend->destroy (instance);
+      set_contract_error (error, provider, "create", "returned an instance and set an error",
+                          local_error);
+      return NULL;
+    }
+  if (instance == NULL)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, "create", "returned NULL without an error", NULL);
+      else
+        g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "provider '%s': ",
+                                    name);
+      return NULL;
+    }
+  provider->instance = instance;
+  return g_steal_pointer (&provider);
+}
+
+TesseraProvider *
+_tessera_provider_ref (TesseraProvider *provider)
+{
+  g_atomic_ref_count_inc (&provider->ref_count);
+  return provider;
+}
+
+void
+_tessera_provider_unref (TesseraProvider *provider)
+{
+  if (provider == NULL || !g_atomic_ref_count_dec (&provider->ref_count))
+    return;
+  /* Licenses hold references, so by now every license this instance granted
+   * is gone and the backend may free what they pointed at. */
+  if (provider->instance != NULL)
+    provider->backend->destroy (provider->instance);
+  g_free (provider->name);
+  g_free (provider);
+}
+
+const char *
+_tessera_provider_get_name (TesseraProvider *provider)
+{
+  return provider->name;
+}
+
+/* A license refused after the backend granted it may hold a seat: give it back. */
+static void
+discard_license (TesseraProvider *provider, TesseraLicense *license)
+{
+  g_autoptr (GError) ignored = NULL;
+  gboolean (*release) (gpointer, TesseraLicense *, GCancellable *, GError **)
+    = _TESSERA_BACKEND_OP (provider->backend, release);
+  if (release != NULL)
+    release (provider->instance, license, NULL, &ignored);
+}
+
+TesseraLicense *
+_tessera_provider_activate (TesseraProvider *provider, const char *product,
+                            TesseraActivateOptions *options, GCancellable *cancellable,
+                            GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (TesseraLicense) license = provider->backend->activate (
+    provider->instance, product, options, cancellable, &local_error);
+
+  if (license != NULL && local_error != NULL)
+    {
+      discard_license (provider, license);
+      set_contract_error (error, provider, "activate", "returned a license and set an error",
+                          local_error);
+      return NULL;
+    }
+  if (license == NULL)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, "activate", "returned NULL without an error", NULL);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (_tessera_license_is_sealed (license))
+    {
+      set_contract_error (error, provider, "activate",
+                          "returned a license that was already handed out", NULL);
+      return NULL;
+    }
+  if (g_strcmp0 (tessera_license_get_product (license), product) != 0)
+    {
+      g_autofree char *what = g_strdup_printf ("returned a license for '%s' when asked for '%s'",
+                                               tessera_license_get_product (license), product);
+      discard_license (provider, license);
+      set_contract_error (error, provider, "activate", what, NULL);
+      return NULL;
+    }
+  return g_steal_pointer (&license);
+}
+
+static gboolean
+check_boolean_op (TesseraProvider *provider, const char *op, gboolean ok, GError *local_error,
+                  GError **error)
+{
+  if (ok && local_error != NULL)
+    {
+      set_contract_error (error, provider, op, "returned TRUE and set an error", local_error);
+      g_error_free (local_error);
+      return FALSE;
+    }
+  if (!ok)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, op, "returned FALSE without an error", NULL);
+      else
+        g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+_tessera_provider_validate (TesseraProvider *provider, TesseraLicense *license,
+                            GCancellable *cancellable, GError **error)
+{
+  GError *local_error = NULL;
+  gboolean ok = provider->backend->validate (provider->instance, license, cancellable,
+                                             &local_error);
+  return check_boolean_op (provider, "validate", ok, local_error, error);
+}
+
+gboolean
+_tessera_provider_release (TesseraProvider *provider, TesseraLicense *license,
+                           GCancellable *cancellable, GError **error)
+{
+  gboolean (*release) (gpointer, TesseraLicense *, GCancellable *, GError **)
+    = _TESSERA_BACKEND_OP (provider->backend, release);
+  if (release == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
+                   "provider '%s' does not support releasing a license", provider->name);
+      return FALSE;
+    }
+  GError *local_error = NULL;
+  gboolean ok = release (provider->instance, license, cancellable, &local_error);
+  return check_boolean_op (provider, "release", ok, local_error, error);
+}
+
+char *
+_tessera_provider_fingerprint (TesseraProvider *provider, GError **error)
+{
+  char *(*fingerprint) (gpointer, GError **) = _TESSERA_BACKEND_OP (provider->backend, fingerprint);
+  if (fingerprint == NULL)
+    {
+      g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (error);
+      return fp ? g_strdup (tessera_fingerprint_get_id (fp)) : NULL;
+    }
+
+  g_autoptr (GError) local_error = NULL;
+  g_autofree char *id = fingerprint (provider->instance, &local_error);
+  if (id != NULL && local_error != NULL)
+    {
+      set_contract_error (error, provider, "fingerprint", "returned an ID and set an error",
+                          local_error);
+      return NULL;
+    }
+  if (id == NULL)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, "fingerprint", "returned NULL without an error",
+                            NULL);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  return g_steal_pointer (&id);
+}

@@ -1,0 +1,107 @@
+/* Internal declarations shared by core/ files. Never installed; plugins must
+ * not include it. Symbols here are named _tessera_* so the linker version
+ * script keeps them local to libtessera. */
+#pragma once
+
+#include <tessera/tessera.h>
+
+G_BEGIN_DECLS
+
+/* ---- util.c ---- */
+
+/* getenv() that answers NULL in setuid/setgid processes (secure_getenv), so a
+ * privileged program cannot be steered by its caller's environment. */
+const char *_tessera_secure_getenv (const char *name);
+
+/* TRUE if @name is a valid provider name: [a-z][a-z0-9_]{0,63}. */
+gboolean _tessera_name_is_valid (const char *name);
+
+/* Product names end up in file names (KRE_<machineID>.lic): 1 to 64 ASCII
+ * letters, digits or '-' (no '_', which separates product and machine ID). */
+gboolean _tessera_product_is_valid (const char *product);
+
+/* Compares two char** (for qsort and g_ptr_array_sort of strings). */
+gint _tessera_compare_str_ptrs (gconstpointer a, gconstpointer b);
+
+/* Maps an errno from opening @path to a TESSERA_ERROR with a message. */
+void _tessera_set_error_from_errno (GError **error, int errsv, const char *what, const char *path);
+
+/* ---- config.c ---- */
+
+typedef struct
+{
+  GKeyFile *keyfile;
+  char *path;         /* file it came from, or NULL */
+  char **providers;   /* [engine] providers, validated, may be empty */
+  char *plugin_dir;   /* [engine] plugin-dir, absolute, or NULL */
+  char **products;    /* [engine] products, or NULL: any valid name */
+} TesseraConfig;
+
+TesseraConfig *_tessera_config_load (const char *explicit_path, GError **error);
+TesseraConfig *_tessera_config_load_data (const char *data, gssize length, GError **error);
+void _tessera_config_free (TesseraConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraConfig, _tessera_config_free)
+
+/* ---- loader.c ---- */
+
+/* Checks the handshake and required ops of a vtable (loaded or registered).
+ * @origin names where it came from, for messages. */
+gboolean _tessera_backend_check (const TesseraBackend *backend, const char *expected_name,
+                                 const char *origin, GError **error);
+
+/* Loads tessera-@name.so from @plugin_dir (kept resident, cached process-wide).
+ * Returns: (transfer none) the checked vtable. */
+const TesseraBackend *_tessera_loader_load (const char *plugin_dir, const char *name,
+                                            GError **error);
+
+/* Returns: (transfer full) sorted names of the plugins present in @plugin_dir
+ * (file names only: nothing is loaded). */
+GPtrArray *_tessera_loader_list (const char *plugin_dir);
+
+/* Reads the ops of @backend that its struct_size covers: NULL beyond. */
+#define _TESSERA_BACKEND_HAS(backend, field)                                                       \
+  ((backend)->struct_size >= G_STRUCT_OFFSET (TesseraBackend, field) + sizeof ((backend)->field))
+#define _TESSERA_BACKEND_OP(backend, field)                                                        \
+  (_TESSERA_BACKEND_HAS (backend, field) ? (backend)->field : NULL)
+
+/* ---- backend-config.c ---- */
+
+TesseraBackendConfig *_tessera_backend_config_new (const char *name, GKeyFile *keyfile,
+                                                   const char *config_path,
+                                                   TesseraEngineFlags flags);
+void _tessera_backend_config_free (TesseraBackendConfig *config);
+
+/* ---- provider.c: one instantiated backend, shared by the engine and the
+ * licenses it granted (refcounted so a license outlives its engine). Every
+ * call into a backend goes through here, which enforces the op contract. ---- */
+
+typedef struct _TesseraProvider TesseraProvider;
+
+TesseraProvider *_tessera_provider_new (const TesseraBackend *backend, const char *name,
+                                        GKeyFile *keyfile, const char *config_path,
+                                        TesseraEngineFlags flags, GError **error);
+TesseraProvider *_tessera_provider_ref (TesseraProvider *provider);
+void _tessera_provider_unref (TesseraProvider *provider);
+const char *_tessera_provider_get_name (TesseraProvider *provider);
+TesseraLicense *_tessera_provider_activate (TesseraProvider *provider, const char *product,
+                                            TesseraActivateOptions *options,
+                                            GCancellable *cancellable, GError **error);
+gboolean _tessera_provider_validate (TesseraProvider *provider, TesseraLicense *license,
+                                     GCancellable *cancellable, GError **error);
+gboolean _tessera_provider_release (TesseraProvider *provider, TesseraLicense *license,
+                                    GCancellable *cancellable, GError **error);
+char *_tessera_provider_fingerprint (TesseraProvider *provider, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraProvider, _tessera_provider_unref)
+
+/* ---- license.c ---- */
+
+/* Seals a license a backend returned, binding it to @provider (ref taken) and
+ * recording the activation report. */
+void _tessera_license_seal (TesseraLicense *license, TesseraProvider *provider,
+                            const char *activation_report);
+gboolean _tessera_license_is_sealed (TesseraLicense *license);
+
+/* TRUE for error codes after which a license can never become valid again. */
+gboolean _tessera_error_is_terminal (const GError *error);
+
+G_END_DECLS

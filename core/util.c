@@ -1,0 +1,59 @@
+#include "tessera-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+const char *
+_tessera_secure_getenv (const char *name)
+{
+  return secure_getenv (name);
+}
+
+gboolean
+_tessera_name_is_valid (const char *name)
+{
+  if (name == NULL || !g_ascii_islower (name[0]))
+    return FALSE;
+  gsize len = 0;
+  for (const char *p = name; *p; p++, len++)
+    if (!(g_ascii_islower (*p) || g_ascii_isdigit (*p) || *p == '_'))
+      return FALSE;
+  return len <= 64;
+}
+
+void
+_tessera_set_error_from_errno (GError **error, int errsv, const char *what, const char *path)
+{
+  TesseraError code = TESSERA_ERROR_FAILED;
+  switch (errsv)
+    {
+    case EACCES:
+    case EPERM:
+      code = TESSERA_ERROR_PERMISSION_DENIED;
+      break;
+    case ENOENT:
+    case ENOTDIR:
+      code = TESSERA_ERROR_NOT_FOUND;
+      break;
+    default:
+      break;
+    }
+  g_set_error (error, TESSERA_ERROR, code, "%s %s: %s", what, path, g_strerror (errsv));
+}
+
+gint
+_tessera_compare_str_ptrs (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+gboolean
+_tessera_product_is_valid (const char *product)
+{
+  if (product == NULL || *product == '\0' || strlen (product) > 64)
+    return FALSE;
+  for (const char *p = product; *p; p++)
+    if (!(g_ascii_isalnum (*p) || *p == '-'))
+      return FALSE;
+  return TRUE;
+}

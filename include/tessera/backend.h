@@ -1,0 +1,209 @@
+/* Tessera — the backend vtable: what a licensing provider plugin implements.
+ *
+ * A plugin is one shared object `tessera-NAME.so` in the plugin directory that
+ * exports exactly one symbol, `tessera_backend_entry_NAME`, defined with
+ * TESSERA_BACKEND_DEFINE(). The same entry function lets a static build
+ * register the backend in process with tessera_engine_register_backend().
+ *
+ * Threading: the core serializes nothing. Ops on one instance may run
+ * concurrently from several threads (an engine is shared between threads), so a
+ * backend protects its own state. The core never holds one of its locks while
+ * calling an op, so an op may call back into the public API.
+ *
+ * Contract: an op that fails returns NULL/FALSE *and* sets @error; an op that
+ * succeeds returns a value and leaves @error unset. The core turns a breach of
+ * either rule into TESSERA_ERROR_BACKEND (and frees any value returned with an
+ * error) instead of trusting it.
+ */
+#pragma once
+
+#if !defined(TESSERA_INSIDE) && !defined(TESSERA_COMPILATION)
+#error "Only <tessera/tessera.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include <tessera/engine.h>
+#include <tessera/license.h>
+#include <tessera/options.h>
+
+G_BEGIN_DECLS
+
+/* The backend ABI. The major changes only when the vtable changes
+ * incompatibly: a plugin whose major differs is refused. Optional ops are only
+ * ever appended (the minor grows); a plugin built for a newer minor than this
+ * core knows is refused, an older one is accepted and the slots its (smaller)
+ * struct_size does not cover read as NULL. */
+#define TESSERA_BACKEND_ABI_MAJOR 1
+#define TESSERA_BACKEND_ABI_MINOR 0
+
+/**
+ * TesseraBackendConfig:
+ *
+ * What a backend instance is created from: its provider name, its config
+ * section (`[provider:NAME]`, possibly absent) and the engine's flags. Owned by
+ * the core; valid only during the create op.
+ */
+typedef struct _TesseraBackendConfig TesseraBackendConfig;
+
+/* Returns: (transfer none): the provider name, e.g. "offline". */
+const char *tessera_backend_config_get_name (TesseraBackendConfig *config);
+
+/* Returns: the engine's flags (e.g. TESSERA_ENGINE_FLAG_PRODUCTION_ONLY). */
+TesseraEngineFlags tessera_backend_config_get_engine_flags (TesseraBackendConfig *config);
+
+/* Returns: (transfer none): the whole configuration (read only) and the
+ * provider's group name in it ("provider:NAME"), for backends that need more
+ * than the helpers below. */
+GKeyFile *tessera_backend_config_get_keyfile (TesseraBackendConfig *config);
+const char *tessera_backend_config_get_group (TesseraBackendConfig *config);
+
+/**
+ * tessera_backend_config_dup_string:
+ * @key: a key of the provider's section
+ * @default_value: (nullable): returned (copied) when the key is absent
+ *
+ * Returns: (transfer full) (nullable): the value, or a copy of @default_value.
+ */
+char *tessera_backend_config_dup_string (TesseraBackendConfig *config, const char *key,
+                                         const char *default_value);
+
+/**
+ * tessera_backend_config_dup_path:
+ *
+ * Like tessera_backend_config_dup_string() and then expands a leading "~/" to
+ * the user's home directory. Relative paths are resolved against the directory
+ * of the config file (or refused with TESSERA_ERROR_CONFIG if it came from
+ * memory).
+ *
+ * Returns: (transfer full) (nullable): an absolute path, or NULL if the key is
+ *   absent and @default_value is NULL (no error), or NULL with @error set.
+ */
+char *tessera_backend_config_dup_path (TesseraBackendConfig *config, const char *key,
+                                       const char *default_value, GError **error);
+
+/**
+ * tessera_backend_config_get_int:
+ *
+ * Returns: the integer value of @key, @default_value if absent, or
+ *   @default_value with TESSERA_ERROR_CONFIG set if it is not an integer.
+ */
+gint64 tessera_backend_config_get_int (TesseraBackendConfig *config, const char *key,
+                                       gint64 default_value, GError **error);
+
+/**
+ * TesseraBackend:
+ *
+ * The vtable. Fill it with TESSERA_BACKEND_DEFINE(); the header fields are set
+ * by the macro.
+ */
+struct _TesseraBackend
+{
+  /* Handshake: set by TESSERA_BACKEND_DEFINE from the headers it was built with. */
+  guint32 abi_major;
+  guint32 abi_minor;
+  guint32 struct_size;
+  guint32 reserved_flags;
+  const char *name;        /* [a-z][a-z0-9_]*, equal to NAME in the file and symbol */
+  const char *description; /* one line shown by `tessera providers` */
+
+  /* Required: a plugin lacking one of these is refused at load. */
+
+  /* Returns: (transfer full) an instance (any non-NULL pointer), or NULL with
+   * @error set (TESSERA_ERROR_CONFIG for a bad section). */
+  gpointer (*create) (TesseraBackendConfig *config, GError **error);
+  /* Frees an instance. Licenses it granted may still be alive (they are
+   * released first); it must not fail. */
+  void (*destroy) (gpointer instance);
+  /* Returns: (transfer full) a new license from tessera_license_new() for
+   * @product, or NULL with @error set. */
+  TesseraLicense *(*activate) (gpointer instance, const char *product,
+                               TesseraActivateOptions *options, GCancellable *cancellable,
+                               GError **error);
+  /* Re-checks a license this instance granted. */
+  gboolean (*validate) (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+                        GError **error);
+
+  /* Optional: NULL answers TESSERA_ERROR_NOT_SUPPORTED unless said otherwise. */
+
+  /* Frees the seat of a license this instance granted. Called at most once
+   * per license. */
+  gboolean (*release) (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+                       GError **error);
+  /* Returns: (transfer full) the machine ID this backend binds licenses to.
+   * NULL slot: the core fingerprint (tessera_fingerprint_new()) is used. */
+  char *(*fingerprint) (gpointer instance, GError **error);
+
+  /* New optional ops are appended here, bumping TESSERA_BACKEND_ABI_MINOR. */
+};
+
+#if defined(_WIN32)
+#define TESSERA_BACKEND_EXPORT __declspec (dllexport)
+#else
+#define TESSERA_BACKEND_EXPORT __attribute__ ((visibility ("default")))
+#endif
+
+/**
+ * TESSERA_BACKEND_DEFINE:
+ * @name_: the provider name, a C identifier: the file is tessera-@name_.so
+ * @description_: a one-line description
+ * @...: designated initializers of the ops, e.g. `.create = my_create, ...`
+ *
+ * Defines the plugin's only exported symbol, `tessera_backend_entry_<name_>`,
+ * returning its static vtable stamped with this header's ABI version.
+ */
+#define TESSERA_BACKEND_DEFINE(name_, description_, ...)                                         \
+  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void);             \
+  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void)              \
+  {                                                                                              \
+    static const TesseraBackend backend_ = {                                                     \
+      .abi_major = TESSERA_BACKEND_ABI_MAJOR,                                                    \
+      .abi_minor = TESSERA_BACKEND_ABI_MINOR,                                                    \
+      .struct_size = sizeof (TesseraBackend),                                                    \
+      .name = #name_,                                                                            \
+      .description = description_,                                                               \
+      __VA_ARGS__                                                                                \
+    };                                                                                           \
+    return &backend_;                                                                            \
+  }
+
+/* ---- Building licenses (for backends) ---------------------------------------
+ * A backend creates the license in its activate op and fills it in; the core
+ * seals it when activate returns, after which the setters refuse
+ * (g_return_if_fail) and the object is immutable but for its state. */
+
+/**
+ * tessera_license_new:
+ * Returns: (transfer full): a new, unsealed license.
+ */
+TesseraLicense *tessera_license_new (const char *product, TesseraLicenseKind kind,
+                                     const char *id);
+void tessera_license_set_machine_id (TesseraLicense *license, const char *machine_id);
+void tessera_license_set_org (TesseraLicense *license, const char *org);
+void tessera_license_set_issued_at (TesseraLicense *license, gint64 unix_time);
+void tessera_license_set_expires_at (TesseraLicense *license, gint64 unix_time);
+void tessera_license_set_flags (TesseraLicense *license, TesseraLicenseFlags flags);
+void tessera_license_add_feature (TesseraLicense *license, const char *feature);
+void tessera_license_set_attribute (TesseraLicense *license, const char *key, const char *value);
+
+/**
+ * tessera_license_set_backend_data:
+ * @data: (transfer full): the backend's per-license state (a lock, a session)
+ * @notify: (nullable): frees @data when the license is finalized
+ *
+ * May be called while unsealed only.
+ */
+void tessera_license_set_backend_data (TesseraLicense *license, gpointer data,
+                                       GDestroyNotify notify);
+/** Returns: (transfer none): what tessera_license_set_backend_data() stored. */
+gpointer tessera_license_get_backend_data (TesseraLicense *license);
+
+/**
+ * tessera_license_invalidate:
+ * @reason: why (copied)
+ *
+ * For backends that learn in the background (a heartbeat thread) that a held
+ * license stopped being valid. Idempotent: only the first call counts. Any thread.
+ */
+void tessera_license_invalidate (TesseraLicense *license, const GError *reason);
+
+G_END_DECLS

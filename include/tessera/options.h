@@ -1,0 +1,44 @@
+/* Tessera — per-activation options (credentials, organization, waiting). */
+#pragma once
+
+#if !defined(TESSERA_INSIDE) && !defined(TESSERA_COMPILATION)
+#error "Only <tessera/tessera.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * TesseraActivateOptions:
+ *
+ * String options for one activation, read by backends. Well-known keys:
+ * "api-key", "org-id", "wait-timeout" (seconds). Backends ignore keys they do
+ * not know. Reference counted; not thread-safe while being modified, so set
+ * everything before passing it to the engine, which then only reads it.
+ */
+typedef struct _TesseraActivateOptions TesseraActivateOptions;
+
+#define TESSERA_OPTION_API_KEY "api-key"
+#define TESSERA_OPTION_ORG_ID "org-id"
+#define TESSERA_OPTION_WAIT_TIMEOUT "wait-timeout"
+
+/** Returns: (transfer full): empty options. */
+TesseraActivateOptions *tessera_activate_options_new (void);
+TesseraActivateOptions *tessera_activate_options_ref (TesseraActivateOptions *options);
+void tessera_activate_options_unref (TesseraActivateOptions *options);
+
+/**
+ * tessera_activate_options_set:
+ * @key: option name
+ * @value: (nullable): value (copied); NULL removes the option
+ */
+void tessera_activate_options_set (TesseraActivateOptions *options, const char *key,
+                                   const char *value);
+
+/** Returns: (transfer none) (nullable): the value of @key, or NULL. */
+const char *tessera_activate_options_get (TesseraActivateOptions *options, const char *key);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraActivateOptions, tessera_activate_options_unref)
+
+G_END_DECLS

@@ -1,0 +1,270 @@
+/* One source, many test plugins: tests/CMakeLists.txt builds it as several
+ * .so variants (PLUGIN_NAME and VARIANT_* defines) to exercise every way a
+ * plugin can be good or broken. The good variants are driven by their config
+ * section, so one binary covers every op outcome:
+ *
+ *   [provider:NAME]
+ *   create|activate|validate|release|fingerprint = ok | error:NICK | null | both
+ *   features = a;b      expires-in = SECONDS     development = true
+ *   product = OTHER     (answer activate with a license for another product)
+ *   log = /path         (appends "NAME op product" per op, to count calls)
+ *   invalidate-ms = N   (a thread invalidates each license N ms after activation)
+ */
+#include <tessera/tessera.h>
+
+#include <stdio.h>
+
+#if defined(VARIANT_NO_ENTRY) || defined(VARIANT_NULL_ENTRY) || defined(VARIANT_NO_ACTIVATE)
+/* These variants leave some ops out of their vtable on purpose. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+
+#ifndef PLUGIN_NAME
+#error "PLUGIN_NAME must be defined"
+#endif
+#define STR_(x) #x
+#define STR(x) STR_ (x)
+#define ENTRY__(n) tessera_backend_entry_##n
+#define ENTRY_(n) ENTRY__ (n)
+
+typedef struct
+{
+  GKeyFile *keyfile;
+  char *group;
+  char *log;
+  gint serial;
+} Instance;
+
+static char *
+setting (Instance *self, const char *op)
+{
+  char *v = g_key_file_get_string (self->keyfile, self->group, op, NULL);
+  return v ? v : g_strdup ("ok");
+}
+
+static void
+log_op (Instance *self, const char *op, const char *what)
+{
+  if (self->log == NULL)
+    return;
+  FILE *f = fopen (self->log, "a");
+  if (f != NULL)
+    {
+      fprintf (f, "%s %s %s\n", STR (PLUGIN_NAME), op, what ? what : "-");
+      fclose (f);
+    }
+}
+
+/* Applies the scripted outcome of @op: returns TRUE to succeed, FALSE to fail
+ * with @error set; *both is set when the op must return a value AND an error. */
+static gboolean
+outcome (Instance *self, const char *op, gboolean *null_no_error, gboolean *both, GError **error)
+{
+  g_autofree char *v = setting (self, op);
+  *null_no_error = g_str_equal (v, "null");
+  *both = g_str_equal (v, "both");
+  if (g_str_has_prefix (v, "error:") || *both)
+    {
+      TesseraError code = TESSERA_ERROR_FAILED;
+      if (!*both && !tessera_error_from_nick (v + 6, &code))
+        code = TESSERA_ERROR_FAILED;
+      g_set_error (error, TESSERA_ERROR, code, "%s %s failed as scripted", STR (PLUGIN_NAME), op);
+      return *both;
+    }
+  return !*null_no_error;
+}
+
+static gpointer
+test_create (TesseraBackendConfig *config, GError **error)
+{
+  Instance *self = g_new0 (Instance, 1);
+  self->keyfile = g_key_file_ref (tessera_backend_config_get_keyfile (config));
+  self->group = g_strdup (tessera_backend_config_get_group (config));
+  self->log = tessera_backend_config_dup_string (config, "log", NULL);
+
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, "create", &null_no_error, &both, error);
+  log_op (self, "create", NULL);
+  if (!ok || null_no_error)
+    {
+      g_key_file_unref (self->keyfile);
+      g_free (self->group);
+      g_free (self->log);
+      g_free (self);
+      return NULL;
+    }
+  return self;
+}
+
+static void
+test_destroy (gpointer instance)
+{
+  Instance *self = instance;
+  log_op (self, "destroy", NULL);
+  g_key_file_unref (self->keyfile);
+  g_free (self->group);
+  g_free (self->log);
+  g_free (self);
+}
+
+typedef struct
+{
+  TesseraLicense *license;
+  guint delay_ms;
+} Invalidator;
+
+static gpointer
+invalidator_thread (gpointer data)
+{
+  Invalidator *inv = data;
+  g_usleep (inv->delay_ms * 1000);
+  g_autoptr (GError) reason = g_error_new (TESSERA_ERROR, TESSERA_ERROR_REVOKED,
+                                           "revoked in the background by %s", STR (PLUGIN_NAME));
+  tessera_license_invalidate (inv->license, reason);
+  tessera_license_unref (inv->license);
+  g_free (inv);
+  return NULL;
+}
+
+static TesseraLicense *
+test_activate (gpointer instance, const char *product, TesseraActivateOptions *options,
+               GCancellable *cancellable, GError **error)
+{
+  Instance *self = instance;
+  gboolean null_no_error, both;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  gboolean ok = outcome (self, "activate", &null_no_error, &both, error);
+  log_op (self, "activate", product);
+  if (!ok || null_no_error)
+    return NULL;
+
+  g_autofree char *answer_product
+    = g_key_file_get_string (self->keyfile, self->group, "product", NULL);
+  g_autofree char *id
+    = g_strdup_printf ("%s-%d", STR (PLUGIN_NAME), g_atomic_int_add (&self->serial, 1));
+  TesseraLicense *license = tessera_license_new (answer_product ? answer_product : product,
+                                                 TESSERA_LICENSE_KIND_FLOATING, id);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  tessera_license_set_issued_at (license, now);
+  gint64 expires_in = g_key_file_get_int64 (self->keyfile, self->group, "expires-in", NULL);
+  if (expires_in != 0)
+    tessera_license_set_expires_at (license, now + expires_in);
+  g_auto (GStrv) features
+    = g_key_file_get_string_list (self->keyfile, self->group, "features", NULL, NULL);
+  for (guint i = 0; features && features[i]; i++)
+    tessera_license_add_feature (license, features[i]);
+  if (g_key_file_get_boolean (self->keyfile, self->group, "development", NULL))
+    tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_DEVELOPMENT);
+  tessera_license_set_org (license, "test-org");
+  tessera_license_set_machine_id (license, "TEST-MACH-INE0-0001");
+  tessera_license_set_attribute (license, STR (PLUGIN_NAME) ".api-key",
+                                 options ? tessera_activate_options_get (options, "api-key")
+                                         : NULL);
+
+  gint64 invalidate_ms = g_key_file_get_int64 (self->keyfile, self->group, "invalidate-ms", NULL);
+  if (invalidate_ms > 0)
+    {
+      Invalidator *inv = g_new0 (Invalidator, 1);
+      inv->license = tessera_license_ref (license);
+      inv->delay_ms = (guint) invalidate_ms;
+      g_thread_unref (g_thread_new ("invalidator", invalidator_thread, inv));
+    }
+  return license;
+}
+
+static gboolean
+bool_op (Instance *self, const char *op, TesseraLicense *license, GError **error)
+{
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, op, &null_no_error, &both, error);
+  log_op (self, op, tessera_license_get_id (license));
+  if (null_no_error)
+    return FALSE;
+  return ok;
+}
+
+static gboolean
+test_validate (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+               GError **error)
+{
+  return bool_op (instance, "validate", license, error);
+}
+
+#ifndef VARIANT_OLD_ABI
+static gboolean
+test_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+              GError **error)
+{
+  return bool_op (instance, "release", license, error);
+}
+
+static char *
+test_fingerprint (gpointer instance, GError **error)
+{
+  Instance *self = instance;
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, "fingerprint", &null_no_error, &both, error);
+  if (!ok || null_no_error)
+    return NULL;
+  return g_strdup ("TEST-PLUG-INID-0001");
+}
+#endif
+
+#if defined(VARIANT_NO_ENTRY)
+/* Exports something, just not the entry point. */
+TESSERA_BACKEND_EXPORT int tessera_backend_entry_something_else (void);
+int
+tessera_backend_entry_something_else (void)
+{
+  return 42;
+}
+#else
+TESSERA_BACKEND_EXPORT const TesseraBackend *ENTRY_ (PLUGIN_NAME) (void);
+const TesseraBackend *
+ENTRY_ (PLUGIN_NAME) (void)
+{
+#if defined(VARIANT_NULL_ENTRY)
+  return NULL;
+#else
+  static const TesseraBackend backend = {
+#if defined(VARIANT_BAD_MAJOR)
+    .abi_major = TESSERA_BACKEND_ABI_MAJOR + 98,
+#else
+    .abi_major = TESSERA_BACKEND_ABI_MAJOR,
+#endif
+#if defined(VARIANT_NEWER_MINOR)
+    .abi_minor = TESSERA_BACKEND_ABI_MINOR + 1,
+#else
+    .abi_minor = TESSERA_BACKEND_ABI_MINOR,
+#endif
+#if defined(VARIANT_OLD_ABI)
+    /* As if built by an older header whose vtable ended after validate. */
+    .struct_size = G_STRUCT_OFFSET (TesseraBackend, release),
+#elif defined(VARIANT_TINY_STRUCT)
+    .struct_size = 8,
+#else
+    .struct_size = sizeof (TesseraBackend),
+#endif
+#if defined(VARIANT_WRONG_NAME)
+    .name = "somebody_else",
+#else
+    .name = STR (PLUGIN_NAME),
+#endif
+    .description = "Tessera test plugin (" STR (PLUGIN_NAME) ")",
+    .create = test_create,
+    .destroy = test_destroy,
+#if !defined(VARIANT_NO_ACTIVATE)
+    .activate = test_activate,
+#endif
+    .validate = test_validate,
+#if !defined(VARIANT_OLD_ABI)
+    .release = test_release,
+    .fingerprint = test_fingerprint,
+#endif
+  };
+  return &backend;
+#endif
+}
+#endif
