@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Tessera needs to build and test.
+# Idempotent: installs only what is missing, so CI pays for apt only once.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config      # toolchain
+  libglib2.0-dev                        # GLib, GIO, GModule: objects, threads, plugins
+  libjson-glib-dev                      # JSON: mock scenarios, server protocol
+  libsodium-dev                         # Ed25519 signatures, Argon2id
+  valgrind                              # leak checks of the test programs
+  clang-format                          # style check
+  util-linux                            # setpriv: permission tests drop to 'nobody'
+  file binutils                         # export check of the plugins (nm)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

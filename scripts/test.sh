@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Second command of the README, and what CI runs: every test.
+#  1. warnings-as-errors build, all ctest tests (GTest programs inside)
+#  2. the same tests under valgrind (no definite leaks, no memory errors)
+#  3. an AddressSanitizer + UBSan build of the tests
+#  4. clang-format check of every C source
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+jobs=$(nproc)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== 1/4 build (-Werror) and tests"
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WERROR=ON -DTESSERA_VALGRIND=ON >/dev/null
+cmake --build build-ci -j"$jobs"
+ctest --test-dir build-ci --output-on-failure -j"$jobs" -LE memcheck | tee -a "$log"
+
+echo "== 2/4 valgrind"
+ctest --test-dir build-ci --output-on-failure -j"$jobs" -L memcheck | tee -a "$log"
+
+echo "== 3/4 AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTESSERA_WERROR=ON -DTESSERA_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+# Full unwinding on malloc so the leak suppressions (tests/lsan.supp) can
+# match frames inside GLib, which is built without frame pointers.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" | tee -a "$log"
+
+echo "== 4/4 clang-format"
+files=$(git ls-files '*.c' '*.h' '*.h.in')
+if ! clang-format --dry-run --Werror $files; then
+  echo "clang-format: run 'clang-format -i \$(git ls-files \"*.c\" \"*.h\")'" >&2
+  exit 1
+fi
+total=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+echo "clang-format: clean"
+echo "all runs: ${total} passed, 0 failed"
