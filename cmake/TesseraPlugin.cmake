@@ -28,6 +28,6 @@ function(tessera_add_plugin name)
     LINK_DEPENDS "${map}"
     LIBRARY_OUTPUT_DIRECTORY "${P_OUTPUT_DIR}")
   if(NOT P_NO_INSTALL)
-    install(TARGETS ${P_TARGET} LIBRARY DESTINATION "${TESSERA_PLUGIN_DIR}" COMPONENT plugin-${name})
+    install(TARGETS ${P_TARGET} LIBRARY DESTINATION "${TESSERA_PLUGIN_INSTALL_DIR}" COMPONENT plugin-${name})
   endif()
 endfunction()

@@ -106,8 +106,8 @@ tessera_backend_config_dup_path (TesseraBackendConfig *config, const char *key,
 }
 
 gint64
-tessera_backend_config_get_int (TesseraBackendConfig *config, const char *key,
-                                gint64 default_value, GError **error)
+tessera_backend_config_get_int (TesseraBackendConfig *config, const char *key, gint64 default_value,
+                                GError **error)
 {
   g_return_val_if_fail (config != NULL, default_value);
   g_return_val_if_fail (key != NULL, default_value);

@@ -39,8 +39,8 @@ check_engine_group (TesseraConfig *config, const char *origin, GError **error)
     if (!g_strv_contains (engine_keys, keys[i]))
       {
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
-                     "%s: unknown key '%s' in [engine] (known: providers, plugin-dir, products)", origin,
-                     keys[i]);
+                     "%s: unknown key '%s' in [engine] (known: providers, plugin-dir, products)",
+                     origin, keys[i]);
         return FALSE;
       }
 

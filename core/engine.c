@@ -183,8 +183,8 @@ find_backend_locked (TesseraEngine *engine, const char *name, GError **error)
       g_auto (GStrv) installed = installed_locked (engine);
       g_autofree char *list = g_strjoinv (", ", installed);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NO_PROVIDER,
-                   "provider '%s' is not installed in %s (installed: %s)", name,
-                   engine->plugin_dir, *list ? list : "none");
+                   "provider '%s' is not installed in %s (installed: %s)", name, engine->plugin_dir,
+                   *list ? list : "none");
       return NULL;
     }
   g_propagate_error (error, g_steal_pointer (&local_error));
@@ -255,15 +255,14 @@ load_locked (TesseraEngine *engine, GError **error)
     }
 
   g_autoptr (GPtrArray) providers
-    = g_ptr_array_new_with_free_func ((GDestroyNotify) _tessera_provider_unref);
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) _tessera_provider_unref);
   for (guint i = 0; names[i]; i++)
     {
       const TesseraBackend *backend = find_backend_locked (engine, names[i], error);
       if (backend == NULL)
         return FALSE;
-      TesseraProvider *provider
-        = _tessera_provider_new (backend, names[i], engine->config->keyfile,
-                                 engine->config->path, engine->flags, error);
+      TesseraProvider *provider = _tessera_provider_new (
+          backend, names[i], engine->config->keyfile, engine->config->path, engine->flags, error);
       if (provider == NULL)
         return FALSE; /* the array frees what was instantiated: no partial state */
       g_ptr_array_add (providers, provider);
@@ -319,8 +318,7 @@ snapshot_providers (TesseraEngine *engine, TesseraEngineFlags *flags, GError **e
 
 TesseraLicense *
 tessera_engine_activate (TesseraEngine *engine, const char *product,
-                         TesseraActivateOptions *options, GCancellable *cancellable,
-                         GError **error)
+                         TesseraActivateOptions *options, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (engine != NULL, NULL);
   g_return_val_if_fail (product != NULL, NULL);
@@ -349,7 +347,7 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
     return NULL;
 
   g_autoptr (TesseraActivateOptions) opts
-    = options ? tessera_activate_options_ref (options) : tessera_activate_options_new ();
+      = options ? tessera_activate_options_ref (options) : tessera_activate_options_new ();
   g_autoptr (GString) report = g_string_new ("");
   g_autoptr (GError) first_error = NULL;
 
@@ -359,7 +357,7 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
       const char *name = _tessera_provider_get_name (provider);
       g_autoptr (GError) local_error = NULL;
       g_autoptr (TesseraLicense) license
-        = _tessera_provider_activate (provider, product, opts, cancellable, &local_error);
+          = _tessera_provider_activate (provider, product, opts, cancellable, &local_error);
 
       if (license != NULL && (flags & TESSERA_ENGINE_FLAG_PRODUCTION_ONLY)
           && (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_DEVELOPMENT))
@@ -424,7 +422,7 @@ activate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   TesseraEngine *engine = g_object_get_data (G_OBJECT (task), "tessera-engine");
   GError *error = NULL;
   TesseraLicense *license
-    = tessera_engine_activate (engine, d->product, d->options, cancellable, &error);
+      = tessera_engine_activate (engine, d->product, d->options, cancellable, &error);
   if (license != NULL)
     g_task_return_pointer (task, license, (GDestroyNotify) tessera_license_unref);
   else
@@ -485,8 +483,8 @@ tessera_engine_dup_machine_id (TesseraEngine *engine, GError **error)
   g_mutex_lock (&engine->lock);
   if (engine->fingerprint == NULL)
     engine->fingerprint = tessera_fingerprint_new (error);
-  char *id = engine->fingerprint ? g_strdup (tessera_fingerprint_get_id (engine->fingerprint))
-                                 : NULL;
+  char *id
+      = engine->fingerprint ? g_strdup (tessera_fingerprint_get_id (engine->fingerprint)) : NULL;
   g_mutex_unlock (&engine->lock);
   return id;
 }

@@ -1,6 +1,6 @@
 #include "tessera-private.h"
 
-G_DEFINE_QUARK (tessera-error-quark, tessera_error)
+G_DEFINE_QUARK (tessera - error - quark, tessera_error)
 
 /* Indexed by TesseraError: nicks travel in JSON between processes, so they
  * never change once released. */

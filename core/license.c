@@ -506,8 +506,8 @@ expiry_cb (gpointer data)
   if (license != NULL)
     {
       g_autoptr (GError) reason
-        = g_error_new (TESSERA_ERROR, TESSERA_ERROR_EXPIRED, "the %s license %s expired",
-                       license->product, license->id);
+          = g_error_new (TESSERA_ERROR, TESSERA_ERROR_EXPIRED, "the %s license %s expired",
+                         license->product, license->id);
       tessera_license_invalidate (license, reason);
       tessera_license_unref (license);
     }
@@ -586,8 +586,7 @@ tessera_license_validate (TesseraLicense *license, GCancellable *cancellable, GE
       g_mutex_unlock (&license->lock);
       g_mutex_unlock (&license->op_lock);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "the %s license %s was not granted by an engine", license->product,
-                   license->id);
+                   "the %s license %s was not granted by an engine", license->product, license->id);
       return FALSE;
     }
   if (license->released)
@@ -595,8 +594,7 @@ tessera_license_validate (TesseraLicense *license, GCancellable *cancellable, GE
       g_mutex_unlock (&license->lock);
       g_mutex_unlock (&license->op_lock);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_RELEASED,
-                   "the %s license %s was released; activate again", license->product,
-                   license->id);
+                   "the %s license %s was released; activate again", license->product, license->id);
       return FALSE;
     }
   if (license->invalid_reason != NULL)
@@ -616,9 +614,9 @@ tessera_license_validate (TesseraLicense *license, GCancellable *cancellable, GE
     {
       g_autoptr (GDateTime) when = g_date_time_new_from_unix_utc (license->expires_at);
       g_autofree char *iso = when ? g_date_time_format_iso8601 (when) : g_strdup ("?");
-      local_error = g_error_new (TESSERA_ERROR, TESSERA_ERROR_EXPIRED,
-                                 "the %s license %s expired at %s", license->product, license->id,
-                                 iso);
+      local_error
+          = g_error_new (TESSERA_ERROR, TESSERA_ERROR_EXPIRED, "the %s license %s expired at %s",
+                         license->product, license->id, iso);
       ok = FALSE;
     }
   else

@@ -33,8 +33,7 @@ _tessera_backend_check (const TesseraBackend *backend, const char *expected_name
                    "%s was built for Tessera backend ABI %u.%u, but this libtessera %s "
                    "supports %u.0 to %u.%u: rebuild the plugin against this libtessera",
                    origin, backend->abi_major, backend->abi_minor, TESSERA_VERSION,
-                   TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MAJOR,
-                   TESSERA_BACKEND_ABI_MINOR);
+                   TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);
       return FALSE;
     }
   /* Every vtable of ABI 1.x holds at least the required ops. */
@@ -83,8 +82,7 @@ _tessera_backend_check (const TesseraBackend *backend, const char *expected_name
 /* Refuses what another local user could have written: code loaded from there
  * would run with the product's rights. */
 static gboolean
-check_not_world_writable (const char *path, const struct stat *st, const char *what,
-                          GError **error)
+check_not_world_writable (const char *path, const struct stat *st, const char *what, GError **error)
 {
   if ((st->st_mode & S_IWOTH) != 0)
     {
@@ -196,8 +194,8 @@ _tessera_loader_load (const char *plugin_dir, const char *name, GError **error)
   GModule *module = g_module_open (real, G_MODULE_BIND_LOCAL);
   if (module == NULL)
     {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
-                   "cannot load plugin %s: %s", real, g_module_error ());
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD, "cannot load plugin %s: %s",
+                   real, g_module_error ());
       G_UNLOCK (loaded);
       return NULL;
     }
@@ -242,9 +240,9 @@ _tessera_loader_list (const char *plugin_dir)
     {
       if (!g_str_has_prefix (entry, PLUGIN_PREFIX) || !g_str_has_suffix (entry, PLUGIN_SUFFIX))
         continue;
-      g_autofree char *name = g_strndup (entry + strlen (PLUGIN_PREFIX),
-                                         strlen (entry) - strlen (PLUGIN_PREFIX)
-                                           - strlen (PLUGIN_SUFFIX));
+      g_autofree char *name
+          = g_strndup (entry + strlen (PLUGIN_PREFIX),
+                       strlen (entry) - strlen (PLUGIN_PREFIX) - strlen (PLUGIN_SUFFIX));
       if (_tessera_name_is_valid (name))
         g_ptr_array_add (names, g_steal_pointer (&name));
     }

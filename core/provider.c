@@ -13,8 +13,8 @@ struct _TesseraProvider
 };
 
 static void
-set_contract_error (GError **error, TesseraProvider *provider, const char *op,
-                    const char *what, GError *backend_error)
+set_contract_error (GError **error, TesseraProvider *provider, const char *op, const char *what,
+                    GError *backend_error)
 {
   g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_BACKEND,
                "provider '%s' broke the backend contract: %s %s%s%s", provider->name, op, what,
@@ -48,8 +48,7 @@ _tessera_provider_new (const TesseraBackend *backend, const char *name, GKeyFile
       if (local_error == NULL)
         set_contract_error (error, provider, "create", "returned NULL without an error", NULL);
       else
-        g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "provider '%s': ",
-                                    name);
+        g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "provider '%s': ", name);
       return NULL;
     }
   provider->instance = instance;
@@ -88,7 +87,7 @@ discard_license (TesseraProvider *provider, TesseraLicense *license)
 {
   g_autoptr (GError) ignored = NULL;
   gboolean (*release) (gpointer, TesseraLicense *, GCancellable *, GError **)
-    = _TESSERA_BACKEND_OP (provider->backend, release);
+      = _TESSERA_BACKEND_OP (provider->backend, release);
   if (release != NULL)
     release (provider->instance, license, NULL, &ignored);
 }
@@ -100,7 +99,7 @@ _tessera_provider_activate (TesseraProvider *provider, const char *product,
 {
   g_autoptr (GError) local_error = NULL;
   g_autoptr (TesseraLicense) license = provider->backend->activate (
-    provider->instance, product, options, cancellable, &local_error);
+      provider->instance, product, options, cancellable, &local_error);
 
   if (license != NULL && local_error != NULL)
     {
@@ -160,8 +159,8 @@ _tessera_provider_validate (TesseraProvider *provider, TesseraLicense *license,
                             GCancellable *cancellable, GError **error)
 {
   GError *local_error = NULL;
-  gboolean ok = provider->backend->validate (provider->instance, license, cancellable,
-                                             &local_error);
+  gboolean ok
+      = provider->backend->validate (provider->instance, license, cancellable, &local_error);
   return check_boolean_op (provider, "validate", ok, local_error, error);
 }
 
@@ -170,7 +169,7 @@ _tessera_provider_release (TesseraProvider *provider, TesseraLicense *license,
                            GCancellable *cancellable, GError **error)
 {
   gboolean (*release) (gpointer, TesseraLicense *, GCancellable *, GError **)
-    = _TESSERA_BACKEND_OP (provider->backend, release);
+      = _TESSERA_BACKEND_OP (provider->backend, release);
   if (release == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
@@ -203,8 +202,7 @@ _tessera_provider_fingerprint (TesseraProvider *provider, GError **error)
   if (id == NULL)
     {
       if (local_error == NULL)
-        set_contract_error (error, provider, "fingerprint", "returned NULL without an error",
-                            NULL);
+        set_contract_error (error, provider, "fingerprint", "returned NULL without an error", NULL);
       else
         g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;

@@ -31,10 +31,10 @@ void _tessera_set_error_from_errno (GError **error, int errsv, const char *what,
 typedef struct
 {
   GKeyFile *keyfile;
-  char *path;         /* file it came from, or NULL */
-  char **providers;   /* [engine] providers, validated, may be empty */
-  char *plugin_dir;   /* [engine] plugin-dir, absolute, or NULL */
-  char **products;    /* [engine] products, or NULL: any valid name */
+  char *path;       /* file it came from, or NULL */
+  char **providers; /* [engine] providers, validated, may be empty */
+  char *plugin_dir; /* [engine] plugin-dir, absolute, or NULL */
+  char **products;  /* [engine] products, or NULL: any valid name */
 } TesseraConfig;
 
 TesseraConfig *_tessera_config_load (const char *explicit_path, GError **error);

@@ -43,9 +43,9 @@ main (int argc, char **argv)
   tessera_license_add_invalidated_handler (license, on_invalidated, NULL, NULL);
 
   g_autoptr (GDateTime) expiry
-    = tessera_license_get_expires_at (license)
-        ? g_date_time_new_from_unix_utc (tessera_license_get_expires_at (license))
-        : NULL;
+      = tessera_license_get_expires_at (license)
+            ? g_date_time_new_from_unix_utc (tessera_license_get_expires_at (license))
+            : NULL;
   g_autofree char *expiry_str = expiry ? g_date_time_format_iso8601 (expiry) : g_strdup ("never");
   g_auto (GStrv) features = tessera_license_dup_features (license);
   g_autofree char *feature_list = g_strjoinv (",", features);
@@ -56,8 +56,8 @@ main (int argc, char **argv)
           tessera_license_get_org (license) ? tessera_license_get_org (license) : "-", expiry_str,
           feature_list,
           (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_DEVELOPMENT)
-            ? " [DEVELOPMENT LICENSE]"
-            : "");
+              ? " [DEVELOPMENT LICENSE]"
+              : "");
 
   if (tessera_license_has_feature (license, "reports"))
     printf ("feature 'reports': enabled\n");

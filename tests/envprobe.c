@@ -17,7 +17,7 @@ main (void)
   printf ("plugin-dir=%s\n", tessera_engine_get_plugin_dir (engine));
   g_autoptr (TesseraEngine) searched = tessera_engine_new (NULL, &error);
   printf ("config=%s\n", searched && tessera_engine_get_config_path (searched)
-                           ? tessera_engine_get_config_path (searched)
-                           : (searched ? "(none)" : error->message));
+                             ? tessera_engine_get_config_path (searched)
+                             : (searched ? "(none)" : error->message));
   return 0;
 }

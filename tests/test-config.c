@@ -21,8 +21,8 @@ static const BadConfig bad_configs[] = {
     "is not a provider name" },
   { "provider-empty-entry", "[engine]\nproviders=alpha;;beta\n", TESSERA_ERROR_CONFIG,
     "'' is not a provider name" },
-  { "relative-plugin-dir", "[engine]\nproviders=alpha\nplugin-dir=plugins\n",
-    TESSERA_ERROR_CONFIG, "plugin-dir must be an absolute path" },
+  { "relative-plugin-dir", "[engine]\nproviders=alpha\nplugin-dir=plugins\n", TESSERA_ERROR_CONFIG,
+    "plugin-dir must be an absolute path" },
   { "bad-provider-section", "[engine]\nproviders=alpha\n[provider:Bad Name]\nx=1\n",
     TESSERA_ERROR_CONFIG, "does not name a valid provider" },
   { "bad-product", "[engine]\nproviders=alpha\nproducts=KRE;K_SE\n", TESSERA_ERROR_CONFIG,
@@ -62,7 +62,7 @@ test_binary_garbage (void)
   static const char garbage[] = "\xff\xfe\x00\x01[engine]\x00providers=\x80\n";
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine
-    = tessera_engine_new_from_data (garbage, sizeof garbage - 1, &error);
+      = tessera_engine_new_from_data (garbage, sizeof garbage - 1, &error);
   g_assert_null (engine);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG);
 }
@@ -92,7 +92,7 @@ test_missing_explicit (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine
-    = tessera_engine_new ("/nonexistent/tessera/tessera.conf", &error);
+      = tessera_engine_new ("/nonexistent/tessera/tessera.conf", &error);
   g_assert_null (engine);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG);
   g_assert_nonnull (strstr (error->message, "/nonexistent/tessera/tessera.conf"));

@@ -18,11 +18,10 @@ test_fallback_order (void)
 {
   char *dir = test_tmpdir_new ();
   g_autofree char *log = g_build_filename (dir, "ops.log", NULL);
-  g_autofree char *extra = g_strdup_printf (
-    "[provider:alpha]\nactivate=error:network\nlog=%s\n"
-    "[provider:beta]\nactivate=error:not-found\nlog=%s\n"
-    "[provider:gamma]\nlog=%s\n",
-    log, log, log);
+  g_autofree char *extra = g_strdup_printf ("[provider:alpha]\nactivate=error:network\nlog=%s\n"
+                                            "[provider:beta]\nactivate=error:not-found\nlog=%s\n"
+                                            "[provider:gamma]\nlog=%s\n",
+                                            log, log, log);
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = test_engine_new ("alpha;beta;gamma", extra, &error);
   g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", NULL, NULL, &error);
@@ -35,7 +34,8 @@ test_fallback_order (void)
   /* Tried in the configured order, each exactly once. */
   g_autofree char *contents = NULL;
   g_assert_true (g_file_get_contents (log, &contents, NULL, NULL));
-  g_assert_nonnull (strstr (contents, "alpha activate KRE\nbeta activate KRE\ngamma activate KRE\n"));
+  g_assert_nonnull (
+      strstr (contents, "alpha activate KRE\nbeta activate KRE\ngamma activate KRE\n"));
   test_tmpdir_free (dir);
 }
 
@@ -44,10 +44,10 @@ test_all_providers_fail (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine
-    = test_engine_new ("alpha;beta",
-                       "[provider:alpha]\nactivate=error:quota-exceeded\n"
-                       "[provider:beta]\nactivate=error:expired\n",
-                       &error);
+      = test_engine_new ("alpha;beta",
+                         "[provider:alpha]\nactivate=error:quota-exceeded\n"
+                         "[provider:beta]\nactivate=error:expired\n",
+                         &error);
   g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KSE", NULL, NULL, &error);
   g_assert_null (license);
   /* The preferred provider's code, every provider's reason. */
@@ -59,7 +59,7 @@ test_all_providers_fail (void)
   /* A single provider's error comes through with its own code. */
   g_clear_error (&error);
   g_autoptr (TesseraEngine) single
-    = test_engine_new ("beta", "[provider:beta]\nactivate=error:revoked\n", &error);
+      = test_engine_new ("beta", "[provider:beta]\nactivate=error:revoked\n", &error);
   g_assert_null (tessera_engine_activate (single, "KSE", NULL, NULL, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_REVOKED);
   g_assert_cmpstr (error->message, ==, "beta: beta activate failed as scripted");
@@ -71,7 +71,7 @@ test_cancelled_stops_fallback (void)
   char *dir = test_tmpdir_new ();
   g_autofree char *log = g_build_filename (dir, "ops.log", NULL);
   g_autofree char *extra
-    = g_strdup_printf ("[provider:alpha]\nlog=%s\n[provider:beta]\nlog=%s\n", log, log);
+      = g_strdup_printf ("[provider:alpha]\nlog=%s\n[provider:beta]\nlog=%s\n", log, log);
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = test_engine_new ("alpha;beta", extra, &error);
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
@@ -137,8 +137,9 @@ test_products (void)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PRODUCT_MISMATCH);
   g_assert_nonnull (strstr (error->message, "unknown product 'KER'"));
 
-  const char *bad[] = { "", "K_SE", "../KRE", "KRE\n", "a/b",
-                        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" };
+  const char *bad[]
+      = { "",      "K_SE", "../KRE",
+          "KRE\n", "a/b",  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_clear_error (&error);
@@ -158,7 +159,7 @@ test_options_reach_backend (void)
   tessera_activate_options_set (options, TESSERA_OPTION_ORG_ID, NULL);
   g_assert_null (tessera_activate_options_get (options, TESSERA_OPTION_ORG_ID));
   g_autoptr (TesseraLicense) license
-    = tessera_engine_activate (engine, "KRE", options, NULL, &error);
+      = tessera_engine_activate (engine, "KRE", options, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (tessera_license_get_attribute (license, "alpha.api-key"), ==, "k-123");
 }
@@ -169,7 +170,7 @@ test_production_only (void)
   char *dir = test_tmpdir_new ();
   g_autofree char *log = g_build_filename (dir, "ops.log", NULL);
   g_autofree char *extra = g_strdup_printf (
-    "[provider:alpha]\ndevelopment=true\nlog=%s\n[provider:beta]\nlog=%s\n", log, log);
+      "[provider:alpha]\ndevelopment=true\nlog=%s\n[provider:beta]\nlog=%s\n", log, log);
   g_autoptr (GError) error = NULL;
 
   /* Without the flag a development license is granted, and marked. */
@@ -184,7 +185,8 @@ test_production_only (void)
   g_autoptr (TesseraLicense) l2 = tessera_engine_activate (prod, "KRE", NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (tessera_license_get_provider (l2), ==, "beta");
-  g_assert_nonnull (strstr (tessera_license_get_activation_report (l2), "production licenses only"));
+  g_assert_nonnull (
+      strstr (tessera_license_get_activation_report (l2), "production licenses only"));
   g_assert_cmpuint (test_count_lines (log, "alpha release"), ==, 1); /* seat given back */
 
   g_autoptr (TesseraEngine) prod_only = test_engine_new ("alpha", extra, &error);
@@ -280,7 +282,7 @@ test_async (void)
 
   /* Errors travel through the async path too. */
   g_autoptr (TesseraEngine) failing
-    = test_engine_new ("alpha", "[provider:alpha]\nactivate=error:auth\n", &error);
+      = test_engine_new ("alpha", "[provider:alpha]\nactivate=error:auth\n", &error);
   tessera_engine_activate_async (failing, "KRE", NULL, NULL, activated_cb, &r);
   g_main_loop_run (r.loop);
   g_assert_null (r.license);
@@ -302,7 +304,7 @@ worker (gpointer data)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (TesseraLicense) license
-        = tessera_engine_activate (engine, (i % 2) ? "KRE" : "KSE", NULL, NULL, &error);
+          = tessera_engine_activate (engine, (i % 2) ? "KRE" : "KSE", NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_true (tessera_license_validate (license, NULL, &error));
       if (i % 3 == 0)

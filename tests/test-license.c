@@ -334,7 +334,7 @@ test_unsealed (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraLicense) license
-    = tessera_license_new ("KRE", TESSERA_LICENSE_KIND_NODE_LOCKED, "loose");
+      = tessera_license_new ("KRE", TESSERA_LICENSE_KIND_NODE_LOCKED, "loose");
   g_assert_null (tessera_license_get_provider (license));
   g_assert_false (tessera_license_validate (license, NULL, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
@@ -357,7 +357,7 @@ test_null_arguments (void)
   g_assert_null (tessera_license_new (NULL, TESSERA_LICENSE_KIND_FLOATING, "x"));
   g_test_assert_expected_messages ();
   g_autoptr (TesseraLicense) license
-    = tessera_license_new ("KRE", TESSERA_LICENSE_KIND_FLOATING, "x");
+      = tessera_license_new ("KRE", TESSERA_LICENSE_KIND_FLOATING, "x");
   g_test_expect_message ("Tessera", G_LOG_LEVEL_CRITICAL, "*feature != NULL*");
   g_assert_false (tessera_license_has_feature (license, NULL));
   g_test_assert_expected_messages ();
@@ -369,7 +369,7 @@ test_null_arguments (void)
   g_test_assert_expected_messages ();
 }
 
-#define ADD(path, settings, func)                                                                 \
+#define ADD(path, settings, func)                                                                  \
   g_test_add (path, Fixture, settings, fixture_set_up, func, fixture_tear_down)
 
 int

@@ -183,7 +183,7 @@ test_plugin_dir_precedence (void)
 
   g_setenv ("TESSERA_PLUGIN_DIR", test_plugin_dir (), TRUE);
   g_autoptr (TesseraEngine) from_env
-    = test_engine_new ("alpha", "plugin-dir=/nonexistent/plugins\n", &error);
+      = test_engine_new ("alpha", "plugin-dir=/nonexistent/plugins\n", &error);
   g_assert_cmpstr (tessera_engine_get_plugin_dir (from_env), ==, test_plugin_dir ());
   g_assert_true (tessera_engine_load (from_env, &error));
 }
@@ -208,12 +208,12 @@ test_setuid_ignores_environment (void)
   g_assert_cmpint (chown (copy, 0, 0), ==, 0);
   g_assert_cmpint (g_chmod (copy, 04755), ==, 0);
 
-  const char *env[] = { "TESSERA_PLUGIN_DIR=/evil/plugins", "TESSERA_CONFIG=/evil/tessera.conf",
-                        NULL };
+  const char *env[]
+      = { "TESSERA_PLUGIN_DIR=/evil/plugins", "TESSERA_CONFIG=/evil/tessera.conf", NULL };
   /* First as root (not setuid: the environment applies), then as nobody. */
   const char *argv_plain[] = { copy, NULL };
-  const char *argv_nobody[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                copy, NULL };
+  const char *argv_nobody[]
+      = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copy, NULL };
   g_autofree char *out_plain = NULL, *out_nobody = NULL, *err_nobody = NULL;
   gint status = 0;
   g_autoptr (GError) error = NULL;
@@ -223,12 +223,12 @@ test_setuid_ignores_environment (void)
   g_assert_nonnull (strstr (out_plain, "plugin-dir=/evil/plugins"));
   g_assert_nonnull (strstr (out_plain, "config=cannot read config file /evil/tessera.conf"));
 
-  const char *env_path[] = { "TESSERA_PLUGIN_DIR=/evil/plugins",
-                             "TESSERA_CONFIG=/evil/tessera.conf",
-                             "PATH=/usr/bin:/bin:/usr/sbin:/sbin", NULL };
+  const char *env_path[]
+      = { "TESSERA_PLUGIN_DIR=/evil/plugins", "TESSERA_CONFIG=/evil/tessera.conf",
+          "PATH=/usr/bin:/bin:/usr/sbin:/sbin", NULL };
   g_assert_true (g_spawn_sync (NULL, (char **) argv_nobody, (char **) env_path,
-                               G_SPAWN_SEARCH_PATH_FROM_ENVP, NULL, NULL, &out_nobody,
-                               &err_nobody, &status, &error));
+                               G_SPAWN_SEARCH_PATH_FROM_ENVP, NULL, NULL, &out_nobody, &err_nobody,
+                               &status, &error));
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("setuid envprobe failed: %s %s", out_nobody, err_nobody);
@@ -321,17 +321,17 @@ test_fingerprint_op (void)
   g_assert_cmpstr (id, ==, "TEST-PLUG-INID-0001");
 
   g_autoptr (TesseraEngine) failing
-    = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=error:unavailable\n", &error);
+      = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=error:unavailable\n", &error);
   g_assert_null (tessera_engine_dup_machine_id (failing, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
   g_clear_error (&error);
   g_autoptr (TesseraEngine) lying
-    = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=both\n", &error);
+      = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=both\n", &error);
   g_assert_null (tessera_engine_dup_machine_id (lying, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_BACKEND);
   g_clear_error (&error);
   g_autoptr (TesseraEngine) silent
-    = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=null\n", &error);
+      = test_engine_new ("alpha", "[provider:alpha]\nfingerprint=null\n", &error);
   g_assert_null (tessera_engine_dup_machine_id (silent, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_BACKEND);
 }
@@ -361,8 +361,7 @@ inproc_validate (gpointer instance, TesseraLicense *license, GCancellable *cance
 }
 
 TESSERA_BACKEND_DEFINE (inproc, "In-process test backend", .create = inproc_create,
-                        .destroy = g_free, .activate = inproc_activate,
-                        .validate = inproc_validate)
+                        .destroy = g_free, .activate = inproc_activate, .validate = inproc_validate)
 
 /* Registered under a plugin's name: the in-process one wins. */
 TESSERA_BACKEND_DEFINE (alpha, "In-process alpha", .create = inproc_create, .destroy = g_free,
@@ -375,7 +374,8 @@ test_register_backend (void)
   g_autoptr (TesseraEngine) engine = test_engine_new ("inproc;alpha", NULL, &error);
   g_assert_true (tessera_engine_register_backend (engine, tessera_backend_entry_inproc (), &error));
   g_assert_no_error (error);
-  g_assert_false (tessera_engine_register_backend (engine, tessera_backend_entry_inproc (), &error));
+  g_assert_false (
+      tessera_engine_register_backend (engine, tessera_backend_entry_inproc (), &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
   g_assert_true (tessera_engine_register_backend (engine, tessera_backend_entry_alpha (), &error));
@@ -389,7 +389,8 @@ test_register_backend (void)
   g_assert_cmpstr (tessera_license_get_attribute (license, "inproc.instance"), ==, "inproc");
 
   /* After load the provider set is fixed. */
-  g_assert_false (tessera_engine_register_backend (engine, tessera_backend_entry_inproc (), &error));
+  g_assert_false (
+      tessera_engine_register_backend (engine, tessera_backend_entry_inproc (), &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 

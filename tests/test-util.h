@@ -31,7 +31,8 @@ test_rm_rf (const char *path)
       while ((name = g_dir_read_name (dir)) != NULL)
         {
           char *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+          if (g_file_test (child, G_FILE_TEST_IS_DIR)
+              && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
             test_rm_rf (child);
           else
             g_unlink (child);

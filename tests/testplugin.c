@@ -141,9 +141,9 @@ test_activate (gpointer instance, const char *product, TesseraActivateOptions *o
     return NULL;
 
   g_autofree char *answer_product
-    = g_key_file_get_string (self->keyfile, self->group, "product", NULL);
+      = g_key_file_get_string (self->keyfile, self->group, "product", NULL);
   g_autofree char *id
-    = g_strdup_printf ("%s-%d", STR (PLUGIN_NAME), g_atomic_int_add (&self->serial, 1));
+      = g_strdup_printf ("%s-%d", STR (PLUGIN_NAME), g_atomic_int_add (&self->serial, 1));
   TesseraLicense *license = tessera_license_new (answer_product ? answer_product : product,
                                                  TESSERA_LICENSE_KIND_FLOATING, id);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
@@ -152,7 +152,7 @@ test_activate (gpointer instance, const char *product, TesseraActivateOptions *o
   if (expires_in != 0)
     tessera_license_set_expires_at (license, now + expires_in);
   g_auto (GStrv) features
-    = g_key_file_get_string_list (self->keyfile, self->group, "features", NULL, NULL);
+      = g_key_file_get_string_list (self->keyfile, self->group, "features", NULL, NULL);
   for (guint i = 0; features && features[i]; i++)
     tessera_license_add_feature (license, features[i]);
   if (g_key_file_get_boolean (self->keyfile, self->group, "development", NULL))
@@ -194,8 +194,7 @@ test_validate (gpointer instance, TesseraLicense *license, GCancellable *cancell
 
 #ifndef VARIANT_OLD_ABI
 static gboolean
-test_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
-              GError **error)
+test_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable, GError **error)
 {
   return bool_op (instance, "release", license, error);
 }

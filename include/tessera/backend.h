@@ -137,7 +137,7 @@ struct _TesseraBackend
 };
 
 #if defined(_WIN32)
-#define TESSERA_BACKEND_EXPORT __declspec (dllexport)
+#define TESSERA_BACKEND_EXPORT __declspec(dllexport)
 #else
 #define TESSERA_BACKEND_EXPORT __attribute__ ((visibility ("default")))
 #endif
@@ -151,19 +151,17 @@ struct _TesseraBackend
  * Defines the plugin's only exported symbol, `tessera_backend_entry_<name_>`,
  * returning its static vtable stamped with this header's ABI version.
  */
-#define TESSERA_BACKEND_DEFINE(name_, description_, ...)                                         \
-  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void);             \
-  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void)              \
-  {                                                                                              \
-    static const TesseraBackend backend_ = {                                                     \
-      .abi_major = TESSERA_BACKEND_ABI_MAJOR,                                                    \
-      .abi_minor = TESSERA_BACKEND_ABI_MINOR,                                                    \
-      .struct_size = sizeof (TesseraBackend),                                                    \
-      .name = #name_,                                                                            \
-      .description = description_,                                                               \
-      __VA_ARGS__                                                                                \
-    };                                                                                           \
-    return &backend_;                                                                            \
+#define TESSERA_BACKEND_DEFINE(name_, description_, ...)                                           \
+  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void);               \
+  TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void)                \
+  {                                                                                                \
+    static const TesseraBackend backend_ = { .abi_major = TESSERA_BACKEND_ABI_MAJOR,               \
+                                             .abi_minor = TESSERA_BACKEND_ABI_MINOR,               \
+                                             .struct_size = sizeof (TesseraBackend),               \
+                                             .name = #name_,                                       \
+                                             .description = description_,                          \
+                                             __VA_ARGS__ };                                        \
+    return &backend_;                                                                              \
   }
 
 /* ---- Building licenses (for backends) ---------------------------------------
@@ -175,8 +173,7 @@ struct _TesseraBackend
  * tessera_license_new:
  * Returns: (transfer full): a new, unsealed license.
  */
-TesseraLicense *tessera_license_new (const char *product, TesseraLicenseKind kind,
-                                     const char *id);
+TesseraLicense *tessera_license_new (const char *product, TesseraLicenseKind kind, const char *id);
 void tessera_license_set_machine_id (TesseraLicense *license, const char *machine_id);
 void tessera_license_set_org (TesseraLicense *license, const char *org);
 void tessera_license_set_issued_at (TesseraLicense *license, gint64 unix_time);

@@ -147,8 +147,8 @@ const char *tessera_engine_get_plugin_dir (TesseraEngine *engine);
  * Returns: (transfer full): the license, or NULL with @error set.
  */
 TesseraLicense *tessera_engine_activate (TesseraEngine *engine, const char *product,
-                                         TesseraActivateOptions *options,
-                                         GCancellable *cancellable, GError **error);
+                                         TesseraActivateOptions *options, GCancellable *cancellable,
+                                         GError **error);
 void tessera_engine_activate_async (TesseraEngine *engine, const char *product,
                                     TesseraActivateOptions *options, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);

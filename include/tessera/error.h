@@ -27,32 +27,32 @@ G_BEGIN_DECLS
  */
 typedef enum
 {
-  TESSERA_ERROR_FAILED = 0,           /* "failed": nothing more specific applies */
-  TESSERA_ERROR_CONFIG,               /* "config": missing, unreadable or invalid configuration */
-  TESSERA_ERROR_PLUGIN_LOAD,          /* "plugin-load": a plugin file cannot be loaded or is unsafe */
-  TESSERA_ERROR_ABI_MISMATCH,         /* "abi-mismatch": plugin built for an incompatible ABI */
-  TESSERA_ERROR_NO_PROVIDER,          /* "no-provider": no provider configured, installed or willing */
-  TESSERA_ERROR_NOT_FOUND,            /* "not-found": no license (file, grant, pool) for the request */
-  TESSERA_ERROR_EXPIRED,              /* "expired": the license's validity has ended */
-  TESSERA_ERROR_TAMPERED,             /* "tampered": a license was modified after it was issued */
-  TESSERA_ERROR_MACHINE_MISMATCH,     /* "machine-mismatch": the license is for another machine */
-  TESSERA_ERROR_PRODUCT_MISMATCH,     /* "product-mismatch": the license is for another product */
-  TESSERA_ERROR_QUOTA_EXCEEDED,       /* "quota-exceeded": every seat of the quota is taken */
-  TESSERA_ERROR_REVOKED,              /* "revoked": an administrator revoked the license */
-  TESSERA_ERROR_AUTH,                 /* "auth": missing, wrong or revoked credentials */
-  TESSERA_ERROR_ORG_REQUIRED,         /* "org-required": the user must name one organization */
-  TESSERA_ERROR_NETWORK,              /* "network": the server could not be reached */
-  TESSERA_ERROR_UNAVAILABLE,          /* "unavailable": a service or resource is temporarily unusable */
-  TESSERA_ERROR_NOT_SUPPORTED,        /* "not-supported": the backend does not implement the operation */
-  TESSERA_ERROR_INVALID_ARGUMENT,     /* "invalid-argument": a caller passed a bad value */
-  TESSERA_ERROR_BACKEND,              /* "backend": a backend broke its contract (a plugin bug) */
-  TESSERA_ERROR_RELEASED,             /* "released": the license was already released */
-  TESSERA_ERROR_CLOCK_ROLLBACK,       /* "clock-rollback": the system clock went back */
-  TESSERA_ERROR_NOT_YET_VALID,        /* "not-yet-valid": the license's validity has not begun */
-  TESSERA_ERROR_UNTRUSTED_KEY,        /* "untrusted-key": signed by a key that is not trusted */
-  TESSERA_ERROR_PERMISSION_DENIED,    /* "permission-denied": the OS refused access to a file */
+  TESSERA_ERROR_FAILED = 0,       /* "failed": nothing more specific applies */
+  TESSERA_ERROR_CONFIG,           /* "config": missing, unreadable or invalid configuration */
+  TESSERA_ERROR_PLUGIN_LOAD,      /* "plugin-load": a plugin file cannot be loaded or is unsafe */
+  TESSERA_ERROR_ABI_MISMATCH,     /* "abi-mismatch": plugin built for an incompatible ABI */
+  TESSERA_ERROR_NO_PROVIDER,      /* "no-provider": no provider configured, installed or willing */
+  TESSERA_ERROR_NOT_FOUND,        /* "not-found": no license (file, grant, pool) for the request */
+  TESSERA_ERROR_EXPIRED,          /* "expired": the license's validity has ended */
+  TESSERA_ERROR_TAMPERED,         /* "tampered": a license was modified after it was issued */
+  TESSERA_ERROR_MACHINE_MISMATCH, /* "machine-mismatch": the license is for another machine */
+  TESSERA_ERROR_PRODUCT_MISMATCH, /* "product-mismatch": the license is for another product */
+  TESSERA_ERROR_QUOTA_EXCEEDED,   /* "quota-exceeded": every seat of the quota is taken */
+  TESSERA_ERROR_REVOKED,          /* "revoked": an administrator revoked the license */
+  TESSERA_ERROR_AUTH,             /* "auth": missing, wrong or revoked credentials */
+  TESSERA_ERROR_ORG_REQUIRED,     /* "org-required": the user must name one organization */
+  TESSERA_ERROR_NETWORK,          /* "network": the server could not be reached */
+  TESSERA_ERROR_UNAVAILABLE,      /* "unavailable": a service or resource is temporarily unusable */
+  TESSERA_ERROR_NOT_SUPPORTED, /* "not-supported": the backend does not implement the operation */
+  TESSERA_ERROR_INVALID_ARGUMENT,       /* "invalid-argument": a caller passed a bad value */
+  TESSERA_ERROR_BACKEND,                /* "backend": a backend broke its contract (a plugin bug) */
+  TESSERA_ERROR_RELEASED,               /* "released": the license was already released */
+  TESSERA_ERROR_CLOCK_ROLLBACK,         /* "clock-rollback": the system clock went back */
+  TESSERA_ERROR_NOT_YET_VALID,          /* "not-yet-valid": the license's validity has not begun */
+  TESSERA_ERROR_UNTRUSTED_KEY,          /* "untrusted-key": signed by a key that is not trusted */
+  TESSERA_ERROR_PERMISSION_DENIED,      /* "permission-denied": the OS refused access to a file */
   TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED, /* "machine-quota-exceeded": too many registered machines */
-  TESSERA_ERROR_TERMINATED,           /* "terminated": the server ended the session */
+  TESSERA_ERROR_TERMINATED,             /* "terminated": the server ended the session */
 } TesseraError;
 
 /**
