@@ -1,6 +1,10 @@
 #include "tessera-private.h"
 
-G_DEFINE_QUARK (tessera - error - quark, tessera_error)
+GQuark
+tessera_error_quark (void)
+{
+  return g_quark_from_static_string ("tessera-error-quark");
+}
 
 /* Indexed by TesseraError: nicks travel in JSON between processes, so they
  * never change once released. */
