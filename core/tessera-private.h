@@ -93,6 +93,18 @@ gboolean _tessera_provider_release (TesseraProvider *provider, TesseraLicense *l
 char *_tessera_provider_fingerprint (TesseraProvider *provider, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraProvider, _tessera_provider_unref)
 
+/* ---- signing.c ---- */
+
+#define TESSERA_KEY_ID_LEN 16
+
+gboolean _tessera_sodium_init (GError **error);
+void _tessera_key_id_from_public (const unsigned char *pk, char out[TESSERA_KEY_ID_LEN + 1]);
+const unsigned char *_tessera_signing_key_get_secret (TesseraSigningKey *key);
+/* Returns: (transfer none) the 32-byte public key for @key_id, or NULL. */
+const unsigned char *_tessera_trusted_keys_lookup (TesseraTrustedKeys *keys, const char *key_id);
+/* Returns: (transfer full) "id1, id2" or "none", for messages. */
+char *_tessera_trusted_keys_describe (TesseraTrustedKeys *keys);
+
 /* ---- license.c ---- */
 
 /* Seals a license a backend returned, binding it to @provider (ref taken) and

@@ -12,6 +12,7 @@ packages=(
   clang-format                          # style check
   util-linux                            # setpriv: permission tests drop to 'nobody'
   file binutils                         # export check of the plugins (nm)
+  faketime                              # clock-rollback tests run the real attack: a faked clock
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <tessera/options.h>
 #include <tessera/license.h>
 #include <tessera/fingerprint.h>
+#include <tessera/licfile.h>
 #include <tessera/engine.h>
 #include <tessera/backend.h>
 #undef TESSERA_INSIDE

@@ -1,0 +1,210 @@
+/* Tessera — signed offline license files: keys, issuing and verifying.
+ * Shared by the offline provider, the issuing tool and tessera-server.
+ * Format: docs/license-file.md, data/schemas/license-file.schema.json. */
+#pragma once
+
+#if !defined(TESSERA_INSIDE) && !defined(TESSERA_COMPILATION)
+#error "Only <tessera/tessera.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Longest validity of one offline license file (reference: 60 days). */
+#define TESSERA_LICFILE_MAX_VALIDITY (60 * 24 * 3600)
+/* Larger files are refused before anything is read from them. */
+#define TESSERA_LICFILE_MAX_SIZE (64 * 1024)
+
+/**
+ * TesseraSigningKey:
+ *
+ * An Ed25519 key pair (libsodium) with its key id: 16 hex characters derived
+ * from the public key, so keys can rotate and files say which key signed them.
+ * Immutable, reference counted, any thread. The secret half is kept in
+ * sodium_malloc()ed memory and wiped when freed.
+ */
+typedef struct _TesseraSigningKey TesseraSigningKey;
+
+/**
+ * TesseraTrustedKeys:
+ *
+ * A set of trusted public keys, looked up by key id. Reference counted; not
+ * thread-safe while keys are being added, read-only use from any thread after.
+ */
+typedef struct _TesseraTrustedKeys TesseraTrustedKeys;
+
+/**
+ * TesseraLicfile:
+ *
+ * The verified content of a license file. Only tessera_licfile_verify() makes
+ * one, so holding one means its signature, key trust and syntax were checked
+ * (not yet machine, product or time: see tessera_licfile_check()). Immutable,
+ * reference counted, any thread.
+ */
+typedef struct _TesseraLicfile TesseraLicfile;
+
+/**
+ * TesseraLicfileInfo:
+ *
+ * What an issuer puts in a license file. Strings are borrowed by
+ * tessera_licfile_sign().
+ */
+typedef struct
+{
+  const char *license_id;  /* unique id, [A-Za-z0-9._-]{1,64} */
+  const char *org;         /* organization id, non-empty */
+  const char *product;     /* e.g. "KRE" */
+  const char *machine_id;  /* the machine ID the file is bound to */
+  const char *kind;        /* "node-locked" (the only kind offline files carry) */
+  const char *billing;     /* "annual" (the only cycle that may go offline) */
+  gint64 issued_at;        /* Unix seconds */
+  gint64 expires_at;       /* Unix seconds; 0 = issued_at + 60 days, capped at subscription_end */
+  gint64 subscription_end; /* Unix seconds */
+  const char *const *entitlements; /* NULL-terminated, may be NULL */
+} TesseraLicfileInfo;
+
+/* ---- keys ---- */
+
+/** Returns: (transfer full): a new random key pair. */
+TesseraSigningKey *tessera_signing_key_generate (void);
+
+/**
+ * tessera_signing_key_load:
+ * @path: a secret key file written by tessera_signing_key_save()
+ *
+ * Returns: (transfer full): the key, or NULL with TESSERA_ERROR_NOT_FOUND,
+ *   _PERMISSION_DENIED (unreadable, or readable by others: the file must be
+ *   0600 or stricter) or _INVALID_ARGUMENT (not a key file).
+ */
+TesseraSigningKey *tessera_signing_key_load (const char *path, GError **error);
+
+/**
+ * tessera_signing_key_save:
+ * @secret_path: created with mode 0600; an existing file is never overwritten
+ * @public_path: (nullable): where to write the public key (mode 0644), also
+ *   never overwritten
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_INVALID_ARGUMENT (a file exists)
+ *   or _PERMISSION_DENIED / _FAILED; on failure no file is left behind.
+ */
+gboolean tessera_signing_key_save (TesseraSigningKey *key, const char *secret_path,
+                                   const char *public_path, GError **error);
+
+TesseraSigningKey *tessera_signing_key_ref (TesseraSigningKey *key);
+void tessera_signing_key_unref (TesseraSigningKey *key);
+/** Returns: (transfer none): the key id, 16 lowercase hex characters. */
+const char *tessera_signing_key_get_id (TesseraSigningKey *key);
+/**
+ * tessera_signing_key_dup_public:
+ * Returns: (transfer full): the public key as one text line
+ *   ("tessera-ed25519-public KEYID BASE64\n"), what trusted-key files hold.
+ */
+char *tessera_signing_key_dup_public (TesseraSigningKey *key);
+
+/** Returns: (transfer full): an empty set. */
+TesseraTrustedKeys *tessera_trusted_keys_new (void);
+TesseraTrustedKeys *tessera_trusted_keys_ref (TesseraTrustedKeys *keys);
+void tessera_trusted_keys_unref (TesseraTrustedKeys *keys);
+
+/**
+ * tessera_trusted_keys_add_public:
+ * @line: a public key line as tessera_signing_key_dup_public() gives
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_INVALID_ARGUMENT.
+ */
+gboolean tessera_trusted_keys_add_public (TesseraTrustedKeys *keys, const char *line,
+                                          GError **error);
+
+/**
+ * tessera_trusted_keys_add_path:
+ * @path: a public key file, or a directory whose `*.pub` files are loaded
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_NOT_FOUND, _PERMISSION_DENIED
+ *   or _INVALID_ARGUMENT naming the file.
+ */
+gboolean tessera_trusted_keys_add_path (TesseraTrustedKeys *keys, const char *path, GError **error);
+
+/** Returns: the number of keys in the set. */
+guint tessera_trusted_keys_get_count (TesseraTrustedKeys *keys);
+
+/* ---- issuing ---- */
+
+/**
+ * tessera_licfile_sign:
+ *
+ * Checks @info (node-locked, annual, validity at most 60 days and not past
+ * the subscription end, valid names) and returns the complete file.
+ *
+ * Returns: (transfer full): the bytes of the license file, or NULL with
+ *   TESSERA_ERROR_INVALID_ARGUMENT saying which field is wrong, or
+ *   TESSERA_ERROR_NOT_SUPPORTED for a floating or monthly license ("only an
+ *   annual node-locked license can be converted to offline").
+ */
+GBytes *tessera_licfile_sign (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                              GError **error);
+
+/**
+ * tessera_licfile_file_name:
+ *
+ * Returns: (transfer full): "PRODUCT_MACHINEID.lic", or with @serial > 0
+ *   "PRODUCT_MACHINEID.SERIAL.lic" (so several files for one machine sit side
+ *   by side and all keep the PRODUCT_MACHINEID prefix).
+ */
+char *tessera_licfile_file_name (const char *product, const char *machine_id, guint serial);
+
+/* ---- verifying ---- */
+
+/**
+ * tessera_licfile_verify:
+ * @contents: the whole file
+ *
+ * Authenticates every byte before parsing any: the file must be exactly the
+ * canonical envelope around a key id, payload and signature (no byte added,
+ * removed or changed, whitespace included), the key id must be trusted and the
+ * Ed25519 signature must verify over the key id and payload. Only then is the
+ * payload parsed, strictly (no unknown or missing field).
+ *
+ * Returns: (transfer full): the verified file, or NULL with
+ *   TESSERA_ERROR_TAMPERED for any byte-level deviation (empty, truncated,
+ *   too large, garbage, a changed byte: the message says which), or
+ *   _UNTRUSTED_KEY (signed by a key not in @keys), or _INVALID_ARGUMENT (a
+ *   correctly signed payload that is malformed: an issuer bug).
+ */
+TesseraLicfile *tessera_licfile_verify (GBytes *contents, TesseraTrustedKeys *keys, GError **error);
+
+/**
+ * tessera_licfile_check:
+ * @product: (nullable): the product asked for
+ * @machine_id: (nullable): this machine's ID
+ * @now: the current time (Unix seconds)
+ *
+ * Returns: TRUE if the verified file is for @product on @machine_id and valid
+ *   at @now; FALSE with TESSERA_ERROR_PRODUCT_MISMATCH, _MACHINE_MISMATCH (the
+ *   message names both IDs), _NOT_YET_VALID or _EXPIRED.
+ */
+gboolean tessera_licfile_check (TesseraLicfile *file, const char *product, const char *machine_id,
+                                gint64 now, GError **error);
+
+TesseraLicfile *tessera_licfile_ref (TesseraLicfile *file);
+void tessera_licfile_unref (TesseraLicfile *file);
+
+/* Getters: (transfer none), valid as long as @file. */
+const char *tessera_licfile_get_license_id (TesseraLicfile *file);
+const char *tessera_licfile_get_org (TesseraLicfile *file);
+const char *tessera_licfile_get_product (TesseraLicfile *file);
+const char *tessera_licfile_get_machine_id (TesseraLicfile *file);
+const char *tessera_licfile_get_kind (TesseraLicfile *file);
+const char *tessera_licfile_get_billing (TesseraLicfile *file);
+const char *tessera_licfile_get_key_id (TesseraLicfile *file);
+gint64 tessera_licfile_get_issued_at (TesseraLicfile *file);
+gint64 tessera_licfile_get_expires_at (TesseraLicfile *file);
+gint64 tessera_licfile_get_subscription_end (TesseraLicfile *file);
+/** Returns: (transfer none): NULL-terminated, sorted entitlement names. */
+const char *const *tessera_licfile_get_entitlements (TesseraLicfile *file);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraSigningKey, tessera_signing_key_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraTrustedKeys, tessera_trusted_keys_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraLicfile, tessera_licfile_unref)
+
+G_END_DECLS
