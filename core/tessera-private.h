@@ -93,6 +93,15 @@ gboolean _tessera_provider_release (TesseraProvider *provider, TesseraLicense *l
 char *_tessera_provider_fingerprint (TesseraProvider *provider, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraProvider, _tessera_provider_unref)
 
+/* ---- fingerprint-sources.c: each returns (transfer full) the raw value of
+ * one component under @root, or NULL if absent ---- */
+
+char *_tessera_fp_read_machine_id (const char *root);
+char *_tessera_fp_read_dmi_uuid (const char *root);
+char *_tessera_fp_read_cpu (const char *root);
+char *_tessera_fp_read_nics (const char *root);
+char *_tessera_fp_lookup_user_name (guint32 uid);
+
 /* ---- signing.c ---- */
 
 #define TESSERA_KEY_ID_LEN 16
