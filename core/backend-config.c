@@ -62,6 +62,13 @@ tessera_backend_config_get_group (TesseraBackendConfig *config)
   return config->group;
 }
 
+const char *
+tessera_backend_config_get_config_path (TesseraBackendConfig *config)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+  return config->config_path;
+}
+
 char *
 tessera_backend_config_dup_string (TesseraBackendConfig *config, const char *key,
                                    const char *default_value)

@@ -116,10 +116,10 @@ check_info (const TesseraLicfileInfo *info, gint64 *expires_at, GError **error)
   if (g_strcmp0 (info->kind, "node-locked") != 0 || g_strcmp0 (info->billing, "annual") != 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
-                   "only an annual node-locked license can be converted to offline, "
-                   "not a %s %s one",
-                   info->billing ? info->billing : "(no billing cycle)",
-                   info->kind ? info->kind : "(no kind)");
+                   "only an annual node-locked license can be converted to offline "
+                   "(this one is %s, with a %s billing cycle)",
+                   info->kind ? info->kind : "of no kind",
+                   info->billing ? info->billing : "missing");
       return FALSE;
     }
   if (!is_token (info->license_id, TRUE))

@@ -57,6 +57,10 @@ TesseraEngineFlags tessera_backend_config_get_engine_flags (TesseraBackendConfig
 GKeyFile *tessera_backend_config_get_keyfile (TesseraBackendConfig *config);
 const char *tessera_backend_config_get_group (TesseraBackendConfig *config);
 
+/* Returns: (transfer none) (nullable): the config file the section came
+ * from, or NULL if the configuration was given in memory. */
+const char *tessera_backend_config_get_config_path (TesseraBackendConfig *config);
+
 /**
  * tessera_backend_config_dup_string:
  * @key: a key of the provider's section

@@ -1,0 +1,188 @@
+/* The offline provider: shared declarations of its parts.
+ *
+ *   offline.c        the vtable: config, activate (choosing and locking a file),
+ *                    validate, release, fingerprint
+ *   offline-file.c   one license file: open, lock, read, verify, snapshots
+ *   offline-clock.c  clock-rollback detection and its state file
+ *
+ * Only the public API (<tessera/tessera.h>) is used. See docs/offline.md. */
+#pragma once
+
+#include <tessera/tessera.h>
+
+G_BEGIN_DECLS
+
+/* ---- offline-file.c ---- */
+
+/**
+ * OfflineStat:
+ *
+ * What must not change for a verified file to count as unchanged: identity,
+ * size and both timestamps. Read with statx(), which preload libraries that
+ * fake the clock (libfaketime) leave alone, unlike stat()/fstat().
+ */
+typedef struct
+{
+  guint64 dev_major;
+  guint64 dev_minor;
+  guint64 ino;
+  guint64 size;
+  guint32 mode;
+  gint64 mtime_sec;
+  guint32 mtime_nsec;
+  gint64 ctime_sec;
+  guint32 ctime_nsec;
+} OfflineStat;
+
+/* Returns 0, or an errno value. */
+int offline_stat_fd (int fd, OfflineStat *st);
+int offline_stat_path (const char *path, OfflineStat *st);
+gboolean offline_stat_same_inode (const OfflineStat *a, const OfflineStat *b);
+gboolean offline_stat_equal (const OfflineStat *a, const OfflineStat *b);
+
+/* How relevant a refusal is when several files are refused: lower wins. */
+typedef enum
+{
+  OFFLINE_RANK_CLOCK = 0,  /* a good file, but the clock went back */
+  OFFLINE_RANK_TIME,       /* a good file outside its validity */
+  OFFLINE_RANK_MISMATCH,   /* a good file for another product or machine */
+  OFFLINE_RANK_RENAMED,    /* a good file under a name that is not its own */
+  OFFLINE_RANK_UNTRUSTED,  /* signed by a key that is not trusted */
+  OFFLINE_RANK_DAMAGED,    /* modified, damaged, not a license file */
+  OFFLINE_RANK_UNREADABLE, /* cannot be opened or read */
+  OFFLINE_RANK_NONE,
+} OfflineRank;
+
+/**
+ * OfflineCandidate:
+ *
+ * One file being tried. offline_candidate_open() fills in everything up to
+ * @busy; offline_candidate_verify() the rest.
+ */
+typedef struct
+{
+  char *path;
+  char *name;
+  int fd;          /* -1 once closed */
+  gboolean locked; /* this fd holds the flock */
+  gboolean busy;   /* another open file description holds it */
+  OfflineStat fd_stat;
+  GBytes *contents;
+  TesseraLicfile *file;
+} OfflineCandidate;
+
+/**
+ * offline_candidate_open:
+ * @dirfd: the license folder, or AT_FDCWD for an absolute @path
+ * @name: the name in @dirfd (or the path)
+ * @path: the full path, for messages and later checks
+ *
+ * Opens without following a link and without blocking (a FIFO named *.lic),
+ * checks that it is a regular file no larger than TESSERA_LICFILE_MAX_SIZE
+ * (before reading anything) and tries the lock. A busy file is not an error.
+ *
+ * Returns: (transfer full): the candidate, or NULL with @error and @rank set.
+ */
+OfflineCandidate *offline_candidate_open (int dirfd, const char *name, const char *path,
+                                          OfflineRank *rank, GError **error);
+
+/**
+ * offline_candidate_verify:
+ *
+ * Reads the file from its fd and verifies it against @keys.
+ */
+gboolean offline_candidate_verify (OfflineCandidate *cand, TesseraTrustedKeys *keys,
+                                   OfflineRank *rank, GError **error);
+
+/* Unlocks and closes the fd (if open). */
+void offline_candidate_close (OfflineCandidate *cand);
+void offline_candidate_free (OfflineCandidate *cand);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OfflineCandidate, offline_candidate_free)
+
+/**
+ * offline_read_fd:
+ *
+ * Reads a whole regular file of at most TESSERA_LICFILE_MAX_SIZE bytes from
+ * offset 0 (pread: the fd's offset does not matter).
+ *
+ * Returns: (transfer full): the bytes, or NULL with @error set.
+ */
+GBytes *offline_read_fd (int fd, const char *path, GError **error);
+
+/**
+ * offline_fd_has_bytes:
+ *
+ * Returns: TRUE if the file behind @fd holds exactly @expected (read with
+ *   pread, without allocating for files that fit a small buffer); FALSE if
+ *   it differs or cannot be read.
+ */
+gboolean offline_fd_has_bytes (int fd, GBytes *expected);
+
+/**
+ * offline_name_matches:
+ * @name: a file name
+ * @product: a product
+ * @machine_id: a machine ID
+ *
+ * Returns: TRUE if @name is a license file name for @product on @machine_id:
+ *   "PRODUCT_MACHINEID" then ".lic", or then a separator (not a letter,
+ *   digit or '-', which would make another machine ID) and anything ending
+ *   in ".lic" ("KRE_ID.2.lic", "KRE_ID (1).lic" as browsers save copies).
+ */
+gboolean offline_name_matches (const char *name, const char *product, const char *machine_id);
+
+/* Formats a Unix time as ISO 8601 UTC. */
+char *offline_format_time (gint64 unix_time);
+/* Formats a duration as "3 days 4 hours", "12 minutes", "40 seconds". */
+char *offline_format_duration (gint64 seconds);
+
+/* ---- offline-clock.c ---- */
+
+/* State writes on the validate path happen at most this often. */
+#define OFFLINE_CLOCK_WRITE_INTERVAL 60
+#define OFFLINE_CLOCK_FILE_NAME "offline-clock"
+
+/**
+ * OfflineClock:
+ *
+ * The latest time this user has seen an offline license valid, kept in
+ * memory and in a state file shared by every process of the user. Thread-safe.
+ */
+typedef struct _OfflineClock OfflineClock;
+
+/* @state_dir: the directory holding the state file (created 0700 on write). */
+OfflineClock *offline_clock_new (const char *state_dir, gint64 tolerance);
+void offline_clock_free (OfflineClock *clock);
+const char *offline_clock_get_path (OfflineClock *clock);
+
+/* Merges the state file into memory (activate: other processes may have
+ * moved it on). A missing or corrupt file is remembered for rewriting. */
+void offline_clock_load (OfflineClock *clock);
+
+/**
+ * offline_clock_check:
+ * @now: the current time
+ * @proven: a time the caller can prove has passed (the ctime of the license
+ *   file: the kernel set it from this clock), or 0
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_CLOCK_ROLLBACK if @now is more
+ *   than the tolerance behind the latest time seen or @proven. Either way
+ *   the latest time known is raised to @proven (and a missing or corrupt state
+ *   file is rewritten with it).
+ */
+gboolean offline_clock_check (OfflineClock *clock, gint64 now, gint64 proven, GError **error);
+
+/**
+ * offline_clock_record:
+ * @now: a time at which a license was seen valid
+ *
+ * Raises the latest time seen to @now and writes the state file if that
+ * advanced it by OFFLINE_CLOCK_WRITE_INTERVAL or more, or if the file is
+ * missing or corrupt. A state file that cannot be written is only logged.
+ */
+void offline_clock_record (OfflineClock *clock, gint64 now);
+
+/* For tests and diagnostics: the latest time seen (0 if none). */
+gint64 offline_clock_get_last_seen (OfflineClock *clock);
+
+G_END_DECLS

@@ -1,0 +1,856 @@
+/* tessera-license: make signing keys, issue, inspect and verify offline
+ * license files, and show this machine's ID. See docs/license-file.md.
+ *
+ *   tessera-license keygen --secret FILE --public FILE
+ *   tessera-license issue --key SECRET --machine-id ID --product P --subscription-end DATE ...
+ *   tessera-license inspect FILE [--json] [--trusted-key PUB]...
+ *   tessera-license verify FILE --trusted-key PUB... [--machine-id ID] [--product P]
+ *   tessera-license machine-id [--components]
+ *
+ * Every failure exits non-zero with exactly one line on stderr, and leaves no
+ * file behind. Exit codes: see EXIT_CODES_HELP. */
+#include <tessera/tessera.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum
+{
+  EXIT_OK = 0,
+  EXIT_USAGE = 1,     /* bad command line */
+  EXIT_IO = 2,        /* a file is missing, unreadable, unwritable or already exists */
+  EXIT_INVALID = 3,   /* the license is tampered, expired, not yet valid, for another machine */
+  EXIT_UNTRUSTED = 4, /* signed by a key that is not trusted, or no key to verify with */
+  EXIT_REFUSED = 5,   /* the issuing policy refuses: floating, monthly, over 60 days */
+};
+
+#define EXIT_CODES_HELP                                                                            \
+  "Exit codes:\n"                                                                                  \
+  "  0  success (verify, inspect: the license is valid)\n"                                         \
+  "  1  usage error (unknown command or option, missing or bad argument)\n"                        \
+  "  2  file problem (missing, unreadable, unwritable, already exists, not a key)\n"               \
+  "  3  license invalid (tampered, expired, not yet valid, wrong machine or product)\n"            \
+  "  4  untrusted key (signed by a key not given with --trusted-key, or none given)\n"             \
+  "  5  refused by policy (floating or monthly license, more than 60 days, past the\n"             \
+  "     subscription end)\n"                                                                       \
+  "\n"                                                                                             \
+  "On failure exactly one line, starting with \"tessera-license: \", goes to stderr.\n"
+
+#define SECONDS_PER_DAY (24 * 3600)
+
+/* ---- reporting ---- */
+
+/* Prints "tessera-license: MESSAGE" as exactly one line on stderr. */
+G_GNUC_PRINTF (2, 3)
+static int
+fail (int code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_strchomp (message);
+  for (char *p = message; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  fprintf (stderr, "tessera-license: %s\n", message);
+  return code;
+}
+
+static char *
+format_time (gint64 t)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+  return dt ? g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ")
+            : g_strdup_printf ("%" G_GINT64_FORMAT, t);
+}
+
+/* "in 42 days", "today", "3 days ago" */
+static char *
+format_days (gint64 t, gint64 now)
+{
+  gint64 days = (t - now) / SECONDS_PER_DAY;
+  if (t > now)
+    return g_strdup_printf ("in %" G_GINT64_FORMAT " day%s", days, days == 1 ? "" : "s");
+  days = (now - t) / SECONDS_PER_DAY;
+  if (days == 0)
+    return g_strdup ("less than a day ago");
+  return g_strdup_printf ("%" G_GINT64_FORMAT " day%s ago", days, days == 1 ? "" : "s");
+}
+
+/* ---- command-line parsing ---- */
+
+typedef struct
+{
+  const char *name;
+  const char *parameters; /* positional arguments, for the usage line */
+  const char *summary;
+  int (*run) (int argc, char **argv);
+} Command;
+
+static const Command *find_command (const char *name);
+
+static GOptionContext *
+command_context (const Command *command, const GOptionEntry *entries)
+{
+  g_autofree char *prgname = g_strdup_printf ("tessera-license %s", command->name);
+  g_set_prgname (prgname);
+  GOptionContext *context = g_option_context_new (command->parameters);
+  g_option_context_set_summary (context, command->summary);
+  g_option_context_set_description (context, EXIT_CODES_HELP);
+  /* --help is our own entry: GOption would exit() from inside the parser. */
+  g_option_context_set_help_enabled (context, FALSE);
+  g_option_context_add_main_entries (context, entries, NULL);
+  return context;
+}
+
+/* Parses the command's options. Returns -1 to go on, else the exit code
+ * (help printed: 0; usage error reported: 1). */
+static int
+parse_command (const Command *command, const GOptionEntry *entries, gboolean *help, int *argc,
+               char ***argv, int min_args, int max_args)
+{
+  g_autoptr (GOptionContext) context = command_context (command, entries);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return fail (EXIT_USAGE, "%s: %s (see 'tessera-license %s --help')", command->name,
+                 error->message, command->name);
+  if (*help)
+    {
+      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      fputs (text, stdout);
+      return EXIT_OK;
+    }
+  int positional = *argc - 1;
+  if (positional < min_args)
+    return fail (EXIT_USAGE, "%s: missing %s (see 'tessera-license %s --help')", command->name,
+                 command->parameters, command->name);
+  if (positional > max_args)
+    return fail (EXIT_USAGE, "%s: unexpected argument '%s' (see 'tessera-license %s --help')",
+                 command->name, (*argv)[max_args + 1], command->name);
+  return -1;
+}
+
+#define HELP_ENTRY                                                                                 \
+  {                                                                                                \
+    "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL                               \
+  }
+
+/* Parses "YYYY-MM-DD" (00:00 UTC), a full ISO 8601 time, or Unix seconds. */
+static gboolean
+parse_time (const char *text, gint64 *out)
+{
+  if (text == NULL || *text == '\0')
+    return FALSE;
+  gboolean digits = TRUE;
+  for (const char *p = text; *p; p++)
+    digits &= g_ascii_isdigit (*p);
+  if (digits)
+    {
+      guint64 v = 0;
+      if (!g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64 / 2, &v, NULL))
+        return FALSE;
+      *out = (gint64) v;
+      return TRUE;
+    }
+
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) dt = NULL;
+  int y, m, d;
+  char tail;
+  if (strlen (text) == 10 && sscanf (text, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3)
+    dt = g_date_time_new (utc, y, m, d, 0, 0, 0);
+  else
+    dt = g_date_time_new_from_iso8601 (text, utc);
+  if (dt == NULL)
+    return FALSE;
+  *out = g_date_time_to_unix (dt);
+  return TRUE;
+}
+
+/* ---- files ---- */
+
+/* Reads a license file: regular, at most one byte more than any license file
+ * may have (tessera_licfile_verify() refuses that one). */
+static GBytes *
+read_license_file (const char *path, GError **error)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot open %s: %s", path,
+                   g_strerror (errsv));
+      return NULL;
+    }
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s is not a regular file", path);
+      return NULL;
+    }
+  gsize cap = TESSERA_LICFILE_MAX_SIZE + 1, len = 0;
+  guint8 *buf = g_malloc (cap);
+  while (len < cap)
+    {
+      ssize_t n = read (fd, buf + len, cap - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          close (fd);
+          g_free (buf);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot read %s: %s",
+                       path, g_strerror (errsv));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      len += (gsize) n;
+    }
+  close (fd);
+  return g_bytes_new_take (buf, len);
+}
+
+static gboolean
+write_all (int fd, const guint8 *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Publishes @tmp under @target without ever replacing an existing file:
+ * link(2), or rename with RENAME_NOREPLACE where hard links are unsupported.
+ * Returns 0, or an errno (EEXIST: @target exists). @tmp is left in place. */
+static int
+publish_no_clobber (const char *tmp, const char *target, gboolean *tmp_consumed)
+{
+  *tmp_consumed = FALSE;
+  if (link (tmp, target) == 0)
+    return 0;
+  int errsv = errno;
+  if (errsv != EPERM && errsv != EOPNOTSUPP && errsv != ENOSYS)
+    return errsv;
+  if (renameat2 (AT_FDCWD, tmp, AT_FDCWD, target, RENAME_NOREPLACE) == 0)
+    {
+      *tmp_consumed = TRUE;
+      return 0;
+    }
+  return errno;
+}
+
+/* Writes @contents to a new file: @fixed_path if given (it must not exist),
+ * else the first free PRODUCT_MACHINEID[.N].lic in @dir (NULL: the current
+ * directory). The bytes go to a temporary file in the same directory first,
+ * so a failure leaves no partial file.
+ * Returns: (transfer full): the path written, or NULL with @error. */
+static char *
+write_license (const char *dir, const char *fixed_path, const char *product, const char *machine_id,
+               GBytes *contents, GError **error)
+{
+  g_autofree char *tmp_dir
+      = fixed_path ? g_path_get_dirname (fixed_path) : g_strdup (dir ? dir : ".");
+  g_autofree char *tmp = g_build_filename (tmp_dir, ".tessera-license-XXXXXX.tmp", NULL);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv),
+                   "cannot create a file in %s: %s", tmp_dir, g_strerror (errsv));
+      return NULL;
+    }
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (contents, &len);
+  gboolean ok = write_all (fd, data, len) && fsync (fd) == 0;
+  int errsv = errno;
+  if (close (fd) != 0 && ok)
+    {
+      ok = FALSE;
+      errsv = errno;
+    }
+  if (!ok)
+    {
+      g_unlink (tmp);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot write %s: %s", tmp,
+                   g_strerror (errsv));
+      return NULL;
+    }
+
+  char *target = NULL;
+  gboolean consumed = FALSE;
+  for (guint serial = 0; serial < 100000; serial++)
+    {
+      if (fixed_path != NULL)
+        target = g_strdup (fixed_path);
+      else
+        {
+          g_autofree char *name = tessera_licfile_file_name (product, machine_id, serial);
+          target = dir ? g_build_filename (dir, name, NULL) : g_steal_pointer (&name);
+        }
+      errsv = publish_no_clobber (tmp, target, &consumed);
+      if (errsv == 0)
+        break;
+      if (errsv == EEXIST && fixed_path == NULL)
+        {
+          g_clear_pointer (&target, g_free);
+          continue;
+        }
+      if (errsv == EEXIST)
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                     "%s already exists: refusing to overwrite it", target);
+      else
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot create %s: %s",
+                     target, g_strerror (errsv));
+      g_clear_pointer (&target, g_free);
+      break;
+    }
+  if (target == NULL && error != NULL && *error == NULL)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST, "too many license files for %s_%s in %s",
+                 product, machine_id, tmp_dir);
+  if (!consumed)
+    g_unlink (tmp);
+  return target;
+}
+
+static TesseraTrustedKeys *
+load_trusted_keys (char **paths, GError **error)
+{
+  g_autoptr (TesseraTrustedKeys) keys = tessera_trusted_keys_new ();
+  for (guint i = 0; paths && paths[i]; i++)
+    if (!tessera_trusted_keys_add_path (keys, paths[i], error))
+      return NULL;
+  return g_steal_pointer (&keys);
+}
+
+/* ---- keygen ---- */
+
+static int
+cmd_keygen (int argc, char **argv)
+{
+  gboolean help = FALSE;
+  g_autofree char *secret = NULL, *public = NULL;
+  const GOptionEntry entries[] = {
+    { "secret", 0, 0, G_OPTION_ARG_FILENAME, &secret,
+      "Where to write the secret key (mode 0600; never overwritten)", "FILE" },
+    { "public", 0, 0, G_OPTION_ARG_FILENAME, &public,
+      "Where to write the public key, what products trust (never overwritten)", "FILE" },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("keygen"), entries, &help, &argc, &argv, 0, 0);
+  if (rc >= 0)
+    return rc;
+  if (secret == NULL || public == NULL)
+    return fail (EXIT_USAGE, "keygen: both --secret FILE and --public FILE are required");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraSigningKey) key = tessera_signing_key_generate ();
+  if (key == NULL)
+    return fail (EXIT_IO, "keygen: libsodium could not be initialized");
+  if (!tessera_signing_key_save (key, secret, public, &error))
+    return fail (EXIT_IO, "keygen: %s", error->message);
+  printf ("%s\n", tessera_signing_key_get_id (key));
+  return EXIT_OK;
+}
+
+/* ---- issue ---- */
+
+/* tessera_licfile_sign() reports bad names and broken time rules with the same
+ * code. A time rule is policy (exit 5), a bad name a usage error (exit 1): sign
+ * once more with a time frame that certainly passes to tell which. */
+static int
+classify_sign_error (TesseraSigningKey *key, const TesseraLicfileInfo *info, const GError *error)
+{
+  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED))
+    return EXIT_REFUSED;
+  if (!g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT))
+    return EXIT_IO;
+  TesseraLicfileInfo probe = *info;
+  probe.issued_at = 1000000000;
+  probe.expires_at = 0;
+  probe.subscription_end = probe.issued_at + 365 * SECONDS_PER_DAY;
+  g_autoptr (GBytes) ok = tessera_licfile_sign (key, &probe, NULL);
+  return ok != NULL ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+static int
+cmd_issue (int argc, char **argv)
+{
+  gboolean help = FALSE;
+  g_autofree char *key_path = NULL, *machine_id = NULL, *product = NULL, *sub_end = NULL;
+  g_autofree char *kind = NULL, *billing = NULL, *org = NULL, *license_id = NULL;
+  g_autofree char *issued = NULL, *expires = NULL, *out_dir = NULL, *output = NULL;
+  g_auto (GStrv) entitlements = NULL;
+  /* Every value is taken as bytes (FILENAME), not converted from the locale's
+   * charset: an organization name in UTF-8 must work under LC_ALL=C too, and
+   * tessera_licfile_sign() checks names and UTF-8 itself. */
+  const GOptionEntry entries[] = {
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key_path, "Secret key to sign with (mode 0600)",
+      "SECRET" },
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id,
+      "The machine ID the user sent ('tessera-license machine-id' on their machine)", "ID" },
+    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product, "Product code, e.g. KRE or KSE",
+      "PRODUCT" },
+    { "subscription-end", 's', 0, G_OPTION_ARG_FILENAME, &sub_end,
+      "End of the subscription; the license never outlives it", "DATE" },
+    { "kind", 0, 0, G_OPTION_ARG_FILENAME, &kind,
+      "node-locked (default) or floating (refused: only node-locked goes offline)", "KIND" },
+    { "billing", 0, 0, G_OPTION_ARG_FILENAME, &billing,
+      "annual (default) or monthly (refused: only annual goes offline)", "CYCLE" },
+    { "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "Organization id (default: \"default\")", "ORG" },
+    { "license-id", 0, 0, G_OPTION_ARG_FILENAME, &license_id,
+      "License id, [A-Za-z0-9._-]{1,64} (default: a random UUID)", "ID" },
+    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements,
+      "A licensed feature; repeat for several", "NAME" },
+    { "issued-at", 0, 0, G_OPTION_ARG_FILENAME, &issued,
+      "Start of validity (default: now); may be backdated", "DATE" },
+    { "expires-at", 0, 0, G_OPTION_ARG_FILENAME, &expires,
+      "End of validity (default: 60 days after --issued-at, or the subscription end if sooner)",
+      "DATE" },
+    { "out", 'd', 0, G_OPTION_ARG_FILENAME, &out_dir,
+      "Directory for PRODUCT_MACHINEID.lic (default: .); an existing file is kept and the next "
+      "free PRODUCT_MACHINEID.N.lic is used",
+      "DIR" },
+    { "output", 0, 0, G_OPTION_ARG_FILENAME, &output,
+      "Write exactly this file instead (refused if it exists)", "FILE" },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("issue"), entries, &help, &argc, &argv, 0, 0);
+  if (rc >= 0)
+    return rc;
+
+  if (key_path == NULL || machine_id == NULL || product == NULL || sub_end == NULL)
+    return fail (EXIT_USAGE, "issue: --key, --machine-id, --product and --subscription-end are "
+                             "required (see 'tessera-license issue --help')");
+  if (out_dir != NULL && output != NULL)
+    return fail (EXIT_USAGE, "issue: give either --out DIR or --output FILE, not both");
+  if (kind != NULL && !g_str_equal (kind, "node-locked") && !g_str_equal (kind, "floating"))
+    return fail (EXIT_USAGE, "issue: --kind must be node-locked or floating, not '%s'", kind);
+  if (billing != NULL && !g_str_equal (billing, "annual") && !g_str_equal (billing, "monthly"))
+    return fail (EXIT_USAGE, "issue: --billing must be annual or monthly, not '%s'", billing);
+
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 issued_at = now, expires_at = 0, subscription_end = 0;
+  if (!parse_time (sub_end, &subscription_end))
+    return fail (EXIT_USAGE,
+                 "issue: --subscription-end '%s' is not a date (YYYY-MM-DD, ISO 8601 "
+                 "or Unix seconds)",
+                 sub_end);
+  if (issued != NULL && !parse_time (issued, &issued_at))
+    return fail (EXIT_USAGE,
+                 "issue: --issued-at '%s' is not a date (YYYY-MM-DD, ISO 8601 or Unix seconds)",
+                 issued);
+  if (expires != NULL && !parse_time (expires, &expires_at))
+    return fail (EXIT_USAGE,
+                 "issue: --expires-at '%s' is not a date (YYYY-MM-DD, ISO 8601 or Unix seconds)",
+                 expires);
+  if (expires != NULL && expires_at <= issued_at)
+    return fail (EXIT_USAGE, "issue: --expires-at must be later than the issue time");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraSigningKey) key = tessera_signing_key_load (key_path, &error);
+  if (key == NULL)
+    return fail (EXIT_IO, "issue: %s", error->message);
+
+  g_autofree char *random_id = license_id ? NULL : g_uuid_string_random ();
+  TesseraLicfileInfo info = {
+    .license_id = license_id ? license_id : random_id,
+    .org = org ? org : "default",
+    .product = product,
+    .machine_id = machine_id,
+    .kind = kind ? kind : "node-locked",
+    .billing = billing ? billing : "annual",
+    .issued_at = issued_at,
+    .expires_at = expires_at,
+    .subscription_end = subscription_end,
+    .entitlements = (const char *const *) entitlements,
+  };
+  g_autoptr (GBytes) contents = tessera_licfile_sign (key, &info, &error);
+  if (contents == NULL)
+    return fail (classify_sign_error (key, &info, error), "issue: %s", error->message);
+
+  g_autofree char *written = write_license (out_dir, output, product, machine_id, contents, &error);
+  if (written == NULL)
+    return fail (EXIT_IO, "issue: %s", error->message);
+  printf ("%s\n", written);
+  return EXIT_OK;
+}
+
+/* ---- inspect and verify ---- */
+
+static int
+exit_code_for_license_error (const GError *error)
+{
+  if (error->domain != TESSERA_ERROR)
+    return EXIT_IO;
+  switch ((TesseraError) error->code)
+    {
+    case TESSERA_ERROR_UNTRUSTED_KEY:
+      return EXIT_UNTRUSTED;
+    case TESSERA_ERROR_TAMPERED:
+    case TESSERA_ERROR_EXPIRED:
+    case TESSERA_ERROR_NOT_YET_VALID:
+    case TESSERA_ERROR_MACHINE_MISMATCH:
+    case TESSERA_ERROR_PRODUCT_MISMATCH:
+    case TESSERA_ERROR_INVALID_ARGUMENT: /* correctly signed but malformed */
+      return EXIT_INVALID;
+    case TESSERA_ERROR_NOT_FOUND:
+    case TESSERA_ERROR_PERMISSION_DENIED:
+      return EXIT_IO;
+    default:
+      return EXIT_INVALID;
+    }
+}
+
+/* Verifies @path against @key_paths. Returns: the verified file, or NULL with
+ * @error (G_FILE_ERROR or TESSERA_ERROR) and *rc set. */
+static TesseraLicfile *
+verify_file (const char *path, char **key_paths, GError **error, int *rc)
+{
+  g_autoptr (GBytes) contents = read_license_file (path, error);
+  if (contents == NULL)
+    {
+      *rc = EXIT_IO;
+      return NULL;
+    }
+  g_autoptr (TesseraTrustedKeys) keys = load_trusted_keys (key_paths, error);
+  if (keys == NULL)
+    {
+      *rc = EXIT_IO;
+      return NULL;
+    }
+  TesseraLicfile *file = tessera_licfile_verify (contents, keys, error);
+  if (file == NULL)
+    *rc = exit_code_for_license_error (*error);
+  return file;
+}
+
+static void
+print_field (const char *label, const char *value)
+{
+  printf ("%-18s%s\n", label, value);
+}
+
+static void
+print_human (const char *path, TesseraLicfile *file, gint64 now, const GError *problem)
+{
+  print_field ("file:", path);
+  if (file != NULL)
+    {
+      gint64 expires_at = tessera_licfile_get_expires_at (file);
+      g_autofree char *issued = format_time (tessera_licfile_get_issued_at (file));
+      g_autofree char *expires = format_time (expires_at);
+      g_autofree char *days = format_days (expires_at, now);
+      g_autofree char *expires_line = g_strdup_printf ("%s (%s)", expires, days);
+      g_autofree char *sub_end = format_time (tessera_licfile_get_subscription_end (file));
+      g_autofree char *kind = g_strdup_printf ("%s, %s billing", tessera_licfile_get_kind (file),
+                                               tessera_licfile_get_billing (file));
+      const char *const *ents = tessera_licfile_get_entitlements (file);
+      g_autofree char *ent_list = g_strjoinv (", ", (char **) ents);
+      print_field ("product:", tessera_licfile_get_product (file));
+      print_field ("machine id:", tessera_licfile_get_machine_id (file));
+      print_field ("organization:", tessera_licfile_get_org (file));
+      print_field ("license id:", tessera_licfile_get_license_id (file));
+      print_field ("kind:", kind);
+      print_field ("signed by key:", tessera_licfile_get_key_id (file));
+      print_field ("issued:", issued);
+      print_field ("expires:", expires_line);
+      print_field ("subscription end:", sub_end);
+      print_field ("entitlements:", *ent_list ? ent_list : "(none)");
+    }
+  if (problem == NULL)
+    print_field ("status:", "VALID");
+  else
+    {
+      g_autofree char *status = g_strdup_printf (
+          "NOT VALID (%s): %s",
+          problem->domain == TESSERA_ERROR ? tessera_error_to_nick ((TesseraError) problem->code)
+                                           : "failed",
+          problem->message);
+      print_field ("status:", status);
+    }
+}
+
+static void
+print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *problem)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  g_autofree char *display_path = g_filename_display_name (path); /* valid UTF-8 */
+  json_builder_set_member_name (b, "file");
+  json_builder_add_string_value (b, display_path);
+  json_builder_set_member_name (b, "valid");
+  json_builder_add_boolean_value (b, problem == NULL);
+  if (file != NULL)
+    {
+      gint64 expires_at = tessera_licfile_get_expires_at (file);
+      g_autofree char *issued = format_time (tessera_licfile_get_issued_at (file));
+      g_autofree char *expires = format_time (expires_at);
+      g_autofree char *sub_end = format_time (tessera_licfile_get_subscription_end (file));
+      const struct
+      {
+        const char *name, *value;
+      } strings[] = {
+        { "key_id", tessera_licfile_get_key_id (file) },
+        { "license_id", tessera_licfile_get_license_id (file) },
+        { "org", tessera_licfile_get_org (file) },
+        { "product", tessera_licfile_get_product (file) },
+        { "machine_id", tessera_licfile_get_machine_id (file) },
+        { "kind", tessera_licfile_get_kind (file) },
+        { "billing", tessera_licfile_get_billing (file) },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
+        {
+          json_builder_set_member_name (b, strings[i].name);
+          json_builder_add_string_value (b, strings[i].value);
+        }
+      const struct
+      {
+        const char *name;
+        gint64 value;
+        const char *iso;
+      } times[] = {
+        { "issued_at", tessera_licfile_get_issued_at (file), issued },
+        { "expires_at", expires_at, expires },
+        { "subscription_end", tessera_licfile_get_subscription_end (file), sub_end },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (times); i++)
+        {
+          g_autofree char *iso_name = g_strconcat (times[i].name, "_iso", NULL);
+          json_builder_set_member_name (b, times[i].name);
+          json_builder_add_int_value (b, times[i].value);
+          json_builder_set_member_name (b, iso_name);
+          json_builder_add_string_value (b, times[i].iso);
+        }
+      /* Whole days until expiry, rounded towards zero; negative once expired. */
+      json_builder_set_member_name (b, "days_left");
+      json_builder_add_int_value (b, (expires_at - now) / SECONDS_PER_DAY);
+      json_builder_set_member_name (b, "entitlements");
+      json_builder_begin_array (b);
+      for (const char *const *e = tessera_licfile_get_entitlements (file); *e; e++)
+        json_builder_add_string_value (b, *e);
+      json_builder_end_array (b);
+    }
+  if (problem != NULL)
+    {
+      json_builder_set_member_name (b, "error");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "code");
+      json_builder_add_string_value (b, problem->domain == TESSERA_ERROR
+                                            ? tessera_error_to_nick ((TesseraError) problem->code)
+                                            : "failed");
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, problem->message);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  printf ("%s\n", text);
+}
+
+static int
+cmd_inspect (int argc, char **argv)
+{
+  gboolean help = FALSE, json = FALSE;
+  g_auto (GStrv) key_paths = NULL;
+  const GOptionEntry entries[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", NULL },
+    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths,
+      "Public key file (or directory of *.pub) to verify with; repeat for several", "PUB" },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("inspect"), entries, &help, &argc, &argv, 1, 1);
+  if (rc >= 0)
+    return rc;
+  const char *path = argv[1];
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraLicfile) file = verify_file (path, key_paths, &error, &rc);
+  if (file == NULL && rc == EXIT_IO)
+    return fail (rc, "inspect: %s", error->message);
+  if (file == NULL && rc == EXIT_UNTRUSTED && key_paths == NULL)
+    {
+      /* Not an error of the file: nothing to verify it with. */
+      g_autofree char *message
+          = g_strdup_printf ("cannot verify without --trusted-key: %s", error->message);
+      g_clear_error (&error);
+      g_set_error_literal (&error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY, message);
+    }
+
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  if (file != NULL && !tessera_licfile_check (file, NULL, NULL, now, &error))
+    rc = exit_code_for_license_error (error);
+  if (json)
+    print_json (path, file, now, error);
+  else
+    print_human (path, file, now, error);
+  fflush (stdout);
+  if (error != NULL)
+    return fail (rc, "%s: %s", path, error->message);
+  return EXIT_OK;
+}
+
+static int
+cmd_verify (int argc, char **argv)
+{
+  gboolean help = FALSE;
+  g_auto (GStrv) key_paths = NULL;
+  g_autofree char *machine_id = NULL, *product = NULL;
+  const GOptionEntry entries[] = {
+    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths,
+      "Public key file (or directory of *.pub) to trust; repeat for several (required)", "PUB" },
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id,
+      "Also require the license to be for this machine ID", "ID" },
+    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product,
+      "Also require the license to be for this product", "PRODUCT" },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("verify"), entries, &help, &argc, &argv, 1, 1);
+  if (rc >= 0)
+    return rc;
+  if (key_paths == NULL)
+    return fail (EXIT_USAGE, "verify: at least one --trusted-key PUB is required");
+  const char *path = argv[1];
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraLicfile) file = verify_file (path, key_paths, &error, &rc);
+  if (file == NULL)
+    return fail (rc, "%s: %s", path, error->message);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  if (!tessera_licfile_check (file, product, machine_id, now, &error))
+    return fail (exit_code_for_license_error (error), "%s: %s", path, error->message);
+
+  g_autofree char *expires = format_time (tessera_licfile_get_expires_at (file));
+  g_autofree char *days = format_days (tessera_licfile_get_expires_at (file), now);
+  printf ("%s: valid: %s for machine %s, license %s, expires %s (%s)\n", path,
+          tessera_licfile_get_product (file), tessera_licfile_get_machine_id (file),
+          tessera_licfile_get_license_id (file), expires, days);
+  return EXIT_OK;
+}
+
+/* ---- machine-id ---- */
+
+static int
+cmd_machine_id (int argc, char **argv)
+{
+  gboolean help = FALSE, components = FALSE;
+  const GOptionEntry entries[] = {
+    { "components", 'c', 0, G_OPTION_ARG_NONE, &components,
+      "Also print the digest of each component (to explain a changed ID)", NULL },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("machine-id"), entries, &help, &argc, &argv, 0, 0);
+  if (rc >= 0)
+    return rc;
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (&error);
+  if (fp == NULL)
+    return fail (EXIT_IO, "machine-id: %s", error->message);
+  printf ("%s\n", tessera_fingerprint_get_id (fp));
+  if (components)
+    {
+      g_auto (GStrv) names = tessera_fingerprint_dup_components (fp);
+      for (guint i = 0; names[i]; i++)
+        printf ("%-12s %s\n", names[i], tessera_fingerprint_get_component_digest (fp, names[i]));
+    }
+  return EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static const Command commands[] = {
+  { "keygen", "", "Make a new Ed25519 signing key pair and print its key id.", cmd_keygen },
+  { "issue", "",
+    "Issue a signed offline license file for one machine: PRODUCT_MACHINEID.lic "
+    "(printed on stdout).",
+    cmd_issue },
+  { "inspect", "FILE",
+    "Show what a license file says and whether it is valid (verified with --trusted-key).",
+    cmd_inspect },
+  { "verify", "FILE",
+    "Check that a license file is authentic and valid now (for a machine and product).",
+    cmd_verify },
+  { "machine-id", "", "Print this machine's ID, what a user sends the administrator.",
+    cmd_machine_id },
+};
+
+static const Command *
+find_command (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (commands[i].name, name))
+      return &commands[i];
+  return NULL;
+}
+
+static void
+print_top_help (void)
+{
+  printf ("Usage:\n  tessera-license COMMAND [OPTION…]\n\n"
+          "Make signing keys, issue, inspect and verify Tessera offline license files.\n\n"
+          "Commands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    printf ("  %-12s %s\n", commands[i].name, commands[i].summary);
+  printf ("\n'tessera-license COMMAND --help' shows a command's options.\n"
+          "File format and examples: docs/license-file.md.\n\n%s",
+          EXIT_CODES_HELP);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_set_prgname ("tessera-license");
+  if (argc < 2)
+    return fail (EXIT_USAGE, "no command given (see 'tessera-license --help')");
+  const char *name = argv[1];
+  if (g_str_equal (name, "--help") || g_str_equal (name, "-h") || g_str_equal (name, "help"))
+    {
+      if (argc > 2 && g_str_equal (name, "help"))
+        {
+          if (find_command (argv[2]) == NULL)
+            return fail (EXIT_USAGE, "unknown command '%s' (see 'tessera-license --help')",
+                         argv[2]);
+          char *help_argv[] = { argv[2], (char *) "--help", NULL };
+          return find_command (argv[2])->run (2, help_argv);
+        }
+      print_top_help ();
+      return EXIT_OK;
+    }
+  if (g_str_equal (name, "--version"))
+    {
+      printf ("tessera-license %s\n", TESSERA_VERSION_STRING);
+      return EXIT_OK;
+    }
+  const Command *command = find_command (name);
+  if (command == NULL)
+    return fail (EXIT_USAGE, "unknown command '%s' (see 'tessera-license --help')", name);
+  /* The command sees itself as argv[0]. */
+  return command->run (argc - 1, argv + 1);
+}
