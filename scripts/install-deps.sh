@@ -8,6 +8,9 @@ packages=(
   libglib2.0-dev                        # GLib, GIO, GModule: objects, threads, plugins
   libjson-glib-dev                      # JSON: mock scenarios, server protocol
   libsodium-dev                         # Ed25519 signatures, Argon2id
+  libsoup-3.0-dev                       # tessera-server's HTTP server, the online plugin's client
+  libsqlite3-dev                        # tessera-server's embedded default store
+  curl openssl                          # server tests: raw HTTP requests, test TLS certificates
   valgrind                              # leak checks of the test programs
   clang-format                          # style check
   util-linux                            # setpriv: permission tests drop to 'nobody'

@@ -1,0 +1,247 @@
+/* tessera-server storage: the one interface the HTTP layer and tessera-admin
+ * use. The SQLite implementation is store-sqlite.c; a PostgreSQL one can sit
+ * behind the same functions. Rules of docs/protocol.md are enforced HERE, each
+ * operation in one immediate transaction together with its audit record, so
+ * every caller gets them right.
+ *
+ * Errors: TESSERA_ERROR with the codes of docs/protocol.md (NOT_FOUND,
+ * PERMISSION_DENIED, QUOTA_EXCEEDED, MACHINE_QUOTA_EXCEEDED, ORG_REQUIRED,
+ * REVOKED, TERMINATED, NOT_SUPPORTED, INVALID_ARGUMENT, AUTH) and
+ * TESSERA_ERROR_UNAVAILABLE when the database cannot be read or written (then
+ * nothing changed).
+ *
+ * Threads: a TsStore may be used from any number of threads at once.
+ * Times are Unix seconds; @now is passed in so tests control time. */
+#pragma once
+
+#include <tessera/tessera.h>
+
+G_BEGIN_DECLS
+
+typedef struct _TsStore TsStore;
+
+typedef enum
+{
+  TS_ROLE_MEMBER = 0,
+  TS_ROLE_ADMIN,
+  TS_ROLE_OWNER,
+} TsRole;
+
+const char *ts_role_to_string (TsRole role);
+gboolean ts_role_from_string (const char *s, TsRole *role);
+
+typedef struct
+{
+  char *id;
+  char *name;
+  TsRole role; /* of the user asking, where it applies */
+} TsOrg;
+
+typedef struct
+{
+  char *user_id;
+  char *email;
+  TsRole role;
+} TsMember;
+
+typedef struct
+{
+  char *id;
+  char *org_id;
+  char *product;
+  char *kind;    /* "node-locked" | "floating" */
+  char *billing; /* "annual" | "monthly" */
+  gint64 quota;
+  gint64 subscription_end;
+  /* usage, filled by listings */
+  gint64 granted;
+  gint64 machines;
+  gint64 sessions;
+  gint64 offline;
+} TsPool;
+
+typedef struct
+{
+  char *id;
+  char *org_id;
+  char *pool_id;
+  char *product;
+  char *kind;
+  char *user_id;
+  char *machine_id;
+  char *nonce;
+  gint64 started_at;
+  gint64 last_heartbeat;
+  gint64 lease_expires_at;
+  gint64 subscription_end;
+} TsSession;
+
+typedef struct
+{
+  char *pool_id;
+  char *machine_id;
+  char *user_id; /* node-locked: the user it belongs to; floating: who registered it */
+  gint64 registered_at;
+  gint64 last_seen;
+} TsMachine;
+
+typedef struct
+{
+  char *user_id;
+  char *email;
+  gint64 granted_at;
+} TsGrant;
+
+typedef struct
+{
+  char *id;
+  char *pool_id;
+  char *machine_id;
+  char *created_by;
+  gint64 created_at;
+  gint64 expires_at;
+  GBytes *file;      /* the signed .lic (only from ts_store_create_offline) */
+  char *file_name;   /* PRODUCT_MACHINEID.lic */
+} TsOffline;
+
+typedef struct
+{
+  char *id;
+  char *label;
+  char *prefix; /* first characters of the key, to recognise it */
+  gint64 created_at;
+  gint64 revoked_at; /* 0 if active */
+} TsApiKey;
+
+typedef struct
+{
+  gint64 at;
+  char *actor;
+  char *action;
+  char *target;
+  char *detail;
+} TsAudit;
+
+void ts_org_free (TsOrg *o);
+void ts_member_free (TsMember *m);
+void ts_pool_free (TsPool *p);
+void ts_session_free (TsSession *s);
+void ts_machine_free (TsMachine *m);
+void ts_grant_free (TsGrant *g);
+void ts_offline_free (TsOffline *o);
+void ts_api_key_free (TsApiKey *k);
+void ts_audit_free (TsAudit *a);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsPool, ts_pool_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsSession, ts_session_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsOffline, ts_offline_free)
+
+/* ---- lifecycle ---- */
+
+/* Opens (creating and migrating) the database at @path: WAL mode,
+ * synchronous=FULL for seat changes, foreign keys on. */
+TsStore *ts_store_open (const char *path, GError **error);
+void ts_store_close (TsStore *store);
+
+/* ---- identity ---- */
+
+/* Creates an organization and its first owner (creating the user if the email
+ * is new). Refuses an existing org id. Returns the owner's user id. */
+char *ts_store_bootstrap_org (TsStore *store, const char *org_id, const char *org_name,
+                              const char *owner_email, gint64 now, GError **error);
+/* Adds (creating the user if new) or changes the role of a member; returns
+ * the user id. @actor must be owner/admin of @org_id (NULL: tessera-admin on
+ * the database, trusted). Only an owner may make or unmake owners. */
+char *ts_store_set_member (TsStore *store, const char *actor, const char *org_id,
+                           const char *email, TsRole role, gint64 now, GError **error);
+gboolean ts_store_remove_member (TsStore *store, const char *actor, const char *org_id,
+                                 const char *user_id, gint64 now, GError **error);
+/* (transfer full) TsMember* */
+GPtrArray *ts_store_list_members (TsStore *store, const char *actor, const char *org_id,
+                                  GError **error);
+/* The orgs @user_id belongs to, with their role. (transfer full) TsOrg* */
+GPtrArray *ts_store_list_user_orgs (TsStore *store, const char *user_id, GError **error);
+/* Returns FALSE with PERMISSION_DENIED if not a member. */
+gboolean ts_store_get_role (TsStore *store, const char *org_id, const char *user_id,
+                            TsRole *role, GError **error);
+/* The email of a user, or NULL with NOT_FOUND. */
+char *ts_store_get_user_email (TsStore *store, const char *user_id, GError **error);
+
+/* ---- API keys ---- */
+
+/* Returns (transfer full) the new key, shown once; *key_id receives its id. */
+char *ts_store_create_api_key (TsStore *store, const char *user_id, const char *label,
+                               gint64 now, char **key_id, GError **error);
+gboolean ts_store_revoke_api_key (TsStore *store, const char *user_id, const char *key_id,
+                                  gint64 now, GError **error);
+GPtrArray *ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error);
+/* Returns the user id the key belongs to, or NULL with TESSERA_ERROR_AUTH. */
+char *ts_store_authenticate (TsStore *store, const char *api_key, GError **error);
+
+/* ---- pools ---- */
+
+TsPool *ts_store_create_pool (TsStore *store, const char *actor, const char *org_id,
+                              const char *product, const char *kind, const char *billing,
+                              gint64 quota, gint64 subscription_end, gint64 now, GError **error);
+/* @quota or @subscription_end < 0: unchanged. */
+TsPool *ts_store_update_pool (TsStore *store, const char *actor, const char *org_id,
+                              const char *pool_id, gint64 quota, gint64 subscription_end,
+                              gint64 now, GError **error);
+GPtrArray *ts_store_list_pools (TsStore *store, const char *actor, const char *org_id,
+                                gint64 now, GError **error);
+
+/* ---- grants (node-locked) ---- */
+
+gboolean ts_store_grant (TsStore *store, const char *actor, const char *org_id,
+                         const char *pool_id, const char *user_id, gint64 now, GError **error);
+gboolean ts_store_revoke_grant (TsStore *store, const char *actor, const char *org_id,
+                                const char *pool_id, const char *user_id, gint64 now,
+                                GError **error);
+GPtrArray *ts_store_list_grants (TsStore *store, const char *actor, const char *org_id,
+                                 const char *pool_id, GError **error);
+
+/* ---- sessions ---- */
+
+/* @org_id NULL: the user's only org with a pool for @product, else
+ * ORG_REQUIRED (the message lists the orgs). Node-locked pools are preferred
+ * when the user is granted one; otherwise the floating pool. Idempotent on
+ * (user, pool, @nonce). */
+TsSession *ts_store_activate (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *nonce,
+                              gint64 lease_seconds, gint64 now, GError **error);
+/* Extends the lease; REVOKED / TERMINATED (moved, over quota, force-released,
+ * expired, member removed) with the reason in the message. */
+TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+                               gint64 lease_seconds, gint64 now, GError **error);
+gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id,
+                           gint64 now, GError **error);
+/* Ends sessions whose lease ran out; returns how many. */
+guint ts_store_reap (TsStore *store, gint64 now, GError **error);
+GPtrArray *ts_store_list_sessions (TsStore *store, const char *actor, const char *org_id,
+                                   const char *pool_id, gint64 now, GError **error);
+gboolean ts_store_force_release (TsStore *store, const char *actor, const char *org_id,
+                                 const char *pool_id, const char *session_id, gint64 now,
+                                 GError **error);
+GPtrArray *ts_store_list_machines (TsStore *store, const char *actor, const char *org_id,
+                                   const char *pool_id, GError **error);
+gboolean ts_store_remove_machine (TsStore *store, const char *actor, const char *org_id,
+                                  const char *pool_id, const char *machine_id, gint64 now,
+                                  GError **error);
+
+/* ---- offline ---- */
+
+/* Annual node-locked pools only (else NOT_SUPPORTED); counts against the
+ * quota until it expires (QUOTA_EXCEEDED); signed with @key by
+ * tessera_licfile_sign(). */
+TsOffline *ts_store_create_offline (TsStore *store, const char *actor, const char *org_id,
+                                    const char *pool_id, const char *machine_id,
+                                    const char *const *entitlements, TesseraSigningKey *key,
+                                    gint64 now, GError **error);
+GPtrArray *ts_store_list_offline (TsStore *store, const char *actor, const char *org_id,
+                                  const char *pool_id, GError **error);
+
+/* ---- audit ---- */
+
+GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *org_id,
+                                guint limit, GError **error);
+
+G_END_DECLS
