@@ -345,11 +345,15 @@ main (int argc, char **argv)
    * (b) finds its own file free. */
   Bench bench = { 0 };
   bench.file = sign_or_die (key, machine_id);
+  /* license-held gets a license of its own: a copy of bench.file would be
+   * the same license, which (b) and (d) could not take while (c) holds it. */
+  g_autoptr (GBytes) held_file = sign_or_die (key, machine_id);
   for (const char *const *d = (const char *const[]){ lic_one, lic_100, lic_held, NULL }; *d; d++)
     {
+      GBytes *bytes = *d == lic_held ? held_file : bench.file;
       g_autofree char *name = tessera_licfile_file_name (PRODUCT, machine_id, 0);
       g_autofree char *path = g_build_filename (*d, name, NULL);
-      write_or_die (path, g_bytes_get_data (bench.file, NULL), g_bytes_get_size (bench.file));
+      write_or_die (path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
     }
   for (guint i = 0; i < OTHER_FILES; i++)
     {

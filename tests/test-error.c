@@ -66,6 +66,10 @@ static void
 test_version (void)
 {
   g_assert_cmpstr (tessera_version_string (), ==, TESSERA_VERSION_STRING);
+  /* The numeric macros are substituted (a stray space once kept them raw). */
+  g_autofree char *joined = g_strdup_printf ("%d.%d.%d", TESSERA_VERSION_MAJOR,
+                                             TESSERA_VERSION_MINOR, TESSERA_VERSION_MICRO);
+  g_assert_cmpstr (joined, ==, TESSERA_VERSION_STRING);
 }
 
 int

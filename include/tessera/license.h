@@ -143,7 +143,7 @@ gboolean tessera_license_is_held (TesseraLicense *license);
  *
  * Re-checks the license through the backend that granted it (and, first, its
  * expiry time). A terminal failure (expired, revoked, tampered, machine or
- * product mismatch, terminated, clock rollback) invalidates the license and
+ * product mismatch, untrusted key, terminated, clock rollback) invalidates the license and
  * runs its invalidated handlers. Blocks; see the async variant for GUIs.
  *
  * Returns: TRUE if still valid; FALSE with @error set otherwise

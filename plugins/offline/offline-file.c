@@ -112,6 +112,17 @@ offline_name_matches (const char *name, const char *product, const char *machine
 }
 
 char *
+offline_join_names (GPtrArray *names)
+{
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < names->len && i < OFFLINE_MAX_NAMES_SHOWN; i++)
+    g_string_append_printf (out, "%s%s", i ? ", " : "", (const char *) names->pdata[i]);
+  if (names->len > OFFLINE_MAX_NAMES_SHOWN)
+    g_string_append_printf (out, ", and %u more", names->len - OFFLINE_MAX_NAMES_SHOWN);
+  return g_string_free (out, FALSE);
+}
+
+char *
 offline_format_time (gint64 unix_time)
 {
   g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
@@ -308,6 +319,7 @@ offline_candidate_open (int dirfd, const char *name, const char *path, OfflineRa
   cand->fd = fd;
   cand->locked = locked;
   cand->busy = busy;
+  cand->license_fd = -1;
   cand->fd_stat = st;
   return cand;
 }
@@ -342,6 +354,12 @@ offline_candidate_verify (OfflineCandidate *cand, TesseraTrustedKeys *keys, Offl
 void
 offline_candidate_close (OfflineCandidate *cand)
 {
+  if (cand->license_fd >= 0)
+    {
+      flock (cand->license_fd, LOCK_UN);
+      close (cand->license_fd);
+      cand->license_fd = -1;
+    }
   if (cand->fd < 0)
     return;
   if (cand->locked)

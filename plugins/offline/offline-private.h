@@ -4,6 +4,8 @@
  *                    validate, release, fingerprint
  *   offline-file.c   one license file: open, lock, read, verify, snapshots
  *   offline-clock.c  clock-rollback detection and its state file
+ *   offline-lock.c   sessions counted per license: the license-ID lock, and
+ *                    the quota-exceeded message
  *
  * Only the public API (<tessera/tessera.h>) is used. See docs/offline.md. */
 #pragma once
@@ -65,7 +67,8 @@ typedef struct
   char *name;
   int fd;          /* -1 once closed */
   gboolean locked; /* this fd holds the flock */
-  gboolean busy;   /* another open file description holds it */
+  gboolean busy;   /* another open file description holds it, or its license */
+  int license_fd;  /* holds the lock of the license ID (offline-lock.c), or -1 */
   OfflineStat fd_stat;
   GBytes *contents;
   TesseraLicfile *file;
@@ -94,7 +97,7 @@ OfflineCandidate *offline_candidate_open (int dirfd, const char *name, const cha
 gboolean offline_candidate_verify (OfflineCandidate *cand, TesseraTrustedKeys *keys,
                                    OfflineRank *rank, GError **error);
 
-/* Unlocks and closes the fd (if open). */
+/* Unlocks and closes the fd (if open) and the license lock (if held). */
 void offline_candidate_close (OfflineCandidate *cand);
 void offline_candidate_free (OfflineCandidate *cand);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OfflineCandidate, offline_candidate_free)
@@ -130,6 +133,12 @@ gboolean offline_fd_has_bytes (int fd, GBytes *expected);
  *   in ".lic" ("KRE_ID.2.lic", "KRE_ID (1).lic" as browsers save copies).
  */
 gboolean offline_name_matches (const char *name, const char *product, const char *machine_id);
+
+/* At most this many names are listed in a message. */
+#define OFFLINE_MAX_NAMES_SHOWN 5
+
+/* "a, b, c, and 2 more": the first OFFLINE_MAX_NAMES_SHOWN strings of @names. */
+char *offline_join_names (GPtrArray *names);
 
 /* Formats a Unix time as ISO 8601 UTC. */
 char *offline_format_time (gint64 unix_time);
@@ -184,5 +193,48 @@ void offline_clock_record (OfflineClock *clock, gint64 now);
 
 /* For tests and diagnostics: the latest time seen (0 if none). */
 gint64 offline_clock_get_last_seen (OfflineClock *clock);
+
+/* ---- offline-lock.c ---- */
+
+/* The default lock folder, in the state folder. */
+#define OFFLINE_LOCK_DIR_NAME "offline-locks"
+
+/**
+ * offline_candidate_lock_license:
+ * @cand: a verified candidate that holds its file's lock
+ * @lock_dir: the lock folder (created 0700 if missing)
+ *
+ * Takes, without waiting, the exclusive flock of the license ID in @cand's
+ * file: `@lock_dir/<sha256-hex of the license ID>.lock` (created 0600,
+ * never deleted), kept in @cand->license_fd until the candidate is closed.
+ * So copies of one license file (same license ID, any name) are one
+ * session. If another session holds the license, sets @cand->busy.
+ *
+ * Returns: TRUE (locked, or busy); FALSE with @error set if the lock cannot
+ *   be taken at all (TESSERA_ERROR_PERMISSION_DENIED naming @lock_dir when it
+ *   cannot be created or written): fail safe, a session that cannot be
+ *   counted is not granted.
+ */
+gboolean offline_candidate_lock_license (OfflineCandidate *cand, const char *lock_dir,
+                                         GError **error);
+
+/**
+ * OfflineBusy:
+ *
+ * The licenses found held by other sessions during one activation, each
+ * with the names of its files: copies of one license count once.
+ */
+typedef struct _OfflineBusy OfflineBusy;
+
+OfflineBusy *offline_busy_new (void);
+void offline_busy_free (OfflineBusy *busy);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OfflineBusy, offline_busy_free)
+/* Adds the file @name (listed in the message) holding @license_id. */
+void offline_busy_add (OfflineBusy *busy, const char *license_id, const char *name);
+/* The number of distinct licenses added. */
+guint offline_busy_get_count (OfflineBusy *busy);
+/* Sets TESSERA_ERROR_QUOTA_EXCEEDED: "all N offline PRODUCT licenses ...". */
+void offline_busy_set_error (OfflineBusy *busy, const char *product, const char *machine_id,
+                             GError **error);
 
 G_END_DECLS

@@ -3,10 +3,12 @@
  * A license file `PRODUCT_MACHINEID.lic` in the license folder grants one
  * session of PRODUCT on the machine with that ID, for as long as the file
  * says (at most 60 days). Several files for one machine sit side by side
- * (`PRODUCT_MACHINEID.N.lic`): N files, N sessions. A session is an flock on
- * the file held through an open fd until release (or until the process
+ * (`PRODUCT_MACHINEID.N.lic`): N licenses, N sessions. A session is an flock
+ * on the file held through an open fd until release (or until the process
  * dies: the kernel drops the lock), so processes need no daemon to share
- * the files and a crashed session frees its file at once.
+ * the files and a crashed session frees its file at once. It also holds an
+ * flock keyed by the license ID (offline-lock.c), so a copy of a file is the
+ * same license, not another session.
  *
  * Threading: ops run concurrently. The instance's only mutable state (the
  * cached machine ID) is guarded by its lock, the clock has its own, and each
@@ -34,11 +36,6 @@
 /* An activation option naming one license file to use instead of the
  * folder (a product's "browse for the license file" dialog). */
 #define OFFLINE_OPTION_FILE "offline-file"
-/* Not a config key (unknown keys are refused): asking for it with the
- * default "." yields the directory relative paths are resolved against. */
-#define BASE_PROBE_KEY "trusted-keys-base-probe"
-/* At most this many names are listed in a message. */
-#define MAX_NAMES_SHOWN 5
 /* A snapshot of a file changed less than this many seconds before cannot
  * tell a later change within the same timestamp tick from no change (git's
  * "racily clean" problem): until the file is older, validate compares the
@@ -46,11 +43,12 @@
 #define RACY_WINDOW 2
 
 static const char *const known_keys[]
-    = { "license-dir", "trusted-keys", "state-dir", "clock-tolerance", NULL };
+    = { "license-dir", "trusted-keys", "state-dir", "lock-dir", "clock-tolerance", NULL };
 
 typedef struct
 {
   char *license_dir;
+  char *lock_dir; /* the license-ID locks: sessions per license */
   TesseraTrustedKeys *keys;
   OfflineClock *clock;
 
@@ -62,7 +60,7 @@ typedef struct
 typedef struct
 {
   GMutex lock;
-  OfflineCandidate *cand; /* fd (locked; -1 once released), path, bytes, verified file */
+  OfflineCandidate *cand; /* fd and license lock (-1 once released), path, bytes, file */
   OfflineStat path_stat;  /* the path, as last seen unchanged */
   gboolean racy;          /* the snapshots are too recent to trust alone */
   char *product;
@@ -98,16 +96,15 @@ expand_key_path (TesseraBackendConfig *config, const char *element, GError **err
   if (g_path_is_absolute (element))
     return g_canonicalize_filename (element, NULL);
 
-  g_autoptr (GError) local_error = NULL;
-  g_autofree char *base
-      = tessera_backend_config_dup_path (config, BASE_PROBE_KEY, ".", &local_error);
-  if (base == NULL)
+  const char *config_path = tessera_backend_config_get_config_path (config);
+  if (config_path == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
                    "[%s] trusted-keys: relative path '%s' needs a config file to be relative to",
                    tessera_backend_config_get_group (config), element);
       return NULL;
     }
+  g_autofree char *base = g_path_get_dirname (config_path);
   return g_canonicalize_filename (element, base);
 }
 
@@ -219,6 +216,15 @@ offline_create (TesseraBackendConfig *config, GError **error)
     }
   if (state_dir == NULL)
     state_dir = g_build_filename (g_get_user_state_dir (), "tessera", NULL);
+  g_autofree char *lock_dir
+      = tessera_backend_config_dup_path (config, "lock-dir", NULL, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (lock_dir == NULL)
+    lock_dir = g_build_filename (state_dir, OFFLINE_LOCK_DIR_NAME, NULL);
 
   TesseraTrustedKeys *keys = load_trusted_keys (config, error);
   if (keys == NULL)
@@ -227,6 +233,7 @@ offline_create (TesseraBackendConfig *config, GError **error)
   Offline *self = g_new0 (Offline, 1);
   g_mutex_init (&self->lock);
   self->license_dir = g_steal_pointer (&license_dir);
+  self->lock_dir = g_steal_pointer (&lock_dir);
   self->keys = keys;
   self->clock = offline_clock_new (state_dir, tolerance);
   return self;
@@ -237,6 +244,7 @@ offline_destroy (gpointer instance)
 {
   Offline *self = instance;
   g_free (self->license_dir);
+  g_free (self->lock_dir);
   tessera_trusted_keys_unref (self->keys);
   offline_clock_free (self->clock);
   g_free (self->machine_id);
@@ -361,35 +369,6 @@ refusals_propagate (Refusals *r, GError **error)
   g_propagate_error (error, g_steal_pointer (&r->error));
 }
 
-static char *
-join_names (GPtrArray *names)
-{
-  GString *out = g_string_new (NULL);
-  for (guint i = 0; i < names->len && i < MAX_NAMES_SHOWN; i++)
-    g_string_append_printf (out, "%s%s", i ? ", " : "", (const char *) names->pdata[i]);
-  if (names->len > MAX_NAMES_SHOWN)
-    g_string_append_printf (out, ", and %u more", names->len - MAX_NAMES_SHOWN);
-  return g_string_free (out, FALSE);
-}
-
-static void
-set_quota_error (GError **error, const char *product, const char *machine_id, GPtrArray *busy)
-{
-  g_autofree char *names = join_names (busy);
-  if (busy->len == 1)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
-                 "the offline %s license for this machine is in use (%s): end the session "
-                 "that holds it, or ask your administrator for another license file for "
-                 "machine ID %s",
-                 product, names, machine_id);
-  else
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
-                 "all %u offline %s licenses for this machine are in use (%s): end a session "
-                 "that holds one, or ask your administrator for another license file for "
-                 "machine ID %s",
-                 busy->len, product, names, machine_id);
-}
-
 static gint
 compare_names (gconstpointer a, gconstpointer b)
 {
@@ -403,7 +382,7 @@ describe_others (GPtrArray *other_machines, GPtrArray *other_products, const cha
   GString *out = g_string_new (NULL);
   if (other_machines->len > 0)
     {
-      g_autofree char *names = join_names (other_machines);
+      g_autofree char *names = offline_join_names (other_machines);
       g_string_append_printf (out,
                               " (the folder holds %s license files for other machine IDs: %s; "
                               "a license file only works on the machine it was issued for)",
@@ -411,7 +390,7 @@ describe_others (GPtrArray *other_machines, GPtrArray *other_products, const cha
     }
   if (other_products->len > 0)
     {
-      g_autofree char *names = join_names (other_products);
+      g_autofree char *names = offline_join_names (other_products);
       g_string_append_printf (out, " (the folder holds %s, for other products than %s)", names,
                               product);
     }
@@ -488,7 +467,7 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
   g_ptr_array_sort (names, compare_names);
 
   Refusals refusals = { OFFLINE_RANK_NONE, NULL, 0 };
-  g_autoptr (GPtrArray) busy = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (OfflineBusy) busy = offline_busy_new ();
   OfflineCandidate *chosen = NULL;
   for (guint i = 0; i < names->len && chosen == NULL; i++)
     {
@@ -508,8 +487,15 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
         refusals_add (&refusals, rank, local_error);
       else if (!check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
         refusals_add (&refusals, rank, local_error);
-      else if (cand->busy)
-        g_ptr_array_add (busy, g_strdup (name)); /* valid, but another session holds it */
+      else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
+        {
+          /* Fail safe: a session that cannot be counted is not granted. */
+          closedir (dir);
+          g_clear_error (&refusals.error);
+          return NULL;
+        }
+      else if (cand->busy) /* valid, but another session holds the file or its license */
+        offline_busy_add (busy, tessera_licfile_get_license_id (cand->file), name);
       else
         chosen = g_steal_pointer (&cand);
     }
@@ -520,10 +506,10 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
       g_clear_error (&refusals.error);
       return chosen;
     }
-  if (busy->len > 0)
+  if (offline_busy_get_count (busy) > 0)
     {
       g_clear_error (&refusals.error);
-      set_quota_error (error, product, machine_id, busy);
+      offline_busy_set_error (busy, product, machine_id, error);
       return NULL;
     }
   refusals_propagate (&refusals, error);
@@ -549,11 +535,13 @@ choose_file (Offline *self, const char *path, const char *product, const char *m
     return NULL;
   if (!check_candidate (self, cand, product, machine_id, now, &rank, error))
     return NULL;
+  if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
+    return NULL;
   if (cand->busy)
     {
-      g_autoptr (GPtrArray) busy = g_ptr_array_new ();
-      g_ptr_array_add (busy, (gpointer) path);
-      set_quota_error (error, product, machine_id, busy);
+      g_autoptr (OfflineBusy) busy = offline_busy_new ();
+      offline_busy_add (busy, tessera_licfile_get_license_id (cand->file), path);
+      offline_busy_set_error (busy, product, machine_id, error);
       return NULL;
     }
   return g_steal_pointer (&cand);
@@ -565,7 +553,7 @@ static void
 session_free (gpointer data)
 {
   OfflineSession *s = data;
-  offline_candidate_free (s->cand); /* unlocks and closes if still open */
+  offline_candidate_free (s->cand); /* unlocks both locks and closes if still open */
   g_free (s->product);
   g_free (s->machine_id);
   g_mutex_clear (&s->lock);
@@ -751,7 +739,7 @@ offline_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
   return ok;
 }
 
-/* Unlocks and closes the file: another session can take it at once. */
+/* Unlocks the license and the file: another session can take either at once. */
 static gboolean
 offline_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
                  GError **error)
