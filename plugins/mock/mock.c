@@ -138,22 +138,6 @@ mock_unref (Mock *self)
 
 /* ---- the counters file ---- */
 
-static gboolean
-write_all (int fd, const char *data, gsize length)
-{
-  while (length > 0)
-    {
-      ssize_t n = write (fd, data, length);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      data += n;
-      length -= (gsize) n;
-    }
-  return TRUE;
-}
-
 /* Writes the counters to a temporary file next to @path and renames it over
  * @path, so a reader sees either the old or the new contents, never a mix.
  * Called with the lock held, which orders the writes of concurrent ops. */
@@ -170,38 +154,18 @@ mock_write_counters_locked (Mock *self, GError **error)
       ",\"held\":%" G_GUINT64_FORMAT "}\n",
       self->creates, self->calls[MOCK_OP_ACTIVATE], self->calls[MOCK_OP_VALIDATE],
       self->calls[MOCK_OP_RELEASE], self->calls[MOCK_OP_FINGERPRINT], self->destroys, self->held);
-  g_autofree char *tmp = g_strconcat (self->counters_path, ".XXXXXX", NULL);
-
-  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0)
+  /* Atomic replace: a reader sees the old or the new contents, never a mix.
+   * 0644 so a test running as another user can read it. */
+  g_autoptr (GError) local_error = NULL;
+  if (!g_file_set_contents_full (self->counters_path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0644, &local_error))
     {
-      int errsv = errno;
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
                    "cannot write the counters file %s: %s", self->counters_path,
-                   g_strerror (errsv));
+                   local_error->message);
       return FALSE;
     }
-  /* mkstemp creates 0600; let a test running as another user read it. */
-  gboolean ok = fchmod (fd, 0644) == 0 && write_all (fd, json, strlen (json));
-  int errsv = errno;
-  if (close (fd) != 0 && ok)
-    {
-      ok = FALSE;
-      errsv = errno;
-    }
-  if (ok && g_rename (tmp, self->counters_path) != 0)
-    {
-      ok = FALSE;
-      errsv = errno;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp);
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
-                   "cannot write the counters file %s: %s", self->counters_path,
-                   g_strerror (errsv));
-    }
-  return ok;
+  return TRUE;
 }
 
 /* After an op: an op never fails because its counters could not be written,

@@ -142,22 +142,6 @@ read_state (const char *path, gint64 *value)
   return STATE_OK;
 }
 
-static gboolean
-write_all (int fd, const char *data, gsize length)
-{
-  while (length > 0)
-    {
-      ssize_t n = write (fd, data, length);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      data += n;
-      length -= (gsize) n;
-    }
-  return TRUE;
-}
-
 /* Writes max(@value, what the file holds now) to the state file. Another
  * process may have moved it on since we read it; merging keeps the file
  * from going back (two writers racing may still lose a few seconds, never
@@ -184,34 +168,14 @@ write_state_locked (OfflineClock *clock, gint64 value)
                clock->dir, g_strerror (errsv));
       return;
     }
-  g_autofree char *tmp = g_strconcat (clock->path, ".XXXXXX", NULL);
-  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0)
-    {
-      int errsv = errno;
-      g_debug ("offline: cannot write the clock state %s: %s (kept in memory only)", clock->path,
-               g_strerror (errsv));
-      return;
-    }
+  /* Atomic and durable: a crash leaves the old or the new value, never a torn one. */
   g_autofree char *line = g_strdup_printf (STATE_MAGIC "%" G_GINT64_FORMAT "\n", value);
-  gboolean ok = write_all (fd, line, strlen (line));
-  int errsv = errno;
-  if (close (fd) != 0 && ok)
-    {
-      ok = FALSE;
-      errsv = errno;
-    }
-  if (ok && g_rename (tmp, clock->path) != 0)
-    {
-      ok = FALSE;
-      errsv = errno;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp);
-      g_debug ("offline: cannot write the clock state %s: %s (kept in memory only)", clock->path,
-               g_strerror (errsv));
-    }
+  g_autoptr (GError) local_error = NULL;
+  if (!g_file_set_contents_full (clock->path, line, -1,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
+                                 &local_error))
+    g_debug ("offline: cannot write the clock state: %s (kept in memory only)",
+             local_error->message);
 }
 
 void
