@@ -1,0 +1,382 @@
+/* tessera-admin: sessions, machines, offline licenses and the audit log. */
+#include "tessera-admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REQUIRED(...)                                                                              \
+  do                                                                                               \
+    {                                                                                              \
+      int required_rc_ = admin_require (name, __VA_ARGS__, NULL, NULL);                            \
+      if (required_rc_ >= 0)                                                                       \
+        return required_rc_;                                                                       \
+    }                                                                                              \
+  while (0)
+
+#define PARSE(entries)                                                                             \
+  do                                                                                               \
+    {                                                                                              \
+      int parse_rc_ = admin_parse (name, entries, &argc, &argv);                                   \
+      if (parse_rc_ >= 0)                                                                          \
+        return parse_rc_;                                                                          \
+    }                                                                                              \
+  while (0)
+
+#define OPEN(store)                                                                                \
+  int open_rc_ = EXIT_IO;                                                                          \
+  g_autoptr (TsStore) store = admin_open (FALSE, &open_rc_);                                       \
+  if (store == NULL)                                                                               \
+  return open_rc_
+
+#define ORG_ENTRY                                                                                  \
+  {                                                                                                \
+    "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "The organization's id", "ID"                      \
+  }
+#define POOL_ENTRY                                                                                 \
+  {                                                                                                \
+    "pool", 'p', 0, G_OPTION_ARG_FILENAME, &pool, "The pool's id ('pool list')", "ID"              \
+  }
+
+/* ---- sessions and machines ---- */
+
+static int
+cmd_sessions (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL;
+  const GOptionEntry entries[] = { ORG_ENTRY, POOL_ENTRY, ADMIN_JSON_ENTRY, G_OPTION_ENTRY_NULL };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID");
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) sessions
+      = ts_store_list_sessions (store, NULL, org, pool, admin_now (), &error);
+  if (sessions == NULL)
+    return admin_fail_error (error);
+  AdminTable *t = admin_table_new ("sessions", "ssstttt", "id", "id", "user_id", "user",
+                                   "machine_id", "machine", "started_at", "started",
+                                   "last_heartbeat", "last-heartbeat", "lease_expires_at",
+                                   "lease-expires", "subscription_end", "subscription-end", NULL);
+  for (guint i = 0; i < sessions->len; i++)
+    {
+      TsSession *s = g_ptr_array_index (sessions, i);
+      admin_table_add (t, s->id, s->user_id, s->machine_id, s->started_at, s->last_heartbeat,
+                       s->lease_expires_at, s->subscription_end);
+    }
+  return admin_table_print (t);
+}
+
+static int
+cmd_session_release (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *session = NULL;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "session", 's', 0, G_OPTION_ARG_FILENAME, &session, "The session's id ('sessions')", "ID" },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", session, "--session ID");
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  if (!ts_store_force_release (store, NULL, org, pool, session, admin_now (), &error))
+    return admin_fail_error (error);
+  return EXIT_OK;
+}
+
+static int
+cmd_machines (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL;
+  const GOptionEntry entries[] = { ORG_ENTRY, POOL_ENTRY, ADMIN_JSON_ENTRY, G_OPTION_ENTRY_NULL };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID");
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) machines = ts_store_list_machines (store, NULL, org, pool, &error);
+  if (machines == NULL)
+    return admin_fail_error (error);
+  AdminTable *t = admin_table_new ("machines", "sstt", "machine_id", "machine", "user_id", "user",
+                                   "registered_at", "registered", "last_seen", "last-seen", NULL);
+  for (guint i = 0; i < machines->len; i++)
+    {
+      TsMachine *m = g_ptr_array_index (machines, i);
+      admin_table_add (t, m->machine_id, m->user_id, m->registered_at, m->last_seen);
+    }
+  return admin_table_print (t);
+}
+
+static int
+cmd_machine_remove (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *machine = NULL;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "machine", 'm', 0, G_OPTION_ARG_FILENAME, &machine, "The machine ID ('machines')", "M" },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", machine, "--machine M");
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  if (!ts_store_remove_machine (store, NULL, org, pool, machine, admin_now (), &error))
+    return admin_fail_error (error);
+  return EXIT_OK;
+}
+
+/* ---- offline licenses ---- */
+
+/* The key tessera-server signs with: the one DIR/current names (KEYID.key),
+ * else the newest (by modification time, then name) *.key file in @dir.
+ * Returns: (transfer full): the loaded key, or NULL with @error. */
+static TesseraSigningKey *
+load_newest_key (const char *dir, GError **error)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, error);
+  if (d == NULL)
+    return NULL;
+  g_autofree char *current_path = g_build_filename (dir, "current", NULL);
+  g_autofree char *current = NULL;
+  if (g_file_get_contents (current_path, &current, NULL, NULL))
+    {
+      g_autofree char *name = g_strconcat (g_strstrip (current), ".key", NULL);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (strchr (name, '/') == NULL && g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return tessera_signing_key_load (path, error);
+    }
+  g_autofree char *best = NULL;
+  gint64 best_mtime = G_MININT64;
+  for (const char *entry; (entry = g_dir_read_name (d)) != NULL;)
+    {
+      if (!g_str_has_suffix (entry, ".key"))
+        continue;
+      g_autofree char *path = g_build_filename (dir, entry, NULL);
+      GStatBuf st;
+      if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+        continue;
+      gint64 mtime
+          = (gint64) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_mtim.tv_nsec;
+      if (best == NULL || mtime > best_mtime || (mtime == best_mtime && strcmp (path, best) > 0))
+        {
+          g_free (best);
+          best = g_steal_pointer (&path);
+          best_mtime = mtime;
+        }
+    }
+  if (best == NULL)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no signing key (*.key) in %s", dir);
+      return NULL;
+    }
+  return tessera_signing_key_load (best, error);
+}
+
+static gboolean
+write_all (int fd, const guint8 *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Writes @contents to the temporary file @fd/@tmp, then publishes it as the
+ * first free PRODUCT_MACHINEID[.N].lic in @dir, never replacing a file.
+ * Returns: (transfer full): the path, or NULL with @error (@tmp removed). */
+static char *
+publish_license (int fd, const char *tmp, const char *dir, const TsOffline *o,
+                 const char *machine_id, GError **error)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (o->file, &len);
+  gboolean ok = write_all (fd, data, len) && fsync (fd) == 0;
+  int errsv = errno;
+  if (close (fd) != 0 && ok)
+    {
+      ok = FALSE;
+      errsv = errno;
+    }
+  if (!ok)
+    {
+      g_unlink (tmp);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot write %s: %s", tmp,
+                   g_strerror (errsv));
+      return NULL;
+    }
+  /* The product is what the store's file name has before _MACHINEID.lic. */
+  g_autofree char *suffix = g_strdup_printf ("_%s.lic", machine_id);
+  g_autofree char *product = NULL;
+  if (o->file_name != NULL && g_str_has_suffix (o->file_name, suffix))
+    product = g_strndup (o->file_name, strlen (o->file_name) - strlen (suffix));
+  for (guint serial = 0; serial < 100000; serial++)
+    {
+      g_autofree char *file_name = NULL;
+      if (product != NULL)
+        file_name = tessera_licfile_file_name (product, machine_id, serial);
+      else if (serial == 0)
+        file_name = g_strdup (o->file_name);
+      else
+        file_name = g_strdup_printf ("%s.%u", o->file_name, serial);
+      char *target = g_build_filename (dir, file_name, NULL);
+      if (link (tmp, target) == 0)
+        {
+          g_unlink (tmp);
+          return target;
+        }
+      errsv = errno;
+      if (errsv == EEXIST)
+        {
+          g_free (target);
+          continue;
+        }
+      g_unlink (tmp);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot create %s: %s",
+                   target, g_strerror (errsv));
+      g_free (target);
+      return NULL;
+    }
+  g_unlink (tmp);
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST, "too many license files for %s in %s",
+               machine_id, dir);
+  return NULL;
+}
+
+static int
+cmd_offline_create (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *machine = NULL, *key_dir = NULL, *out = NULL;
+  g_auto (GStrv) entitlements = NULL;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine,
+      "The machine ID the user sent ('tessera-license machine-id' on their machine)", "M" },
+    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements,
+      "A feature the license unlocks; repeat for several", "E" },
+    { "key-dir", 'k', 0, G_OPTION_ARG_FILENAME, &key_dir,
+      "Signing keys (tessera-server's DATABASE.keys): the key DIR/current names, else the newest "
+      "*.key",
+      "DIR" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out,
+      "Where to write PRODUCT_MACHINEID.lic (default: the current directory; never overwritten)",
+      "DIR" },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", machine, "--machine-id M", key_dir,
+            "--key-dir DIR");
+  const char *dir = out ? out : ".";
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraSigningKey) key = load_newest_key (key_dir, &error);
+  if (key == NULL)
+    return admin_fail (EXIT_IO, "%s", error->message);
+  OPEN (store);
+
+  /* The file goes to a temporary file in @dir first: checked writable before
+   * the license is recorded, and no partial file is ever seen. */
+  g_autofree char *tmp = g_build_filename (dir, ".tessera-admin-XXXXXX.tmp", NULL);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      return admin_fail (EXIT_IO, "cannot create a file in %s: %s", dir, g_strerror (errsv));
+    }
+  g_autoptr (TsOffline) o
+      = ts_store_create_offline (store, NULL, org, pool, machine,
+                                 (const char *const *) entitlements, key, admin_now (), &error);
+  if (o == NULL)
+    {
+      close (fd);
+      g_unlink (tmp);
+      return admin_fail_error (error);
+    }
+  g_autofree char *written = publish_license (fd, tmp, dir, o, machine, &error);
+  if (written == NULL)
+    return admin_fail (EXIT_IO, "%s (offline license %s was recorded: see 'offline list')",
+                       error->message, o->id);
+  printf ("%s\n", written);
+  return EXIT_OK;
+}
+
+static int
+cmd_offline_list (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL;
+  const GOptionEntry entries[] = { ORG_ENTRY, POOL_ENTRY, ADMIN_JSON_ENTRY, G_OPTION_ENTRY_NULL };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID");
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) list = ts_store_list_offline (store, NULL, org, pool, &error);
+  if (list == NULL)
+    return admin_fail_error (error);
+  AdminTable *t
+      = admin_table_new ("offline", "sstst", "id", "id", "machine_id", "machine", "created_at",
+                         "created", "created_by", "created-by", "expires_at", "expires", NULL);
+  for (guint i = 0; i < list->len; i++)
+    {
+      TsOffline *o = g_ptr_array_index (list, i);
+      admin_table_add (t, o->id, o->machine_id, o->created_at, o->created_by, o->expires_at);
+    }
+  return admin_table_print (t);
+}
+
+/* ---- audit ---- */
+
+static int
+cmd_audit (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL;
+  gint64 limit = 50;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    { "limit", 'n', 0, G_OPTION_ARG_INT64, &limit, "At most N records, newest first (default 50)",
+      "N" },
+    ADMIN_JSON_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID");
+  if (limit < 1 || limit > G_MAXINT)
+    return admin_fail (EXIT_USAGE, "%s: --limit must be a positive number", name);
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) audit = ts_store_list_audit (store, NULL, org, (guint) limit, &error);
+  if (audit == NULL)
+    return admin_fail_error (error);
+  AdminTable *t = admin_table_new ("audit", "tssss", "at", "at", "actor", "actor", "action",
+                                   "action", "target", "target", "detail", "detail", NULL);
+  for (guint i = 0; i < audit->len; i++)
+    {
+      TsAudit *a = g_ptr_array_index (audit, i);
+      admin_table_add (t, a->at, a->actor, a->action, a->target, a->detail);
+    }
+  return admin_table_print (t);
+}
+
+const AdminCommand admin_pool_commands[] = {
+  { "sessions", "List a pool's active sessions", cmd_sessions },
+  { "session release", "End a session now (force release)", cmd_session_release },
+  { "machines", "List a pool's registered machines", cmd_machines },
+  { "machine remove", "Remove a registered machine (ends its sessions)", cmd_machine_remove },
+  { "offline create",
+    "Sign an offline license for one machine (annual node-locked pools); print the file",
+    cmd_offline_create },
+  { "offline list", "List a pool's offline licenses", cmd_offline_list },
+  { "audit", "Show an organization's audit log, newest first", cmd_audit },
+};
+const guint admin_n_pool_commands = G_N_ELEMENTS (admin_pool_commands);

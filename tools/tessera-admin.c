@@ -1,0 +1,481 @@
+/* tessera-admin: the administrator's tool for tessera-server, working
+ * directly on the server's SQLite database through server/store.h (every
+ * command is a trusted local administrator). See docs/protocol.md.
+ *
+ *   tessera-admin bootstrap --org ID --name NAME --owner EMAIL
+ *   tessera-admin pool create|list|set-quota …
+ *   tessera-admin member add|remove|list …
+ *   tessera-admin key create|list|revoke …
+ *   tessera-admin grant|revoke|grant list …
+ *   tessera-admin sessions|machines|machine remove|session release …
+ *   tessera-admin offline create|list …
+ *   tessera-admin audit …
+ *
+ * Every failure exits non-zero with exactly one line on stderr and changes
+ * nothing. Exit codes: see EXIT_CODES_HELP. */
+#include "tessera-admin.h"
+
+#include <json-glib/json-glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EXIT_CODES_HELP                                                                            \
+  "Exit codes:\n"                                                                                  \
+  "  0  success\n"                                                                                 \
+  "  1  usage error (unknown command or option, missing or bad argument)\n"                        \
+  "  2  database or file problem (missing, unreadable, unwritable, locked, not a key)\n"           \
+  "  3  refused by a rule (quota reached, not supported for this pool, already exists,\n"          \
+  "     a name or value the server does not accept)\n"                                             \
+  "  4  not found (no such organization, pool, user, key, session or machine)\n"                   \
+  "\n"                                                                                             \
+  "On failure exactly one line, starting with \"tessera-admin: \", goes to stderr,\n"              \
+  "and nothing was changed.\n"
+
+#define DEFAULT_DATABASE "./tessera.db"
+
+static char *opt_database;
+static const char *pre_database; /* --database PATH before the command */
+static gboolean opt_help;
+gboolean admin_opt_json;
+
+static const AdminCommand *find_command (const char *name);
+
+/* ---- reporting ---- */
+
+int
+admin_fail (int code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_strchomp (message);
+  for (char *p = message; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  fflush (stdout);
+  fprintf (stderr, "tessera-admin: %s\n", message);
+  return code;
+}
+
+int
+admin_exit_code (const GError *error)
+{
+  if (error->domain != TESSERA_ERROR)
+    return EXIT_IO;
+  switch ((TesseraError) error->code)
+    {
+    case TESSERA_ERROR_NOT_FOUND:
+      return EXIT_NOT_FOUND;
+    case TESSERA_ERROR_QUOTA_EXCEEDED:
+    case TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED:
+    case TESSERA_ERROR_NOT_SUPPORTED:
+    case TESSERA_ERROR_INVALID_ARGUMENT: /* already exists, or a value the rules refuse */
+    case TESSERA_ERROR_ORG_REQUIRED:
+    case TESSERA_ERROR_PERMISSION_DENIED:
+    case TESSERA_ERROR_REVOKED:
+    case TESSERA_ERROR_TERMINATED:
+    case TESSERA_ERROR_AUTH:
+      return EXIT_REFUSED;
+    default: /* UNAVAILABLE, FAILED: the database */
+      return EXIT_IO;
+    }
+}
+
+int
+admin_fail_error (const GError *error)
+{
+  return admin_fail (admin_exit_code (error), "%s", error->message);
+}
+
+/* ---- command line ---- */
+
+int
+admin_parse (const char *name, const GOptionEntry *entries, int *argc, char ***argv)
+{
+  const GOptionEntry common[] = {
+    { "database", 'd', 0, G_OPTION_ARG_FILENAME, &opt_database,
+      "The server's SQLite database (default " DEFAULT_DATABASE ")", "PATH" },
+    { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, "Show this help", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  g_autofree char *prgname = g_strdup_printf ("tessera-admin %s", name);
+  g_set_prgname (prgname);
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
+  g_option_context_set_summary (context, find_command (name)->summary);
+  g_option_context_set_description (context, EXIT_CODES_HELP);
+  /* --help is our own entry: GOption would exit() from inside the parser. */
+  g_option_context_set_help_enabled (context, FALSE);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, common, NULL);
+
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return admin_fail (EXIT_USAGE, "%s: %s (see 'tessera-admin %s --help')", name, error->message,
+                       name);
+  if (opt_help)
+    {
+      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      fputs (text, stdout);
+      return EXIT_OK;
+    }
+  if (*argc > 1)
+    return admin_fail (EXIT_USAGE, "%s: unexpected argument '%s' (see 'tessera-admin %s --help')",
+                       name, (*argv)[1], name);
+  return -1;
+}
+
+int
+admin_require (const char *name, ...)
+{
+  va_list args;
+  va_start (args, name);
+  int rc = -1;
+  for (;;)
+    {
+      const char *value = va_arg (args, const char *);
+      const char *option = va_arg (args, const char *);
+      if (option == NULL)
+        break;
+      if (value == NULL || *value == '\0')
+        {
+          rc = admin_fail (EXIT_USAGE, "%s: %s is required (see 'tessera-admin %s --help')", name,
+                           option, name);
+          break;
+        }
+    }
+  va_end (args);
+  return rc;
+}
+
+TsStore *
+admin_open (gboolean create, int *rc)
+{
+  const char *path = opt_database ? opt_database : pre_database ? pre_database : DEFAULT_DATABASE;
+  if (!create && !g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      *rc = admin_fail (EXIT_IO,
+                        "the database %s does not exist (make it with 'tessera-admin bootstrap', "
+                        "or name it with --database PATH)",
+                        path);
+      return NULL;
+    }
+  g_autoptr (GError) error = NULL;
+  TsStore *store = ts_store_open (path, &error);
+  if (store == NULL)
+    {
+      /* Whatever the code: the database itself is the problem. */
+      *rc = admin_fail (EXIT_IO, "%s", error->message);
+      return NULL;
+    }
+  return store;
+}
+
+gint64
+admin_now (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+gboolean
+admin_parse_time (const char *text, gint64 *out)
+{
+  if (text == NULL || *text == '\0')
+    return FALSE;
+  gboolean digits = TRUE;
+  for (const char *p = text; *p; p++)
+    digits &= g_ascii_isdigit (*p);
+  if (digits)
+    {
+      guint64 v = 0;
+      if (!g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64 / 2, &v, NULL))
+        return FALSE;
+      *out = (gint64) v;
+      return TRUE;
+    }
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) dt = NULL;
+  int y, m, d;
+  char tail;
+  if (strlen (text) == 10 && sscanf (text, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3)
+    dt = g_date_time_new (utc, y, m, d, 0, 0, 0);
+  else
+    dt = g_date_time_new_from_iso8601 (text, utc);
+  if (dt == NULL)
+    return FALSE;
+  *out = g_date_time_to_unix (dt);
+  return TRUE;
+}
+
+/* ---- tables ---- */
+
+struct _AdminTable
+{
+  char *name;
+  char *types;
+  GPtrArray *keys;    /* char *, JSON member names */
+  GPtrArray *headers; /* char *, text column headers */
+  GPtrArray *rows;    /* GPtrArray of char * (NULL: no value) */
+};
+
+AdminTable *
+admin_table_new (const char *name, const char *types, ...)
+{
+  AdminTable *t = g_new0 (AdminTable, 1);
+  t->name = g_strdup (name);
+  t->types = g_strdup (types);
+  t->keys = g_ptr_array_new_with_free_func (g_free);
+  t->headers = g_ptr_array_new_with_free_func (g_free);
+  t->rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  va_list args;
+  va_start (args, types);
+  for (const char *key; (key = va_arg (args, const char *)) != NULL;)
+    {
+      g_ptr_array_add (t->keys, g_strdup (key));
+      g_ptr_array_add (t->headers, g_strdup (va_arg (args, const char *)));
+    }
+  va_end (args);
+  g_assert (t->keys->len == strlen (types));
+  return t;
+}
+
+void
+admin_table_add (AdminTable *t, ...)
+{
+  GPtrArray *row = g_ptr_array_new_with_free_func (g_free);
+  va_list args;
+  va_start (args, t);
+  for (const char *type = t->types; *type; type++)
+    if (*type == 's')
+      g_ptr_array_add (row, g_strdup (va_arg (args, const char *)));
+    else
+      g_ptr_array_add (row, g_strdup_printf ("%" G_GINT64_FORMAT, va_arg (args, gint64)));
+  va_end (args);
+  g_ptr_array_add (t->rows, row);
+}
+
+static char *
+format_cell (char type, const char *value)
+{
+  if (value == NULL || *value == '\0')
+    return g_strdup ("-");
+  if (type != 't')
+    return g_strdup (value);
+  gint64 t = g_ascii_strtoll (value, NULL, 10);
+  if (t == 0)
+    return g_strdup ("-");
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+  return dt ? g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup (value);
+}
+
+static void
+print_text (AdminTable *t)
+{
+  guint ncols = t->keys->len;
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_autofree gsize *width = g_new0 (gsize, ncols);
+  char **header = g_new0 (char *, ncols + 1);
+  for (guint c = 0; c < ncols; c++)
+    header[c] = g_ascii_strup (g_ptr_array_index (t->headers, c), -1);
+  g_ptr_array_add (lines, header);
+  for (guint r = 0; r < t->rows->len; r++)
+    {
+      GPtrArray *row = g_ptr_array_index (t->rows, r);
+      char **line = g_new0 (char *, ncols + 1);
+      for (guint c = 0; c < ncols; c++)
+        line[c] = format_cell (t->types[c], g_ptr_array_index (row, c));
+      g_ptr_array_add (lines, line);
+    }
+  for (guint l = 0; l < lines->len; l++)
+    for (guint c = 0; c < ncols; c++)
+      width[c] = MAX (width[c], g_utf8_strlen (((char **) g_ptr_array_index (lines, l))[c], -1));
+  for (guint l = 0; l < lines->len; l++)
+    {
+      char **line = g_ptr_array_index (lines, l);
+      g_autoptr (GString) s = g_string_new (NULL);
+      for (guint c = 0; c < ncols; c++)
+        {
+          g_string_append (s, line[c]);
+          if (c + 1 < ncols)
+            for (gsize n = g_utf8_strlen (line[c], -1); n < width[c] + 2; n++)
+              g_string_append_c (s, ' ');
+        }
+      printf ("%s\n", s->str);
+    }
+}
+
+static void
+print_json (AdminTable *t)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, t->name);
+  json_builder_begin_array (b);
+  for (guint r = 0; r < t->rows->len; r++)
+    {
+      GPtrArray *row = g_ptr_array_index (t->rows, r);
+      json_builder_begin_object (b);
+      for (guint c = 0; c < t->keys->len; c++)
+        {
+          const char *value = g_ptr_array_index (row, c);
+          json_builder_set_member_name (b, g_ptr_array_index (t->keys, c));
+          if (value == NULL)
+            json_builder_add_null_value (b);
+          else if (t->types[c] == 's')
+            json_builder_add_string_value (b, value);
+          else
+            json_builder_add_int_value (b, g_ascii_strtoll (value, NULL, 10));
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  printf ("%s\n", text);
+}
+
+int
+admin_table_print (AdminTable *t)
+{
+  if (admin_opt_json)
+    print_json (t);
+  else
+    print_text (t);
+  g_ptr_array_unref (t->rows);
+  g_ptr_array_unref (t->keys);
+  g_ptr_array_unref (t->headers);
+  g_free (t->name);
+  g_free (t->types);
+  g_free (t);
+  return EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static const AdminCommand *
+find_command (const char *name)
+{
+  for (guint i = 0; i < admin_n_org_commands; i++)
+    if (g_str_equal (admin_org_commands[i].name, name))
+      return &admin_org_commands[i];
+  for (guint i = 0; i < admin_n_pool_commands; i++)
+    if (g_str_equal (admin_pool_commands[i].name, name))
+      return &admin_pool_commands[i];
+  return NULL;
+}
+
+/* "pool", "member", …: the first word of two-word commands. */
+static gboolean
+is_group (const char *word)
+{
+  g_autofree char *prefix = g_strconcat (word, " ", NULL);
+  for (guint i = 0; i < admin_n_org_commands; i++)
+    if (g_str_has_prefix (admin_org_commands[i].name, prefix))
+      return TRUE;
+  for (guint i = 0; i < admin_n_pool_commands; i++)
+    if (g_str_has_prefix (admin_pool_commands[i].name, prefix))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+print_commands (const AdminCommand *commands, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    printf ("  %-17s %s\n", commands[i].name, commands[i].summary);
+}
+
+static void
+print_top_help (void)
+{
+  printf ("Usage:\n  tessera-admin COMMAND [OPTION…]\n\n"
+          "Administer a tessera-server database directly (a trusted local administrator).\n\n"
+          "Commands:\n");
+  print_commands (admin_org_commands, admin_n_org_commands);
+  print_commands (admin_pool_commands, admin_n_pool_commands);
+  printf ("\nEvery command takes --database PATH (default " DEFAULT_DATABASE "), before or after\n"
+          "the command. 'tessera-admin COMMAND --help' shows its options.\n"
+          "Model and rules: docs/protocol.md.\n\n%s",
+          EXIT_CODES_HELP);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_set_prgname ("tessera-admin");
+  int rc = EXIT_USAGE;
+  /* --database PATH may also come before the command. */
+  while (argc > 1)
+    {
+      if (g_str_has_prefix (argv[1], "--database="))
+        pre_database = argv[1] + strlen ("--database=");
+      else if (g_str_equal (argv[1], "--database") || g_str_equal (argv[1], "-d"))
+        {
+          if (argc < 3)
+            return admin_fail (EXIT_USAGE, "Missing argument for %s (see 'tessera-admin --help')",
+                               argv[1]);
+          pre_database = argv[2];
+          argc--;
+          argv++;
+        }
+      else
+        break;
+      argc--;
+      argv++;
+    }
+  if (argc < 2)
+    return admin_fail (EXIT_USAGE, "no command given (see 'tessera-admin --help')");
+  const char *word = argv[1];
+  if (g_str_equal (word, "--help") || g_str_equal (word, "-h") || g_str_equal (word, "help"))
+    {
+      print_top_help ();
+      return EXIT_OK;
+    }
+  if (g_str_equal (word, "--version"))
+    {
+      printf ("tessera-admin %s\n", TESSERA_VERSION_STRING);
+      return EXIT_OK;
+    }
+
+  const AdminCommand *command = NULL;
+  int skip = 1;
+  if (argc > 2)
+    {
+      g_autofree char *two = g_strdup_printf ("%s %s", word, argv[2]);
+      command = find_command (two);
+      if (command != NULL)
+        skip = 2;
+    }
+  if (command == NULL)
+    command = find_command (word);
+  if (command == NULL && is_group (word) && argc == 3
+      && (g_str_equal (argv[2], "--help") || g_str_equal (argv[2], "-h")))
+    {
+      printf ("Usage:\n  tessera-admin %s SUBCOMMAND [OPTION…]\n\nSubcommands:\n", word);
+      g_autofree char *prefix = g_strconcat (word, " ", NULL);
+      const AdminCommand *const lists[] = { admin_org_commands, admin_pool_commands };
+      const guint sizes[] = { admin_n_org_commands, admin_n_pool_commands };
+      for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+        for (guint i = 0; i < sizes[l]; i++)
+          if (g_str_has_prefix (lists[l][i].name, prefix))
+            printf ("  %-17s %s\n", lists[l][i].name, lists[l][i].summary);
+      printf ("\n'tessera-admin %s SUBCOMMAND --help' shows its options.\n", word);
+      return EXIT_OK;
+    }
+  if (command == NULL && is_group (word))
+    return admin_fail (EXIT_USAGE,
+                       "%s: unknown or missing subcommand%s%s (see 'tessera-admin --help')", word,
+                       argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+  if (command == NULL)
+    return admin_fail (EXIT_USAGE, "unknown command '%s' (see 'tessera-admin --help')", word);
+
+  /* The command sees its (last) word as argv[0]. */
+  rc = command->run (command->name, argc - skip, argv + skip);
+  g_free (opt_database);
+  return rc;
+}

@@ -1,0 +1,66 @@
+/* tessera-admin: shared parts of the command files (tessera-admin.c is the
+ * command line, output and main; tessera-admin-org.c organizations, pools,
+ * members, keys and grants; tessera-admin-pool.c sessions, machines, offline
+ * licenses and the audit log). Private to the tool. */
+#pragma once
+
+#include "store.h"
+
+enum
+{
+  EXIT_OK = 0,
+  EXIT_USAGE = 1,     /* bad command line */
+  EXIT_IO = 2,        /* the database or a file cannot be read or written */
+  EXIT_REFUSED = 3,   /* refused by a rule: quota, not supported, already exists */
+  EXIT_NOT_FOUND = 4, /* no such organization, pool, user, key, session, machine */
+};
+
+typedef struct
+{
+  const char *name; /* "pool create" */
+  const char *summary;
+  int (*run) (const char *name, int argc, char **argv);
+} AdminCommand;
+
+/* Prints "tessera-admin: MESSAGE" as exactly one line on stderr; returns @code. */
+G_GNUC_PRINTF (2, 3)
+int admin_fail (int code, const char *format, ...);
+/* Reports @error (one line) and returns its exit code. */
+int admin_fail_error (const GError *error);
+int admin_exit_code (const GError *error);
+
+/* Parses the options of command @name (plus --database and --help).
+ * Returns -1 to go on, else the exit code (help printed: 0; usage: 1). */
+int admin_parse (const char *name, const GOptionEntry *entries, int *argc, char ***argv);
+/* Checks (value, "--option ARG") pairs, ended by NULL, NULL: -1 if all set,
+ * else reports the first missing one and returns EXIT_USAGE. */
+int admin_require (const char *name, ...) G_GNUC_NULL_TERMINATED;
+
+/* Opens --database. Unless @create, the file must already exist.
+ * Returns: the store, or NULL with the failure reported and *rc set. */
+TsStore *admin_open (gboolean create, int *rc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsStore, ts_store_close)
+
+gint64 admin_now (void);
+/* "YYYY-MM-DD" (00:00 UTC), a full ISO 8601 time, or Unix seconds. */
+gboolean admin_parse_time (const char *text, gint64 *out);
+extern gboolean admin_opt_json;
+#define ADMIN_JSON_ENTRY                                                                           \
+  {                                                                                                \
+    "json", 'j', 0, G_OPTION_ARG_NONE, &admin_opt_json, "Print JSON instead of text", NULL         \
+  }
+
+/* Listings, printed as aligned text columns or (--json) as
+ * {"NAME": [{key: value, …}, …]}. @types has one letter a column:
+ * 's' string (NULL: "-" / null), 'i' integer, 't' time (Unix seconds; 0: "-"). */
+typedef struct _AdminTable AdminTable;
+AdminTable *admin_table_new (const char *name, const char *types, ...) G_GNUC_NULL_TERMINATED;
+/* One value a column: const char * for 's', gint64 for 'i' and 't'. */
+void admin_table_add (AdminTable *table, ...);
+/* Prints and frees the table. Returns EXIT_OK. */
+int admin_table_print (AdminTable *table);
+
+extern const AdminCommand admin_org_commands[];
+extern const guint admin_n_org_commands;
+extern const AdminCommand admin_pool_commands[];
+extern const guint admin_n_pool_commands;
