@@ -399,7 +399,8 @@ tessera_licfile_verify (GBytes *contents, TesseraTrustedKeys *keys, GError **err
 
   gsize len = 0;
   const char *data = g_bytes_get_data (contents, &len);
-  const char *p = data, *end = data + len;
+  /* An empty GBytes may hold NULL: no pointer arithmetic on it. */
+  const char *p = data, *end = len > 0 ? data + len : data;
 
   if (len == 0)
     return tampered (error, "the file is empty");
@@ -494,7 +495,8 @@ tessera_licfile_check (TesseraLicfile *file, const char *product, const char *ma
                    file->machine_id, machine_id);
       return FALSE;
     }
-  if (now + CLOCK_SKEW < file->issued_at)
+  /* issued_at > 0 is enforced, so this cannot overflow for any @now. */
+  if (now < file->issued_at - CLOCK_SKEW)
     {
       g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (file->issued_at);
       g_autofree char *iso = t ? g_date_time_format_iso8601 (t) : g_strdup ("?");

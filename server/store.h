@@ -100,8 +100,8 @@ typedef struct
   char *created_by;
   gint64 created_at;
   gint64 expires_at;
-  GBytes *file;      /* the signed .lic (only from ts_store_create_offline) */
-  char *file_name;   /* PRODUCT_MACHINEID.lic */
+  GBytes *file;    /* the signed .lic (only from ts_store_create_offline) */
+  char *file_name; /* PRODUCT_MACHINEID.lic */
 } TsOffline;
 
 typedef struct
@@ -151,8 +151,8 @@ char *ts_store_bootstrap_org (TsStore *store, const char *org_id, const char *or
 /* Adds (creating the user if new) or changes the role of a member; returns
  * the user id. @actor must be owner/admin of @org_id (NULL: tessera-admin on
  * the database, trusted). Only an owner may make or unmake owners. */
-char *ts_store_set_member (TsStore *store, const char *actor, const char *org_id,
-                           const char *email, TsRole role, gint64 now, GError **error);
+char *ts_store_set_member (TsStore *store, const char *actor, const char *org_id, const char *email,
+                           TsRole role, gint64 now, GError **error);
 gboolean ts_store_remove_member (TsStore *store, const char *actor, const char *org_id,
                                  const char *user_id, gint64 now, GError **error);
 /* (transfer full) TsMember* */
@@ -161,16 +161,16 @@ GPtrArray *ts_store_list_members (TsStore *store, const char *actor, const char 
 /* The orgs @user_id belongs to, with their role. (transfer full) TsOrg* */
 GPtrArray *ts_store_list_user_orgs (TsStore *store, const char *user_id, GError **error);
 /* Returns FALSE with PERMISSION_DENIED if not a member. */
-gboolean ts_store_get_role (TsStore *store, const char *org_id, const char *user_id,
-                            TsRole *role, GError **error);
+gboolean ts_store_get_role (TsStore *store, const char *org_id, const char *user_id, TsRole *role,
+                            GError **error);
 /* The email of a user, or NULL with NOT_FOUND. */
 char *ts_store_get_user_email (TsStore *store, const char *user_id, GError **error);
 
 /* ---- API keys ---- */
 
 /* Returns (transfer full) the new key, shown once; *key_id receives its id. */
-char *ts_store_create_api_key (TsStore *store, const char *user_id, const char *label,
-                               gint64 now, char **key_id, GError **error);
+char *ts_store_create_api_key (TsStore *store, const char *user_id, const char *label, gint64 now,
+                               char **key_id, GError **error);
 gboolean ts_store_revoke_api_key (TsStore *store, const char *user_id, const char *key_id,
                                   gint64 now, GError **error);
 GPtrArray *ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error);
@@ -186,13 +186,13 @@ TsPool *ts_store_create_pool (TsStore *store, const char *actor, const char *org
 TsPool *ts_store_update_pool (TsStore *store, const char *actor, const char *org_id,
                               const char *pool_id, gint64 quota, gint64 subscription_end,
                               gint64 now, GError **error);
-GPtrArray *ts_store_list_pools (TsStore *store, const char *actor, const char *org_id,
-                                gint64 now, GError **error);
+GPtrArray *ts_store_list_pools (TsStore *store, const char *actor, const char *org_id, gint64 now,
+                                GError **error);
 
 /* ---- grants (node-locked) ---- */
 
-gboolean ts_store_grant (TsStore *store, const char *actor, const char *org_id,
-                         const char *pool_id, const char *user_id, gint64 now, GError **error);
+gboolean ts_store_grant (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                         const char *user_id, gint64 now, GError **error);
 gboolean ts_store_revoke_grant (TsStore *store, const char *actor, const char *org_id,
                                 const char *pool_id, const char *user_id, gint64 now,
                                 GError **error);
@@ -212,8 +212,8 @@ TsSession *ts_store_activate (TsStore *store, const char *user_id, const char *o
  * expired, member removed) with the reason in the message. */
 TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, GError **error);
-gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id,
-                           gint64 now, GError **error);
+gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
+                           GError **error);
 /* Ends sessions whose lease ran out; returns how many. */
 guint ts_store_reap (TsStore *store, gint64 now, GError **error);
 GPtrArray *ts_store_list_sessions (TsStore *store, const char *actor, const char *org_id,
@@ -241,7 +241,7 @@ GPtrArray *ts_store_list_offline (TsStore *store, const char *actor, const char 
 
 /* ---- audit ---- */
 
-GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *org_id,
-                                guint limit, GError **error);
+GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
+                                GError **error);
 
 G_END_DECLS

@@ -1,0 +1,122 @@
+/* tessera-server: /me, /activate, /heartbeat, /release (docs/protocol.md). */
+#include "http-private.h"
+
+static JsonNode *
+ts_my_org_json (gconstpointer item)
+{
+  const TsOrg *o = item;
+  return ts_json_object ("id", 's', o->id, "name", 's', o->name, "role", 's',
+                         ts_role_to_string (o->role), NULL);
+}
+
+void
+ts_handle_me (TsRequest *req)
+{
+  GError *error = NULL;
+  TsStore *store = req->server->store;
+  char *email = ts_store_get_user_email (store, req->user_id, &error);
+  GPtrArray *orgs = email != NULL ? ts_store_list_user_orgs (store, req->user_id, &error) : NULL;
+  if (orgs == NULL)
+    ts_reply_error (req, error);
+  else
+    ts_reply_json (
+        req, SOUP_STATUS_OK,
+        ts_json_object ("user", 'n',
+                        ts_json_object ("id", 's', req->user_id, "email", 's', email, NULL), "orgs",
+                        'n', ts_json_array (orgs, ts_my_org_json), NULL));
+  g_clear_error (&error);
+  g_clear_pointer (&orgs, g_ptr_array_unref);
+  g_free (email);
+}
+
+void
+ts_handle_activate (TsRequest *req)
+{
+  static const char *const fields[] = { "product", "machine_id", "nonce", "org_id", NULL };
+  GError *error = NULL;
+  const char *product, *machine_id, *nonce, *org_id;
+  if (!ts_body_only (req, fields, &error)
+      || !ts_body_string (req, "product", TRUE, &product, &error)
+      || !ts_body_string (req, "machine_id", TRUE, &machine_id, &error)
+      || !ts_body_string (req, "nonce", TRUE, &nonce, &error)
+      || !ts_body_string (req, "org_id", FALSE, &org_id, &error))
+    {
+      ts_reply_error (req, error);
+      g_error_free (error);
+      return;
+    }
+  req->org = g_strdup (org_id);
+  req->product = g_strdup (product);
+  gint64 lease = req->server->lease_seconds;
+  TsSession *s = ts_store_activate (req->server->store, req->user_id, org_id, product, machine_id,
+                                    nonce, lease, req->now, &error);
+  if (s == NULL)
+    {
+      ts_reply_error (req, error);
+      g_error_free (error);
+      return;
+    }
+  g_free (req->org);
+  req->org = g_strdup (s->org_id);
+  ts_reply_json (req, SOUP_STATUS_OK,
+                 ts_json_object ("session_id", 's', s->id, "org_id", 's', s->org_id, "product", 's',
+                                 s->product, "kind", 's', s->kind, "license_id", 's', s->pool_id,
+                                 "machine_id", 's', s->machine_id, "lease_seconds", 'i', lease,
+                                 "lease_expires_at", 'i', s->lease_expires_at, "subscription_end",
+                                 'i', s->subscription_end, "server_time", 'i', req->now,
+                                 "entitlements", 'n', ts_json_array (NULL, NULL), NULL));
+  ts_session_free (s);
+}
+
+static gboolean
+ts_session_arg (TsRequest *req, const char **session_id)
+{
+  static const char *const fields[] = { "session_id", NULL };
+  GError *error = NULL;
+  if (!ts_body_only (req, fields, &error)
+      || !ts_body_string (req, "session_id", TRUE, session_id, &error))
+    {
+      ts_reply_error (req, error);
+      g_error_free (error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+ts_handle_heartbeat (TsRequest *req)
+{
+  const char *session_id;
+  if (!ts_session_arg (req, &session_id))
+    return;
+  GError *error = NULL;
+  TsSession *s = ts_store_heartbeat (req->server->store, req->user_id, session_id,
+                                     req->server->lease_seconds, req->now, &error);
+  if (s == NULL)
+    {
+      ts_reply_error (req, error);
+      g_error_free (error);
+      return;
+    }
+  req->org = g_strdup (s->org_id);
+  ts_reply_json (req, SOUP_STATUS_OK,
+                 ts_json_object ("lease_expires_at", 'i', s->lease_expires_at, "server_time", 'i',
+                                 req->now, NULL));
+  ts_session_free (s);
+}
+
+void
+ts_handle_release (TsRequest *req)
+{
+  const char *session_id;
+  if (!ts_session_arg (req, &session_id))
+    return;
+  GError *error = NULL;
+  if (!ts_store_release (req->server->store, req->user_id, session_id, req->now, &error))
+    {
+      ts_reply_error (req, error);
+      g_error_free (error);
+      return;
+    }
+  ts_reply_empty (req);
+}

@@ -1,0 +1,124 @@
+/* tessera-server HTTP layer internals (server/http-*.c, main.c).
+ *
+ * Threading: SoupServer lives in the main GMainContext. A handler does only
+ * cheap checks there (route, Authorization header present, body size), then
+ * pauses the message and pushes the request to a GThreadPool; the worker
+ * authenticates, parses the body, calls the store (whose commits wait for the
+ * disk) and builds the whole response; the response is then attached and the
+ * message unpaused back in the main context (libsoup objects are not
+ * thread-safe). So a slow fsync never blocks other requests. */
+#pragma once
+
+#include "store.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+#define TS_API_PREFIX "/api/v1"
+#define TS_MAX_BODY (64 * 1024)
+
+typedef struct
+{
+  TsStore *store;
+  TesseraSigningKey *key; /* the current signing key */
+  char *public_key;       /* its public line */
+  gint64 lease_seconds;
+  GMainContext *context;
+  SoupServer *soup;
+  GThreadPool *workers;
+  guint inflight;    /* dispatched, response not yet written (main thread only) */
+  gboolean draining; /* SIGTERM seen: new requests get 503 */
+} TsServer;
+
+typedef struct _TsRequest TsRequest;
+typedef void (*TsHandlerFunc) (TsRequest *req);
+
+struct _TsRequest
+{
+  TsServer *server;
+  SoupServerMessage *msg; /* only touched in the main thread */
+  char *method;
+  char *path;
+  char *args[3];      /* the '*' segments of the route, unescaped */
+  char *api_key;      /* from Authorization; wiped when freed */
+  char *content_type; /* of the request */
+  GBytes *body;       /* of the request */
+  gboolean want_body; /* the route takes a JSON body */
+  TsHandlerFunc handler;
+  gint64 now;
+
+  /* filled by the worker */
+  char *user_id;    /* authenticated user */
+  JsonObject *json; /* the parsed body */
+  char *org;        /* for the log line */
+  char *product;    /* activate: to list the orgs to choose from */
+  guint status;
+  char *resp_type;
+  GBytes *resp_body;
+  char *resp_disposition;
+};
+
+/* ---- http-server.c: routing, auth, JSON helpers, errors ---- */
+
+void ts_http_setup (TsServer *server);
+/* Waits (in the main loop) for in-flight requests; returns TRUE when none. */
+gboolean ts_http_idle (TsServer *server);
+
+/* Replies (worker side). ts_reply_json takes @node. */
+void ts_reply_json (TsRequest *req, guint status, JsonNode *node);
+void ts_reply_empty (TsRequest *req);
+void ts_reply_error (TsRequest *req, const GError *error);
+void ts_reply_errorf (TsRequest *req, guint status, TesseraError code, const char *fmt, ...)
+    G_GNUC_PRINTF (4, 5);
+void ts_reply_bytes (TsRequest *req, guint status, const char *content_type, GBytes *bytes);
+guint ts_error_status (const GError *error);
+
+/* Body accessors: FALSE with INVALID_ARGUMENT naming the field. */
+gboolean ts_body_only (TsRequest *req, const char *const *allowed, GError **error);
+gboolean ts_body_string (TsRequest *req, const char *name, gboolean required, const char **out,
+                         GError **error);
+gboolean ts_body_int (TsRequest *req, const char *name, gboolean required, gint64 *out,
+                      gboolean *present, GError **error);
+gboolean ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out,
+                       GError **error);
+
+/* JSON building: pass an even list of "name", type char, value, ending NULL.
+ * Types: 's' const char * (NULL → null), 'i' gint64, 'n' JsonNode * (taken). */
+JsonNode *ts_json_object (const char *first, ...) G_GNUC_NULL_TERMINATED;
+JsonNode *ts_json_array (GPtrArray *items, JsonNode *(*convert) (gconstpointer item));
+JsonNode *ts_json_wrap (const char *name, JsonNode *value);
+
+/* ---- handlers (run in a worker) ---- */
+
+/* http-licenses.c */
+void ts_handle_activate (TsRequest *req);
+void ts_handle_heartbeat (TsRequest *req);
+void ts_handle_release (TsRequest *req);
+void ts_handle_me (TsRequest *req);
+
+/* http-admin.c */
+void ts_handle_pools_list (TsRequest *req);
+void ts_handle_pools_create (TsRequest *req);
+void ts_handle_pools_update (TsRequest *req);
+void ts_handle_members_list (TsRequest *req);
+void ts_handle_members_add (TsRequest *req);
+void ts_handle_members_remove (TsRequest *req);
+void ts_handle_grants_list (TsRequest *req);
+void ts_handle_grants_add (TsRequest *req);
+void ts_handle_grants_remove (TsRequest *req);
+void ts_handle_machines_list (TsRequest *req);
+void ts_handle_machines_remove (TsRequest *req);
+void ts_handle_sessions_list (TsRequest *req);
+void ts_handle_sessions_remove (TsRequest *req);
+void ts_handle_offline_list (TsRequest *req);
+void ts_handle_offline_create (TsRequest *req);
+void ts_handle_audit (TsRequest *req);
+
+/* http-keys.c */
+void ts_handle_keys_list (TsRequest *req);
+void ts_handle_keys_create (TsRequest *req);
+void ts_handle_keys_revoke (TsRequest *req);
+
+G_END_DECLS

@@ -1,0 +1,663 @@
+/* tessera-server: routing, authentication, request parsing, JSON helpers,
+ * error mapping and the request log (docs/protocol.md). */
+#include "http-private.h"
+
+#include <string.h>
+#include <sodium.h>
+
+typedef struct
+{
+  const char *method;
+  const char *pattern; /* segments after /api/v1/, '*' captures one */
+  gboolean body;       /* takes a JSON body */
+  TsHandlerFunc handler;
+} TsRoute;
+
+static void ts_handle_health (TsRequest *req);
+static void ts_handle_public_key (TsRequest *req);
+
+/* health and public-key need no authentication. */
+static const TsRoute ts_routes[] = {
+  { "GET", "health", FALSE, ts_handle_health },
+  { "GET", "public-key", FALSE, ts_handle_public_key },
+  { "GET", "me", FALSE, ts_handle_me },
+  { "POST", "activate", TRUE, ts_handle_activate },
+  { "POST", "heartbeat", TRUE, ts_handle_heartbeat },
+  { "POST", "release", TRUE, ts_handle_release },
+  { "GET", "orgs/*/pools", FALSE, ts_handle_pools_list },
+  { "POST", "orgs/*/pools", TRUE, ts_handle_pools_create },
+  { "PATCH", "orgs/*/pools/*", TRUE, ts_handle_pools_update },
+  { "GET", "orgs/*/members", FALSE, ts_handle_members_list },
+  { "POST", "orgs/*/members", TRUE, ts_handle_members_add },
+  { "DELETE", "orgs/*/members/*", FALSE, ts_handle_members_remove },
+  { "GET", "orgs/*/pools/*/grants", FALSE, ts_handle_grants_list },
+  { "POST", "orgs/*/pools/*/grants", TRUE, ts_handle_grants_add },
+  { "DELETE", "orgs/*/pools/*/grants/*", FALSE, ts_handle_grants_remove },
+  { "GET", "orgs/*/pools/*/machines", FALSE, ts_handle_machines_list },
+  { "DELETE", "orgs/*/pools/*/machines/*", FALSE, ts_handle_machines_remove },
+  { "GET", "orgs/*/pools/*/sessions", FALSE, ts_handle_sessions_list },
+  { "DELETE", "orgs/*/pools/*/sessions/*", FALSE, ts_handle_sessions_remove },
+  { "GET", "orgs/*/pools/*/offline", FALSE, ts_handle_offline_list },
+  { "POST", "orgs/*/pools/*/offline", TRUE, ts_handle_offline_create },
+  { "GET", "orgs/*/audit", FALSE, ts_handle_audit },
+  { "GET", "keys", FALSE, ts_handle_keys_list },
+  { "POST", "keys", TRUE, ts_handle_keys_create },
+  { "DELETE", "keys/*", FALSE, ts_handle_keys_revoke },
+};
+
+/* ---------------------------------------------------------------- JSON */
+
+JsonNode *
+ts_json_object (const char *first, ...)
+{
+  JsonObject *obj = json_object_new ();
+  va_list ap;
+  va_start (ap, first);
+  for (const char *name = first; name != NULL; name = va_arg (ap, const char *))
+    {
+      int type = va_arg (ap, int);
+      if (type == 's')
+        {
+          const char *s = va_arg (ap, const char *);
+          if (s != NULL)
+            json_object_set_string_member (obj, name, s);
+          else
+            json_object_set_null_member (obj, name);
+        }
+      else if (type == 'i')
+        json_object_set_int_member (obj, name, va_arg (ap, gint64));
+      else
+        {
+          g_assert (type == 'n');
+          json_object_set_member (obj, name, va_arg (ap, JsonNode *));
+        }
+    }
+  va_end (ap);
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, obj);
+  return node;
+}
+
+JsonNode *
+ts_json_array (GPtrArray *items, JsonNode *(*convert) (gconstpointer item))
+{
+  JsonArray *arr = json_array_sized_new (items != NULL ? items->len : 0);
+  for (guint i = 0; items != NULL && i < items->len; i++)
+    json_array_add_element (arr, convert (g_ptr_array_index (items, i)));
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, arr);
+  return node;
+}
+
+JsonNode *
+ts_json_wrap (const char *name, JsonNode *value)
+{
+  return ts_json_object (name, 'n', value, NULL);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+void
+ts_reply_bytes (TsRequest *req, guint status, const char *content_type, GBytes *bytes)
+{
+  req->status = status;
+  g_free (req->resp_type);
+  req->resp_type = g_strdup (content_type);
+  g_clear_pointer (&req->resp_body, g_bytes_unref);
+  req->resp_body = bytes;
+}
+
+void
+ts_reply_json (TsRequest *req, guint status, JsonNode *node)
+{
+  JsonGenerator *gen = json_generator_new ();
+  json_generator_set_root (gen, node);
+  gsize len = 0;
+  char *text = json_generator_to_data (gen, &len);
+  g_object_unref (gen);
+  json_node_unref (node);
+  ts_reply_bytes (req, status, "application/json", g_bytes_new_take (text, len));
+}
+
+void
+ts_reply_empty (TsRequest *req)
+{
+  ts_reply_json (req, SOUP_STATUS_OK, ts_json_object (NULL, NULL));
+}
+
+guint
+ts_error_status (const GError *error)
+{
+  if (error->domain != TESSERA_ERROR)
+    return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+  switch ((TesseraError) error->code)
+    {
+    case TESSERA_ERROR_INVALID_ARGUMENT:
+      /* "already exists" conflicts are 409; the store says so in words */
+      return strstr (error->message, "already") != NULL ? SOUP_STATUS_CONFLICT
+                                                        : SOUP_STATUS_BAD_REQUEST;
+    case TESSERA_ERROR_AUTH:
+      return SOUP_STATUS_UNAUTHORIZED;
+    case TESSERA_ERROR_PERMISSION_DENIED:
+      return SOUP_STATUS_FORBIDDEN;
+    case TESSERA_ERROR_NOT_FOUND:
+      return SOUP_STATUS_NOT_FOUND;
+    case TESSERA_ERROR_QUOTA_EXCEEDED:
+    case TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED:
+    case TESSERA_ERROR_ORG_REQUIRED:
+    case TESSERA_ERROR_NOT_SUPPORTED:
+      return SOUP_STATUS_CONFLICT;
+    case TESSERA_ERROR_REVOKED:
+    case TESSERA_ERROR_TERMINATED:
+      return SOUP_STATUS_GONE;
+    case TESSERA_ERROR_UNAVAILABLE:
+      return SOUP_STATUS_SERVICE_UNAVAILABLE;
+    default:
+      return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static JsonNode *
+ts_org_choice_json (gconstpointer item)
+{
+  const TsOrg *o = item;
+  return ts_json_object ("id", 's', o->id, "name", 's', o->name, NULL);
+}
+
+static void
+ts_reply_error_full (TsRequest *req, guint status, TesseraError code, const char *message)
+{
+  const char *nick = tessera_error_to_nick (code);
+  JsonNode *err
+      = ts_json_object ("code", 's', nick != NULL ? nick : "failed", "message", 's', message, NULL);
+  JsonNode *root = ts_json_wrap ("error", err);
+  if (code == TESSERA_ERROR_ORG_REQUIRED && req->user_id != NULL)
+    {
+      GPtrArray *orgs = ts_store_list_user_orgs (req->server->store, req->user_id, NULL);
+      /* Only those with a pool for the product (a trusted read: the user's own orgs). */
+      for (guint i = orgs != NULL ? orgs->len : 0; req->product != NULL && i-- > 0;)
+        {
+          const TsOrg *o = g_ptr_array_index (orgs, i);
+          GPtrArray *pools = ts_store_list_pools (req->server->store, NULL, o->id, req->now, NULL);
+          gboolean has = FALSE;
+          for (guint j = 0; pools != NULL && j < pools->len && !has; j++)
+            has = g_strcmp0 (((TsPool *) g_ptr_array_index (pools, j))->product, req->product) == 0;
+          g_clear_pointer (&pools, g_ptr_array_unref);
+          if (!has)
+            g_ptr_array_remove_index (orgs, i);
+        }
+      json_object_set_member (json_node_get_object (err), "orgs",
+                              ts_json_array (orgs, ts_org_choice_json));
+      g_clear_pointer (&orgs, g_ptr_array_unref);
+    }
+  ts_reply_json (req, status, root);
+}
+
+void
+ts_reply_error (TsRequest *req, const GError *error)
+{
+  TesseraError code
+      = error->domain == TESSERA_ERROR ? (TesseraError) error->code : TESSERA_ERROR_FAILED;
+  ts_reply_error_full (req, ts_error_status (error), code, error->message);
+}
+
+void
+ts_reply_errorf (TsRequest *req, guint status, TesseraError code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  char *message = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  ts_reply_error_full (req, status, code, message);
+  g_free (message);
+}
+
+/* ---------------------------------------------------------------- body */
+
+static JsonNode *
+ts_body_member (TsRequest *req, const char *name, gboolean required, GError **error)
+{
+  JsonNode *node = json_object_get_member (req->json, name);
+  if (node == NULL && required)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "missing field \"%s\"",
+                 name);
+  return node;
+}
+
+static gboolean
+ts_wrong_type (const char *name, const char *want, GError **error)
+{
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "field \"%s\" must be %s",
+               name, want);
+  return FALSE;
+}
+
+gboolean
+ts_body_only (TsRequest *req, const char *const *allowed, GError **error)
+{
+  GList *names = json_object_get_members (req->json);
+  gboolean ok = TRUE;
+  for (GList *l = names; l != NULL && ok; l = l->next)
+    if (!g_strv_contains (allowed, l->data))
+      {
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "unknown field \"%s\"",
+                     (const char *) l->data);
+        ok = FALSE;
+      }
+  g_list_free (names);
+  return ok;
+}
+
+gboolean
+ts_body_string (TsRequest *req, const char *name, gboolean required, const char **out,
+                GError **error)
+{
+  *out = NULL;
+  JsonNode *node = ts_body_member (req, name, required, error);
+  if (node == NULL)
+    return !required;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return ts_wrong_type (name, "a string", error);
+  *out = json_node_get_string (node);
+  return TRUE;
+}
+
+gboolean
+ts_body_int (TsRequest *req, const char *name, gboolean required, gint64 *out, gboolean *present,
+             GError **error)
+{
+  if (present != NULL)
+    *present = FALSE;
+  JsonNode *node = ts_body_member (req, name, required, error);
+  if (node == NULL)
+    return !required;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return ts_wrong_type (name, "an integer", error);
+  *out = json_node_get_int (node);
+  if (present != NULL)
+    *present = TRUE;
+  return TRUE;
+}
+
+gboolean
+ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out, GError **error)
+{
+  *out = NULL;
+  JsonNode *node = ts_body_member (req, name, required, error);
+  if (node == NULL)
+    return !required;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return ts_wrong_type (name, "an array of strings", error);
+  JsonArray *arr = json_node_get_array (node);
+  GStrvBuilder *b = g_strv_builder_new ();
+  for (guint i = 0; i < json_array_get_length (arr); i++)
+    {
+      JsonNode *e = json_array_get_element (arr, i);
+      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING)
+        {
+          g_strv_builder_unref (b);
+          return ts_wrong_type (name, "an array of strings", error);
+        }
+      g_strv_builder_add (b, json_node_get_string (e));
+    }
+  *out = g_strv_builder_end (b);
+  g_strv_builder_unref (b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void
+ts_request_free (TsRequest *req)
+{
+  g_clear_object (&req->msg);
+  g_free (req->method);
+  g_free (req->path);
+  for (guint i = 0; i < G_N_ELEMENTS (req->args); i++)
+    g_free (req->args[i]);
+  if (req->api_key != NULL)
+    sodium_memzero (req->api_key, strlen (req->api_key));
+  g_free (req->api_key);
+  g_free (req->content_type);
+  g_clear_pointer (&req->body, g_bytes_unref);
+  g_free (req->user_id);
+  g_clear_pointer (&req->json, json_object_unref);
+  g_free (req->org);
+  g_free (req->product);
+  g_free (req->resp_type);
+  g_clear_pointer (&req->resp_body, g_bytes_unref);
+  g_free (req->resp_disposition);
+  g_free (req);
+}
+
+static void
+ts_handle_health (TsRequest *req)
+{
+  ts_reply_json (req, SOUP_STATUS_OK, ts_json_object ("status", 's', "ok", NULL));
+}
+
+static void
+ts_handle_public_key (TsRequest *req)
+{
+  const char *line = req->server->public_key;
+  ts_reply_bytes (req, SOUP_STATUS_OK, "text/plain", g_bytes_new (line, strlen (line)));
+}
+
+/* Authentication and body parsing, then the handler. */
+static void
+ts_request_run (TsRequest *req)
+{
+  GError *error = NULL;
+  if (req->handler != ts_handle_health && req->handler != ts_handle_public_key)
+    {
+      req->user_id = ts_store_authenticate (req->server->store, req->api_key, &error);
+      if (req->user_id == NULL)
+        {
+          if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_AUTH))
+            ts_reply_errorf (req, SOUP_STATUS_UNAUTHORIZED, TESSERA_ERROR_AUTH,
+                             "unknown or revoked API key");
+          else
+            ts_reply_error (req, error);
+          g_error_free (error);
+          return;
+        }
+    }
+  if (req->want_body)
+    {
+      gsize size = req->body != NULL ? g_bytes_get_size (req->body) : 0;
+      if (g_strcmp0 (req->content_type, "application/json") != 0)
+        {
+          ts_reply_errorf (req, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, TESSERA_ERROR_INVALID_ARGUMENT,
+                           "the request body must be application/json");
+          return;
+        }
+      if (size > TS_MAX_BODY)
+        {
+          ts_reply_errorf (req, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                           TESSERA_ERROR_INVALID_ARGUMENT, "the request body is over %d bytes",
+                           TS_MAX_BODY);
+          return;
+        }
+      const char *data = size > 0 ? g_bytes_get_data (req->body, NULL) : "";
+      JsonParser *parser = json_parser_new_immutable ();
+      if (size == 0 || !g_utf8_validate (data, size, NULL)
+          || !json_parser_load_from_data (parser, data, size, &error))
+        {
+          ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
+                           "malformed JSON body%s%s", error != NULL ? ": " : "",
+                           error != NULL ? error->message : "");
+          g_clear_error (&error);
+          g_object_unref (parser);
+          return;
+        }
+      JsonNode *root = json_parser_get_root (parser);
+      if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+        {
+          ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
+                           "the request body must be a JSON object");
+          g_object_unref (parser);
+          return;
+        }
+      req->json = json_object_ref (json_node_get_object (root));
+      g_object_unref (parser);
+    }
+  req->handler (req);
+}
+
+static void
+ts_request_finish_main (TsRequest *req)
+{
+  SoupServerMessage *msg = req->msg;
+  if (req->org != NULL)
+    g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
+  if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
+    {
+      /* libsoup 3.2.3 closes a connection after each response when it
+       * did not accept it itself (see main.c), so say so rather than let a
+       * client send its next request into a closing socket. */
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      if (req->resp_disposition != NULL)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                      "Content-Disposition", req->resp_disposition);
+      gsize len = 0;
+      const char *data = g_bytes_get_data (req->resp_body, &len);
+      soup_server_message_set_response (msg, req->resp_type, SOUP_MEMORY_COPY, data, len);
+      soup_server_message_set_status (msg, req->status, NULL);
+    }
+}
+
+static gboolean
+ts_request_done_idle (gpointer data)
+{
+  TsRequest *req = data;
+  ts_request_finish_main (req);
+  if (!g_object_get_data (G_OBJECT (req->msg), "ts-done"))
+    soup_server_message_unpause (req->msg);
+  ts_request_free (req);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+ts_worker (gpointer data, gpointer user_data)
+{
+  TsRequest *req = data;
+  ts_request_run (req);
+  if (req->resp_body == NULL)
+    ts_reply_errorf (req, SOUP_STATUS_INTERNAL_SERVER_ERROR, TESSERA_ERROR_FAILED,
+                     "internal error: no response");
+  GSource *source = g_idle_source_new ();
+  g_source_set_callback (source, ts_request_done_idle, req, NULL);
+  g_source_attach (source, req->server->context);
+  g_source_unref (source);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static gboolean
+ts_route_match (const TsRoute *route, char **segs, char **args)
+{
+  char **pat = g_strsplit (route->pattern, "/", -1);
+  guint n = g_strv_length (pat), a = 0;
+  gboolean ok = n == g_strv_length (segs);
+  for (guint i = 0; ok && i < n; i++)
+    {
+      if (strcmp (pat[i], "*") == 0)
+        {
+          char *v = g_uri_unescape_string (segs[i], "/");
+          ok = v != NULL && *v != '\0' && a < 3;
+          if (ok)
+            args[a++] = v;
+          else
+            g_free (v);
+        }
+      else
+        ok = strcmp (pat[i], segs[i]) == 0;
+    }
+  g_strfreev (pat);
+  if (!ok)
+    for (guint i = 0; i < 3; i++)
+      g_clear_pointer (&args[i], g_free);
+  return ok;
+}
+
+static void
+ts_main_reply (SoupServerMessage *msg, TsRequest *req)
+{
+  ts_request_finish_main (req);
+  ts_request_free (req);
+  (void) msg;
+}
+
+static void
+ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
+                    gpointer user_data)
+{
+  TsServer *server = user_data;
+  TsRequest *req = g_new0 (TsRequest, 1);
+  req->server = server;
+  req->msg = g_object_ref (msg);
+  req->method = g_strdup (soup_server_message_get_method (msg));
+  req->path = g_strdup (path);
+  req->now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (server->draining)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      ts_reply_errorf (req, SOUP_STATUS_SERVICE_UNAVAILABLE, TESSERA_ERROR_UNAVAILABLE,
+                       "the server is shutting down");
+      ts_main_reply (msg, req);
+      return;
+    }
+  if (!g_str_has_prefix (path, TS_API_PREFIX "/"))
+    {
+      ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
+      ts_main_reply (msg, req);
+      return;
+    }
+  char **segs = g_strsplit (path + strlen (TS_API_PREFIX "/"), "/", -1);
+  const TsRoute *route = NULL;
+  gboolean path_known = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (ts_routes) && route == NULL; i++)
+    {
+      char *args[3] = { NULL, NULL, NULL };
+      if (!ts_route_match (&ts_routes[i], segs, args))
+        continue;
+      path_known = TRUE;
+      if (strcmp (ts_routes[i].method, req->method) == 0)
+        {
+          route = &ts_routes[i];
+          memcpy (req->args, args, sizeof args);
+        }
+      else
+        for (guint j = 0; j < 3; j++)
+          g_free (args[j]);
+    }
+  g_strfreev (segs);
+  if (route == NULL)
+    {
+      if (path_known)
+        ts_reply_errorf (req, SOUP_STATUS_METHOD_NOT_ALLOWED, TESSERA_ERROR_NOT_SUPPORTED,
+                         "%s is not allowed on %s", req->method, path);
+      else
+        ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
+      ts_main_reply (msg, req);
+      return;
+    }
+  req->handler = route->handler;
+  req->want_body = route->body;
+  if (g_object_get_data (G_OBJECT (msg), "ts-too-large"))
+    {
+      ts_reply_errorf (req, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "the request body is over %d bytes", TS_MAX_BODY);
+      ts_main_reply (msg, req);
+      return;
+    }
+  if (route->handler == ts_handle_health || route->handler == ts_handle_public_key)
+    {
+      route->handler (req);
+      ts_main_reply (msg, req);
+      return;
+    }
+
+  SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
+  const char *auth = soup_message_headers_get_one (hdrs, "Authorization");
+  if (auth == NULL || g_ascii_strncasecmp (auth, "Bearer ", 7) != 0 || auth[7] == '\0')
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "WWW-Authenticate", "Bearer");
+      ts_reply_errorf (req, SOUP_STATUS_UNAUTHORIZED, TESSERA_ERROR_AUTH,
+                       "missing Authorization: Bearer <api-key>");
+      ts_main_reply (msg, req);
+      return;
+    }
+  req->api_key = g_strdup (auth + 7);
+  g_strstrip (req->api_key);
+  if (route->body)
+    {
+      req->content_type = g_strdup (soup_message_headers_get_content_type (hdrs, NULL));
+      req->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+    }
+  /* Off the main thread: see http-private.h. */
+  server->inflight++;
+  g_object_set_data (G_OBJECT (msg), "ts-counted", GINT_TO_POINTER (1));
+  soup_server_message_pause (msg);
+  g_thread_pool_push (server->workers, req, NULL);
+}
+
+/* Counts the body as it arrives: past TS_MAX_BODY it is dropped (no
+ * longer accumulated) and the handler answers 413. */
+static void
+ts_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+  GObject *obj = G_OBJECT (msg);
+  gsize total
+      = GPOINTER_TO_SIZE (g_object_get_data (obj, "ts-body-size")) + g_bytes_get_size (chunk);
+  g_object_set_data (obj, "ts-body-size", GSIZE_TO_POINTER (total));
+  if (total > TS_MAX_BODY && !g_object_get_data (obj, "ts-too-large"))
+    {
+      SoupMessageBody *body = soup_server_message_get_request_body (msg);
+      g_object_set_data (obj, "ts-too-large", GINT_TO_POINTER (1));
+      soup_message_body_set_accumulate (body, FALSE);
+      soup_message_body_truncate (body);
+    }
+}
+
+/* Before the body is read: the start time; a body announced (or turning
+ * out) too large is read and thrown away, never kept (answering before
+ * reading it would cut clients still sending it). */
+static void
+ts_early_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
+                   gpointer user_data)
+{
+  gint64 *start = g_new (gint64, 1);
+  *start = g_get_monotonic_time ();
+  g_object_set_data_full (G_OBJECT (msg), "ts-start", start, g_free);
+  SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
+  if (soup_message_headers_get_encoding (hdrs) == SOUP_ENCODING_CONTENT_LENGTH
+      && soup_message_headers_get_content_length (hdrs) > TS_MAX_BODY)
+    {
+      g_object_set_data (G_OBJECT (msg), "ts-too-large", GINT_TO_POINTER (1));
+      soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+    }
+  else
+    g_signal_connect (msg, "got-chunk", G_CALLBACK (ts_got_chunk), NULL);
+}
+
+/* ---------------------------------------------------------------- log */
+
+static void
+ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
+{
+  TsServer *server = user_data;
+  GObject *obj = G_OBJECT (msg);
+  if (g_object_get_data (obj, "ts-done"))
+    return;
+  g_object_set_data (obj, "ts-done", GINT_TO_POINTER (1));
+  if (g_object_get_data (obj, "ts-counted"))
+    server->inflight--;
+  const gint64 *start = g_object_get_data (obj, "ts-start");
+  double ms = start != NULL ? (g_get_monotonic_time () - *start) / 1000.0 : 0.0;
+  const char *org = g_object_get_data (obj, "ts-org");
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_printerr ("%s %s %u %.1fms org=%s\n", soup_server_message_get_method (msg),
+              uri != NULL ? g_uri_get_path (uri) : "-", soup_server_message_get_status (msg), ms,
+              org != NULL ? org : "-");
+}
+
+gboolean
+ts_http_idle (TsServer *server)
+{
+  return server->inflight == 0;
+}
+
+void
+ts_http_setup (TsServer *server)
+{
+  soup_server_add_early_handler (server->soup, NULL, ts_early_callback, server, NULL);
+  soup_server_add_handler (server->soup, NULL, ts_server_callback, server, NULL);
+  g_signal_connect (server->soup, "request-finished", G_CALLBACK (ts_request_ended), server);
+  g_signal_connect (server->soup, "request-aborted", G_CALLBACK (ts_request_ended), server);
+  server->workers = g_thread_pool_new (ts_worker, server, 16, FALSE, NULL);
+}

@@ -1,0 +1,442 @@
+/* tessera-server: the reference license server (docs/protocol.md).
+ * Options, signing keys, listening, the lease reaper and shutdown; the HTTP
+ * API itself is in http-*.c. */
+#include "http-private.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct
+{
+  TsServer server;
+  GMainLoop *loop;
+  gint reaping; /* atomic: a reap is running */
+  GSocketService *service;
+  GTlsCertificate *cert;
+  guint drain_ticks;
+} TsMain;
+
+/* ---------------------------------------------------------------- keys */
+
+/* Loads every *.key of @dir (generating one if there is none); the key named
+ * by @dir/current, else the newest file, signs. */
+static TesseraSigningKey *
+ts_load_keys (const char *dir, GError **error)
+{
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "cannot create key directory %s: %s", dir, g_strerror (errno));
+      return NULL;
+    }
+  GDir *d = g_dir_open (dir, 0, error);
+  if (d == NULL)
+    return NULL;
+  char *current_id = NULL;
+  char *current_path = g_build_filename (dir, "current", NULL);
+  if (g_file_get_contents (current_path, &current_id, NULL, NULL))
+    g_strstrip (current_id);
+  g_free (current_path);
+
+  TesseraSigningKey *best = NULL;
+  gint64 best_mtime = G_MININT64;
+  gboolean named = FALSE;
+  const char *name;
+  guint count = 0;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      if (!g_str_has_suffix (name, ".key"))
+        continue;
+      char *path = g_build_filename (dir, name, NULL);
+      TesseraSigningKey *key = tessera_signing_key_load (path, error);
+      GStatBuf st;
+      gint64 mtime = g_stat (path, &st) == 0 ? (gint64) st.st_mtime : 0;
+      g_free (path);
+      if (key == NULL)
+        {
+          g_clear_pointer (&best, tessera_signing_key_unref);
+          g_dir_close (d);
+          g_free (current_id);
+          return NULL;
+        }
+      count++;
+      gboolean is_named
+          = current_id != NULL && strcmp (current_id, tessera_signing_key_get_id (key)) == 0;
+      if (!named && (is_named || best == NULL || mtime > best_mtime))
+        {
+          g_clear_pointer (&best, tessera_signing_key_unref);
+          best = tessera_signing_key_ref (key);
+          best_mtime = mtime;
+          named = is_named;
+        }
+      tessera_signing_key_unref (key);
+    }
+  g_dir_close (d);
+  if (current_id != NULL && !named && best != NULL)
+    g_printerr ("tessera-server: warning: %s/current names key %s, which is not there; using %s\n",
+                dir, current_id, tessera_signing_key_get_id (best));
+  g_free (current_id);
+  if (count == 0)
+    {
+      TesseraSigningKey *key = tessera_signing_key_generate ();
+      const char *id = tessera_signing_key_get_id (key);
+      char *base = g_strdup_printf ("%s.key", id);
+      char *secret = g_build_filename (dir, base, NULL);
+      char *pub_base = g_strdup_printf ("%s.pub", id);
+      char *pub = g_build_filename (dir, pub_base, NULL);
+      gboolean ok = tessera_signing_key_save (key, secret, pub, error);
+      g_free (base);
+      g_free (secret);
+      g_free (pub_base);
+      g_free (pub);
+      if (!ok)
+        {
+          tessera_signing_key_unref (key);
+          return NULL;
+        }
+      g_printerr ("tessera-server: generated signing key %s in %s\n", id, dir);
+      best = key;
+    }
+  return best;
+}
+
+/* ---------------------------------------------------------------- reaper */
+
+static void
+ts_reap_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  TsMain *m = task_data;
+  GError *error = NULL;
+  guint n = ts_store_reap (m->server.store, g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (error != NULL)
+    {
+      g_printerr ("tessera-server: reaping expired sessions failed: %s\n", error->message);
+      g_error_free (error);
+    }
+  else if (n > 0)
+    g_printerr ("tessera-server: reaped %u expired session%s\n", n, n == 1 ? "" : "s");
+  g_atomic_int_set (&m->reaping, 0);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+ts_reap_tick (gpointer data)
+{
+  TsMain *m = data;
+  if (!g_atomic_int_compare_and_exchange (&m->reaping, 0, 1))
+    return G_SOURCE_CONTINUE;
+  GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+  g_task_set_task_data (task, m, NULL);
+  g_task_run_in_thread (task, ts_reap_thread);
+  g_object_unref (task);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- shutdown */
+
+static gboolean
+ts_drain_tick (gpointer data)
+{
+  TsMain *m = data;
+  /* In-flight requests finish; give up after 30 s. */
+  if (ts_http_idle (&m->server) && !g_atomic_int_get (&m->reaping))
+    {
+      g_main_loop_quit (m->loop);
+      return G_SOURCE_REMOVE;
+    }
+  if (++m->drain_ticks > 600)
+    {
+      g_printerr ("tessera-server: %u request(s) still running, exiting anyway\n",
+                  m->server.inflight);
+      g_main_loop_quit (m->loop);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Connections are accepted here and handed to libsoup: its own listener
+ * (libsoup 3.2.3) leaks one GSocket per connection, and this way SIGTERM can
+ * close the listening socket while in-flight requests finish. */
+static gboolean
+ts_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
+{
+  TsMain *m = data;
+  GError *error = NULL;
+  GIOStream *stream = G_IO_STREAM (g_object_ref (conn));
+  if (m->cert != NULL)
+    {
+      GIOStream *tls = g_tls_server_connection_new (stream, m->cert, &error);
+      g_object_unref (stream);
+      stream = tls;
+    }
+  GSocketAddress *local = g_socket_connection_get_local_address (conn, NULL);
+  GSocketAddress *remote = g_socket_connection_get_remote_address (conn, NULL);
+  if (stream == NULL
+      || !soup_server_accept_iostream (m->server.soup, stream, local, remote, &error))
+    {
+      g_printerr ("tessera-server: cannot accept a connection: %s\n", error->message);
+      g_clear_error (&error);
+    }
+  g_clear_object (&local);
+  g_clear_object (&remote);
+  g_clear_object (&stream);
+  return TRUE;
+}
+
+static gboolean
+ts_quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+ts_on_signal (gpointer data)
+{
+  TsMain *m = data;
+  if (m->server.draining)
+    return G_SOURCE_CONTINUE;
+  g_printerr ("tessera-server: shutting down\n");
+  /* No new connections; new requests on open ones get 503 (and
+   * Connection: close); soup_server_disconnect() would also cut the
+   * in-flight ones, so it runs once they are done. */
+  m->server.draining = TRUE;
+  g_socket_service_stop (m->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (m->service));
+  g_timeout_add (50, ts_drain_tick, m);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- listen */
+
+static GSocketAddress *
+ts_parse_listen (const char *spec, GError **error)
+{
+  const char *colon = strrchr (spec, ':');
+  if (colon == NULL || colon == spec || colon[1] == '\0')
+    goto bad;
+  char *host = g_strndup (spec, colon - spec);
+  if (host[0] == '[' && host[strlen (host) - 1] == ']')
+    {
+      char *inner = g_strndup (host + 1, strlen (host) - 2);
+      g_free (host);
+      host = inner;
+    }
+  guint64 port = 0;
+  if (!g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &port, NULL))
+    {
+      g_free (host);
+      goto bad;
+    }
+  GInetAddress *addr
+      = g_inet_address_new_from_string (strcmp (host, "localhost") == 0 ? "127.0.0.1" : host);
+  g_free (host);
+  if (addr == NULL)
+    goto bad;
+  GSocketAddress *sa = g_inet_socket_address_new (addr, (guint16) port);
+  g_object_unref (addr);
+  return sa;
+bad:
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+               "invalid --listen %s: expected ADDRESS:PORT with a numeric address", spec);
+  return NULL;
+}
+
+static GSocket *
+ts_listen_socket (GSocketAddress *address, GError **error)
+{
+  GSocket *sock = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, error);
+  if (sock == NULL)
+    return NULL;
+  g_socket_set_listen_backlog (sock, 1024);
+  if (!g_socket_bind (sock, address, TRUE, error) || !g_socket_listen (sock, error))
+    g_clear_object (&sock);
+  return sock;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int
+ts_fail (GError *error)
+{
+  g_printerr ("tessera-server: %s\n", error->message);
+  g_error_free (error);
+  return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *database = NULL;
+  g_autofree char *listen = NULL;
+  g_autofree char *tls_cert = NULL;
+  g_autofree char *tls_key = NULL;
+  g_autofree char *key_dir = NULL;
+  gboolean allow_insecure = FALSE;
+  gint lease = 60;
+  gint reap_interval = 0;
+  GOptionEntry entries[]
+      = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database,
+            "SQLite database (default ./tessera.db)", "PATH" },
+          { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
+            "Address and port (default 127.0.0.1:8443; port 0: any free port)", "ADDR:PORT" },
+          { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "TLS certificate (PEM)", "FILE" },
+          { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "TLS private key (PEM)", "FILE" },
+          { "allow-insecure", 0, 0, G_OPTION_ARG_NONE, &allow_insecure,
+            "Serve plain HTTP on a non-loopback address", NULL },
+          { "key-dir", 0, 0, G_OPTION_ARG_FILENAME, &key_dir,
+            "Signing keys (default <database>.keys/)", "DIR" },
+          { "lease", 0, 0, G_OPTION_ARG_INT, &lease, "Session lease in seconds (default 60)",
+            "SECONDS" },
+          { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval,
+            "Seconds between reaps of expired sessions (default lease/4)", "SECONDS" },
+          G_OPTION_ENTRY_NULL };
+  GError *error = NULL;
+  GOptionContext *ctx = g_option_context_new ("- Tessera license server");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_option_context_free (ctx);
+      return ts_fail (error);
+    }
+  g_option_context_free (ctx);
+  if (argc > 1)
+    {
+      g_printerr ("tessera-server: unexpected argument %s\n", argv[1]);
+      return 1;
+    }
+  if (database == NULL)
+    database = g_strdup ("tessera.db");
+  if (listen == NULL)
+    listen = g_strdup ("127.0.0.1:8443");
+  if (key_dir == NULL)
+    key_dir = g_strdup_printf ("%s.keys", database);
+  if (lease < 5 || lease > 86400)
+    {
+      g_printerr ("tessera-server: --lease must be 5 to 86400 seconds\n");
+      return 1;
+    }
+  if (reap_interval <= 0)
+    reap_interval = MAX (1, lease / 4);
+  if ((tls_cert == NULL) != (tls_key == NULL))
+    {
+      g_printerr ("tessera-server: --tls-cert and --tls-key go together\n");
+      return 1;
+    }
+
+  GSocketAddress *address = ts_parse_listen (listen, &error);
+  if (address == NULL)
+    return ts_fail (error);
+  GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+  if (tls_cert == NULL && !g_inet_address_get_is_loopback (inet) && !allow_insecure)
+    {
+      g_printerr ("tessera-server: refusing plain HTTP on non-loopback address %s: use "
+                  "--tls-cert/--tls-key, or --allow-insecure\n",
+                  listen);
+      g_object_unref (address);
+      return 1;
+    }
+  GTlsCertificate *cert = NULL;
+  if (tls_cert != NULL)
+    {
+      cert = g_tls_certificate_new_from_files (tls_cert, tls_key, &error);
+      if (cert == NULL)
+        {
+          g_object_unref (address);
+          return ts_fail (error);
+        }
+    }
+
+  TsMain m = { 0 };
+  TsServer *server = &m.server;
+  server->lease_seconds = lease;
+  server->key = ts_load_keys (key_dir, &error);
+  if (server->key == NULL)
+    {
+      g_clear_object (&cert);
+      g_object_unref (address);
+      return ts_fail (error);
+    }
+  server->public_key = tessera_signing_key_dup_public (server->key);
+  server->store = ts_store_open (database, &error);
+  if (server->store == NULL)
+    {
+      g_clear_object (&cert);
+      g_object_unref (address);
+      tessera_signing_key_unref (server->key);
+      g_free (server->public_key);
+      return ts_fail (error);
+    }
+
+  server->context = g_main_context_ref_thread_default ();
+  server->soup = soup_server_new ("server-header", "tessera-server", NULL);
+  if (cert != NULL)
+    soup_server_set_tls_certificate (server->soup, cert);
+  ts_http_setup (server);
+  /* Signals are caught before "listening on" is printed, so a client that
+   * reads that line may stop the server at once. */
+  m.loop = g_main_loop_new (server->context, FALSE);
+  guint sig_term = g_unix_signal_add (SIGTERM, ts_on_signal, &m);
+  guint sig_int = g_unix_signal_add (SIGINT, ts_on_signal, &m);
+  int rc = 0;
+  /* Our own socket: GLib's default listen backlog (10) drops bursts of
+   * connections, and libsoup 3.2 does not raise it. */
+  GSocket *sock = ts_listen_socket (address, &error);
+  m.cert = cert;
+  m.service = g_socket_service_new ();
+  g_signal_connect (m.service, "incoming", G_CALLBACK (ts_incoming), &m);
+  if (sock == NULL
+      || !g_socket_listener_add_socket (G_SOCKET_LISTENER (m.service), sock, NULL, &error))
+    {
+      g_printerr ("tessera-server: cannot listen on %s: %s\n", listen, error->message);
+      g_clear_error (&error);
+      rc = 1;
+    }
+  else
+    {
+      /* The bound port from the socket itself (soup_server_get_uris() of
+       * libsoup 3.2.3 leaks an address). */
+      GSocketAddress *local = g_socket_get_local_address (sock, NULL);
+      char *host = g_inet_address_to_string (inet);
+      gboolean v6 = strchr (host, ':') != NULL;
+      printf ("listening on %s://%s%s%s:%u\n", cert != NULL ? "https" : "http", v6 ? "[" : "", host,
+              v6 ? "]" : "",
+              local != NULL ? g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)) : 0);
+      fflush (stdout);
+      g_free (host);
+      g_clear_object (&local);
+
+      g_socket_service_start (m.service);
+      guint reaper = g_timeout_add_seconds ((guint) reap_interval, ts_reap_tick, &m);
+      g_main_loop_run (m.loop);
+      g_source_remove (reaper);
+      soup_server_disconnect (server->soup);
+      /* Let the disconnections of idle keep-alive connections settle. */
+      g_timeout_add (100, ts_quit_loop, m.loop);
+      g_main_loop_run (m.loop);
+    }
+
+  g_socket_listener_close (G_SOCKET_LISTENER (m.service));
+  g_clear_object (&m.service);
+  g_clear_object (&sock);
+  g_source_remove (sig_term);
+  g_source_remove (sig_int);
+  g_thread_pool_free (server->workers, FALSE, TRUE);
+  while (g_atomic_int_get (&m.reaping))
+    g_usleep (10000);
+  g_clear_pointer (&m.loop, g_main_loop_unref);
+  g_object_unref (server->soup);
+  ts_store_close (server->store);
+  tessera_signing_key_unref (server->key);
+  g_free (server->public_key);
+  g_main_context_unref (server->context);
+  g_clear_object (&cert);
+  g_object_unref (address);
+  if (rc == 0)
+    g_printerr ("tessera-server: stopped\n");
+  return rc;
+}

@@ -1,0 +1,1183 @@
+/* tessera-server over HTTP: the real binary ($TESSERA_SERVER) on 127.0.0.1,
+ * port 0, a temporary SQLite file bootstrapped through the store API, and a
+ * libsoup-3 client. */
+#include "store.h"
+#include "test-util.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <string.h>
+
+#define DAY (24 * 3600)
+
+typedef struct
+{
+  char *dir;
+  char *db;
+  char *keys;
+  char *log;
+  GSubprocess *proc;
+  char *url; /* http://127.0.0.1:PORT */
+  SoupSession *session;
+  /* bootstrap data */
+  char *owner_id, *owner_key;
+  char *member_id, *member_key;
+  char *floating_pool; /* acme KRE floating, quota 10 */
+  char *nl_pool;       /* acme KRE node-locked annual, quota 5 */
+  gboolean tls;
+} Fixture;
+
+typedef struct
+{
+  guint status;
+  JsonNode *json;
+  GBytes *raw;
+  char *content_type;
+  char *disposition;
+} Resp;
+
+static gint64
+now_s (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+/* ---------------------------------------------------------------- server */
+
+/* A server outlives no failed test. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+server_start (Fixture *f, const char *const *extra)
+{
+  const char *bin = g_getenv ("TESSERA_SERVER");
+  g_assert_nonnull (bin);
+  GPtrArray *argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (char *) bin);
+  g_ptr_array_add (argv, "--database");
+  g_ptr_array_add (argv, f->db);
+  g_ptr_array_add (argv, "--key-dir");
+  g_ptr_array_add (argv, f->keys);
+  g_ptr_array_add (argv, "--listen");
+  g_ptr_array_add (argv, "127.0.0.1:0");
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) extra[i]);
+  g_ptr_array_add (argv, NULL);
+  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_stderr_file_path (l, f->log);
+  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  const char *asan = g_getenv ("ASAN_OPTIONS");
+  if (f->tls && asan != NULL)
+    {
+      /* LeakSanitizer's tracer crashes at exit over GnuTLS (glib-networking)
+       * threads; the TLS run keeps ASan but not its leak check (every other
+       * test checks the server for leaks). */
+      char *opts = g_strdup_printf ("%s:detect_leaks=0", asan);
+      g_subprocess_launcher_setenv (l, "ASAN_OPTIONS", opts, TRUE);
+      g_free (opts);
+    }
+  GError *error = NULL;
+  f->proc = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_object_unref (l);
+  g_ptr_array_free (argv, TRUE);
+
+  GDataInputStream *in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->proc));
+  char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "listening on http"));
+  g_free (f->url);
+  f->url = g_strdup (line + strlen ("listening on "));
+  g_free (line);
+  g_object_unref (in);
+}
+
+static void
+server_stop (Fixture *f)
+{
+  if (f->proc == NULL)
+    return;
+  /* Close our idle keep-alive connections first. */
+  soup_session_abort (f->session);
+  g_usleep (50 * 1000);
+  g_subprocess_send_signal (f->proc, SIGTERM);
+  GError *error = NULL;
+  g_subprocess_wait (f->proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (f->proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->proc), ==, 0);
+  g_clear_object (&f->proc);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->dir = test_tmpdir_new ();
+  f->db = g_build_filename (f->dir, "tessera.db", NULL);
+  f->keys = g_build_filename (f->dir, "keys", NULL);
+  f->log = g_build_filename (f->dir, "server.log", NULL);
+  f->session = soup_session_new_with_options ("timeout", 60, NULL);
+
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  f->owner_id = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
+  g_assert_no_error (error);
+  char *kid = NULL;
+  f->owner_key = ts_store_create_api_key (store, f->owner_id, "test", now, &kid, &error);
+  g_assert_no_error (error);
+  g_free (kid);
+  f->member_id
+      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
+  g_assert_no_error (error);
+  f->member_key = ts_store_create_api_key (store, f->member_id, "test", now, &kid, &error);
+  g_assert_no_error (error);
+  g_free (kid);
+  TsPool *p = ts_store_create_pool (store, NULL, "acme", "KRE", "floating", "annual", 10,
+                                    now + 365 * DAY, now, &error);
+  g_assert_no_error (error);
+  f->floating_pool = g_strdup (p->id);
+  ts_pool_free (p);
+  p = ts_store_create_pool (store, NULL, "acme", "KRE", "node-locked", "annual", 5, now + 365 * DAY,
+                            now, &error);
+  g_assert_no_error (error);
+  f->nl_pool = g_strdup (p->id);
+  ts_pool_free (p);
+  ts_store_close (store);
+
+  if (data == NULL)
+    server_start (f, NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  server_stop (f);
+  /* Never the API key in the log. */
+  char *log = NULL;
+  if (g_file_get_contents (f->log, &log, NULL, NULL))
+    {
+      g_assert_null (strstr (log, f->owner_key));
+      g_assert_null (strstr (log, f->member_key));
+    }
+  g_free (log);
+  g_object_unref (f->session);
+  test_tmpdir_free (f->dir);
+  g_free (f->db);
+  g_free (f->keys);
+  g_free (f->log);
+  g_free (f->url);
+  g_free (f->owner_id);
+  g_free (f->owner_key);
+  g_free (f->member_id);
+  g_free (f->member_key);
+  g_free (f->floating_pool);
+  g_free (f->nl_pool);
+}
+
+/* ---------------------------------------------------------------- client */
+
+static void
+resp_clear (Resp *r)
+{
+  g_clear_pointer (&r->json, json_node_unref);
+  g_clear_pointer (&r->raw, g_bytes_unref);
+  g_clear_pointer (&r->content_type, g_free);
+  g_clear_pointer (&r->disposition, g_free);
+}
+
+/* Sends one request; @ctype NULL with a body means application/json. */
+static Resp
+call_full (SoupSession *session, const char *url, const char *method, const char *path,
+           const char *key, const char *ctype, const char *body, gssize body_len)
+{
+  char *full = g_strconcat (url, "/api/v1", path, NULL);
+  SoupMessage *msg = soup_message_new (method, full);
+  g_assert_nonnull (msg);
+  g_free (full);
+  if (key != NULL)
+    {
+      char *auth = g_strdup_printf ("Bearer %s", key);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      g_free (auth);
+    }
+  if (body != NULL)
+    {
+      GBytes *b = g_bytes_new (body, body_len < 0 ? strlen (body) : (gsize) body_len);
+      soup_message_set_request_body_from_bytes (msg, ctype != NULL ? ctype : "application/json", b);
+      g_bytes_unref (b);
+    }
+  GError *error = NULL;
+  Resp r = { 0 };
+  r.raw = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  r.status = soup_message_get_status (msg);
+  SoupMessageHeaders *h = soup_message_get_response_headers (msg);
+  r.content_type = g_strdup (soup_message_headers_get_content_type (h, NULL));
+  r.disposition = g_strdup (soup_message_headers_get_one (h, "Content-Disposition"));
+  if (g_strcmp0 (r.content_type, "application/json") == 0)
+    {
+      JsonParser *parser = json_parser_new ();
+      gsize len = 0;
+      const char *data = g_bytes_get_data (r.raw, &len);
+      g_assert_true (json_parser_load_from_data (parser, data, len, NULL));
+      r.json = json_node_ref (json_parser_get_root (parser));
+      g_object_unref (parser);
+    }
+  g_object_unref (msg);
+  return r;
+}
+
+static Resp
+call (Fixture *f, const char *method, const char *path, const char *key, const char *body)
+{
+  return call_full (f->session, f->url, method, path, key, NULL, body, -1);
+}
+
+static JsonObject *
+obj (Resp *r)
+{
+  g_assert_nonnull (r->json);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (r->json));
+  return json_node_get_object (r->json);
+}
+
+static const char *
+str (Resp *r, const char *name)
+{
+  return json_object_get_string_member (obj (r), name);
+}
+
+static const char *
+error_code (Resp *r)
+{
+  return json_object_get_string_member (json_object_get_object_member (obj (r), "error"), "code");
+}
+
+/* status and error code of a failed call */
+#define assert_error(r, st, code)                                                                  \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    g_assert_cmpuint ((r)->status, ==, (st));                                                      \
+    g_assert_cmpstr (error_code (r), ==, (code));                                                  \
+    g_assert_nonnull (json_object_get_string_member (                                              \
+        json_object_get_object_member (obj (r), "error"), "message"));                             \
+  }                                                                                                \
+  G_STMT_END
+
+static char *
+activate (Fixture *f, const char *key, const char *machine, const char *nonce, guint want)
+{
+  char *body = g_strdup_printf (
+      "{\"product\":\"KRE\",\"machine_id\":\"%s\",\"nonce\":\"%s\",\"org_id\":\"acme\"}", machine,
+      nonce);
+  Resp r = call (f, "POST", "/activate", key, body);
+  g_free (body);
+  g_assert_cmpuint (r.status, ==, want);
+  char *id = r.status == 200 ? g_strdup (str (&r, "session_id")) : NULL;
+  resp_clear (&r);
+  return id;
+}
+
+static guint
+heartbeat (Fixture *f, const char *key, const char *session_id, char **code)
+{
+  char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", session_id);
+  Resp r = call (f, "POST", "/heartbeat", key, body);
+  g_free (body);
+  if (code != NULL)
+    *code = r.status != 200 ? g_strdup (error_code (&r)) : NULL;
+  guint status = r.status;
+  resp_clear (&r);
+  return status;
+}
+
+static guint
+count_list (Fixture *f, const char *path, const char *member)
+{
+  Resp r = call (f, "GET", path, f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  guint n = json_array_get_length (json_object_get_array_member (obj (&r), member));
+  resp_clear (&r);
+  return n;
+}
+
+static guint
+count_sessions (Fixture *f, const char *pool)
+{
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s/sessions", pool);
+  guint n = count_list (f, path, "sessions");
+  g_free (path);
+  return n;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void
+test_health (Fixture *f, gconstpointer data)
+{
+  Resp r = call (f, "GET", "/health", NULL, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (str (&r, "status"), ==, "ok");
+  resp_clear (&r);
+  r = call (f, "GET", "/nope", f->owner_key, NULL);
+  assert_error (&r, 404, "not-found");
+  resp_clear (&r);
+  r = call (f, "DELETE", "/health", NULL, NULL);
+  g_assert_cmpuint (r.status, ==, 405);
+  resp_clear (&r);
+  r = call (f, "GET", "/me", f->member_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_object_get_object_member (obj (&r), "user"), "email"), ==,
+      "member@acme.test");
+  JsonArray *orgs = json_object_get_array_member (obj (&r), "orgs");
+  g_assert_cmpuint (json_array_get_length (orgs), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (orgs, 0), "role"),
+                   ==, "member");
+  resp_clear (&r);
+}
+
+/* The public key verifies an offline license the server issues. */
+static void
+test_public_key_offline (Fixture *f, gconstpointer data)
+{
+  Resp r = call (f, "GET", "/public-key", NULL, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (r.content_type, ==, "text/plain");
+  char *line = g_strndup (g_bytes_get_data (r.raw, NULL), g_bytes_get_size (r.raw));
+  g_assert_true (g_str_has_prefix (line, "tessera-ed25519-public "));
+  resp_clear (&r);
+
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  r = call (f, "POST", path, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  g_assert_cmpstr (str (&r, "user_id"), ==, f->member_id);
+  g_assert_cmpstr (str (&r, "email"), ==, "member@acme.test");
+  resp_clear (&r);
+  g_free (body);
+  g_free (path);
+
+  path = g_strdup_printf ("/orgs/acme/pools/%s/offline", f->nl_pool);
+  r = call (f, "POST", path, f->owner_key,
+            "{\"machine_id\":\"QD56-P8HQ\",\"entitlements\":[\"pro\"]}");
+  g_assert_cmpuint (r.status, ==, 201);
+  g_assert_cmpstr (r.content_type, ==, "application/octet-stream");
+  g_assert_cmpstr (r.disposition, ==, "attachment; filename=\"KRE_QD56-P8HQ.lic\"");
+  GError *error = NULL;
+  TesseraTrustedKeys *keys = tessera_trusted_keys_new ();
+  g_strstrip (line);
+  g_assert_true (tessera_trusted_keys_add_public (keys, line, &error));
+  g_assert_no_error (error);
+  TesseraLicfile *lic = tessera_licfile_verify (r.raw, keys, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_licfile_check (lic, "KRE", "QD56-P8HQ", now_s (), &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_licfile_get_org (lic), ==, "acme");
+  g_assert_cmpstr (tessera_licfile_get_entitlements (lic)[0], ==, "pro");
+  tessera_licfile_unref (lic);
+  tessera_trusted_keys_unref (keys);
+  resp_clear (&r);
+  g_assert_cmpuint (count_list (f, path, "offline"), ==, 1);
+  /* a member may not */
+  r = call (f, "POST", path, f->member_key, "{\"machine_id\":\"QD56-P8HQ\"}");
+  assert_error (&r, 403, "permission-denied");
+  resp_clear (&r);
+  g_free (path);
+  g_free (line);
+}
+
+static void
+test_flow (Fixture *f, gconstpointer data)
+{
+  Resp r = call (f, "POST", "/activate", f->member_key,
+                 "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}");
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (str (&r, "org_id"), ==, "acme");
+  g_assert_cmpstr (str (&r, "product"), ==, "KRE");
+  g_assert_cmpstr (str (&r, "kind"), ==, "floating");
+  g_assert_cmpstr (str (&r, "machine_id"), ==, "M-1");
+  g_assert_cmpstr (str (&r, "license_id"), ==, f->floating_pool);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_seconds"), ==, 60);
+  gint64 server_time = json_object_get_int_member (obj (&r), "server_time");
+  g_assert_cmpint (ABS (server_time - now_s ()), <=, 5);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_expires_at"), ==, server_time + 60);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "subscription_end"), >, server_time);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (&r), "entitlements")),
+                    ==, 0);
+  char *sid = g_strdup (str (&r, "session_id"));
+  resp_clear (&r);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+
+  char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", sid);
+  r = call (f, "POST", "/heartbeat", f->member_key, body);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_expires_at"), >=, server_time + 60);
+  g_assert_true (json_object_has_member (obj (&r), "server_time"));
+  resp_clear (&r);
+  /* someone else's session */
+  r = call (f, "POST", "/heartbeat", f->owner_key, body);
+  g_assert_cmpuint (r.status, >=, 400);
+  resp_clear (&r);
+
+  for (int i = 0; i < 2; i++) /* releasing twice is fine */
+    {
+      r = call (f, "POST", "/release", f->member_key, body);
+      g_assert_cmpuint (r.status, ==, 200);
+      g_assert_cmpuint (json_object_get_size (obj (&r)), ==, 0);
+      resp_clear (&r);
+    }
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  char *code = NULL;
+  g_assert_cmpuint (heartbeat (f, f->member_key, sid, &code), ==, 410);
+  g_assert_cmpstr (code, ==, "terminated");
+  g_free (code);
+  g_free (body);
+  g_free (sid);
+
+  /* the request log: one line per request, with the org */
+  char *log = NULL;
+  g_assert_true (g_file_get_contents (f->log, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "POST /api/v1/activate 200 "));
+  g_assert_nonnull (strstr (log, "org=acme"));
+  g_free (log);
+}
+
+static void
+test_auth (Fixture *f, gconstpointer data)
+{
+  /* a second key, revoked through the API */
+  Resp r = call (f, "POST", "/keys", f->member_key, "{\"label\":\"laptop\"}");
+  g_assert_cmpuint (r.status, ==, 201);
+  char *key = g_strdup (str (&r, "key"));
+  char *kid = g_strdup (str (&r, "id"));
+  g_assert_true (g_str_has_prefix (key, "tsk_"));
+  resp_clear (&r);
+  r = call (f, "GET", "/me", key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  g_assert_cmpuint (count_list (f, "/keys", "keys"), ==, 1); /* the owner's own */
+  char *path = g_strdup_printf ("/keys/%s", kid);
+  r = call (f, "DELETE", path, f->member_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  g_free (path);
+  r = call (f, "GET", "/keys", f->member_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (&r), "keys")), ==, 2);
+  resp_clear (&r);
+
+  char *wrong = g_strdup (f->member_key);
+  wrong[strlen (wrong) - 1] = wrong[strlen (wrong) - 1] == 'A' ? 'B' : 'A';
+  const struct
+  {
+    const char *method, *path, *key, *body;
+  } cases[] = {
+    { "GET", "/me", NULL, NULL },
+    { "GET", "/me", "", NULL },
+    { "GET", "/me", wrong, NULL },
+    { "GET", "/me", key, NULL },
+    { "GET", "/me", "tsk_nope", NULL },
+    { "POST", "/activate", NULL,
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}" },
+    { "POST", "/activate", key,
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}" },
+    { "GET", "/orgs/acme/pools", wrong, NULL },
+    { "POST", "/keys", NULL, "{\"label\":\"x\"}" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      r = call (f, cases[i].method, cases[i].path, cases[i].key, cases[i].body);
+      assert_error (&r, 401, "auth");
+      resp_clear (&r);
+    }
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  g_free (wrong);
+  g_free (key);
+  g_free (kid);
+}
+
+static void
+test_bad_requests (Fixture *f, gconstpointer data)
+{
+  char *big = g_malloc (64 * 1024 + 2);
+  memset (big, ' ', 64 * 1024 + 1);
+  big[0] = '{';
+  big[64 * 1024] = '}';
+  big[64 * 1024 + 1] = '\0';
+  const struct
+  {
+    const char *path, *ctype, *body;
+    guint status;
+    const char *in_message;
+  } cases[] = {
+    { "/activate", NULL, "{\"product\":\"KRE\",", 400, "malformed" },
+    { "/activate", NULL, "", 400, "malformed" },
+    { "/activate", NULL, "[1,2]", 400, "object" },
+    { "/activate", NULL, "\"KRE\"", 400, "object" },
+    { "/activate", NULL,
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\",\"org\":\"acme\"}", 400,
+      "\"org\"" },
+    { "/activate", NULL, "{\"product\":\"KRE\",\"nonce\":\"nonce-0001\"}", 400, "machine_id" },
+    { "/activate", NULL, "{\"product\":\"KRE\",\"machine_id\":7,\"nonce\":\"nonce-0001\"}", 400,
+      "machine_id" },
+    { "/activate", NULL, "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"short\"}", 400,
+      "nonce" },
+    { "/activate", "text/plain",
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}", 415,
+      "application/json" },
+    { "/activate", "application/x-www-form-urlencoded", "product=KRE", 415, "application/json" },
+    { "/activate", NULL, big, 413, "65536" },
+    { "/heartbeat", NULL, "{}", 400, "session_id" },
+    { "/heartbeat", NULL, "{\"session_id\":null}", 400, "session_id" },
+    { "/release", NULL, "{\"session_id\":\"x\",\"extra\":1}", 400, "extra" },
+    { "/keys", NULL, "{\"label\":[]}", 400, "label" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Resp r = call_full (f->session, f->url, "POST", cases[i].path, f->member_key, cases[i].ctype,
+                          cases[i].body, -1);
+      if (r.status != cases[i].status)
+        g_error ("case %u: %u", i, r.status);
+      assert_error (&r, cases[i].status, "invalid-argument");
+      const char *message = json_object_get_string_member (
+          json_object_get_object_member (obj (&r), "error"), "message");
+      if (strstr (message, cases[i].in_message) == NULL)
+        g_error ("case %u: message \"%s\" does not name %s", i, message, cases[i].in_message);
+      resp_clear (&r);
+    }
+  /* a chunked body (no Content-Length) over the limit */
+  {
+    char *full = g_strconcat (f->url, "/api/v1/activate", NULL);
+    SoupMessage *msg = soup_message_new ("POST", full);
+    g_free (full);
+    char *auth = g_strdup_printf ("Bearer %s", f->member_key);
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+    g_free (auth);
+    GBytes *b = g_bytes_new (big, strlen (big));
+    GInputStream *in = g_memory_input_stream_new_from_bytes (b);
+    soup_message_set_request_body (msg, "application/json", in, -1);
+    GError *error = NULL;
+    GBytes *reply = soup_session_send_and_read (f->session, msg, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 413);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply),
+                                    "\"invalid-argument\""));
+    g_bytes_unref (reply);
+    g_object_unref (in);
+    g_bytes_unref (b);
+    g_object_unref (msg);
+  }
+  /* admin bodies too */
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  Resp r = call (f, "PATCH", path, f->owner_key, "{\"quota\":\"3\"}");
+  assert_error (&r, 400, "invalid-argument");
+  resp_clear (&r);
+  r = call (f, "PATCH", path, f->owner_key, "{}");
+  assert_error (&r, 400, "invalid-argument");
+  resp_clear (&r);
+  r = call (f, "POST", "/orgs/acme/pools", f->owner_key,
+            "{\"product\":\"KRE\",\"kind\":\"floating\",\"billing\":\"annual\",\"quota\":3,"
+            "\"subscription_end\":1900000000}");
+  assert_error (&r, 409, "invalid-argument"); /* already exists */
+  resp_clear (&r);
+  g_free (path);
+  /* nothing changed */
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  r = call (f, "GET", "/orgs/acme/pools", f->owner_key, NULL);
+  JsonArray *pools = json_object_get_array_member (obj (&r), "pools");
+  g_assert_cmpuint (json_array_get_length (pools), ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      JsonObject *p = json_array_get_object_element (pools, i);
+      g_assert_cmpint (json_object_get_int_member (p, "machines"), ==, 0);
+      g_assert_cmpint (json_object_get_int_member (p, "sessions"), ==, 0);
+      if (g_strcmp0 (json_object_get_string_member (p, "kind"), "floating") == 0)
+        g_assert_cmpint (json_object_get_int_member (p, "quota"), ==, 10);
+    }
+  resp_clear (&r);
+  g_free (big);
+}
+
+static void
+test_org_required (Fixture *f, gconstpointer data)
+{
+  /* the member also belongs to beta, which has KRE too */
+  server_stop (f);
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  g_free (ts_store_bootstrap_org (store, "beta", "Beta", "boss@beta.test", now, &error));
+  g_assert_no_error (error);
+  g_free (
+      ts_store_set_member (store, NULL, "beta", "member@acme.test", TS_ROLE_MEMBER, now, &error));
+  g_assert_no_error (error);
+  ts_pool_free (ts_store_create_pool (store, NULL, "beta", "KRE", "floating", "monthly", 3,
+                                      now + 30 * DAY, now, &error));
+  g_assert_no_error (error);
+  /* gamma has no KRE: not offered */
+  g_free (ts_store_bootstrap_org (store, "gamma", "Gamma", "boss@gamma.test", now, &error));
+  g_assert_no_error (error);
+  g_free (
+      ts_store_set_member (store, NULL, "gamma", "member@acme.test", TS_ROLE_MEMBER, now, &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+  server_start (f, NULL);
+
+  Resp r = call (f, "POST", "/activate", f->member_key,
+                 "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}");
+  assert_error (&r, 409, "org-required");
+  JsonArray *orgs
+      = json_object_get_array_member (json_object_get_object_member (obj (&r), "error"), "orgs");
+  g_assert_nonnull (orgs);
+  g_assert_cmpuint (json_array_get_length (orgs), ==, 2);
+  GHashTable *names = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < 2; i++)
+    {
+      JsonObject *o = json_array_get_object_element (orgs, i);
+      g_hash_table_insert (names, (char *) json_object_get_string_member (o, "id"),
+                           (char *) json_object_get_string_member (o, "name"));
+    }
+  g_assert_cmpstr (g_hash_table_lookup (names, "acme"), ==, "Acme");
+  g_assert_cmpstr (g_hash_table_lookup (names, "beta"), ==, "Beta");
+  g_hash_table_unref (names);
+  resp_clear (&r);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+
+  r = call (f, "POST", "/activate", f->member_key,
+            "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\","
+            "\"org_id\":\"beta\"}");
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (str (&r, "org_id"), ==, "beta");
+  resp_clear (&r);
+}
+
+static void
+test_quota (Fixture *f, gconstpointer data)
+{
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  Resp r = call (f, "PATCH", path, f->owner_key, "{\"quota\":2}");
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "quota"), ==, 2);
+  resp_clear (&r);
+  g_free (path);
+  g_free (activate (f, f->member_key, "M-1", "nonce-0001", 200));
+  g_free (activate (f, f->member_key, "M-2", "nonce-0002", 200));
+  r = call (f, "POST", "/activate", f->member_key,
+            "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0003\"}");
+  assert_error (&r, 409, "quota-exceeded");
+  resp_clear (&r);
+  r = call (f, "POST", "/activate", f->member_key,
+            "{\"product\":\"KRE\",\"machine_id\":\"M-3\",\"nonce\":\"nonce-0004\"}");
+  g_assert_cmpuint (r.status, ==, 409);
+  g_assert_true (g_str_equal (error_code (&r), "machine-quota-exceeded")
+                 || g_str_equal (error_code (&r), "quota-exceeded"));
+  resp_clear (&r);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 2);
+}
+
+/* Same nonce: same session, never a second seat. */
+static void
+test_nonce_retry (Fixture *f, gconstpointer data)
+{
+  char *a = activate (f, f->member_key, "M-1", "retry-nonce-1", 200);
+  char *b = activate (f, f->member_key, "M-1", "retry-nonce-1", 200);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+  g_free (a);
+  g_free (b);
+}
+
+/* A revoked grant ends the session with 410 revoked at the next heartbeat. */
+static void
+test_revoke (Fixture *f, gconstpointer data)
+{
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  Resp r = call (f, "POST", path, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  g_assert_cmpuint (count_list (f, path, "grants"), ==, 1);
+  g_free (body);
+
+  body = g_strdup ("{\"product\":\"KRE\",\"machine_id\":\"NL-1\",\"nonce\":\"nonce-nl-1\"}");
+  r = call (f, "POST", "/activate", f->member_key, body);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
+  char *sid = g_strdup (str (&r, "session_id"));
+  resp_clear (&r);
+  g_free (body);
+  g_assert_cmpuint (heartbeat (f, f->member_key, sid, NULL), ==, 200);
+
+  char *del = g_strdup_printf ("%s/%s", path, f->member_id);
+  r = call (f, "DELETE", del, f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  char *code = NULL;
+  g_assert_cmpuint (heartbeat (f, f->member_key, sid, &code), ==, 410);
+  g_assert_cmpstr (code, ==, "revoked");
+  g_free (code);
+  /* audited */
+  r = call (f, "GET", "/orgs/acme/audit", f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (&r), "audit")), >=,
+                    2);
+  resp_clear (&r);
+  g_free (del);
+  g_free (sid);
+  g_free (path);
+}
+
+/* A client that stops heart-beating is reaped and its seat reused. */
+static void
+test_reap (Fixture *f, gconstpointer data)
+{
+  const char *const args[] = { "--lease", "5", "--reap-interval", "1", NULL };
+  server_start (f, args);
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  Resp r = call (f, "PATCH", path, f->owner_key, "{\"quota\":1}");
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  g_free (path);
+  char *sid = activate (f, f->member_key, "M-1", "nonce-old-1", 200);
+  g_free (activate (f, f->owner_key, "M-1", "nonce-new-1", 409));
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+  /* lease 5 s, reaped within a second after */
+  for (int i = 0; i < 100 && count_sessions (f, f->floating_pool) > 0; i++)
+    g_usleep (100 * 1000);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  char *sid2 = activate (f, f->owner_key, "M-1", "nonce-new-1", 200);
+  char *code = NULL;
+  g_assert_cmpuint (heartbeat (f, f->member_key, sid, &code), ==, 410);
+  g_assert_cmpstr (code, ==, "terminated");
+  g_free (code);
+  g_free (sid);
+  g_free (sid2);
+}
+
+static void
+test_cross_org (Fixture *f, gconstpointer data)
+{
+  server_stop (f);
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  g_free (ts_store_bootstrap_org (store, "other", "Other", "boss@other.test", now, &error));
+  g_assert_no_error (error);
+  TsPool *p = ts_store_create_pool (store, NULL, "other", "KRE", "floating", "annual", 3,
+                                    now + 30 * DAY, now, &error);
+  g_assert_no_error (error);
+  char *other_pool = g_strdup (p->id);
+  ts_pool_free (p);
+  ts_store_close (store);
+  server_start (f, NULL);
+
+  char *sessions = g_strdup_printf ("/orgs/other/pools/%s/sessions", other_pool);
+  char *grants = g_strdup_printf ("/orgs/other/pools/%s/grants", other_pool);
+  char *acme_other = g_strdup_printf ("/orgs/acme/pools/%s/sessions", other_pool);
+  const struct
+  {
+    const char *method, *path, *body;
+  } cases[] = {
+    { "GET", "/orgs/other/pools", NULL },
+    { "GET", "/orgs/other/members", NULL },
+    { "POST", "/orgs/other/members", "{\"email\":\"x@y.test\",\"role\":\"admin\"}" },
+    { "GET", sessions, NULL },
+    { "POST", grants, "{\"user_id\":\"nobody\"}" },
+    { "GET", "/orgs/other/audit", NULL },
+    { "GET", acme_other, NULL }, /* another org's pool under acme */
+    { "POST", "/activate",
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\",\"org_id\":"
+      "\"other\"}" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Resp r = call (f, cases[i].method, cases[i].path, f->owner_key, cases[i].body);
+      if (r.status != 403 && r.status != 404)
+        g_error ("case %u: %s %s gave %u", i, cases[i].method, cases[i].path, r.status);
+      g_assert_true (g_str_equal (error_code (&r), "permission-denied")
+                     || g_str_equal (error_code (&r), "not-found"));
+      resp_clear (&r);
+    }
+  g_free (sessions);
+  g_free (grants);
+  g_free (acme_other);
+  g_free (other_pool);
+}
+
+static void
+test_member_forbidden (Fixture *f, gconstpointer data)
+{
+  char *pool = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  char *grants = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *sessions = g_strdup_printf ("%s/sessions", pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  const struct
+  {
+    const char *method, *path, *body;
+  } cases[] = {
+    { "GET", "/orgs/acme/pools", NULL },
+    { "POST", "/orgs/acme/pools",
+      "{\"product\":\"XYZ\",\"kind\":\"floating\",\"billing\":\"annual\",\"quota\":3,"
+      "\"subscription_end\":1900000000}" },
+    { "PATCH", pool, "{\"quota\":100}" },
+    { "GET", "/orgs/acme/members", NULL },
+    { "POST", "/orgs/acme/members", "{\"email\":\"x@y.test\",\"role\":\"owner\"}" },
+    { "POST", grants, body },
+    { "GET", sessions, NULL },
+    { "GET", "/orgs/acme/audit", NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Resp r = call (f, cases[i].method, cases[i].path, f->member_key, cases[i].body);
+      if (r.status != 403)
+        g_error ("case %u: %s %s gave %u", i, cases[i].method, cases[i].path, r.status);
+      assert_error (&r, 403, "permission-denied");
+      resp_clear (&r);
+    }
+  g_assert_cmpuint (count_list (f, grants, "grants"), ==, 0);
+  g_assert_cmpuint (count_list (f, "/orgs/acme/members", "members"), ==, 2);
+  /* the owner may */
+  Resp r = call (f, "POST", "/orgs/acme/members", f->owner_key,
+                 "{\"email\":\"new@acme.test\",\"role\":\"admin\"}");
+  g_assert_cmpuint (r.status, ==, 201);
+  g_assert_cmpstr (str (&r, "role"), ==, "admin");
+  resp_clear (&r);
+  g_free (pool);
+  g_free (grants);
+  g_free (sessions);
+  g_free (body);
+}
+
+static void
+test_offline_refused (Fixture *f, gconstpointer data)
+{
+  Resp r = call (f, "POST", "/orgs/acme/pools", f->owner_key,
+                 "{\"product\":\"MON\",\"kind\":\"node-locked\",\"billing\":\"monthly\","
+                 "\"quota\":3,\"subscription_end\":1900000000}");
+  g_assert_cmpuint (r.status, ==, 201);
+  g_assert_cmpstr (str (&r, "billing"), ==, "monthly");
+  char *monthly = g_strdup (str (&r, "id"));
+  resp_clear (&r);
+  const char *pools[] = { f->floating_pool, monthly };
+  for (guint i = 0; i < G_N_ELEMENTS (pools); i++)
+    {
+      char *path = g_strdup_printf ("/orgs/acme/pools/%s/offline", pools[i]);
+      r = call (f, "POST", path, f->owner_key, "{\"machine_id\":\"QD56-P8HQ\"}");
+      assert_error (&r, 409, "not-supported");
+      resp_clear (&r);
+      g_assert_cmpuint (count_list (f, path, "offline"), ==, 0);
+      g_free (path);
+    }
+  g_free (monthly);
+}
+
+typedef struct
+{
+  Fixture *f;
+  guint index;
+  gint *ok;
+} Worker;
+
+static gpointer
+concurrent_worker (gpointer data)
+{
+  Worker *w = data;
+  SoupSession *session = soup_session_new_with_options ("timeout", 120, NULL);
+  for (guint i = 0; i < 5; i++)
+    {
+      char *body = g_strdup_printf (
+          "{\"product\":\"KRE\",\"machine_id\":\"C-%u\",\"nonce\":\"nonce-%03u-%u\"}",
+          w->index % 10, w->index, i);
+      Resp r
+          = call_full (session, w->f->url, "POST", "/activate", w->f->member_key, NULL, body, -1);
+      g_free (body);
+      if (r.status == 200)
+        g_atomic_int_inc (w->ok);
+      else if (r.status != 409 || !g_str_equal (error_code (&r), "quota-exceeded"))
+        g_error ("activation: %u", r.status);
+      resp_clear (&r);
+    }
+  g_object_unref (session);
+  return NULL;
+}
+
+/* 64 clients, 320 activations, quota 10: exactly 10 seats. */
+static void
+test_concurrent (Fixture *f, gconstpointer data)
+{
+  Worker workers[64];
+  GThread *threads[64];
+  gint ok = 0;
+  for (guint i = 0; i < 64; i++)
+    {
+      workers[i] = (Worker){ f, i, &ok };
+      threads[i] = g_thread_new ("client", concurrent_worker, &workers[i]);
+    }
+  for (guint i = 0; i < 64; i++)
+    g_thread_join (threads[i]);
+  g_assert_cmpint (ok, ==, 10);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 10);
+}
+
+/* SIGTERM exits 0; a restart on the same database keeps everything. */
+static void
+test_restart (Fixture *f, gconstpointer data)
+{
+  char *grants = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *offline = g_strdup_printf ("/orgs/acme/pools/%s/offline", f->nl_pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  Resp r = call (f, "POST", grants, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  r = call (f, "POST", offline, f->owner_key, "{\"machine_id\":\"OFF-1\"}");
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  char *sid = activate (f, f->owner_key, "M-1", "nonce-restart", 200);
+  r = call (f, "GET", "/public-key", NULL, NULL);
+  GBytes *pub = g_bytes_ref (r.raw);
+  resp_clear (&r);
+
+  server_stop (f); /* asserts exit status 0 */
+  char *log = NULL;
+  g_assert_true (g_file_get_contents (f->log, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "shutting down"));
+  g_free (log);
+  server_start (f, NULL);
+
+  g_assert_cmpuint (count_list (f, grants, "grants"), ==, 1);
+  g_assert_cmpuint (count_list (f, offline, "offline"), ==, 1);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+  g_assert_cmpuint (heartbeat (f, f->owner_key, sid, NULL), ==, 200);
+  r = call (f, "GET", "/public-key", NULL, NULL);
+  g_assert_true (g_bytes_equal (pub, r.raw));
+  resp_clear (&r);
+  g_bytes_unref (pub);
+  g_free (sid);
+  g_free (body);
+  g_free (grants);
+  g_free (offline);
+}
+
+typedef struct
+{
+  const char *url;
+  const char *key;
+  guint index;
+  gint ok;
+  gint stop;
+} Hammer;
+
+/* Activates until the server stops answering; counts the 200s. */
+static gpointer
+hammer_thread (gpointer data)
+{
+  Hammer *h = data;
+  SoupSession *session = soup_session_new_with_options ("timeout", 60, NULL);
+  for (guint i = 0; !g_atomic_int_get (&h->stop); i++)
+    {
+      char *full = g_strconcat (h->url, "/api/v1/activate", NULL);
+      SoupMessage *msg = soup_message_new ("POST", full);
+      g_free (full);
+      char *auth = g_strdup_printf ("Bearer %s", h->key);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      g_free (auth);
+      char *body = g_strdup_printf (
+          "{\"product\":\"KRE\",\"machine_id\":\"H-%u\",\"nonce\":\"hammer-%u-%u\"}", h->index,
+          h->index, i);
+      GBytes *b = g_bytes_new_take (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", b);
+      g_bytes_unref (b);
+      GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
+      guint status = soup_message_get_status (msg);
+      if (reply != NULL && status == 200)
+        h->ok++;
+      else if (reply != NULL)
+        g_assert_cmpuint (status, ==, 503); /* draining */
+      g_clear_pointer (&reply, g_bytes_unref);
+      g_object_unref (msg);
+      if (status != 200)
+        break;
+    }
+  g_object_unref (session);
+  return NULL;
+}
+
+/* SIGTERM during a burst: the server exits 0 and every 200 a client got is
+ * a committed session, and nothing else is. */
+static void
+test_sigterm_inflight (Fixture *f, gconstpointer data)
+{
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  Resp r = call (f, "PATCH", path, f->owner_key, "{\"quota\":100000}");
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  g_free (path);
+  soup_session_abort (f->session);
+  Hammer h[16];
+  GThread *threads[16];
+  for (guint i = 0; i < 16; i++)
+    {
+      h[i] = (Hammer){ f->url, f->member_key, i, 0, 0 };
+      threads[i] = g_thread_new ("hammer", hammer_thread, &h[i]);
+    }
+  g_usleep (300 * 1000);
+  g_subprocess_send_signal (f->proc, SIGTERM);
+  GError *error = NULL;
+  g_subprocess_wait (f->proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (f->proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->proc), ==, 0);
+  g_clear_object (&f->proc);
+  gint ok = 0;
+  for (guint i = 0; i < 16; i++)
+    {
+      g_atomic_int_set (&h[i].stop, 1);
+      g_thread_join (threads[i]);
+      ok += h[i].ok;
+    }
+  g_assert_cmpint (ok, >, 0);
+
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  GPtrArray *sessions
+      = ts_store_list_sessions (store, NULL, "acme", f->floating_pool, now_s (), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sessions->len, ==, (guint) ok);
+  g_ptr_array_unref (sessions);
+  ts_store_close (store);
+}
+
+/* Plain HTTP on a non-loopback address is refused before anything binds. */
+static void
+test_insecure_refused (Fixture *f, gconstpointer data)
+{
+  const char *bin = g_getenv ("TESSERA_SERVER");
+  GError *error = NULL;
+  GSubprocess *p = g_subprocess_new (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, bin, "--database",
+      f->db, "--key-dir", f->keys, "--listen", "0.0.0.0:0", NULL);
+  g_assert_no_error (error);
+  char *out = NULL, *err = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "--allow-insecure"));
+  g_assert_cmpuint (strlen (err), >, 0);
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
+  g_free (out);
+  g_free (err);
+  g_object_unref (p);
+  /* nothing was created either */
+  g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
+}
+
+static gboolean
+accept_test_cert (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                  gpointer data)
+{
+  return g_tls_certificate_is_same (cert, data);
+}
+
+static void
+test_tls (Fixture *f, gconstpointer data)
+{
+  char *cert = g_build_filename (f->dir, "cert.pem", NULL);
+  char *key = g_build_filename (f->dir, "key.pem", NULL);
+  char *cmd = g_strdup_printf ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+                               "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s "
+                               "-out %s",
+                               key, cert);
+  int status = 0;
+  GError *error = NULL;
+  char *out = NULL, *err = NULL;
+  if (!g_spawn_command_line_sync (cmd, &out, &err, &status, &error) || status != 0)
+    {
+      g_test_skip ("openssl cannot make a certificate");
+      g_clear_error (&error);
+      goto out;
+    }
+  const char *const args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
+  f->tls = TRUE;
+  server_start (f, args);
+  g_assert_true (g_str_has_prefix (f->url, "https://127.0.0.1:"));
+
+  GTlsCertificate *trusted = g_tls_certificate_new_from_file (cert, &error);
+  g_assert_no_error (error);
+  char *full = g_strconcat (f->url, "/api/v1/me", NULL);
+  SoupMessage *msg = soup_message_new ("GET", full);
+  g_free (full);
+  char *auth = g_strdup_printf ("Bearer %s", f->owner_key);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  g_free (auth);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_test_cert), trusted);
+  GBytes *bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_nonnull (
+      g_strstr_len (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "owner@acme.test"));
+  g_assert_nonnull (soup_message_get_tls_peer_certificate (msg));
+  g_bytes_unref (bytes);
+  g_object_unref (msg);
+
+  /* without accepting the self-signed certificate: refused */
+  SoupSession *plain = soup_session_new ();
+  full = g_strconcat (f->url, "/api/v1/health", NULL);
+  msg = soup_message_new ("GET", full);
+  g_free (full);
+  bytes = soup_session_send_and_read (plain, msg, NULL, &error);
+  g_assert_null (bytes);
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_object_unref (msg);
+  g_object_unref (plain);
+  g_object_unref (trusted);
+out:
+  g_free (out);
+  g_free (err);
+  g_free (cmd);
+  g_free (cert);
+  g_free (key);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  const gpointer no_server = GINT_TO_POINTER (1);
+#define ADD(name, func, data)                                                                      \
+  g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
+  ADD ("health", test_health, NULL);
+  ADD ("public-key-offline", test_public_key_offline, NULL);
+  ADD ("flow", test_flow, NULL);
+  ADD ("auth", test_auth, NULL);
+  ADD ("bad-requests", test_bad_requests, NULL);
+  ADD ("org-required", test_org_required, NULL);
+  ADD ("quota", test_quota, NULL);
+  ADD ("nonce-retry", test_nonce_retry, NULL);
+  ADD ("revoke", test_revoke, NULL);
+  ADD ("reap", test_reap, no_server);
+  ADD ("cross-org", test_cross_org, NULL);
+  ADD ("member-forbidden", test_member_forbidden, NULL);
+  ADD ("offline-refused", test_offline_refused, NULL);
+  ADD ("concurrent", test_concurrent, NULL);
+  ADD ("restart", test_restart, NULL);
+  ADD ("sigterm-inflight", test_sigterm_inflight, NULL);
+  ADD ("insecure-refused", test_insecure_refused, no_server);
+  ADD ("tls", test_tls, no_server);
+#undef ADD
+  return g_test_run ();
+}
