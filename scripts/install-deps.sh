@@ -16,6 +16,7 @@ packages=(
   util-linux                            # setpriv: permission tests drop to 'nobody'
   file binutils                         # export check of the plugins (nm)
   faketime                              # clock-rollback tests run the real attack: a faked clock
+  clang libclang-rt-14-dev              # libFuzzer harnesses (fuzz/): clang with its fuzzer/sanitizer runtimes
 )
 
 missing=()
