@@ -815,7 +815,8 @@ test_subscription_end (Fixture *f, gconstpointer data)
   (void) data;
   GError *error = NULL;
   g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 2);
-  g_autoptr (TsSession) a = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-sub-a", SUB_END - 30);
+  g_autoptr (TsSession) a
+      = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-sub-a", SUB_END - 30);
   g_assert_null (ts_store_activate (f->store, f->member, "acme", "KRE", "M1", "nonce-sub-b", LEASE,
                                     SUB_END, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED);
