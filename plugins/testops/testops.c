@@ -1,0 +1,881 @@
+/* The online provider: seats from tessera-server (docs/testops.md,
+ * docs/protocol.md).
+ *
+ * activate POSTs /api/v1/activate (product, this machine's ID, a nonce,
+ * the organization) with the user's API key and returns a license whose
+ * backend data is the server session. While the license is held, a
+ * heartbeat thread per session extends the lease every lease/3 seconds; a
+ * 410 (revoked, terminated, expired) or a lease (plus grace-seconds) without
+ * any successful heartbeat invalidates the license. release stops the
+ * thread and POSTs /api/v1/release.
+ *
+ * Threading: the instance is read-only after create, but for the cached
+ * machine ID (guarded by its lock). Each session has a lock guarding its
+ * mutable state (last successful heartbeat, terminal error, stop flag).
+ * Every HTTP exchange uses a SoupSession of its own, created, used and
+ * freed in the calling thread, so no libsoup object is shared between
+ * threads. */
+#include <tessera/tessera.h>
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT 30
+#define MAX_TIMEOUT 600
+#define MAX_GRACE (30 * 24 * 3600)
+#define MAX_WAIT (7 * 24 * 3600)
+/* Retries of one request whose connection dropped after it was sent. */
+#define SEND_ATTEMPTS 3
+#define RETRY_DELAY_USEC (200 * 1000)
+/* Waiting for a seat: exponential backoff from FIRST to MAX, ±25 % jitter. */
+#define WAIT_FIRST_USEC (500 * 1000)
+#define WAIT_MAX_USEC (8 * G_USEC_PER_SEC)
+#define API_KEY_ENV "TESSERA_API_KEY"
+#define WAIT_SECONDS_KEY "wait-seconds"
+
+static const char *const known_keys[]
+    = { "server",        "ca-file",         "allow-http",     "org-id",
+        "grace-seconds", "timeout-seconds", WAIT_SECONDS_KEY, NULL };
+
+typedef struct
+{
+  char *server;         /* base URL, no trailing '/' */
+  GTlsDatabase *tls_db; /* only the configured CA, or NULL: the system's */
+  gboolean direct;      /* a loopback server: never through a proxy */
+  char *org_id;
+  gint64 grace;
+  gint64 timeout;
+  gint64 wait_seconds;
+
+  GMutex lock;
+  char *machine_id; /* computed once; guarded by @lock */
+} Testops;
+
+/* What one HTTP exchange needs; copied into each session so that it never
+ * depends on the instance. */
+typedef struct
+{
+  const char *server;
+  GTlsDatabase *tls_db;
+  gboolean direct;
+  gint64 timeout;
+  const char *api_key;
+} Conn;
+
+/* A granted license's backend data: the server session. */
+typedef struct
+{
+  char *server;
+  GTlsDatabase *tls_db;
+  gboolean direct;
+  gint64 timeout;
+  gint64 grace;
+  char *api_key;
+  char *session_id;
+  TesseraLicense *license; /* not owned: the license owns this session */
+
+  GMutex lock;
+  GCond cond;
+  gint64 lease_seconds;
+  gint64 last_ok;   /* monotonic µs when the last successful exchange was sent */
+  GError *terminal; /* the server ended the session (no grace then) */
+  gboolean stop;
+  gboolean released;
+  GThread *thread;
+  GCancellable *cancel; /* cancels the heartbeat in flight at stop */
+} Session;
+
+/* ---- configuration ---- */
+
+static gboolean
+check_keys (TesseraBackendConfig *config, GError **error)
+{
+  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
+  const char *group = tessera_backend_config_get_group (config);
+  g_auto (GStrv) keys = g_key_file_get_keys (keyfile, group, NULL, NULL);
+  for (guint i = 0; keys && keys[i]; i++)
+    if (!g_strv_contains (known_keys, keys[i]))
+      {
+        g_autofree char *known = g_strjoinv (", ", (char **) known_keys);
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                     "[%s] has no key '%s' (known keys: %s)", group, keys[i], known);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+host_is_loopback (const char *host)
+{
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+  return addr != NULL && g_inet_address_get_is_loopback (addr);
+}
+
+static gboolean
+get_bool (TesseraBackendConfig *config, const char *key, gboolean *value, GError **error)
+{
+  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
+  const char *group = tessera_backend_config_get_group (config);
+  *value = FALSE;
+  if (!g_key_file_has_key (keyfile, group, key, NULL))
+    return TRUE;
+  g_autoptr (GError) local_error = NULL;
+  *value = g_key_file_get_boolean (keyfile, group, key, &local_error);
+  if (local_error != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] %s must be true or false",
+                   group, key);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+get_range (TesseraBackendConfig *config, const char *key, gint64 def, gint64 min, gint64 max,
+           gint64 *value, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  *value = tessera_backend_config_get_int (config, key, def, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  if (*value < min || *value > max)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] %s must be %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " seconds",
+                   tessera_backend_config_get_group (config), key, min, max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The server URL: https, or http on a loopback host with allow-http=true. */
+static char *
+parse_server (TesseraBackendConfig *config, gboolean *direct, GError **error)
+{
+  const char *group = tessera_backend_config_get_group (config);
+  g_autofree char *value = tessera_backend_config_dup_string (config, "server", NULL);
+  if (value == NULL || *g_strstrip (value) == '\0')
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server is required: the URL of your tessera-server, e.g. "
+                   "https://licenses.example.com",
+                   group);
+      return NULL;
+    }
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
+  if (uri == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] server '%s' is no URL: %s",
+                   group, value, local_error->message);
+      return NULL;
+    }
+  const char *scheme = g_uri_get_scheme (uri);
+  const char *host = g_uri_get_host (uri);
+  if (host == NULL || *host == '\0' || g_uri_get_query (uri) != NULL
+      || g_uri_get_fragment (uri) != NULL || g_uri_get_userinfo (uri) != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server '%s' must be scheme://host[:port][/path], with no user, query "
+                   "or fragment",
+                   group, value);
+      return NULL;
+    }
+  gboolean allow_http = FALSE;
+  if (!get_bool (config, "allow-http", &allow_http, error))
+    return NULL;
+  if (g_ascii_strcasecmp (scheme, "http") == 0)
+    {
+      if (!allow_http || !host_is_loopback (host))
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                       "[%s] server '%s' is plain HTTP: use https (allow-http=true is accepted "
+                       "for a loopback host only)",
+                       group, value);
+          return NULL;
+        }
+    }
+  else if (g_ascii_strcasecmp (scheme, "https") != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server '%s': the scheme must be https", group, value);
+      return NULL;
+    }
+  *direct = host_is_loopback (host);
+  gsize len = strlen (value);
+  while (len > 0 && value[len - 1] == '/')
+    value[--len] = '\0';
+  return g_steal_pointer (&value);
+}
+
+static void
+testops_destroy (gpointer instance)
+{
+  Testops *self = instance;
+  if (self == NULL)
+    return;
+  g_free (self->server);
+  g_clear_object (&self->tls_db);
+  g_free (self->org_id);
+  g_free (self->machine_id);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+static gpointer
+testops_create (TesseraBackendConfig *config, GError **error)
+{
+  const char *group = tessera_backend_config_get_group (config);
+  if (!check_keys (config, error))
+    return NULL;
+
+  g_autoptr (GError) local_error = NULL;
+  g_autofree char *ca_file = NULL;
+  Testops *self = g_new0 (Testops, 1);
+  g_mutex_init (&self->lock);
+  self->server = parse_server (config, &self->direct, error);
+  if (self->server == NULL)
+    goto fail;
+  if (!get_range (config, "grace-seconds", 0, 0, MAX_GRACE, &self->grace, error)
+      || !get_range (config, "timeout-seconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT, &self->timeout,
+                     error)
+      || !get_range (config, WAIT_SECONDS_KEY, 0, 0, MAX_WAIT, &self->wait_seconds, error))
+    goto fail;
+  self->org_id = tessera_backend_config_dup_string (config, "org-id", NULL);
+  if (self->org_id != NULL && *g_strstrip (self->org_id) == '\0')
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] org-id is empty", group);
+      goto fail;
+    }
+
+  ca_file = tessera_backend_config_dup_path (config, "ca-file", NULL, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      goto fail;
+    }
+  if (ca_file != NULL)
+    {
+      self->tls_db = g_tls_file_database_new (ca_file, &local_error);
+      if (self->tls_db == NULL)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] ca-file %s: %s", group,
+                       ca_file, local_error->message);
+          goto fail;
+        }
+    }
+  return self;
+
+fail:
+  testops_destroy (self);
+  return NULL;
+}
+
+/* ---- credentials ---- */
+
+/* The seam for the desktop keyring (libsecret): the key stored for
+ * @server, or NULL. Not implemented yet (docs/testops.md): returns NULL. */
+static char *
+testops_keyring_lookup (const char *server)
+{
+  return NULL;
+}
+
+static char *
+dup_api_key (const char *server, TesseraActivateOptions *options, GError **error)
+{
+  const char *key
+      = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_API_KEY) : NULL;
+  if (key != NULL && *key != '\0')
+    return g_strdup (key);
+  key = secure_getenv (API_KEY_ENV);
+  if (key != NULL && *key != '\0')
+    return g_strdup (key);
+  char *stored = testops_keyring_lookup (server);
+  if (stored != NULL)
+    return stored;
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+               "no API key for the license server %s: pass it in the '" TESSERA_OPTION_API_KEY
+               "' activation option or set " API_KEY_ENV " (API keys are never read from "
+               "configuration files)",
+               server);
+  return NULL;
+}
+
+static void
+secret_free (char *secret)
+{
+  if (secret == NULL)
+    return;
+  explicit_bzero (secret, strlen (secret));
+  g_free (secret);
+}
+
+/* ---- HTTP ---- */
+
+/* A failure with no answer from the server. */
+static void
+set_network_error (GError **error, const char *server, GError *src)
+{
+  if (g_error_matches (src, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_propagate_error (error, g_error_copy (src));
+  else if (src->domain == G_TLS_ERROR)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                 "cannot reach the license server %s: TLS: %s", server, src->message);
+  else
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                 "cannot reach the license server %s: %s", server, src->message);
+}
+
+/* A server's error answer: its `code` nick and message (docs/protocol.md). */
+static void
+set_server_error (GError **error, const char *server, guint status, JsonObject *root)
+{
+  JsonObject *err = root != NULL && json_object_has_member (root, "error")
+                            && JSON_NODE_HOLDS_OBJECT (json_object_get_member (root, "error"))
+                        ? json_object_get_object_member (root, "error")
+                        : NULL;
+  const char *nick
+      = err != NULL ? json_object_get_string_member_with_default (err, "code", NULL) : NULL;
+  const char *message
+      = err != NULL ? json_object_get_string_member_with_default (err, "message", NULL) : NULL;
+  TesseraError code = TESSERA_ERROR_FAILED;
+  if (status >= 500)
+    code = TESSERA_ERROR_UNAVAILABLE;
+  else if (nick == NULL || !tessera_error_from_nick (nick, &code))
+    code = status == 401 ? TESSERA_ERROR_AUTH : TESSERA_ERROR_FAILED;
+
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_string_append_printf (text, "license server %s: %s", server,
+                          message != NULL ? message : soup_status_get_phrase (status));
+  if (message == NULL || status >= 500)
+    g_string_append_printf (text, " (HTTP %u)", status);
+  if (code == TESSERA_ERROR_ORG_REQUIRED && err != NULL && json_object_has_member (err, "orgs"))
+    {
+      JsonArray *orgs = json_object_get_array_member (err, "orgs");
+      g_string_append (text, "; choose one with the '" TESSERA_OPTION_ORG_ID
+                             "' activation option or org-id in [provider:testops]:");
+      for (guint i = 0; orgs != NULL && i < json_array_get_length (orgs); i++)
+        {
+          JsonNode *n = json_array_get_element (orgs, i);
+          if (!JSON_NODE_HOLDS_OBJECT (n))
+            continue;
+          JsonObject *o = json_node_get_object (n);
+          g_string_append_printf (text, "%s %s (%s)", i > 0 ? "," : "",
+                                  json_object_get_string_member_with_default (o, "id", "?"),
+                                  json_object_get_string_member_with_default (o, "name", "?"));
+        }
+    }
+  g_set_error_literal (error, TESSERA_ERROR, code, text->str);
+}
+
+static JsonObject *
+parse_object (GBytes *bytes)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize) len, NULL))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  return json_object_ref (json_node_get_object (root));
+}
+
+/* POSTs @body to /api/v1@path. Returns: (transfer full) the JSON object of a
+ * 2xx answer, or NULL with @error set: the server's code, NETWORK when
+ * there was no answer. A connection that drops after the request may have
+ * been sent is retried (the request bodies are idempotent). */
+static JsonObject *
+post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *cancellable,
+           GError **error)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (body);
+  g_autofree char *text = json_to_string (root, FALSE);
+  g_autoptr (GBytes) request_body = g_bytes_new (text, strlen (text));
+  g_autofree char *url = g_strconcat (conn->server, "/api/v1", path, NULL);
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", conn->api_key);
+
+  g_autoptr (SoupSession) session = soup_session_new_with_options (
+      "timeout", (guint) conn->timeout, "user-agent", "tessera-testops/1", NULL);
+  if (conn->tls_db != NULL)
+    soup_session_set_tls_database (session, conn->tls_db);
+  if (conn->direct)
+    soup_session_set_proxy_resolver (session, NULL);
+
+  for (guint attempt = 1;; attempt++)
+    {
+      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+      if (msg == NULL)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "bad server URL %s", url);
+          return NULL;
+        }
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      soup_message_set_request_body_from_bytes (msg, "application/json", request_body);
+      g_autoptr (GError) local_error = NULL;
+      g_autoptr (GBytes) answer
+          = soup_session_send_and_read (session, msg, cancellable, &local_error);
+      if (answer == NULL)
+        {
+          gboolean retry
+              = attempt < SEND_ATTEMPTS
+                && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+                && local_error->domain != G_TLS_ERROR && local_error->domain != G_RESOLVER_ERROR;
+          if (!retry)
+            {
+              set_network_error (error, conn->server, local_error);
+              return NULL;
+            }
+          g_debug ("testops: %s failed (%s), retrying", path, local_error->message);
+          g_usleep (RETRY_DELAY_USEC);
+          continue;
+        }
+      guint status = soup_message_get_status (msg);
+      JsonObject *obj = parse_object (answer);
+      if (status >= 200 && status < 300 && obj != NULL)
+        return obj;
+      if (status >= 200 && status < 300)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                     "license server %s: %s answered no JSON object", conn->server, path);
+      else
+        set_server_error (error, conn->server, status, obj);
+      g_clear_pointer (&obj, json_object_unref);
+      return NULL;
+    }
+}
+
+/* ---- sessions and the heartbeat ---- */
+
+/* Errors after which the session may still be alive. */
+static gboolean
+is_transient (const GError *error)
+{
+  return g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
+}
+
+static gint64
+grace_deadline_locked (Session *s)
+{
+  return s->last_ok + (s->lease_seconds + s->grace) * G_USEC_PER_SEC;
+}
+
+/* One heartbeat. A transient failure leaves the state as it was; any other
+ * answer but success ends the session for good. */
+static gboolean
+session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
+{
+  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "session_id");
+  json_builder_add_string_value (b, s->session_id);
+  json_builder_end_object (b);
+  gint64 sent = g_get_monotonic_time ();
+  GError *local_error = NULL;
+  JsonObject *obj = post_json (&conn, "/heartbeat", b, cancellable, &local_error);
+  g_mutex_lock (&s->lock);
+  if (obj != NULL)
+    {
+      gint64 expires = json_object_get_int_member_with_default (obj, "lease_expires_at", 0);
+      gint64 server_time = json_object_get_int_member_with_default (obj, "server_time", 0);
+      if (expires > server_time && server_time > 0)
+        s->lease_seconds = expires - server_time;
+      s->last_ok = sent;
+      json_object_unref (obj);
+    }
+  else if (!is_transient (local_error)
+           && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+           && s->terminal == NULL)
+    s->terminal = g_error_copy (local_error);
+  g_mutex_unlock (&s->lock);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GError *
+grace_error (Session *s)
+{
+  return g_error_new (TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                      "no answer from the license server %s for %" G_GINT64_FORMAT
+                      " seconds: the grace ran out (lease %" G_GINT64_FORMAT
+                      " s + grace %" G_GINT64_FORMAT " s)",
+                      s->server, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
+}
+
+static gpointer
+heartbeat_thread (gpointer data)
+{
+  Session *s = data;
+  g_mutex_lock (&s->lock);
+  while (!s->stop)
+    {
+      gint64 interval = MAX (s->lease_seconds * G_USEC_PER_SEC / 3, G_USEC_PER_SEC);
+      gint64 deadline = grace_deadline_locked (s);
+      gint64 wake = MIN (g_get_monotonic_time () + interval, deadline);
+      while (!s->stop && g_cond_wait_until (&s->cond, &s->lock, wake))
+        ;
+      if (s->stop)
+        break;
+      g_mutex_unlock (&s->lock);
+
+      g_autoptr (GError) error = NULL;
+      gboolean ok = session_heartbeat (s, s->cancel, &error);
+
+      g_mutex_lock (&s->lock);
+      if (s->stop || ok)
+        continue;
+      GError *reason = NULL;
+      if (!is_transient (error))
+        reason = g_error_copy (error);
+      else if (g_get_monotonic_time () >= grace_deadline_locked (s))
+        reason = grace_error (s);
+      else
+        g_debug ("testops: heartbeat failed, retrying: %s", error->message);
+      if (reason != NULL)
+        {
+          g_mutex_unlock (&s->lock);
+          tessera_license_invalidate (s->license, reason);
+          g_error_free (reason);
+          g_mutex_lock (&s->lock);
+          break;
+        }
+    }
+  g_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+/* Stops and joins the heartbeat thread; idempotent. Never from the thread. */
+static void
+session_stop (Session *s)
+{
+  g_mutex_lock (&s->lock);
+  s->stop = TRUE;
+  GThread *thread = g_steal_pointer (&s->thread);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  g_cancellable_cancel (s->cancel);
+  if (thread != NULL)
+    g_thread_join (thread);
+}
+
+static void
+session_free (gpointer data)
+{
+  Session *s = data;
+  session_stop (s);
+  g_free (s->server);
+  g_clear_object (&s->tls_db);
+  secret_free (s->api_key);
+  g_free (s->session_id);
+  g_clear_error (&s->terminal);
+  g_clear_object (&s->cancel);
+  g_cond_clear (&s->cond);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
+
+/* ---- ops ---- */
+
+static char *
+testops_dup_machine_id (Testops *self, GError **error)
+{
+  g_mutex_lock (&self->lock);
+  if (self->machine_id == NULL)
+    {
+      g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (error);
+      if (fp != NULL)
+        self->machine_id = g_strdup (tessera_fingerprint_get_id (fp));
+    }
+  char *id = g_strdup (self->machine_id);
+  g_mutex_unlock (&self->lock);
+  return id;
+}
+
+/* Sleeps @usec, or less if @cancellable fires. */
+static gboolean
+sleep_cancellable (gint64 usec, GCancellable *cancellable, GError **error)
+{
+  gint64 end = g_get_monotonic_time () + usec;
+  for (gint64 now = g_get_monotonic_time (); now < end; now = g_get_monotonic_time ())
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      g_usleep (MIN (end - now, 50 * 1000));
+    }
+  return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+static gboolean
+parse_wait (Testops *self, TesseraActivateOptions *options, gint64 *wait, GError **error)
+{
+  const char *value = options != NULL
+                          ? tessera_activate_options_get (options, TESSERA_OPTION_WAIT_TIMEOUT)
+                          : NULL;
+  *wait = self->wait_seconds;
+  if (value == NULL)
+    return TRUE;
+  guint64 n = 0;
+  if (!g_ascii_string_to_unsigned (value, 10, 0, MAX_WAIT, &n, NULL))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "the " TESSERA_OPTION_WAIT_TIMEOUT " option must be 0 to %d seconds, not '%s'",
+                   MAX_WAIT, value);
+      return FALSE;
+    }
+  *wait = (gint64) n;
+  return TRUE;
+}
+
+static TesseraLicenseKind
+kind_from_string (const char *kind)
+{
+  if (g_strcmp0 (kind, "node-locked") == 0)
+    return TESSERA_LICENSE_KIND_NODE_LOCKED;
+  return TESSERA_LICENSE_KIND_FLOATING;
+}
+
+static TesseraLicense *
+testops_activate (gpointer instance, const char *product, TesseraActivateOptions *options,
+                  GCancellable *cancellable, GError **error)
+{
+  Testops *self = instance;
+  gint64 wait = 0;
+  if (!parse_wait (self, options, &wait, error))
+    return NULL;
+  g_autofree char *machine_id = testops_dup_machine_id (self, error);
+  if (machine_id == NULL)
+    return NULL;
+  char *api_key = dup_api_key (self->server, options, error);
+  if (api_key == NULL)
+    return NULL;
+  const char *org
+      = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_ORG_ID) : NULL;
+  if (org == NULL || *org == '\0')
+    org = self->org_id;
+
+  /* One nonce for the whole activation: a retry after a dropped answer gets
+   * the same session back, never a second seat. */
+  g_autofree char *nonce = g_uuid_string_random ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "product");
+  json_builder_add_string_value (b, product);
+  json_builder_set_member_name (b, "machine_id");
+  json_builder_add_string_value (b, machine_id);
+  json_builder_set_member_name (b, "nonce");
+  json_builder_add_string_value (b, nonce);
+  if (org != NULL)
+    {
+      json_builder_set_member_name (b, "org_id");
+      json_builder_add_string_value (b, org);
+    }
+  json_builder_end_object (b);
+
+  Conn conn = { self->server, self->tls_db, self->direct, self->timeout, api_key };
+  gint64 give_up = g_get_monotonic_time () + wait * G_USEC_PER_SEC;
+  gint64 backoff = WAIT_FIRST_USEC;
+  JsonObject *obj = NULL;
+  for (;;)
+    {
+      g_autoptr (GError) local_error = NULL;
+      obj = post_json (&conn, "/activate", b, cancellable, &local_error);
+      if (obj != NULL)
+        break;
+      gint64 left = give_up - g_get_monotonic_time ();
+      if (!g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED) || left <= 0)
+        {
+          if (wait > 0
+              && g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED))
+            g_prefix_error (&local_error, "no seat within %" G_GINT64_FORMAT " seconds: ", wait);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          secret_free (api_key);
+          return NULL;
+        }
+      /* ±25 % jitter, so that waiting clients do not retry in step. */
+      gint64 delay = backoff * 3 / 4 + g_random_int_range (0, (gint32) (backoff / 2) + 1);
+      if (!sleep_cancellable (MIN (delay, left), cancellable, error))
+        {
+          secret_free (api_key);
+          return NULL;
+        }
+      backoff = MIN (backoff * 2, WAIT_MAX_USEC);
+    }
+  gint64 sent_ok = g_get_monotonic_time ();
+
+  const char *session_id = json_object_get_string_member_with_default (obj, "session_id", NULL);
+  const char *license_id = json_object_get_string_member_with_default (obj, "license_id", NULL);
+  gint64 lease = json_object_get_int_member_with_default (obj, "lease_seconds", 0);
+  if (session_id == NULL || license_id == NULL || lease <= 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "license server %s: incomplete activation answer", self->server);
+      json_object_unref (obj);
+      secret_free (api_key);
+      return NULL;
+    }
+
+  TesseraLicense *license = tessera_license_new (
+      product, kind_from_string (json_object_get_string_member_with_default (obj, "kind", NULL)),
+      license_id);
+  tessera_license_set_machine_id (
+      license, json_object_get_string_member_with_default (obj, "machine_id", machine_id));
+  const char *org_id = json_object_get_string_member_with_default (obj, "org_id", NULL);
+  if (org_id != NULL)
+    tessera_license_set_org (license, org_id);
+  tessera_license_set_issued_at (license,
+                                 json_object_get_int_member_with_default (obj, "server_time", 0));
+  gint64 subscription_end = json_object_get_int_member_with_default (obj, "subscription_end", 0);
+  if (subscription_end > 0)
+    tessera_license_set_expires_at (license, subscription_end);
+  if (json_object_has_member (obj, "entitlements"))
+    {
+      JsonArray *ents = json_object_get_array_member (obj, "entitlements");
+      for (guint i = 0; ents != NULL && i < json_array_get_length (ents); i++)
+        {
+          const char *e = json_array_get_string_element (ents, i);
+          if (e != NULL)
+            tessera_license_add_feature (license, e);
+        }
+    }
+  g_autofree char *lease_text = g_strdup_printf ("%" G_GINT64_FORMAT, lease);
+  tessera_license_set_attribute (license, "testops.server", self->server);
+  tessera_license_set_attribute (license, "testops.session-id", session_id);
+  tessera_license_set_attribute (license, "testops.lease-seconds", lease_text);
+
+  Session *s = g_new0 (Session, 1);
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  s->server = g_strdup (self->server);
+  s->tls_db = self->tls_db != NULL ? g_object_ref (self->tls_db) : NULL;
+  s->direct = self->direct;
+  s->timeout = self->timeout;
+  s->grace = self->grace;
+  s->api_key = api_key;
+  s->session_id = g_strdup (session_id);
+  s->license = license;
+  s->lease_seconds = lease;
+  s->last_ok = sent_ok;
+  s->cancel = g_cancellable_new ();
+  json_object_unref (obj);
+  tessera_license_set_backend_data (license, s, session_free);
+
+  g_autoptr (GError) thread_error = NULL;
+  g_mutex_lock (&s->lock);
+  s->thread = g_thread_try_new ("testops-heartbeat", heartbeat_thread, s, &thread_error);
+  g_mutex_unlock (&s->lock);
+  if (thread_error != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "cannot start the heartbeat thread: %s", thread_error->message);
+      /* Give the seat back at once. */
+      Conn release_conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+      g_autoptr (JsonBuilder) rb = json_builder_new ();
+      json_builder_begin_object (rb);
+      json_builder_set_member_name (rb, "session_id");
+      json_builder_add_string_value (rb, s->session_id);
+      json_builder_end_object (rb);
+      JsonObject *ignored = post_json (&release_conn, "/release", rb, NULL, NULL);
+      g_clear_pointer (&ignored, json_object_unref);
+      s->released = TRUE;
+      tessera_license_unref (license);
+      return NULL;
+    }
+  return license;
+}
+
+static gboolean
+testops_validate (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+                  GError **error)
+{
+  Session *s = tessera_license_get_backend_data (license);
+  g_mutex_lock (&s->lock);
+  if (s->terminal != NULL)
+    {
+      g_propagate_error (error, g_error_copy (s->terminal));
+      g_mutex_unlock (&s->lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&s->lock);
+
+  g_autoptr (GError) local_error = NULL;
+  if (session_heartbeat (s, cancellable, &local_error))
+    return TRUE;
+  if (!is_transient (local_error))
+    {
+      /* The session is over, whatever the code (an unknown session, a
+       * revoked key): the heartbeat thread would say so at its next beat. */
+      if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        tessera_license_invalidate (license, local_error);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  /* Unreachable: the last known state holds within the lease and grace. */
+  g_mutex_lock (&s->lock);
+  gboolean within = g_get_monotonic_time () < grace_deadline_locked (s);
+  GError *reason = within ? NULL : grace_error (s);
+  g_mutex_unlock (&s->lock);
+  if (within)
+    {
+      g_debug ("testops: validate within grace: %s", local_error->message);
+      return TRUE;
+    }
+  g_prefix_error (&reason, "%s; ", local_error->message);
+  g_propagate_error (error, reason);
+  return FALSE;
+}
+
+static gboolean
+testops_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
+                 GError **error)
+{
+  Session *s = tessera_license_get_backend_data (license);
+  session_stop (s);
+  g_mutex_lock (&s->lock);
+  gboolean already = s->released;
+  s->released = TRUE;
+  g_mutex_unlock (&s->lock);
+  if (already)
+    return TRUE;
+
+  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "session_id");
+  json_builder_add_string_value (b, s->session_id);
+  json_builder_end_object (b);
+  g_autoptr (GError) local_error = NULL;
+  JsonObject *obj = post_json (&conn, "/release", b, cancellable, &local_error);
+  if (obj != NULL)
+    {
+      json_object_unref (obj);
+      return TRUE;
+    }
+  /* A session the server already ended has no seat left to free. */
+  g_mutex_lock (&s->lock);
+  gboolean ended = s->terminal != NULL;
+  g_mutex_unlock (&s->lock);
+  if (ended)
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return FALSE;
+}
+
+TESSERA_BACKEND_DEFINE (testops, "Online seats from a tessera-server (HTTPS, heartbeats)",
+                        .create = testops_create, .destroy = testops_destroy,
+                        .activate = testops_activate, .validate = testops_validate,
+                        .release = testops_release)
