@@ -1059,6 +1059,428 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
   ts_store_close (store);
 }
 
+/* status, error code and message of a heartbeat */
+static guint
+heartbeat_full (Fixture *f, const char *key, const char *session_id, char **code, char **message)
+{
+  char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", session_id);
+  Resp r = call (f, "POST", "/heartbeat", key, body);
+  g_free (body);
+  *code = NULL;
+  *message = NULL;
+  if (r.status != 200)
+    {
+      JsonObject *e = json_object_get_object_member (obj (&r), "error");
+      *code = g_strdup (json_object_get_string_member (e, "code"));
+      *message = g_strdup (json_object_get_string_member (e, "message"));
+    }
+  guint status = r.status;
+  resp_clear (&r);
+  return status;
+}
+
+typedef struct
+{
+  guint session; /* index */
+  guint status;
+  const char *code, *in_message;
+} HeartbeatCase;
+
+static void
+check_heartbeats (Fixture *f, const char *key, char **sessions, const HeartbeatCase *cases, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      char *code = NULL, *message = NULL;
+      guint status = heartbeat_full (f, key, sessions[cases[i].session], &code, &message);
+      if (status != cases[i].status || g_strcmp0 (code, cases[i].code) != 0
+          || (cases[i].in_message != NULL
+              && (message == NULL || strstr (message, cases[i].in_message) == NULL)))
+        g_error ("case %u: session %u: %u %s \"%s\"", i, cases[i].session, status, code, message);
+      g_free (code);
+      g_free (message);
+    }
+}
+
+/* A node-locked license activated on another machine moves there: the old
+ * machine's session ends with 410 terminated "moved" at its next heartbeat. */
+static void
+test_moved (Fixture *f, gconstpointer data)
+{
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  Resp r = call (f, "POST", path, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  g_free (body);
+  g_free (path);
+
+  const char *machines[] = { "NL-A", "NL-B", "NL-C" };
+  char *sessions[G_N_ELEMENTS (machines)];
+  for (guint i = 0; i < G_N_ELEMENTS (machines); i++)
+    {
+      char *nonce = g_strdup_printf ("nonce-move-%u", i);
+      body = g_strdup_printf (
+          "{\"product\":\"KRE\",\"machine_id\":\"%s\",\"nonce\":\"%s\",\"org_id\":\"acme\"}",
+          machines[i], nonce);
+      r = call (f, "POST", "/activate", f->member_key, body);
+      g_assert_cmpuint (r.status, ==, 200);
+      g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
+      sessions[i] = g_strdup (str (&r, "session_id"));
+      resp_clear (&r);
+      g_free (body);
+      g_free (nonce);
+    }
+  const HeartbeatCase cases[] = {
+    { 0, 410, "terminated", "moved to machine NL-B" },
+    { 1, 410, "terminated", "moved to machine NL-C" },
+    { 2, 200, NULL, NULL },
+    { 0, 410, "terminated", "moved" }, /* and stays ended */
+  };
+  check_heartbeats (f, f->member_key, sessions, cases, G_N_ELEMENTS (cases));
+  g_assert_cmpuint (count_sessions (f, f->nl_pool), ==, 1);
+  /* one machine registered: the last */
+  path = g_strdup_printf ("/orgs/acme/pools/%s/machines", f->nl_pool);
+  r = call (f, "GET", path, f->owner_key, NULL);
+  JsonArray *list = json_object_get_array_member (obj (&r), "machines");
+  g_assert_cmpuint (json_array_get_length (list), ==, 1);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_array_get_object_element (list, 0), "machine_id"), ==,
+      "NL-C");
+  resp_clear (&r);
+  g_free (path);
+  for (guint i = 0; i < G_N_ELEMENTS (machines); i++)
+    g_free (sessions[i]);
+}
+
+/* Lowering a floating quota below the sessions in use: the newest get 410
+ * terminated "over quota" at their next heartbeat, the oldest keep going.
+ * The sessions are started through the store, 10 s apart, so "newest" does
+ * not depend on which second an HTTP activation lands in. */
+static void
+test_quota_lowered (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  char *sessions[5];
+  for (guint i = 0; i < G_N_ELEMENTS (sessions); i++)
+    {
+      char *machine = g_strdup_printf ("Q-%u", i);
+      char *nonce = g_strdup_printf ("nonce-quota-%u", i);
+      TsSession *s = ts_store_activate (store, f->member_id, "acme", "KRE", machine, nonce, 3600,
+                                        now - 100 + 10 * i, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (s->kind, ==, "floating");
+      sessions[i] = g_strdup (s->id);
+      ts_session_free (s);
+      g_free (machine);
+      g_free (nonce);
+    }
+  ts_store_close (store);
+  server_start (f, NULL);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 5);
+
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  Resp r = call (f, "PATCH", path, f->owner_key, "{\"quota\":3}");
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "quota"), ==, 3);
+  resp_clear (&r);
+  g_free (path);
+  /* newest first: whatever the order of the heartbeats, the same two end */
+  const HeartbeatCase cases[] = {
+    { 4, 410, "terminated", "over quota" },
+    { 3, 410, "terminated", "over quota" },
+    { 2, 200, NULL, NULL },
+    { 1, 200, NULL, NULL },
+    { 0, 200, NULL, NULL },
+    { 0, 200, NULL, NULL },
+    { 2, 200, NULL, NULL },
+    { 3, 410, "terminated", "over quota" },
+  };
+  check_heartbeats (f, f->member_key, sessions, cases, G_N_ELEMENTS (cases));
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 3);
+  /* and no new seat while 3 are in use */
+  g_free (activate (f, f->member_key, "Q-0", "nonce-quota-new", 409));
+  for (guint i = 0; i < G_N_ELEMENTS (sessions); i++)
+    g_free (sessions[i]);
+}
+
+static GBytes *
+get_public_key (Fixture *f)
+{
+  Resp r = call (f, "GET", "/public-key", NULL, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  GBytes *b = g_bytes_ref (r.raw);
+  resp_clear (&r);
+  return b;
+}
+
+/* TRUE if @lic verifies with @pub (a public key line) alone. */
+static gboolean
+verifies_with (GBytes *lic, GBytes *pub)
+{
+  char *line = g_strndup (g_bytes_get_data (pub, NULL), g_bytes_get_size (pub));
+  g_strstrip (line);
+  TesseraTrustedKeys *keys = tessera_trusted_keys_new ();
+  GError *error = NULL;
+  g_assert_true (tessera_trusted_keys_add_public (keys, line, &error));
+  g_assert_no_error (error);
+  TesseraLicfile *l = tessera_licfile_verify (lic, keys, &error);
+  gboolean ok = l != NULL;
+  g_clear_error (&error);
+  g_clear_pointer (&l, tessera_licfile_unref);
+  tessera_trusted_keys_unref (keys);
+  g_free (line);
+  return ok;
+}
+
+/* Key rotation: a second key in the key directory, named in `current`,
+ * signs new offline licenses and is what /public-key returns; naming the
+ * first again (although the second is newer) switches back. */
+static void
+test_key_rotation (Fixture *f, gconstpointer data)
+{
+  server_start (f, NULL); /* generates the first key */
+  GBytes *pub1 = get_public_key (f);
+  server_stop (f);
+
+  TesseraSigningKey *k2 = tessera_signing_key_generate ();
+  char *base = g_strdup_printf ("%s.key", tessera_signing_key_get_id (k2));
+  char *secret = g_build_filename (f->keys, base, NULL);
+  char *pub_base = g_strdup_printf ("%s.pub", tessera_signing_key_get_id (k2));
+  char *pub_path = g_build_filename (f->keys, pub_base, NULL);
+  GError *error = NULL;
+  g_assert_true (tessera_signing_key_save (k2, secret, pub_path, &error));
+  g_assert_no_error (error);
+  char *line2 = tessera_signing_key_dup_public (k2);
+  GBytes *pub2 = g_bytes_new (line2, strlen (line2));
+  char *id1 = g_strndup (g_bytes_get_data (pub1, NULL), g_bytes_get_size (pub1));
+  /* "tessera-ed25519-public KEYID BASE64" */
+  char **parts = g_strsplit (id1, " ", 3);
+  g_assert_cmpuint (g_strv_length (parts), ==, 3);
+  char *current = g_build_filename (f->keys, "current", NULL);
+
+  const struct
+  {
+    const char *current;
+    GBytes *want, *other;
+  } cases[] = {
+    { tessera_signing_key_get_id (k2), pub2, pub1 },
+    { parts[1], pub1, pub2 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char *contents = g_strdup_printf ("%s\n", cases[i].current);
+      g_assert_true (g_file_set_contents (current, contents, -1, &error));
+      g_assert_no_error (error);
+      g_free (contents);
+      server_start (f, NULL);
+      GBytes *served = get_public_key (f);
+      char *a = g_strstrip (g_strndup (g_bytes_get_data (served, NULL), g_bytes_get_size (served)));
+      char *b = g_strstrip (
+          g_strndup (g_bytes_get_data (cases[i].want, NULL), g_bytes_get_size (cases[i].want)));
+      if (strcmp (a, b) != 0)
+        g_error ("case %u: /public-key is %s, not %s", i, a, b);
+      g_free (a);
+      g_free (b);
+      g_bytes_unref (served);
+
+      char *path = g_strdup_printf ("/orgs/acme/pools/%s/offline", f->nl_pool);
+      char *body = g_strdup_printf ("{\"machine_id\":\"ROT-%u\"}", i);
+      Resp r = call (f, "POST", path, f->owner_key, body);
+      g_assert_cmpuint (r.status, ==, 201);
+      if (!verifies_with (r.raw, cases[i].want) || verifies_with (r.raw, cases[i].other))
+        g_error ("case %u: the offline license is not signed by the current key", i);
+      resp_clear (&r);
+      g_free (body);
+      g_free (path);
+      server_stop (f);
+    }
+  g_free (current);
+  g_strfreev (parts);
+  g_free (id1);
+  g_bytes_unref (pub1);
+  g_bytes_unref (pub2);
+  g_free (line2);
+  g_free (base);
+  g_free (secret);
+  g_free (pub_base);
+  g_free (pub_path);
+  tessera_signing_key_unref (k2);
+}
+
+typedef struct
+{
+  const char *url;
+  const char *key;
+  guint index;
+  GPtrArray *ok; /* session ids of the 200s */
+  guint refused; /* 409 quota-exceeded */
+} Killed;
+
+/* Activates until the connection fails (the server was killed). */
+static gpointer
+killed_thread (gpointer data)
+{
+  Killed *k = data;
+  SoupSession *session = soup_session_new_with_options ("timeout", 30, NULL);
+  for (guint i = 0;; i++)
+    {
+      char *body = g_strdup_printf (
+          "{\"product\":\"KRE\",\"machine_id\":\"K-%u\",\"nonce\":\"killed-%u-%u\"}", k->index,
+          k->index, i);
+      char *full = g_strconcat (k->url, "/api/v1/activate", NULL);
+      SoupMessage *msg = soup_message_new ("POST", full);
+      g_free (full);
+      char *auth = g_strdup_printf ("Bearer %s", k->key);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      g_free (auth);
+      GBytes *b = g_bytes_new_take (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", b);
+      g_bytes_unref (b);
+      GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
+      guint status = reply != NULL ? soup_message_get_status (msg) : 0;
+      if (status == 200)
+        {
+          JsonParser *parser = json_parser_new ();
+          g_assert_true (json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL),
+                                                     g_bytes_get_size (reply), NULL));
+          g_ptr_array_add (
+              k->ok, g_strdup (json_object_get_string_member (
+                         json_node_get_object (json_parser_get_root (parser)), "session_id")));
+          g_object_unref (parser);
+        }
+      else if (status == 409)
+        k->refused++;
+      else if (status != 0)
+        g_error ("activation: %u", status);
+      g_clear_pointer (&reply, g_bytes_unref);
+      g_object_unref (msg);
+      if (status == 0)
+        break;
+    }
+  g_object_unref (session);
+  return NULL;
+}
+
+/* SIGKILL mid-load, restart on the same database: every session that got a
+ * 200 is there, nothing is over quota, grants and offline licenses are
+ * intact. */
+static void
+test_sigkill (Fixture *f, gconstpointer data)
+{
+  const gint64 quota = 40;
+  char *pool = g_strdup_printf ("/orgs/acme/pools/%s", f->floating_pool);
+  char *body = g_strdup_printf ("{\"quota\":%" G_GINT64_FORMAT "}", quota);
+  Resp r = call (f, "PATCH", pool, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  g_free (body);
+  char *grants = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *offline = g_strdup_printf ("/orgs/acme/pools/%s/offline", f->nl_pool);
+  body = g_strdup_printf ("{\"user_id\":\"%s\"}",
+                          f->owner_id); /* not the member: their activations stay floating */
+  r = call (f, "POST", grants, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  g_free (body);
+  r = call (f, "POST", offline, f->owner_key, "{\"machine_id\":\"OFF-K\"}");
+  g_assert_cmpuint (r.status, ==, 201);
+  GBytes *lic = g_bytes_ref (r.raw);
+  resp_clear (&r);
+  GBytes *pub = get_public_key (f);
+  soup_session_abort (f->session);
+
+  Killed k[8];
+  GThread *threads[G_N_ELEMENTS (k)];
+  for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+    {
+      k[i] = (Killed){ f->url, f->member_key, i, g_ptr_array_new_with_free_func (g_free), 0 };
+      threads[i] = g_thread_new ("killed", killed_thread, &k[i]);
+    }
+  /* until some activations succeeded, then at once */
+  for (guint t = 0; t < 3000; t++)
+    {
+      guint n = 0;
+      for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+        n += g_atomic_int_get (&k[i].ok->len);
+      if (n >= 8)
+        break;
+      g_usleep (10 * 1000);
+    }
+  g_usleep (20 * 1000);
+  g_subprocess_send_signal (f->proc, SIGKILL);
+  GError *error = NULL;
+  g_subprocess_wait (f->proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_signaled (f->proc));
+  g_assert_cmpint (g_subprocess_get_term_sig (f->proc), ==, SIGKILL);
+  g_clear_object (&f->proc);
+  guint ok = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+    {
+      g_thread_join (threads[i]);
+      ok += k[i].ok->len;
+    }
+  g_assert_cmpuint (ok, >, 0);
+  g_assert_cmpuint (ok, <=, quota);
+
+  server_start (f, NULL);
+  char *sessions = g_strdup_printf ("%s/sessions", pool);
+  r = call (f, "GET", sessions, f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  JsonArray *list = json_object_get_array_member (obj (&r), "sessions");
+  guint n = json_array_get_length (list);
+  g_assert_cmpuint (n, >=, ok);
+  g_assert_cmpuint (n, <=, quota);
+  GHashTable *ids = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < n; i++)
+    g_hash_table_add (ids, (char *) json_object_get_string_member (
+                               json_array_get_object_element (list, i), "id"));
+  for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+    for (guint j = 0; j < k[i].ok->len; j++)
+      if (!g_hash_table_contains (ids, k[i].ok->pdata[j]))
+        g_error ("session %s got a 200 but is gone", (char *) k[i].ok->pdata[j]);
+  g_hash_table_unref (ids);
+  resp_clear (&r);
+  /* they still heartbeat */
+  g_assert_cmpuint (
+      heartbeat (f, f->member_key, k[0].ok->len > 0 ? k[0].ok->pdata[0] : k[1].ok->pdata[0], NULL),
+      ==, 200);
+  /* usage of the pools agrees */
+  r = call (f, "GET", "/orgs/acme/pools", f->owner_key, NULL);
+  JsonArray *pools = json_object_get_array_member (obj (&r), "pools");
+  for (guint i = 0; i < json_array_get_length (pools); i++)
+    {
+      JsonObject *p = json_array_get_object_element (pools, i);
+      g_assert_cmpint (json_object_get_int_member (p, "sessions"), <=,
+                       json_object_get_int_member (p, "quota"));
+      g_assert_cmpint (json_object_get_int_member (p, "machines"), <=,
+                       json_object_get_int_member (p, "quota"));
+    }
+  resp_clear (&r);
+  /* grants and offline licenses intact; the same signing key */
+  g_assert_cmpuint (count_list (f, grants, "grants"), ==, 1);
+  g_assert_cmpuint (count_list (f, offline, "offline"), ==, 1);
+  GBytes *pub_after = get_public_key (f);
+  g_assert_true (g_bytes_equal (pub, pub_after));
+  g_assert_true (verifies_with (lic, pub_after));
+  /* one more activation is refused if the quota is full, else granted */
+  char *sid = activate (f, f->member_key, "K-0", "nonce-after-kill", n < quota ? 200 : 409);
+  g_free (sid);
+  g_bytes_unref (pub_after);
+  g_bytes_unref (pub);
+  g_bytes_unref (lic);
+  for (guint i = 0; i < G_N_ELEMENTS (k); i++)
+    g_ptr_array_unref (k[i].ok);
+  g_free (sessions);
+  g_free (grants);
+  g_free (offline);
+  g_free (pool);
+}
+
 /* Plain HTTP on a non-loopback address is refused before anything binds. */
 static void
 test_insecure_refused (Fixture *f, gconstpointer data)
@@ -1176,6 +1598,10 @@ main (int argc, char **argv)
   ADD ("concurrent", test_concurrent, NULL);
   ADD ("restart", test_restart, NULL);
   ADD ("sigterm-inflight", test_sigterm_inflight, NULL);
+  ADD ("moved", test_moved, NULL);
+  ADD ("quota-lowered", test_quota_lowered, no_server);
+  ADD ("key-rotation", test_key_rotation, no_server);
+  ADD ("sigkill", test_sigkill, NULL);
   ADD ("insecure-refused", test_insecure_refused, no_server);
   ADD ("tls", test_tls, no_server);
 #undef ADD
