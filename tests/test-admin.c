@@ -8,15 +8,14 @@
  * $TESSERA_ADMIN_TOOL is the built tool. Under valgrind
  * ($TESSERA_TEST_UNDER_VALGRIND) every spawned tool runs under valgrind too. */
 #include "test-util.h"
+#include "tool-util.h"
 
 #include "store.h"
 
 #include <json-glib/json-glib.h>
-#include <sys/wait.h>
 #include <utime.h>
 
 #define MID "AAAA-BBBB-CCCC-DDDD"
-#define NOBODY 65534
 #define DAY (24 * 3600)
 
 typedef struct
@@ -89,41 +88,11 @@ run_tool (Fixture *f, const char *const *args, gboolean as_nobody, char **out, c
 {
   const char *tool = g_getenv ("TESSERA_ADMIN_TOOL");
   g_assert_nonnull (tool);
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  if (as_nobody && geteuid () == 0)
-    {
-      char *setpriv = g_find_program_in_path ("setpriv");
-      g_assert_nonnull (setpriv); /* util-linux: always there, never skipped */
-      g_ptr_array_add (argv, setpriv);
-      g_ptr_array_add (argv, g_strdup_printf ("--reuid=%d", NOBODY));
-      g_ptr_array_add (argv, g_strdup_printf ("--regid=%d", NOBODY));
-      g_ptr_array_add (argv, g_strdup ("--clear-groups"));
-    }
-  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
-    {
-      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
-      g_assert_nonnull (srcdir);
-      g_ptr_array_add (argv, g_strdup ("valgrind"));
-      g_ptr_array_add (argv, g_strdup ("--quiet"));
-      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
-      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
-      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
-      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
-    }
-  g_ptr_array_add (argv, g_strdup (tool));
+  g_autoptr (GPtrArray) expanded = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, expand (f, args[i]));
-  g_ptr_array_add (argv, NULL);
-
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
-                &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    g_ptr_array_add (expanded, expand (f, args[i]));
+  g_ptr_array_add (expanded, NULL);
+  return tool_util_run (tool, f->dir, (char *const *) expanded->pdata, as_nobody, out, err);
 }
 
 /* Runs one tool command that must succeed; returns its stdout, chomped. */
@@ -136,17 +105,6 @@ run_ok (Fixture *f, const char *const *args)
     g_error ("%s: exit %d: %s", args[0], rc, err);
   g_assert_cmpstr (err, ==, "");
   return g_strchomp (g_steal_pointer (&out));
-}
-
-static guint
-count_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_assert_nonnull (d);
-  guint n = 0;
-  while (g_dir_read_name (d) != NULL)
-    n++;
-  return n;
 }
 
 /* Org acme: owner@, alice@ and bob@ (members), carol@ (member); pools @NL@,
@@ -228,13 +186,6 @@ fixture_tear_down (Fixture *f)
 }
 
 static void
-assert_matches (const char *what, const char *pattern, const char *text)
-{
-  if (!g_regex_match_simple (pattern, text, G_REGEX_MULTILINE, 0))
-    g_error ("%s does not match /%s/:\n%s", what, pattern, text);
-}
-
-static void
 run_case (gconstpointer data)
 {
   const AdminCase *c = data;
@@ -250,17 +201,8 @@ run_case (gconstpointer data)
   if (rc != c->exit_code)
     g_error ("exit code %d, expected %d; stdout: %s; stderr: %s", rc, c->exit_code, out, err);
 
-  if (c->stderr_re == NULL)
-    g_assert_cmpstr (err, ==, "");
-  else
-    {
-      /* Exactly one line, prefixed with the program name. */
-      g_assert_true (g_str_has_prefix (err, "tessera-admin: "));
-      g_assert_true (g_str_has_suffix (err, "\n"));
-      g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
-      g_autofree char *pattern = expand (&f, c->stderr_re);
-      assert_matches ("stderr", pattern, err);
-    }
+  g_autofree char *err_pattern = c->stderr_re ? expand (&f, c->stderr_re) : NULL;
+  tool_util_assert_stderr ("tessera-admin", err_pattern, err);
   if (c->stdout_re != NULL)
     {
       g_autofree char *pattern = expand (&f, c->stdout_re);

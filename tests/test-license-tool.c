@@ -7,9 +7,9 @@
  * $TESSERA_LICENSE_TOOL is the built tool. Under valgrind
  * ($TESSERA_TEST_UNDER_VALGRIND) every spawned tool runs under valgrind too. */
 #include "test-util.h"
+#include "tool-util.h"
 
 #include <json-glib/json-glib.h>
-#include <sys/wait.h>
 
 /* A fixed key pair, for tests only: Ed25519 signatures are deterministic, so
  * files issued with it can be compared byte for byte with golden copies. */
@@ -42,7 +42,6 @@
 
 #define MID "AAAA-BBBB-CCCC-DDDD"
 #define OTHER_MID "ZZZZ-ZZZZ-ZZZZ-ZZZZ"
-#define NOBODY 65534
 
 typedef struct
 {
@@ -90,41 +89,11 @@ tool_path (void)
 static int
 run_tool (Fixture *f, const char *const *args, gboolean as_nobody, char **out, char **err)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  if (as_nobody && geteuid () == 0)
-    {
-      char *setpriv = g_find_program_in_path ("setpriv");
-      g_assert_nonnull (setpriv); /* util-linux: always there, never skipped */
-      g_ptr_array_add (argv, setpriv);
-      g_ptr_array_add (argv, g_strdup_printf ("--reuid=%d", NOBODY));
-      g_ptr_array_add (argv, g_strdup_printf ("--regid=%d", NOBODY));
-      g_ptr_array_add (argv, g_strdup ("--clear-groups"));
-    }
-  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
-    {
-      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
-      g_assert_nonnull (srcdir);
-      g_ptr_array_add (argv, g_strdup ("valgrind"));
-      g_ptr_array_add (argv, g_strdup ("--quiet"));
-      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
-      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
-      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
-      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
-    }
-  g_ptr_array_add (argv, g_strdup (tool_path ()));
+  g_autoptr (GPtrArray) expanded = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, expand (f, args[i]));
-  g_ptr_array_add (argv, NULL);
-
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
-                &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    g_ptr_array_add (expanded, expand (f, args[i]));
+  g_ptr_array_add (expanded, NULL);
+  return tool_util_run (tool_path (), f->dir, (char *const *) expanded->pdata, as_nobody, out, err);
 }
 
 static char *
@@ -150,17 +119,6 @@ write_file_mode (const char *path, const char *contents, int mode)
   g_file_set_contents (path, contents, -1, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_chmod (path, mode), ==, 0);
-}
-
-static guint
-count_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_assert_nonnull (d);
-  guint n = 0;
-  while (g_dir_read_name (d) != NULL)
-    n++;
-  return n;
 }
 
 static void
@@ -280,13 +238,6 @@ normalize (const char *text)
 }
 
 static void
-assert_matches (const char *what, const char *pattern, const char *text)
-{
-  if (!g_regex_match_simple (pattern, text, G_REGEX_MULTILINE, 0))
-    g_error ("%s does not match /%s/:\n%s", what, pattern, text);
-}
-
-static void
 run_case (gconstpointer data)
 {
   const ToolCase *c = data;
@@ -303,17 +254,8 @@ run_case (gconstpointer data)
   if (rc != c->exit_code)
     g_error ("exit code %d, expected %d; stderr: %s", rc, c->exit_code, err);
 
-  if (c->stderr_re == NULL)
-    g_assert_cmpstr (err, ==, "");
-  else
-    {
-      /* Exactly one line, prefixed with the program name. */
-      g_assert_true (g_str_has_prefix (err, "tessera-license: "));
-      g_assert_true (g_str_has_suffix (err, "\n"));
-      g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
-      g_autofree char *pattern = expand (&f, c->stderr_re);
-      assert_matches ("stderr", pattern, err);
-    }
+  g_autofree char *err_pattern = c->stderr_re ? expand (&f, c->stderr_re) : NULL;
+  tool_util_assert_stderr ("tessera-license", err_pattern, err);
 
   if (c->stdout_is != NULL)
     {

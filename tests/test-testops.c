@@ -1,14 +1,8 @@
 /* The online provider (plugins/testops) against the real tessera-server
  * ($TESSERA_SERVER) on 127.0.0.1, port 0, with a temporary SQLite file
  * bootstrapped and inspected through the store API (server/store.h). */
-#include "store.h"
+#include "server-util.h"
 #include "test-util.h"
-
-#include <signal.h>
-#include <string.h>
-#include <sys/prctl.h>
-
-#define DAY (24 * 3600)
 
 typedef struct
 {
@@ -24,12 +18,6 @@ typedef struct
   char *nl_pool;       /* acme KRE node-locked annual, quota 5 */
 } Fixture;
 
-static gint64
-now_s (void)
-{
-  return g_get_real_time () / G_USEC_PER_SEC;
-}
-
 static TsStore *
 store_open (Fixture *f)
 {
@@ -41,54 +29,11 @@ store_open (Fixture *f)
 
 /* ---------------------------------------------------------------- server */
 
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
+/* As in test-server: no leak check in the spawned server (GnuTLS). */
 static void
 server_start (Fixture *f, const char *const *extra)
 {
-  const char *bin = g_getenv ("TESSERA_SERVER");
-  g_assert_nonnull (bin);
-  GPtrArray *argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (char *) bin);
-  g_ptr_array_add (argv, "--database");
-  g_ptr_array_add (argv, f->db);
-  g_ptr_array_add (argv, "--key-dir");
-  g_ptr_array_add (argv, f->keys);
-  g_ptr_array_add (argv, "--listen");
-  g_ptr_array_add (argv, "127.0.0.1:0");
-  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) extra[i]);
-  g_ptr_array_add (argv, NULL);
-  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_set_stderr_file_path (l, f->log);
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  const char *asan = g_getenv ("ASAN_OPTIONS");
-  if (asan != NULL)
-    {
-      /* As in test-server: no leak check in the spawned server (GnuTLS). */
-      char *opts = g_strdup_printf ("%s:detect_leaks=0", asan);
-      g_subprocess_launcher_setenv (l, "ASAN_OPTIONS", opts, TRUE);
-      g_free (opts);
-    }
-  GError *error = NULL;
-  f->proc = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  g_object_unref (l);
-  g_ptr_array_free (argv, TRUE);
-
-  GDataInputStream *in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->proc));
-  char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (line);
-  g_assert_true (g_str_has_prefix (line, "listening on http"));
-  g_free (f->url);
-  f->url = g_strdup (line + strlen ("listening on "));
-  g_free (line);
-  g_object_unref (in);
+  f->proc = server_util_spawn (f->db, f->keys, f->log, extra, TRUE, &f->url);
 }
 
 static void
@@ -106,10 +51,7 @@ server_stop (Fixture *f)
 {
   if (f->proc == NULL)
     return;
-  g_subprocess_send_signal (f->proc, SIGTERM);
-  GError *error = NULL;
-  g_subprocess_wait (f->proc, NULL, &error);
-  g_assert_no_error (error);
+  server_util_terminate (f->proc);
   g_clear_object (&f->proc);
 }
 
@@ -132,16 +74,8 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->member_key
       = ts_store_create_api_key (store, f->member_id, "test", now, &f->member_key_id, &error);
   g_assert_no_error (error);
-  TsPool *p = ts_store_create_pool (store, NULL, "acme", "KRE", "floating", "annual", 1,
-                                    now + 365 * DAY, now, &error);
-  g_assert_no_error (error);
-  f->floating_pool = g_strdup (p->id);
-  ts_pool_free (p);
-  p = ts_store_create_pool (store, NULL, "acme", "KRE", "node-locked", "annual", 5, now + 365 * DAY,
-                            now, &error);
-  g_assert_no_error (error);
-  f->nl_pool = g_strdup (p->id);
-  ts_pool_free (p);
+  f->floating_pool = server_util_create_pool (store, "floating", 1, now);
+  f->nl_pool = server_util_create_pool (store, "node-locked", 5, now);
   ts_store_close (store);
 
   /* data: extra server arguments, or NULL for the defaults */

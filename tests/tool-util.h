@@ -1,0 +1,92 @@
+/* Helpers shared by the tests that spawn a command-line tool (tessera-admin,
+ * tessera-license) and check its exit code, stdout and stderr. */
+#pragma once
+
+#include <glib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOBODY 65534
+
+/* Runs @tool in @cwd with @args (NULL-terminated, already expanded), with
+ * LC_ALL=C; as uid/gid NOBODY if @as_nobody and the test runs as root; under
+ * valgrind too if $TESSERA_TEST_UNDER_VALGRIND is set. Returns its exit code
+ * (-1 if it did not exit normally). */
+static inline int
+tool_util_run (const char *tool, const char *cwd, char *const *args, gboolean as_nobody, char **out,
+               char **err)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  if (as_nobody && geteuid () == 0)
+    {
+      char *setpriv = g_find_program_in_path ("setpriv");
+      g_assert_nonnull (setpriv); /* util-linux: always there, never skipped */
+      g_ptr_array_add (argv, setpriv);
+      g_ptr_array_add (argv, g_strdup_printf ("--reuid=%d", NOBODY));
+      g_ptr_array_add (argv, g_strdup_printf ("--regid=%d", NOBODY));
+      g_ptr_array_add (argv, g_strdup ("--clear-groups"));
+    }
+  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
+    {
+      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
+      g_assert_nonnull (srcdir);
+      g_ptr_array_add (argv, g_strdup ("valgrind"));
+      g_ptr_array_add (argv, g_strdup ("--quiet"));
+      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
+      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
+      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
+      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
+      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
+    }
+  g_ptr_array_add (argv, g_strdup (tool));
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (cwd, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err, &status,
+                &error);
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static inline void
+assert_matches (const char *what, const char *pattern, const char *text)
+{
+  if (!g_regex_match_simple (pattern, text, G_REGEX_MULTILINE, 0))
+    g_error ("%s does not match /%s/:\n%s", what, pattern, text);
+}
+
+/* @pattern NULL: @err must be empty. Otherwise @err is exactly one line,
+ * starts with "@program: " and matches @pattern. */
+static inline void
+tool_util_assert_stderr (const char *program, const char *pattern, const char *err)
+{
+  if (pattern == NULL)
+    {
+      g_assert_cmpstr (err, ==, "");
+      return;
+    }
+  /* Exactly one line, prefixed with the program name. */
+  g_autofree char *prefix = g_strconcat (program, ": ", NULL);
+  g_assert_true (g_str_has_prefix (err, prefix));
+  g_assert_true (g_str_has_suffix (err, "\n"));
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
+  assert_matches ("stderr", pattern, err);
+}
+
+/* The number of entries in @dir. */
+static inline guint
+count_entries (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  guint n = 0;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
