@@ -134,3 +134,14 @@ tessera_backend_config_get_int (TesseraBackendConfig *config, const char *key, g
     }
   return result;
 }
+
+char **
+tessera_backend_config_dup_products (TesseraBackendConfig *config)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+  /* Already validated by config.c when the engine loaded it. */
+  char **products = g_key_file_get_string_list (config->keyfile, "engine", "products", NULL, NULL);
+  for (guint i = 0; products != NULL && products[i] != NULL; i++)
+    g_strstrip (products[i]);
+  return products;
+}

@@ -299,8 +299,9 @@ tessera_engine_dup_providers (TesseraEngine *engine)
 
 /* Returns the providers to try, each with a reference, so activation runs
  * without the engine lock (a slow server must not block other threads). */
-static GPtrArray *
-snapshot_providers (TesseraEngine *engine, TesseraEngineFlags *flags, GError **error)
+GPtrArray *
+_tessera_engine_snapshot_providers (TesseraEngine *engine, TesseraEngineFlags *flags,
+                                    GError **error)
 {
   g_mutex_lock (&engine->lock);
   if (!load_locked (engine, error))
@@ -342,7 +343,7 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
     }
 
   TesseraEngineFlags flags = 0;
-  g_autoptr (GPtrArray) providers = snapshot_providers (engine, &flags, error);
+  g_autoptr (GPtrArray) providers = _tessera_engine_snapshot_providers (engine, &flags, error);
   if (providers == NULL)
     return NULL;
 

@@ -146,7 +146,9 @@ tessera_license_unref (TesseraLicense *license)
   g_mutex_unlock (&license->box->lock);
   weak_box_unref (license->box);
 
-  if (license->sealed && !license->released)
+  /* A persistent license belongs to the machine, not to this process: a
+   * later process releases it explicitly. */
+  if (license->sealed && !license->released && !(license->flags & TESSERA_LICENSE_FLAG_PERSISTENT))
     {
       g_autoptr (GError) error = NULL;
       if (!_tessera_provider_release (license->provider, license, NULL, &error))

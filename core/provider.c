@@ -209,3 +209,115 @@ _tessera_provider_fingerprint (TesseraProvider *provider, GError **error)
     }
   return g_steal_pointer (&id);
 }
+
+/* A listed or installed license must be new and for the product it claims:
+ * the same checks as activate's, minus the seat to give back. */
+static gboolean
+check_stored_license (TesseraProvider *provider, const char *op, TesseraLicense *license,
+                      const char *product, GError **error)
+{
+  if (license == NULL || _tessera_license_is_sealed (license))
+    {
+      set_contract_error (error, provider, op,
+                          license ? "returned a license that was already handed out"
+                                  : "returned a NULL entry",
+                          NULL);
+      return FALSE;
+    }
+  if (product != NULL && g_strcmp0 (tessera_license_get_product (license), product) != 0)
+    {
+      g_autofree char *what = g_strdup_printf ("returned a license for '%s' when asked for '%s'",
+                                               tessera_license_get_product (license), product);
+      set_contract_error (error, provider, op, what, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GPtrArray *
+_tessera_provider_list (TesseraProvider *provider, const char *product, GError **error)
+{
+  GPtrArray *(*list) (gpointer, const char *, GError **)
+      = _TESSERA_BACKEND_OP (provider->backend, list);
+  if (list == NULL)
+    return g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
+
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GPtrArray) licenses = list (provider->instance, product, &local_error);
+  if (licenses != NULL && local_error != NULL)
+    {
+      set_contract_error (error, provider, "list", "returned a list and set an error", local_error);
+      return NULL;
+    }
+  if (licenses == NULL)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, "list", "returned NULL without an error", NULL);
+      else
+        g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                    "provider '%s': ", provider->name);
+      return NULL;
+    }
+  for (guint i = 0; i < licenses->len; i++)
+    if (!check_stored_license (provider, "list", licenses->pdata[i], product, error))
+      return NULL;
+  return g_steal_pointer (&licenses);
+}
+
+TesseraLicense *
+_tessera_provider_install (TesseraProvider *provider, const char *file_name, GBytes *contents,
+                           GError **error)
+{
+  TesseraLicense *(*install) (gpointer, const char *, GBytes *, GError **)
+      = _TESSERA_BACKEND_OP (provider->backend, install);
+  if (install == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
+                   "provider '%s' does not install license files", provider->name);
+      return NULL;
+    }
+
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (TesseraLicense) license
+      = install (provider->instance, file_name, contents, &local_error);
+  if (license != NULL && local_error != NULL)
+    {
+      set_contract_error (error, provider, "install", "returned a license and set an error",
+                          local_error);
+      return NULL;
+    }
+  if (license == NULL)
+    {
+      if (local_error == NULL)
+        set_contract_error (error, provider, "install", "returned NULL without an error", NULL);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (!check_stored_license (provider, "install", license, NULL, error))
+    return NULL;
+  return g_steal_pointer (&license);
+}
+
+gboolean
+_tessera_provider_forget (TesseraProvider *provider, guint *n_forgotten, GError **error)
+{
+  gboolean (*forget) (gpointer, guint *, GError **)
+      = _TESSERA_BACKEND_OP (provider->backend, forget);
+  *n_forgotten = 0;
+  if (forget == NULL)
+    return TRUE;
+  GError *local_error = NULL;
+  guint n = 0;
+  gboolean ok = forget (provider->instance, &n, &local_error);
+  if (!check_boolean_op (provider, "forget", ok, local_error, error))
+    return FALSE;
+  *n_forgotten = n;
+  return TRUE;
+}
+
+gboolean
+_tessera_provider_can_install (TesseraProvider *provider)
+{
+  return _TESSERA_BACKEND_OP (provider->backend, install) != NULL;
+}

@@ -64,6 +64,13 @@ GPtrArray *_tessera_loader_list (const char *plugin_dir);
 #define _TESSERA_BACKEND_OP(backend, field)                                                        \
   (_TESSERA_BACKEND_HAS (backend, field) ? (backend)->field : NULL)
 
+/* ---- engine.c ---- */
+
+/* Returns: (transfer full) the loaded providers, each with a reference, and
+ * the engine's flags, for calls made without the engine lock. */
+GPtrArray *_tessera_engine_snapshot_providers (TesseraEngine *engine, TesseraEngineFlags *flags,
+                                               GError **error);
+
 /* ---- backend-config.c ---- */
 
 TesseraBackendConfig *_tessera_backend_config_new (const char *name, GKeyFile *keyfile,
@@ -91,6 +98,12 @@ gboolean _tessera_provider_validate (TesseraProvider *provider, TesseraLicense *
 gboolean _tessera_provider_release (TesseraProvider *provider, TesseraLicense *license,
                                     GCancellable *cancellable, GError **error);
 char *_tessera_provider_fingerprint (TesseraProvider *provider, GError **error);
+/* (transfer full) unsealed licenses, checked against the op contract. */
+GPtrArray *_tessera_provider_list (TesseraProvider *provider, const char *product, GError **error);
+TesseraLicense *_tessera_provider_install (TesseraProvider *provider, const char *file_name,
+                                           GBytes *contents, GError **error);
+gboolean _tessera_provider_forget (TesseraProvider *provider, guint *n_forgotten, GError **error);
+gboolean _tessera_provider_can_install (TesseraProvider *provider);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraProvider, _tessera_provider_unref)
 
 /* ---- fingerprint-sources.c: each returns (transfer full) the raw value of

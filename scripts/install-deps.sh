@@ -10,6 +10,8 @@ packages=(
   libsodium-dev                         # Ed25519 signatures, Argon2id
   libsoup-3.0-dev                       # tessera-server's HTTP server, the online plugin's client
   libsqlite3-dev                        # tessera-server's embedded default store
+  libsecret-1-dev                       # online plugin: API keys cached in the Secret Service keyring
+  gnome-keyring dbus dbus-bin           # keyring tests: a real gnome-keyring-daemon in dbus-run-session
   curl openssl                          # server tests: raw HTTP requests, test TLS certificates
   valgrind                              # leak checks of the test programs
   clang-format                          # style check

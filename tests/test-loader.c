@@ -12,7 +12,7 @@ typedef struct
 } BadPlugin;
 
 static const BadPlugin bad_plugins[] = {
-  { "badmajor", TESSERA_ERROR_ABI_MISMATCH, "built for Tessera backend ABI 99.0" },
+  { "badmajor", TESSERA_ERROR_ABI_MISMATCH, "built for Tessera backend ABI 99." },
   { "newminor", TESSERA_ERROR_ABI_MISMATCH, "rebuild the plugin" },
   { "tinystruct", TESSERA_ERROR_ABI_MISMATCH, "not built with TESSERA_BACKEND_DEFINE" },
   { "noentry", TESSERA_ERROR_PLUGIN_LOAD, "does not export tessera_backend_entry_noentry" },
@@ -282,7 +282,7 @@ test_forced_provider_help (void)
   g_test_trap_assert_passed ();
   g_test_trap_assert_stderr ("*Supported values for TESSERA_PROVIDER:*");
   g_test_trap_assert_stderr ("*alpha*Tessera test plugin (alpha)*");
-  g_test_trap_assert_stderr ("*badmajor*cannot load*ABI 99.0*");
+  g_test_trap_assert_stderr ("*badmajor*cannot load*ABI 99.*");
 }
 
 /* ---- older and newer vtables ---- */

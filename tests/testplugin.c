@@ -9,6 +9,12 @@
  *   product = OTHER     (answer activate with a license for another product)
  *   log = /path         (appends "NAME op product" per op, to count calls)
  *   invalidate-ms = N   (a thread invalidates each license N ms after activation)
+ *   list|install|forget = ok | error:NICK | null | both   (ABI 1.1 ops)
+ *   list-count = N      (licenses list returns, default 1)
+ *   list-answer = sealed | other-product | null-entry   (a broken list entry)
+ *   forget-count = N    (credentials forget reports)
+ *
+ * The abi10 variant is built as if by the ABI 1.0 header: no 1.1 ops.
  */
 #include <tessera/tessera.h>
 
@@ -33,6 +39,7 @@ typedef struct
   char *group;
   char *log;
   gint serial;
+  TesseraLicense *last; /* the last license activate returned */
 } Instance;
 
 static char *
@@ -101,6 +108,7 @@ test_destroy (gpointer instance)
 {
   Instance *self = instance;
   log_op (self, "destroy", NULL);
+  g_clear_pointer (&self->last, tessera_license_unref);
   g_key_file_unref (self->keyfile);
   g_free (self->group);
   g_free (self->log);
@@ -163,6 +171,12 @@ test_activate (gpointer instance, const char *product, TesseraActivateOptions *o
                                  options ? tessera_activate_options_get (options, "api-key")
                                          : NULL);
 
+  if (g_key_file_has_key (self->keyfile, self->group, "list-answer", NULL))
+    {
+      g_clear_pointer (&self->last, tessera_license_unref);
+      self->last = tessera_license_ref (license);
+    }
+
   gint64 invalidate_ms = g_key_file_get_int64 (self->keyfile, self->group, "invalidate-ms", NULL);
   if (invalidate_ms > 0)
     {
@@ -211,6 +225,84 @@ test_fingerprint (gpointer instance, GError **error)
 }
 #endif
 
+#if !defined(VARIANT_OLD_ABI) && !defined(VARIANT_ABI_1_0)
+static TesseraLicense *
+stored_license (Instance *self, const char *product, const char *id)
+{
+  TesseraLicense *license = tessera_license_new (product, TESSERA_LICENSE_KIND_NODE_LOCKED, id);
+  tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_PERSISTENT);
+  tessera_license_set_machine_id (license, "TEST-MACH-INE0-0001");
+  return license;
+}
+
+static void
+license_unref0 (gpointer license)
+{
+  if (license != NULL)
+    tessera_license_unref (license);
+}
+
+static GPtrArray *
+test_list (gpointer instance, const char *product, GError **error)
+{
+  Instance *self = instance;
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, "list", &null_no_error, &both, error);
+  log_op (self, "list", product);
+  if (!ok || null_no_error)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func (license_unref0);
+  gint64 count = 1;
+  if (g_key_file_has_key (self->keyfile, self->group, "list-count", NULL))
+    count = g_key_file_get_int64 (self->keyfile, self->group, "list-count", NULL);
+  g_autofree char *answer = g_key_file_get_string (self->keyfile, self->group, "list-answer", NULL);
+  for (gint64 i = 0; i < count; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("%s-stored-%" G_GINT64_FORMAT, STR (PLUGIN_NAME), i);
+      const char *p = product ? product : "KRE";
+      if (g_strcmp0 (answer, "other-product") == 0)
+        p = "OTHER";
+      if (g_strcmp0 (answer, "null-entry") == 0)
+        g_ptr_array_add (out, NULL);
+      else
+        g_ptr_array_add (out, stored_license (self, p, id));
+    }
+  if (g_strcmp0 (answer, "sealed") == 0 && self->last != NULL)
+    g_ptr_array_add (out, tessera_license_ref (self->last));
+  return out;
+}
+
+static TesseraLicense *
+test_install (gpointer instance, const char *file_name, GBytes *contents, GError **error)
+{
+  Instance *self = instance;
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, "install", &null_no_error, &both, error);
+  log_op (self, "install", file_name);
+  if (!ok || null_no_error)
+    return NULL;
+  /* The file's first line names the product, so tests control what is installed. */
+  gsize len = 0;
+  const char *data = g_bytes_get_data (contents, &len);
+  g_autofree char *product = g_strndup (data, len);
+  g_strstrip (product);
+  return stored_license (self, product, file_name);
+}
+
+static gboolean
+test_forget (gpointer instance, guint *n_forgotten, GError **error)
+{
+  Instance *self = instance;
+  gboolean null_no_error, both;
+  gboolean ok = outcome (self, "forget", &null_no_error, &both, error);
+  log_op (self, "forget", NULL);
+  *n_forgotten = (guint) g_key_file_get_int64 (self->keyfile, self->group, "forget-count", NULL);
+  if (null_no_error)
+    return FALSE;
+  return ok;
+}
+#endif
+
 #if defined(VARIANT_NO_ENTRY)
 /* Exports something, just not the entry point. */
 TESSERA_BACKEND_EXPORT int tessera_backend_entry_something_else (void);
@@ -235,12 +327,17 @@ ENTRY_ (PLUGIN_NAME) (void)
 #endif
 #if defined(VARIANT_NEWER_MINOR)
     .abi_minor = TESSERA_BACKEND_ABI_MINOR + 1,
+#elif defined(VARIANT_ABI_1_0)
+    .abi_minor = 0,
 #else
     .abi_minor = TESSERA_BACKEND_ABI_MINOR,
 #endif
 #if defined(VARIANT_OLD_ABI)
     /* As if built by an older header whose vtable ended after validate. */
     .struct_size = G_STRUCT_OFFSET (TesseraBackend, release),
+#elif defined(VARIANT_ABI_1_0)
+    /* As if built by the ABI 1.0 header: no list/install/forget. */
+    .struct_size = G_STRUCT_OFFSET (TesseraBackend, list),
 #elif defined(VARIANT_TINY_STRUCT)
     .struct_size = 8,
 #else
@@ -261,6 +358,11 @@ ENTRY_ (PLUGIN_NAME) (void)
 #if !defined(VARIANT_OLD_ABI)
     .release = test_release,
     .fingerprint = test_fingerprint,
+#endif
+#if !defined(VARIANT_OLD_ABI) && !defined(VARIANT_ABI_1_0)
+    .list = test_list,
+    .install = test_install,
+    .forget = test_forget,
 #endif
   };
   return &backend;

@@ -34,7 +34,7 @@ G_BEGIN_DECLS
  * core knows is refused, an older one is accepted and the slots its (smaller)
  * struct_size does not cover read as NULL. */
 #define TESSERA_BACKEND_ABI_MAJOR 1
-#define TESSERA_BACKEND_ABI_MINOR 0
+#define TESSERA_BACKEND_ABI_MINOR 1
 
 /**
  * TesseraBackendConfig:
@@ -84,6 +84,15 @@ char *tessera_backend_config_dup_string (TesseraBackendConfig *config, const cha
  */
 char *tessera_backend_config_dup_path (TesseraBackendConfig *config, const char *key,
                                        const char *default_value, GError **error);
+
+/**
+ * tessera_backend_config_dup_products:
+ *
+ * Returns: (transfer full) (nullable): the products the configuration
+ *   licenses ([engine] products), or NULL when it does not restrict them.
+ *   Free with g_strfreev(). Since ABI 1.1.
+ */
+char **tessera_backend_config_dup_products (TesseraBackendConfig *config);
 
 /**
  * tessera_backend_config_get_int:
@@ -136,6 +145,30 @@ struct _TesseraBackend
   /* Returns: (transfer full) the machine ID this backend binds licenses to.
    * NULL slot: the core fingerprint (tessera_fingerprint_new()) is used. */
   char *(*fingerprint) (gpointer instance, GError **error);
+
+  /* ---- Since ABI 1.1 (optional) ---- */
+
+  /* Returns: (transfer full) (element-type TesseraLicense): the licenses this
+   * instance keeps between processes for @product (NULL: every product): files
+   * in its license folder, sessions it recorded because TESSERA_OPTION_PERSIST
+   * was set. Each is new and unsealed, as from activate, and takes nothing: no
+   * seat, no network call. Entries it finds but cannot use (expired, another
+   * machine, unreadable) are listed too: their validate says why. An empty
+   * array when there are none. NULL slot: an empty list. */
+  GPtrArray *(*list) (gpointer instance, const char *product, GError **error);
+  /* Checks @contents (a license file a person was given, @file_name its
+   * name) is authentic, for this machine and for a product this instance
+   * serves, then stores it where activate finds it. Returns: (transfer full)
+   * the stored license, unsealed, as list would return it; or NULL with
+   * @error saying exactly what is wrong, and nothing stored. A file for a
+   * product outside tessera_backend_config_dup_products() is refused with
+   * TESSERA_ERROR_PRODUCT_MISMATCH. */
+  TesseraLicense *(*install) (gpointer instance, const char *file_name, GBytes *contents,
+                              GError **error);
+  /* Forgets every credential this instance cached (API keys in the system
+   * keyring). Sets *@n_forgotten to how many (0 when there were none).
+   * NULL slot: nothing is cached, nothing to forget. */
+  gboolean (*forget) (gpointer instance, guint *n_forgotten, GError **error);
 
   /* New optional ops are appended here, bumping TESSERA_BACKEND_ABI_MINOR. */
 };

@@ -164,6 +164,58 @@ TesseraLicense *tessera_engine_activate_finish (TesseraEngine *engine, GAsyncRes
  */
 char *tessera_engine_dup_machine_id (TesseraEngine *engine, GError **error);
 
+/**
+ * tessera_engine_list_licenses:
+ * @product: (nullable): only this product's licenses; NULL for all
+ *
+ * The licenses the configured providers keep between processes: offline
+ * license files in their folders, sessions activated with
+ * TESSERA_OPTION_PERSIST. Listing takes no seat and makes no network call;
+ * tessera_license_validate() on an entry tells whether it can be used now (and
+ * why not), tessera_license_release() frees what it holds. Entries of earlier
+ * providers come first.
+ *
+ * Returns: (transfer full) (element-type TesseraLicense): the licenses (maybe
+ *   none), or NULL with @error set (the configuration does not load, or a
+ *   provider cannot read its store). Free with g_ptr_array_unref().
+ */
+GPtrArray *tessera_engine_list_licenses (TesseraEngine *engine, const char *product,
+                                         GError **error);
+
+/**
+ * tessera_engine_install_license:
+ * @provider: (nullable): the provider to install into; NULL picks the first
+ *   configured provider that installs license files
+ * @path: a license file a person was given
+ *
+ * Checks the file is authentic and for this machine and a configured product,
+ * then stores it where that provider's activation finds it. Nothing is stored
+ * on failure.
+ *
+ * Returns: (transfer full): the installed license (not activated: it holds
+ *   no seat), or NULL with @error set: TESSERA_ERROR_NOT_SUPPORTED when no
+ *   configured provider installs files, TESSERA_ERROR_NOT_FOUND or
+ *   TESSERA_ERROR_PERMISSION_DENIED for a @path that cannot be read,
+ *   TESSERA_ERROR_INVALID_ARGUMENT for a directory or a file far too big, else
+ *   the provider's reason (tampered, expired, another machine, product...).
+ */
+TesseraLicense *tessera_engine_install_license (TesseraEngine *engine, const char *provider,
+                                                const char *path, GError **error);
+
+/**
+ * tessera_engine_forget_credentials:
+ * @provider: (nullable): only this provider; NULL for every configured one
+ * @n_forgotten: (out) (optional): how many credentials were forgotten
+ *
+ * Removes the credentials providers cached for later runs (API keys in the
+ * system keyring). Forgetting nothing is not an error.
+ *
+ * Returns: TRUE, or FALSE with @error set (an unknown @provider gives
+ *   TESSERA_ERROR_NO_PROVIDER; a keyring that refuses, the provider's error).
+ */
+gboolean tessera_engine_forget_credentials (TesseraEngine *engine, const char *provider,
+                                            guint *n_forgotten, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraEngine, tessera_engine_unref)
 
 G_END_DECLS

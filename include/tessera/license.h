@@ -41,12 +41,16 @@ typedef enum
  * @TESSERA_LICENSE_FLAG_DEVELOPMENT: a development license; products should
  *   mark (watermark) what they produce under it.
  * @TESSERA_LICENSE_FLAG_OFFLINE: granted without contacting a server.
+ * @TESSERA_LICENSE_FLAG_PERSISTENT: outlives the process (see
+ *   TESSERA_OPTION_PERSIST): finalizing it does not release it; only
+ *   tessera_license_release() does.
  */
 typedef enum
 {
   TESSERA_LICENSE_FLAG_NONE = 0,
   TESSERA_LICENSE_FLAG_DEVELOPMENT = 1 << 0,
   TESSERA_LICENSE_FLAG_OFFLINE = 1 << 1,
+  TESSERA_LICENSE_FLAG_PERSISTENT = 1 << 2,
 } TesseraLicenseFlags;
 
 /**

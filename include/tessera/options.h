@@ -22,6 +22,11 @@ typedef struct _TesseraActivateOptions TesseraActivateOptions;
 #define TESSERA_OPTION_API_KEY "api-key"
 #define TESSERA_OPTION_ORG_ID "org-id"
 #define TESSERA_OPTION_WAIT_TIMEOUT "wait-timeout"
+/* "true": the license outlives this process. The backend records it (it sets
+ * TESSERA_LICENSE_FLAG_PERSISTENT), dropping the last reference does not
+ * release it, and a later process finds it with tessera_engine_list_licenses()
+ * to validate or release it. Backends that cannot keep a license ignore it. */
+#define TESSERA_OPTION_PERSIST "persist"
 
 /** Returns: (transfer full): empty options. */
 TesseraActivateOptions *tessera_activate_options_new (void);
