@@ -18,6 +18,7 @@ packages=(
   util-linux                            # setpriv: permission tests drop to 'nobody'
   file binutils                         # export check of the plugins (nm)
   faketime                              # clock-rollback tests run the real attack: a faked clock
+  strace                                # fault injection: fsync failing with EIO in the server
   clang libclang-rt-14-dev              # libFuzzer harnesses (fuzz/): clang with its fuzzer/sanitizer runtimes
 )
 
