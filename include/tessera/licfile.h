@@ -128,6 +128,32 @@ gboolean tessera_trusted_keys_add_path (TesseraTrustedKeys *keys, const char *pa
 /** Returns: the number of keys in the set. */
 guint tessera_trusted_keys_get_count (TesseraTrustedKeys *keys);
 
+/* ---- detached signatures (signed server answers) ---- */
+
+/**
+ * tessera_signing_key_sign_message:
+ * @context: what the message is ("activate", "heartbeat"): a signature
+ *   verifies only under the same context
+ * @message: the bytes to sign
+ *
+ * Returns: (transfer full): "KEYID.BASE64" (the key id, a dot and the
+ *   Ed25519 signature), for tessera_trusted_keys_verify_message().
+ */
+char *tessera_signing_key_sign_message (TesseraSigningKey *key, const char *context,
+                                        GBytes *message);
+
+/**
+ * tessera_trusted_keys_verify_message:
+ * @signature: (nullable): as tessera_signing_key_sign_message() made it
+ *
+ * Returns: TRUE when @signature is a trusted key's signature of @message
+ *   under @context; else FALSE with TESSERA_ERROR_TAMPERED (missing,
+ *   malformed or not matching) or TESSERA_ERROR_UNTRUSTED_KEY.
+ */
+gboolean tessera_trusted_keys_verify_message (TesseraTrustedKeys *keys, const char *context,
+                                              GBytes *message, const char *signature,
+                                              GError **error);
+
 /* ---- issuing ---- */
 
 /**
