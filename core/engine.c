@@ -393,7 +393,10 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
 
   /* Nobody granted it: keep the first (preferred) provider's code, so a
    * product can react to it, and tell the person every reason. */
-  if (providers->len == 1)
+  if (first_error == NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NO_PROVIDER,
+                 "no provider is loaded to grant a %s license", product);
+  else if (providers->len == 1)
     g_set_error (error, first_error->domain, first_error->code, "%s", report->str);
   else
     g_set_error (error, first_error->domain, first_error->code,

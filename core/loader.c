@@ -31,7 +31,7 @@ _tessera_backend_check (const TesseraBackend *backend, const char *expected_name
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ABI_MISMATCH,
                    "%s was built for Tessera backend ABI %u.%u, but this libtessera %s "
-                   "supports %u.0 to %u.%u: rebuild the plugin against this libtessera",
+                   "supports %d.0 to %d.%d: rebuild the plugin against this libtessera",
                    origin, backend->abi_major, backend->abi_minor, TESSERA_VERSION,
                    TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);
       return FALSE;

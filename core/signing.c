@@ -134,7 +134,7 @@ parse_key_line (const char *text, const char *tag, char id[TESSERA_KEY_ID_LEN + 
       gsize decoded_len = 0;
       g_autofree guchar *decoded = g_base64_decode (parts[2], &decoded_len);
       g_autofree char *reencoded = decoded ? g_base64_encode (decoded, decoded_len) : NULL;
-      if (decoded_len == len && g_strcmp0 (reencoded, parts[2]) == 0)
+      if (decoded != NULL && decoded_len == len && g_strcmp0 (reencoded, parts[2]) == 0)
         {
           memcpy (out, decoded, len);
           memcpy (id, parts[1], TESSERA_KEY_ID_LEN + 1);

@@ -67,6 +67,10 @@ void ts_http_setup (TsServer *server);
 gboolean ts_http_idle (TsServer *server);
 
 /* Replies (worker side). ts_reply_json takes @node. */
+/* Adds a "signature" member to @answer (an object holding @fields) signed
+ * over @nonce under @context (http-sign.c). */
+void ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, const char *nonce,
+                     const char *const *fields);
 void ts_reply_json (TsRequest *req, guint status, JsonNode *node);
 void ts_reply_empty (TsRequest *req);
 void ts_reply_error (TsRequest *req, const GError *error);

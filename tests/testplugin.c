@@ -46,7 +46,9 @@ static char *
 setting (Instance *self, const char *op)
 {
   char *v = g_key_file_get_string (self->keyfile, self->group, op, NULL);
-  return v ? v : g_strdup ("ok");
+  if (v != NULL)
+    return v;
+  return g_strdup ("ok");
 }
 
 static void
