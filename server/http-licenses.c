@@ -1,6 +1,10 @@
 /* tessera-server: /me, /activate, /heartbeat, /release (docs/protocol.md). */
 #include "http-private.h"
 
+#include "answer-signature.h"
+
+#include <string.h>
+
 static JsonNode *
 ts_my_org_json (gconstpointer item)
 {
@@ -58,26 +62,38 @@ ts_handle_activate (TsRequest *req)
     }
   g_free (req->org);
   req->org = g_strdup (s->org_id);
-  ts_reply_json (req, SOUP_STATUS_OK,
-                 ts_json_object ("session_id", 's', s->id, "org_id", 's', s->org_id, "product", 's',
-                                 s->product, "kind", 's', s->kind, "license_id", 's', s->pool_id,
-                                 "machine_id", 's', s->machine_id, "lease_seconds", 'i', lease,
-                                 "lease_expires_at", 'i', s->lease_expires_at, "subscription_end",
-                                 'i', s->subscription_end, "server_time", 'i', req->now,
-                                 "entitlements", 'n', ts_json_array (NULL, NULL), NULL));
+  JsonNode *answer = ts_json_object (
+      "session_id", 's', s->id, "org_id", 's', s->org_id, "product", 's', s->product, "kind", 's',
+      s->kind, "license_id", 's', s->pool_id, "machine_id", 's', s->machine_id, "lease_seconds",
+      'i', lease, "lease_expires_at", 'i', s->lease_expires_at, "subscription_end", 'i',
+      s->subscription_end, "server_time", 'i', req->now, "entitlements", 'n',
+      ts_json_array (NULL, NULL), NULL);
+  ts_sign_answer (req, answer, "activate", nonce, ts_answer_activate_fields);
+  ts_reply_json (req, SOUP_STATUS_OK, answer);
   ts_session_free (s);
 }
 
+/* @nonce: (nullable) the heartbeat's nonce, the release's is not taken. */
 static gboolean
-ts_session_arg (TsRequest *req, const char **session_id)
+ts_session_arg (TsRequest *req, const char **session_id, const char **nonce)
 {
-  static const char *const fields[] = { "session_id", NULL };
+  static const char *const release_fields[] = { "session_id", NULL };
+  static const char *const heartbeat_fields[] = { "session_id", "nonce", NULL };
   GError *error = NULL;
-  if (!ts_body_only (req, fields, &error)
-      || !ts_body_string (req, "session_id", TRUE, session_id, &error))
+  if (!ts_body_only (req, nonce != NULL ? heartbeat_fields : release_fields, &error)
+      || !ts_body_string (req, "session_id", TRUE, session_id, &error)
+      || (nonce != NULL && !ts_body_string (req, "nonce", FALSE, nonce, &error)))
     {
       ts_reply_error (req, error);
       g_error_free (error);
+      return FALSE;
+    }
+  if (nonce != NULL && *nonce == NULL)
+    *nonce = ""; /* an older client: its answer is signed over no nonce */
+  if (nonce != NULL && strlen (*nonce) > 64)
+    {
+      ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "\"nonce\" is over 64 characters");
       return FALSE;
     }
   return TRUE;
@@ -86,8 +102,8 @@ ts_session_arg (TsRequest *req, const char **session_id)
 void
 ts_handle_heartbeat (TsRequest *req)
 {
-  const char *session_id;
-  if (!ts_session_arg (req, &session_id))
+  const char *session_id, *nonce;
+  if (!ts_session_arg (req, &session_id, &nonce))
     return;
   GError *error = NULL;
   TsSession *s = ts_store_heartbeat (req->server->store, req->user_id, session_id,
@@ -99,9 +115,10 @@ ts_handle_heartbeat (TsRequest *req)
       return;
     }
   req->org = g_strdup (s->org_id);
-  ts_reply_json (req, SOUP_STATUS_OK,
-                 ts_json_object ("lease_expires_at", 'i', s->lease_expires_at, "server_time", 'i',
-                                 req->now, NULL));
+  JsonNode *answer = ts_json_object ("session_id", 's', s->id, "lease_expires_at", 'i',
+                                     s->lease_expires_at, "server_time", 'i', req->now, NULL);
+  ts_sign_answer (req, answer, "heartbeat", nonce, ts_answer_heartbeat_fields);
+  ts_reply_json (req, SOUP_STATUS_OK, answer);
   ts_session_free (s);
 }
 
@@ -109,7 +126,7 @@ void
 ts_handle_release (TsRequest *req)
 {
   const char *session_id;
-  if (!ts_session_arg (req, &session_id))
+  if (!ts_session_arg (req, &session_id, NULL))
     return;
   GError *error = NULL;
   if (!ts_store_release (req->server->store, req->user_id, session_id, req->now, &error))
