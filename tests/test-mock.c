@@ -2,47 +2,11 @@
  * engine and the built plugin: defaults, every scripted error, quota,
  * after/times, delays and cancellation, counters, malformed scenarios,
  * machine IDs, threads and the environment variables testers use. */
-#include "test-util.h"
+#include "mock-util.h"
 
 #include <json-glib/json-glib.h>
 
 /* ---- helpers ---- */
-
-/* A test's directory, declared first so that it is removed last: after the
- * engines and licenses whose destruction still writes counters into it. */
-typedef char TestDir;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDir, test_tmpdir_free)
-
-static char *
-write_scenario (const char *dir, const char *json)
-{
-  return test_write_file (dir, "scenario.json", json);
-}
-
-/* An engine whose only provider is the mock, with @scenario (or none). */
-static TesseraEngine *
-mock_engine_new (const char *scenario)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *config
-      = scenario
-            ? g_strdup_printf ("[engine]\nproviders=mock\n[provider:mock]\nscenario=%s\n", scenario)
-            : g_strdup ("[engine]\nproviders=mock\n");
-  TesseraEngine *engine = tessera_engine_new_from_data (config, -1, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (engine);
-  return engine;
-}
-
-static TesseraEngine *
-mock_engine_loaded (const char *scenario)
-{
-  g_autoptr (GError) error = NULL;
-  TesseraEngine *engine = mock_engine_new (scenario);
-  g_assert_true (tessera_engine_load (engine, &error));
-  g_assert_no_error (error);
-  return engine;
-}
 
 static TesseraLicense *
 activate_ok (TesseraEngine *engine, const char *product)
@@ -607,7 +571,8 @@ test_counters (void)
   g_assert_true (g_file_get_contents (counters, &initial, NULL, NULL));
   g_assert_cmpstr (initial, ==,
                    "{\"create\":1,\"activate\":0,\"validate\":0,\"release\":0,"
-                   "\"fingerprint\":0,\"destroy\":0,\"held\":0}\n");
+                   "\"fingerprint\":0,\"list\":0,\"install\":0,\"forget\":0,\"destroy\":0,"
+                   "\"held\":0}\n");
 
   TesseraLicense *a = activate_ok (engine, "KRE");
   TesseraLicense *b = activate_ok (engine, "KSE");
@@ -626,7 +591,8 @@ test_counters (void)
   g_assert_true (g_file_get_contents (counters, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==,
                    "{\"create\":1,\"activate\":3,\"validate\":2,\"release\":1,"
-                   "\"fingerprint\":1,\"destroy\":0,\"held\":2}\n");
+                   "\"fingerprint\":1,\"list\":0,\"install\":0,\"forget\":0,"
+                   "\"destroy\":0,\"held\":2}\n");
 
   /* No temporary file is left behind. */
   g_autoptr (GDir) d = g_dir_open (dir, 0, &error);
@@ -647,7 +613,8 @@ test_counters (void)
   g_assert_true (g_file_get_contents (counters, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==,
                    "{\"create\":1,\"activate\":3,\"validate\":2,\"release\":3,"
-                   "\"fingerprint\":1,\"destroy\":1,\"held\":0}\n");
+                   "\"fingerprint\":1,\"list\":0,\"install\":0,\"forget\":0,"
+                   "\"destroy\":1,\"held\":0}\n");
 }
 
 /* ---- malformed scenarios ---- */

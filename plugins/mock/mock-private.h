@@ -17,6 +17,9 @@ typedef enum
   MOCK_OP_VALIDATE,
   MOCK_OP_RELEASE,
   MOCK_OP_FINGERPRINT,
+  MOCK_OP_LIST,
+  MOCK_OP_INSTALL,
+  MOCK_OP_FORGET,
   MOCK_N_OPS
 } MockOp;
 
@@ -55,6 +58,8 @@ typedef struct
   gboolean development;
   MockScript scripts[MOCK_N_OPS];
   char *counters_path; /* NULL: no counters file */
+  guint64 stored;      /* "stored": licenses list returns per product */
+  guint64 credentials; /* "credentials": what the first forget reports */
 
   /* Guarded by @lock. */
   GMutex lock;
@@ -63,6 +68,8 @@ typedef struct
   guint64 calls[MOCK_N_OPS];
   guint64 held;
   char *fingerprint_id; /* the core fingerprint, computed once */
+  GPtrArray *installed; /* product names install added, in order */
+  gboolean forgotten;   /* forget ran: the credentials are gone */
   gboolean counters_warned;
 } Mock;
 

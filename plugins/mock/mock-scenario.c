@@ -353,8 +353,8 @@ parse_op (Parse *p, JsonObject *object, MockOp op, GError **error)
 static gboolean
 parse_scenario (Parse *p, JsonNode *root, GError **error)
 {
-  static const char *const allowed[]
-      = { "products", "quota", "machine_id", "license", "ops", "counters", NULL };
+  static const char *const allowed[] = { "products", "quota",  "machine_id",  "license", "ops",
+                                         "counters", "stored", "credentials", NULL };
   Mock *m = p->mock;
   const char *machine_id = NULL, *counters = NULL;
 
@@ -373,7 +373,9 @@ parse_scenario (Parse *p, JsonNode *root, GError **error)
       || !get_string_array (p, object, "", "products", &m->products, error)
       || !get_uint (p, object, "", "quota", G_MAXINT64, &m->has_quota, &m->quota, error)
       || !get_string (p, object, "", "machine_id", &machine_id, error)
-      || !get_string (p, object, "", "counters", &counters, error))
+      || !get_string (p, object, "", "counters", &counters, error)
+      || !get_uint (p, object, "", "stored", 1000, NULL, &m->stored, error)
+      || !get_uint (p, object, "", "credentials", 1000, NULL, &m->credentials, error))
     return FALSE;
   m->machine_id = g_strdup (machine_id);
   if (counters != NULL)

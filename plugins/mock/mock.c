@@ -24,11 +24,10 @@
 
 /* NULL-terminated: also the list of keys allowed in "ops". */
 const char *const mock_op_names[MOCK_N_OPS + 1] = {
-  [MOCK_OP_ACTIVATE] = "activate",
-  [MOCK_OP_VALIDATE] = "validate",
-  [MOCK_OP_RELEASE] = "release",
-  [MOCK_OP_FINGERPRINT] = "fingerprint",
-  [MOCK_N_OPS] = NULL,
+  [MOCK_OP_ACTIVATE] = "activate", [MOCK_OP_VALIDATE] = "validate",
+  [MOCK_OP_RELEASE] = "release",   [MOCK_OP_FINGERPRINT] = "fingerprint",
+  [MOCK_OP_LIST] = "list",         [MOCK_OP_INSTALL] = "install",
+  [MOCK_OP_FORGET] = "forget",     [MOCK_N_OPS] = NULL,
 };
 
 /* A license's seat, its backend data: freed by a successful release, or else
@@ -48,6 +47,7 @@ mock_new (void)
   self->kind = TESSERA_LICENSE_KIND_FLOATING;
   self->license_id = g_strdup (MOCK_DEFAULT_LICENSE_ID);
   self->attributes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->installed = g_ptr_array_new_with_free_func (g_free);
   return self;
 }
 
@@ -74,6 +74,7 @@ mock_unref (Mock *self)
     g_free (self->scripts[i].message);
   g_free (self->counters_path);
   g_free (self->fingerprint_id);
+  g_ptr_array_unref (self->installed);
   g_mutex_clear (&self->lock);
   g_free (self);
 }
@@ -92,10 +93,12 @@ mock_write_counters_locked (Mock *self, GError **error)
   g_autofree char *json = g_strdup_printf (
       "{\"create\":%" G_GUINT64_FORMAT ",\"activate\":%" G_GUINT64_FORMAT
       ",\"validate\":%" G_GUINT64_FORMAT ",\"release\":%" G_GUINT64_FORMAT
-      ",\"fingerprint\":%" G_GUINT64_FORMAT ",\"destroy\":%" G_GUINT64_FORMAT
-      ",\"held\":%" G_GUINT64_FORMAT "}\n",
+      ",\"fingerprint\":%" G_GUINT64_FORMAT ",\"list\":%" G_GUINT64_FORMAT
+      ",\"install\":%" G_GUINT64_FORMAT ",\"forget\":%" G_GUINT64_FORMAT
+      ",\"destroy\":%" G_GUINT64_FORMAT ",\"held\":%" G_GUINT64_FORMAT "}\n",
       self->creates, self->calls[MOCK_OP_ACTIVATE], self->calls[MOCK_OP_VALIDATE],
-      self->calls[MOCK_OP_RELEASE], self->calls[MOCK_OP_FINGERPRINT], self->destroys, self->held);
+      self->calls[MOCK_OP_RELEASE], self->calls[MOCK_OP_FINGERPRINT], self->calls[MOCK_OP_LIST],
+      self->calls[MOCK_OP_INSTALL], self->calls[MOCK_OP_FORGET], self->destroys, self->held);
   /* Atomic replace: a reader sees the old or the new contents, never a mix.
    * 0644 so a test running as another user can read it. */
   g_autoptr (GError) local_error = NULL;
@@ -270,8 +273,11 @@ mock_dup_machine_id (Mock *self, GError **error)
   return id;
 }
 
-static TesseraLicense *
-mock_grant (Mock *self, const char *product, GError **error)
+static TesseraLicense *mock_build_license (Mock *self, const char *product, const char *id,
+                                           const char *machine_id, MockSeat *seat);
+
+static gboolean
+mock_check_product (Mock *self, const char *product, GError **error)
 {
   if (self->products != NULL && !g_strv_contains ((const char *const *) self->products, product))
     {
@@ -279,8 +285,16 @@ mock_grant (Mock *self, const char *product, GError **error)
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PRODUCT_MISMATCH,
                    "the mock scenario %s licenses %s, not %s", self->scenario_path,
                    *list != '\0' ? list : "no product", product);
-      return NULL;
+      return FALSE;
     }
+  return TRUE;
+}
+
+static TesseraLicense *
+mock_grant (Mock *self, const char *product, GError **error)
+{
+  if (!mock_check_product (self, product, error))
+    return NULL;
 
   g_autofree char *machine_id = mock_dup_machine_id (self, error);
   if (machine_id == NULL)
@@ -300,9 +314,16 @@ mock_grant (Mock *self, const char *product, GError **error)
   seat->held = TRUE;
   g_mutex_unlock (&self->lock);
   seat->mock = mock_ref (self);
+  return mock_build_license (self, product, self->license_id, machine_id, seat);
+}
 
+/* A license as the scenario describes it, owning @seat. */
+static TesseraLicense *
+mock_build_license (Mock *self, const char *product, const char *id, const char *machine_id,
+                    MockSeat *seat)
+{
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  TesseraLicense *license = tessera_license_new (product, self->kind, self->license_id);
+  TesseraLicense *license = tessera_license_new (product, self->kind, id);
   tessera_license_set_backend_data (license, seat, mock_seat_free);
   tessera_license_set_machine_id (license, machine_id);
   tessera_license_set_org (license, self->org);
@@ -390,6 +411,107 @@ mock_fingerprint (gpointer instance, GError **error)
   return id;
 }
 
+/* A stored license: persistent, holding no seat (listing takes none). */
+static TesseraLicense *
+mock_stored_license (Mock *self, const char *product, const char *id, const char *machine_id)
+{
+  MockSeat *seat = g_new0 (MockSeat, 1);
+  seat->mock = mock_ref (self);
+  TesseraLicense *license = mock_build_license (self, product, id, machine_id, seat);
+  tessera_license_set_flags (license,
+                             tessera_license_get_flags (license) | TESSERA_LICENSE_FLAG_PERSISTENT);
+  return license;
+}
+
+static GPtrArray *
+mock_list (gpointer instance, const char *product, GError **error)
+{
+  Mock *self = instance;
+  GPtrArray *out = NULL;
+  g_autofree char *machine_id = NULL;
+  if (mock_op_begin (self, MOCK_OP_LIST, NULL, error)
+      && (machine_id = mock_dup_machine_id (self, error)) != NULL)
+    {
+      out = g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
+      /* "stored" licenses of each scenario product (or of the one asked for
+       * when the scenario names none), then what install added. */
+      g_autoptr (GPtrArray) names = g_ptr_array_new ();
+      if (self->products != NULL)
+        for (guint i = 0; self->products[i] != NULL; i++)
+          g_ptr_array_add (names, self->products[i]);
+      else if (product != NULL)
+        g_ptr_array_add (names, (gpointer) product);
+      for (guint i = 0; i < names->len; i++)
+        for (guint64 n = 0; n < self->stored; n++)
+          {
+            const char *p = names->pdata[i];
+            if (product != NULL && !g_str_equal (p, product))
+              continue;
+            g_autofree char *id = g_strdup_printf ("mock-stored-%s-%" G_GUINT64_FORMAT, p, n);
+            g_ptr_array_add (out, mock_stored_license (self, p, id, machine_id));
+          }
+      g_mutex_lock (&self->lock);
+      g_auto (GStrv) installed = g_new0 (char *, self->installed->len + 1);
+      for (guint i = 0; i < self->installed->len; i++)
+        installed[i] = g_strdup (self->installed->pdata[i]);
+      g_mutex_unlock (&self->lock);
+      for (guint i = 0; installed[i] != NULL; i++)
+        if (product == NULL || g_str_equal (installed[i], product))
+          {
+            g_autofree char *id = g_strdup_printf ("mock-installed-%u", i);
+            g_ptr_array_add (out, mock_stored_license (self, installed[i], id, machine_id));
+          }
+    }
+  mock_op_end (self);
+  return out;
+}
+
+/* Takes any file named <PRODUCT>_<anything>: what it holds is the tester's
+ * business, the mock only remembers the product (in memory). */
+static TesseraLicense *
+mock_install (gpointer instance, const char *file_name, G_GNUC_UNUSED GBytes *contents,
+              GError **error)
+{
+  Mock *self = instance;
+  TesseraLicense *license = NULL;
+  g_autofree char *machine_id = NULL;
+  if (mock_op_begin (self, MOCK_OP_INSTALL, NULL, error))
+    {
+      const char *sep = strchr (file_name, '_');
+      g_autofree char *product = sep ? g_strndup (file_name, (gsize) (sep - file_name)) : NULL;
+      if (product == NULL || *product == '\0')
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                     "the mock provider installs files named PRODUCT_…, not '%s'", file_name);
+      else if (mock_check_product (self, product, error)
+               && (machine_id = mock_dup_machine_id (self, error)) != NULL)
+        {
+          g_mutex_lock (&self->lock);
+          g_autofree char *id = g_strdup_printf ("mock-installed-%u", self->installed->len);
+          g_ptr_array_add (self->installed, g_strdup (product));
+          g_mutex_unlock (&self->lock);
+          license = mock_stored_license (self, product, id, machine_id);
+        }
+    }
+  mock_op_end (self);
+  return license;
+}
+
+static gboolean
+mock_forget (gpointer instance, guint *n_forgotten, GError **error)
+{
+  Mock *self = instance;
+  gboolean ok = mock_op_begin (self, MOCK_OP_FORGET, NULL, error);
+  if (ok)
+    {
+      g_mutex_lock (&self->lock);
+      *n_forgotten = self->forgotten ? 0 : (guint) MIN (self->credentials, G_MAXUINT);
+      self->forgotten = TRUE;
+      g_mutex_unlock (&self->lock);
+    }
+  mock_op_end (self);
+  return ok;
+}
+
 static gpointer
 mock_create (TesseraBackendConfig *config, GError **error)
 {
@@ -443,4 +565,5 @@ mock_destroy (gpointer instance)
 TESSERA_BACKEND_DEFINE (mock, "Scriptable mock backend for testers", .create = mock_create,
                         .destroy = mock_destroy, .activate = mock_activate,
                         .validate = mock_validate, .release = mock_release,
-                        .fingerprint = mock_fingerprint)
+                        .fingerprint = mock_fingerprint, .list = mock_list, .install = mock_install,
+                        .forget = mock_forget)
