@@ -143,6 +143,7 @@ static gboolean
 get_uint (Parse *p, JsonObject *object, const char *where, const char *key, guint64 max,
           gboolean *present, guint64 *out, GError **error)
 {
+  g_assert (out != NULL);
   JsonNode *node = json_object_get_member (object, key);
   if (node == NULL)
     return TRUE;
