@@ -281,7 +281,8 @@ test_disk_full (void)
 static void
 test_io_error (void)
 {
-  if (g_find_program_in_path ("strace") == NULL)
+  g_autofree char *strace = g_find_program_in_path ("strace");
+  if (strace == NULL)
     g_error ("strace is needed for I/O fault injection (scripts/install-deps.sh installs it)");
   const gint64 quota = 1000;
   Fixture f = { 0 };

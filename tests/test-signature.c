@@ -92,7 +92,8 @@ test_refused (Fixture *f, gconstpointer data)
     case BREAK_ONE_BYTE:
       {
         gsize len = 0;
-        g_autofree char *copy = g_strndup (g_bytes_get_data (f->message, &len), len);
+        const char *data = g_bytes_get_data (f->message, &len);
+        g_autofree char *copy = g_strndup (data, len);
         copy[len - 1] ^= 1; /* another server time */
         g_bytes_unref (message);
         message = g_bytes_new (copy, len);

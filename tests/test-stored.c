@@ -78,6 +78,9 @@ test_list_sealed (void)
   g_assert_null (list);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_BACKEND);
   g_assert_nonnull (strstr (error->message, "already handed out"));
+  g_clear_error (&error);
+  g_assert_true (tessera_license_release (held, NULL, &error));
+  g_assert_no_error (error);
 }
 
 /* Persistent licenses are released only on request, never by the last unref:
