@@ -92,8 +92,8 @@ test_refused (Fixture *f, gconstpointer data)
     case BREAK_ONE_BYTE:
       {
         gsize len = 0;
-        const char *data = g_bytes_get_data (f->message, &len);
-        g_autofree char *copy = g_strndup (data, len);
+        const char *text = g_bytes_get_data (f->message, &len);
+        g_autofree char *copy = g_strndup (text, len);
         copy[len - 1] ^= 1; /* another server time */
         g_bytes_unref (message);
         message = g_bytes_new (copy, len);
