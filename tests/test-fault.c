@@ -289,10 +289,10 @@ test_io_error (void)
   fixture_init (&f, FALSE, quota);
 
   g_autofree char *wrapper = g_build_filename (f.dir, "strace-server", NULL);
-  g_autofree char *script
-      = g_strdup_printf ("#!/bin/sh\nexec strace -f -qq -o /dev/null -e trace=fsync,fdatasync "
-                         "-e inject=fsync,fdatasync:error=EIO:when=25+ '%s' \"$@\"\n",
-                         g_getenv ("TESSERA_SERVER"));
+  g_autofree char *script = g_strdup_printf (
+      "#!/bin/sh\nexec setsid strace -f -qq -o /dev/null -e trace=fsync,fdatasync "
+      "-e inject=fsync,fdatasync:error=EIO:when=25+ '%s' \"$@\"\n",
+      g_getenv ("TESSERA_SERVER"));
   g_assert_true (g_file_set_contents (wrapper, script, -1, NULL));
   g_assert_cmpint (g_chmod (wrapper, 0755), ==, 0);
   g_autofree char *real = g_strdup (g_getenv ("TESSERA_SERVER"));
@@ -319,9 +319,17 @@ test_io_error (void)
   g_assert_cmpuint (refused, >=, 10);
 
   soup_session_abort (session);
-  g_subprocess_send_signal (f.proc, SIGKILL);
+  /* strace and the server it traces: a killed strace would leave its
+   * tracee running, so kill the session setsid made for both. */
+  pid_t group = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (f.proc), NULL, 10);
+  g_assert_cmpint (kill (-group, SIGKILL), ==, 0);
   g_subprocess_wait (f.proc, NULL, NULL);
   g_clear_object (&f.proc);
+  /* The server, strace's child, is gone once nothing holds the database's
+   * lock file any more; wait for the group to be empty. */
+  for (guint i = 0; i < 500 && kill (-group, 0) == 0; i++)
+    g_usleep (10 * 1000);
+  g_assert_cmpint (kill (-group, 0), !=, 0);
   assert_granted_recorded (&f, granted, quota);
 
   /* Healthy again without the injection: granted seats alive, new ones granted. */
