@@ -1,8 +1,14 @@
 /* The online provider (plugins/testops) against the real tessera-server
  * ($TESSERA_SERVER) on 127.0.0.1, port 0, with a temporary SQLite file
- * bootstrapped and inspected through the store API (server/store.h). */
+ * bootstrapped and inspected through the store API (server/store.h), and a
+ * real Secret Service: the program runs under tests/with-keyring.sh
+ * (gnome-keyring-daemon on a private D-Bus bus), re-executing itself
+ * through it when started without. */
 #include "server-util.h"
 #include "test-util.h"
+
+static TesseraEngine *engine_new_at (const char *url, const char *extra);
+static guint forget_keys (TesseraEngine *engine);
 
 typedef struct
 {
@@ -80,6 +86,15 @@ fixture_setup (Fixture *f, gconstpointer data)
 
   /* data: extra server arguments, or NULL for the defaults */
   server_start (f, data);
+
+  /* A clean keyring for this server. Not in a subprocess: some of them
+   * must not reach the session bus before they cut it off. */
+  if (!g_test_subprocess ())
+    {
+      TesseraEngine *engine = engine_new_at (f->url, NULL);
+      forget_keys (engine);
+      tessera_engine_unref (engine);
+    }
 }
 
 static void
@@ -114,14 +129,32 @@ engine_with (const char *config)
   return engine;
 }
 
+/* An engine on the server at @url; @extra: more lines of [provider:testops]. */
+static TesseraEngine *
+engine_new_at (const char *url, const char *extra)
+{
+  g_autofree char *config = g_strdup_printf (
+      "[engine]\nproviders=testops\n[provider:testops]\nserver=%s\n%s%s", url,
+      g_str_has_prefix (url, "http:") ? "allow-http=true\n" : "", extra ? extra : "");
+  return engine_with (config);
+}
+
 /* An engine on the fixture's server; @extra: more lines of [provider:testops]. */
 static TesseraEngine *
 engine_new (Fixture *f, const char *extra)
 {
-  g_autofree char *config = g_strdup_printf (
-      "[engine]\nproviders=testops\n[provider:testops]\nserver=%s\n%s%s", f->url,
-      g_str_has_prefix (f->url, "http:") ? "allow-http=true\n" : "", extra ? extra : "");
-  return engine_with (config);
+  return engine_new_at (f->url, extra);
+}
+
+/* Forgets the keys the engine's testops cached; returns how many. */
+static guint
+forget_keys (TesseraEngine *engine)
+{
+  GError *error = NULL;
+  guint n = 99;
+  g_assert_true (tessera_engine_forget_credentials (engine, "testops", &n, &error));
+  g_assert_no_error (error);
+  return n;
 }
 
 static TesseraActivateOptions *
@@ -650,6 +683,8 @@ test_bad_config (Fixture *f, gconstpointer data)
     "server=http://licenses.example.com/\nallow-http=true\n", /* http off loopback */
     "server=%s\nallow-http=true\nca-file=/nonexistent/ca.pem\n",
     "server=%s\nallow-http=true\norg-id=\n",
+    "server=%s\nallow-http=true\nkey-storage=sometimes\n",  /* keyring or env-only */
+    "server=%s\nallow-http=true\nstate-dir=relative/dir\n", /* relative, config in memory */
   };
   g_autoptr (TesseraActivateOptions) o = options_with_key (f->member_key);
   for (guint i = 0; i <= G_N_ELEMENTS (bodies); i++)
@@ -738,6 +773,477 @@ test_fallback_offline (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (report, url));
   g_assert_true (tessera_license_release (license, NULL, &error));
   g_assert_no_error (error);
+}
+
+/* ---------------------------------------------------------------- keyring */
+
+static const char no_key_message[] = "after a successful activation the system keyring keeps it";
+
+/* The key given once is stored after the activation succeeded; the next
+ * activation needs none; forget removes it and the next one fails. */
+static void
+test_keyring (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autoptr (TesseraEngine) engine = engine_new (f, NULL);
+  g_autoptr (TesseraActivateOptions) o = options_with_key (f->member_key);
+  TesseraLicense *license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+
+  /* a new engine (as a new run would), no key given: the keyring's */
+  g_autoptr (TesseraEngine) later = engine_new (f, NULL);
+  license = activate (later, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_org (license), ==, "acme");
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+
+  /* naming another org still finds the key stored for this server: the
+   * server knows the user, who is no member there */
+  g_autoptr (TesseraActivateOptions) beta = tessera_activate_options_new ();
+  tessera_activate_options_set (beta, TESSERA_OPTION_ORG_ID, "beta");
+  g_assert_null (activate (later, beta, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "not a member of organization beta"));
+  g_clear_error (&error);
+
+  /* forget: one key (the same key activating again stored nothing new) */
+  g_assert_cmpuint (forget_keys (later), ==, 1);
+  g_assert_cmpuint (forget_keys (later), ==, 0);
+  g_assert_null (activate (later, NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, f->url));
+  g_assert_nonnull (strstr (error->message, "'api-key'"));
+  g_assert_nonnull (strstr (error->message, "TESSERA_API_KEY"));
+  g_assert_nonnull (strstr (error->message, no_key_message));
+  g_clear_error (&error);
+
+  /* forgetting is per server: another server's key stays */
+  license = activate (later, o, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_autoptr (TesseraEngine) other = engine_new_at ("http://127.0.0.1:1", NULL);
+  g_assert_cmpuint (forget_keys (other), ==, 0);
+  g_assert_cmpuint (forget_keys (later), ==, 1);
+}
+
+/* A key the server refuses is never stored, and never replaces a good one. */
+static void
+test_keyring_wrong_key (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autoptr (TesseraEngine) engine = engine_new (f, NULL);
+  g_autoptr (TesseraActivateOptions) wrong
+      = options_with_key ("tsk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+  g_assert_null (activate (engine, wrong, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, f->url));
+  g_clear_error (&error);
+  g_assert_null (activate (engine, NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, no_key_message));
+  g_clear_error (&error);
+  g_assert_cmpuint (forget_keys (engine), ==, 0);
+
+  /* a good key stored, then a wrong one given: the good one stays */
+  g_autoptr (TesseraActivateOptions) good = options_with_key (f->member_key);
+  TesseraLicense *license = activate (engine, good, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_assert_null (activate (engine, wrong, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_clear_error (&error);
+  license = activate (engine, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+
+  /* the stored key is revoked: the error says where the key came from */
+  TsStore *store = store_open (f);
+  g_assert_true (ts_store_revoke_api_key (store, f->member_id, f->member_key_id, now_s (), &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+  g_assert_null (activate (engine, NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, "came from the system keyring"));
+  g_clear_error (&error);
+  g_assert_cmpuint (forget_keys (engine), ==, 1);
+}
+
+/* key-storage=env-only with a keyring at hand: the key works, nothing is
+ * stored, and without a key it says env-only. */
+static void
+test_env_only (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autoptr (TesseraEngine) engine = engine_new (f, "key-storage=env-only\n");
+  g_setenv ("TESSERA_API_KEY", f->member_key, TRUE);
+  TesseraLicense *license = activate (engine, NULL, &error);
+  g_unsetenv ("TESSERA_API_KEY");
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_assert_null (activate (engine, NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, "key-storage=env-only"));
+  g_assert_nonnull (strstr (error->message, "TESSERA_API_KEY"));
+  g_clear_error (&error);
+  /* nothing in the keyring, as a keyring engine sees it */
+  g_autoptr (TesseraEngine) keyring = engine_new (f, NULL);
+  g_assert_cmpuint (forget_keys (keyring), ==, 0);
+  g_assert_cmpuint (forget_keys (engine), ==, 0);
+}
+
+static const char no_service_message[] = "no Secret Service is reachable";
+
+/* No session bus at all (a headless CI machine): the documented message,
+ * no seat taken; env-only then works. In a subprocess, so that the bus is
+ * cut off before anything in the process connected to it. */
+static void
+test_no_secret_service (Fixture *f, gconstpointer data)
+{
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
+  GError *error = NULL;
+  g_autoptr (TesseraEngine) engine = engine_new (f, NULL);
+  g_autoptr (TesseraActivateOptions) o = options_with_key (f->member_key);
+  g_setenv ("TESSERA_API_KEY", f->member_key, TRUE);
+  /* the key given either way: still refused, as it could not be kept */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_null (activate (engine, i == 0 ? o : NULL, &error));
+      g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, no_service_message));
+      g_assert_nonnull (strstr (error->message, f->url));
+      g_assert_nonnull (strstr (error->message, "key-storage=env-only"));
+      g_assert_nonnull (strstr (error->message, "'api-key'"));
+      g_assert_nonnull (strstr (error->message, "TESSERA_API_KEY"));
+      g_clear_error (&error);
+    }
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  guint n = 99;
+  g_assert_false (tessera_engine_forget_credentials (engine, "testops", &n, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, no_service_message));
+  g_clear_error (&error);
+
+  /* the explicit fallback */
+  g_autoptr (TesseraEngine) env_only = engine_new (f, "key-storage=env-only\n");
+  TesseraLicense *license = activate (env_only, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_assert_cmpuint (forget_keys (env_only), ==, 0);
+  g_unsetenv ("TESSERA_API_KEY");
+}
+
+/* A session bus with nobody owning org.freedesktop.secrets (and no
+ * service files to start one): the same documented message. A bus of our
+ * own in a subprocess, so that nothing else in the process sees it. */
+static void
+test_no_secrets_provider (Fixture *f, gconstpointer data)
+{
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  GError *error = NULL;
+  /* The policy of tests/with-keyring.sh's bus: anyone may talk and own. */
+  g_autofree char *conf_text = g_strdup_printf (
+      "<busconfig><type>session</type><listen>unix:dir=%s</listen><auth>EXTERNAL</auth>"
+      "<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+      "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>",
+      f->dir);
+  g_autofree char *conf = test_write_file (f->dir, "bus.conf", conf_text);
+  g_autofree char *config_arg = g_strdup_printf ("--config-file=%s", conf);
+  /* It dies with this process, whatever happens to the test. */
+  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                      | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_set_child_setup (l, server_util_die_with_parent, NULL, NULL);
+  GSubprocess *bus = g_subprocess_launcher_spawn (l, &error, "dbus-daemon", config_arg, "--nofork",
+                                                  "--print-address=1", NULL);
+  g_assert_no_error (error);
+  g_object_unref (l);
+  GDataInputStream *in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus));
+  g_autofree char *address = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (address);
+  g_object_unref (in);
+  g_setenv ("DBUS_SESSION_BUS_ADDRESS", address, TRUE);
+
+  g_autoptr (TesseraEngine) engine = engine_new (f, NULL);
+  g_autoptr (TesseraActivateOptions) o = options_with_key (f->member_key);
+  g_assert_null (activate (engine, o, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, no_service_message));
+  g_assert_nonnull (strstr (error->message, "org.freedesktop.secrets"));
+  g_assert_nonnull (strstr (error->message, "key-storage=env-only"));
+  g_clear_error (&error);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  g_subprocess_force_exit (bus);
+  g_subprocess_wait (bus, NULL, NULL);
+  g_object_unref (bus);
+}
+
+/* ---------------------------------------------------------------- persist */
+
+static TesseraActivateOptions *
+options_persist (const char *key)
+{
+  TesseraActivateOptions *o = options_with_key (key);
+  tessera_activate_options_set (o, TESSERA_OPTION_PERSIST, "true");
+  return o;
+}
+
+static guint
+count_records (const char *dir)
+{
+  guint n = 0;
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (d == NULL)
+    return 0;
+  for (const char *name = g_dir_read_name (d); name != NULL; name = g_dir_read_name (d))
+    if (g_str_has_suffix (name, ".session"))
+      n++;
+  g_dir_close (d);
+  return n;
+}
+
+static GPtrArray *
+list_licenses (TesseraEngine *engine, const char *product)
+{
+  GError *error = NULL;
+  GPtrArray *list = tessera_engine_list_licenses (engine, product, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (list);
+  return list;
+}
+
+/* persist: the session outlives the license object; a new engine lists it
+ * (no key given: the keyring's), validates it and releases it. */
+static void
+test_persist (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autofree char *state = g_build_filename (f->dir, "state", "tessera", NULL);
+  g_autofree char *line = g_strdup_printf ("state-dir=%s\n", state);
+  g_autoptr (TesseraEngine) engine = engine_new (f, line);
+  g_autoptr (TesseraActivateOptions) o = options_persist (f->member_key);
+  TesseraLicense *license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_PERSISTENT);
+  g_autofree char *session
+      = g_strdup (tessera_license_get_attribute (license, "testops.session-id"));
+  g_autofree char *license_id = g_strdup (tessera_license_get_id (license));
+
+  /* the record: 0600 in a 0700 folder, the session but never the key */
+  g_autofree char *name = g_strdup_printf ("testops-%s.session", session);
+  g_autofree char *path = g_build_filename (state, name, NULL);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (state, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_autofree char *contents = NULL;
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, session));
+  g_assert_nonnull (strstr (contents, f->url));
+  g_assert_nonnull (strstr (contents, "org=acme"));
+  g_assert_nonnull (strstr (contents, "lease-expires-at="));
+  g_assert_null (strstr (contents, f->member_key));
+  g_assert_null (strstr (contents, "tsk_"));
+
+  /* the last reference goes: the seat stays taken */
+  tessera_license_unref (license);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+
+  /* a later process: a new engine, no key given */
+  g_autoptr (TesseraEngine) later = engine_new (f, line);
+  g_autoptr (GPtrArray) none = list_licenses (later, "KSE");
+  g_assert_cmpuint (none->len, ==, 0);
+  g_autoptr (TesseraEngine) elsewhere = engine_new_at ("http://127.0.0.1:1", line);
+  g_autoptr (GPtrArray) other = list_licenses (elsewhere, NULL);
+  g_assert_cmpuint (other->len, ==, 0); /* another server's records are not ours */
+  g_autoptr (GPtrArray) list = list_licenses (later, NULL);
+  g_assert_cmpuint (list->len, ==, 1);
+  TesseraLicense *listed = list->pdata[0];
+  g_assert_cmpstr (tessera_license_get_provider (listed), ==, "testops");
+  g_assert_cmpstr (tessera_license_get_product (listed), ==, "KRE");
+  g_assert_cmpstr (tessera_license_get_org (listed), ==, "acme");
+  g_assert_cmpstr (tessera_license_get_id (listed), ==, license_id);
+  g_assert_cmpstr (tessera_license_get_attribute (listed, "testops.session-id"), ==, session);
+  g_assert_true (tessera_license_get_flags (listed) & TESSERA_LICENSE_FLAG_PERSISTENT);
+  g_assert_true (tessera_license_validate (listed, NULL, &error));
+  g_assert_no_error (error);
+  /* dropping a listed license releases nothing either */
+  g_clear_pointer (&list, g_ptr_array_unref);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
+
+  list = list_licenses (later, "KRE");
+  g_assert_cmpuint (list->len, ==, 1);
+  g_assert_true (tessera_license_release (list->pdata[0], NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_autoptr (GPtrArray) after = list_licenses (later, NULL);
+  g_assert_cmpuint (after->len, ==, 0);
+
+  /* released in the process that activated it: the record goes too */
+  license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_records (state), ==, 1);
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_assert_cmpuint (count_records (state), ==, 0);
+  g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 0);
+
+  /* a bad persist value */
+  tessera_activate_options_set (o, TESSERA_OPTION_PERSIST, "forever");
+  g_assert_null (activate (engine, o, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "persist"));
+  g_clear_error (&error);
+}
+
+/* The server ended a recorded session: validate says why (the server's
+ * reason) and the record goes; release is then no error. */
+static void
+test_persist_ended (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autofree char *state = g_build_filename (f->dir, "state", NULL);
+  g_autofree char *line = g_strdup_printf ("state-dir=%s\n", state);
+  g_autoptr (TesseraEngine) engine = engine_new (f, line);
+  g_autoptr (TesseraActivateOptions) o = options_persist (f->member_key);
+  TesseraLicense *license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  g_autofree char *session
+      = g_strdup (tessera_license_get_attribute (license, "testops.session-id"));
+  tessera_license_unref (license);
+  TsStore *store = store_open (f);
+  g_assert_true (ts_store_force_release (store, f->owner_id, "acme", f->floating_pool, session,
+                                         now_s (), &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+
+  g_autoptr (TesseraEngine) later = engine_new (f, line);
+  g_autoptr (GPtrArray) list = list_licenses (later, NULL);
+  g_assert_cmpuint (list->len, ==, 1);
+  g_assert_false (tessera_license_validate (list->pdata[0], NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
+  g_assert_nonnull (strstr (error->message, f->url));
+  g_clear_error (&error);
+  g_assert_cmpuint (count_records (state), ==, 0);
+  g_assert_true (tessera_license_release (list->pdata[0], NULL, &error));
+  g_assert_no_error (error);
+
+  /* the server cannot be reached: release fails and the record stays */
+  license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  tessera_license_unref (license);
+  g_autoptr (GPtrArray) held = list_licenses (later, NULL);
+  g_assert_cmpuint (held->len, ==, 1);
+  server_kill (f);
+  g_assert_false (tessera_license_release (held->pdata[0], NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK);
+  g_clear_error (&error);
+  g_assert_cmpuint (count_records (state), ==, 1);
+}
+
+/* A state folder that is not the user's (tests run as root: the check runs
+ * as nobody) or that others may write: refused before any seat is taken. */
+static void
+test_state_dir_refused (void)
+{
+  if (g_test_subprocess ())
+    {
+      const char *dir = g_getenv ("TESSERA_TEST_STATE_PARENT");
+      test_drop_privileges ();
+      g_assert_cmpuint (geteuid (), !=, 0);
+      g_autofree char *foreign = g_build_filename (dir, "foreign", NULL);
+      g_autofree char *locked = g_build_filename (dir, "locked", "tessera", NULL);
+      const struct
+      {
+        const char *state;
+        const char *message;
+      } cases[] = {
+        { foreign, "belongs to user 0, not to you" },
+        { locked, "Permission denied" },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+        {
+          g_autofree char *extra
+              = g_strdup_printf ("key-storage=env-only\nstate-dir=%s\n", cases[i].state);
+          g_autoptr (TesseraEngine) engine = engine_new_at ("http://127.0.0.1:1", extra);
+          GError *error = NULL;
+          g_assert_null (tessera_engine_list_licenses (engine, NULL, &error));
+          g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED);
+          g_test_message ("list: %s", error->message);
+          g_assert_nonnull (strstr (error->message, cases[i].state));
+          g_assert_nonnull (strstr (error->message, cases[i].message));
+          g_clear_error (&error);
+          /* activation stops there: the server (none at :1) is never asked */
+          g_autoptr (TesseraActivateOptions) o = options_persist ("tsk_x");
+          g_assert_null (activate (engine, o, &error));
+          g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED);
+          g_assert_nonnull (strstr (error->message, cases[i].message));
+          g_clear_error (&error);
+        }
+      return;
+    }
+
+  char *dir = test_tmpdir_new ();
+  /* writable by others: refused whoever runs it */
+  g_autofree char *open_dir = g_build_filename (dir, "open", NULL);
+  g_assert_cmpint (g_mkdir (open_dir, 0700), ==, 0);
+  g_assert_cmpint (g_chmod (open_dir, 0777), ==, 0);
+  g_autofree char *extra = g_strdup_printf ("key-storage=env-only\nstate-dir=%s\n", open_dir);
+  g_autoptr (TesseraEngine) engine = engine_new_at ("http://127.0.0.1:1", extra);
+  GError *error = NULL;
+  g_assert_null (tessera_engine_list_licenses (engine, NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "can be written by other users"));
+  g_clear_error (&error);
+
+  if (geteuid () != 0)
+    {
+      test_tmpdir_free (dir);
+      g_test_skip ("needs root to make a folder of another user");
+      return;
+    }
+  g_autofree char *foreign = g_build_filename (dir, "foreign", NULL);
+  g_autofree char *locked = g_build_filename (dir, "locked", NULL);
+  g_assert_cmpint (g_mkdir (foreign, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (foreign, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (locked, 0700), ==, 0);
+  g_setenv ("TESSERA_TEST_STATE_PARENT", dir, TRUE);
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_unsetenv ("TESSERA_TEST_STATE_PARENT");
+  test_tmpdir_free (dir);
+  g_test_trap_assert_passed ();
 }
 
 /* ---------------------------------------------------------------- a dropping proxy */
@@ -964,9 +1470,29 @@ test_unavailable (Fixture *f, gconstpointer data)
   proxy_free (p);
 }
 
+/* Without a Secret Service the keyring cases cannot run: start one. */
+static void
+reexec_with_keyring (char **argv)
+{
+  const char *src = g_getenv ("TESSERA_TEST_SRCDIR");
+  if (g_getenv ("TESSERA_TEST_KEYRING") != NULL || src == NULL)
+    return;
+  g_autofree char *wrapper = g_build_filename (src, "tests", "with-keyring.sh", NULL);
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_strv_builder_add_many (b, "sh", wrapper, self != NULL ? self : argv[0], NULL);
+  for (int i = 1; argv[i] != NULL; i++)
+    g_strv_builder_add (b, argv[i]);
+  g_auto (GStrv) args = g_strv_builder_end (b);
+  execvp ("sh", args);
+  g_printerr ("cannot run %s: %s\n", wrapper, g_strerror (errno));
+  exit (1);
+}
+
 int
 main (int argc, char **argv)
 {
+  reexec_with_keyring (argv);
   g_test_init (&argc, &argv, NULL);
   g_unsetenv ("TESSERA_API_KEY");
   g_unsetenv ("TESSERA_PROVIDER");
@@ -989,6 +1515,14 @@ main (int argc, char **argv)
   ADD ("nonce-retry", test_nonce_retry, NULL);
   ADD ("unavailable", test_unavailable, NULL);
   ADD ("fallback-offline", test_fallback_offline, NULL);
+  ADD ("keyring", test_keyring, NULL);
+  ADD ("keyring-wrong-key", test_keyring_wrong_key, NULL);
+  ADD ("env-only", test_env_only, NULL);
+  ADD ("no-secret-service", test_no_secret_service, NULL);
+  ADD ("no-secrets-provider", test_no_secrets_provider, NULL);
+  ADD ("persist", test_persist, NULL);
+  ADD ("persist-ended", test_persist_ended, NULL);
 #undef ADD
+  g_test_add_func ("/testops/state-dir-refused", test_state_dir_refused);
   return g_test_run ();
 }

@@ -14,7 +14,17 @@
  * mutable state (last successful heartbeat, terminal error, stop flag).
  * Every HTTP exchange uses a SoupSession of its own, created, used and
  * freed in the calling thread, so no libsoup object is shared between
- * threads. */
+ * threads.
+ *
+ * The API key is cached in the system keyring (testops-keyring.c) after a
+ * successful activation; with the persist option the session is recorded
+ * in the state folder (testops-state.c) so that a later process lists,
+ * validates and releases it. Keyring and record I/O happen in the caller's
+ * thread, never in a heartbeat thread (but for removing the record of a
+ * session the server ended). */
+#include "testops-keyring.h"
+#include "testops-state.h"
+
 #include <tessera/tessera.h>
 
 #include <json-glib/json-glib.h>
@@ -34,10 +44,12 @@
 #define WAIT_MAX_USEC (8 * G_USEC_PER_SEC)
 #define API_KEY_ENV "TESSERA_API_KEY"
 #define WAIT_SECONDS_KEY "wait-seconds"
+#define KEY_STORAGE_KEY "key-storage"
+#define STATE_DIR_KEY "state-dir"
 
 static const char *const known_keys[]
-    = { "server",        "ca-file",         "allow-http",     "org-id",
-        "grace-seconds", "timeout-seconds", WAIT_SECONDS_KEY, NULL };
+    = { "server",          "ca-file",        "allow-http",    "org-id",      "grace-seconds",
+        "timeout-seconds", WAIT_SECONDS_KEY, KEY_STORAGE_KEY, STATE_DIR_KEY, NULL };
 
 typedef struct
 {
@@ -48,6 +60,8 @@ typedef struct
   gint64 grace;
   gint64 timeout;
   gint64 wait_seconds;
+  TestopsKeyStorage key_storage;
+  char *state_dir; /* where persistent sessions are recorded */
 
   GMutex lock;
   char *machine_id; /* computed once; guarded by @lock */
@@ -72,9 +86,11 @@ typedef struct
   gboolean direct;
   gint64 timeout;
   gint64 grace;
-  char *api_key;
+  char *api_key; /* NULL for a listed session until it is first needed; set
+                    once (under @lock), then constant until freed */
   char *session_id;
   TesseraLicense *license; /* not owned: the license owns this session */
+  char *record_path;       /* persistent: its record, or NULL; guarded by @lock */
 
   GMutex lock;
   GCond cond;
@@ -222,6 +238,7 @@ testops_destroy (gpointer instance)
   if (self == NULL)
     return;
   g_free (self->server);
+  g_free (self->state_dir);
   g_clear_object (&self->tls_db);
   g_free (self->org_id);
   g_free (self->machine_id);
@@ -238,6 +255,8 @@ testops_create (TesseraBackendConfig *config, GError **error)
 
   g_autoptr (GError) local_error = NULL;
   g_autofree char *ca_file = NULL;
+  g_autofree char *storage = NULL;
+  g_autofree char *default_state = NULL;
   Testops *self = g_new0 (Testops, 1);
   g_mutex_init (&self->lock);
   self->server = parse_server (config, &self->direct, error);
@@ -252,6 +271,28 @@ testops_create (TesseraBackendConfig *config, GError **error)
   if (self->org_id != NULL && *g_strstrip (self->org_id) == '\0')
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] org-id is empty", group);
+      goto fail;
+    }
+
+  storage = tessera_backend_config_dup_string (config, KEY_STORAGE_KEY, "keyring");
+  if (g_str_equal (g_strstrip (storage), "keyring"))
+    self->key_storage = TESTOPS_KEY_STORAGE_KEYRING;
+  else if (g_str_equal (storage, "env-only"))
+    self->key_storage = TESTOPS_KEY_STORAGE_ENV_ONLY;
+  else
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] " KEY_STORAGE_KEY " must be keyring or env-only, not '%s'", group,
+                   storage);
+      goto fail;
+    }
+  /* $XDG_STATE_HOME/tessera: state a user's sessions leave between runs. */
+  default_state = g_build_filename (g_get_user_state_dir (), "tessera", NULL);
+  self->state_dir
+      = tessera_backend_config_dup_path (config, STATE_DIR_KEY, default_state, &local_error);
+  if (self->state_dir == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
       goto fail;
     }
 
@@ -280,32 +321,56 @@ fail:
 
 /* ---- credentials ---- */
 
-/* The seam for the desktop keyring (libsecret): the key stored for
- * @server, or NULL. Not implemented yet (docs/testops.md): returns NULL. */
+/* The API key: the option, else the environment, else (key-storage=keyring)
+ * the keyring. With keyring storage the keyring must be reachable even when
+ * the key is given, since a successful activation stores it: the only
+ * fallback is the explicit env-only. *@from_keyring: the key came from the
+ * keyring; *@must_store: a given key the keyring does not hold yet (for
+ * @org). */
 static char *
-testops_keyring_lookup (const char *server)
+dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
+             gboolean *from_keyring, gboolean *must_store, GError **error)
 {
-  return NULL;
-}
-
-static char *
-dup_api_key (const char *server, TesseraActivateOptions *options, GError **error)
-{
-  const char *key
+  *from_keyring = FALSE;
+  *must_store = FALSE;
+  const char *given
       = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_API_KEY) : NULL;
-  if (key != NULL && *key != '\0')
-    return g_strdup (key);
-  key = secure_getenv (API_KEY_ENV);
-  if (key != NULL && *key != '\0')
-    return g_strdup (key);
-  char *stored = testops_keyring_lookup (server);
+  if (given == NULL || *given == '\0')
+    given = secure_getenv (API_KEY_ENV);
+  if (given != NULL && *given == '\0')
+    given = NULL;
+  if (self->key_storage == TESTOPS_KEY_STORAGE_ENV_ONLY)
+    {
+      if (given != NULL)
+        return g_strdup (given);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "no API key for the license server %s: pass it in the "
+                   "'" TESSERA_OPTION_API_KEY "' activation option or set " API_KEY_ENV
+                   " (key-storage=env-only: the key is needed on every run and never stored)",
+                   self->server);
+      return NULL;
+    }
+
+  char *stored = NULL;
+  if (!testops_keyring_lookup (self->server, org, &stored, error))
+    return NULL;
+  if (given != NULL)
+    {
+      *must_store = stored == NULL || strcmp (stored, given) != 0;
+      testops_keyring_key_free (stored);
+      return g_strdup (given);
+    }
   if (stored != NULL)
-    return stored;
+    {
+      *from_keyring = TRUE;
+      return stored;
+    }
   g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
                "no API key for the license server %s: pass it in the '" TESSERA_OPTION_API_KEY
-               "' activation option or set " API_KEY_ENV " (API keys are never read from "
+               "' activation option or set " API_KEY_ENV " once; after a successful "
+               "activation the system keyring keeps it (API keys are never read from "
                "configuration files)",
-               server);
+               self->server);
   return NULL;
 }
 
@@ -517,6 +582,34 @@ grace_error (Session *s)
                       s->server, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
 }
 
+/* The server says the session is over for good: its record has nothing
+ * left to release. (`auth` is not one: a wrong key in the keyring says
+ * nothing about the session.) */
+static gboolean
+ended_by_server (const GError *error)
+{
+  return g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_REVOKED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+}
+
+/* Removes the session's record (persistent sessions only); any thread. */
+static void
+session_drop_record (Session *s, const char *why)
+{
+  g_mutex_lock (&s->lock);
+  g_autofree char *path = g_steal_pointer (&s->record_path);
+  g_mutex_unlock (&s->lock);
+  if (path == NULL)
+    return;
+  g_autoptr (GError) error = NULL;
+  if (testops_state_remove (path, &error))
+    g_debug ("testops: removed the session record %s: %s", path, why);
+  else
+    g_warning ("testops: %s", error->message);
+}
+
 static gpointer
 heartbeat_thread (gpointer data)
 {
@@ -549,6 +642,8 @@ heartbeat_thread (gpointer data)
       if (reason != NULL)
         {
           g_mutex_unlock (&s->lock);
+          if (ended_by_server (reason))
+            session_drop_record (s, reason->message);
           tessera_license_invalidate (s->license, reason);
           g_error_free (reason);
           g_mutex_lock (&s->lock);
@@ -582,6 +677,7 @@ session_free (gpointer data)
   g_clear_object (&s->tls_db);
   secret_free (s->api_key);
   g_free (s->session_id);
+  g_free (s->record_path);
   g_clear_error (&s->terminal);
   g_clear_object (&s->cancel);
   g_cond_clear (&s->cond);
@@ -649,24 +745,132 @@ kind_from_string (const char *kind)
   return TESSERA_LICENSE_KIND_FLOATING;
 }
 
+/* The persist option: absent or false, or true. */
+static gboolean
+parse_persist (TesseraActivateOptions *options, gboolean *persist, GError **error)
+{
+  const char *value
+      = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_PERSIST) : NULL;
+  *persist = FALSE;
+  if (value == NULL || g_ascii_strcasecmp (value, "false") == 0 || g_str_equal (value, "0"))
+    return TRUE;
+  if (g_ascii_strcasecmp (value, "true") == 0 || g_str_equal (value, "1"))
+    {
+      *persist = TRUE;
+      return TRUE;
+    }
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+               "the " TESSERA_OPTION_PERSIST " option must be true or false, not '%s'", value);
+  return FALSE;
+}
+
+/* The license a record describes: what activate returns, and list too. */
+static TesseraLicense *
+license_from_record (const TestopsRecord *r)
+{
+  TesseraLicense *license
+      = tessera_license_new (r->product, kind_from_string (r->kind), r->license_id);
+  tessera_license_set_machine_id (license, r->machine_id);
+  if (r->org != NULL)
+    tessera_license_set_org (license, r->org);
+  tessera_license_set_issued_at (license, r->issued_at);
+  if (r->expires_at > 0)
+    tessera_license_set_expires_at (license, r->expires_at);
+  for (guint i = 0; r->features != NULL && r->features[i] != NULL; i++)
+    tessera_license_add_feature (license, r->features[i]);
+  g_autofree char *lease_text = g_strdup_printf ("%" G_GINT64_FORMAT, r->lease_seconds);
+  tessera_license_set_attribute (license, "testops.server", r->server);
+  tessera_license_set_attribute (license, "testops.session-id", r->session_id);
+  tessera_license_set_attribute (license, "testops.lease-seconds", lease_text);
+  return license;
+}
+
+/* A session of @license (which takes it as backend data). @api_key: (transfer
+ * full) (nullable). @last_ok: monotonic µs of the last successful exchange. */
+static Session *
+session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, char *api_key,
+             gint64 last_ok)
+{
+  Session *s = g_new0 (Session, 1);
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  s->server = g_strdup (self->server);
+  s->tls_db = self->tls_db != NULL ? g_object_ref (self->tls_db) : NULL;
+  s->direct = self->direct;
+  s->timeout = self->timeout;
+  s->grace = self->grace;
+  s->api_key = api_key;
+  s->session_id = g_strdup (r->session_id);
+  s->license = license;
+  s->lease_seconds = r->lease_seconds;
+  s->last_ok = last_ok;
+  s->cancel = g_cancellable_new ();
+  tessera_license_set_backend_data (license, s, session_free);
+  return s;
+}
+
+/* POSTs /release for @s, ignoring the answer: gives a seat back at once
+ * when the activation cannot complete. */
+static void
+session_give_back (Session *s)
+{
+  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+  g_autoptr (JsonBuilder) rb = json_builder_new ();
+  json_builder_begin_object (rb);
+  json_builder_set_member_name (rb, "session_id");
+  json_builder_add_string_value (rb, s->session_id);
+  json_builder_end_object (rb);
+  JsonObject *ignored = post_json (&conn, "/release", rb, NULL, NULL);
+  g_clear_pointer (&ignored, json_object_unref);
+  s->released = TRUE;
+}
+
+/* A listed session has no key until it talks to the server: the key comes
+ * from the environment or the keyring then (never from the record). */
+static gboolean
+session_ensure_key (Testops *self, Session *s, GError **error)
+{
+  g_mutex_lock (&s->lock);
+  gboolean have = s->api_key != NULL;
+  g_mutex_unlock (&s->lock);
+  if (have)
+    return TRUE;
+  gboolean from_keyring = FALSE, must_store = FALSE;
+  char *key = dup_api_key (self, NULL, tessera_license_get_org (s->license), &from_keyring,
+                           &must_store, error);
+  if (key == NULL)
+    return FALSE;
+  g_mutex_lock (&s->lock);
+  if (s->api_key == NULL)
+    s->api_key = g_steal_pointer (&key);
+  g_mutex_unlock (&s->lock);
+  secret_free (key);
+  return TRUE;
+}
+
 static TesseraLicense *
 testops_activate (gpointer instance, const char *product, TesseraActivateOptions *options,
                   GCancellable *cancellable, GError **error)
 {
   Testops *self = instance;
   gint64 wait = 0;
-  if (!parse_wait (self, options, &wait, error))
+  gboolean persist = FALSE;
+  if (!parse_wait (self, options, &wait, error) || !parse_persist (options, &persist, error))
+    return NULL;
+  /* Before taking a seat: a session that cannot be recorded is not taken. */
+  if (persist && !testops_state_check_dir (self->state_dir, TRUE, NULL, error))
     return NULL;
   g_autofree char *machine_id = testops_dup_machine_id (self, error);
   if (machine_id == NULL)
-    return NULL;
-  char *api_key = dup_api_key (self->server, options, error);
-  if (api_key == NULL)
     return NULL;
   const char *org
       = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_ORG_ID) : NULL;
   if (org == NULL || *org == '\0')
     org = self->org_id;
+  gboolean from_keyring = FALSE, must_store = FALSE;
+  char *api_key = dup_api_key (self, options, org, &from_keyring, &must_store, error);
+  if (api_key == NULL)
+    return NULL;
 
   /* One nonce for the whole activation: a retry after a dropped answer gets
    * the same session back, never a second seat. */
@@ -702,6 +906,17 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
           if (wait > 0
               && g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED))
             g_prefix_error (&local_error, "no seat within %" G_GINT64_FORMAT " seconds: ", wait);
+          if (from_keyring && g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_AUTH))
+            {
+              /* The person did not type this key: say where it came from. */
+              char *message = g_strdup_printf (
+                  "%s (the API key came from the system keyring: give the right one in the "
+                  "'" TESSERA_OPTION_API_KEY "' option or " API_KEY_ENV
+                  ", or forget the stored one)",
+                  local_error->message);
+              g_free (local_error->message);
+              local_error->message = message;
+            }
           g_propagate_error (error, g_steal_pointer (&local_error));
           secret_free (api_key);
           return NULL;
@@ -717,10 +932,11 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
     }
   gint64 sent_ok = g_get_monotonic_time ();
 
-  const char *session_id = json_object_get_string_member_with_default (obj, "session_id", NULL);
-  const char *license_id = json_object_get_string_member_with_default (obj, "license_id", NULL);
-  gint64 lease = json_object_get_int_member_with_default (obj, "lease_seconds", 0);
-  if (session_id == NULL || license_id == NULL || lease <= 0)
+  g_autoptr (TestopsRecord) r = g_new0 (TestopsRecord, 1);
+  r->session_id = g_strdup (json_object_get_string_member_with_default (obj, "session_id", NULL));
+  r->license_id = g_strdup (json_object_get_string_member_with_default (obj, "license_id", NULL));
+  r->lease_seconds = json_object_get_int_member_with_default (obj, "lease_seconds", 0);
+  if (r->session_id == NULL || r->license_id == NULL || r->lease_seconds <= 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
                    "license server %s: incomplete activation answer", self->server);
@@ -728,20 +944,17 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       secret_free (api_key);
       return NULL;
     }
-
-  TesseraLicense *license = tessera_license_new (
-      product, kind_from_string (json_object_get_string_member_with_default (obj, "kind", NULL)),
-      license_id);
-  tessera_license_set_machine_id (
-      license, json_object_get_string_member_with_default (obj, "machine_id", machine_id));
-  const char *org_id = json_object_get_string_member_with_default (obj, "org_id", NULL);
-  if (org_id != NULL)
-    tessera_license_set_org (license, org_id);
-  tessera_license_set_issued_at (license,
-                                 json_object_get_int_member_with_default (obj, "server_time", 0));
-  gint64 subscription_end = json_object_get_int_member_with_default (obj, "subscription_end", 0);
-  if (subscription_end > 0)
-    tessera_license_set_expires_at (license, subscription_end);
+  r->server = g_strdup (self->server);
+  r->product = g_strdup (product);
+  r->kind = g_strdup (json_object_get_string_member_with_default (obj, "kind", "floating"));
+  r->machine_id
+      = g_strdup (json_object_get_string_member_with_default (obj, "machine_id", machine_id));
+  r->org = g_strdup (json_object_get_string_member_with_default (obj, "org_id", NULL));
+  r->issued_at = json_object_get_int_member_with_default (obj, "server_time", 0);
+  r->expires_at = json_object_get_int_member_with_default (obj, "subscription_end", 0);
+  r->lease_expires_at = json_object_get_int_member_with_default (obj, "lease_expires_at",
+                                                                 r->issued_at + r->lease_seconds);
+  g_autoptr (GPtrArray) features = g_ptr_array_new_with_free_func (g_free);
   if (json_object_has_member (obj, "entitlements"))
     {
       JsonArray *ents = json_object_get_array_member (obj, "entitlements");
@@ -749,30 +962,29 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
         {
           const char *e = json_array_get_string_element (ents, i);
           if (e != NULL)
-            tessera_license_add_feature (license, e);
+            g_ptr_array_add (features, g_strdup (e));
         }
     }
-  g_autofree char *lease_text = g_strdup_printf ("%" G_GINT64_FORMAT, lease);
-  tessera_license_set_attribute (license, "testops.server", self->server);
-  tessera_license_set_attribute (license, "testops.session-id", session_id);
-  tessera_license_set_attribute (license, "testops.lease-seconds", lease_text);
-
-  Session *s = g_new0 (Session, 1);
-  g_mutex_init (&s->lock);
-  g_cond_init (&s->cond);
-  s->server = g_strdup (self->server);
-  s->tls_db = self->tls_db != NULL ? g_object_ref (self->tls_db) : NULL;
-  s->direct = self->direct;
-  s->timeout = self->timeout;
-  s->grace = self->grace;
-  s->api_key = api_key;
-  s->session_id = g_strdup (session_id);
-  s->license = license;
-  s->lease_seconds = lease;
-  s->last_ok = sent_ok;
-  s->cancel = g_cancellable_new ();
+  g_ptr_array_add (features, NULL);
+  r->features = (char **) g_ptr_array_free (g_steal_pointer (&features), FALSE);
   json_object_unref (obj);
-  tessera_license_set_backend_data (license, s, session_free);
+
+  TesseraLicense *license = license_from_record (r);
+  Session *s = session_new (self, license, r, api_key, sent_ok);
+
+  if (persist)
+    {
+      g_autoptr (GError) write_error = NULL;
+      if (!testops_state_write (self->state_dir, r, &write_error))
+        {
+          session_give_back (s);
+          tessera_license_unref (license);
+          g_propagate_error (error, g_steal_pointer (&write_error));
+          return NULL;
+        }
+      s->record_path = g_strdup (r->path);
+      tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_PERSISTENT);
+    }
 
   g_autoptr (GError) thread_error = NULL;
   g_mutex_lock (&s->lock);
@@ -783,17 +995,21 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
                    "cannot start the heartbeat thread: %s", thread_error->message);
       /* Give the seat back at once. */
-      Conn release_conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
-      g_autoptr (JsonBuilder) rb = json_builder_new ();
-      json_builder_begin_object (rb);
-      json_builder_set_member_name (rb, "session_id");
-      json_builder_add_string_value (rb, s->session_id);
-      json_builder_end_object (rb);
-      JsonObject *ignored = post_json (&release_conn, "/release", rb, NULL, NULL);
-      g_clear_pointer (&ignored, json_object_unref);
-      s->released = TRUE;
+      session_give_back (s);
+      session_drop_record (s, "activation failed");
       tessera_license_unref (license);
       return NULL;
+    }
+
+  /* Only a key the server just accepted is kept. A keyring that refuses
+   * now (it was reachable a moment ago) costs the next run a key, not
+   * this license. */
+  if (must_store)
+    {
+      g_autoptr (GError) store_error = NULL;
+      if (!testops_keyring_store (self->server, r->org != NULL ? r->org : "", api_key,
+                                  &store_error))
+        g_warning ("testops: %s", store_error->message);
     }
   return license;
 }
@@ -802,15 +1018,21 @@ static gboolean
 testops_validate (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
                   GError **error)
 {
+  Testops *self = instance;
   Session *s = tessera_license_get_backend_data (license);
   g_mutex_lock (&s->lock);
   if (s->terminal != NULL)
     {
-      g_propagate_error (error, g_error_copy (s->terminal));
+      GError *terminal = g_error_copy (s->terminal);
       g_mutex_unlock (&s->lock);
+      if (ended_by_server (terminal))
+        session_drop_record (s, terminal->message);
+      g_propagate_error (error, terminal);
       return FALSE;
     }
   g_mutex_unlock (&s->lock);
+  if (!session_ensure_key (self, s, error))
+    return FALSE;
 
   g_autoptr (GError) local_error = NULL;
   if (session_heartbeat (s, cancellable, &local_error))
@@ -821,6 +1043,8 @@ testops_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
        * revoked key): the heartbeat thread would say so at its next beat. */
       if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         tessera_license_invalidate (license, local_error);
+      if (ended_by_server (local_error))
+        session_drop_record (s, local_error->message);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -843,14 +1067,24 @@ static gboolean
 testops_release (gpointer instance, TesseraLicense *license, GCancellable *cancellable,
                  GError **error)
 {
+  Testops *self = instance;
   Session *s = tessera_license_get_backend_data (license);
   session_stop (s);
   g_mutex_lock (&s->lock);
   gboolean already = s->released;
   s->released = TRUE;
+  gboolean ended = s->terminal != NULL;
   g_mutex_unlock (&s->lock);
   if (already)
     return TRUE;
+  /* A session the server already ended has no seat left to free. */
+  if (ended)
+    {
+      session_drop_record (s, "released after the server ended it");
+      return TRUE;
+    }
+  if (!session_ensure_key (self, s, error))
+    return FALSE;
 
   Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -860,22 +1094,61 @@ testops_release (gpointer instance, TesseraLicense *license, GCancellable *cance
   json_builder_end_object (b);
   g_autoptr (GError) local_error = NULL;
   JsonObject *obj = post_json (&conn, "/release", b, cancellable, &local_error);
-  if (obj != NULL)
+  if (obj != NULL || ended_by_server (local_error))
     {
-      json_object_unref (obj);
+      g_clear_pointer (&obj, json_object_unref);
+      session_drop_record (s, "released");
       return TRUE;
     }
-  /* A session the server already ended has no seat left to free. */
-  g_mutex_lock (&s->lock);
-  gboolean ended = s->terminal != NULL;
-  g_mutex_unlock (&s->lock);
-  if (ended)
-    return TRUE;
+  /* The record stays, so that a later run can still release the seat. */
   g_propagate_error (error, g_steal_pointer (&local_error));
   return FALSE;
+}
+
+static GPtrArray *
+testops_list (gpointer instance, const char *product, GError **error)
+{
+  Testops *self = instance;
+  g_autoptr (GPtrArray) records = testops_state_list (self->state_dir, error);
+  if (records == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) out
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  for (guint i = 0; i < records->len; i++)
+    {
+      TestopsRecord *r = records->pdata[i];
+      /* Another configuration's server: never send our key there. */
+      if (!g_str_equal (r->server, self->server)
+          || (product != NULL && !g_str_equal (r->product, product)))
+        continue;
+      TesseraLicense *license = license_from_record (r);
+      /* The last exchange was lease-seconds before the recorded lease end:
+       * validation without an answer holds until then plus the grace. */
+      gint64 last_ok = g_get_monotonic_time ()
+                       + (r->lease_expires_at - r->lease_seconds - now) * G_USEC_PER_SEC;
+      Session *s = session_new (self, license, r, NULL, last_ok);
+      s->record_path = g_strdup (r->path);
+      tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_PERSISTENT);
+      g_ptr_array_add (out, license);
+    }
+  return g_steal_pointer (&out);
+}
+
+static gboolean
+testops_forget (gpointer instance, guint *n_forgotten, GError **error)
+{
+  Testops *self = instance;
+  /* env-only never stored anything, and may well run without a keyring. */
+  if (self->key_storage == TESTOPS_KEY_STORAGE_ENV_ONLY)
+    {
+      *n_forgotten = 0;
+      return TRUE;
+    }
+  return testops_keyring_forget (self->server, n_forgotten, error);
 }
 
 TESSERA_BACKEND_DEFINE (testops, "Online seats from a tessera-server (HTTPS, heartbeats)",
                         .create = testops_create, .destroy = testops_destroy,
                         .activate = testops_activate, .validate = testops_validate,
-                        .release = testops_release)
+                        .release = testops_release, .list = testops_list, .forget = testops_forget)

@@ -1,0 +1,242 @@
+/* Persistent session records (testops-state.h). */
+#include "testops-state.h"
+
+#include <tessera/tessera.h>
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GROUP "session"
+#define PREFIX "testops-"
+#define SUFFIX ".session"
+
+void
+testops_record_free (TestopsRecord *record)
+{
+  if (record == NULL)
+    return;
+  g_free (record->path);
+  g_free (record->server);
+  g_free (record->org);
+  g_free (record->product);
+  g_free (record->session_id);
+  g_free (record->license_id);
+  g_free (record->kind);
+  g_free (record->machine_id);
+  g_strfreev (record->features);
+  g_free (record);
+}
+
+static TesseraError
+code_for_errno (int err)
+{
+  return err == EACCES || err == EPERM || err == EROFS ? TESSERA_ERROR_PERMISSION_DENIED
+                                                       : TESSERA_ERROR_FAILED;
+}
+
+gboolean
+testops_state_check_dir (const char *dir, gboolean create, gboolean *exists, GError **error)
+{
+  if (exists != NULL)
+    *exists = FALSE;
+  GStatBuf st;
+  if (g_lstat (dir, &st) != 0)
+    {
+      int err = errno;
+      if (err == ENOENT && !create)
+        return TRUE;
+      if (err != ENOENT || g_mkdir_with_parents (dir, 0700) != 0 || g_lstat (dir, &st) != 0)
+        {
+          err = err == ENOENT ? errno : err;
+          g_set_error (error, TESSERA_ERROR, code_for_errno (err),
+                       "cannot use the session state folder %s: %s (set state-dir in "
+                       "[provider:testops] to a folder of yours)",
+                       dir, g_strerror (err));
+          return FALSE;
+        }
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "the session state folder %s is not a folder (state-dir in "
+                   "[provider:testops])",
+                   dir);
+      return FALSE;
+    }
+  /* Records name the server the API key is sent to: only this user may
+   * write them. */
+  if (st.st_uid != geteuid ())
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "the session state folder %s belongs to user %u, not to you (user %u): its "
+                   "records are not trusted; set state-dir in [provider:testops] to a folder "
+                   "of yours",
+                   dir, (guint) st.st_uid, (guint) geteuid ());
+      return FALSE;
+    }
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "the session state folder %s can be written by other users (mode %03o): "
+                   "its records are not trusted; chmod go-w it",
+                   dir, (guint) (st.st_mode & 0777));
+      return FALSE;
+    }
+  if (access (dir, create ? (R_OK | W_OK | X_OK) : (R_OK | X_OK)) != 0)
+    {
+      int err = errno;
+      g_set_error (error, TESSERA_ERROR, code_for_errno (err),
+                   "cannot %s the session state folder %s: %s", create ? "write to" : "read", dir,
+                   g_strerror (err));
+      return FALSE;
+    }
+  if (exists != NULL)
+    *exists = TRUE;
+  return TRUE;
+}
+
+/* A session ID the server made becomes a file name: letters, digits, '-'
+ * and '_' only, so it can never leave the folder. */
+static gboolean
+session_id_is_safe (const char *id)
+{
+  gsize len = strlen (id);
+  if (len == 0 || len > 128)
+    return FALSE;
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+testops_state_write (const char *dir, TestopsRecord *r, GError **error)
+{
+  if (!session_id_is_safe (r->session_id))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "license server %s: session ID '%s' cannot name a record", r->server,
+                   r->session_id);
+      return FALSE;
+    }
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_key_file_set_string (kf, GROUP, "server", r->server);
+  if (r->org != NULL)
+    g_key_file_set_string (kf, GROUP, "org", r->org);
+  g_key_file_set_string (kf, GROUP, "product", r->product);
+  g_key_file_set_string (kf, GROUP, "session-id", r->session_id);
+  g_key_file_set_string (kf, GROUP, "license-id", r->license_id);
+  g_key_file_set_string (kf, GROUP, "kind", r->kind);
+  g_key_file_set_string (kf, GROUP, "machine-id", r->machine_id);
+  g_key_file_set_int64 (kf, GROUP, "issued-at", r->issued_at);
+  g_key_file_set_int64 (kf, GROUP, "expires-at", r->expires_at);
+  g_key_file_set_int64 (kf, GROUP, "lease-seconds", r->lease_seconds);
+  g_key_file_set_int64 (kf, GROUP, "lease-expires-at", r->lease_expires_at);
+  if (r->features != NULL && r->features[0] != NULL)
+    g_key_file_set_string_list (kf, GROUP, "features", (const char *const *) r->features,
+                                g_strv_length (r->features));
+  gsize len = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  g_autofree char *path = g_strconcat (dir, G_DIR_SEPARATOR_S PREFIX, r->session_id, SUFFIX, NULL);
+  g_autoptr (GError) local_error = NULL;
+  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error))
+    {
+      g_set_error (error, TESSERA_ERROR,
+                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                           || g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_PERM)
+                       ? TESSERA_ERROR_PERMISSION_DENIED
+                       : TESSERA_ERROR_FAILED,
+                   "cannot record the session: %s", local_error->message);
+      return FALSE;
+    }
+  g_free (r->path);
+  r->path = g_steal_pointer (&path);
+  return TRUE;
+}
+
+static TestopsRecord *
+read_record (const char *path)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &error))
+    {
+      g_debug ("testops: skipping session record %s: %s", path, error->message);
+      return NULL;
+    }
+  g_autoptr (TestopsRecord) r = g_new0 (TestopsRecord, 1);
+  r->path = g_strdup (path);
+  r->server = g_key_file_get_string (kf, GROUP, "server", NULL);
+  r->org = g_key_file_get_string (kf, GROUP, "org", NULL);
+  r->product = g_key_file_get_string (kf, GROUP, "product", NULL);
+  r->session_id = g_key_file_get_string (kf, GROUP, "session-id", NULL);
+  r->license_id = g_key_file_get_string (kf, GROUP, "license-id", NULL);
+  r->kind = g_key_file_get_string (kf, GROUP, "kind", NULL);
+  r->machine_id = g_key_file_get_string (kf, GROUP, "machine-id", NULL);
+  r->issued_at = g_key_file_get_int64 (kf, GROUP, "issued-at", NULL);
+  r->expires_at = g_key_file_get_int64 (kf, GROUP, "expires-at", NULL);
+  r->lease_seconds = g_key_file_get_int64 (kf, GROUP, "lease-seconds", NULL);
+  r->lease_expires_at = g_key_file_get_int64 (kf, GROUP, "lease-expires-at", NULL);
+  r->features = g_key_file_get_string_list (kf, GROUP, "features", NULL, NULL);
+  if (r->server == NULL || r->product == NULL || r->session_id == NULL || r->license_id == NULL
+      || r->kind == NULL || r->machine_id == NULL || r->lease_seconds <= 0)
+    {
+      g_debug ("testops: skipping incomplete session record %s", path);
+      return NULL;
+    }
+  return g_steal_pointer (&r);
+}
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+GPtrArray *
+testops_state_list (const char *dir, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) testops_record_free);
+  gboolean exists = FALSE;
+  if (!testops_state_check_dir (dir, FALSE, &exists, error))
+    return NULL;
+  if (!exists)
+    return g_steal_pointer (&out);
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GDir) d = g_dir_open (dir, 0, &local_error);
+  if (d == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "cannot read the session state folder %s: %s", dir, local_error->message);
+      return NULL;
+    }
+  /* Sorted, so that listing is stable between runs. */
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (const char *name = g_dir_read_name (d); name != NULL; name = g_dir_read_name (d))
+    if (g_str_has_prefix (name, PREFIX) && g_str_has_suffix (name, SUFFIX))
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      TestopsRecord *r = read_record (path);
+      if (r != NULL)
+        g_ptr_array_add (out, r);
+    }
+  return g_steal_pointer (&out);
+}
+
+gboolean
+testops_state_remove (const char *path, GError **error)
+{
+  if (g_unlink (path) == 0 || errno == ENOENT)
+    return TRUE;
+  int err = errno;
+  g_set_error (error, TESSERA_ERROR, code_for_errno (err),
+               "cannot remove the session record %s: %s", path, g_strerror (err));
+  return FALSE;
+}

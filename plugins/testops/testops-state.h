@@ -1,0 +1,75 @@
+/* Records of persistent testops sessions (TESSERA_OPTION_PERSIST): one
+ * key file per session in the provider's state folder, so that a later
+ * process lists, validates and releases the session. Private to
+ * plugins/testops; the format is in docs/testops.md. A record never holds
+ * the API key.
+ *
+ * Threading: plain file I/O in the calling thread; records are written
+ * atomically (write to a temporary file, then rename) so a concurrent reader
+ * sees a whole record or none. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *path; /* the record's file (set by write and read) */
+  char *server;
+  char *org;
+  char *product;
+  char *session_id;
+  char *license_id;
+  char *kind; /* "floating" or "node-locked" */
+  char *machine_id;
+  gint64 issued_at;
+  gint64 expires_at; /* subscription end, 0 if none */
+  gint64 lease_seconds;
+  gint64 lease_expires_at; /* unix time, as last heard from the server */
+  char **features;         /* NULL-terminated, may be NULL */
+} TestopsRecord;
+
+void testops_record_free (TestopsRecord *record);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestopsRecord, testops_record_free)
+
+/**
+ * testops_state_check_dir:
+ * @create: create the folder (mode 0700) if it is missing, and require
+ *   write access
+ * @exists: (out) (optional): whether the folder exists (without @create a
+ *   missing folder is no error: there are no records)
+ *
+ * Refuses a folder this user does not own or that others may write to
+ * (anyone who can plant a record would direct this user's API key to their
+ * server), or cannot read.
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_PERMISSION_DENIED (or
+ *   TESSERA_ERROR_CONFIG for a path that is no folder).
+ */
+gboolean testops_state_check_dir (const char *dir, gboolean create, gboolean *exists,
+                                  GError **error);
+
+/**
+ * testops_state_write:
+ *
+ * Writes @record to @dir/testops-SESSION.session (mode 0600) and sets
+ * record->path. Returns: TRUE, or FALSE with TESSERA_ERROR_PERMISSION_DENIED
+ * or TESSERA_ERROR_FAILED.
+ */
+gboolean testops_state_write (const char *dir, TestopsRecord *record, GError **error);
+
+/**
+ * testops_state_list:
+ *
+ * Returns: (transfer full) (element-type TestopsRecord): the readable records
+ *   in @dir (records that do not parse are skipped, with a debug message), or
+ *   NULL with @error set (as testops_state_check_dir()).
+ */
+GPtrArray *testops_state_list (const char *dir, GError **error);
+
+/* Removes a record; a record already gone is no error. Returns FALSE with
+ * TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
+gboolean testops_state_remove (const char *path, GError **error);
+
+G_END_DECLS
