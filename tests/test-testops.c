@@ -7,6 +7,11 @@
 #include "server-util.h"
 #include "test-util.h"
 
+/* The server's public key(s) the plugin trusts (server-key): the running
+ * fixture server's key folder, else a key of no server (set in main). */
+static char *server_key_path;
+static char *default_server_key_path;
+
 static TesseraEngine *engine_new_at (const char *url, const char *extra);
 static guint forget_keys (TesseraEngine *engine);
 
@@ -86,6 +91,9 @@ fixture_setup (Fixture *f, gconstpointer data)
 
   /* data: extra server arguments, or NULL for the defaults */
   server_start (f, data);
+  /* The folder of the key the server generated at its first start. */
+  g_free (server_key_path);
+  server_key_path = g_strdup (f->keys);
 
   /* A clean keyring for this server. Not in a subprocess: some of them
    * must not reach the session bus before they cut it off. */
@@ -101,6 +109,8 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   server_stop (f);
+  g_free (server_key_path);
+  server_key_path = g_strdup (default_server_key_path);
   char *log = NULL;
   if (g_file_get_contents (f->log, &log, NULL, NULL))
     g_assert_null (strstr (log, f->member_key));
@@ -120,11 +130,21 @@ fixture_teardown (Fixture *f, gconstpointer data)
 
 /* ---------------------------------------------------------------- client */
 
+/* Every [provider:testops] section gets server-key= unless it names its own
+ * (or says "#no-server-key"): what each test checks is then its own error,
+ * never a missing key. */
 static TesseraEngine *
 engine_with (const char *config)
 {
   GError *error = NULL;
-  TesseraEngine *engine = tessera_engine_new_from_data (config, -1, &error);
+  g_autoptr (GString) text = g_string_new (config);
+  const char *section = strstr (config, "[provider:testops]\n");
+  if (section != NULL && strstr (config, "server-key") == NULL)
+    {
+      g_autofree char *line = g_strdup_printf ("server-key=%s\n", server_key_path);
+      g_string_insert (text, (section - config) + strlen ("[provider:testops]\n"), line);
+    }
+  TesseraEngine *engine = tessera_engine_new_from_data (text->str, -1, &error);
   g_assert_no_error (error);
   return engine;
 }
@@ -685,6 +705,9 @@ test_bad_config (Fixture *f, gconstpointer data)
     "server=%s\nallow-http=true\norg-id=\n",
     "server=%s\nallow-http=true\nkey-storage=sometimes\n",  /* keyring or env-only */
     "server=%s\nallow-http=true\nstate-dir=relative/dir\n", /* relative, config in memory */
+    "server=%s\nallow-http=true\n#no-server-key\n",         /* answers could not be checked */
+    "server=%s\nallow-http=true\nserver-key=/nonexistent/server.pub\n",
+    "server=%s\nallow-http=true\nserver-key=relative.pub\n", /* relative, config in memory */
   };
   g_autoptr (TesseraActivateOptions) o = options_with_key (f->member_key);
   for (guint i = 0; i <= G_N_ELEMENTS (bodies); i++)
@@ -1494,6 +1517,14 @@ main (int argc, char **argv)
 {
   reexec_with_keyring (argv);
   g_test_init (&argc, &argv, NULL);
+  /* A key no server signs with, for engines made without a fixture server. */
+  g_autoptr (TesseraSigningKey) nobody = tessera_signing_key_generate ();
+  g_autofree char *nobody_pub = tessera_signing_key_dup_public (nobody);
+  g_autofree char *key_dir = g_dir_make_tmp ("tessera-testops-key-XXXXXX", NULL);
+  g_assert_nonnull (key_dir);
+  g_assert_cmpint (g_chmod (key_dir, 0755), ==, 0); /* read by tests running as nobody */
+  default_server_key_path = test_write_file (key_dir, "nobody.pub", nobody_pub);
+  server_key_path = g_strdup (default_server_key_path);
   g_unsetenv ("TESSERA_API_KEY");
   g_unsetenv ("TESSERA_PROVIDER");
   g_unsetenv ("TESSERA_CONFIG");
@@ -1524,5 +1555,10 @@ main (int argc, char **argv)
   ADD ("persist-ended", test_persist_ended, NULL);
 #undef ADD
   g_test_add_func ("/testops/state-dir-refused", test_state_dir_refused);
-  return g_test_run ();
+  int status = g_test_run ();
+  g_unlink (default_server_key_path);
+  g_rmdir (key_dir);
+  g_free (default_server_key_path);
+  g_free (server_key_path);
+  return status;
 }

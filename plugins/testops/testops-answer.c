@@ -26,7 +26,9 @@ testops_answer_load_keys (TesseraBackendConfig *config, GError **error)
   g_autoptr (GError) local_error = NULL;
   if (!tessera_trusted_keys_add_path (keys, path, &local_error))
     {
-      g_set_error (error, TESSERA_ERROR, local_error->code, "[%s] server-key: %s", group,
+      /* A configuration mistake whatever the cause (missing, unreadable,
+       * not a key): the provider cannot start. */
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] server-key: %s", group,
                    local_error->message);
       return NULL;
     }

@@ -8,8 +8,8 @@ G_BEGIN_DECLS
 
 /* Returns: (transfer full) the server keys [provider:testops] server-key
  * names (a public key file or a folder of *.pub), or NULL with
- * TESSERA_ERROR_CONFIG saying how to get the key when it is not set, or the
- * loader's error for an unreadable or invalid file. */
+ * TESSERA_ERROR_CONFIG: not set (saying how to get the key), or the file is
+ * missing, unreadable or not a key. */
 TesseraTrustedKeys *testops_answer_load_keys (TesseraBackendConfig *config, GError **error);
 
 /* Checks @answer's "signature" covers @fields of @answer and @nonce under

@@ -22,6 +22,7 @@
  * validates and releases it. Keyring and record I/O happen in the caller's
  * thread, never in a heartbeat thread (but for removing the record of a
  * session the server ended). */
+#include "testops-answer.h"
 #include "testops-keyring.h"
 #include "testops-state.h"
 
@@ -47,9 +48,17 @@
 #define KEY_STORAGE_KEY "key-storage"
 #define STATE_DIR_KEY "state-dir"
 
-static const char *const known_keys[]
-    = { "server",          "ca-file",        "allow-http",    "org-id",      "grace-seconds",
-        "timeout-seconds", WAIT_SECONDS_KEY, KEY_STORAGE_KEY, STATE_DIR_KEY, NULL };
+static const char *const known_keys[] = { "server",
+                                          "ca-file",
+                                          "allow-http",
+                                          "org-id",
+                                          "grace-seconds",
+                                          "timeout-seconds",
+                                          WAIT_SECONDS_KEY,
+                                          KEY_STORAGE_KEY,
+                                          STATE_DIR_KEY,
+                                          "server-key",
+                                          NULL };
 
 typedef struct
 {
@@ -61,7 +70,8 @@ typedef struct
   gint64 timeout;
   gint64 wait_seconds;
   TestopsKeyStorage key_storage;
-  char *state_dir; /* where persistent sessions are recorded */
+  char *state_dir;                 /* where persistent sessions are recorded */
+  TesseraTrustedKeys *server_keys; /* what the server's answers must be signed with */
 
   GMutex lock;
   char *machine_id; /* computed once; guarded by @lock */
@@ -86,6 +96,7 @@ typedef struct
   gboolean direct;
   gint64 timeout;
   gint64 grace;
+  TesseraTrustedKeys *server_keys;
   char *api_key; /* NULL for a listed session until it is first needed; set
                     once (under @lock), then constant until freed */
   char *session_id;
@@ -239,6 +250,7 @@ testops_destroy (gpointer instance)
     return;
   g_free (self->server);
   g_free (self->state_dir);
+  g_clear_pointer (&self->server_keys, tessera_trusted_keys_unref);
   g_clear_object (&self->tls_db);
   g_free (self->org_id);
   g_free (self->machine_id);
@@ -266,6 +278,10 @@ testops_create (TesseraBackendConfig *config, GError **error)
       || !get_range (config, "timeout-seconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT, &self->timeout,
                      error)
       || !get_range (config, WAIT_SECONDS_KEY, 0, 0, MAX_WAIT, &self->wait_seconds, error))
+    goto fail;
+  /* Without the server's key, no answer could be told from a fake one. */
+  self->server_keys = testops_answer_load_keys (config, error);
+  if (self->server_keys == NULL)
     goto fail;
   self->org_id = tessera_backend_config_dup_string (config, "org-id", NULL);
   if (self->org_id != NULL && *g_strstrip (self->org_id) == '\0')
@@ -509,9 +525,19 @@ post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *
       JsonObject *obj = parse_object (answer);
       if (status >= 200 && status < 300 && obj != NULL)
         return obj;
+      if (status >= 200 && status < 300 && attempt < SEND_ATTEMPTS)
+        {
+          /* Most likely an answer cut short: the request may have been
+           * served, and repeating it is safe (same nonce, same seat). */
+          g_debug ("testops: %s answered no JSON object, retrying", path);
+          g_usleep (RETRY_DELAY_USEC);
+          continue;
+        }
       if (status >= 200 && status < 300)
-        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
-                     "license server %s: %s answered no JSON object", conn->server, path);
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                     "license server %s: %s answered no JSON object %u times (a proxy in the "
+                     "way, or answers cut short?)",
+                     conn->server, path, SEND_ATTEMPTS);
       else
         set_server_error (error, conn->server, status, obj);
       g_clear_pointer (&obj, json_object_unref);
@@ -527,6 +553,16 @@ is_transient (const GError *error)
 {
   return g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK)
          || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
+}
+
+/* An answer that is not the server's (unsigned, forged, replayed) says
+ * nothing about the session: like no answer, it lets the grace run, and
+ * only the real server's answer extends the lease. */
+static gboolean
+leaves_session_alive (const GError *error)
+{
+  return is_transient (error) || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY);
 }
 
 static gint64
@@ -545,10 +581,28 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "session_id");
   json_builder_add_string_value (b, s->session_id);
+  /* Fresh per heartbeat: the signed answer covers it, so an old "OK"
+   * replayed later does not verify. */
+  g_autofree char *nonce = g_uuid_string_random ();
+  json_builder_set_member_name (b, "nonce");
+  json_builder_add_string_value (b, nonce);
   json_builder_end_object (b);
   gint64 sent = g_get_monotonic_time ();
   GError *local_error = NULL;
   JsonObject *obj = post_json (&conn, "/heartbeat", b, cancellable, &local_error);
+  if (obj != NULL
+      && (g_strcmp0 (json_object_get_string_member_with_default (obj, "session_id", NULL),
+                     s->session_id)
+              != 0
+          || !testops_answer_verify (s->server_keys, s->server, obj, "heartbeat", nonce,
+                                     &local_error)))
+    {
+      if (local_error == NULL)
+        g_set_error (&local_error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+                     "license server %s: refusing a heartbeat answer for another session",
+                     s->server);
+      g_clear_pointer (&obj, json_object_unref);
+    }
   g_mutex_lock (&s->lock);
   if (obj != NULL)
     {
@@ -559,7 +613,7 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
       s->last_ok = sent;
       json_object_unref (obj);
     }
-  else if (!is_transient (local_error)
+  else if (!leaves_session_alive (local_error)
            && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
            && s->terminal == NULL)
     s->terminal = g_error_copy (local_error);
@@ -633,7 +687,7 @@ heartbeat_thread (gpointer data)
       if (s->stop || ok)
         continue;
       GError *reason = NULL;
-      if (!is_transient (error))
+      if (!leaves_session_alive (error))
         reason = g_error_copy (error);
       else if (g_get_monotonic_time () >= grace_deadline_locked (s))
         reason = grace_error (s);
@@ -675,6 +729,7 @@ session_free (gpointer data)
   session_stop (s);
   g_free (s->server);
   g_clear_object (&s->tls_db);
+  g_clear_pointer (&s->server_keys, tessera_trusted_keys_unref);
   secret_free (s->api_key);
   g_free (s->session_id);
   g_free (s->record_path);
@@ -799,6 +854,7 @@ session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, cha
   s->direct = self->direct;
   s->timeout = self->timeout;
   s->grace = self->grace;
+  s->server_keys = tessera_trusted_keys_ref (self->server_keys);
   s->api_key = api_key;
   s->session_id = g_strdup (r->session_id);
   s->license = license;
@@ -931,6 +987,15 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       backoff = MIN (backoff * 2, WAIT_MAX_USEC);
     }
   gint64 sent_ok = g_get_monotonic_time ();
+  /* Before anything in it is believed: signed by the server's key over
+   * this activation's nonce (a fake server cannot; a replayed answer was
+   * signed over another nonce). Nothing is taken on our side. */
+  if (!testops_answer_verify (self->server_keys, self->server, obj, "activate", nonce, error))
+    {
+      json_object_unref (obj);
+      secret_free (api_key);
+      return NULL;
+    }
 
   g_autoptr (TestopsRecord) r = g_new0 (TestopsRecord, 1);
   r->session_id = g_strdup (json_object_get_string_member_with_default (obj, "session_id", NULL));
@@ -1037,7 +1102,7 @@ testops_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
   g_autoptr (GError) local_error = NULL;
   if (session_heartbeat (s, cancellable, &local_error))
     return TRUE;
-  if (!is_transient (local_error))
+  if (!leaves_session_alive (local_error))
     {
       /* The session is over, whatever the code (an unknown session, a
        * revoked key): the heartbeat thread would say so at its next beat. */
