@@ -1,0 +1,236 @@
+/* The online provider's configuration: [provider:testops] into an instance
+ * (docs/testops.md, "Configuration"). */
+#include "testops-private.h"
+
+static const char *const known_keys[] = { "server",
+                                          "ca-file",
+                                          "allow-http",
+                                          "org-id",
+                                          "grace-seconds",
+                                          "timeout-seconds",
+                                          WAIT_SECONDS_KEY,
+                                          KEY_STORAGE_KEY,
+                                          STATE_DIR_KEY,
+                                          "server-key",
+                                          NULL };
+
+/* ---- configuration ---- */
+
+static gboolean
+check_keys (TesseraBackendConfig *config, GError **error)
+{
+  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
+  const char *group = tessera_backend_config_get_group (config);
+  g_auto (GStrv) keys = g_key_file_get_keys (keyfile, group, NULL, NULL);
+  for (guint i = 0; keys && keys[i]; i++)
+    if (!g_strv_contains (known_keys, keys[i]))
+      {
+        g_autofree char *known = g_strjoinv (", ", (char **) known_keys);
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                     "[%s] has no key '%s' (known keys: %s)", group, keys[i], known);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+host_is_loopback (const char *host)
+{
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+  return addr != NULL && g_inet_address_get_is_loopback (addr);
+}
+
+static gboolean
+get_bool (TesseraBackendConfig *config, const char *key, gboolean *value, GError **error)
+{
+  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
+  const char *group = tessera_backend_config_get_group (config);
+  *value = FALSE;
+  if (!g_key_file_has_key (keyfile, group, key, NULL))
+    return TRUE;
+  g_autoptr (GError) local_error = NULL;
+  *value = g_key_file_get_boolean (keyfile, group, key, &local_error);
+  if (local_error != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] %s must be true or false",
+                   group, key);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+get_range (TesseraBackendConfig *config, const char *key, gint64 def, gint64 min, gint64 max,
+           gint64 *value, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  *value = tessera_backend_config_get_int (config, key, def, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  if (*value < min || *value > max)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] %s must be %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " seconds",
+                   tessera_backend_config_get_group (config), key, min, max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The server URL: https, or http on a loopback host with allow-http=true. */
+static char *
+parse_server (TesseraBackendConfig *config, gboolean *direct, GError **error)
+{
+  const char *group = tessera_backend_config_get_group (config);
+  g_autofree char *value = tessera_backend_config_dup_string (config, "server", NULL);
+  if (value == NULL || *g_strstrip (value) == '\0')
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server is required: the URL of your tessera-server, e.g. "
+                   "https://licenses.example.com",
+                   group);
+      return NULL;
+    }
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
+  if (uri == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] server '%s' is no URL: %s",
+                   group, value, local_error->message);
+      return NULL;
+    }
+  const char *scheme = g_uri_get_scheme (uri);
+  const char *host = g_uri_get_host (uri);
+  if (host == NULL || *host == '\0' || g_uri_get_query (uri) != NULL
+      || g_uri_get_fragment (uri) != NULL || g_uri_get_userinfo (uri) != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server '%s' must be scheme://host[:port][/path], with no user, query "
+                   "or fragment",
+                   group, value);
+      return NULL;
+    }
+  gboolean allow_http = FALSE;
+  if (!get_bool (config, "allow-http", &allow_http, error))
+    return NULL;
+  if (g_ascii_strcasecmp (scheme, "http") == 0)
+    {
+      if (!allow_http || !host_is_loopback (host))
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                       "[%s] server '%s' is plain HTTP: use https (allow-http=true is accepted "
+                       "for a loopback host only)",
+                       group, value);
+          return NULL;
+        }
+    }
+  else if (g_ascii_strcasecmp (scheme, "https") != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server '%s': the scheme must be https", group, value);
+      return NULL;
+    }
+  *direct = host_is_loopback (host);
+  gsize len = strlen (value);
+  while (len > 0 && value[len - 1] == '/')
+    value[--len] = '\0';
+  return g_steal_pointer (&value);
+}
+
+void
+testops_destroy (gpointer instance)
+{
+  Testops *self = instance;
+  if (self == NULL)
+    return;
+  g_free (self->server);
+  g_free (self->state_dir);
+  g_clear_pointer (&self->server_keys, tessera_trusted_keys_unref);
+  g_clear_object (&self->tls_db);
+  g_free (self->org_id);
+  g_free (self->machine_id);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+gpointer
+testops_create (TesseraBackendConfig *config, GError **error)
+{
+  const char *group = tessera_backend_config_get_group (config);
+  if (!check_keys (config, error))
+    return NULL;
+
+  g_autoptr (GError) local_error = NULL;
+  g_autofree char *ca_file = NULL;
+  g_autofree char *storage = NULL;
+  g_autofree char *default_state = NULL;
+  Testops *self = g_new0 (Testops, 1);
+  g_mutex_init (&self->lock);
+  self->server = parse_server (config, &self->direct, error);
+  if (self->server == NULL)
+    goto fail;
+  if (!get_range (config, "grace-seconds", 0, 0, MAX_GRACE, &self->grace, error)
+      || !get_range (config, "timeout-seconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT, &self->timeout,
+                     error)
+      || !get_range (config, WAIT_SECONDS_KEY, 0, 0, MAX_WAIT, &self->wait_seconds, error))
+    goto fail;
+  /* Without the server's key, no answer could be told from a fake one. */
+  self->server_keys = testops_answer_load_keys (config, error);
+  if (self->server_keys == NULL)
+    goto fail;
+  self->org_id = tessera_backend_config_dup_string (config, "org-id", NULL);
+  if (self->org_id != NULL && *g_strstrip (self->org_id) == '\0')
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] org-id is empty", group);
+      goto fail;
+    }
+
+  storage = tessera_backend_config_dup_string (config, KEY_STORAGE_KEY, "keyring");
+  if (g_str_equal (g_strstrip (storage), "keyring"))
+    self->key_storage = TESTOPS_KEY_STORAGE_KEYRING;
+  else if (g_str_equal (storage, "env-only"))
+    self->key_storage = TESTOPS_KEY_STORAGE_ENV_ONLY;
+  else
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] " KEY_STORAGE_KEY " must be keyring or env-only, not '%s'", group,
+                   storage);
+      goto fail;
+    }
+  /* $XDG_STATE_HOME/tessera: state a user's sessions leave between runs. */
+  default_state = g_build_filename (g_get_user_state_dir (), "tessera", NULL);
+  self->state_dir
+      = tessera_backend_config_dup_path (config, STATE_DIR_KEY, default_state, &local_error);
+  if (self->state_dir == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      goto fail;
+    }
+
+  ca_file = tessera_backend_config_dup_path (config, "ca-file", NULL, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      goto fail;
+    }
+  if (ca_file != NULL)
+    {
+      self->tls_db = g_tls_file_database_new (ca_file, &local_error);
+      if (self->tls_db == NULL)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] ca-file %s: %s", group,
+                       ca_file, local_error->message);
+          goto fail;
+        }
+    }
+  return self;
+
+fail:
+  testops_destroy (self);
+  return NULL;
+}

@@ -1,0 +1,121 @@
+/* The online provider's private declarations, shared by its files. */
+#pragma once
+
+#include "testops-answer.h"
+#include "testops-keyring.h"
+#include "testops-state.h"
+
+#include <tessera/tessera.h>
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <stdlib.h>
+#include <string.h>
+
+G_BEGIN_DECLS
+
+#define DEFAULT_TIMEOUT 30
+#define MAX_TIMEOUT 600
+#define MAX_GRACE (30 * 24 * 3600)
+#define MAX_WAIT (7 * 24 * 3600)
+/* Retries of one request whose connection dropped after it was sent. */
+#define SEND_ATTEMPTS 3
+#define RETRY_DELAY_USEC (200 * 1000)
+/* Waiting for a seat: exponential backoff from FIRST to MAX, ±25 % jitter. */
+#define WAIT_FIRST_USEC (500 * 1000)
+#define WAIT_MAX_USEC (8 * G_USEC_PER_SEC)
+#define API_KEY_ENV "TESSERA_API_KEY"
+#define WAIT_SECONDS_KEY "wait-seconds"
+#define KEY_STORAGE_KEY "key-storage"
+#define STATE_DIR_KEY "state-dir"
+
+typedef struct
+{
+  char *server;         /* base URL, no trailing '/' */
+  GTlsDatabase *tls_db; /* only the configured CA, or NULL: the system's */
+  gboolean direct;      /* a loopback server: never through a proxy */
+  char *org_id;
+  gint64 grace;
+  gint64 timeout;
+  gint64 wait_seconds;
+  TestopsKeyStorage key_storage;
+  char *state_dir;                 /* where persistent sessions are recorded */
+  TesseraTrustedKeys *server_keys; /* what the server's answers must be signed with */
+
+  GMutex lock;
+  char *machine_id; /* computed once; guarded by @lock */
+} Testops;
+
+/* What one HTTP exchange needs; copied into each session so that it never
+ * depends on the instance. */
+typedef struct
+{
+  const char *server;
+  GTlsDatabase *tls_db;
+  gboolean direct;
+  gint64 timeout;
+  const char *api_key;
+} Conn;
+
+/* A granted license's backend data: the server session. */
+typedef struct
+{
+  char *server;
+  GTlsDatabase *tls_db;
+  gboolean direct;
+  gint64 timeout;
+  gint64 grace;
+  TesseraTrustedKeys *server_keys;
+  char *api_key; /* NULL for a listed session until it is first needed; set
+                    once (under @lock), then constant until freed */
+  char *session_id;
+  TesseraLicense *license; /* not owned: the license owns this session */
+  char *record_path;       /* persistent: its record, or NULL; guarded by @lock */
+
+  GMutex lock;
+  GCond cond;
+  gint64 lease_seconds;
+  gint64 last_ok;   /* monotonic µs when the last successful exchange was sent */
+  GError *terminal; /* the server ended the session (no grace then) */
+  gboolean stop;
+  gboolean released;
+  GThread *thread;
+  GCancellable *cancel; /* cancels the heartbeat in flight at stop */
+} Session;
+
+static inline void
+secret_free (char *secret)
+{
+  if (secret == NULL)
+    return;
+  explicit_bzero (secret, strlen (secret));
+  g_free (secret);
+}
+
+/* testops-config.c: the instance from [provider:testops]. */
+gpointer testops_create (TesseraBackendConfig *config, GError **error);
+void testops_destroy (gpointer instance);
+
+/* testops-http.c: POSTs @body to /api/v1@path. Returns: (transfer full)
+ * the JSON object of a 2xx answer, or NULL with @error set: the server's
+ * code, NETWORK when there was no answer. A connection that drops after the
+ * request may have been sent is retried (the request bodies are idempotent). */
+JsonObject *post_json (const Conn *conn, const char *path, JsonBuilder *body,
+                       GCancellable *cancellable, GError **error);
+
+/* testops-session.c: sessions and their heartbeat thread. */
+gboolean is_transient (const GError *error);
+gboolean leaves_session_alive (const GError *error);
+gint64 grace_deadline_locked (Session *s);
+gboolean session_heartbeat (Session *s, GCancellable *cancellable, GError **error);
+GError *grace_error (Session *s);
+gboolean ended_by_server (const GError *error);
+void session_drop_record (Session *s, const char *why);
+gpointer heartbeat_thread (gpointer data);
+void session_stop (Session *s);
+void session_free (gpointer data);
+Session *session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, char *api_key,
+                      gint64 last_ok);
+void session_give_back (Session *s);
+
+G_END_DECLS

@@ -1,0 +1,239 @@
+/* A held license's server session: its heartbeat thread, lease and grace,
+ * and giving the seat back. */
+#include "testops-private.h"
+
+/* ---- sessions and the heartbeat ---- */
+
+/* Errors after which the session may still be alive. */
+gboolean
+is_transient (const GError *error)
+{
+  return g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
+}
+
+/* An answer that is not the server's (unsigned, forged, replayed) says
+ * nothing about the session: like no answer, it lets the grace run, and
+ * only the real server's answer extends the lease. */
+gboolean
+leaves_session_alive (const GError *error)
+{
+  return is_transient (error) || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY);
+}
+
+gint64
+grace_deadline_locked (Session *s)
+{
+  return s->last_ok + (s->lease_seconds + s->grace) * G_USEC_PER_SEC;
+}
+
+/* One heartbeat. A transient failure leaves the state as it was; any other
+ * answer but success ends the session for good. */
+gboolean
+session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
+{
+  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "session_id");
+  json_builder_add_string_value (b, s->session_id);
+  /* Fresh per heartbeat: the signed answer covers it, so an old "OK"
+   * replayed later does not verify. */
+  g_autofree char *nonce = g_uuid_string_random ();
+  json_builder_set_member_name (b, "nonce");
+  json_builder_add_string_value (b, nonce);
+  json_builder_end_object (b);
+  gint64 sent = g_get_monotonic_time ();
+  GError *local_error = NULL;
+  JsonObject *obj = post_json (&conn, "/heartbeat", b, cancellable, &local_error);
+  if (obj != NULL
+      && (g_strcmp0 (json_object_get_string_member_with_default (obj, "session_id", NULL),
+                     s->session_id)
+              != 0
+          || !testops_answer_verify (s->server_keys, s->server, obj, "heartbeat", nonce,
+                                     &local_error)))
+    {
+      if (local_error == NULL)
+        g_set_error (&local_error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+                     "license server %s: refusing a heartbeat answer for another session",
+                     s->server);
+      g_clear_pointer (&obj, json_object_unref);
+    }
+  g_mutex_lock (&s->lock);
+  if (obj != NULL)
+    {
+      gint64 expires = json_object_get_int_member_with_default (obj, "lease_expires_at", 0);
+      gint64 server_time = json_object_get_int_member_with_default (obj, "server_time", 0);
+      if (expires > server_time && server_time > 0)
+        s->lease_seconds = expires - server_time;
+      s->last_ok = sent;
+      json_object_unref (obj);
+    }
+  else if (!leaves_session_alive (local_error)
+           && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+           && s->terminal == NULL)
+    s->terminal = g_error_copy (local_error);
+  g_mutex_unlock (&s->lock);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GError *
+grace_error (Session *s)
+{
+  return g_error_new (TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                      "no answer from the license server %s for %" G_GINT64_FORMAT
+                      " seconds: the grace ran out (lease %" G_GINT64_FORMAT
+                      " s + grace %" G_GINT64_FORMAT " s)",
+                      s->server, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
+}
+
+/* The server says the session is over for good: its record has nothing
+ * left to release. (`auth` is not one: a wrong key in the keyring says
+ * nothing about the session.) */
+gboolean
+ended_by_server (const GError *error)
+{
+  return g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_REVOKED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+}
+
+/* Removes the session's record (persistent sessions only); any thread. */
+void
+session_drop_record (Session *s, const char *why)
+{
+  g_mutex_lock (&s->lock);
+  g_autofree char *path = g_steal_pointer (&s->record_path);
+  g_mutex_unlock (&s->lock);
+  if (path == NULL)
+    return;
+  g_autoptr (GError) error = NULL;
+  if (testops_state_remove (path, &error))
+    g_debug ("testops: removed the session record %s: %s", path, why);
+  else
+    g_warning ("testops: %s", error->message);
+}
+
+gpointer
+heartbeat_thread (gpointer data)
+{
+  Session *s = data;
+  g_mutex_lock (&s->lock);
+  while (!s->stop)
+    {
+      gint64 interval = MAX (s->lease_seconds * G_USEC_PER_SEC / 3, G_USEC_PER_SEC);
+      gint64 deadline = grace_deadline_locked (s);
+      gint64 wake = MIN (g_get_monotonic_time () + interval, deadline);
+      while (!s->stop && g_cond_wait_until (&s->cond, &s->lock, wake))
+        ;
+      if (s->stop)
+        break;
+      g_mutex_unlock (&s->lock);
+
+      g_autoptr (GError) error = NULL;
+      gboolean ok = session_heartbeat (s, s->cancel, &error);
+
+      g_mutex_lock (&s->lock);
+      if (s->stop || ok)
+        continue;
+      GError *reason = NULL;
+      if (!leaves_session_alive (error))
+        reason = g_error_copy (error);
+      else if (g_get_monotonic_time () >= grace_deadline_locked (s))
+        reason = grace_error (s);
+      else
+        g_debug ("testops: heartbeat failed, retrying: %s", error->message);
+      if (reason != NULL)
+        {
+          g_mutex_unlock (&s->lock);
+          if (ended_by_server (reason))
+            session_drop_record (s, reason->message);
+          tessera_license_invalidate (s->license, reason);
+          g_error_free (reason);
+          g_mutex_lock (&s->lock);
+          break;
+        }
+    }
+  g_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+/* Stops and joins the heartbeat thread; idempotent. Never from the thread. */
+void
+session_stop (Session *s)
+{
+  g_mutex_lock (&s->lock);
+  s->stop = TRUE;
+  GThread *thread = g_steal_pointer (&s->thread);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  g_cancellable_cancel (s->cancel);
+  if (thread != NULL)
+    g_thread_join (thread);
+}
+
+void
+session_free (gpointer data)
+{
+  Session *s = data;
+  session_stop (s);
+  g_free (s->server);
+  g_clear_object (&s->tls_db);
+  g_clear_pointer (&s->server_keys, tessera_trusted_keys_unref);
+  secret_free (s->api_key);
+  g_free (s->session_id);
+  g_free (s->record_path);
+  g_clear_error (&s->terminal);
+  g_clear_object (&s->cancel);
+  g_cond_clear (&s->cond);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
+
+/* A session of @license (which takes it as backend data). @api_key: (transfer
+ * full) (nullable). @last_ok: monotonic µs of the last successful exchange. */
+Session *
+session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, char *api_key,
+             gint64 last_ok)
+{
+  Session *s = g_new0 (Session, 1);
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  s->server = g_strdup (self->server);
+  s->tls_db = self->tls_db != NULL ? g_object_ref (self->tls_db) : NULL;
+  s->direct = self->direct;
+  s->timeout = self->timeout;
+  s->grace = self->grace;
+  s->server_keys = tessera_trusted_keys_ref (self->server_keys);
+  s->api_key = api_key;
+  s->session_id = g_strdup (r->session_id);
+  s->license = license;
+  s->lease_seconds = r->lease_seconds;
+  s->last_ok = last_ok;
+  s->cancel = g_cancellable_new ();
+  tessera_license_set_backend_data (license, s, session_free);
+  return s;
+}
+
+/* POSTs /release for @s, ignoring the answer: gives a seat back at once
+ * when the activation cannot complete. */
+void
+session_give_back (Session *s)
+{
+  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
+  g_autoptr (JsonBuilder) rb = json_builder_new ();
+  json_builder_begin_object (rb);
+  json_builder_set_member_name (rb, "session_id");
+  json_builder_add_string_value (rb, s->session_id);
+  json_builder_end_object (rb);
+  JsonObject *ignored = post_json (&conn, "/release", rb, NULL, NULL);
+  g_clear_pointer (&ignored, json_object_unref);
+  s->released = TRUE;
+}
