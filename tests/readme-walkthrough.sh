@@ -7,7 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed -n '/^## Offline licenses: a walk-through/,/^```$/p' "$src/README.md" \
   | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' \
-  | sed "s#\$PWD/build/#$build/#g; s#build/#$build/#g" > "$tmp/walk.sh"
+  | sed "s#\$PWD/build/#@BUILD@/#g; s#build/#@BUILD@/#g; s#@BUILD@#$build#g" > "$tmp/walk.sh"
 [ -s "$tmp/walk.sh" ] || { echo "no walk-through found in README.md"; exit 1; }
 cd "$src"
 out=$(HOME="$tmp/home" sh "$tmp/walk.sh" 2>&1) || true

@@ -238,9 +238,9 @@ refuse (OfflineRank *rank, OfflineRank value, int fd)
   return NULL;
 }
 
-OfflineCandidate *
-offline_candidate_open (int dirfd, const char *name, const char *path, OfflineRank *rank,
-                        GError **error)
+static OfflineCandidate *
+candidate_open (int dirfd, const char *name, const char *path, gboolean lock, OfflineRank *rank,
+                GError **error)
 {
   /* O_NOFOLLOW: a link could point anywhere (or be swapped); O_NONBLOCK: a
    * FIFO named *.lic must not hang the product; O_NOCTTY: nor a terminal
@@ -293,7 +293,7 @@ offline_candidate_open (int dirfd, const char *name, const char *path, OfflineRa
    * this process, conflicts with it, and the kernel drops it when the fd
    * is closed or the process dies. */
   gboolean locked = FALSE, busy = FALSE;
-  for (;;)
+  for (; lock;)
     {
       if (flock (fd, LOCK_EX | LOCK_NB) == 0)
         locked = TRUE;
@@ -322,6 +322,20 @@ offline_candidate_open (int dirfd, const char *name, const char *path, OfflineRa
   cand->license_fd = -1;
   cand->fd_stat = st;
   return cand;
+}
+
+OfflineCandidate *
+offline_candidate_open (int dirfd, const char *name, const char *path, OfflineRank *rank,
+                        GError **error)
+{
+  return candidate_open (dirfd, name, path, TRUE, rank, error);
+}
+
+OfflineCandidate *
+offline_candidate_open_unlocked (int dirfd, const char *name, const char *path, OfflineRank *rank,
+                                 GError **error)
+{
+  return candidate_open (dirfd, name, path, FALSE, rank, error);
 }
 
 gboolean

@@ -6,6 +6,8 @@
  *   offline-clock.c  clock-rollback detection and its state file
  *   offline-lock.c   sessions counted per license: the license-ID lock, and
  *                    the quota-exceeded message
+ *   offline-store.c  the ABI 1.1 ops: listing the folder's files (no lock, no
+ *                    seat) and installing a file into the folder
  *
  * Only the public API (<tessera/tessera.h>) is used. See docs/offline.md. */
 #pragma once
@@ -88,6 +90,10 @@ typedef struct
  */
 OfflineCandidate *offline_candidate_open (int dirfd, const char *name, const char *path,
                                           OfflineRank *rank, GError **error);
+/* The same without taking any lock (@locked and @busy stay FALSE): for
+ * looking at a file, as listing does, without counting as a session. */
+OfflineCandidate *offline_candidate_open_unlocked (int dirfd, const char *name, const char *path,
+                                                   OfflineRank *rank, GError **error);
 
 /**
  * offline_candidate_verify:
@@ -236,5 +242,48 @@ guint offline_busy_get_count (OfflineBusy *busy);
 /* Sets TESSERA_ERROR_QUOTA_EXCEEDED: "all N offline PRODUCT licenses ...". */
 void offline_busy_set_error (OfflineBusy *busy, const char *product, const char *machine_id,
                              GError **error);
+
+/* ---- offline.c: the instance, shared with offline-store.c ---- */
+
+typedef struct
+{
+  char *license_dir;
+  char *lock_dir; /* the license-ID locks: sessions per license */
+  TesseraTrustedKeys *keys;
+  OfflineClock *clock;
+  char **products; /* [engine] products, or NULL: install refuses others */
+
+  GMutex lock;
+  char *machine_id; /* this machine's ID, computed once; guarded by @lock */
+} Offline;
+
+/* What a license's backend data is: both structs start with this, so
+ * validate and release tell a session from a listed entry. */
+typedef enum
+{
+  OFFLINE_DATA_SESSION = 1,
+  OFFLINE_DATA_STORED,
+} OfflineDataKind;
+
+/* Returns: (transfer full): this machine's ID (the core fingerprint). */
+char *offline_dup_machine_id (Offline *self, GError **error);
+
+/* Verifies @cand and checks it for @product on @machine_id at @now; see
+ * offline.c. */
+gboolean offline_check_candidate (Offline *self, OfflineCandidate *cand, const char *product,
+                                  const char *machine_id, gint64 now, OfflineRank *rank,
+                                  GError **error);
+
+/* ---- offline-store.c ---- */
+
+/* The list op: every *.lic file of the folder named PRODUCT_..., as a
+ * license that takes nothing (backend data OFFLINE_DATA_STORED). */
+GPtrArray *offline_list (gpointer instance, const char *product, GError **error);
+/* The install op (docs/offline.md, "Installing a file"). */
+TesseraLicense *offline_install (gpointer instance, const char *file_name, GBytes *contents,
+                                 GError **error);
+/* validate of a listed entry: the file as it is now, checked as activation
+ * would check it, without its lock. */
+gboolean offline_stored_validate (Offline *self, TesseraLicense *license, GError **error);
 
 G_END_DECLS

@@ -45,20 +45,10 @@
 static const char *const known_keys[]
     = { "license-dir", "trusted-keys", "state-dir", "lock-dir", "clock-tolerance", NULL };
 
-typedef struct
-{
-  char *license_dir;
-  char *lock_dir; /* the license-ID locks: sessions per license */
-  TesseraTrustedKeys *keys;
-  OfflineClock *clock;
-
-  GMutex lock;
-  char *machine_id; /* this machine's ID, computed once; guarded by @lock */
-} Offline;
-
 /* A granted license's backend data: the locked file. */
 typedef struct
 {
+  OfflineDataKind kind; /* OFFLINE_DATA_SESSION; first, see OfflineDataKind */
   GMutex lock;
   OfflineCandidate *cand; /* fd and license lock (-1 once released), path, bytes, file */
   OfflineStat path_stat;  /* the path, as last seen unchanged */
@@ -236,6 +226,7 @@ offline_create (TesseraBackendConfig *config, GError **error)
   self->lock_dir = g_steal_pointer (&lock_dir);
   self->keys = keys;
   self->clock = offline_clock_new (state_dir, tolerance);
+  self->products = tessera_backend_config_dup_products (config);
   return self;
 }
 
@@ -248,6 +239,7 @@ offline_destroy (gpointer instance)
   tessera_trusted_keys_unref (self->keys);
   offline_clock_free (self->clock);
   g_free (self->machine_id);
+  g_strfreev (self->products);
   g_mutex_clear (&self->lock);
   g_free (self);
 }
@@ -257,7 +249,7 @@ offline_destroy (gpointer instance)
 /* The core fingerprint, on purpose with no override of any kind: a machine
  * ID that configuration or the environment could set would let any file
  * run anywhere. */
-static char *
+char *
 offline_dup_machine_id (Offline *self, GError **error)
 {
   g_mutex_lock (&self->lock);
@@ -291,9 +283,9 @@ take_error (GError **error, GError *src, const char *path)
 /* Verifies an opened file and checks it for @product on @machine_id at
  * @now, in the order that gives the most useful answer: the bytes, the name
  * against the content, product and machine, the clock, then the validity. */
-static gboolean
-check_candidate (Offline *self, OfflineCandidate *cand, const char *product, const char *machine_id,
-                 gint64 now, OfflineRank *rank, GError **error)
+gboolean
+offline_check_candidate (Offline *self, OfflineCandidate *cand, const char *product,
+                         const char *machine_id, gint64 now, OfflineRank *rank, GError **error)
 {
   GError *local_error = NULL;
   if (!offline_candidate_verify (cand, self->keys, rank, error))
@@ -485,7 +477,7 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
           = offline_candidate_open (dirfd (dir), name, path, &rank, &local_error);
       if (cand == NULL)
         refusals_add (&refusals, rank, local_error);
-      else if (!check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
+      else if (!offline_check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
         refusals_add (&refusals, rank, local_error);
       else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
         {
@@ -533,7 +525,7 @@ choose_file (Offline *self, const char *path, const char *product, const char *m
   g_autoptr (OfflineCandidate) cand = offline_candidate_open (AT_FDCWD, path, path, &rank, error);
   if (cand == NULL)
     return NULL;
-  if (!check_candidate (self, cand, product, machine_id, now, &rank, error))
+  if (!offline_check_candidate (self, cand, product, machine_id, now, &rank, error))
     return NULL;
   if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
     return NULL;
@@ -609,6 +601,7 @@ offline_activate (gpointer instance, const char *product, TesseraActivateOptions
   tessera_license_set_attribute (license, "offline.subscription-end", subscription_end);
 
   OfflineSession *s = g_new0 (OfflineSession, 1);
+  s->kind = OFFLINE_DATA_SESSION;
   g_mutex_init (&s->lock);
   s->cand = g_steal_pointer (&cand);
   s->path_stat = path_stat;
@@ -733,6 +726,8 @@ offline_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
                   GError **error)
 {
   OfflineSession *s = tessera_license_get_backend_data (license);
+  if (s->kind == OFFLINE_DATA_STORED)
+    return offline_stored_validate (instance, license, error);
   g_mutex_lock (&s->lock);
   gboolean ok = session_validate_locked (instance, s, error);
   g_mutex_unlock (&s->lock);
@@ -745,6 +740,8 @@ offline_release (gpointer instance, TesseraLicense *license, GCancellable *cance
                  GError **error)
 {
   OfflineSession *s = tessera_license_get_backend_data (license);
+  if (s->kind == OFFLINE_DATA_STORED)
+    return TRUE; /* a listed entry holds nothing to give back */
   g_mutex_lock (&s->lock);
   offline_candidate_close (s->cand);
   g_mutex_unlock (&s->lock);
@@ -754,4 +751,5 @@ offline_release (gpointer instance, TesseraLicense *license, GCancellable *cance
 TESSERA_BACKEND_DEFINE (offline, "Signed offline license files bound to this machine",
                         .create = offline_create, .destroy = offline_destroy,
                         .activate = offline_activate, .validate = offline_validate,
-                        .release = offline_release, .fingerprint = offline_fingerprint)
+                        .release = offline_release, .fingerprint = offline_fingerprint,
+                        .list = offline_list, .install = offline_install)

@@ -1,0 +1,90 @@
+/* tessera: shared parts of the user's command-line tool (docs/tessera.1).
+ *
+ *   tessera.c               main, options, exit codes, output (text or --json),
+ *                           the engine, activation with a progress indicator
+ *   tessera-cmd-info.c      machine-id, providers, keys forget
+ *   tessera-cmd-licenses.c  activate, status, validate, release, offline install
+ *   tessera-cmd-run.c       run: one license held while a command runs
+ *
+ * Private to the tool. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <tessera/tessera.h>
+
+G_BEGIN_DECLS
+
+/* The exit codes, one per error family (docs/tessera.1, EXIT STATUS).
+ * cli_exit_code() maps every TesseraError onto them. */
+enum
+{
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_USAGE = 1,        /* bad command line */
+  CLI_EXIT_NOT_LICENSED = 2, /* no license, no provider, revoked, terminated */
+  CLI_EXIT_EXPIRED = 3,      /* expired, not yet valid, clock rolled back */
+  CLI_EXIT_QUOTA = 4,        /* every seat (or machine slot) is taken */
+  CLI_EXIT_AUTH = 5,         /* missing or wrong credentials, organization needed */
+  CLI_EXIT_UNAVAILABLE = 6,  /* the server cannot be reached or is unavailable */
+  CLI_EXIT_INVALID_FILE = 7, /* a license file is tampered or signed by an unknown key */
+  CLI_EXIT_MACHINE = 8,      /* the license is for another machine */
+  CLI_EXIT_CONFIG = 9,       /* configuration or plugin problem */
+  CLI_EXIT_OTHER = 10,       /* anything else: file system, refused request */
+  CLI_EXIT_INTERRUPTED = 130 /* cancelled by SIGINT or SIGTERM before the work was done */
+};
+
+typedef struct
+{
+  const char *name; /* "offline install" */
+  const char *parameters;
+  const char *summary;
+  int (*run) (const char *name, int argc, char **argv);
+} CliCommand;
+
+/* Global options (given before or after the command). */
+extern char *cli_opt_config;
+extern gboolean cli_opt_json;
+
+int cli_exit_code (const GError *error);
+
+/* Reports @error: one line "tessera: MESSAGE" on stderr and, with --json,
+ * {"error": {...}} on stdout. Returns its exit code. */
+int cli_fail (const GError *error);
+/* The same for a usage error of command @name (exit code 1). */
+G_GNUC_PRINTF (2, 3)
+int cli_usage (const char *name, const char *format, ...);
+
+/* Parses the options of command @name (with the global ones and --help).
+ * Returns -1 to go on, else the exit code (help printed: 0; usage: 1).
+ * @max_args: how many arguments may remain after the options (-1: any). */
+int cli_parse (const char *name, const GOptionEntry *entries, int max_args, int *argc,
+               char ***argv);
+
+/* The engine of --config (or the usual search), loaded. NULL with @error. */
+TesseraEngine *cli_engine_new (GError **error);
+
+/* Activates @product, asynchronously under a main loop: a progress
+ * indicator on stderr when it is a terminal and the call takes time;
+ * SIGINT or SIGTERM cancel it (G_IO_ERROR_CANCELLED). */
+TesseraLicense *cli_activate (TesseraEngine *engine, const char *product,
+                              TesseraActivateOptions *options, GError **error);
+
+/* Whole days left until @expires_at (0: never, returns G_MAXINT). */
+gint64 cli_days_left (gint64 expires_at);
+char *cli_format_time (gint64 unix_time);
+/* "offline node-locked KRE license LIC-1 (org ...), expires ... (N days left)" */
+char *cli_describe_license (TesseraLicense *license);
+/* Adds the license's members to the object being built. */
+void cli_json_add_license (JsonBuilder *b, TesseraLicense *license);
+void cli_json_add_error (JsonBuilder *b, const GError *error);
+/* Prints the builder's root on stdout, one line. */
+void cli_json_print (JsonBuilder *b);
+/* @message on one line: newlines become "; ". */
+char *cli_one_line (const char *message);
+
+extern const CliCommand cli_info_commands[];
+extern const guint cli_n_info_commands;
+extern const CliCommand cli_license_commands[];
+extern const guint cli_n_license_commands;
+int cli_run_command (const char *name, int argc, char **argv);
+
+G_END_DECLS

@@ -1,0 +1,361 @@
+/* tessera: commands about licenses: activate, status, validate, release,
+ * offline install. */
+#include "tessera-cli.h"
+
+#include <stdlib.h>
+
+static char *opt_product;
+static char *opt_api_key;
+static char *opt_org_id;
+static int opt_wait = -1;
+static int opt_warn_days = 14;
+static gboolean opt_stored_only;
+
+/* Parses --product and checks it was given when @required. */
+static int
+require_product (const char *name, gboolean required)
+{
+  if (required && opt_product == NULL)
+    return cli_usage (name, "--product is required");
+  return -1;
+}
+
+static TesseraActivateOptions *
+activate_options (gboolean persist)
+{
+  TesseraActivateOptions *options = tessera_activate_options_new ();
+  if (opt_api_key != NULL)
+    tessera_activate_options_set (options, TESSERA_OPTION_API_KEY, opt_api_key);
+  if (opt_org_id != NULL)
+    tessera_activate_options_set (options, TESSERA_OPTION_ORG_ID, opt_org_id);
+  if (opt_wait >= 0)
+    {
+      g_autofree char *wait = g_strdup_printf ("%d", opt_wait);
+      tessera_activate_options_set (options, TESSERA_OPTION_WAIT_TIMEOUT, wait);
+    }
+  if (persist)
+    tessera_activate_options_set (options, TESSERA_OPTION_PERSIST, "true");
+  return options;
+}
+
+static void
+print_license_json (const char *member, TesseraLicense *license, const char *extra_name,
+                    gboolean extra)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, member);
+  json_builder_begin_object (b);
+  cli_json_add_license (b, license);
+  json_builder_end_object (b);
+  if (extra_name != NULL)
+    {
+      json_builder_set_member_name (b, extra_name);
+      json_builder_add_boolean_value (b, extra);
+    }
+  json_builder_end_object (b);
+  cli_json_print (b);
+}
+
+/* ---- activate ---- */
+
+static int
+cmd_activate (const char *name, int argc, char **argv)
+{
+  const GOptionEntry entries[] = {
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product to license", "PRODUCT" },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key,
+      "API key for an online provider (else its configured or cached one)", "KEY" },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id,
+      "Organization, when the account belongs to several", "ORG" },
+    { "wait", 'w', 0, G_OPTION_ARG_INT, &opt_wait,
+      "Wait up to SECONDS for a seat when every seat is taken", "SECONDS" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 0, &argc, &argv);
+  if (rc < 0)
+    rc = require_product (name, TRUE);
+  if (rc >= 0)
+    return rc;
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
+  if (engine == NULL)
+    return cli_fail (error);
+  g_autoptr (TesseraActivateOptions) options = activate_options (TRUE);
+  g_autoptr (TesseraLicense) license = cli_activate (engine, opt_product, options, &error);
+  if (license == NULL)
+    return cli_fail (error);
+
+  /* A provider that cannot keep a license beyond this process (offline:
+   * its seat is a lock this process holds) ignores PERSIST; say so rather
+   * than let the user think a seat stays taken. */
+  gboolean kept = (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_PERSISTENT) != 0;
+  if (cli_opt_json)
+    print_license_json ("license", license, "kept", kept);
+  else
+    {
+      g_autofree char *text = cli_describe_license (license);
+      g_print ("activated: %s\n", text);
+      if (kept)
+        g_print ("kept for later commands: 'tessera release --product %s' frees it\n", opt_product);
+      else
+        g_print ("not kept: %s holds a license only while a process runs; use 'tessera run' "
+                 "to hold it for a command\n",
+                 tessera_license_get_provider (license));
+    }
+  /* Not kept: released now, when the last reference goes. */
+  return CLI_EXIT_OK;
+}
+
+/* ---- status ---- */
+
+static int
+cmd_status (const char *name, int argc, char **argv)
+{
+  const GOptionEntry entries[] = {
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "Only this product", "PRODUCT" },
+    { "warn-days", 0, 0, G_OPTION_ARG_INT, &opt_warn_days,
+      "Warn when an offline license expires within DAYS days (default 14)", "DAYS" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 0, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (opt_warn_days < 0)
+    return cli_usage (name, "--warn-days must be 0 or more");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
+  g_autoptr (GPtrArray) licenses = NULL;
+  if (engine == NULL
+      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+    return cli_fail (error);
+
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "licenses");
+  json_builder_begin_array (b);
+  guint usable = 0;
+  for (guint i = 0; i < licenses->len; i++)
+    {
+      TesseraLicense *license = licenses->pdata[i];
+      g_autoptr (GError) why = NULL;
+      gboolean ok = tessera_license_validate (license, NULL, &why);
+      gint64 expires = tessera_license_get_expires_at (license);
+      gint64 days = cli_days_left (expires);
+      gboolean warn = ok && expires != 0
+                      && (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_OFFLINE)
+                      && days < opt_warn_days;
+      usable += ok;
+      g_autofree char *text = cli_describe_license (license);
+      const char *file = tessera_license_get_attribute (license, "offline.file");
+      if (!cli_opt_json)
+        {
+          g_print ("%s: %s%s%s\n", ok ? "usable" : "unusable", text, file ? ", file " : "",
+                   file ? file : "");
+          if (!ok)
+            {
+              g_autofree char *reason = cli_one_line (why->message);
+              g_print ("  reason: %s\n", reason);
+            }
+          if (warn)
+            g_print ("  warning: expires in %" G_GINT64_FORMAT
+                     " days: ask your administrator for a new license file\n",
+                     days);
+        }
+      json_builder_begin_object (b);
+      cli_json_add_license (b, license);
+      json_builder_set_member_name (b, "usable");
+      json_builder_add_boolean_value (b, ok);
+      json_builder_set_member_name (b, "expiry_warning");
+      json_builder_add_boolean_value (b, warn);
+      if (!ok)
+        cli_json_add_error (b, why);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  if (cli_opt_json)
+    cli_json_print (b);
+  else if (licenses->len == 0)
+    g_print ("no stored license%s%s\n", opt_product ? " for " : "", opt_product ? opt_product : "");
+  return CLI_EXIT_OK;
+}
+
+/* ---- validate ---- */
+
+static int
+cmd_validate (const char *name, int argc, char **argv)
+{
+  const GOptionEntry entries[] = {
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product", "PRODUCT" },
+    { "stored-only", 0, 0, G_OPTION_ARG_NONE, &opt_stored_only,
+      "Only check stored licenses; never activate", NULL },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, "API key for an online provider",
+      "KEY" },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, "Organization", "ORG" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 0, &argc, &argv);
+  if (rc < 0)
+    rc = require_product (name, TRUE);
+  if (rc >= 0)
+    return rc;
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
+  g_autoptr (GPtrArray) licenses = NULL;
+  if (engine == NULL
+      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+    return cli_fail (error);
+
+  /* A stored license that validates answers without taking a seat. */
+  g_autoptr (GError) first_reason = NULL;
+  for (guint i = 0; i < licenses->len; i++)
+    {
+      TesseraLicense *license = licenses->pdata[i];
+      g_autoptr (GError) why = NULL;
+      if (tessera_license_validate (license, NULL, &why))
+        {
+          if (cli_opt_json)
+            print_license_json ("license", license, "activated", FALSE);
+          else
+            {
+              g_autofree char *text = cli_describe_license (license);
+              g_print ("valid: %s\n", text);
+            }
+          return CLI_EXIT_OK;
+        }
+      if (first_reason == NULL)
+        first_reason = g_steal_pointer (&why);
+    }
+  if (opt_stored_only)
+    {
+      if (first_reason != NULL)
+        return cli_fail (first_reason);
+      g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                   "no stored %s license on this machine", opt_product);
+      return cli_fail (error);
+    }
+
+  /* None stored: can one be activated now? Activate and release at once
+   * (an online seat is taken for a moment). */
+  g_autoptr (TesseraActivateOptions) options = activate_options (FALSE);
+  g_autoptr (TesseraLicense) license = cli_activate (engine, opt_product, options, &error);
+  if (license == NULL)
+    return cli_fail (error);
+  g_autoptr (GError) release_error = NULL;
+  if (!tessera_license_release (license, NULL, &release_error))
+    g_printerr ("tessera validate: warning: releasing the test activation failed: %s\n",
+                release_error->message);
+  if (cli_opt_json)
+    print_license_json ("license", license, "activated", TRUE);
+  else
+    {
+      g_autofree char *text = cli_describe_license (license);
+      g_print ("valid (activated and released): %s\n", text);
+    }
+  return CLI_EXIT_OK;
+}
+
+/* ---- release ---- */
+
+static int
+cmd_release (const char *name, int argc, char **argv)
+{
+  const GOptionEntry entries[] = {
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "Only this product", "PRODUCT" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 0, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
+  g_autoptr (GPtrArray) licenses = NULL;
+  if (engine == NULL
+      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+    return cli_fail (error);
+
+  /* Only what a provider keeps for later holds a seat: a license file
+   * lying in a folder holds none. */
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "released");
+  json_builder_begin_array (b);
+  guint n = 0;
+  g_autoptr (GError) failure = NULL;
+  for (guint i = 0; i < licenses->len; i++)
+    {
+      TesseraLicense *license = licenses->pdata[i];
+      if (!(tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_PERSISTENT))
+        continue;
+      g_autoptr (GError) why = NULL;
+      if (!tessera_license_release (license, NULL, &why))
+        {
+          if (failure == NULL)
+            failure = g_steal_pointer (&why);
+          continue;
+        }
+      n++;
+      json_builder_begin_object (b);
+      cli_json_add_license (b, license);
+      json_builder_end_object (b);
+      if (!cli_opt_json)
+        {
+          g_autofree char *text = cli_describe_license (license);
+          g_print ("released: %s\n", text);
+        }
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  if (failure != NULL)
+    return cli_fail (failure);
+  if (cli_opt_json)
+    cli_json_print (b);
+  else if (n == 0)
+    g_print ("nothing to release\n");
+  return CLI_EXIT_OK;
+}
+
+/* ---- offline install ---- */
+
+static int
+cmd_offline_install (const char *name, int argc, char **argv)
+{
+  int rc = cli_parse (name, NULL, 1, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (argc < 2)
+    return cli_usage (name, "which license file? give its path");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
+  g_autoptr (TesseraLicense) license = NULL;
+  if (engine == NULL
+      || (license = tessera_engine_install_license (engine, "offline", argv[1], &error)) == NULL)
+    return cli_fail (error);
+  if (cli_opt_json)
+    print_license_json ("installed", license, NULL, FALSE);
+  else
+    {
+      g_autofree char *text = cli_describe_license (license);
+      g_print ("installed: %s, as %s\n", text,
+               tessera_license_get_attribute (license, "offline.file"));
+    }
+  return CLI_EXIT_OK;
+}
+
+const CliCommand cli_license_commands[] = {
+  { "activate", "", "Activate a license and keep it for later commands (where the provider can)",
+    cmd_activate },
+  { "status", "", "List the stored licenses: usable or why not, days left", cmd_status },
+  { "validate", "", "Exit 0 if PRODUCT is licensed now (a stored license, else a test activation)",
+    cmd_validate },
+  { "release", "", "Release the licenses 'activate' kept", cmd_release },
+  { "offline install", "FILE", "Check an offline license file and put it into the license folder",
+    cmd_offline_install },
+};
+const guint cli_n_license_commands = G_N_ELEMENTS (cli_license_commands);

@@ -1,0 +1,540 @@
+/* tessera: the user's command line to Tessera (docs/tessera.1): this
+ * machine's ID, activating, listing, validating and releasing licenses,
+ * installing offline license files, and running a command under a license.
+ *
+ * Every failure is one line on stderr ("tessera: ...") and an exit code
+ * from one table (tessera-cli.h), also under --json, which additionally
+ * prints {"error": {...}} on stdout so a script parses one stream. */
+#include "tessera-cli.h"
+
+#include <glib-unix.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+char *cli_opt_config;
+gboolean cli_opt_json;
+static gboolean opt_help;
+/* The command being run, for messages ("tessera activate: ..."). */
+static const char *current_command;
+
+#define EXIT_CODES_HELP                                                                            \
+  "Exit status:\n"                                                                                 \
+  "  0    ok\n"                                                                                    \
+  "  1    usage: bad command line\n"                                                               \
+  "  2    not licensed: no license, no provider, revoked, terminated, other product\n"             \
+  "  3    expired, not yet valid, or the clock was set back\n"                                     \
+  "  4    quota exceeded: every seat is taken\n"                                                   \
+  "  5    authentication: missing or wrong API key, organization required\n"                       \
+  "  6    unavailable: the license server cannot be reached\n"                                     \
+  "  7    invalid license file: modified, damaged, or signed by an untrusted key\n"                \
+  "  8    the license is for another machine\n"                                                    \
+  "  9    configuration or plugin problem\n"                                                       \
+  "  10   any other error (file system, refused request)\n"                                        \
+  "  130  interrupted (SIGINT/SIGTERM) before it was done\n"                                       \
+  "tessera run exits with the command's status (128+N if signal N killed it).\n"
+
+/* ---- errors and exit codes ---- */
+
+int
+cli_exit_code (const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return CLI_EXIT_INTERRUPTED;
+  if (error->domain != TESSERA_ERROR)
+    return CLI_EXIT_OTHER;
+  switch ((TesseraError) error->code)
+    {
+    case TESSERA_ERROR_NOT_FOUND:
+    case TESSERA_ERROR_NO_PROVIDER:
+    case TESSERA_ERROR_PRODUCT_MISMATCH:
+    case TESSERA_ERROR_REVOKED:
+    case TESSERA_ERROR_TERMINATED:
+    case TESSERA_ERROR_RELEASED:
+      return CLI_EXIT_NOT_LICENSED;
+    case TESSERA_ERROR_EXPIRED:
+    case TESSERA_ERROR_NOT_YET_VALID:
+    case TESSERA_ERROR_CLOCK_ROLLBACK:
+      return CLI_EXIT_EXPIRED;
+    case TESSERA_ERROR_QUOTA_EXCEEDED:
+    case TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED:
+      return CLI_EXIT_QUOTA;
+    case TESSERA_ERROR_AUTH:
+    case TESSERA_ERROR_ORG_REQUIRED:
+      return CLI_EXIT_AUTH;
+    case TESSERA_ERROR_NETWORK:
+    case TESSERA_ERROR_UNAVAILABLE:
+      return CLI_EXIT_UNAVAILABLE;
+    case TESSERA_ERROR_TAMPERED:
+    case TESSERA_ERROR_UNTRUSTED_KEY:
+      return CLI_EXIT_INVALID_FILE;
+    case TESSERA_ERROR_MACHINE_MISMATCH:
+      return CLI_EXIT_MACHINE;
+    case TESSERA_ERROR_CONFIG:
+    case TESSERA_ERROR_PLUGIN_LOAD:
+    case TESSERA_ERROR_ABI_MISMATCH:
+    case TESSERA_ERROR_BACKEND:
+    case TESSERA_ERROR_NOT_SUPPORTED:
+      return CLI_EXIT_CONFIG;
+    case TESSERA_ERROR_FAILED:
+    case TESSERA_ERROR_INVALID_ARGUMENT:
+    case TESSERA_ERROR_PERMISSION_DENIED:
+    default:
+      return CLI_EXIT_OTHER;
+    }
+}
+
+char *
+cli_one_line (const char *message)
+{
+  g_auto (GStrv) lines = g_strsplit (message, "\n", -1);
+  g_autoptr (GPtrArray) kept = g_ptr_array_new ();
+  for (guint i = 0; lines[i]; i++)
+    if (*g_strstrip (lines[i]) != '\0')
+      g_ptr_array_add (kept, lines[i]);
+  g_ptr_array_add (kept, NULL);
+  return g_strjoinv ("; ", (char **) kept->pdata);
+}
+
+/* The stable name of an error for JSON: the TesseraError nick, "cancelled",
+ * or "failed" for errors of other domains. */
+static const char *
+error_nick (const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return "cancelled";
+  const char *nick = error->domain == TESSERA_ERROR ? tessera_error_to_nick (error->code) : NULL;
+  return nick ? nick : "failed";
+}
+
+void
+cli_json_add_error (JsonBuilder *b, const GError *error)
+{
+  g_autofree char *message = cli_one_line (error->message);
+  json_builder_set_member_name (b, "error");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, error_nick (error));
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "exit_code");
+  json_builder_add_int_value (b, cli_exit_code (error));
+  json_builder_end_object (b);
+}
+
+static int
+report (const char *code, int exit_code, const char *message)
+{
+  g_autofree char *line = cli_one_line (message);
+  if (current_command != NULL)
+    g_printerr ("tessera %s: %s\n", current_command, line);
+  else
+    g_printerr ("tessera: %s\n", line);
+  if (cli_opt_json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "error");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "code");
+      json_builder_add_string_value (b, code);
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, line);
+      json_builder_set_member_name (b, "exit_code");
+      json_builder_add_int_value (b, exit_code);
+      json_builder_end_object (b);
+      json_builder_end_object (b);
+      cli_json_print (b);
+    }
+  return exit_code;
+}
+
+int
+cli_fail (const GError *error)
+{
+  return report (error_nick (error), cli_exit_code (error), error->message);
+}
+
+int
+cli_usage (const char *name, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_autofree char *full = g_strdup_printf ("%s (see 'tessera %s%s--help')", message,
+                                           name ? name : "", name ? " " : "");
+  return report ("usage", CLI_EXIT_USAGE, full);
+}
+
+/* ---- options ---- */
+
+static const GOptionEntry global_entries[] = {
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cli_opt_config,
+    "Use this configuration file instead of the usual search", "FILE" },
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &cli_opt_json,
+    "Print JSON on stdout (errors too: {\"error\": {...}})", NULL },
+  { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, "Show this help", NULL },
+  G_OPTION_ENTRY_NULL,
+};
+
+static const CliCommand *find_command (const char *name);
+
+int
+cli_parse (const char *name, const GOptionEntry *entries, int max_args, int *argc, char ***argv)
+{
+  const CliCommand *command = find_command (name);
+  /* The usage line GOption prints is "PRGNAME [OPTION…] PARAMETERS". */
+  g_autofree char *prgname = g_strdup_printf ("tessera %s", name);
+  g_set_prgname (prgname);
+  g_autoptr (GOptionContext) context = g_option_context_new (command->parameters);
+  g_option_context_set_summary (context, command->summary);
+  g_option_context_set_description (context, EXIT_CODES_HELP);
+  g_option_context_set_help_enabled (context, FALSE);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, global_entries, NULL);
+
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return cli_usage (name, "%s", error->message);
+  if (opt_help)
+    {
+      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      fputs (text, stdout);
+      return CLI_EXIT_OK;
+    }
+  /* GOption leaves "--" in place when options follow it. */
+  for (int i = 1; i < *argc; i++)
+    if (g_str_has_prefix ((*argv)[i], "-") && !g_str_equal ((*argv)[i], "-"))
+      return cli_usage (name, "unknown option %s", (*argv)[i]);
+  if (max_args >= 0 && *argc - 1 > max_args)
+    return cli_usage (name, "unexpected argument '%s'", (*argv)[1 + max_args]);
+  return -1;
+}
+
+/* ---- the engine and activation ---- */
+
+TesseraEngine *
+cli_engine_new (GError **error)
+{
+  g_autoptr (TesseraEngine) engine = tessera_engine_new (cli_opt_config, error);
+  if (engine == NULL)
+    return NULL;
+  if (!tessera_engine_load (engine, error))
+    return NULL;
+  return g_steal_pointer (&engine);
+}
+
+typedef struct
+{
+  GMainLoop *loop;
+  GCancellable *cancellable;
+  TesseraEngine *engine;
+  TesseraLicense *license;
+  GError *error;
+  const char *product;
+  guint frame;
+  gboolean drawn;
+} Activation;
+
+static void
+activated (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Activation *a = data;
+  a->license = tessera_engine_activate_finish (a->engine, result, &a->error);
+  g_main_loop_quit (a->loop);
+}
+
+/* A spinner, only for a person at a terminal and only once the call has
+ * taken long enough to wonder about: scripts and quick answers see nothing. */
+static gboolean
+spin (gpointer data)
+{
+  static const char *const frames[] = { "|", "/", "-", "\\" };
+  Activation *a = data;
+  g_printerr ("\r%s activating %s...", frames[a->frame++ % G_N_ELEMENTS (frames)], a->product);
+  a->drawn = TRUE;
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cancel_on_signal (gpointer data)
+{
+  Activation *a = data;
+  g_cancellable_cancel (a->cancellable);
+  return G_SOURCE_CONTINUE;
+}
+
+TesseraLicense *
+cli_activate (TesseraEngine *engine, const char *product, TesseraActivateOptions *options,
+              GError **error)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
+  Activation a = { .loop = g_main_loop_new (context, FALSE),
+                   .cancellable = g_cancellable_new (),
+                   .engine = engine,
+                   .product = product };
+  GSource *sources[3] = {
+    isatty (STDERR_FILENO) ? g_timeout_source_new (250) : NULL,
+    g_unix_signal_source_new (SIGINT),
+    g_unix_signal_source_new (SIGTERM),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
+    if (sources[i] != NULL)
+      {
+        g_source_set_callback (sources[i], i == 0 ? spin : cancel_on_signal, &a, NULL);
+        g_source_attach (sources[i], context);
+      }
+  tessera_engine_activate_async (engine, product, options, a.cancellable, activated, &a);
+  g_main_loop_run (a.loop);
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
+    if (sources[i] != NULL)
+      {
+        g_source_destroy (sources[i]);
+        g_source_unref (sources[i]);
+      }
+  if (a.drawn)
+    g_printerr ("\r\033[K");
+  g_main_context_pop_thread_default (context);
+  g_main_loop_unref (a.loop);
+  g_object_unref (a.cancellable);
+  if (a.error != NULL)
+    g_propagate_error (error, a.error);
+  return a.license;
+}
+
+/* ---- formatting ---- */
+
+gint64
+cli_days_left (gint64 expires_at)
+{
+  if (expires_at == 0)
+    return G_MAXINT;
+  gint64 left = expires_at - g_get_real_time () / G_USEC_PER_SEC;
+  return left <= 0 ? 0 : left / (24 * 3600);
+}
+
+char *
+cli_format_time (gint64 unix_time)
+{
+  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
+  return t ? g_date_time_format (t, "%Y-%m-%d %H:%M:%S UTC")
+           : g_strdup_printf ("%" G_GINT64_FORMAT, unix_time);
+}
+
+char *
+cli_describe_license (TesseraLicense *license)
+{
+  GString *out = g_string_new (NULL);
+  g_string_append_printf (out, "%s %s license %s from %s", tessera_license_get_product (license),
+                          tessera_license_kind_to_string (tessera_license_get_kind (license)),
+                          tessera_license_get_id (license), tessera_license_get_provider (license));
+  if (tessera_license_get_org (license) != NULL)
+    g_string_append_printf (out, " (org %s)", tessera_license_get_org (license));
+  gint64 expires = tessera_license_get_expires_at (license);
+  if (expires == 0)
+    g_string_append (out, ", never expires");
+  else
+    {
+      g_autofree char *when = cli_format_time (expires);
+      gint64 days = cli_days_left (expires);
+      g_string_append_printf (out, ", expires %s (%" G_GINT64_FORMAT " day%s left)", when, days,
+                              days == 1 ? "" : "s");
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+add_time (JsonBuilder *b, const char *name, gint64 t)
+{
+  json_builder_set_member_name (b, name);
+  if (t == 0)
+    json_builder_add_null_value (b);
+  else
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+      g_autofree char *iso = dt ? g_date_time_format_iso8601 (dt) : NULL;
+      json_builder_add_string_value (b, iso ? iso : "");
+    }
+}
+
+static void
+add_nullable (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value == NULL)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_string_value (b, value);
+}
+
+void
+cli_json_add_license (JsonBuilder *b, TesseraLicense *license)
+{
+  add_nullable (b, "product", tessera_license_get_product (license));
+  add_nullable (b, "provider", tessera_license_get_provider (license));
+  add_nullable (b, "id", tessera_license_get_id (license));
+  add_nullable (b, "kind", tessera_license_kind_to_string (tessera_license_get_kind (license)));
+  add_nullable (b, "org", tessera_license_get_org (license));
+  add_nullable (b, "machine_id", tessera_license_get_machine_id (license));
+  add_time (b, "issued_at", tessera_license_get_issued_at (license));
+  gint64 expires = tessera_license_get_expires_at (license);
+  add_time (b, "expires_at", expires);
+  json_builder_set_member_name (b, "days_left");
+  if (expires == 0)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_int_value (b, cli_days_left (expires));
+
+  TesseraLicenseFlags flags = tessera_license_get_flags (license);
+  json_builder_set_member_name (b, "flags");
+  json_builder_begin_array (b);
+  if (flags & TESSERA_LICENSE_FLAG_DEVELOPMENT)
+    json_builder_add_string_value (b, "development");
+  if (flags & TESSERA_LICENSE_FLAG_OFFLINE)
+    json_builder_add_string_value (b, "offline");
+  if (flags & TESSERA_LICENSE_FLAG_PERSISTENT)
+    json_builder_add_string_value (b, "persistent");
+  json_builder_end_array (b);
+
+  g_auto (GStrv) features = tessera_license_dup_features (license);
+  json_builder_set_member_name (b, "features");
+  json_builder_begin_array (b);
+  for (guint i = 0; features[i]; i++)
+    json_builder_add_string_value (b, features[i]);
+  json_builder_end_array (b);
+
+  g_auto (GStrv) keys = tessera_license_dup_attribute_keys (license);
+  json_builder_set_member_name (b, "attributes");
+  json_builder_begin_object (b);
+  for (guint i = 0; keys[i]; i++)
+    add_nullable (b, keys[i], tessera_license_get_attribute (license, keys[i]));
+  json_builder_end_object (b);
+}
+
+void
+cli_json_print (JsonBuilder *b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *text = json_to_string (root, FALSE);
+  g_print ("%s\n", text);
+  fflush (stdout);
+}
+
+/* ---- commands ---- */
+
+static const CliCommand run_command
+    = { "run", "-- COMMAND [ARG…]", "Run a command while holding one license (one session)",
+        cli_run_command };
+
+static const CliCommand *
+find_command (const char *name)
+{
+  for (guint i = 0; i < cli_n_info_commands; i++)
+    if (g_str_equal (cli_info_commands[i].name, name))
+      return &cli_info_commands[i];
+  for (guint i = 0; i < cli_n_license_commands; i++)
+    if (g_str_equal (cli_license_commands[i].name, name))
+      return &cli_license_commands[i];
+  if (g_str_equal (name, run_command.name))
+    return &run_command;
+  return NULL;
+}
+
+static void
+print_main_help (void)
+{
+  GString *out = g_string_new ("Usage:\n  tessera [--config FILE] [--json] COMMAND [OPTION...]\n\n"
+                               "Licenses of Tessera products on this machine.\n\nCommands:\n");
+  const CliCommand *groups[] = { cli_info_commands, cli_license_commands, &run_command };
+  const guint sizes[] = { cli_n_info_commands, cli_n_license_commands, 1 };
+  for (guint g = 0; g < G_N_ELEMENTS (groups); g++)
+    for (guint i = 0; i < sizes[g]; i++)
+      g_string_append_printf (out, "  %-16s %s\n", groups[g][i].name, groups[g][i].summary);
+  g_string_append (out, "\nGlobal options (before or after the command):\n"
+                        "  -c, --config FILE  use this configuration file\n"
+                        "  -j, --json         print JSON on stdout\n"
+                        "  -h, --help         show help ('tessera COMMAND --help' for one)\n\n");
+  g_string_append (out, EXIT_CODES_HELP);
+  fputs (out->str, stdout);
+  g_string_free (out, TRUE);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_set_prgname ("tessera");
+  /* Global options before the command; the command's parser accepts them
+   * too, after it. */
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++)
+    {
+      const char *arg = argv[i];
+      if (g_str_equal (arg, "--json") || g_str_equal (arg, "-j"))
+        cli_opt_json = TRUE;
+      else if (g_str_equal (arg, "--help") || g_str_equal (arg, "-h"))
+        opt_help = TRUE;
+      else if (g_str_equal (arg, "--config") || g_str_equal (arg, "-c"))
+        {
+          if (i + 1 >= argc)
+            return cli_usage (NULL, "option %s needs a FILE", arg);
+          g_free (cli_opt_config);
+          cli_opt_config = g_strdup (argv[++i]);
+        }
+      else if (g_str_has_prefix (arg, "--config="))
+        {
+          g_free (cli_opt_config);
+          cli_opt_config = g_strdup (arg + strlen ("--config="));
+        }
+      else
+        return cli_usage (NULL, "unknown option %s", arg);
+    }
+  if (i >= argc)
+    {
+      if (opt_help)
+        {
+          print_main_help ();
+          return CLI_EXIT_OK;
+        }
+      return cli_usage (NULL, "no command given");
+    }
+
+  /* "keys forget", "offline install": two words name one command. */
+  g_autofree char *name = g_strdup (argv[i]);
+  const CliCommand *command = find_command (name);
+  if (command == NULL && i + 1 < argc)
+    {
+      g_autofree char *two = g_strdup_printf ("%s %s", argv[i], argv[i + 1]);
+      if ((command = find_command (two)) != NULL)
+        {
+          g_free (name);
+          name = g_steal_pointer (&two);
+          i++;
+        }
+    }
+  if (command == NULL)
+    {
+      /* "tessera keys": say what may follow rather than "unknown". */
+      g_autofree char *prefix = g_strconcat (name, " ", NULL);
+      const CliCommand *groups[] = { cli_info_commands, cli_license_commands };
+      const guint sizes[] = { cli_n_info_commands, cli_n_license_commands };
+      for (guint g = 0; g < G_N_ELEMENTS (groups); g++)
+        for (guint k = 0; k < sizes[g]; k++)
+          if (g_str_has_prefix (groups[g][k].name, prefix))
+            return cli_usage (NULL, "'%s' needs a subcommand: '%s'", name, groups[g][k].name);
+      return cli_usage (NULL, "unknown command '%s'", name);
+    }
+  current_command = command->name;
+
+  /* The command sees argv[0] = its name, then its arguments. */
+  int cargc = argc - i;
+  g_autofree char **cargv = g_new0 (char *, cargc + 1);
+  for (int j = 0; j < cargc; j++)
+    cargv[j] = argv[i + j];
+  /* --help before the command: cli_parse() prints that command's help. */
+  int rc = command->run (command->name, cargc, cargv);
+  g_free (cli_opt_config);
+  return rc;
+}
