@@ -2,8 +2,10 @@
  * port 0, a temporary SQLite database (commits as durable as the server
  * makes them), bootstrapped through the store API.
  *
- * Client threads, each with its own SoupSession (libsoup-3), at 1, 8 and
- * 64 concurrent clients measure:
+ * Client threads, each with its own keep-alive connection (a lean
+ * hand-written HTTP/1.1 client: it shares the two cores with the server;
+ * --libsoup: a SoupSession each instead), at 1, 8 and 64 concurrent
+ * clients measure:
  *   - activations/s (POST /activate, a new nonce each time: a new seat)
  *   - heartbeats/s (POST /heartbeat on the client's own session)
  *   - p50 / p99 latency of each, as seen by the client
@@ -15,20 +17,30 @@
  * >= 10000 heartbeats/s, p99 < 50 ms. "memory flat": VmRSS after the
  * warm-up vs after the run.
  *
- *   server-bench [--quick] [--soak SECONDS] [--keep]
+ *   server-bench [--quick] [--soak SECONDS] [--keep] [--baseline BINARY] [--libsoup]
  *
  * --quick: a few requests per client (the ctest smoke test). --soak: after
  * the run, SECONDS of 64 clients heart-beating and activating/releasing,
  * VmRSS sampled every 10 s (the 10-minute soak is --soak 600; not in CI).
  * BENCH_DEBUG=1 prints every failed request's status; $TESSERA_SERVER runs
  * another tessera-server binary (to compare builds).
+ * --baseline: a second tessera-server (an older build) runs beside this
+ * one, the two taking turns phase by phase, and the ratios are printed:
+ * the machine's other load (it is shared) falls on both alike.
  * --keep: leave the database and the server's request log (one line per
  * request with its server-side time) in the temporary directory.
  * The quota checks are asserted (they are correctness, not timing). */
 #include "store.h"
 
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +58,13 @@
 
 typedef struct
 {
+  const char *binary; /* the tessera-server it runs */
   char *dir;
   char *db;
   char *log;
   GSubprocess *proc;
+  gint closed_responses; /* atomic: responses that said Connection: close */
+  gint64 trimmed_from;   /* older_schema() hid the migrations after this one */
   char *url;
   char *pool;         /* bench KRE floating, BIG_QUOTA */
   char *small_pool;   /* small KRE floating, SMALL_QUOTA */
@@ -100,11 +115,42 @@ server_binary (void)
   return env != NULL && *env != '\0' ? env : BENCH_SERVER;
 }
 
-/* Responses that said Connection: close (atomic). */
-static gint closed_responses;
+/* The server refused the database as newer than it knows: forgets the
+ * migrations it does not know. Returns whether it did. */
+static gboolean
+older_schema (Bench *b)
+{
+  char *log = NULL;
+  const char *needle = "newer than this program knows (";
+  g_file_get_contents (b->log, &log, NULL, NULL);
+  const char *p = log != NULL ? strstr (log, needle) : NULL;
+  gint64 known = p != NULL ? g_ascii_strtoll (p + strlen (needle), NULL, 10) : 0;
+  g_free (log);
+  if (known <= 0)
+    return FALSE;
+  sqlite3 *db = NULL;
+  b->trimmed_from = known;
+  char *sql = g_strdup_printf ("CREATE TABLE bench_trimmed AS SELECT * FROM schema_version"
+                               " WHERE version > %" G_GINT64_FORMAT ";"
+                               " DELETE FROM schema_version WHERE version > %" G_GINT64_FORMAT,
+                               known, known);
+  gboolean ok = sqlite3_open (b->db, &db) == SQLITE_OK
+                && sqlite3_exec (db, sql, NULL, NULL, NULL) == SQLITE_OK;
+  sqlite3_close (db);
+  g_free (sql);
+  return ok;
+}
+
+static void server_start_try (Bench *b, gboolean retried);
 
 static void
 server_start (Bench *b)
+{
+  server_start_try (b, FALSE);
+}
+
+static void
+server_start_try (Bench *b, gboolean retried)
 {
   GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_set_stderr_file_path (l, b->log);
@@ -112,15 +158,25 @@ server_start (Bench *b)
   GError *error = NULL;
   char *keys = g_build_filename (b->dir, "keys", NULL);
   /* A lease longer than the run: the quota check counts every session. */
-  b->proc
-      = g_subprocess_launcher_spawn (l, &error, server_binary (), "--database", b->db, "--key-dir",
-                                     keys, "--listen", "127.0.0.1:0", "--lease", "86400", NULL);
+  b->proc = g_subprocess_launcher_spawn (l, &error, b->binary, "--database", b->db, "--key-dir",
+                                         keys, "--listen", "127.0.0.1:0", "--lease", "86400", NULL);
   g_free (keys);
   g_object_unref (l);
   if (b->proc == NULL)
-    g_error ("cannot start %s: %s", server_binary (), error->message);
+    g_error ("cannot start %s: %s", b->binary, error->message);
   GDataInputStream *in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (b->proc));
   char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  if (line == NULL && !retried && older_schema (b))
+    {
+      /* An older baseline build: it refuses a database with migrations
+       * newer than it knows. Their tables stay (it never looks at them);
+       * only their schema_version rows go, and it starts again. */
+      g_object_unref (in);
+      g_subprocess_wait (b->proc, NULL, NULL);
+      g_clear_object (&b->proc);
+      server_start_try (b, TRUE);
+      return;
+    }
   if (line == NULL || !g_str_has_prefix (line, "listening on http://"))
     g_error ("server did not start (see %s)", b->log);
   b->url = g_strdup (line + strlen ("listening on "));
@@ -138,6 +194,20 @@ server_stop (Bench *b)
   if (!g_subprocess_get_if_exited (b->proc) || g_subprocess_get_exit_status (b->proc) != 0)
     g_error ("the server did not exit 0 (see %s)", b->log);
   g_clear_object (&b->proc);
+  if (b->trimmed_from > 0)
+    {
+      /* Puts back what older_schema() took, for the store of this build. */
+      sqlite3 *db = NULL;
+      if (sqlite3_open (b->db, &db) != SQLITE_OK
+          || sqlite3_exec (db,
+                           "INSERT INTO schema_version SELECT * FROM bench_trimmed;"
+                           " DROP TABLE bench_trimmed",
+                           NULL, NULL, NULL)
+                 != SQLITE_OK)
+        g_error ("%s: %s", b->db, sqlite3_errmsg (db));
+      sqlite3_close (db);
+      b->trimmed_from = 0;
+    }
 }
 
 /* A field of /proc/PID/status in KiB (VmHWM, VmRSS), or 0. */
@@ -214,25 +284,177 @@ bootstrap (Bench *b)
 
 /* ---------------------------------------------------------------- client */
 
+/* Requests and responses go out in two writes (headers, body); with
+ * keep-alive, Nagle holds the second until the peer's delayed ACK: 40 ms
+ * each. The server sets TCP_NODELAY on its side; this is the client's. */
+static void
+network_event (SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED && G_IS_SOCKET_CONNECTION (connection))
+    g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (connection)),
+                         IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+}
+
+/* The lean client (the default): a blocking socket per client thread and
+ * hand-written HTTP/1.1, one write a request. The libsoup-3 client costs
+ * several times the CPU a request, and the clients share the machine's two
+ * cores with the server: --libsoup measures with it instead. */
+static gboolean use_libsoup;
+static _Thread_local int raw_fd = -1;
+static _Thread_local guint16 raw_port;
+
+static void
+raw_close (void)
+{
+  if (raw_fd >= 0)
+    close (raw_fd);
+  raw_fd = -1;
+}
+
+static int
+raw_connect (guint16 port)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port) };
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  int one = 1;
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect (fd, (struct sockaddr *) &a, sizeof a) != 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static gboolean
+raw_send_all (int fd, const char *p, gsize n)
+{
+  while (n > 0)
+    {
+      ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      n -= (gsize) w;
+    }
+  return TRUE;
+}
+
+/* One response into @buf: its status (0: transport or parse error), its
+ * body and whether the server closes the connection after it. */
+static guint
+raw_read_response (int fd, char *buf, gsize size, const char **body, gsize *body_len,
+                   gboolean *close_after)
+{
+  gsize have = 0;
+  const char *end = NULL;
+  while (end == NULL)
+    {
+      if (have >= size - 1)
+        return 0;
+      ssize_t r = recv (fd, buf + have, size - 1 - have, 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return 0;
+      have += (gsize) r;
+      buf[have] = '\0';
+      end = strstr (buf, "\r\n\r\n");
+    }
+  gsize head = (gsize) (end + 4 - buf);
+  guint status = 0;
+  if (sscanf (buf, "HTTP/1.%*d %u", &status) != 1)
+    return 0;
+  gsize clen = 0;
+  *close_after = FALSE;
+  for (const char *line = strstr (buf, "\r\n") + 2; line < end;)
+    {
+      const char *eol = strstr (line, "\r\n");
+      if (g_ascii_strncasecmp (line, "Content-Length:", 15) == 0)
+        clen = strtoul (line + 15, NULL, 10);
+      else if (g_ascii_strncasecmp (line, "Connection:", 11) == 0
+               && g_strstr_len (line, eol - line, "close") != NULL)
+        *close_after = TRUE;
+      line = eol + 2;
+    }
+  if (head + clen >= size)
+    return 0;
+  while (have < head + clen)
+    {
+      ssize_t r = recv (fd, buf + have, head + clen - have, 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return 0;
+      have += (gsize) r;
+    }
+  *body = buf + head;
+  *body_len = clen;
+  return status;
+}
+
+static guint
+raw_request (Client *c, const char *path, const char *body, GBytes **reply)
+{
+  guint16 port = (guint16) atoi (strrchr (c->bench->url, ':') + 1);
+  if (raw_fd >= 0 && raw_port != port)
+    raw_close ();
+  char req[1024];
+  int n = g_snprintf (req, sizeof req,
+                      "POST /api/v1%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                      "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n%s",
+                      path, port, c->key, strlen (body), body);
+  g_assert (n > 0 && (gsize) n < sizeof req);
+  char buf[16384];
+  const char *data = NULL;
+  gsize len = 0;
+  gboolean close_after = FALSE;
+  guint status = 0;
+  for (;;)
+    {
+      gboolean reused = raw_fd >= 0;
+      if (!reused)
+        {
+          raw_fd = raw_connect (port);
+          raw_port = port;
+          if (raw_fd < 0)
+            return 0;
+        }
+      if (raw_send_all (raw_fd, req, (gsize) n)
+          && (status = raw_read_response (raw_fd, buf, sizeof buf, &data, &len, &close_after)) != 0)
+        break;
+      raw_close ();
+      /* A kept connection the server had closed: these requests are
+       * idempotent, send it again on a new one (as libsoup would). */
+      if (!reused)
+        return 0;
+    }
+  if (close_after)
+    {
+      g_atomic_int_inc (&c->bench->closed_responses);
+      raw_close ();
+    }
+  *reply = g_bytes_new (data, len);
+  return status;
+}
+
+static guint soup_request (SoupSession *session, Client *c, const char *path, const char *body,
+                           GBytes **reply);
+
 /* One request; returns the status (0: transport error) and, for a 200
  * activation, the session id. */
 static guint
 request (SoupSession *session, Client *c, const char *path, const char *body, char **session_id)
 {
-  char *full = g_strconcat (c->bench->url, "/api/v1", path, NULL);
-  SoupMessage *msg = soup_message_new ("POST", full);
-  g_free (full);
-  char *auth = g_strdup_printf ("Bearer %s", c->key);
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-  g_free (auth);
-  GBytes *bytes = g_bytes_new (body, strlen (body));
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  g_bytes_unref (bytes);
-  GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
-  guint status = reply != NULL ? soup_message_get_status (msg) : 0;
-  if (soup_message_headers_header_contains (soup_message_get_response_headers (msg), "Connection",
-                                            "close"))
-    g_atomic_int_inc (&closed_responses);
+  GBytes *reply = NULL;
+  guint status = use_libsoup ? soup_request (session, c, path, body, &reply)
+                             : raw_request (c, path, body, &reply);
   if (status == 200 && session_id != NULL)
     {
       /* "session_id": "..." is the first member of the reply */
@@ -246,6 +468,31 @@ request (SoupSession *session, Client *c, const char *path, const char *body, ch
         status = 0;
     }
   g_clear_pointer (&reply, g_bytes_unref);
+  return status;
+}
+
+static guint
+soup_request (SoupSession *session, Client *c, const char *path, const char *body, GBytes **reply)
+{
+  char *full = g_strconcat (c->bench->url, "/api/v1", path, NULL);
+  SoupMessage *msg = soup_message_new ("POST", full);
+  g_free (full);
+  char *auth = g_strdup_printf ("Bearer %s", c->key);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  g_free (auth);
+  GBytes *bytes = g_bytes_new (body, strlen (body));
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  g_bytes_unref (bytes);
+  /* libsoup opens a new connection for every POST unless told it is safe
+   * to resend; these are (activation by its nonce, heartbeat and release by
+   * the session id), so they reuse the keep-alive connection. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
+  g_signal_connect (msg, "network-event", G_CALLBACK (network_event), NULL);
+  *reply = soup_session_send_and_read (session, msg, NULL, NULL);
+  guint status = *reply != NULL ? soup_message_get_status (msg) : 0;
+  if (soup_message_headers_header_contains (soup_message_get_response_headers (msg), "Connection",
+                                            "close"))
+    g_atomic_int_inc (&c->bench->closed_responses);
   g_object_unref (msg);
   return status;
 }
@@ -321,6 +568,7 @@ client_thread (gpointer data)
     for (guint i = 0; i < c->count; i++)
       client_one (session, c, i, &c->lat_ms[i]);
   g_object_unref (session);
+  raw_close ();
   return NULL;
 }
 
@@ -446,16 +694,119 @@ verdict (gboolean pass)
   return pass ? "PASS" : "MISS";
 }
 
+/* Everything measured of one server. */
+typedef struct
+{
+  Bench b;
+  Row rows[6]; /* activate, heartbeat at 1, 8, 64 clients */
+  Row small;   /* quota 10 */
+  guint activated, released;
+  guint64 rss_warm, rss_end, hwm, hwm_final;
+  guint active, small_active;
+} Run;
+
+static void
+print_table (Run *r, gboolean quick)
+{
+  printf ("tessera-server benchmark: %s\n(%s; %s)%s\n", r->b.binary,
+          use_libsoup ? "libsoup-3 clients, one SoupSession per client thread"
+                      : "lean clients: a socket per client thread, HTTP/1.1 by hand",
+          g_atomic_int_get (&r->b.closed_responses) > 0 ? "the server closes connections"
+                                                        : "keep-alive connections",
+          quick ? " [--quick: figures meaningless]" : "");
+  printf ("%7s  %-10s %8s %7s %6s %8s %10s %8s %8s\n", "clients", "request", "sent", "ok", "409",
+          "failed", "ok/s", "p50 ms", "p99 ms");
+  for (guint i = 0; i < G_N_ELEMENTS (r->rows); i++)
+    print_row (&r->rows[i]);
+  print_row (&r->small);
+  printf ("server memory: peak RSS (VmHWM) %" G_GUINT64_FORMAT " KiB\n", r->hwm);
+}
+
+/* Checks the quotas of @r; returns 0 or 1. */
+static int
+check_run (Run *r)
+{
+  int rc = 0;
+  printf ("%s: quota: %u activations succeeded, %u released: %u active sessions expected, %u in "
+          "the database (quota %d)\n",
+          r->b.binary, r->activated, r->released, r->activated - r->released, r->active, BIG_QUOTA);
+  printf ("%s: quota %d, 64 clients, %u attempts: %u seats granted, %u refused (409), %u in the "
+          "database\n",
+          r->b.binary, SMALL_QUOTA, r->small.requests, r->small.ok, r->small.rejected,
+          r->small_active);
+  if (r->active != r->activated - r->released || r->active > BIG_QUOTA)
+    {
+      fprintf (stderr, "server-bench: FAIL: sessions in the database do not match\n");
+      rc = 1;
+    }
+  if (r->small.ok != SMALL_QUOTA || r->small_active != SMALL_QUOTA || r->small.failed != 0)
+    {
+      fprintf (stderr, "server-bench: FAIL: quota %d gave %u seats (%u failed)\n", SMALL_QUOTA,
+               r->small.ok, r->small.failed);
+      rc = 1;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (r->rows); i++)
+    if (r->rows[i].failed > 0)
+      {
+        fprintf (stderr, "server-bench: FAIL: %u %s requests failed at %u clients (see %s)\n",
+                 r->rows[i].failed, r->rows[i].what, r->rows[i].clients, r->b.log);
+        rc = 1;
+      }
+  return rc;
+}
+
+static void
+bench_setup (Bench *b, const char *binary)
+{
+  GError *error = NULL;
+  b->binary = binary;
+  b->dir = g_dir_make_tmp ("tessera-server-bench-XXXXXX", &error);
+  if (b->dir == NULL)
+    g_error ("%s", error->message);
+  b->db = g_build_filename (b->dir, "tessera.db", NULL);
+  b->log = g_build_filename (b->dir, "server.log", NULL);
+  bootstrap (b);
+  server_start (b);
+}
+
+static void
+bench_free (Bench *b, gboolean keep)
+{
+  if (!keep)
+    {
+      char *cmd = g_strdup_printf ("rm -rf '%s'", b->dir);
+      if (system (cmd) != 0)
+        fprintf (stderr, "server-bench: cannot remove %s\n", b->dir);
+      g_free (cmd);
+    }
+  for (guint i = 0; i < N_KEYS; i++)
+    {
+      g_free (b->keys[i]);
+      g_free (b->small_keys[i]);
+    }
+  g_free (b->pool);
+  g_free (b->small_pool);
+  g_free (b->url);
+  g_free (b->db);
+  g_free (b->log);
+  g_free (b->dir);
+}
+
 int
 main (int argc, char **argv)
 {
   gboolean quick = FALSE, keep = FALSE;
   int soak = 0;
+  char *baseline = NULL;
   const GOptionEntry entries[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "A few requests only (smoke test)", NULL },
     { "soak", 0, 0, G_OPTION_ARG_INT, &soak, "Then SECONDS of 64-client load, RSS sampled",
       "SECONDS" },
     { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, "Keep the database and server log", NULL },
+    { "libsoup", 0, 0, G_OPTION_ARG_NONE, &use_libsoup,
+      "Clients on libsoup-3 (SoupSession), not the lean socket client", NULL },
+    { "baseline", 0, 0, G_OPTION_ARG_FILENAME, &baseline,
+      "Also run this tessera-server, phase by phase in turn, and print ratios", "BINARY" },
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- tessera-server benchmark");
@@ -467,80 +818,101 @@ main (int argc, char **argv)
       return 1;
     }
 
-  Bench b = { 0 };
-  b.dir = g_dir_make_tmp ("tessera-server-bench-XXXXXX", &error);
-  if (b.dir == NULL)
-    g_error ("%s", error->message);
-  b.db = g_build_filename (b.dir, "tessera.db", NULL);
-  b.log = g_build_filename (b.dir, "server.log", NULL);
-  bootstrap (&b);
-  server_start (&b);
+  /* runs[0]: the baseline, if any; the last: the server under test. Both
+   * run at once, idle but for the phase being measured, and take turns
+   * phase by phase, so the load of the machine (shared) hits both alike. */
+  Run runs[2];
+  memset (runs, 0, sizeof runs);
+  guint n_runs = baseline != NULL ? 2 : 1;
+  Run *cur = &runs[n_runs - 1];
+  if (baseline != NULL)
+    bench_setup (&runs[0].b, baseline);
+  bench_setup (&cur->b, server_binary ());
 
   const guint levels[] = { 1, 8, 64 };
   /* requests per client: activations, heartbeats */
   const guint act_per[] = { quick ? 10 : 400, quick ? 4 : 100, quick ? 2 : 25 };
   const guint hb_per[] = { quick ? 20 : 1000, quick ? 8 : 400, quick ? 4 : 100 };
-  Row rows[2 * G_N_ELEMENTS (levels)];
-  guint activated = 0, released = 0;
-  guint64 rss_warm = 0;
 
   /* warm-up at 64 clients, a few of each (not in the table): the worker
    * threads, malloc arenas and SQLite caches the run will need */
-  {
-    Client *w = clients_new (&b, MAX_CLIENTS, b.keys, "bench", "warm");
-    Row r;
-    run_phase (w, MAX_CLIENTS, OP_ACTIVATE, quick ? 2 : 10, &r);
-    activated += r.ok;
-    run_phase (w, MAX_CLIENTS, OP_HEARTBEAT, quick ? 4 : 40, &r);
-    clients_free (w, MAX_CLIENTS);
-    rss_warm = proc_kib (&b, "VmRSS");
-  }
+  for (guint k = 0; k < n_runs; k++)
+    {
+      Run *r = &runs[k];
+      Client *w = clients_new (&r->b, MAX_CLIENTS, r->b.keys, "bench", "warm");
+      Row row;
+      run_phase (w, MAX_CLIENTS, OP_ACTIVATE, quick ? 2 : 10, &row);
+      r->activated += row.ok;
+      run_phase (w, MAX_CLIENTS, OP_HEARTBEAT, quick ? 4 : 40, &row);
+      clients_free (w, MAX_CLIENTS);
+      r->rss_warm = proc_kib (&r->b, "VmRSS");
+    }
 
   for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
     {
       guint n = levels[l];
       char *tag = g_strdup_printf ("run%u", n);
-      Client *clients = clients_new (&b, n, b.keys, "bench", tag);
-      Row *ra = &rows[2 * l], *rh = &rows[2 * l + 1];
-      run_phase (clients, n, OP_ACTIVATE, act_per[l], ra);
-      ra->what = "activate";
-      activated += ra->ok;
-      for (guint i = 0; i < n; i++)
-        if (clients[i].sessions->len == 0)
-          g_error ("client %u got no session (see %s)", i, b.log);
-      run_phase (clients, n, OP_HEARTBEAT, hb_per[l], rh);
-      rh->what = "heartbeat";
-      /* release half of each client's sessions */
-      for (guint i = 0; i < n; i++)
+      Client *clients[2];
+      for (guint k = 0; k < n_runs; k++)
         {
-          guint half = clients[i].sessions->len / 2;
-          clients[i].op = OP_RELEASE;
-          SoupSession *s = soup_session_new ();
-          for (guint k = 0; k < half; k++)
-            client_one (s, &clients[i], k, NULL);
-          g_object_unref (s);
-          released += clients[i].released;
+          Run *r = &runs[k];
+          clients[k] = clients_new (&r->b, n, r->b.keys, "bench", tag);
+          Row *ra = &r->rows[2 * l];
+          run_phase (clients[k], n, OP_ACTIVATE, act_per[l], ra);
+          ra->what = "activate";
+          r->activated += ra->ok;
+          for (guint i = 0; i < n; i++)
+            if (clients[k][i].sessions->len == 0)
+              g_error ("client %u got no session (see %s)", i, r->b.log);
         }
-      clients_free (clients, n);
+      for (guint k = 0; k < n_runs; k++)
+        {
+          Row *rh = &runs[k].rows[2 * l + 1];
+          run_phase (clients[k], n, OP_HEARTBEAT, hb_per[l], rh);
+          rh->what = "heartbeat";
+        }
+      /* release half of each client's sessions */
+      for (guint k = 0; k < n_runs; k++)
+        {
+          for (guint i = 0; i < n; i++)
+            {
+              guint half = clients[k][i].sessions->len / 2;
+              clients[k][i].op = OP_RELEASE;
+              SoupSession *s = soup_session_new ();
+              for (guint j = 0; j < half; j++)
+                client_one (s, &clients[k][i], j, NULL);
+              g_object_unref (s);
+              runs[k].released += clients[k][i].released;
+            }
+          clients_free (clients[k], n);
+        }
       g_free (tag);
     }
-  guint64 rss_end = proc_kib (&b, "VmRSS");
-  guint64 hwm = proc_kib (&b, "VmHWM");
+  for (guint k = 0; k < n_runs; k++)
+    {
+      runs[k].rss_end = proc_kib (&runs[k].b, "VmRSS");
+      runs[k].hwm = proc_kib (&runs[k].b, "VmHWM");
+      /* quota 10, 64 clients, 5 attempts each: exactly 10 seats */
+      Client *small = clients_new (&runs[k].b, MAX_CLIENTS, runs[k].b.small_keys, "small", "small");
+      run_phase (small, MAX_CLIENTS, OP_ACTIVATE, quick ? 2 : 5, &runs[k].small);
+      runs[k].small.what = "act q=10";
+      clients_free (small, MAX_CLIENTS);
+    }
+  raw_close (); /* the main thread's, from the releases */
+  if (baseline != NULL)
+    {
+      runs[0].hwm_final = proc_kib (&runs[0].b, "VmHWM");
+      server_stop (&runs[0].b);
+    }
 
-  /* quota 10, 64 clients, 5 attempts each: exactly 10 seats */
-  Client *small = clients_new (&b, MAX_CLIENTS, b.small_keys, "small", "small");
-  Row rs;
-  run_phase (small, MAX_CLIENTS, OP_ACTIVATE, quick ? 2 : 5, &rs);
-  rs.what = "act q=10";
-  clients_free (small, MAX_CLIENTS);
-
-  /* soak */
+  /* soak: the server under test only */
+  Bench *b = &cur->b;
   GArray *soak_rss = g_array_new (FALSE, FALSE, sizeof (guint64));
   guint soak_act = 0, soak_rel = 0, soak_failed = 0;
   if (soak > 0)
     {
       gint stop = 0;
-      Client *c = clients_new (&b, MAX_CLIENTS, b.keys, "bench", "soak");
+      Client *c = clients_new (b, MAX_CLIENTS, b->keys, "bench", "soak");
       GThread *threads[MAX_CLIENTS];
       /* each starts with one session */
       for (guint i = 0; i < MAX_CLIENTS; i++)
@@ -556,7 +928,7 @@ main (int argc, char **argv)
       for (int t = 0; t < soak; t += 10)
         {
           g_usleep (MIN (10, soak - t) * G_USEC_PER_SEC);
-          guint64 v = proc_kib (&b, "VmRSS");
+          guint64 v = proc_kib (b, "VmRSS");
           g_array_append_val (soak_rss, v);
         }
       g_atomic_int_set (&stop, 1);
@@ -568,38 +940,50 @@ main (int argc, char **argv)
           soak_act += c[i].sessions->len + c[i].released;
           soak_failed += c[i].failed;
         }
-      activated += soak_act;
-      released += soak_rel;
+      cur->activated += soak_act;
+      cur->released += soak_rel;
       clients_free (c, MAX_CLIENTS);
     }
-  guint64 hwm_final = proc_kib (&b, "VmHWM");
-  server_stop (&b);
+  cur->hwm_final = proc_kib (b, "VmHWM");
+  raw_close ();
+  server_stop (b);
 
-  guint active = count_sessions (&b, "bench", b.pool);
-  guint small_active = count_sessions (&b, "small", b.small_pool);
+  for (guint k = 0; k < n_runs; k++)
+    {
+      runs[k].active = count_sessions (&runs[k].b, "bench", runs[k].b.pool);
+      runs[k].small_active = count_sessions (&runs[k].b, "small", runs[k].b.small_pool);
+    }
 
-  printf ("tessera-server benchmark: %s\n(libsoup-3 clients, one SoupSession per client thread; "
-          "%s)%s\n",
-          server_binary (),
-          g_atomic_int_get (&closed_responses) > 0 ? "the server closes connections"
-                                                   : "keep-alive connections",
-          quick ? " [--quick: figures meaningless]" : "");
-  printf ("%7s  %-10s %8s %7s %6s %8s %10s %8s %8s\n", "clients", "request", "sent", "ok", "409",
-          "failed", "ok/s", "p50 ms", "p99 ms");
-  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
-    print_row (&rows[i]);
-  print_row (&rs);
-  const Row *a64 = &rows[4], *h64 = &rows[5];
+  if (baseline != NULL)
+    {
+      printf ("BASELINE ");
+      print_table (&runs[0], quick);
+      printf ("\n");
+    }
+  print_table (cur, quick);
+  if (baseline != NULL)
+    {
+      printf ("\nratios, this server / baseline (same run, phases taken in turn):\n");
+      printf ("%7s  %-10s %10s %8s %8s\n", "clients", "request", "ok/s", "p50", "p99");
+      for (guint i = 0; i < G_N_ELEMENTS (cur->rows); i++)
+        {
+          const Row *x = &cur->rows[i], *y = &runs[0].rows[i];
+          printf ("%7u  %-10s %9.2fx %7.2fx %7.2fx\n", x->clients, x->what,
+                  y->per_s > 0 ? x->per_s / y->per_s : 0, y->p50 > 0 ? x->p50 / y->p50 : 0,
+                  y->p99 > 0 ? x->p99 / y->p99 : 0);
+        }
+      printf ("  peak RSS: %.2fx\n", runs[0].hwm > 0 ? (double) cur->hwm / runs[0].hwm : 0);
+    }
+  const Row *a64 = &cur->rows[4], *h64 = &cur->rows[5];
   printf ("\ntargets at 64 clients:\n");
   printf ("  activations/s >= 2000: %.0f  %s\n", a64->per_s, verdict (a64->per_s >= 2000));
   printf ("  heartbeats/s >= 10000: %.0f  %s\n", h64->per_s, verdict (h64->per_s >= 10000));
   printf ("  p99 < 50 ms: activate %.2f ms %s, heartbeat %.2f ms %s\n", a64->p99,
           verdict (a64->p99 < 50), h64->p99, verdict (h64->p99 < 50));
-  printf ("\nserver memory: peak RSS (VmHWM) %" G_GUINT64_FORMAT " KiB\n", hwm);
-  gint64 growth = (gint64) rss_end - (gint64) rss_warm;
+  gint64 growth = (gint64) cur->rss_end - (gint64) cur->rss_warm;
   printf ("  memory flat: VmRSS after warm-up %" G_GUINT64_FORMAT
           " KiB, after the run %" G_GUINT64_FORMAT " KiB (%+" G_GINT64_FORMAT " KiB)  %s\n",
-          rss_warm, rss_end, growth,
+          cur->rss_warm, cur->rss_end, growth,
           /* thread stacks, SQLite page cache and malloc arenas of 64 clients
            * at once are expected; flat means no per-request growth */
           verdict (growth < 16 * 1024));
@@ -609,55 +993,20 @@ main (int argc, char **argv)
               soak_act, soak_rel, soak_failed);
       for (guint i = 0; i < soak_rss->len; i++)
         printf (" %" G_GUINT64_FORMAT, g_array_index (soak_rss, guint64, i));
-      printf (" KiB; VmHWM %" G_GUINT64_FORMAT " KiB\n", hwm_final);
+      printf (" KiB; VmHWM %" G_GUINT64_FORMAT " KiB\n", cur->hwm_final);
     }
   g_array_unref (soak_rss);
+  printf ("\n");
 
-  printf ("\nquota: %u activations succeeded, %u released: %u active sessions expected, %u in "
-          "the database (quota %d)\n",
-          activated, released, activated - released, active, BIG_QUOTA);
-  printf ("quota %d, 64 clients, %u attempts: %u seats granted, %u refused (409), %u in the "
-          "database\n",
-          SMALL_QUOTA, rs.requests, rs.ok, rs.rejected, small_active);
   int rc = 0;
-  if (active != activated - released || active > BIG_QUOTA)
+  for (guint k = 0; k < n_runs; k++)
+    rc |= check_run (&runs[k]);
+  for (guint k = 0; k < n_runs; k++)
     {
-      fprintf (stderr, "server-bench: FAIL: sessions in the database do not match\n");
-      rc = 1;
+      if (rc != 0 || keep)
+        printf ("database and server log kept in %s\n", runs[k].b.dir);
+      bench_free (&runs[k].b, rc != 0 || keep);
     }
-  if (rs.ok != SMALL_QUOTA || small_active != SMALL_QUOTA || rs.failed != 0)
-    {
-      fprintf (stderr, "server-bench: FAIL: quota %d gave %u seats (%u failed)\n", SMALL_QUOTA,
-               rs.ok, rs.failed);
-      rc = 1;
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
-    if (rows[i].failed > 0)
-      {
-        fprintf (stderr, "server-bench: FAIL: %u %s requests failed at %u clients (see %s)\n",
-                 rows[i].failed, rows[i].what, rows[i].clients, b.log);
-        rc = 1;
-      }
-
-  if (rc != 0 || keep)
-    printf ("database and server log kept in %s\n", b.dir);
-  if (rc == 0 && !keep)
-    {
-      char *cmd = g_strdup_printf ("rm -rf '%s'", b.dir);
-      if (system (cmd) != 0)
-        fprintf (stderr, "server-bench: cannot remove %s\n", b.dir);
-      g_free (cmd);
-    }
-  for (guint i = 0; i < N_KEYS; i++)
-    {
-      g_free (b.keys[i]);
-      g_free (b.small_keys[i]);
-    }
-  g_free (b.pool);
-  g_free (b.small_pool);
-  g_free (b.url);
-  g_free (b.db);
-  g_free (b.log);
-  g_free (b.dir);
+  g_free (baseline);
   return rc;
 }

@@ -358,6 +358,23 @@ ts_handle_offline_create (TsRequest *req)
   ts_offline_free (o);
 }
 
+/* The stored file of an offline license, byte for byte as created: lost
+ * or never written files are fetched again, not issued again (a new one
+ * would take another seat). */
+void
+ts_handle_offline_download (TsRequest *req)
+{
+  GError *error = NULL;
+  req->org = g_strdup (req->args[0]);
+  TsOffline *o = ts_store_get_offline (req->server->store, req->user_id, req->args[0], req->args[1],
+                                       req->args[2], &error);
+  if (!ts_check (req, o != NULL, &error))
+    return;
+  req->resp_disposition = g_strdup_printf ("attachment; filename=\"%s\"", o->file_name);
+  ts_reply_bytes (req, SOUP_STATUS_OK, "application/octet-stream", g_bytes_ref (o->file));
+  ts_offline_free (o);
+}
+
 /* ---- audit ---- */
 
 static JsonNode *

@@ -58,6 +58,14 @@ struct _TsRequest
   char *resp_type;
   GBytes *resp_body;
   char *resp_disposition;
+
+  /* web sign-in (http-web.c) */
+  char *web_token;         /* from the session cookie (main thread); wiped when freed */
+  char *csrf_header;       /* X-CSRF-Token of the request */
+  char *client_address;    /* the peer's IP address, for the sign-in rate limit */
+  gboolean tls;            /* served over HTTPS: cookies get Secure */
+  TsWebSession *web;       /* the session, when authenticated by cookie */
+  GPtrArray *resp_headers; /* extra response headers: name, value, name, value… */
 };
 
 /* ---- http-server.c: routing, auth, JSON helpers, errors ---- */
@@ -118,7 +126,33 @@ void ts_handle_sessions_list (TsRequest *req);
 void ts_handle_sessions_remove (TsRequest *req);
 void ts_handle_offline_list (TsRequest *req);
 void ts_handle_offline_create (TsRequest *req);
+void ts_handle_offline_download (TsRequest *req);
 void ts_handle_audit (TsRequest *req);
+
+/* http-web.c: sign-in, cookie sessions, CSRF, the /admin/ pages */
+#define TS_WEB_COOKIE "tessera_session"
+#define TS_WEB_CSRF_HEADER "X-CSRF-Token"
+/* Main thread, before dispatch: reads the session cookie, the CSRF header and
+ * the client address. Returns TRUE when the request may go on without a
+ * Bearer key (it has a session cookie, or its route needs no credentials). */
+gboolean ts_web_prepare (TsRequest *req, gboolean bearer);
+/* Worker: authenticates a cookie request (and checks its CSRF token when it
+ * changes state). Returns FALSE after replying with the error. */
+gboolean ts_web_authenticate (TsRequest *req);
+/* Main thread: serves /admin/… from the GResource; FALSE if @path is not
+ * under /admin. */
+gboolean ts_web_static (TsRequest *req, const char *path);
+/* Frees the web fields of @req (from ts_request_free). */
+void ts_web_request_clear (TsRequest *req);
+/* Adds a response header (worker or main thread, before the reply is sent). */
+void ts_reply_header (TsRequest *req, const char *name, const char *value);
+void ts_handle_web_login (TsRequest *req);
+void ts_handle_web_logout (TsRequest *req);
+void ts_handle_web_session (TsRequest *req);
+void ts_handle_web_password (TsRequest *req);
+void ts_handle_web_accept_invite (TsRequest *req);
+void ts_handle_web_invite (TsRequest *req);
+void ts_handle_web_my_licenses (TsRequest *req);
 
 /* http-keys.c */
 void ts_handle_keys_list (TsRequest *req);

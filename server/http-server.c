@@ -39,10 +39,19 @@ static const TsRoute ts_routes[] = {
   { "DELETE", "orgs/*/pools/*/sessions/*", FALSE, ts_handle_sessions_remove },
   { "GET", "orgs/*/pools/*/offline", FALSE, ts_handle_offline_list },
   { "POST", "orgs/*/pools/*/offline", TRUE, ts_handle_offline_create },
+  { "GET", "orgs/*/pools/*/offline/*", FALSE, ts_handle_offline_download },
   { "GET", "orgs/*/audit", FALSE, ts_handle_audit },
   { "GET", "keys", FALSE, ts_handle_keys_list },
   { "POST", "keys", TRUE, ts_handle_keys_create },
   { "DELETE", "keys/*", FALSE, ts_handle_keys_revoke },
+  /* web sign-in (http-web.c); login, logout and accept-invite need no credentials */
+  { "POST", "web/login", TRUE, ts_handle_web_login },
+  { "POST", "web/logout", FALSE, ts_handle_web_logout },
+  { "GET", "web/session", FALSE, ts_handle_web_session },
+  { "POST", "web/password", TRUE, ts_handle_web_password },
+  { "POST", "web/accept-invite", TRUE, ts_handle_web_accept_invite },
+  { "POST", "orgs/*/invites", TRUE, ts_handle_web_invite },
+  { "GET", "web/my-licenses", FALSE, ts_handle_web_my_licenses },
 };
 
 /* ---------------------------------------------------------------- JSON */
@@ -327,6 +336,7 @@ ts_request_free (TsRequest *req)
   g_free (req->resp_type);
   g_clear_pointer (&req->resp_body, g_bytes_unref);
   g_free (req->resp_disposition);
+  ts_web_request_clear (req);
   g_free (req);
 }
 
@@ -348,7 +358,11 @@ static void
 ts_request_run (TsRequest *req)
 {
   GError *error = NULL;
-  if (req->handler != ts_handle_health && req->handler != ts_handle_public_key)
+  /* No Bearer key: a session cookie, or a route that needs no credentials. */
+  if (req->api_key == NULL && !ts_web_authenticate (req))
+    return;
+  if (req->handler != ts_handle_health && req->handler != ts_handle_public_key
+      && req->api_key != NULL)
     {
       req->user_id = ts_store_authenticate (req->server->store, req->api_key, &error);
       if (req->user_id == NULL)
@@ -412,14 +426,23 @@ ts_request_finish_main (TsRequest *req)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
-      /* libsoup 3.2.3 closes a connection after each response when it
-       * did not accept it itself (see main.c), so say so rather than let a
-       * client send its next request into a closing socket. */
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
-                                    "close");
+      /* libsoup 3.2.3 closes a connection after each response when it has
+       * no listener of its own (see ts_keepalive_listener() in main.c), so
+       * then say so rather than let a client send its next request into a
+       * closing socket. Likewise while shutting down: open connections are
+       * closed once in-flight requests are done. */
+      GSList *listeners = soup_server_get_listeners (req->server->soup);
+      if (listeners == NULL || req->server->draining)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                      "close");
+      g_slist_free (listeners);
       if (req->resp_disposition != NULL)
         soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                       "Content-Disposition", req->resp_disposition);
+      for (guint i = 0; req->resp_headers != NULL && i + 1 < req->resp_headers->len; i += 2)
+        soup_message_headers_append (soup_server_message_get_response_headers (msg),
+                                     g_ptr_array_index (req->resp_headers, i),
+                                     g_ptr_array_index (req->resp_headers, i + 1));
       gsize len = 0;
       const char *data = g_bytes_get_data (req->resp_body, &len);
       soup_server_message_set_response (msg, req->resp_type, SOUP_MEMORY_COPY, data, len);
@@ -510,6 +533,11 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       ts_main_reply (msg, req);
       return;
     }
+  if (ts_web_static (req, path))
+    {
+      ts_main_reply (msg, req);
+      return;
+    }
   if (!g_str_has_prefix (path, TS_API_PREFIX "/"))
     {
       ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
@@ -563,7 +591,9 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
 
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   const char *auth = soup_message_headers_get_one (hdrs, "Authorization");
-  if (auth == NULL || g_ascii_strncasecmp (auth, "Bearer ", 7) != 0 || auth[7] == '\0')
+  gboolean bearer
+      = auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0 && auth[7] != '\0';
+  if (!ts_web_prepare (req, bearer) && !bearer)
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "WWW-Authenticate", "Bearer");
@@ -572,8 +602,11 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       ts_main_reply (msg, req);
       return;
     }
-  req->api_key = g_strdup (auth + 7);
-  g_strstrip (req->api_key);
+  if (bearer)
+    {
+      req->api_key = g_strdup (auth + 7);
+      g_strstrip (req->api_key);
+    }
   if (route->body)
     {
       req->content_type = g_strdup (soup_message_headers_get_content_type (hdrs, NULL));

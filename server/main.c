@@ -4,7 +4,10 @@
 #include "http-private.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <glib-unix.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,13 +162,18 @@ ts_drain_tick (gpointer data)
 
 /* Connections are accepted here and handed to libsoup: its own listener
  * (libsoup 3.2.3) leaks one GSocket per connection, and this way SIGTERM can
- * close the listening socket while in-flight requests finish. */
+ * close the listening socket while in-flight requests finish. Keep-alive
+ * needs ts_keepalive_listener() too. */
 static gboolean
 ts_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
   TsMain *m = data;
   GError *error = NULL;
   GIOStream *stream = G_IO_STREAM (g_object_ref (conn));
+  /* With keep-alive, a response written in two pieces (headers, body)
+   * waits for the client's delayed ACK of the first one under Nagle:
+   * 40 ms a request. */
+  g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   if (m->cert != NULL)
     {
       GIOStream *tls = g_tls_server_connection_new (stream, m->cert, &error);
@@ -211,6 +219,37 @@ ts_on_signal (gpointer data)
 }
 
 /* ---------------------------------------------------------------- listen */
+
+/* libsoup 3.2.3 keeps a connection open after a response only while the
+ * server has a listener of its own (request_finished() in soup-server.c
+ * tests priv->listeners), so connections given to it by
+ * soup_server_accept_iostream() were closed after every response: a TCP
+ * connect, accept and close per request on both sides (server-bench: the
+ * largest single cost). This gives it a listener nobody can reach: a Unix
+ * socket whose name is unlinked at once, in a private directory. It never
+ * accepts anything, so its per-connection leak never happens. */
+static GSocket *
+ts_keepalive_listener (SoupServer *soup, GError **error)
+{
+  char *dir = g_dir_make_tmp ("tessera-server-XXXXXX", error);
+  if (dir == NULL)
+    return NULL;
+  char *path = g_build_filename (dir, "unreachable", NULL);
+  GSocketAddress *addr = g_unix_socket_address_new (path);
+  GSocket *sock
+      = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  gboolean ok
+      = sock != NULL && g_socket_bind (sock, addr, FALSE, error) && g_socket_listen (sock, error);
+  g_unlink (path);
+  g_rmdir (dir);
+  ok = ok && soup_server_listen_socket (soup, sock, 0, error);
+  g_object_unref (addr);
+  g_free (path);
+  g_free (dir);
+  if (!ok)
+    g_clear_object (&sock);
+  return sock;
+}
 
 static GSocketAddress *
 ts_parse_listen (const char *spec, GError **error)
@@ -387,6 +426,13 @@ main (int argc, char **argv)
    * connections, and libsoup 3.2 does not raise it. */
   GSocket *sock = ts_listen_socket (address, &error);
   m.cert = cert;
+  GSocket *keepalive = sock != NULL ? ts_keepalive_listener (server->soup, &error) : NULL;
+  if (sock != NULL && keepalive == NULL)
+    {
+      /* Still correct, only slower: every response closes its connection. */
+      g_printerr ("tessera-server: warning: no keep-alive: %s\n", error->message);
+      g_clear_error (&error);
+    }
   m.service = g_socket_service_new ();
   g_signal_connect (m.service, "incoming", G_CALLBACK (ts_incoming), &m);
   if (sock == NULL
@@ -423,6 +469,7 @@ main (int argc, char **argv)
   g_socket_listener_close (G_SOCKET_LISTENER (m.service));
   g_clear_object (&m.service);
   g_clear_object (&sock);
+  g_clear_object (&keepalive);
   g_source_remove (sig_term);
   g_source_remove (sig_int);
   g_thread_pool_free (server->workers, FALSE, TRUE);

@@ -178,35 +178,35 @@ ts_store_remove_member (TsStore *store, const char *actor, const char *org_id, c
   return ts_db_finish (store, db, ok, error);
 }
 
+static gpointer
+ts_member_from_row (sqlite3_stmt *stmt)
+{
+  TsMember *m = g_new0 (TsMember, 1);
+  m->user_id = ts_col_strdup (stmt, 0);
+  m->email = ts_col_strdup (stmt, 1);
+  m->role = (TsRole) sqlite3_column_int (stmt, 2);
+  return m;
+}
+
 GPtrArray *
 ts_store_list_members (TsStore *store, const char *actor, const char *org_id, GError **error)
 {
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
-    return NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_member_free);
-  sqlite3_stmt *stmt = NULL;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (stmt = ts_stmt (db, error,
-                                    "SELECT u.id, u.email, m.role FROM members m"
-                                    " JOIN users u ON u.id = m.user_id WHERE m.org_id = ?"
-                                    " ORDER BY u.email",
-                                    "s", org_id))
-                       != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    {
-      TsMember *m = g_new0 (TsMember, 1);
-      m->user_id = ts_col_strdup (stmt, 0);
-      m->email = ts_col_strdup (stmt, 1);
-      m->role = (TsRole) sqlite3_column_int (stmt, 2);
-      g_ptr_array_add (out, m);
-    }
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&out, g_ptr_array_unref);
-  return out;
+  return ts_list_rows (store, actor, org_id, NULL, ts_member_from_row,
+                       (GDestroyNotify) ts_member_free, error,
+                       "SELECT u.id, u.email, m.role FROM members m"
+                       " JOIN users u ON u.id = m.user_id WHERE m.org_id = ?"
+                       " ORDER BY u.email",
+                       "s", org_id);
+}
+
+static gpointer
+ts_org_from_row (sqlite3_stmt *stmt)
+{
+  TsOrg *o = g_new0 (TsOrg, 1);
+  o->id = ts_col_strdup (stmt, 0);
+  o->name = ts_col_strdup (stmt, 1);
+  o->role = (TsRole) sqlite3_column_int (stmt, 2);
+  return o;
 }
 
 GPtrArray *
@@ -214,30 +214,13 @@ ts_store_list_user_orgs (TsStore *store, const char *user_id, GError **error)
 {
   if (!ts_check_id ("user_id", user_id, error))
     return NULL;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
-    return NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_org_free);
-  sqlite3_stmt *stmt = ts_stmt (db, error,
-                                "SELECT o.id, o.name, m.role FROM members m"
-                                " JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
-                                " ORDER BY o.id",
-                                "s", user_id);
-  gboolean ok = stmt != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    {
-      TsOrg *o = g_new0 (TsOrg, 1);
-      o->id = ts_col_strdup (stmt, 0);
-      o->name = ts_col_strdup (stmt, 1);
-      o->role = (TsRole) sqlite3_column_int (stmt, 2);
-      g_ptr_array_add (out, o);
-    }
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&out, g_ptr_array_unref);
-  return out;
+  /* The user's own organizations: no admin check. */
+  return ts_list_rows (store, NULL, NULL, NULL, ts_org_from_row, (GDestroyNotify) ts_org_free,
+                       error,
+                       "SELECT o.id, o.name, m.role FROM members m"
+                       " JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
+                       " ORDER BY o.id",
+                       "s", user_id);
 }
 
 gboolean
@@ -380,36 +363,29 @@ ts_store_revoke_api_key (TsStore *store, const char *user_id, const char *key_id
   return ts_db_finish (store, db, ok, error);
 }
 
+static gpointer
+ts_api_key_from_row (sqlite3_stmt *stmt)
+{
+  TsApiKey *k = g_new0 (TsApiKey, 1);
+  k->id = ts_col_strdup (stmt, 0);
+  k->label = ts_col_strdup (stmt, 1);
+  k->prefix = ts_col_strdup (stmt, 2);
+  k->created_at = sqlite3_column_int64 (stmt, 3);
+  k->revoked_at = sqlite3_column_int64 (stmt, 4);
+  return k;
+}
+
 GPtrArray *
 ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error)
 {
   if (!ts_check_id ("user_id", user_id, error))
     return NULL;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
-    return NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_api_key_free);
-  sqlite3_stmt *stmt = ts_stmt (db, error,
-                                "SELECT id, label, prefix, created_at, revoked_at FROM api_keys"
-                                " WHERE user_id = ? ORDER BY created_at, id",
-                                "s", user_id);
-  gboolean ok = stmt != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    {
-      TsApiKey *k = g_new0 (TsApiKey, 1);
-      k->id = ts_col_strdup (stmt, 0);
-      k->label = ts_col_strdup (stmt, 1);
-      k->prefix = ts_col_strdup (stmt, 2);
-      k->created_at = sqlite3_column_int64 (stmt, 3);
-      k->revoked_at = sqlite3_column_int64 (stmt, 4);
-      g_ptr_array_add (out, k);
-    }
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&out, g_ptr_array_unref);
-  return out;
+  /* The user's own keys: no admin check. */
+  return ts_list_rows (store, NULL, NULL, NULL, ts_api_key_from_row,
+                       (GDestroyNotify) ts_api_key_free, error,
+                       "SELECT id, label, prefix, created_at, revoked_at FROM api_keys"
+                       " WHERE user_id = ? ORDER BY created_at, id",
+                       "s", user_id);
 }
 
 char *

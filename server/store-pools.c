@@ -101,6 +101,7 @@ ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, con
   sqlite3 *db = ts_db_begin (store, TRUE, error);
   if (db == NULL)
     return NULL;
+  ts_quota_forget (store, db); /* a lower quota may put sessions over it */
   TsPool *pool = NULL;
   gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
                 && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL;
@@ -259,38 +260,26 @@ ts_store_revoke_grant (TsStore *store, const char *actor, const char *org_id, co
   return ts_db_finish (store, db, ok, error);
 }
 
+static gpointer
+ts_grant_from_row (sqlite3_stmt *stmt)
+{
+  TsGrant *g = g_new0 (TsGrant, 1);
+  g->user_id = ts_col_strdup (stmt, 0);
+  g->email = ts_col_strdup (stmt, 1);
+  g->granted_at = sqlite3_column_int64 (stmt, 2);
+  return g;
+}
+
 GPtrArray *
 ts_store_list_grants (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                       GError **error)
 {
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
-    return NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_grant_free);
-  g_autoptr (TsPool) pool = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL
-                && (stmt = ts_stmt (db, error,
-                                    "SELECT g.user_id, u.email, g.granted_at FROM grants g"
-                                    " JOIN users u ON u.id = g.user_id WHERE g.pool_id = ?"
-                                    " ORDER BY g.granted_at, u.email",
-                                    "s", pool_id))
-                       != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    {
-      TsGrant *g = g_new0 (TsGrant, 1);
-      g->user_id = ts_col_strdup (stmt, 0);
-      g->email = ts_col_strdup (stmt, 1);
-      g->granted_at = sqlite3_column_int64 (stmt, 2);
-      g_ptr_array_add (out, g);
-    }
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&out, g_ptr_array_unref);
-  return out;
+  return ts_list_rows (store, actor, org_id, pool_id, ts_grant_from_row,
+                       (GDestroyNotify) ts_grant_free, error,
+                       "SELECT g.user_id, u.email, g.granted_at FROM grants g"
+                       " JOIN users u ON u.id = g.user_id WHERE g.pool_id = ?"
+                       " ORDER BY g.granted_at, u.email",
+                       "s", pool_id);
 }
 
 /* ---- offline ---- */
@@ -311,6 +300,7 @@ ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, 
   sqlite3 *db = ts_db_begin (store, TRUE, error);
   if (db == NULL)
     return NULL;
+  ts_quota_forget (store, db); /* an offline license takes a seat */
   g_autoptr (TsPool) pool = NULL;
   TsOffline *off = NULL;
   gint64 granted = 0, offline = 0;
@@ -375,40 +365,65 @@ ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, 
   return off;
 }
 
+#define TS_OFFLINE_COLUMNS                                                                         \
+  "o.id, o.pool_id, o.machine_id, o.created_by, o.created_at, o.expires_at, o.file_name"
+
+/* TS_OFFLINE_COLUMNS, then the file when selected (column 7). */
+static gpointer
+ts_offline_from_row (sqlite3_stmt *stmt)
+{
+  TsOffline *o = g_new0 (TsOffline, 1);
+  o->id = ts_col_strdup (stmt, 0);
+  o->pool_id = ts_col_strdup (stmt, 1);
+  o->machine_id = ts_col_strdup (stmt, 2);
+  o->created_by = ts_col_strdup (stmt, 3);
+  o->created_at = sqlite3_column_int64 (stmt, 4);
+  o->expires_at = sqlite3_column_int64 (stmt, 5);
+  o->file_name = ts_col_strdup (stmt, 6);
+  if (sqlite3_column_count (stmt) > 7)
+    o->file = g_bytes_new (sqlite3_column_blob (stmt, 7), sqlite3_column_bytes (stmt, 7));
+  return o;
+}
+
 GPtrArray *
 ts_store_list_offline (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                        GError **error)
 {
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  return ts_list_rows (store, actor, org_id, pool_id, ts_offline_from_row,
+                       (GDestroyNotify) ts_offline_free, error,
+                       "SELECT " TS_OFFLINE_COLUMNS " FROM offline o WHERE o.pool_id = ?"
+                       " ORDER BY o.created_at, o.id",
+                       "s", pool_id);
+}
+
+TsOffline *
+ts_store_get_offline (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                      const char *offline_id, GError **error)
+{
+  if (!ts_check_id ("offline license id", offline_id, error)
+      || (pool_id != NULL && !ts_check_id ("pool_id", pool_id, error)))
     return NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_offline_free);
-  g_autoptr (TsPool) pool = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL
-                && (stmt = ts_stmt (db, error,
-                                    "SELECT id, pool_id, machine_id, created_by, created_at,"
-                                    " expires_at, file_name FROM offline WHERE pool_id = ?"
-                                    " ORDER BY created_at, id",
-                                    "s", pool_id))
-                       != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
+  if (actor != NULL && org_id == NULL)
     {
-      TsOffline *o = g_new0 (TsOffline, 1);
-      o->id = ts_col_strdup (stmt, 0);
-      o->pool_id = ts_col_strdup (stmt, 1);
-      o->machine_id = ts_col_strdup (stmt, 2);
-      o->created_by = ts_col_strdup (stmt, 3);
-      o->created_at = sqlite3_column_int64 (stmt, 4);
-      o->expires_at = sqlite3_column_int64 (stmt, 5);
-      o->file_name = ts_col_strdup (stmt, 6);
-      g_ptr_array_add (out, o);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "org_id is missing");
+      return NULL;
     }
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&out, g_ptr_array_unref);
-  return out;
+  /* The pool is checked against the organization by the query itself, so a
+   * license of another organization is simply not found. */
+  g_autoptr (GPtrArray) rows = ts_list_rows (
+      store, actor, org_id, NULL, ts_offline_from_row, (GDestroyNotify) ts_offline_free, error,
+      "SELECT " TS_OFFLINE_COLUMNS ", o.file FROM offline o"
+      " JOIN pools p ON p.id = o.pool_id WHERE o.id = ?"
+      " AND (?2 IS NULL OR p.org_id = ?2) AND (?3 IS NULL OR o.pool_id = ?3)",
+      "sss", offline_id, org_id, pool_id);
+  if (rows == NULL)
+    return NULL;
+  if (rows->len == 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no offline license %s%s%s",
+                   offline_id, org_id != NULL ? " in organization " : "",
+                   org_id != NULL ? org_id : "");
+      return NULL;
+    }
+  return g_ptr_array_steal_index (rows, 0);
 }

@@ -8,12 +8,28 @@
 
 G_BEGIN_DECLS
 
+typedef struct _TsBatch TsBatch;
+
 struct _TsStore
 {
   char *path;
   GMutex lock;
-  GPtrArray *idle; /* sqlite3*: connections not in use */
+  GPtrArray *idle; /* sqlite3*: connections not in use (reads) */
   guint open_count;
+
+  /* Writes: group commit (store-sqlite.c, "writes: group commit"). */
+  sqlite3 *writer;        /* the one connection writes go through */
+  GMutex write_lock;      /* held by the thread using @writer */
+  gint write_wanting;     /* atomic: threads waiting for write_lock */
+  TsBatch *batch;         /* the transaction open on @writer, or NULL */
+  guint batch_members;    /* writes in it so far */
+  gboolean batch_durable; /* it must be fsync-durable at its commit */
+  GMutex commit_lock;     /* batch->done, with @committed */
+  GCond committed;
+  /* Pools known to be within their quota (ts_quota_known_ok); write_lock. */
+  GHashTable *quota_ok;
+  GHashTable *seat_bound; /* pool id → gint64 *: see ts_seats_bound() */
+  gint64 data_version;    /* of @writer, when @quota_ok was last valid */
 };
 
 /* Input limits of docs/protocol.md (lease: 5 s to one day). */
@@ -26,11 +42,20 @@ struct _TsStore
 
 /* A connection for this thread's exclusive use until ts_db_finish(). */
 sqlite3 *ts_db_acquire (TsStore *store, GError **error);
-/* Begins a transaction: BEGIN IMMEDIATE when @write (retried on SQLITE_BUSY),
- * a deferred one otherwise. On failure the connection is released. */
+/* Begins a transaction: when @write, a write inside the process's one
+ * immediate transaction (group commit: several writes, one commit, one
+ * fsync; see store-sqlite.c), durable before ts_db_finish() returns;
+ * a deferred read transaction otherwise. One write at a time per thread.
+ * On failure the connection is released. */
 sqlite3 *ts_db_begin (TsStore *store, gboolean write, GError **error);
+/* A write that only extends leases (heartbeats): committed like any write
+ * but not synced to disk, unless ts_db_mark_durable() is called on it. */
+sqlite3 *ts_db_begin_lease (TsStore *store, GError **error);
+/* The write on @db changes seats after all: sync its commit. */
+void ts_db_mark_durable (TsStore *store, sqlite3 *db);
 /* Commits if @ok (a failed commit rolls back and sets @error), rolls back
- * otherwise, and gives the connection back. Returns whether it committed. */
+ * otherwise, and gives the connection back. Returns whether it committed
+ * (for a write: whether its batch did, after it did). */
 gboolean ts_db_finish (TsStore *store, sqlite3 *db, gboolean ok, GError **error);
 
 /* Sets @error from a SQLite result code: UNAVAILABLE (disk full, I/O error,
@@ -40,6 +65,11 @@ void ts_db_set_error (sqlite3 *db, int rc, GError **error);
 /* Prepared statements bound from @types: 's' const char * (NULL binds NULL),
  * 'i' gint64, 'b' GBytes *. */
 sqlite3_stmt *ts_stmt (sqlite3 *db, GError **error, const char *sql, const char *types, ...);
+/* The same, from @db's cache of compiled statements (store-sqlite.c):
+ * give it back with ts_stmt_done(), never sqlite3_finalize(). */
+sqlite3_stmt *ts_stmt_cached (sqlite3 *db, GError **error, const char *sql, const char *types, ...);
+/* Resets @stmt (from ts_stmt_cached(); NULL is fine) into @db's cache. */
+void ts_stmt_done (sqlite3 *db, sqlite3_stmt *stmt);
 /* sqlite3_step(): SQLITE_ROW, SQLITE_DONE, or -1 with @error set. */
 int ts_step (sqlite3 *db, sqlite3_stmt *stmt, GError **error);
 /* Runs a statement to completion; *changes (nullable) receives the row count. */
@@ -53,6 +83,40 @@ gboolean ts_query_int (sqlite3 *db, GError **error, gint64 *out, gboolean *found
 gboolean ts_query_str (sqlite3 *db, GError **error, char **out, const char *sql, const char *types,
                        ...);
 char *ts_col_strdup (sqlite3_stmt *stmt, int col);
+
+/* ---- pools known to be within their quota (store-sqlite.c) ----
+ *
+ * "Active sessions + unexpired offline licenses <= quota" holds for a
+ * pool from the moment it was counted true until its quota is lowered or
+ * an offline license is issued: activations check it before they add a
+ * seat, and everything else (releases, ends, expiry) only lowers the
+ * count. So heartbeats need not count it again. Writes that can break it
+ * call ts_quota_forget(); so does a failed batch; a commit by another
+ * process (tessera-admin), seen in PRAGMA data_version, forgets all too.
+ * Only on the writer connection, in a write (write_lock held). */
+gboolean ts_quota_known_ok (TsStore *store, sqlite3 *db, const char *pool_id);
+/* A number the active sessions of floating pool @pool_id do not exceed:
+ * activations (the only writes that add one) raise it, nothing lowers it
+ * but a recount (ts_seats_set_bound() after ts_count_sessions()), so it
+ * stays an upper bound, even across a rolled-back batch. FALSE if none is
+ * known (or another process committed since). Same rules as above. */
+gboolean ts_seats_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
+void ts_seats_set_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
+void ts_quota_remember_ok (TsStore *store, sqlite3 *db, const char *pool_id);
+void ts_quota_forget (TsStore *store, sqlite3 *db);
+
+/* ---- listings (store-sqlite.c) ---- */
+
+/* A new item from the current row of @stmt (the caller's SELECT columns). */
+typedef gpointer (*TsRowFunc) (sqlite3_stmt *stmt);
+/* The shape of every ts_store_list_*: in one read transaction, @actor must
+ * be owner or admin of @org_id (not checked when @org_id is NULL), @pool_id
+ * a pool of @org_id (not checked when NULL), then each row of @sql (bound
+ * from @types as in ts_stmt()) becomes an item by @map. Returns: (transfer
+ * full): the items, freed by @free_item; NULL with @error. */
+GPtrArray *ts_list_rows (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                         TsRowFunc map, GDestroyNotify free_item, GError **error, const char *sql,
+                         const char *types, ...);
 
 /* ---- helpers ---- */
 

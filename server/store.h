@@ -238,10 +238,99 @@ TsOffline *ts_store_create_offline (TsStore *store, const char *actor, const cha
                                     gint64 now, GError **error);
 GPtrArray *ts_store_list_offline (TsStore *store, const char *actor, const char *org_id,
                                   const char *pool_id, GError **error);
+/* One offline license with its signed file (@file and @file_name set), to
+ * download it again. @actor NULL: trusted, and @org_id and @pool_id may be
+ * NULL (any). Otherwise @actor must be owner or admin of @org_id
+ * (PERMISSION_DENIED). NOT_FOUND unless the license belongs to @org_id
+ * (and to @pool_id, when given). */
+TsOffline *ts_store_get_offline (TsStore *store, const char *actor, const char *org_id,
+                                 const char *pool_id, const char *offline_id, GError **error);
 
 /* ---- audit ---- */
 
 GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
                                 GError **error);
+
+/* ---- web sign-in (store-web.c) ----
+ *
+ * Passwords are stored only as Argon2id hashes (libsodium crypto_pwhash_str,
+ * interactive limits); session and invitation tokens only as SHA-256 (they
+ * are 32 random bytes, so a slow hash adds nothing). Failed sign-ins are
+ * counted per account and per client address in a fixed window; an attempt
+ * is counted BEFORE the password is checked, so a burst of parallel guesses
+ * cannot get past the limit, and a success gives its count back. */
+
+#define TS_WEB_PASSWORD_MIN 10  /* characters */
+#define TS_WEB_PASSWORD_MAX 256 /* bytes */
+#define TS_WEB_SESSION_SECONDS (12 * 3600)
+#define TS_WEB_INVITE_SECONDS (7 * 24 * 3600)
+#define TS_WEB_FAIL_WINDOW 900     /* seconds */
+#define TS_WEB_FAIL_MAX_ACCOUNT 5  /* failed sign-ins per account a window */
+#define TS_WEB_FAIL_MAX_ADDRESS 20 /* failed sign-ins per client address a window */
+#define TS_WEB_SESSION_PREFIX "tws_"
+#define TS_WEB_INVITE_PREFIX "twi_"
+
+typedef struct
+{
+  char *user_id;
+  char *email;
+  char *csrf; /* the CSRF token state-changing requests must echo */
+  gint64 expires_at;
+} TsWebSession;
+
+void ts_web_session_free (TsWebSession *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsWebSession, ts_web_session_free)
+
+/* The id of the user with @email, or NULL with NOT_FOUND. */
+char *ts_store_user_by_email (TsStore *store, const char *email, GError **error);
+/* Trusted (tessera-admin): sets @user_id's password, ends their web sessions
+ * and clears the account's failed sign-ins. INVALID_ARGUMENT for a password
+ * outside TS_WEB_PASSWORD_MIN..MAX, NOT_FOUND for an unknown user. */
+gboolean ts_store_web_set_password (TsStore *store, const char *user_id, const char *password,
+                                    gint64 now, GError **error);
+/* Checks @old_password (AUTH if wrong), sets @new_password and ends every
+ * other web session of the user (the one whose token is @keep_token stays). */
+gboolean ts_store_web_change_password (TsStore *store, const char *user_id,
+                                       const char *old_password, const char *new_password,
+                                       const char *keep_token, gint64 now, GError **error);
+/* Signs in: returns the new session token (transfer full; shown once, to be
+ * put in a cookie) and *session. AUTH for a wrong email or password (the same
+ * message for both); UNAVAILABLE with *retry_after > 0 (seconds) when too many
+ * sign-ins failed for this account or @address. */
+char *ts_store_web_login (TsStore *store, const char *email, const char *password,
+                          const char *address, gint64 now, TsWebSession **session,
+                          gint64 *retry_after, GError **error);
+/* The session of @token, or NULL with AUTH (unknown, ended or expired). */
+TsWebSession *ts_store_web_session (TsStore *store, const char *token, gint64 now, GError **error);
+/* Ends the session of @token (unknown tokens are fine: already ended). */
+gboolean ts_store_web_logout (TsStore *store, const char *token, GError **error);
+/* An owner of @org_id invites @email with @role: the user and membership are
+ * created (or the role changed) and a one-time invitation token returned
+ * (transfer full), valid TS_WEB_INVITE_SECONDS. PERMISSION_DENIED unless
+ * @actor (NULL: trusted) is an owner. *user_id (nullable) receives the user. */
+char *ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, const char *email,
+                           TsRole role, gint64 now, char **user_id, GError **error);
+/* Uses an invitation: sets the password and signs in (as ts_store_web_login).
+ * AUTH when the token is unknown, used or expired. */
+char *ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char *password,
+                                  gint64 now, TsWebSession **session, GError **error);
+
+/* One of the caller's own licenses: a grant (started_at 0) or a live session. */
+typedef struct
+{
+  char *org_id;
+  char *pool_id;
+  char *product;
+  char *kind;
+  char *machine_id; /* sessions only */
+  gint64 granted_at;
+  gint64 started_at;
+  gint64 last_heartbeat;
+} TsMyLicense;
+void ts_my_license_free (TsMyLicense *l);
+/* @user_id's own grants and live sessions, in every org (what a member may
+ * see of the license pools). (transfer full) TsMyLicense* arrays. */
+gboolean ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now,
+                                   GPtrArray **grants, GPtrArray **sessions, GError **error);
 
 G_END_DECLS

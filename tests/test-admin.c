@@ -32,6 +32,7 @@ typedef struct
   char *session;                     /* @SESSION@: alice's session on @FL@ */
   char *signing_id;                  /* the id of @KEYS@/test.key */
   char *expected_signer;             /* the key id an offline license must carry */
+  char *offline_id;                  /* @OFFLINE@: from prepare_offline() */
 } Fixture;
 
 typedef struct
@@ -54,11 +55,13 @@ expand (Fixture *f, const char *text)
 {
   g_autoptr (GString) s = g_string_new (text);
   const char *const map[][2] = {
-    { "@DIR@", f->dir },         { "@DB@", f->db },       { "@OUT@", f->out },
-    { "@KEYS@", f->keys },       { "@OWNER@", f->owner }, { "@ALICE@", f->alice },
-    { "@BOB@", f->bob },         { "@CAROL@", f->carol }, { "@NL@", f->nl },
-    { "@FL@", f->fl },           { "@ML@", f->ml },       { "@KEYID@", f->key_id },
-    { "@SESSION@", f->session },
+    { "@DIR@", f->dir },         { "@DB@", f->db },
+    { "@OUT@", f->out },         { "@KEYS@", f->keys },
+    { "@OWNER@", f->owner },     { "@ALICE@", f->alice },
+    { "@BOB@", f->bob },         { "@CAROL@", f->carol },
+    { "@NL@", f->nl },           { "@FL@", f->fl },
+    { "@ML@", f->ml },           { "@KEYID@", f->key_id },
+    { "@SESSION@", f->session }, { "@OFFLINE@", f->offline_id },
   };
   for (guint i = 0; i < G_N_ELEMENTS (map); i++)
     if (map[i][1] != NULL)
@@ -178,9 +181,11 @@ static void
 fixture_tear_down (Fixture *f)
 {
   test_tmpdir_free (f->dir);
-  char **strings[]
-      = { &f->db, &f->out, &f->keys, &f->owner,  &f->alice,   &f->bob,        &f->carol,
-          &f->nl, &f->fl,  &f->ml,   &f->key_id, &f->session, &f->signing_id, &f->expected_signer };
+  char **strings[] = {
+    &f->db,        &f->out, &f->keys, &f->owner,  &f->alice,   &f->bob,        &f->carol,
+    &f->nl,        &f->fl,  &f->ml,   &f->key_id, &f->session, &f->signing_id, &f->expected_signer,
+    &f->offline_id
+  };
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
     g_clear_pointer (strings[i], g_free);
 }
@@ -629,7 +634,107 @@ prepare_offline (Fixture *f)
   g_autoptr (TsOffline) o
       = ts_store_create_offline (store, NULL, "acme", f->nl, MID, NULL, key, now (), &error);
   g_assert_no_error (error);
+  f->offline_id = g_strdup (o->id);
   ts_store_close (store);
+}
+
+/* The out directory cannot be written (as nobody: root ignores modes), but
+ * the database and the key can: only the output stands in the way. */
+static void
+prepare_unwritable_out (Fixture *f)
+{
+  g_assert_cmpint (g_chmod (f->out, 0555), ==, 0);
+  if (geteuid () == 0)
+    {
+      g_autofree char *secret = g_build_filename (f->keys, "test.key", NULL);
+      g_assert_cmpint (chown (f->db, 65534, 65534), ==, 0);
+      g_assert_cmpint (chown (secret, 65534, 65534), ==, 0);
+      /* SQLite creates the -wal and -shm files next to the database. */
+      g_assert_cmpint (g_chmod (f->dir, 01777), ==, 0);
+    }
+}
+
+/* The stored file of @f->offline_id, as the store gives it back. */
+static GBytes *
+stored_offline_file (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  TsStore *store = open_store (f);
+  g_autoptr (TsOffline) o = ts_store_get_offline (store, NULL, NULL, NULL, f->offline_id, &error);
+  g_assert_no_error (error);
+  ts_store_close (store);
+  return g_bytes_ref (o->file);
+}
+
+static void
+check_downloaded (Fixture *f, const char *out, const char *path)
+{
+  g_autofree char *line = g_strdup_printf ("%s\n", path);
+  g_assert_cmpstr (out, ==, line);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_autoptr (GBytes) stored = stored_offline_file (f);
+  g_autoptr (GBytes) written = g_bytes_new (contents, len);
+  g_assert_true (g_bytes_equal (stored, written)); /* byte for byte */
+  g_autoptr (TesseraLicfile) file = verify_license (f, path);
+  g_assert_cmpstr (tessera_licfile_get_license_id (file), ==, f->offline_id);
+  g_assert_cmpuint (count_offline (f), ==, 1); /* fetched, not issued again */
+}
+
+static void
+check_downloaded_to_dir (Fixture *f, const char *out)
+{
+  g_autofree char *path = g_build_filename (f->out, "KRE_" MID ".lic", NULL);
+  check_downloaded (f, out, path);
+  g_assert_cmpuint (count_entries (f->out), ==, 1); /* no temporary file left */
+}
+
+static void
+check_downloaded_next_free (Fixture *f, const char *out)
+{
+  g_autofree char *path = g_build_filename (f->out, "KRE_" MID ".1.lic", NULL);
+  check_downloaded (f, out, path);
+  g_assert_cmpuint (count_entries (f->out), ==, 2);
+}
+
+static void
+check_downloaded_to_file (Fixture *f, const char *out)
+{
+  g_autofree char *path = g_build_filename (f->out, "copy.lic", NULL);
+  check_downloaded (f, out, path);
+  g_assert_cmpuint (count_entries (f->out), ==, 1);
+}
+
+static void
+prepare_offline_and_file (Fixture *f)
+{
+  prepare_offline (f);
+  g_autofree char *path = test_write_file (f->out, "copy.lic", "mine\n");
+}
+
+static void
+check_file_kept (Fixture *f, const char *out)
+{
+  g_autofree char *path = g_build_filename (f->out, "copy.lic", NULL);
+  g_autofree char *contents = NULL;
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "mine\n");
+  g_assert_cmpuint (count_entries (f->out), ==, 1); /* no temporary file left */
+}
+
+static void
+prepare_offline_unwritable (Fixture *f)
+{
+  prepare_offline (f);
+  prepare_unwritable_out (f);
+}
+
+static void
+prepare_offline_and_existing (Fixture *f)
+{
+  prepare_offline (f);
+  prepare_existing_license (f);
 }
 
 static void
@@ -1066,6 +1171,64 @@ static const AdminCase cases[] = {
     .populate = TRUE,
     .stderr_re = "--key-dir DIR is required",
     .check = check_no_offline },
+  { .name = "offline-create/unwritable-out-dir",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID,
+              "--key-dir", "@KEYS@", "--out", "@OUT@", NULL },
+    .exit_code = 2,
+    .populate = TRUE,
+    .as_nobody = TRUE,
+    .prepare = prepare_unwritable_out,
+    .stderr_re = "^tessera-admin: cannot create a file in @OUT@: Permission denied$",
+    .check = check_no_offline },
+  { .name = "offline-download/to-dir",
+    .args = { "offline", "download", DB, "--id", "@OFFLINE@", "--output", "@OUT@", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_offline,
+    .stdout_re = ONE_LINE,
+    .check = check_downloaded_to_dir },
+  { .name = "offline-download/next-free-name",
+    .args = { "offline", "download", DB, "--id", "@OFFLINE@", "--output", "@OUT@", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_offline_and_existing,
+    .stdout_re = ONE_LINE,
+    .check = check_downloaded_next_free },
+  { .name = "offline-download/to-file",
+    .args = { "offline", "download", DB, "-i", "@OFFLINE@", "-o", "@OUT@/copy.lic", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_offline,
+    .stdout_re = ONE_LINE,
+    .check = check_downloaded_to_file },
+  { .name = "offline-download/existing-file",
+    .args = { "offline", "download", DB, "--id", "@OFFLINE@", "--output", "@OUT@/copy.lic", NULL },
+    .exit_code = 2,
+    .populate = TRUE,
+    .prepare = prepare_offline_and_file,
+    .stderr_re = "^tessera-admin: @OUT@/copy.lic already exists: it is not overwritten",
+    .check = check_file_kept },
+  { .name = "offline-download/unknown-id",
+    .args = { "offline", "download", DB, "--id", "nope", "--output", "@OUT@", NULL },
+    .exit_code = 4,
+    .populate = TRUE,
+    .prepare = prepare_offline,
+    .stderr_re = "^tessera-admin: no offline license nope$",
+    .check = check_out_empty },
+  { .name = "offline-download/missing-id",
+    .args = { "offline", "download", DB, "--output", "@OUT@", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--id ID is required",
+    .check = check_out_empty },
+  { .name = "offline-download/unwritable-out-dir",
+    .args = { "offline", "download", DB, "--id", "@OFFLINE@", "--output", "@OUT@", NULL },
+    .exit_code = 2,
+    .populate = TRUE,
+    .as_nobody = TRUE,
+    .prepare = prepare_offline_unwritable,
+    .stderr_re = "^tessera-admin: cannot create a file in @OUT@: Permission denied$",
+    .check = check_out_empty },
   { .name = "offline-list/text",
     .args = { "offline", "list", DB, "--org", "acme", "--pool", "@NL@", NULL },
     .exit_code = 0,

@@ -279,6 +279,61 @@ test_health (Fixture *f, gconstpointer data)
   resp_clear (&r);
 }
 
+/* An offline license's file comes back byte for byte, to admins of its
+ * organization only, and nothing else is issued or counted. */
+static void
+test_offline_download (Fixture *f, gconstpointer data)
+{
+  char *grants = g_strdup_printf ("/orgs/acme/pools/%s/grants", f->nl_pool);
+  char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->member_id);
+  Resp r = call (f, "POST", grants, f->owner_key, body);
+  g_assert_cmpuint (r.status, ==, 201);
+  resp_clear (&r);
+  char *path = g_strdup_printf ("/orgs/acme/pools/%s/offline", f->nl_pool);
+  r = call (f, "POST", path, f->owner_key, "{\"machine_id\":\"QD56-P8HQ\"}");
+  g_assert_cmpuint (r.status, ==, 201);
+  GBytes *created = g_bytes_ref (r.raw);
+  resp_clear (&r);
+  r = call (f, "GET", path, f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  JsonArray *list = json_object_get_array_member (obj (&r), "offline");
+  char *id
+      = g_strdup (json_object_get_string_member (json_array_get_object_element (list, 0), "id"));
+  resp_clear (&r);
+
+  char *one = g_strdup_printf ("%s/%s", path, id);
+  r = call (f, "GET", one, f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (r.content_type, ==, "application/octet-stream");
+  g_assert_cmpstr (r.disposition, ==, "attachment; filename=\"KRE_QD56-P8HQ.lic\"");
+  g_assert_true (g_bytes_equal (r.raw, created));
+  resp_clear (&r);
+  g_assert_cmpuint (count_list (f, path, "offline"), ==, 1);
+
+  /* a member may not */
+  r = call (f, "GET", one, f->member_key, NULL);
+  assert_error (&r, 403, "permission-denied");
+  resp_clear (&r);
+  /* not under another pool, nor an unknown id */
+  char *elsewhere = g_strdup_printf ("/orgs/acme/pools/%s/offline/%s", f->floating_pool, id);
+  r = call (f, "GET", elsewhere, f->owner_key, NULL);
+  assert_error (&r, 404, "not-found");
+  resp_clear (&r);
+  char *unknown = g_strdup_printf ("%s/no-such-license", path);
+  r = call (f, "GET", unknown, f->owner_key, NULL);
+  assert_error (&r, 404, "not-found");
+  resp_clear (&r);
+
+  g_free (unknown);
+  g_free (elsewhere);
+  g_free (one);
+  g_free (id);
+  g_bytes_unref (created);
+  g_free (path);
+  g_free (body);
+  g_free (grants);
+}
+
 /* The public key verifies an offline license the server issues. */
 static void
 test_public_key_offline (Fixture *f, gconstpointer data)
@@ -1522,6 +1577,7 @@ main (int argc, char **argv)
   g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
   ADD ("health", test_health, NULL);
   ADD ("public-key-offline", test_public_key_offline, NULL);
+  ADD ("offline-download", test_offline_download, NULL);
   ADD ("flow", test_flow, NULL);
   ADD ("auth", test_auth, NULL);
   ADD ("bad-requests", test_bad_requests, NULL);

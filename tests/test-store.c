@@ -154,11 +154,13 @@ static void
 test_migrations (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, 1);
-  g_assert_cmpint (db_count (f->path, "SELECT max(version) FROM schema_version"), ==, 1);
+  /* Each migration applied once, in order (later ones get appended). */
+  gint64 latest = db_count (f->path, "SELECT max(version) FROM schema_version");
+  g_assert_cmpint (latest, >=, 1);
+  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, latest);
   for (int i = 0; i < 3; i++)
     fixture_reopen (f);
-  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, 1);
+  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, latest);
   g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM orgs"), ==, 2);
 
   /* A database from a newer program is refused, not damaged. */
@@ -178,7 +180,7 @@ test_migrations (Fixture *f, gconstpointer data)
       SQLITE_OK);
   sqlite3_close (db);
   fixture_open (f);
-  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, 1);
+  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, latest);
 
   /* A database that cannot be created. */
   g_autofree char *missing = g_build_filename (f->dir, "no", "such", "dir.db", NULL);
@@ -865,6 +867,133 @@ test_over_quota (Fixture *f, gconstpointer data)
   g_assert_true (audit_has (f, "acme", "pool.update", fl->id));
 }
 
+/* Heartbeats remember that a pool is within its quota (and stop counting
+ * it); a quota lowered by another process (tessera-admin: another
+ * connection) must still be seen at the next heartbeat. */
+static void
+test_over_quota_other_process (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
+  TsSession *s[3];
+  for (guint i = 0; i < 3; i++)
+    {
+      char nonce[32];
+      g_snprintf (nonce, sizeof nonce, "nonce-other-%u", i);
+      s[i] = activate_ok (f, f->member, "acme", "KRE", "M1", nonce, NOW + i);
+      /* counted now, and remembered as within the quota */
+      TsSession *hb = ts_store_heartbeat (f->store, f->member, s[i]->id, LEASE, NOW + 4, &error);
+      g_assert_no_error (error);
+      ts_session_free (hb);
+    }
+  TsStore *admin = ts_store_open (f->path, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsPool) lowered
+      = ts_store_update_pool (admin, NULL, "acme", fl->id, 1, -1, NOW + 5, &error);
+  g_assert_no_error (error);
+  ts_store_close (admin);
+  assert_heartbeat_fails (f, f->member, s[2]->id, NOW + 6, TESSERA_ERROR_TERMINATED,
+                          "over quota: the quota was lowered to 1");
+  assert_heartbeat_fails (f, f->member, s[1]->id, NOW + 6, TESSERA_ERROR_TERMINATED, "over quota");
+  TsSession *hb = ts_store_heartbeat (f->store, f->member, s[0]->id, LEASE, NOW + 7, &error);
+  g_assert_no_error (error);
+  ts_session_free (hb);
+  for (guint i = 0; i < 3; i++)
+    ts_session_free (s[i]);
+}
+
+/* Activations keep a bound on a pool's active sessions instead of counting
+ * them each time; sessions added by another process (another server on
+ * the same database: another connection) must still count, and so must
+ * seats freed by expiry. */
+static void
+test_seat_bound_other_process (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
+  g_autoptr (TsSession) s1 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-bound-1", NOW);
+  TsStore *other = ts_store_open (f->path, &error);
+  g_assert_no_error (error);
+  for (guint i = 2; i <= 3; i++)
+    {
+      char nonce[32];
+      g_snprintf (nonce, sizeof nonce, "nonce-bound-%u", i);
+      TsSession *s
+          = ts_store_activate (other, f->member, "acme", "KRE", "M1", nonce, LEASE, NOW, &error);
+      g_assert_no_error (error);
+      ts_session_free (s);
+    }
+  ts_store_close (other);
+  g_assert_null (ts_store_activate (f->store, f->member, "acme", "KRE", "M1", "nonce-bound-4",
+                                    LEASE, NOW + 1, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
+  g_clear_error (&error);
+  /* the leases run out: the seats are free again, whatever the bound said */
+  g_autoptr (TsSession) s5
+      = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-bound-5", NOW + LEASE + 1);
+}
+
+/* The stored file of an offline license comes back byte for byte, to
+ * whoever may see it; every bad request has its own error. */
+static void
+test_offline_get (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TesseraSigningKey) key = tessera_signing_key_generate ();
+  g_autoptr (TsPool) nl = make_pool (f, "acme", "KSE", "node-locked", "annual", 2);
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 2);
+  g_autoptr (TsOffline) off = ts_store_create_offline (f->store, f->admin, "acme", nl->id,
+                                                       "QD56-P8HQ", NULL, key, NOW, &error);
+  g_assert_no_error (error);
+  struct
+  {
+    const char *actor, *org, *pool;
+  } ok[] = {
+    { NULL, NULL, NULL }, /* trusted: by id alone */
+    { NULL, "acme", nl->id },
+    { f->admin, "acme", NULL },
+    { f->owner, "acme", nl->id },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ok); i++)
+    {
+      TsOffline *o
+          = ts_store_get_offline (f->store, ok[i].actor, ok[i].org, ok[i].pool, off->id, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_bytes_equal (o->file, off->file));
+      g_assert_cmpstr (o->file_name, ==, "KSE_QD56-P8HQ.lic");
+      g_assert_cmpstr (o->machine_id, ==, "QD56-P8HQ");
+      g_assert_cmpstr (o->pool_id, ==, nl->id);
+      ts_offline_free (o);
+    }
+  struct
+  {
+    const char *actor, *org, *pool, *id;
+    TesseraError code;
+    const char *message;
+  } bad[] = {
+    { f->member, "acme", nl->id, off->id, TESSERA_ERROR_PERMISSION_DENIED, "owner or admin" },
+    { f->other, "acme", nl->id, off->id, TESSERA_ERROR_PERMISSION_DENIED, "not a member" },
+    { f->other, "beta", NULL, off->id, TESSERA_ERROR_NOT_FOUND, "no offline license" },
+    { NULL, "beta", NULL, off->id, TESSERA_ERROR_NOT_FOUND, "in organization beta" },
+    { NULL, "acme", fl->id, off->id, TESSERA_ERROR_NOT_FOUND, "no offline license" },
+    { NULL, NULL, NULL, "no-such-license", TESSERA_ERROR_NOT_FOUND, "no-such-license" },
+    { NULL, NULL, NULL, "not an id", TESSERA_ERROR_INVALID_ARGUMENT, "offline license id" },
+    { NULL, NULL, "bad pool", off->id, TESSERA_ERROR_INVALID_ARGUMENT, "pool_id" },
+    { f->admin, NULL, NULL, off->id, TESSERA_ERROR_INVALID_ARGUMENT, "org_id" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_null (ts_store_get_offline (f->store, bad[i].actor, bad[i].org, bad[i].pool,
+                                           bad[i].id, &error));
+      g_assert_error (error, TESSERA_ERROR, bad[i].code);
+      assert_message (error, bad[i].message);
+      g_clear_error (&error);
+    }
+}
+
 static void
 test_org_selection (Fixture *f, gconstpointer data)
 {
@@ -1344,6 +1473,9 @@ main (int argc, char **argv)
   ADD ("subscription-end", test_subscription_end);
   ADD ("org-selection", test_org_selection);
   ADD ("offline", test_offline);
+  ADD ("offline-get", test_offline_get);
+  ADD ("over-quota/other-process", test_over_quota_other_process);
+  ADD ("floating/other-process", test_seat_bound_other_process);
   ADD ("audit", test_audit);
   ADD ("unavailable", test_unavailable);
 #undef ADD

@@ -193,12 +193,30 @@ write_all (int fd, const guint8 *data, gsize len)
   return TRUE;
 }
 
-/* Writes @contents to the temporary file @fd/@tmp, then publishes it as the
- * first free PRODUCT_MACHINEID[.N].lic in @dir, never replacing a file.
+/* A temporary file in @dir (*tmp: its path), or -1 with @error: proves @dir
+ * writable before anything is recorded. */
+static int
+open_temporary (const char *dir, char **tmp, GError **error)
+{
+  *tmp = g_build_filename (dir, ".tessera-admin-XXXXXX.tmp", NULL);
+  int fd = g_mkstemp_full (*tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv),
+                   "cannot create a file in %s: %s", dir, g_strerror (errsv));
+      g_clear_pointer (tmp, g_free);
+    }
+  return fd;
+}
+
+/* Writes @o's file to the temporary file @fd/@tmp, then publishes it as
+ * @target when not NULL (which must not exist), else as the first free
+ * PRODUCT_MACHINEID[.N].lic in @dir; never replaces a file.
  * Returns: (transfer full): the path, or NULL with @error (@tmp removed). */
 static char *
-publish_license (int fd, const char *tmp, const char *dir, const TsOffline *o,
-                 const char *machine_id, GError **error)
+publish_license (int fd, const char *tmp, const char *dir, const char *target_path,
+                 const TsOffline *o, const char *machine_id, GError **error)
 {
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (o->file, &len);
@@ -214,6 +232,25 @@ publish_license (int fd, const char *tmp, const char *dir, const TsOffline *o,
       g_unlink (tmp);
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot write %s: %s", tmp,
                    g_strerror (errsv));
+      return NULL;
+    }
+  if (target_path != NULL)
+    {
+      if (link (tmp, target_path) == 0)
+        {
+          g_unlink (tmp);
+          return g_strdup (target_path);
+        }
+      errsv = errno;
+      g_unlink (tmp);
+      if (errsv == EEXIST)
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                     "%s already exists: it is not overwritten (name another file, or a "
+                     "directory)",
+                     target_path);
+      else
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot create %s: %s",
+                     target_path, g_strerror (errsv));
       return NULL;
     }
   /* The product is what the store's file name has before _MACHINEID.lic. */
@@ -288,13 +325,10 @@ cmd_offline_create (const char *name, int argc, char **argv)
 
   /* The file goes to a temporary file in @dir first: checked writable before
    * the license is recorded, and no partial file is ever seen. */
-  g_autofree char *tmp = g_build_filename (dir, ".tessera-admin-XXXXXX.tmp", NULL);
-  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  g_autofree char *tmp = NULL;
+  int fd = open_temporary (dir, &tmp, &error);
   if (fd < 0)
-    {
-      int errsv = errno;
-      return admin_fail (EXIT_IO, "cannot create a file in %s: %s", dir, g_strerror (errsv));
-    }
+    return admin_fail (EXIT_IO, "%s", error->message);
   g_autoptr (TsOffline) o
       = ts_store_create_offline (store, NULL, org, pool, machine,
                                  (const char *const *) entitlements, key, admin_now (), &error);
@@ -304,10 +338,50 @@ cmd_offline_create (const char *name, int argc, char **argv)
       g_unlink (tmp);
       return admin_fail_error (error);
     }
-  g_autofree char *written = publish_license (fd, tmp, dir, o, machine, &error);
+  g_autofree char *written = publish_license (fd, tmp, dir, NULL, o, machine, &error);
   if (written == NULL)
-    return admin_fail (EXIT_IO, "%s (offline license %s was recorded: see 'offline list')",
-                       error->message, o->id);
+    /* Recorded (and counted against the quota) but not written, say a full
+     * disk: the store keeps the signed file, so it is fetched, not issued
+     * again. */
+    return admin_fail (EXIT_IO,
+                       "%s (offline license %s was recorded: download its file with "
+                       "'tessera-admin offline download --id %s --output DIR')",
+                       error->message, o->id, o->id);
+  printf ("%s\n", written);
+  return EXIT_OK;
+}
+
+static int
+cmd_offline_download (const char *name, int argc, char **argv)
+{
+  g_autofree char *id = NULL, *output = NULL;
+  const GOptionEntry entries[] = {
+    { "id", 'i', 0, G_OPTION_ARG_STRING, &id,
+      "The offline license (its id, from 'offline create' or 'offline list')", "ID" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+      "A directory to write PRODUCT_MACHINEID.lic into (the next free name, never overwritten), "
+      "or a file that does not exist yet (default: the current directory)",
+      "DIR|FILE" },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (id, "--id ID");
+  const char *target = output ? output : ".";
+  gboolean is_dir = g_file_test (target, G_FILE_TEST_IS_DIR);
+  g_autofree char *dir = is_dir ? g_strdup (target) : g_path_get_dirname (target);
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsOffline) o = ts_store_get_offline (store, NULL, NULL, NULL, id, &error);
+  if (o == NULL)
+    return admin_fail_error (error);
+  g_autofree char *tmp = NULL;
+  int fd = open_temporary (dir, &tmp, &error);
+  if (fd < 0)
+    return admin_fail (EXIT_IO, "%s", error->message);
+  g_autofree char *written
+      = publish_license (fd, tmp, dir, is_dir ? NULL : target, o, o->machine_id, &error);
+  if (written == NULL)
+    return admin_fail (EXIT_IO, "%s", error->message);
   printf ("%s\n", written);
   return EXIT_OK;
 }
@@ -377,6 +451,8 @@ const AdminCommand admin_pool_commands[] = {
     "Sign an offline license for one machine (annual node-locked pools); print the file",
     cmd_offline_create },
   { "offline list", "List a pool's offline licenses", cmd_offline_list },
+  { "offline download", "Write an offline license's file again (as stored at its creation)",
+    cmd_offline_download },
   { "audit", "Show an organization's audit log, newest first", cmd_audit },
 };
 const guint admin_n_pool_commands = G_N_ELEMENTS (admin_pool_commands);

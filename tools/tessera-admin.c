@@ -10,6 +10,7 @@
  *   tessera-admin sessions|machines|machine remove|session release …
  *   tessera-admin offline create|list …
  *   tessera-admin audit …
+ *   tessera-admin password set --email EMAIL   (web sign-in; the password on stdin)
  *
  * Every failure exits non-zero with exactly one line on stderr and changes
  * nothing. Exit codes: see EXIT_CODES_HELP. */
@@ -366,6 +367,9 @@ find_command (const char *name)
   for (guint i = 0; i < admin_n_pool_commands; i++)
     if (g_str_equal (admin_pool_commands[i].name, name))
       return &admin_pool_commands[i];
+  for (guint i = 0; i < admin_n_web_commands; i++)
+    if (g_str_equal (admin_web_commands[i].name, name))
+      return &admin_web_commands[i];
   return NULL;
 }
 
@@ -379,6 +383,9 @@ is_group (const char *word)
       return TRUE;
   for (guint i = 0; i < admin_n_pool_commands; i++)
     if (g_str_has_prefix (admin_pool_commands[i].name, prefix))
+      return TRUE;
+  for (guint i = 0; i < admin_n_web_commands; i++)
+    if (g_str_has_prefix (admin_web_commands[i].name, prefix))
       return TRUE;
   return FALSE;
 }
@@ -398,6 +405,7 @@ print_top_help (void)
           "Commands:\n");
   print_commands (admin_org_commands, admin_n_org_commands);
   print_commands (admin_pool_commands, admin_n_pool_commands);
+  print_commands (admin_web_commands, admin_n_web_commands);
   printf ("\nEvery command takes --database PATH (default " DEFAULT_DATABASE "), before or after\n"
           "the command. 'tessera-admin COMMAND --help' shows its options.\n"
           "Model and rules: docs/protocol.md.\n\n%s",

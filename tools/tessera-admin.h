@@ -64,3 +64,5 @@ extern const AdminCommand admin_org_commands[];
 extern const guint admin_n_org_commands;
 extern const AdminCommand admin_pool_commands[];
 extern const guint admin_n_pool_commands;
+extern const AdminCommand admin_web_commands[]; /* tessera-admin-web.c */
+extern const guint admin_n_web_commands;

@@ -1,0 +1,115 @@
+/* tessera-store on PostgreSQL: internals shared by the store-pg*.c files.
+ *
+ * The SQL helpers mirror those of the SQLite store (store-private.h) so the
+ * rules read the same in both: ts_pg_exec(), ts_pg_query_int(),
+ * ts_pg_query_str() take the SQL with '?' placeholders (numbered $1, $2, …
+ * before it reaches libpq) and the same type letters. Values always travel
+ * as parameters of PQexecParams(), never inside the SQL text. */
+#pragma once
+
+#include "store-pg.h"
+/* Shared, backend-neutral helpers (ts_check_*, ts_new_id, limits); its
+ * struct _TsStore is the SQLite one's and is never used here. */
+#include "store-private.h"
+
+#include <libpq-fe.h>
+#include <stdarg.h>
+
+G_BEGIN_DECLS
+
+#define TS_PG_POOL_DEFAULT 8 /* connections per server instance */
+#define TS_PG_POOL_MAX 256
+
+struct _TsPgStore
+{
+  char *location; /* the URL as given, for messages (password masked) */
+  char *conninfo; /* the URL handed to libpq (our own parameters removed) */
+  guint pool_size;
+  GMutex lock;
+  GCond freed; /* a connection went back to @idle, or a slot opened */
+  GQueue idle; /* TsPgConn *: open connections not in use */
+  guint open;  /* connections open or being opened (idle + in use) */
+};
+
+typedef struct _TsPgConn TsPgConn;
+
+/* A transaction on one pooled connection, used by one thread. */
+typedef struct
+{
+  TsPgConn *pc;
+  PGconn *conn;    /* pc's */
+  gboolean write;  /* pool rows are locked (FOR NO KEY UPDATE) when read */
+  gboolean broken; /* the connection failed: close it, do not pool it */
+} TsPgDb;
+
+/* ---- connections and transactions (store-pg.c) ---- */
+
+/* Takes a connection from the pool (waiting while all are busy, opening one
+ * if fewer than pool_size are open) and begins a transaction: READ
+ * COMMITTED for writes, whose rules lock the rows they count against
+ * (ts_pg_load_pool(), ts_pg_lock_pool()); a REPEATABLE READ READ ONLY
+ * snapshot for reads. UNAVAILABLE when the database cannot be reached. */
+TsPgDb *ts_pg_begin (TsPgStore *store, gboolean write, GError **error);
+/* A write that only extends leases (heartbeats), as ts_db_begin_lease() of
+ * the SQLite store: its commit does not wait for the WAL to reach the disk
+ * (synchronous_commit off for this transaction only). After a crash of the
+ * database it may come back without the last lease extensions, which only
+ * makes a lease end earlier than the client was told. */
+TsPgDb *ts_pg_begin_lease (TsPgStore *store, GError **error);
+/* The lease write on @db changes seats after all (it ends a session): its
+ * commit waits for the disk like any other. */
+gboolean ts_pg_mark_durable (TsPgDb *db, GError **error);
+/* Commits if @ok, rolls back otherwise, gives the connection back. Returns
+ * whether it committed. */
+gboolean ts_pg_finish (TsPgStore *store, TsPgDb *db, gboolean ok, GError **error);
+
+/* Runs one statement: '?' placeholders bound from @types ('s' const char *
+ * (NULL binds NULL), 'i' gint64, 'b' GBytes *). Returns the result (rows or
+ * command) or NULL with @error set. */
+PGresult *ts_pg_query (TsPgDb *db, GError **error, const char *sql, const char *types, ...);
+PGresult *ts_pg_query_va (TsPgDb *db, GError **error, const char *sql, const char *types,
+                          va_list ap);
+/* Runs a statement; *changes (nullable) receives the row count. */
+gboolean ts_pg_exec (TsPgDb *db, GError **error, gint64 *changes, const char *sql,
+                     const char *types, ...);
+/* One integer from the first row and column (NULL reads 0); *found (nullable)
+ * says whether there was a row. */
+gboolean ts_pg_query_int (TsPgDb *db, GError **error, gint64 *out, gboolean *found, const char *sql,
+                          const char *types, ...);
+/* One string (transfer full) in *out, NULL if no row or a NULL value. */
+gboolean ts_pg_query_str (TsPgDb *db, GError **error, char **out, const char *sql,
+                          const char *types, ...);
+/* Column accessors on a result: NULL values read NULL and 0. */
+char *ts_pg_col_strdup (const PGresult *res, int row, int col);
+gint64 ts_pg_col_int (const PGresult *res, int row, int col);
+
+/* A listing, as ts_list_rows() of the SQLite store: a read transaction,
+ * the admin check when @org_id is given, the pool check when @pool_id is,
+ * then one item per row of @sql made by @map. */
+typedef gpointer (*TsPgRowFunc) (const PGresult *res, int row);
+GPtrArray *ts_pg_list_rows (TsPgStore *store, const char *actor, const char *org_id,
+                            const char *pool_id, TsPgRowFunc map, GDestroyNotify free_item,
+                            GError **error, const char *sql, const char *types, ...);
+
+/* ---- helpers (store-pg-helpers.c), as their SQLite namesakes ---- */
+
+gboolean ts_pg_audit (TsPgDb *db, gint64 now, const char *org_id, const char *actor,
+                      const char *action, const char *target, const char *detail, GError **error);
+gboolean ts_pg_require_admin (TsPgDb *db, const char *actor, const char *org_id, TsRole *role,
+                              GError **error);
+/* In a write transaction the pool row is locked until the end of it: every
+ * rule that counts seats of a pool runs under that lock, so the count and
+ * the insert it allows are one step for every server instance. */
+TsPool *ts_pg_load_pool (TsPgDb *db, const char *org_id, const char *pool_id, GError **error);
+TsPool *ts_pg_pool_from_row (const PGresult *res, int row); /* TS_POOL_COLUMNS */
+/* ts_pg_load_pool() for its checks (and lock) only. */
+gboolean ts_pg_check_pool (TsPgDb *db, const char *org_id, const char *pool_id, GError **error);
+/* Locks @pool's row (write transactions) and re-reads its quota and
+ * subscription end, which another instance may just have changed. */
+gboolean ts_pg_lock_pool (TsPgDb *db, TsPool *pool, GError **error);
+gboolean ts_pg_count_offline (TsPgDb *db, const char *pool_id, gint64 now, gint64 *out,
+                              GError **error);
+gboolean ts_pg_count_sessions (TsPgDb *db, const char *pool_id, gint64 now, gint64 *out,
+                               GError **error);
+
+G_END_DECLS

@@ -1,0 +1,663 @@
+/* tessera-store on PostgreSQL (as store-sessions.c): activations,
+ * heartbeats, releases, machines. The rules of docs/protocol.md
+ * ("Node-locked rules", "Floating rules"), each operation in one transaction
+ * that holds the row lock of the pool whose seats it counts. */
+#include "store-pg-private.h"
+
+#include <string.h>
+
+#define TS_SESSION_SELECT                                                                          \
+  "SELECT s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"         \
+  " s.started_at, s.last_heartbeat, s.lease_expires_at, p.subscription_end, s.ended_at,"           \
+  " s.end_code, s.end_reason FROM sessions s JOIN pools p ON p.id = s.pool_id "
+
+/* The first 12 columns of TS_SESSION_SELECT. */
+static gpointer
+ts_session_from_row (const PGresult *res, int i)
+{
+  TsSession *s = g_new0 (TsSession, 1);
+  s->id = ts_pg_col_strdup (res, i, 0);
+  s->org_id = ts_pg_col_strdup (res, i, 1);
+  s->pool_id = ts_pg_col_strdup (res, i, 2);
+  s->product = ts_pg_col_strdup (res, i, 3);
+  s->kind = ts_pg_col_strdup (res, i, 4);
+  s->user_id = ts_pg_col_strdup (res, i, 5);
+  s->machine_id = ts_pg_col_strdup (res, i, 6);
+  s->nonce = ts_pg_col_strdup (res, i, 7);
+  s->started_at = ts_pg_col_int (res, i, 8);
+  s->last_heartbeat = ts_pg_col_int (res, i, 9);
+  s->lease_expires_at = ts_pg_col_int (res, i, 10);
+  s->subscription_end = ts_pg_col_int (res, i, 11);
+  return s;
+}
+
+typedef struct
+{
+  TsSession *session;
+  gboolean ended;
+  TesseraError end_code;
+  char *end_reason;
+} TsSessionRow;
+
+static void
+ts_session_row_clear (TsSessionRow *row)
+{
+  g_clear_pointer (&row->session, ts_session_free);
+  g_clear_pointer (&row->end_reason, g_free);
+}
+
+/* One session by a TS_SESSION_SELECT query; *found FALSE if none. */
+static gboolean
+ts_load_session (TsPgDb *db, TsSessionRow *row, gboolean *found, GError **error, const char *where,
+                 const char *a, const char *b, const char *c)
+{
+  /* In a write, the session's row is locked: a heartbeat and a reaper (on
+   * another instance) never both act on it; the reaper skips it. */
+  char *sql
+      = g_strconcat (TS_SESSION_SELECT, where, db->write ? " FOR NO KEY UPDATE OF s" : "", NULL);
+  PGresult *res = c != NULL   ? ts_pg_query (db, error, sql, "sss", a, b, c)
+                  : b != NULL ? ts_pg_query (db, error, sql, "ss", a, b)
+                              : ts_pg_query (db, error, sql, "s", a);
+  g_free (sql);
+  if (res == NULL)
+    return FALSE;
+  *found = PQntuples (res) > 0;
+  if (*found)
+    {
+      row->session = ts_session_from_row (res, 0);
+      row->ended = !PQgetisnull (res, 0, 12);
+      row->end_code = (TesseraError) ts_pg_col_int (res, 0, 13);
+      row->end_reason = ts_pg_col_strdup (res, 0, 14);
+    }
+  PQclear (res);
+  return TRUE;
+}
+
+static gboolean
+ts_end_session (TsPgDb *db, const char *session_id, gint64 now, TesseraError code,
+                const char *reason, GError **error)
+{
+  return ts_pg_exec (db, error, NULL,
+                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                     " WHERE id = ? AND ended_at IS NULL",
+                     "iiss", now, (gint64) code, reason, session_id);
+}
+
+static gboolean
+ts_check_lease (gint64 lease_seconds, GError **error)
+{
+  if (lease_seconds < TS_LEASE_MIN || lease_seconds > TS_LEASE_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "invalid lease_seconds: %d to %d", TS_LEASE_MIN, TS_LEASE_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+ts_check_nonce (const char *nonce, GError **error)
+{
+  gsize len = nonce != NULL ? strlen (nonce) : 0;
+  gboolean ok = len >= 8 && len <= 64;
+  for (gsize i = 0; ok && i < len; i++)
+    ok = g_ascii_isalnum (nonce[i]) || nonce[i] == '-' || nonce[i] == '_';
+  if (!ok)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "invalid nonce: 8 to 64 characters of A-Z, a-z, 0-9, - and _");
+  return ok;
+}
+
+/* The organization to activate in: @org_id (the user must belong to it), or
+ * the user's only organization with a pool for @product. */
+static char *
+ts_resolve_org (TsPgDb *db, const char *user_id, const char *org_id, const char *product,
+                GError **error)
+{
+  if (org_id != NULL)
+    {
+      gint64 member = 0;
+      if (!ts_pg_query_int (db, error, &member, NULL,
+                            "SELECT count(*) FROM members WHERE org_id = ? AND user_id = ?", "ss",
+                            org_id, user_id))
+        return NULL;
+      if (!member)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                       "you are not a member of organization %s", org_id);
+          return NULL;
+        }
+      return g_strdup (org_id);
+    }
+  PGresult *res = ts_pg_query (db, error,
+                               "SELECT DISTINCT o.id, o.name FROM members m"
+                               " JOIN orgs o ON o.id = m.org_id"
+                               " JOIN pools p ON p.org_id = o.id"
+                               " WHERE m.user_id = ? AND p.product = ? ORDER BY o.id",
+                               "ss", user_id, product);
+  if (res == NULL)
+    return NULL;
+  GString *list = g_string_new (NULL);
+  char *first = NULL;
+  guint n = 0;
+  for (int i = 0; i < PQntuples (res); i++)
+    {
+      if (n++ == 0)
+        first = ts_pg_col_strdup (res, i, 0);
+      g_string_append_printf (list, "%s%s (%s)", list->len ? ", " : "", PQgetvalue (res, i, 0),
+                              PQgetvalue (res, i, 1));
+    }
+  PQclear (res);
+  if (n == 0)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                 "none of your organizations has a %s license", product);
+  else if (n > 1)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ORG_REQUIRED,
+                 "you belong to several organizations with %s licenses: choose one of %s", product,
+                 list->str);
+  g_string_free (list, TRUE);
+  if (n != 1)
+    g_clear_pointer (&first, g_free);
+  return first;
+}
+
+static TsPool *
+ts_pool_by_kind (TsPgDb *db, const char *org_id, const char *product, const char *kind,
+                 gboolean *failed, GError **error)
+{
+  PGresult *res = ts_pg_query (db, error,
+                               "SELECT " TS_POOL_COLUMNS " FROM pools"
+                               " WHERE org_id = ? AND product = ? AND kind = ?",
+                               "sss", org_id, product, kind);
+  if (res == NULL)
+    {
+      *failed = TRUE;
+      return NULL;
+    }
+  TsPool *pool = NULL;
+  if (PQntuples (res) > 0)
+    pool = ts_pg_pool_from_row (res, 0);
+  *failed = FALSE;
+  PQclear (res);
+  return pool;
+}
+
+/* The granted node-locked pool, else the floating one. */
+static TsPool *
+ts_choose_pool (TsPgDb *db, const char *user_id, const char *org_id, const char *product,
+                GError **error)
+{
+  gboolean failed = FALSE;
+  gint64 granted = 0;
+  TsPool *nl = ts_pool_by_kind (db, org_id, product, "node-locked", &failed, error);
+  if (failed)
+    return NULL;
+  if (nl != NULL)
+    {
+      if (!ts_pg_query_int (db, error, &granted, NULL,
+                            "SELECT count(*) FROM grants WHERE pool_id = ? AND user_id = ?", "ss",
+                            nl->id, user_id))
+        {
+          ts_pool_free (nl);
+          return NULL;
+        }
+      if (granted)
+        return nl;
+    }
+  TsPool *fl = ts_pool_by_kind (db, org_id, product, "floating", &failed, error);
+  if (fl == NULL && !failed)
+    {
+      if (nl != NULL)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                     "you have no %s node-locked license in organization %s: ask an owner or "
+                     "admin to grant you one",
+                     product, org_id);
+      else
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                     "organization %s has no %s license", org_id, product);
+    }
+  ts_pool_free (nl);
+  return fl;
+}
+
+static gboolean
+ts_activate_node_locked (TsPgDb *db, const char *user_id, TsPool *pool, const char *machine_id,
+                         gint64 now, GError **error)
+{
+  char *owner = NULL;
+  if (!ts_pg_query_str (db, error, &owner,
+                        "SELECT user_id FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                        pool->id, machine_id))
+    return FALSE;
+  gboolean other = owner != NULL && !g_str_equal (owner, user_id);
+  g_free (owner);
+  if (other)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
+                   "machine %s is registered to another user of the %s node-locked pool of "
+                   "organization %s: an owner or admin must remove it first",
+                   machine_id, pool->product, pool->org_id);
+      return FALSE;
+    }
+  /* The license moves: the user's sessions elsewhere end, the new machine
+   * replaces the old registration. */
+  char *reason = g_strdup_printf ("moved to machine %s", machine_id);
+  gboolean ok
+      = ts_pg_exec (db, error, NULL,
+                    "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                    " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
+                    " AND ended_at IS NULL",
+                    "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id, user_id,
+                    machine_id)
+        && ts_pg_exec (db, error, NULL,
+                       "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
+                       " AND machine_id <> ?",
+                       "sss", pool->id, user_id, machine_id)
+        && ts_pg_exec (db, error, NULL,
+                       "INSERT INTO machines (pool_id, machine_id, user_id, registered_at,"
+                       " last_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"
+                       " DO UPDATE SET last_seen = excluded.last_seen",
+                       "sssii", pool->id, machine_id, user_id, now, now);
+  g_free (reason);
+  return ok;
+}
+
+static gboolean
+ts_activate_floating (TsPgDb *db, const char *user_id, TsPool *pool, const char *machine_id,
+                      gint64 now, GError **error)
+{
+  gint64 registered = 0, machines = 0, sessions = 0, offline = 0;
+  if (!ts_pg_query_int (db, error, &registered, NULL,
+                        "SELECT count(*) FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                        pool->id, machine_id))
+    return FALSE;
+  if (!registered)
+    {
+      if (!ts_pg_query_int (db, error, &machines, NULL,
+                            "SELECT count(*) FROM machines WHERE pool_id = ?", "s", pool->id))
+        return FALSE;
+      if (machines >= pool->quota)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
+                       "all %" G_GINT64_FORMAT " machine registrations of the %s floating "
+                       "licenses of organization %s are taken: an owner or admin must remove "
+                       "a stale machine",
+                       pool->quota, pool->product, pool->org_id);
+          return FALSE;
+        }
+    }
+  if (!ts_pg_count_sessions (db, pool->id, now, &sessions, error)
+      || !ts_pg_count_offline (db, pool->id, now, &offline, error))
+    return FALSE;
+  if (sessions + offline >= pool->quota)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
+                   "all %" G_GINT64_FORMAT " %s floating licenses of organization %s are in use",
+                   pool->quota, pool->product, pool->org_id);
+      return FALSE;
+    }
+  return ts_pg_exec (db, error, NULL,
+                     "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"
+                     " DO UPDATE SET last_seen = excluded.last_seen",
+                     "sssii", pool->id, machine_id, user_id, now, now);
+}
+
+TsSession *
+ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const char *product,
+                const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
+                GError **error)
+{
+  if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
+      || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
+      || !ts_check_lease (lease_seconds, error)
+      || (org_id != NULL && !ts_check_org_id (org_id, error)))
+    return NULL;
+  TsPgDb *db = ts_pg_begin (store, TRUE, error);
+  if (db == NULL)
+    return NULL;
+  char *org = NULL;
+  g_autoptr (TsPool) pool = NULL;
+  TsSessionRow row = { 0 };
+  gboolean found = FALSE;
+  gboolean ok = (org = ts_resolve_org (db, user_id, org_id, product, error)) != NULL
+                && (pool = ts_choose_pool (db, user_id, org, product, error)) != NULL
+                /* From here the pool's row is locked until the commit: the
+                 * retry check, the counts and the insert below are one step
+                 * for every instance sharing the database. */
+                && ts_pg_lock_pool (db, pool, error)
+                && ts_load_session (db, &row, &found, error,
+                                    "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
+                                    pool->id, user_id, nonce);
+  TsSession *result = NULL;
+  if (ok && found)
+    {
+      /* A retry: the same session back, never a second seat. */
+      if (row.ended || row.session->lease_expires_at <= now)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED,
+                       "the session of this activation (nonce %s) has ended: %s", nonce,
+                       row.ended ? row.end_reason : "lease expired");
+          ok = FALSE;
+        }
+      else if (!g_str_equal (row.session->machine_id, machine_id))
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "nonce %s was already used on machine %s", nonce, row.session->machine_id);
+          ok = FALSE;
+        }
+      else
+        result = g_steal_pointer (&row.session);
+    }
+  else if (ok && now >= pool->subscription_end)
+    {
+      g_autoptr (GDateTime) end = g_date_time_new_from_unix_utc (pool->subscription_end);
+      g_autofree char *date = end ? g_date_time_format (end, "%F") : g_strdup ("?");
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED,
+                   "the %s %s subscription of organization %s ended on %s: it must be renewed",
+                   pool->product, pool->kind, pool->org_id, date);
+      ok = FALSE;
+    }
+  else if (ok)
+    {
+      ok = g_str_equal (pool->kind, "node-locked")
+               ? ts_activate_node_locked (db, user_id, pool, machine_id, now, error)
+               : ts_activate_floating (db, user_id, pool, machine_id, now, error);
+      if (ok)
+        {
+          result = g_new0 (TsSession, 1);
+          result->id = ts_new_id ();
+          result->org_id = g_strdup (pool->org_id);
+          result->pool_id = g_strdup (pool->id);
+          result->product = g_strdup (pool->product);
+          result->kind = g_strdup (pool->kind);
+          result->user_id = g_strdup (user_id);
+          result->machine_id = g_strdup (machine_id);
+          result->nonce = g_strdup (nonce);
+          result->started_at = now;
+          result->last_heartbeat = now;
+          result->lease_expires_at = now + lease_seconds;
+          result->subscription_end = pool->subscription_end;
+          /* The unique (pool, user, nonce) index is the last word on
+           * idempotence; under the pool lock a conflict cannot happen, and
+           * if it ever did the client's retry finds the session above. */
+          gint64 inserted = 0;
+          ok = ts_pg_exec (db, error, &inserted,
+                           "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
+                           " started_at, last_heartbeat, lease_expires_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                           " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING",
+                           "sssssiii", result->id, pool->id, user_id, machine_id, nonce, now, now,
+                           result->lease_expires_at);
+          if (ok && inserted != 1)
+            {
+              g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                           "another activation with nonce %s was running at the same time: "
+                           "retry it (nothing was changed)",
+                           nonce);
+              ok = FALSE;
+            }
+        }
+    }
+  ts_session_row_clear (&row);
+  g_free (org);
+  if (!ts_pg_finish (store, db, ok, error))
+    g_clear_pointer (&result, ts_session_free);
+  return result;
+}
+
+/* Floating pools whose quota was lowered: is @s among the sessions beyond
+ * the quota (the newest, by started_at then id)? */
+static gboolean
+ts_is_over_quota (TsPgDb *db, TsSession *s, gint64 quota, gint64 now, gboolean *over,
+                  GError **error)
+{
+  gint64 older = 0, offline = 0, active = 0;
+  /* Counting the older sessions reads every active session's row: only
+   * when the pool is over its quota at all (the index answers that). */
+  if (!ts_pg_count_offline (db, s->pool_id, now, &offline, error)
+      || !ts_pg_count_sessions (db, s->pool_id, now, &active, error))
+    return FALSE;
+  if (active + offline <= quota)
+    {
+      *over = FALSE;
+      return TRUE;
+    }
+  if (!ts_pg_query_int (db, error, &older, NULL,
+                        "SELECT count(*) FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
+                        " AND lease_expires_at > ? AND (started_at < ?"
+                        " OR (started_at = ? AND id < ?))",
+                        "siiis", s->pool_id, now, s->started_at, s->started_at, s->id))
+    return FALSE;
+  *over = older + offline >= quota;
+  return TRUE;
+}
+
+TsSession *
+ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
+                 gint64 lease_seconds, gint64 now, GError **error)
+{
+  if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("session_id", session_id, error)
+      || !ts_check_lease (lease_seconds, error))
+    return NULL;
+  /* A heartbeat only extends a lease: its commit need not wait for the
+   * disk (ts_pg_begin_lease); ending the session below does. */
+  TsPgDb *db = ts_pg_begin_lease (store, error);
+  if (db == NULL)
+    return NULL;
+  TsSessionRow row = { 0 };
+  gboolean found = FALSE;
+  GError *ended = NULL; /* the session ended: committed, then reported */
+  gboolean ok = ts_load_session (db, &row, &found, error, "WHERE s.id = ? AND s.user_id = ?",
+                                 session_id, user_id, NULL);
+  if (ok && !found)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
+                   session_id);
+      ok = FALSE;
+    }
+  if (ok && row.ended)
+    g_set_error (&ended, TESSERA_ERROR,
+                 (row.end_code == TESSERA_ERROR_REVOKED || row.end_code == TESSERA_ERROR_EXPIRED)
+                     ? (TesseraError) row.end_code
+                     : TESSERA_ERROR_TERMINATED,
+                 "the session has ended: %s", row.end_reason ? row.end_reason : "ended");
+  else if (ok && now >= row.session->subscription_end)
+    {
+      ok = ts_end_session (db, session_id, now, TESSERA_ERROR_EXPIRED, "the subscription ended",
+                           error);
+      g_set_error (&ended, TESSERA_ERROR, TESSERA_ERROR_EXPIRED,
+                   "the session has ended: the %s subscription ended", row.session->product);
+    }
+  else if (ok && row.session->lease_expires_at <= now)
+    {
+      ok = ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED, "lease expired", error);
+      g_set_error (&ended, TESSERA_ERROR, TESSERA_ERROR_TERMINATED,
+                   "the session has ended: lease expired");
+    }
+  else if (ok && g_str_equal (row.session->kind, "floating"))
+    {
+      gint64 quota = 0;
+      gboolean over = FALSE;
+      ok = ts_pg_query_int (db, error, &quota, NULL, "SELECT quota FROM pools WHERE id = ?", "s",
+                            row.session->pool_id)
+           && ts_is_over_quota (db, row.session, quota, now, &over, error);
+      if (ok && over)
+        {
+          char *reason
+              = g_strdup_printf ("over quota: the quota was lowered to %" G_GINT64_FORMAT, quota);
+          ok = ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED, reason, error);
+          g_set_error (&ended, TESSERA_ERROR, TESSERA_ERROR_TERMINATED, "the session has ended: %s",
+                       reason);
+          g_free (reason);
+        }
+    }
+  if (ok && ended == NULL)
+    {
+      row.session->last_heartbeat = now;
+      row.session->lease_expires_at = now + lease_seconds;
+      ok = ts_pg_exec (db, error, NULL,
+                       "UPDATE sessions SET last_heartbeat = ?, lease_expires_at = ? WHERE id = ?",
+                       "iis", now, row.session->lease_expires_at, session_id)
+           && ts_pg_exec (db, error, NULL,
+                          "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?",
+                          "iss", now, row.session->pool_id, row.session->machine_id);
+    }
+  if (ok && ended != NULL && !row.ended)
+    ok = ts_pg_mark_durable (db, error); /* a seat freed */
+  TsSession *result = ok && ended == NULL ? g_steal_pointer (&row.session) : NULL;
+  ts_session_row_clear (&row);
+  if (!ts_pg_finish (store, db, ok, error))
+    {
+      g_clear_error (&ended);
+      g_clear_pointer (&result, ts_session_free);
+    }
+  else if (ended != NULL)
+    g_propagate_error (error, ended);
+  return result;
+}
+
+gboolean
+ts_pg_release (TsPgStore *store, const char *user_id, const char *session_id, gint64 now,
+               GError **error)
+{
+  if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("session_id", session_id, error))
+    return FALSE;
+  TsPgDb *db = ts_pg_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  TsSessionRow row = { 0 };
+  gboolean found = FALSE;
+  gboolean ok = ts_load_session (db, &row, &found, error, "WHERE s.id = ? AND s.user_id = ?",
+                                 session_id, user_id, NULL);
+  if (ok && !found)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
+                   session_id);
+      ok = FALSE;
+    }
+  /* Releasing twice is fine. */
+  ok = ok && ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED, "released", error);
+  ts_session_row_clear (&row);
+  return ts_pg_finish (store, db, ok, error);
+}
+
+/* Every instance reaps: rows another instance is reaping (or a heartbeat
+ * is extending) are skipped, not waited for, so reapers never block each
+ * other and a session is ended once. */
+guint
+ts_pg_reap (TsPgStore *store, gint64 now, GError **error)
+{
+  TsPgDb *db = ts_pg_begin (store, TRUE, error);
+  if (db == NULL)
+    return 0;
+  gint64 changes = 0;
+  gboolean ok = ts_pg_exec (db, error, &changes,
+                            "UPDATE sessions SET ended_at = lease_expires_at, end_code = ?,"
+                            " end_reason = 'lease expired'"
+                            " WHERE id IN (SELECT id FROM sessions WHERE ended_at IS NULL"
+                            " AND lease_expires_at <= ? FOR UPDATE SKIP LOCKED)"
+                            " AND ended_at IS NULL",
+                            "ii", (gint64) TESSERA_ERROR_TERMINATED, now);
+  if (!ts_pg_finish (store, db, ok, error))
+    return 0;
+  return (guint) changes;
+}
+
+GPtrArray *
+ts_pg_list_sessions (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
+                     gint64 now, GError **error)
+{
+  return ts_pg_list_rows (
+      store, actor, org_id, pool_id, ts_session_from_row, (GDestroyNotify) ts_session_free, error,
+      TS_SESSION_SELECT "WHERE s.pool_id = ? AND s.ended_at IS NULL"
+                        " AND s.lease_expires_at > ? ORDER BY s.started_at, s.id",
+      "si", pool_id, now);
+}
+
+gboolean
+ts_pg_force_release (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
+                     const char *session_id, gint64 now, GError **error)
+{
+  if (!ts_check_id ("session_id", session_id, error))
+    return FALSE;
+  TsPgDb *db = ts_pg_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  TsSessionRow row = { 0 };
+  gboolean found = FALSE;
+  gboolean ok = ts_pg_require_admin (db, actor, org_id, NULL, error)
+                && ts_pg_check_pool (db, org_id, pool_id, error)
+                && ts_load_session (db, &row, &found, error, "WHERE s.id = ? AND s.pool_id = ?",
+                                    session_id, pool_id, NULL);
+  if (ok && !found)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "pool %s has no session %s",
+                   pool_id, session_id);
+      ok = FALSE;
+    }
+  ok = ok
+       && ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED,
+                          "force-released by an administrator", error)
+       && ts_pg_audit (db, now, org_id, actor, "session.force-release", session_id,
+                       row.session->user_id, error);
+  ts_session_row_clear (&row);
+  return ts_pg_finish (store, db, ok, error);
+}
+
+static gpointer
+ts_machine_from_row (const PGresult *res, int i)
+{
+  TsMachine *m = g_new0 (TsMachine, 1);
+  m->pool_id = ts_pg_col_strdup (res, i, 0);
+  m->machine_id = ts_pg_col_strdup (res, i, 1);
+  m->user_id = ts_pg_col_strdup (res, i, 2);
+  m->registered_at = ts_pg_col_int (res, i, 3);
+  m->last_seen = ts_pg_col_int (res, i, 4);
+  return m;
+}
+
+GPtrArray *
+ts_pg_list_machines (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
+                     GError **error)
+{
+  return ts_pg_list_rows (store, actor, org_id, pool_id, ts_machine_from_row,
+                          (GDestroyNotify) ts_machine_free, error,
+                          "SELECT pool_id, machine_id, user_id, registered_at, last_seen"
+                          " FROM machines WHERE pool_id = ? ORDER BY registered_at, machine_id",
+                          "s", pool_id);
+}
+
+gboolean
+ts_pg_remove_machine (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
+                      const char *machine_id, gint64 now, GError **error)
+{
+  if (!ts_check_machine_id (machine_id, error))
+    return FALSE;
+  TsPgDb *db = ts_pg_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  gint64 changes = 0;
+  /* Sessions first, then the machine: the order a heartbeat locks them in
+   * (its session, then the machine's last_seen), so the two never wait for
+   * each other in a cycle. A machine that is not registered rolls it all
+   * back. */
+  gboolean ok = ts_pg_require_admin (db, actor, org_id, NULL, error)
+                && ts_pg_check_pool (db, org_id, pool_id, error)
+                && ts_pg_exec (db, error, NULL,
+                               "UPDATE sessions SET ended_at = ?, end_code = ?,"
+                               " end_reason = 'machine removed by an administrator'"
+                               " WHERE pool_id = ? AND machine_id = ? AND ended_at IS NULL",
+                               "iiss", now, (gint64) TESSERA_ERROR_TERMINATED, pool_id, machine_id)
+                && ts_pg_exec (db, error, &changes,
+                               "DELETE FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                               pool_id, machine_id);
+  if (ok && changes == 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                   "machine %s is not registered in pool %s", machine_id, pool_id);
+      ok = FALSE;
+    }
+  ok = ok && ts_pg_audit (db, now, org_id, actor, "machine.remove", pool_id, machine_id, error);
+  return ts_pg_finish (store, db, ok, error);
+}

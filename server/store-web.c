@@ -1,0 +1,637 @@
+/* tessera-store: web sign-in for the /admin/ pages (store.h, "web sign-in").
+ *
+ * The slow part of a sign-in, the Argon2id check (~0.1 s and 64 MiB), runs
+ * OUTSIDE any transaction, so sign-ins never hold the write lock that seat
+ * changes wait for. The attempt is counted in a short write transaction
+ * before the check and given back after a success. */
+#include "store-private.h"
+
+#include <sodium.h>
+#include <string.h>
+
+void
+ts_web_session_free (TsWebSession *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->user_id);
+  g_free (s->email);
+  g_free (s->csrf);
+  g_free (s);
+}
+
+/* ---- helpers ---- */
+
+static char *
+ts_web_token (const char *prefix)
+{
+  unsigned char raw[32];
+  char b64[sodium_base64_ENCODED_LEN (32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  randombytes_buf (raw, sizeof raw);
+  sodium_bin2base64 (b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero (raw, sizeof raw);
+  char *token = g_strconcat (prefix, b64, NULL);
+  sodium_memzero (b64, sizeof b64);
+  return token;
+}
+
+/* A token is its prefix and 43 base64url characters; anything else is
+ * refused before it reaches the database. */
+static gboolean
+ts_web_token_valid (const char *token, const char *prefix)
+{
+  if (token == NULL || !g_str_has_prefix (token, prefix) || strlen (token) != strlen (prefix) + 43)
+    return FALSE;
+  for (const char *p = token + strlen (prefix); *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static char *
+ts_web_hash_token (const char *token)
+{
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, token, -1);
+}
+
+static gboolean
+ts_web_check_password (const char *password, GError **error)
+{
+  if (password == NULL || strlen (password) > TS_WEB_PASSWORD_MAX
+      || !g_utf8_validate (password, -1, NULL)
+      || g_utf8_strlen (password, -1) < TS_WEB_PASSWORD_MIN)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "invalid password: %d to %d characters of UTF-8 (a passphrase of a few words "
+                   "is easiest)",
+                   TS_WEB_PASSWORD_MIN, TS_WEB_PASSWORD_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Argon2id, interactive limits: the hash string carries its own salt and
+ * parameters. */
+static char *
+ts_web_hash_password (const char *password, GError **error)
+{
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str (out, password, strlen (password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                         crypto_pwhash_MEMLIMIT_INTERACTIVE)
+      != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "not enough memory to hash the password (nothing was changed)");
+      return NULL;
+    }
+  return g_strdup (out);
+}
+
+/* A hash of a password nobody knows, checked for unknown accounts so that a
+ * wrong email takes as long as a wrong password (no account enumeration by
+ * timing). */
+static const char *
+ts_web_dummy_hash (void)
+{
+  static gsize once = 0;
+  static char *hash;
+  if (g_once_init_enter (&once))
+    {
+      char pw[33];
+      unsigned char raw[16];
+      randombytes_buf (raw, sizeof raw);
+      sodium_bin2hex (pw, sizeof pw, raw, sizeof raw);
+      hash = ts_web_hash_password (pw, NULL);
+      g_once_init_leave (&once, 1);
+    }
+  return hash != NULL ? hash : "";
+}
+
+static gboolean
+ts_web_verify (const char *hash, const char *password)
+{
+  if (hash == NULL || *hash == '\0')
+    {
+      ts_web_verify (ts_web_dummy_hash (), password);
+      return FALSE;
+    }
+  return crypto_pwhash_str_verify (hash, password, strlen (password)) == 0;
+}
+
+static TsWebSession *
+ts_web_new_session (sqlite3 *db, const char *user_id, const char *token_hash, gint64 now,
+                    GError **error)
+{
+  TsWebSession *s = g_new0 (TsWebSession, 1);
+  s->user_id = g_strdup (user_id);
+  s->csrf = ts_web_token ("");
+  s->expires_at = now + TS_WEB_SESSION_SECONDS;
+  gboolean ok
+      = ts_query_str (db, error, &s->email, "SELECT email FROM users WHERE id = ?", "s", user_id)
+        /* Expired sessions of anyone go at each sign-in: the table stays small. */
+        && ts_exec (db, error, NULL, "DELETE FROM web_sessions WHERE expires_at <= ?", "i", now)
+        && ts_exec (db, error, NULL,
+                    "INSERT INTO web_sessions (hash, user_id, csrf, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    "sssii", token_hash, user_id, s->csrf, now, s->expires_at);
+  if (!ok)
+    g_clear_pointer (&s, ts_web_session_free);
+  return s;
+}
+
+/* ---- rate limit ---- */
+
+/* Counts one attempt for @subject; *retry_after > 0 when the window's limit
+ * was already reached (then nothing is counted). */
+static gboolean
+ts_web_count_attempt (sqlite3 *db, const char *subject, gint64 max, gint64 now, gint64 *retry_after,
+                      GError **error)
+{
+  gint64 count = 0, start = 0;
+  gboolean found = FALSE;
+  if (!ts_query_int (db, error, &count, &found,
+                     "SELECT count FROM web_login_failures WHERE subject = ?", "s", subject)
+      || !ts_query_int (db, error, &start, NULL,
+                        "SELECT window_start FROM web_login_failures WHERE subject = ?", "s",
+                        subject))
+    return FALSE;
+  if (!found || now >= start + TS_WEB_FAIL_WINDOW)
+    {
+      count = 0;
+      start = now;
+    }
+  if (count >= max)
+    {
+      *retry_after = MAX (1, start + TS_WEB_FAIL_WINDOW - now);
+      return TRUE;
+    }
+  return ts_exec (db, error, NULL,
+                  "INSERT INTO web_login_failures (subject, count, window_start) VALUES (?, ?, ?)"
+                  " ON CONFLICT (subject) DO UPDATE SET count = excluded.count,"
+                  " window_start = excluded.window_start",
+                  "sii", subject, count + 1, start);
+}
+
+static char *
+ts_web_account_subject (const char *email)
+{
+  g_autofree char *lower = g_ascii_strdown (email, -1);
+  return g_strconcat ("account:", lower, NULL);
+}
+
+/* ---- API ---- */
+
+char *
+ts_store_user_by_email (TsStore *store, const char *email, GError **error)
+{
+  if (!ts_check_email (email, error))
+    return NULL;
+  sqlite3 *db = ts_db_begin (store, FALSE, error);
+  if (db == NULL)
+    return NULL;
+  char *user_id = NULL;
+  gboolean ok
+      = ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email);
+  if (ok && user_id == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                   "no user with email %s (add one with 'tessera-admin bootstrap' or 'member add')",
+                   email);
+      ok = FALSE;
+    }
+  if (!ts_db_finish (store, db, ok, error))
+    g_clear_pointer (&user_id, g_free);
+  return user_id;
+}
+
+/* Writes @hash as @user_id's password; ends their sessions except the one
+ * hashed @keep_hash (nullable). */
+static gboolean
+ts_web_store_password (TsStore *store, const char *user_id, const char *hash, const char *keep_hash,
+                       const char *actor, gint64 now, GError **error)
+{
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  char *email = NULL;
+  gboolean ok
+      = ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
+  if (ok && email == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
+      ok = FALSE;
+    }
+  g_autofree char *subject = email != NULL ? ts_web_account_subject (email) : NULL;
+  ok = ok
+       && ts_exec (db, error, NULL,
+                   "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash,"
+                   " set_at = excluded.set_at",
+                   "ssi", user_id, hash, now)
+       && ts_exec (db, error, NULL,
+                   "DELETE FROM web_sessions WHERE user_id = ? AND hash IS NOT coalesce (?, '')",
+                   "ss", user_id, keep_hash)
+       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                   subject)
+       && ts_audit (db, now, NULL, actor, "password.set", user_id, NULL, error);
+  g_free (email);
+  return ts_db_finish (store, db, ok, error);
+}
+
+gboolean
+ts_store_web_set_password (TsStore *store, const char *user_id, const char *password, gint64 now,
+                           GError **error)
+{
+  if (!ts_check_id ("user_id", user_id, error) || !ts_web_check_password (password, error))
+    return FALSE;
+  g_autofree char *hash = ts_web_hash_password (password, error);
+  return hash != NULL && ts_web_store_password (store, user_id, hash, NULL, NULL, now, error);
+}
+
+gboolean
+ts_store_web_change_password (TsStore *store, const char *user_id, const char *old_password,
+                              const char *new_password, const char *keep_token, gint64 now,
+                              GError **error)
+{
+  if (!ts_check_id ("user_id", user_id, error))
+    return FALSE;
+  if (old_password == NULL || strlen (old_password) > TS_WEB_PASSWORD_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "the current password is wrong");
+      return FALSE;
+    }
+  if (!ts_web_check_password (new_password, error))
+    return FALSE;
+  /* A wrong current password counts as a failed sign-in of the account, as
+   * in ts_store_web_login(): a stolen session cookie must not become an
+   * unlimited password oracle. */
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  g_autofree char *email = NULL, *old_hash = NULL, *subject = NULL;
+  gint64 retry_after = 0;
+  gboolean ok
+      = ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
+  if (ok && email == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
+      ok = FALSE;
+    }
+  ok = ok && (subject = ts_web_account_subject (email)) != NULL
+       && ts_web_count_attempt (db, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error)
+       && ts_query_str (db, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
+                        "s", user_id);
+  if (!ts_db_finish (store, db, ok, error))
+    return FALSE;
+  if (retry_after > 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "too many failed sign-ins for this account: try again in %" G_GINT64_FORMAT
+                   " seconds",
+                   retry_after);
+      return FALSE;
+    }
+  if (!ts_web_verify (old_hash, old_password))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "the current password is wrong");
+      return FALSE;
+    }
+  g_autofree char *hash = ts_web_hash_password (new_password, error);
+  g_autofree char *keep = keep_token != NULL ? ts_web_hash_token (keep_token) : NULL;
+  return hash != NULL && ts_web_store_password (store, user_id, hash, keep, user_id, now, error);
+}
+
+char *
+ts_store_web_login (TsStore *store, const char *email, const char *password, const char *address,
+                    gint64 now, TsWebSession **session, gint64 *retry_after, GError **error)
+{
+  *session = NULL;
+  *retry_after = 0;
+  if (email == NULL || password == NULL || *email == '\0' || strlen (email) > 320
+      || strlen (password) > TS_WEB_PASSWORD_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "wrong email or password");
+      return NULL;
+    }
+  g_autofree char *account = ts_web_account_subject (email);
+  g_autofree char *client = g_strconcat ("address:", address != NULL ? address : "-", NULL);
+
+  /* 1. Count the attempt (both subjects) and read the hash. */
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return NULL;
+  g_autofree char *user_id = NULL, *hash = NULL;
+  gboolean ok
+      = ts_web_count_attempt (db, client, TS_WEB_FAIL_MAX_ADDRESS, now, retry_after, error)
+        && (*retry_after > 0
+            || ts_web_count_attempt (db, account, TS_WEB_FAIL_MAX_ACCOUNT, now, retry_after, error))
+        && ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email)
+        && ts_query_str (db, error, &hash, "SELECT hash FROM web_passwords WHERE user_id = ?", "s",
+                         user_id != NULL ? user_id : "");
+  if (ok && *retry_after > 0)
+    {
+      /* Nothing was counted by the limited subject, but the other one may
+       * have been: roll back so a refused attempt counts nowhere. */
+      ts_db_finish (store, db, FALSE, NULL);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "too many failed sign-ins for this account or from this address: try again "
+                   "in %" G_GINT64_FORMAT " seconds",
+                   *retry_after);
+      return NULL;
+    }
+  if (!ts_db_finish (store, db, ok, error))
+    return NULL;
+
+  /* 2. The slow check, with no transaction open. */
+  if (!ts_web_verify (hash, password))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "wrong email or password");
+      return NULL;
+    }
+
+  /* 3. Give the attempt back and open the session. */
+  char *token = ts_web_token (TS_WEB_SESSION_PREFIX);
+  g_autofree char *token_hash = ts_web_hash_token (token);
+  db = ts_db_begin (store, TRUE, error);
+  ok = db != NULL
+       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                   account)
+       && ts_exec (db, error, NULL,
+                   "UPDATE web_login_failures SET count = max (count - 1, 0) WHERE subject = ?",
+                   "s", client)
+       && (*session = ts_web_new_session (db, user_id, token_hash, now, error)) != NULL;
+  if (db == NULL || !ts_db_finish (store, db, ok, error))
+    {
+      g_clear_pointer (session, ts_web_session_free);
+      sodium_memzero (token, strlen (token));
+      g_clear_pointer (&token, g_free);
+    }
+  return token;
+}
+
+TsWebSession *
+ts_store_web_session (TsStore *store, const char *token, gint64 now, GError **error)
+{
+  if (!ts_web_token_valid (token, TS_WEB_SESSION_PREFIX))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "not a Tessera web session: sign in again");
+      return NULL;
+    }
+  g_autofree char *hash = ts_web_hash_token (token);
+  sqlite3 *db = ts_db_begin (store, FALSE, error);
+  if (db == NULL)
+    return NULL;
+  TsWebSession *s = NULL;
+  sqlite3_stmt *stmt
+      = ts_stmt (db, error,
+                 "SELECT s.user_id, u.email, s.csrf, s.expires_at FROM web_sessions s"
+                 " JOIN users u ON u.id = s.user_id WHERE s.hash = ?",
+                 "s", hash);
+  gboolean ok = stmt != NULL;
+  int rc = ok ? ts_step (db, stmt, error) : -1;
+  ok = rc != -1;
+  if (rc == SQLITE_ROW)
+    {
+      s = g_new0 (TsWebSession, 1);
+      s->user_id = ts_col_strdup (stmt, 0);
+      s->email = ts_col_strdup (stmt, 1);
+      s->csrf = ts_col_strdup (stmt, 2);
+      s->expires_at = sqlite3_column_int64 (stmt, 3);
+    }
+  if (stmt != NULL)
+    sqlite3_finalize (stmt);
+  if (ok && s == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "your web session has ended (signed out or unknown): sign in again");
+      ok = FALSE;
+    }
+  else if (ok && s->expires_at <= now)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "your web session has expired: sign in again");
+      ok = FALSE;
+    }
+  if (!ts_db_finish (store, db, ok, error) || !ok)
+    g_clear_pointer (&s, ts_web_session_free);
+  return s;
+}
+
+gboolean
+ts_store_web_logout (TsStore *store, const char *token, GError **error)
+{
+  if (!ts_web_token_valid (token, TS_WEB_SESSION_PREFIX))
+    return TRUE; /* nothing to end */
+  g_autofree char *hash = ts_web_hash_token (token);
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return FALSE;
+  gboolean ok = ts_exec (db, error, NULL, "DELETE FROM web_sessions WHERE hash = ?", "s", hash);
+  return ts_db_finish (store, db, ok, error);
+}
+
+char *
+ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, const char *email,
+                     TsRole role, gint64 now, char **user_id_out, GError **error)
+{
+  if (!ts_check_email (email, error))
+    return NULL;
+  if (ts_role_to_string (role) == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "invalid role: owner, admin or member");
+      return NULL;
+    }
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return NULL;
+  TsRole actor_role = TS_ROLE_MEMBER;
+  g_autofree char *user_id = NULL;
+  gint64 old_role = -1;
+  gboolean found = FALSE;
+  gboolean ok = ts_require_admin (db, actor, org_id, &actor_role, error);
+  if (ok && actor_role != TS_ROLE_OWNER)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "only an owner of organization %s may invite members", org_id);
+      ok = FALSE;
+    }
+  ok = ok && ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email);
+  if (ok && user_id == NULL)
+    {
+      user_id = ts_new_id ();
+      ok = ts_exec (db, error, NULL, "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)",
+                    "ssi", user_id, email, now);
+    }
+  ok = ok
+       && ts_query_int (db, error, &old_role, &found,
+                        "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss", org_id,
+                        user_id);
+  if (ok && found && old_role == TS_ROLE_OWNER && role != TS_ROLE_OWNER)
+    {
+      /* Demoting an owner goes through the members endpoint and its
+       * last-owner rule, not through an invitation. */
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "%s is already an owner of organization %s: change roles under Members", email,
+                   org_id);
+      ok = FALSE;
+    }
+  char *token = ts_web_token (TS_WEB_INVITE_PREFIX);
+  g_autofree char *hash = ts_web_hash_token (token);
+  ok = ok
+       && ts_exec (db, error, NULL,
+                   "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
+                   " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+                   "ssi", org_id, user_id, (gint64) role)
+       && ts_exec (db, error, NULL,
+                   "INSERT INTO web_invites (hash, user_id, org_id, created_by, created_at,"
+                   " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   "ssssii", hash, user_id, org_id, actor, now, now + TS_WEB_INVITE_SECONDS)
+       && ts_audit (db, now, org_id, actor, "member.invite", user_id, ts_role_to_string (role),
+                    error);
+  if (!ts_db_finish (store, db, ok, error))
+    {
+      sodium_memzero (token, strlen (token));
+      g_clear_pointer (&token, g_free);
+    }
+  else if (user_id_out != NULL)
+    *user_id_out = g_steal_pointer (&user_id);
+  return token;
+}
+
+char *
+ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char *password,
+                            gint64 now, TsWebSession **session, GError **error)
+{
+  *session = NULL;
+  if (!ts_web_token_valid (invite_token, TS_WEB_INVITE_PREFIX))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "not a Tessera invitation: ask your organization's owner for a new link");
+      return NULL;
+    }
+  if (!ts_web_check_password (password, error))
+    return NULL;
+  /* Hashed before the transaction: Argon2id is slow by design. */
+  g_autofree char *pw_hash = ts_web_hash_password (password, error);
+  if (pw_hash == NULL)
+    return NULL;
+  g_autofree char *hash = ts_web_hash_token (invite_token);
+  sqlite3 *db = ts_db_begin (store, TRUE, error);
+  if (db == NULL)
+    return NULL;
+  g_autofree char *user_id = NULL;
+  gint64 expires = 0, used = 0;
+  gboolean ok
+      = ts_query_str (db, error, &user_id, "SELECT user_id FROM web_invites WHERE hash = ?", "s",
+                      hash)
+        && ts_query_int (db, error, &expires, NULL,
+                         "SELECT expires_at FROM web_invites WHERE hash = ?", "s", hash)
+        && ts_query_int (db, error, &used, NULL,
+                         "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ?", "s", hash);
+  if (ok && (user_id == NULL || used > 0 || expires <= now))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "this invitation is unknown, already used or expired: ask your organization's "
+                   "owner for a new one");
+      ok = FALSE;
+    }
+  char *token = ts_web_token (TS_WEB_SESSION_PREFIX);
+  g_autofree char *token_hash = ts_web_hash_token (token);
+  ok = ok
+       && ts_exec (db, error, NULL, "UPDATE web_invites SET used_at = ? WHERE hash = ?", "is", now,
+                   hash)
+       && ts_exec (db, error, NULL,
+                   "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash,"
+                   " set_at = excluded.set_at",
+                   "ssi", user_id, pw_hash, now)
+       && ts_audit (db, now, NULL, user_id, "password.set", user_id, "invitation", error)
+       && (*session = ts_web_new_session (db, user_id, token_hash, now, error)) != NULL;
+  if (!ts_db_finish (store, db, ok, error))
+    {
+      g_clear_pointer (session, ts_web_session_free);
+      sodium_memzero (token, strlen (token));
+      g_clear_pointer (&token, g_free);
+    }
+  return token;
+}
+
+void
+ts_my_license_free (TsMyLicense *l)
+{
+  if (l == NULL)
+    return;
+  g_free (l->org_id);
+  g_free (l->pool_id);
+  g_free (l->product);
+  g_free (l->kind);
+  g_free (l->machine_id);
+  g_free (l);
+}
+
+/* Rows of (org_id, pool_id, product, kind, machine_id, granted_at,
+ * started_at, last_heartbeat). */
+static GPtrArray *
+ts_web_my_rows (sqlite3 *db, const char *sql, const char *user_id, gint64 now, GError **error)
+{
+  sqlite3_stmt *stmt = ts_stmt (db, error, sql, "si", user_id, now);
+  if (stmt == NULL)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_my_license_free);
+  int rc;
+  while ((rc = ts_step (db, stmt, error)) == SQLITE_ROW)
+    {
+      TsMyLicense *l = g_new0 (TsMyLicense, 1);
+      l->org_id = ts_col_strdup (stmt, 0);
+      l->pool_id = ts_col_strdup (stmt, 1);
+      l->product = ts_col_strdup (stmt, 2);
+      l->kind = ts_col_strdup (stmt, 3);
+      l->machine_id = ts_col_strdup (stmt, 4);
+      l->granted_at = sqlite3_column_int64 (stmt, 5);
+      l->started_at = sqlite3_column_int64 (stmt, 6);
+      l->last_heartbeat = sqlite3_column_int64 (stmt, 7);
+      g_ptr_array_add (out, l);
+    }
+  sqlite3_finalize (stmt);
+  if (rc == -1)
+    g_clear_pointer (&out, g_ptr_array_unref);
+  return out;
+}
+
+gboolean
+ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now, GPtrArray **grants,
+                          GPtrArray **sessions, GError **error)
+{
+  *grants = *sessions = NULL;
+  if (!ts_check_id ("user_id", user_id, error))
+    return FALSE;
+  sqlite3 *db = ts_db_begin (store, FALSE, error);
+  if (db == NULL)
+    return FALSE;
+  /* Only orgs the user is still a member of: a removed member sees nothing. */
+  *grants = ts_web_my_rows (db,
+                            "SELECT p.org_id, p.id, p.product, p.kind, NULL, g.granted_at, 0, 0"
+                            " FROM grants g JOIN pools p ON p.id = g.pool_id"
+                            " JOIN members m ON m.org_id = p.org_id AND m.user_id = g.user_id"
+                            " WHERE g.user_id = ? AND ? >= 0 ORDER BY p.org_id, p.product, p.kind",
+                            user_id, now, error);
+  if (*grants != NULL)
+    *sessions
+        = ts_web_my_rows (db,
+                          "SELECT p.org_id, p.id, p.product, p.kind, s.machine_id, 0, s.started_at,"
+                          " s.last_heartbeat FROM sessions s JOIN pools p ON p.id = s.pool_id"
+                          " JOIN members m ON m.org_id = p.org_id AND m.user_id = s.user_id"
+                          " WHERE s.user_id = ? AND s.ended_at IS NULL AND s.lease_expires_at > ?"
+                          " ORDER BY s.started_at",
+                          user_id, now, error);
+  gboolean ok = *grants != NULL && *sessions != NULL;
+  if (!ts_db_finish (store, db, ok, error) || !ok)
+    {
+      g_clear_pointer (grants, g_ptr_array_unref);
+      g_clear_pointer (sessions, g_ptr_array_unref);
+      return FALSE;
+    }
+  return TRUE;
+}

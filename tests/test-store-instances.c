@@ -1,0 +1,494 @@
+/* Several tessera-server instances on one PostgreSQL database, at the store
+ * level: each "instance" is its own TsStore (its own connection pool) on the
+ * same database, as separate processes would be. What must hold across
+ * them: migrations started at once, quotas, idempotent activation by nonce,
+ * reaping by all at once, and a database that goes away and comes back.
+ * Run by ctest under tests/with-postgres.sh; skipped without
+ * TESSERA_TEST_POSTGRES. */
+#include "store-backend.h"
+#include "store.h"
+#include "test-util.h"
+
+#include <string.h>
+
+#define NOW ((gint64) 1700000000)
+#define SUB_END (NOW + 365 * 86400)
+#define LEASE 60
+#define N_INSTANCES 3
+#define N_CLIENTS 64
+#define N_ACTIVATIONS 600
+#define QUOTA 10
+#define N_USERS 8
+
+typedef struct
+{
+  char *dir;
+  char *url;
+  TsStore *stores[N_INSTANCES];
+  char *users[N_USERS];
+  char *pool_id;
+} Fixture;
+
+static TsStore *
+open_store (const char *url)
+{
+  GError *error = NULL;
+  TsStore *store = ts_store_open (url, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (store);
+  return store;
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!test_store_postgresql ())
+    return;
+  GError *error = NULL;
+  f->dir = test_tmpdir_new ();
+  f->url = test_store_location (f->dir);
+  for (guint i = 0; i < N_INSTANCES; i++)
+    f->stores[i] = open_store (f->url);
+  TsStore *s = f->stores[0];
+  char *owner = ts_store_bootstrap_org (s, "acme", "Acme", "owner@acme.test", NOW, &error);
+  g_assert_no_error (error);
+  g_free (owner);
+  for (guint i = 0; i < N_USERS; i++)
+    {
+      g_autofree char *email = g_strdup_printf ("user%u@acme.test", i);
+      /* Through different instances: any of them serves any request. */
+      f->users[i] = ts_store_set_member (f->stores[i % N_INSTANCES], NULL, "acme", email,
+                                         TS_ROLE_MEMBER, NOW, &error);
+      g_assert_no_error (error);
+    }
+  TsPool *p = ts_store_create_pool (s, NULL, "acme", "KRE", "floating", "annual", QUOTA, SUB_END,
+                                    NOW, &error);
+  g_assert_no_error (error);
+  f->pool_id = g_strdup (p->id);
+  ts_pool_free (p);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (f->url == NULL)
+    return;
+  for (guint i = 0; i < N_INSTANCES; i++)
+    ts_store_close (f->stores[i]);
+  for (guint i = 0; i < N_USERS; i++)
+    g_free (f->users[i]);
+  g_free (f->pool_id);
+  test_store_location_free (f->url);
+  test_tmpdir_free (f->dir);
+}
+
+static gboolean
+need_postgresql (void)
+{
+  if (test_store_postgresql ())
+    return TRUE;
+  g_test_skip ("no PostgreSQL: run under tests/with-postgres.sh");
+  return FALSE;
+}
+
+static gint64
+count (Fixture *f, const char *sql)
+{
+  return test_store_count (f->url, sql);
+}
+
+/* ---- migrations started by every instance at once ---- */
+
+typedef struct
+{
+  const char *url;
+  TsStore *store;
+} Opener;
+
+static gpointer
+open_thread (gpointer data)
+{
+  Opener *o = data;
+  o->store = open_store (o->url);
+  return NULL;
+}
+
+static void
+test_migrate_race (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  /* A fresh database, opened by eight "instances" at the same moment: the
+   * advisory lock lets one migrate; the others find the schema current. */
+  g_autofree char *url = test_store_location (f->dir);
+  Opener openers[8];
+  GThread *threads[8];
+  for (guint i = 0; i < 8; i++)
+    {
+      openers[i] = (Opener){ url, NULL };
+      threads[i] = g_thread_new ("open", open_thread, &openers[i]);
+    }
+  for (guint i = 0; i < 8; i++)
+    g_thread_join (threads[i]);
+  gint64 latest = test_store_count (url, "SELECT max(version) FROM schema_version");
+  g_assert_cmpint (latest, >=, 1);
+  g_assert_cmpint (test_store_count (url, "SELECT count(*) FROM schema_version"), ==, latest);
+  for (guint i = 0; i < 8; i++)
+    ts_store_close (openers[i].store);
+  test_store_location_free (g_steal_pointer (&url));
+}
+
+/* ---- the quota across instances ---- */
+
+typedef struct
+{
+  Fixture *f;
+  guint index;
+  gint *next; /* activations handed out so far */
+  gint *granted;
+  gint *refused;
+  gint *other;
+} Client;
+
+static gpointer
+client_thread (gpointer data)
+{
+  Client *c = data;
+  TsStore *store = c->f->stores[c->index % N_INSTANCES];
+  gint n;
+  while ((n = g_atomic_int_add (c->next, 1)) < N_ACTIVATIONS)
+    {
+      char machine[16], nonce[32];
+      g_snprintf (machine, sizeof machine, "M-%d", n % QUOTA);
+      g_snprintf (nonce, sizeof nonce, "nonce-%04d-%02u", n, c->index);
+      GError *error = NULL;
+      TsSession *s = ts_store_activate (store, c->f->users[n % N_USERS], "acme", "KRE", machine,
+                                        nonce, LEASE, NOW, &error);
+      if (s != NULL)
+        g_atomic_int_inc (c->granted);
+      else if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED))
+        g_atomic_int_inc (c->refused);
+      else
+        {
+          g_printerr ("unexpected: %s\n", error->message);
+          g_atomic_int_inc (c->other);
+        }
+      ts_session_free (s);
+      g_clear_error (&error);
+    }
+  return NULL;
+}
+
+static void
+test_quota (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  gint next = 0, granted = 0, refused = 0, other = 0;
+  Client clients[N_CLIENTS];
+  GThread *threads[N_CLIENTS];
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      clients[i] = (Client){ f, i, &next, &granted, &refused, &other };
+      threads[i] = g_thread_new ("client", client_thread, &clients[i]);
+    }
+  for (guint i = 0; i < N_CLIENTS; i++)
+    g_thread_join (threads[i]);
+  g_assert_cmpint (other, ==, 0);
+  g_assert_cmpint (granted, ==, QUOTA);
+  g_assert_cmpint (refused, ==, N_ACTIVATIONS - QUOTA);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), ==, QUOTA);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM machines"), <=, QUOTA);
+}
+
+/* ---- one nonce, many instances: one seat ---- */
+
+typedef struct
+{
+  Fixture *f;
+  guint index;
+  char *session_id;
+} Retrier;
+
+static gpointer
+retry_thread (gpointer data)
+{
+  Retrier *r = data;
+  GError *error = NULL;
+  TsSession *s = ts_store_activate (r->f->stores[r->index % N_INSTANCES], r->f->users[0], "acme",
+                                    "KRE", "M-retry", "nonce-the-same-one", LEASE, NOW, &error);
+  g_assert_no_error (error);
+  r->session_id = g_strdup (s->id);
+  ts_session_free (s);
+  return NULL;
+}
+
+static void
+test_nonce (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  /* A client failing over retries its activation with the same nonce on
+   * another instance, maybe while the first is still answering. */
+  Retrier r[16];
+  GThread *threads[16];
+  for (guint i = 0; i < 16; i++)
+    {
+      r[i] = (Retrier){ f, i, NULL };
+      threads[i] = g_thread_new ("retry", retry_thread, &r[i]);
+    }
+  for (guint i = 0; i < 16; i++)
+    g_thread_join (threads[i]);
+  for (guint i = 1; i < 16; i++)
+    g_assert_cmpstr (r[i].session_id, ==, r[0].session_id);
+  for (guint i = 0; i < 16; i++)
+    g_free (r[i].session_id);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions"), ==, 1);
+}
+
+/* ---- administrative rules across instances ---- */
+
+typedef struct
+{
+  TsStore *store;
+  const char *actor;
+  const char *email; /* demoted to admin */
+  gint *go;
+} Demoter;
+
+static gpointer
+demote_thread (gpointer data)
+{
+  Demoter *d = data;
+  while (!g_atomic_int_get (d->go))
+    ;
+  GError *error = NULL;
+  char *id = ts_store_set_member (d->store, d->actor, "duo", d->email, TS_ROLE_ADMIN, NOW, &error);
+  /* Refused (the last owner, or no longer an owner) or done: never both. */
+  if (id == NULL && !g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT)
+      && !g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED))
+    g_error ("unexpected: %s", error->message);
+  g_free (id);
+  g_clear_error (&error);
+  return NULL;
+}
+
+static void
+test_last_owner (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  /* Two owners demote each other at the same moment on two instances: the
+   * "last owner" rule (count the owners, then change one) must leave one. */
+  GError *error = NULL;
+  char *a = ts_store_bootstrap_org (f->stores[0], "duo", "Duo", "a@duo.test", NOW, &error);
+  g_assert_no_error (error);
+  char *b = NULL;
+  for (guint round = 0; round < 30; round++)
+    {
+      g_free (b);
+      b = ts_store_set_member (f->stores[0], NULL, "duo", "b@duo.test", TS_ROLE_OWNER, NOW, &error);
+      g_assert_no_error (error);
+      g_free (ts_store_set_member (f->stores[0], NULL, "duo", "a@duo.test", TS_ROLE_OWNER, NOW,
+                                   &error));
+      g_assert_no_error (error);
+      gint go = 0;
+      Demoter d1 = { f->stores[1], a, "b@duo.test", &go };
+      Demoter d2 = { f->stores[2], b, "a@duo.test", &go };
+      GThread *t1 = g_thread_new ("demote", demote_thread, &d1);
+      GThread *t2 = g_thread_new ("demote", demote_thread, &d2);
+      g_atomic_int_set (&go, 1);
+      g_thread_join (t1);
+      g_thread_join (t2);
+      g_assert_cmpint (count (f, "SELECT count(*) FROM members WHERE org_id = 'duo' AND role = 2"),
+                       ==, 1);
+    }
+  g_free (a);
+  g_free (b);
+}
+
+/* ---- every instance reaps at once ---- */
+
+typedef struct
+{
+  TsStore *store;
+  gint64 now;
+  guint reaped;
+} Reaper;
+
+static gpointer
+reap_thread (gpointer data)
+{
+  Reaper *r = data;
+  for (guint i = 0; i < 20; i++)
+    {
+      GError *error = NULL;
+      r->reaped += ts_store_reap (r->store, r->now, &error);
+      g_assert_no_error (error);
+    }
+  return NULL;
+}
+
+static void
+test_reap (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  TsPool *p = ts_store_update_pool (f->stores[0], NULL, "acme", f->pool_id, 1000, -1, NOW, &error);
+  g_assert_no_error (error);
+  ts_pool_free (p);
+  const guint n = 300;
+  for (guint i = 0; i < n; i++)
+    {
+      char machine[16], nonce[32];
+      g_snprintf (machine, sizeof machine, "M-%u", i);
+      g_snprintf (nonce, sizeof nonce, "nonce-reap-%04u", i);
+      TsSession *s = ts_store_activate (f->stores[i % N_INSTANCES], f->users[i % N_USERS], "acme",
+                                        "KRE", machine, nonce, LEASE, NOW, &error);
+      g_assert_no_error (error);
+      ts_session_free (s);
+    }
+  Reaper reapers[N_INSTANCES * 2];
+  GThread *threads[N_INSTANCES * 2];
+  for (guint i = 0; i < G_N_ELEMENTS (reapers); i++)
+    {
+      reapers[i] = (Reaper){ f->stores[i % N_INSTANCES], NOW + LEASE, 0 };
+      threads[i] = g_thread_new ("reap", reap_thread, &reapers[i]);
+    }
+  guint total = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (reapers); i++)
+    {
+      g_thread_join (threads[i]);
+      total += reapers[i].reaped;
+    }
+  /* Each session ended exactly once, by one of them. */
+  g_assert_cmpuint (total, ==, n);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), ==, 0);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE ended_at = lease_expires_at"), ==,
+                   n);
+}
+
+/* ---- the database goes away and comes back ---- */
+
+static void
+admin_exec (const char *sql)
+{
+  test_store_exec (g_getenv ("TESSERA_TEST_POSTGRES"), sql);
+}
+
+static void
+test_reconnect (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  TsStore *s = f->stores[0];
+  g_autofree char *name = test_pg_db_of (f->url);
+  /* Fill the pool with several idle connections. */
+  for (guint i = 0; i < 20; i++)
+    {
+      GPtrArray *pools = ts_store_list_pools (s, NULL, "acme", NOW, &error);
+      g_assert_no_error (error);
+      g_ptr_array_unref (pools);
+    }
+
+  /* Every connection killed (a database restart, a failover): the next
+   * request still succeeds, on new connections. */
+  g_autofree char *kill = g_strdup_printf (
+      "SELECT count(pg_terminate_backend (pid)) FROM pg_stat_activity WHERE datname = '%s'"
+      " AND pid <> pg_backend_pid ()",
+      name);
+  admin_exec (kill);
+  GPtrArray *pools = ts_store_list_pools (s, NULL, "acme", NOW, &error);
+  g_assert_no_error (error);
+  g_ptr_array_unref (pools);
+  TsSession *session = ts_store_activate (s, f->users[1], "acme", "KRE", "M-1", "nonce-reconnect",
+                                          LEASE, NOW, &error);
+  g_assert_no_error (error);
+  ts_session_free (session);
+
+  /* Unreachable: UNAVAILABLE, saying so, and nothing aborts. */
+  g_autofree char *deny = g_strdup_printf ("ALTER DATABASE %s ALLOW_CONNECTIONS false", name);
+  g_autofree char *allow = g_strdup_printf ("ALTER DATABASE %s ALLOW_CONNECTIONS true", name);
+  admin_exec (deny);
+  admin_exec (kill);
+  session = ts_store_activate (s, f->users[2], "acme", "KRE", "M-2", "nonce-unreachable", LEASE,
+                               NOW, &error);
+  g_assert_null (session);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
+  g_test_message ("unreachable: %s", error->message);
+  g_clear_error (&error);
+  g_assert_null (ts_store_open (f->url, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
+  /* No password in messages (they end up in logs). */
+  const char *password = strchr (strstr (f->url, "://") + 3, ':') + 1;
+  g_autofree char *secret = g_strndup (password, strchr (password, '@') - password);
+  g_assert_cmpuint (strlen (secret), >, 0);
+  g_assert_null (strstr (error->message, secret));
+  g_clear_error (&error);
+
+  /* Back: the same store serves again. */
+  admin_exec (allow);
+  session = ts_store_activate (s, f->users[2], "acme", "KRE", "M-2", "nonce-unreachable", LEASE,
+                               NOW, &error);
+  g_assert_no_error (error);
+  ts_session_free (session);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), ==, 2);
+}
+
+/* ---- the pool size from the URL ---- */
+
+static void
+test_pool_size (Fixture *f, gconstpointer data)
+{
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  const char *sep = strchr (f->url, '?') != NULL ? "&" : "?";
+  g_autofree char *bad = g_strdup_printf ("%s%spool_size=0", f->url, sep);
+  g_assert_null (ts_store_open (bad, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  /* One connection, 16 threads: they take turns, none fails. */
+  g_autofree char *one = g_strdup_printf ("%s%spool_size=1", f->url, sep);
+  TsStore *store = open_store (one);
+  TsStore *saved[N_INSTANCES];
+  memcpy (saved, f->stores, sizeof saved);
+  f->stores[0] = f->stores[1] = f->stores[2] = store;
+  Retrier r[16];
+  GThread *threads[16];
+  for (guint i = 0; i < 16; i++)
+    {
+      r[i] = (Retrier){ f, i, NULL };
+      threads[i] = g_thread_new ("retry", retry_thread, &r[i]);
+    }
+  for (guint i = 0; i < 16; i++)
+    g_thread_join (threads[i]);
+  for (guint i = 1; i < 16; i++)
+    g_assert_cmpstr (r[i].session_id, ==, r[0].session_id);
+  for (guint i = 0; i < 16; i++)
+    g_free (r[i].session_id);
+  ts_store_close (store);
+  memcpy (f->stores, saved, sizeof saved);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions"), ==, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+#define ADD(path, func)                                                                            \
+  g_test_add ("/store-instances/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("migrate-race", test_migrate_race);
+  ADD ("quota", test_quota);
+  ADD ("nonce", test_nonce);
+  ADD ("last-owner", test_last_owner);
+  ADD ("reap", test_reap);
+  ADD ("reconnect", test_reconnect);
+  ADD ("pool-size", test_pool_size);
+#undef ADD
+  return g_test_run ();
+}

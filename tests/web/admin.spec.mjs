@@ -1,0 +1,355 @@
+// Browser tests of tessera-server's /admin/ pages, run by run.sh against the
+// real server on 127.0.0.1 (see run.sh for the data it bootstraps).
+// playwright-core drives Debian's Chromium, headless; every request the
+// browser makes is intercepted and anything not for 127.0.0.1 is refused and
+// fails the run. A failing test saves a screenshot in $TESSERA_WEB_OUT.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const run = promisify(execFile);
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this through tests/web/run.sh`);
+  return v;
+};
+const URL_BASE = env('TESSERA_URL');
+const OUT = env('TESSERA_WEB_OUT');
+const WORK = env('TESSERA_WORK');
+const ORIGIN = new URL(URL_BASE).origin;
+const PW = {
+  owner: ['owner@acme.example', 'owner passphrase 1'],
+  admin: ['admin@acme.example', 'admin passphrase 2'],
+  member: ['mia@acme.example', 'member passphrase 3'],
+};
+
+let browser;
+const offLoopback = []; // requests that tried to leave 127.0.0.1
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: env('TESSERA_CHROMIUM'),
+    headless: true,
+    // As root Chromium needs --no-sandbox; the rest keep it off the network
+    // (this machine has none, and the tests must not try). launch() gives
+    // Chromium a fresh, empty profile of its own (a temporary user-data dir).
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+// A fresh context (no cookies) whose requests may only go to the server.
+async function newPage() {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  await context.route('**/*', (route) => {
+    const u = new URL(route.request().url());
+    if (u.hostname === '127.0.0.1' && u.origin === ORIGIN) return route.continue();
+    offLoopback.push(u.href);
+    return route.abort('blockedbyclient');
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  return page;
+}
+
+// Runs @body with a fresh page; on failure saves a screenshot first.
+function webTest(name, body) {
+  test(name, async () => {
+    const page = await newPage();
+    try {
+      await body(page);
+    } catch (e) {
+      const file = join(OUT, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      e.message += `\n(screenshot: ${file})`;
+      throw e;
+    } finally {
+      await page.context().close();
+    }
+  });
+}
+
+async function signIn(page, who) {
+  await page.goto(`${URL_BASE}/admin/`);
+  await page.locator('#login-email').fill(PW[who][0]);
+  await page.locator('#login-password').fill(PW[who][1]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who').filter({ hasText: PW[who][0] }).waitFor();
+}
+
+// fetch() from inside the page: same origin, the browser's own cookie.
+function pageFetch(page, method, path, body, withCsrf) {
+  return page.evaluate(async ([method, path, body, withCsrf]) => {
+    const headers = { 'Content-Type': 'application/json' };
+    if (withCsrf) {
+      const s = await (await fetch('/api/v1/web/session')).json();
+      headers['X-CSRF-Token'] = s.csrf_token;
+    }
+    const res = await fetch(path, { method, headers, body: body === null ? undefined : JSON.stringify(body) });
+    let json = null;
+    try { json = await res.json(); } catch (e) { /* no body */ }
+    return { status: res.status, json, retryAfter: res.headers.get('Retry-After') };
+  }, [method, path, body, withCsrf]);
+}
+
+async function openPool(page, label) {
+  await page.getByRole('tab', { name: 'License Management' }).click();
+  await page.getByRole('tablist', { name: 'License pools' }).getByRole('tab', { name: label }).click();
+  await page.getByRole('tab', { name: label, selected: true }).waitFor();
+}
+
+// ---------------------------------------------------------------- tests
+
+webTest('sign in: a wrong password is refused, the right one opens License Management', async (page) => {
+  await page.goto(`${URL_BASE}/admin/`);
+  await page.locator('#login-email').fill(PW.owner[0]);
+  await page.locator('#login-password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#login-error').filter({ hasText: 'wrong email or password' }).waitFor();
+  assert.equal(await page.locator('#app-view').isVisible(), false);
+
+  await signIn(page, 'owner');
+  await page.getByRole('heading', { name: 'License Management' }).waitFor();
+  // One tab per pool, in the reference order.
+  const tabs = await page.getByRole('tablist', { name: 'License pools' }).getByRole('tab').allTextContents();
+  assert.deepEqual(tabs, ['KSE (Node-locked)', 'KSE (Floating)', 'KRE (Node-locked)', 'KRE (Floating)']);
+  await openPool(page, 'KRE (Floating)');
+  assert.equal(await page.locator('[data-stat="quota"] .v').textContent(), '3');
+  assert.match(await page.locator('[data-stat="end"] .v').textContent(), /^\d{4}-\d{2}-\d{2}$/);
+
+  // Signing out ends the session on the server too.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('#login-view').waitFor();
+  assert.equal((await pageFetch(page, 'GET', '/api/v1/web/session', null, false)).status, 401);
+});
+
+webTest('cookie flags: HttpOnly, SameSite=Strict, not readable by scripts', async (page) => {
+  await signIn(page, 'owner');
+  const cookies = await page.context().cookies();
+  const c = cookies.find((x) => x.name === 'tessera_session');
+  assert.ok(c, 'a tessera_session cookie is set');
+  assert.equal(c.httpOnly, true);
+  assert.equal(c.sameSite, 'Strict');
+  assert.equal(c.path, '/');
+  assert.equal(c.secure, false); // plain HTTP on loopback; Secure under TLS
+  assert.equal(await page.evaluate(() => document.cookie.includes('tessera_session')), false);
+  // The pages are served with a strict CSP.
+  const res = await page.request.get(`${URL_BASE}/admin/`);
+  assert.match(res.headers()['content-security-policy'], /default-src 'none'; script-src 'self'/);
+});
+
+webTest('CSRF: a state-changing fetch signed in by cookie needs the token', async (page) => {
+  await signIn(page, 'owner');
+  const without = await pageFetch(page, 'POST', '/api/v1/keys', { label: 'csrf' }, false);
+  assert.equal(without.status, 403);
+  assert.equal(without.json.error.code, 'permission-denied');
+  assert.match(without.json.error.message, /X-CSRF-Token/);
+  const del = await pageFetch(page, 'DELETE', '/api/v1/orgs/acme/members/' + env('TESSERA_MEMBER_ID'), null, false);
+  assert.equal(del.status, 403);
+  // Reads need no token; writes with the token work.
+  assert.equal((await pageFetch(page, 'GET', '/api/v1/keys', null, false)).status, 200);
+  assert.equal((await pageFetch(page, 'POST', '/api/v1/keys', { label: 'csrf' }, true)).status, 201);
+});
+
+webTest('Licensed Users: grant until the quota refuses, then revoke', async (page) => {
+  await signIn(page, 'admin');
+  await openPool(page, 'KSE (Node-locked)'); // quota 2
+  const grant = async (email) => {
+    await page.locator('#grant-user').selectOption({ label: email });
+    await page.locator('#grant-button').click();
+  };
+  await grant('dev1@acme.example');
+  await page.locator('td', { hasText: 'dev1@acme.example' }).waitFor();
+  await grant('dev2@acme.example');
+  await page.locator('td', { hasText: 'dev2@acme.example' }).waitFor();
+  await grant('dev3@acme.example');
+  const err = page.locator('#grant-error');
+  await err.waitFor();
+  assert.match(await err.textContent(), /quota|2 .*licen/i);
+  assert.equal(await page.locator('[data-stat="granted"] .v').textContent(), '2');
+
+  await page.locator('[data-revoke="dev1@acme.example"]').click();
+  await page.locator('[data-revoke="dev1@acme.example"]').waitFor({ state: 'detached' });
+  await grant('dev3@acme.example');
+  await page.locator('td', { hasText: 'dev3@acme.example' }).waitFor();
+  assert.equal(await page.locator('#grant-error').isVisible(), false);
+});
+
+webTest('Offline Licenses: create after a warning, the download verifies for that machine', async (page) => {
+  await signIn(page, 'owner');
+  // Not offered for a floating or a monthly pool.
+  await openPool(page, 'KSE (Floating)');
+  assert.equal(await page.locator('#offline-open').count(), 0);
+  await openPool(page, 'KRE (Floating)');
+  assert.equal(await page.locator('#offline-open').count(), 0);
+
+  await openPool(page, 'KRE (Node-locked)');
+  const machine = 'QD56-P8HQ-4NV2-SGXW';
+  await page.getByRole('button', { name: 'Create Offline License' }).click();
+  await page.locator('#offline-machine').fill(machine);
+  await page.locator('#offline-create').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /cannot be undone/);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    dialog.getByRole('button', { name: 'Create and download' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), `KRE_${machine}.lic`);
+  const file = join(WORK, download.suggestedFilename());
+  await download.saveAs(file);
+  assert.ok(existsSync(file));
+  await page.locator('td', { hasText: machine }).first().waitFor();
+
+  const tool = env('TESSERA_LICENSE');
+  const key = env('TESSERA_TRUSTED_KEY');
+  await run(tool, ['verify', file, '--trusted-key', key, '--machine-id', machine, '--product', 'KRE']);
+  await assert.rejects(run(tool, ['verify', file, '--trusted-key', key, '--machine-id', '7QK2-M4RD-X9T1-0BHC']),
+    (e) => e.code === 3);
+});
+
+webTest('Online Licenses: force-release a session started by an API client, remove its machine', async (page) => {
+  const machine = 'W3BT-EST0-0000-0001';
+  const bearer = { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' };
+  // The product's activation, from outside the browser: curl, as in the README.
+  const { stdout } = await run('curl', ['-sS', '--fail-with-body', `${URL_BASE}/api/v1/activate`,
+    '-H', `Authorization: Bearer ${env('TESSERA_MEMBER_KEY')}`, '-H', 'Content-Type: application/json',
+    '-d', JSON.stringify({ product: 'KRE', machine_id: machine, nonce: 'web-test-0001', org_id: 'acme' })]);
+  const session = JSON.parse(stdout);
+  assert.equal(session.kind, 'floating');
+
+  await signIn(page, 'owner');
+  await openPool(page, 'KRE (Floating)');
+  const row = page.locator('tr', { has: page.locator(`[data-release="${session.session_id}"]`) });
+  await row.waitFor();
+  assert.match(await row.textContent(), /mia@acme\.example/);
+  assert.match(await row.textContent(), new RegExp(machine));
+  // docs/admin-license-management.png is made here (TESSERA_DOCS_SCREENSHOT=PATH).
+  if (process.env.TESSERA_DOCS_SCREENSHOT)
+    await page.screenshot({ path: process.env.TESSERA_DOCS_SCREENSHOT, fullPage: true });
+  await page.locator(`[data-release="${session.session_id}"]`).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
+  await row.waitFor({ state: 'detached' });
+  const hb = await fetch(`${URL_BASE}/api/v1/heartbeat`, {
+    method: 'POST', headers: bearer, body: JSON.stringify({ session_id: session.session_id }),
+  });
+  assert.equal(hb.status, 410);
+
+  await page.locator(`[data-remove-machine="${machine}"]`).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.locator(`[data-remove-machine="${machine}"]`).waitFor({ state: 'detached' });
+  const list = await pageFetch(page, 'GET', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KRE_FL')}/machines`, null, false);
+  assert.equal(list.json.machines.some((m) => m.machine_id === machine), false);
+});
+
+webTest('a member sees only their own licenses and keys; the API refuses admin calls', async (page) => {
+  await signIn(page, 'member');
+  const nav = await page.locator('#nav [role="tab"]').allTextContents();
+  assert.deepEqual(nav, ['My licenses', 'API keys', 'Account']);
+  await page.getByRole('heading', { name: 'My licenses' }).waitFor();
+  assert.equal(await page.locator('#grant-button, #offline-open, [data-release], [data-remove-machine]').count(), 0);
+
+  const pools = await pageFetch(page, 'GET', '/api/v1/orgs/acme/pools', null, false);
+  assert.equal(pools.status, 403);
+  const grant = await pageFetch(page, 'POST', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_NL')}/grants`,
+    { user_id: env('TESSERA_MEMBER_ID') }, true);
+  assert.equal(grant.status, 403);
+  assert.equal(grant.json.error.code, 'permission-denied');
+
+  // Their own API key, shown once.
+  await page.getByRole('tab', { name: 'API keys' }).click();
+  await page.locator('#key-label').fill('web laptop');
+  await page.locator('#key-create').click();
+  await page.locator('#new-key').waitFor();
+  assert.match(await page.locator('#new-key').textContent(), /^tsk_[A-Za-z0-9_-]{43}$/);
+  await page.getByRole('tab', { name: 'Account' }).click();
+  await page.getByRole('tab', { name: 'API keys' }).click();
+  await page.locator('td', { hasText: 'web laptop' }).waitFor();
+  assert.equal(await page.locator('#new-key').count(), 0);
+});
+
+webTest('an owner in two organizations picks one; invites a member who sets a password', async (page) => {
+  await signIn(page, 'owner');
+  const picker = page.locator('#org-picker');
+  await picker.waitFor();
+  assert.deepEqual(await picker.locator('option').allTextContents(), ['Acme Inc. (owner)', 'Beta GmbH (owner)']);
+  await picker.selectOption('beta');
+  await page.getByText('This organization has no license pools.').waitFor();
+  await picker.selectOption('acme');
+
+  await page.getByRole('tab', { name: 'Members' }).click();
+  await page.locator('#invite-email').fill('newbie@acme.example');
+  await page.locator('#invite-role').selectOption('member');
+  await page.getByRole('button', { name: 'Invite' }).click();
+  const link = (await page.locator('#invite-result .secret').textContent()).trim();
+  assert.match(link, /\/admin\/#invite=twi_/);
+
+  const other = await newPage();
+  try {
+    await other.goto(link);
+    await other.locator('#invite-password').fill('a brand new passphrase');
+    await other.getByRole('button', { name: 'Set password and sign in' }).click();
+    await other.locator('#who').filter({ hasText: 'newbie@acme.example' }).waitFor();
+    // The invitation works once.
+    const again = await other.evaluate(async (token) => (await fetch('/api/v1/web/accept-invite', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token, password: 'another passphrase' }),
+    })).status, link.split('#invite=')[1]);
+    assert.equal(again, 401);
+  } finally {
+    await other.context().close();
+  }
+});
+
+webTest('a member changes their password; other sessions end', async (page) => {
+  const other = await newPage();
+  try {
+    await signIn(other, 'member');
+    await signIn(page, 'member');
+    await page.getByRole('tab', { name: 'Account' }).click();
+    await page.locator('#pw-current').fill('not my password');
+    await page.locator('#pw-new').fill('member passphrase 4');
+    await page.locator('#pw-change').click();
+    await page.locator('#pw-error').filter({ hasText: 'current password is wrong' }).waitFor();
+    await page.locator('#pw-current').fill(PW.member[1]);
+    await page.locator('#pw-new').fill('member passphrase 4');
+    await page.locator('#pw-change').click();
+    await page.locator('#flash').filter({ hasText: 'Password changed' }).waitFor();
+    PW.member[1] = 'member passphrase 4';
+    // This page stays signed in; the other browser's session ended.
+    assert.equal((await pageFetch(page, 'GET', '/api/v1/web/session', null, false)).status, 200);
+    assert.equal((await pageFetch(other, 'GET', '/api/v1/web/session', null, false)).status, 401);
+    await other.getByRole('tab', { name: 'API keys' }).click();
+    await other.locator('#login-view').waitFor();
+  } finally {
+    await other.context().close();
+  }
+});
+
+webTest('failed sign-ins are rate limited: 429 with Retry-After', async (page) => {
+  await page.goto(`${URL_BASE}/admin/`);
+  for (let i = 0; i < 5; i++) {
+    const r = await pageFetch(page, 'POST', '/api/v1/web/login', { email: PW.admin[0], password: `wrong ${i}` }, false);
+    assert.equal(r.status, 401);
+  }
+  // Now even the right password is refused for a while, and the page says why.
+  await page.locator('#login-email').fill(PW.admin[0]);
+  await page.locator('#login-password').fill(PW.admin[1]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#login-error').filter({ hasText: 'too many failed sign-ins' }).waitFor();
+  const r = await pageFetch(page, 'POST', '/api/v1/web/login', { email: PW.admin[0], password: PW.admin[1] }, false);
+  assert.equal(r.status, 429);
+  assert.ok(Number(r.retryAfter) > 0, `Retry-After: ${r.retryAfter}`);
+});
+
+test('no request left 127.0.0.1', () => {
+  assert.deepEqual(offLoopback, []);
+});
