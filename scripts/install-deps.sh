@@ -10,6 +10,8 @@ packages=(
   libsodium-dev                         # Ed25519 signatures, Argon2id
   libsoup-3.0-dev                       # tessera-server's HTTP server, the online plugin's client
   libsqlite3-dev                        # tessera-server's embedded default store
+  libpq-dev                             # tessera-server's PostgreSQL store (database = postgresql://...)
+  postgresql                            # PostgreSQL store tests: tests/with-postgres.sh runs initdb/pg_ctl from /usr/lib/postgresql/15/bin
   libsecret-1-dev                       # online plugin: API keys cached in the Secret Service keyring
   gnome-keyring dbus dbus-bin           # keyring tests: a real gnome-keyring-daemon in dbus-run-session
   curl openssl                          # server tests: raw HTTP requests, test TLS certificates
@@ -20,7 +22,17 @@ packages=(
   faketime                              # clock-rollback tests run the real attack: a faked clock
   strace                                # fault injection: fsync failing with EIO in the server
   clang libclang-rt-14-dev              # libFuzzer harnesses (fuzz/): clang with its fuzzer/sanitizer runtimes
+  dpkg-dev debhelper fakeroot lintian   # Debian packages (debian/): built, checked and installed by tests/deb-install.sh
+  help2man                              # Debian packages: man pages of tessera-license, -admin, -server
+  chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
 )
+# Node.js and npm for playwright-core (tests/web/): the machine's own when it
+# has them (CI's machine has Node.js 20 with npm); otherwise Debian's. Debian
+# 12's nodejs is 18, older than playwright-core asks for (>= 20): then
+# tests/web/run.sh fails saying so. tests/web/run.sh runs 'npm ci' itself.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
