@@ -108,7 +108,10 @@ tessera_backend_config_dup_path (TesseraBackendConfig *config, const char *key,
                    config->group, key, value);
       return NULL;
     }
-  g_autofree char *base = g_path_get_dirname (config->config_path);
+  /* The config file may have been named relative to the working
+   * directory (`tessera --config examples/x.conf`): anchor it there first. */
+  g_autofree char *config_abs = g_canonicalize_filename (config->config_path, NULL);
+  g_autofree char *base = g_path_get_dirname (config_abs);
   return g_canonicalize_filename (value, base);
 }
 

@@ -140,6 +140,29 @@ test_bad_values (void)
   g_assert_nonnull (strstr (error->message, "stored"));
 }
 
+/* A config file named relative to the working directory: its relative paths
+ * (the scenario) are relative to the file's folder, not to the working
+ * directory, and never a critical warning. */
+static void
+test_relative_config_path (void)
+{
+  g_autoptr (TestDir) dir = test_tmpdir_new ();
+  g_autofree char *sub = g_build_filename (dir, "sub", NULL);
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  g_free (write_scenario (sub, "{\"license\": {\"id\": \"from-the-scenario\"}}"));
+  g_free (test_write_file (sub, "x.conf",
+                           "[engine]\nproviders=mock\n[provider:mock]\nscenario=scenario.json\n"));
+  g_autofree char *cwd = g_get_current_dir ();
+  g_assert_cmpint (g_chdir (dir), ==, 0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraEngine) engine = tessera_engine_new ("sub/x.conf", &error);
+  g_assert_no_error (error);
+  g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", NULL, NULL, &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_id (license), ==, "from-the-scenario");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -155,5 +178,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/mock-stored/forget", test_forget);
   g_test_add_func ("/mock-stored/bad-values", test_bad_values);
+  g_test_add_func ("/mock-stored/relative-config-path", test_relative_config_path);
   return g_test_run ();
 }
