@@ -79,6 +79,15 @@ gboolean ts_http_idle (TsServer *server);
  * over @nonce under @context (http-sign.c). */
 void ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, const char *nonce,
                      const char *const *fields);
+/* The request path below HTTP framing (http-server.c), also what
+ * fuzz/server-request.c drives: ts_route_resolve() finds the handler of
+ * req->method and req->path (FALSE: it answered 404/405 itself);
+ * ts_request_run() authenticates, parses the body and runs the handler in
+ * the calling thread; ts_request_free() frees a request. */
+gboolean ts_route_resolve (TsRequest *req);
+void ts_request_run (TsRequest *req);
+void ts_request_free (TsRequest *req);
+
 void ts_reply_json (TsRequest *req, guint status, JsonNode *node);
 void ts_reply_empty (TsRequest *req);
 void ts_reply_error (TsRequest *req, const GError *error);

@@ -177,8 +177,11 @@ static void
 ts_reply_error_full (TsRequest *req, guint status, TesseraError code, const char *message)
 {
   const char *nick = tessera_error_to_nick (code);
+  /* Messages may quote what the client sent (a method, a path, a field):
+   * invalid UTF-8 there would make the answer invalid JSON. */
+  g_autofree char *valid = g_utf8_make_valid (message, -1);
   JsonNode *err
-      = ts_json_object ("code", 's', nick != NULL ? nick : "failed", "message", 's', message, NULL);
+      = ts_json_object ("code", 's', nick != NULL ? nick : "failed", "message", 's', valid, NULL);
   JsonNode *root = ts_json_wrap ("error", err);
   if (code == TESSERA_ERROR_ORG_REQUIRED && req->user_id != NULL)
     {
@@ -316,7 +319,7 @@ ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out, G
 
 /* ---------------------------------------------------------------- requests */
 
-static void
+void
 ts_request_free (TsRequest *req)
 {
   g_clear_object (&req->msg);
@@ -354,7 +357,7 @@ ts_handle_public_key (TsRequest *req)
 }
 
 /* Authentication and body parsing, then the handler. */
-static void
+void
 ts_request_run (TsRequest *req)
 {
   GError *error = NULL;
@@ -504,6 +507,50 @@ ts_route_match (const TsRoute *route, char **segs, char **args)
   return ok;
 }
 
+/* Finds the route of req->method req->path: sets the handler, its
+ * arguments and whether it takes a body; else answers 404 or 405 itself.
+ * Also the entry point of the request fuzzer (fuzz/server-request.c). */
+gboolean
+ts_route_resolve (TsRequest *req)
+{
+  if (!g_str_has_prefix (req->path, TS_API_PREFIX "/"))
+    {
+      ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
+      return FALSE;
+    }
+  char **segs = g_strsplit (req->path + strlen (TS_API_PREFIX "/"), "/", -1);
+  const TsRoute *route = NULL;
+  gboolean path_known = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (ts_routes) && route == NULL; i++)
+    {
+      char *args[3] = { NULL, NULL, NULL };
+      if (!ts_route_match (&ts_routes[i], segs, args))
+        continue;
+      path_known = TRUE;
+      if (strcmp (ts_routes[i].method, req->method) == 0)
+        {
+          route = &ts_routes[i];
+          memcpy (req->args, args, sizeof args);
+        }
+      else
+        for (guint j = 0; j < 3; j++)
+          g_free (args[j]);
+    }
+  g_strfreev (segs);
+  if (route == NULL)
+    {
+      if (path_known)
+        ts_reply_errorf (req, SOUP_STATUS_METHOD_NOT_ALLOWED, TESSERA_ERROR_NOT_SUPPORTED,
+                         "%s is not allowed on %s", req->method, req->path);
+      else
+        ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
+      return FALSE;
+    }
+  req->handler = route->handler;
+  req->want_body = route->body;
+  return TRUE;
+}
+
 static void
 ts_main_reply (SoupServerMessage *msg, TsRequest *req)
 {
@@ -538,43 +585,11 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       ts_main_reply (msg, req);
       return;
     }
-  if (!g_str_has_prefix (path, TS_API_PREFIX "/"))
+  if (!ts_route_resolve (req))
     {
-      ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
       ts_main_reply (msg, req);
       return;
     }
-  char **segs = g_strsplit (path + strlen (TS_API_PREFIX "/"), "/", -1);
-  const TsRoute *route = NULL;
-  gboolean path_known = FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (ts_routes) && route == NULL; i++)
-    {
-      char *args[3] = { NULL, NULL, NULL };
-      if (!ts_route_match (&ts_routes[i], segs, args))
-        continue;
-      path_known = TRUE;
-      if (strcmp (ts_routes[i].method, req->method) == 0)
-        {
-          route = &ts_routes[i];
-          memcpy (req->args, args, sizeof args);
-        }
-      else
-        for (guint j = 0; j < 3; j++)
-          g_free (args[j]);
-    }
-  g_strfreev (segs);
-  if (route == NULL)
-    {
-      if (path_known)
-        ts_reply_errorf (req, SOUP_STATUS_METHOD_NOT_ALLOWED, TESSERA_ERROR_NOT_SUPPORTED,
-                         "%s is not allowed on %s", req->method, path);
-      else
-        ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
-      ts_main_reply (msg, req);
-      return;
-    }
-  req->handler = route->handler;
-  req->want_body = route->body;
   if (g_object_get_data (G_OBJECT (msg), "ts-too-large"))
     {
       ts_reply_errorf (req, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, TESSERA_ERROR_INVALID_ARGUMENT,
@@ -582,9 +597,9 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       ts_main_reply (msg, req);
       return;
     }
-  if (route->handler == ts_handle_health || route->handler == ts_handle_public_key)
+  if (req->handler == ts_handle_health || req->handler == ts_handle_public_key)
     {
-      route->handler (req);
+      req->handler (req);
       ts_main_reply (msg, req);
       return;
     }
@@ -607,7 +622,7 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       req->api_key = g_strdup (auth + 7);
       g_strstrip (req->api_key);
     }
-  if (route->body)
+  if (req->want_body)
     {
       req->content_type = g_strdup (soup_message_headers_get_content_type (hdrs, NULL));
       req->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
