@@ -28,10 +28,11 @@ pkill -f "$tmp/tessera.db" 2>/dev/null || true # the walk's server, if it failed
 out=$(cat "$tmp/out")
 echo "$out"
 [ "$status" -eq 0 ] || { echo "readme-online: the walk-through failed"; exit 1; }
-[ "$(echo "$out" | grep -c '^activated: product=KRE provider=testops org=acme session=')" -eq 2 ]
-[ "$(echo "$out" | grep -c '^valid: product=KRE provider=testops org=acme')" -eq 2 ]
-[ "$(echo "$out" | grep -c '^released: product=KRE provider=testops org=acme')" -eq 2 ]
-echo "$out" | grep -q '^forgot 1 API key$'
+[ "$(echo "$out" | grep -c '^activated: KRE floating license .* from testops (org acme)')" -eq 2 ]
+[ "$(echo "$out" | grep -c '^usable: KRE floating license .* from testops (org acme)')" -eq 2 ]
+[ "$(echo "$out" | grep -c '^released: KRE floating license .* from testops (org acme)')" -eq 2 ]
+echo "$out" | grep -q '^tests run under '
+echo "$out" | grep -q '^forgot 1 credential$'
 # nothing recorded is left, and the key never reached a file
 [ -z "$(find "$tmp/home" -name 'testops-*.session')" ]
 ! grep -rq 'tsk_' "$tmp/home"

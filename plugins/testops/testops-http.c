@@ -137,7 +137,7 @@ post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *
         }
       if (status >= 200 && status < 300)
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
-                     "license server %s: %s answered no JSON object %u times (a proxy in the "
+                     "license server %s: %s answered no JSON object %d times (a proxy in the "
                      "way, or answers cut short?)",
                      conn->server, path, SEND_ATTEMPTS);
       else
