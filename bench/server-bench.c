@@ -368,8 +368,14 @@ raw_read_response (int fd, char *buf, gsize size, const char **body, gsize *body
     }
   gsize head = (gsize) (end + 4 - buf);
   guint status = 0;
-  if (sscanf (buf, "HTTP/1.%*d %u", &status) != 1)
+  /* "HTTP/1.x NNN ...": three digits after the first space. */
+  const char *sp = strchr (buf, ' ');
+  guint64 code = 0;
+  g_autofree char *digits
+      = sp != NULL && g_str_has_prefix (buf, "HTTP/1.") ? g_strndup (sp + 1, 3) : NULL;
+  if (digits == NULL || !g_ascii_string_to_unsigned (digits, 10, 100, 599, &code, NULL))
     return 0;
+  status = (guint) code;
   gsize clen = 0;
   *close_after = FALSE;
   for (const char *line = strstr (buf, "\r\n") + 2; line < end;)
@@ -401,7 +407,7 @@ raw_read_response (int fd, char *buf, gsize size, const char **body, gsize *body
 static guint
 raw_request (Client *c, const char *path, const char *body, GBytes **reply)
 {
-  guint16 port = (guint16) atoi (strrchr (c->bench->url, ':') + 1);
+  guint16 port = (guint16) g_ascii_strtoull (strrchr (c->bench->url, ':') + 1, NULL, 10);
   if (raw_fd >= 0 && raw_port != port)
     raw_close ();
   char req[1024];
@@ -774,10 +780,13 @@ bench_free (Bench *b, gboolean keep)
 {
   if (!keep)
     {
-      char *cmd = g_strdup_printf ("rm -rf '%s'", b->dir);
-      if (system (cmd) != 0)
+      /* No shell: the path is passed as one argument. */
+      const char *argv[] = { "rm", "-rf", "--", b->dir, NULL };
+      gint status = 0;
+      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                         &status, NULL)
+          || !g_spawn_check_wait_status (status, NULL))
         fprintf (stderr, "server-bench: cannot remove %s\n", b->dir);
-      g_free (cmd);
     }
   for (guint i = 0; i < N_KEYS; i++)
     {

@@ -4,7 +4,8 @@
 #  2. the same tests under valgrind (no definite leaks, no memory errors)
 #  3. an AddressSanitizer + UBSan build of the tests
 #  4. clang-format check of every C source
-#  5. libFuzzer harnesses (clang, ASan + UBSan), 30 s each (docs/fuzzing.md)
+#  5. static analysis: cppcheck, clang-tidy, scan-build (scripts/static-analysis.sh)
+#  6. libFuzzer harnesses (clang, ASan + UBSan), 30 s each (docs/fuzzing.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,15 +14,15 @@ jobs=$(nproc)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-echo "== 1/5 build (-Werror) and tests"
+echo "== 1/6 build (-Werror) and tests"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WERROR=ON -DTESSERA_VALGRIND=ON >/dev/null
 cmake --build build-ci -j"$jobs"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" -LE memcheck | tee -a "$log"
 
-echo "== 2/5 valgrind"
+echo "== 2/6 valgrind"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" -L memcheck | tee -a "$log"
 
-echo "== 3/5 AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== 3/6 AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTESSERA_WERROR=ON -DTESSERA_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 # Full unwinding on malloc so the leak suppressions (tests/lsan.supp) can
@@ -31,7 +32,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" | tee -a "$log"
 
-echo "== 4/5 clang-format"
+echo "== 4/6 clang-format"
 files=$(git ls-files '*.c' '*.h')
 if ! clang-format --dry-run --Werror $files; then
   echo "clang-format: run 'clang-format -i \$(git ls-files \"*.c\" \"*.h\")'" >&2
@@ -39,7 +40,10 @@ if ! clang-format --dry-run --Werror $files; then
 fi
 echo "clang-format: clean"
 
-echo "== 5/5 fuzzing"
+echo "== 5/6 static analysis"
+scripts/static-analysis.sh build-sa
+
+echo "== 6/6 fuzzing"
 CC=clang cmake -S . -B build-fuzz -DTESSERA_FUZZ=ON -DTESSERA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz
 fuzz/run.sh 30 build-fuzz

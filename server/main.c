@@ -185,7 +185,8 @@ ts_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, 
   if (stream == NULL
       || !soup_server_accept_iostream (m->server.soup, stream, local, remote, &error))
     {
-      g_printerr ("tessera-server: cannot accept a connection: %s\n", error->message);
+      g_printerr ("tessera-server: cannot accept a connection: %s\n",
+                  error != NULL ? error->message : "no stream");
       g_clear_error (&error);
     }
   g_clear_object (&local);

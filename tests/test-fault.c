@@ -371,6 +371,7 @@ load_thread (gpointer data)
       g_assert_true (a.status == 200 || a.status == 409 || a.status == 503);
       if (a.status == 200)
         {
+          g_assert_nonnull (a.session_id);
           g_mutex_lock (&load->lock);
           g_ptr_array_add (load->granted, g_strdup (a.session_id));
           g_mutex_unlock (&load->lock);

@@ -1572,7 +1572,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  const gpointer no_server = GINT_TO_POINTER (1);
+  gconstpointer no_server = GINT_TO_POINTER (1);
 #define ADD(name, func, data)                                                                      \
   g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
   ADD ("health", test_health, NULL);

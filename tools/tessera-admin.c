@@ -198,10 +198,17 @@ admin_parse_time (const char *text, gint64 *out)
     }
   g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
   g_autoptr (GDateTime) dt = NULL;
-  int y, m, d;
-  char tail;
-  if (strlen (text) == 10 && sscanf (text, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3)
-    dt = g_date_time_new (utc, y, m, d, 0, 0, 0);
+  if (strlen (text) == 10 && text[4] == '-' && text[7] == '-')
+    {
+      /* A bare date: midnight UTC. Each part strictly decimal. */
+      guint64 y = 0, m = 0, d = 0;
+      g_autofree char *ys = g_strndup (text, 4), *ms = g_strndup (text + 5, 2),
+                      *ds = g_strndup (text + 8, 2);
+      if (g_ascii_string_to_unsigned (ys, 10, 1, 9999, &y, NULL)
+          && g_ascii_string_to_unsigned (ms, 10, 1, 12, &m, NULL)
+          && g_ascii_string_to_unsigned (ds, 10, 1, 31, &d, NULL))
+        dt = g_date_time_new (utc, (gint) y, (gint) m, (gint) d, 0, 0, 0);
+    }
   else
     dt = g_date_time_new_from_iso8601 (text, utc);
   if (dt == NULL)

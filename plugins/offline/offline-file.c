@@ -264,7 +264,7 @@ candidate_open (int dirfd, const char *name, const char *path, gboolean lock, Of
       return refuse (rank, OFFLINE_RANK_UNREADABLE, -1);
     }
 
-  OfflineStat st;
+  OfflineStat st = { 0 };
   int errsv = offline_stat_fd (fd, &st);
   if (errsv != 0)
     {

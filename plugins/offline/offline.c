@@ -475,9 +475,8 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
       OfflineRank rank = OFFLINE_RANK_NONE;
       g_autoptr (OfflineCandidate) cand
           = offline_candidate_open (dirfd (dir), name, path, &rank, &local_error);
-      if (cand == NULL)
-        refusals_add (&refusals, rank, local_error);
-      else if (!offline_check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
+      if (cand == NULL
+          || !offline_check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
         refusals_add (&refusals, rank, local_error);
       else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
         {

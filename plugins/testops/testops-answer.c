@@ -54,6 +54,8 @@ testops_answer_verify (TesseraTrustedKeys *keys, const char *server, JsonObject 
   if (message == NULL
       || !tessera_trusted_keys_verify_message (keys, context, message, signature, &local_error))
     {
+      if (local_error == NULL) /* (every path above sets it; for the analyzer) */
+        local_error = g_error_new_literal (TESSERA_ERROR, TESSERA_ERROR_TAMPERED, "unsigned");
       g_set_error (error, TESSERA_ERROR, local_error->code,
                    "license server %s: refusing its answer: %s (a fake license server, or a "
                    "proxy altering answers?)",
