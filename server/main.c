@@ -321,7 +321,7 @@ main (int argc, char **argv)
   gint reap_interval = 0;
   GOptionEntry entries[]
       = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database,
-            "SQLite database (default ./tessera.db)", "PATH" },
+            "SQLite database file (default ./tessera.db), or a postgresql:// URL", "PATH|URL" },
           { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
             "Address and port (default 127.0.0.1:8443; port 0: any free port)", "ADDR:PORT" },
           { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "TLS certificate (PEM)", "FILE" },
@@ -353,6 +353,16 @@ main (int argc, char **argv)
     database = g_strdup ("tessera.db");
   if (listen == NULL)
     listen = g_strdup ("127.0.0.1:8443");
+  if (key_dir == NULL
+      && (g_str_has_prefix (database, "postgresql://")
+          || g_str_has_prefix (database, "postgres://")))
+    {
+      /* Next to a file makes sense; next to a URL it does not, and several
+       * instances must share the same keys. */
+      g_printerr ("tessera-server: --key-dir is required with a PostgreSQL database (every "
+                  "instance needs the same signing keys)\n");
+      return 1;
+    }
   if (key_dir == NULL)
     key_dir = g_strdup_printf ("%s.keys", database);
   if (lease < 5 || lease > 86400)

@@ -137,8 +137,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsOffline, ts_offline_free)
 
 /* ---- lifecycle ---- */
 
-/* Opens (creating and migrating) the database at @path: WAL mode,
- * synchronous=FULL for seat changes, foreign keys on. */
+/* Opens (creating and migrating) the database @path names: a SQLite file
+ * (WAL mode, synchronous=FULL for seat changes, foreign keys on), or a
+ * PostgreSQL server for a `postgresql://` / `postgres://` URL (libpq
+ * conninfo URI; `pool_size=N` sets the connection pool), shared by several
+ * server instances (store-dispatch.c picks the backend). */
 TsStore *ts_store_open (const char *path, GError **error);
 void ts_store_close (TsStore *store);
 

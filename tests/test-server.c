@@ -2,6 +2,7 @@
  * port 0, a temporary SQLite file bootstrapped through the store API, and a
  * libsoup-3 client. */
 #include "server-util.h"
+#include "store-backend.h"
 #include "test-util.h"
 
 #include <json-glib/json-glib.h>
@@ -61,7 +62,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   f->dir = test_tmpdir_new ();
-  f->db = g_build_filename (f->dir, "tessera.db", NULL);
+  f->db = test_store_location (f->dir);
   f->keys = g_build_filename (f->dir, "keys", NULL);
   f->log = g_build_filename (f->dir, "server.log", NULL);
   f->session = soup_session_new_with_options ("timeout", 60, NULL);
@@ -104,7 +105,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (log);
   g_object_unref (f->session);
   test_tmpdir_free (f->dir);
-  g_free (f->db);
+  test_store_location_free (f->db);
   g_free (f->keys);
   g_free (f->log);
   g_free (f->url);
@@ -1500,6 +1501,30 @@ test_insecure_refused (Fixture *f, gconstpointer data)
   g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
 }
 
+/* A PostgreSQL URL has no folder to keep keys next to: --key-dir is
+ * required (one line on stderr, exit 1, nothing contacted). */
+static void
+test_url_needs_key_dir (Fixture *f, gconstpointer data)
+{
+  const char *bin = g_getenv ("TESSERA_SERVER");
+  GError *error = NULL;
+  GSubprocess *p = g_subprocess_new (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, bin, "--database",
+      "postgresql://127.0.0.1:1/none", "--listen", "127.0.0.1:0", NULL);
+  g_assert_no_error (error);
+  char *out = NULL, *err = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "--key-dir is required"));
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
+  g_free (out);
+  g_free (err);
+  g_object_unref (p);
+}
+
 static gboolean
 accept_test_cert (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
                   gpointer data)
@@ -1597,6 +1622,7 @@ main (int argc, char **argv)
   ADD ("key-rotation", test_key_rotation, no_server);
   ADD ("sigkill", test_sigkill, NULL);
   ADD ("insecure-refused", test_insecure_refused, no_server);
+  ADD ("url-needs-key-dir", test_url_needs_key_dir, no_server);
   ADD ("tls", test_tls, no_server);
 #undef ADD
   return g_test_run ();

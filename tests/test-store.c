@@ -1,10 +1,11 @@
-/* tessera-store (server/store-*.c) on a real SQLite file: the rules of
+/* tessera-store (server/store-*.c) on a real SQLite file, or a PostgreSQL
+ * database under tests/with-postgres.sh (tests/store-backend.h): the rules of
  * docs/protocol.md, restarts, permissions, concurrency and an unwritable
  * database. */
+#include "store-backend.h"
 #include "store.h"
 #include "test-util.h"
 
-#include <sqlite3.h>
 #include <string.h>
 
 #define NOW ((gint64) 1700000000)
@@ -38,7 +39,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   (void) data;
   GError *error = NULL;
   f->dir = test_tmpdir_new ();
-  f->path = g_build_filename (f->dir, "store.db", NULL);
+  f->path = test_store_location (f->dir);
   fixture_open (f);
   f->owner = ts_store_bootstrap_org (f->store, "acme", "Acme", "owner@acme.test", NOW, &error);
   g_assert_no_error (error);
@@ -61,7 +62,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_free (f->admin);
   g_free (f->member);
   g_free (f->other);
-  g_free (f->path);
+  test_store_location_free (f->path);
   test_tmpdir_free (f->dir);
 }
 
@@ -120,16 +121,7 @@ assert_message (GError *error, const char *fragment)
 static gint64
 db_count (const char *path, const char *sql)
 {
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 10000);
-  sqlite3_stmt *stmt = NULL;
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  gint64 n = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return n;
+  return test_store_count (path, sql);
 }
 
 static gboolean
@@ -165,25 +157,21 @@ test_migrations (Fixture *f, gconstpointer data)
 
   /* A database from a newer program is refused, not damaged. */
   ts_store_close (f->store);
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL, NULL),
-                   ==, SQLITE_OK);
+  test_store_exec (f->path, "INSERT INTO schema_version VALUES (99, 0)");
   GError *error = NULL;
   f->store = ts_store_open (f->path, &error);
   g_assert_null (f->store);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
   assert_message (error, "newer");
   g_clear_error (&error);
-  g_assert_cmpint (
-      sqlite3_exec (db, "DELETE FROM schema_version WHERE version = 99", NULL, NULL, NULL), ==,
-      SQLITE_OK);
-  sqlite3_close (db);
+  test_store_exec (f->path, "DELETE FROM schema_version WHERE version = 99");
   fixture_open (f);
   g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, latest);
 
-  /* A database that cannot be created. */
-  g_autofree char *missing = g_build_filename (f->dir, "no", "such", "dir.db", NULL);
+  /* A database that cannot be created (PostgreSQL: reached). */
+  g_autofree char *missing = test_store_postgresql ()
+                                 ? g_strdup ("postgresql://nobody@127.0.0.1:1/none")
+                                 : g_build_filename (f->dir, "no", "such", "dir.db", NULL);
   g_assert_null (ts_store_open (missing, &error));
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
   assert_message (error, missing);
@@ -1180,18 +1168,13 @@ test_unavailable (Fixture *f, gconstpointer data)
   g_autoptr (TsPool) nl = make_pool (f, "acme", "KSE", "node-locked", "annual", 5);
   g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 5);
   g_autoptr (TsSession) s = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-ro-1", NOW);
-  /* A directory the unprivileged child may create -wal and -shm in. */
-  g_autofree char *sub = g_build_filename (f->dir, "ro", NULL);
-  g_assert_cmpint (g_mkdir (sub, 0777), ==, 0);
-  g_assert_cmpint (g_chmod (sub, 0777), ==, 0);
-  g_autofree char *path = g_build_filename (sub, "store.db", NULL);
+  /* SQLite: a read-only file in a directory the unprivileged child may
+   * create -wal and -shm in; PostgreSQL: a read-only database. */
   ts_store_close (f->store);
-  g_assert_cmpint (g_rename (f->path, path), ==, 0);
-  g_free (f->path);
-  f->path = g_strdup (path);
+  f->path = test_store_make_read_only (f->path, f->dir);
+  const char *path = f->path;
   gint64 audit = db_count (path, "SELECT count(*) FROM audit");
   gint64 sessions = db_count (path, "SELECT count(*) FROM sessions");
-  g_assert_cmpint (g_chmod (path, 0444), ==, 0);
 
   g_setenv ("TS_TEST_DB", path, TRUE);
   g_setenv ("TS_TEST_POOL", nl->id, TRUE);
@@ -1201,7 +1184,7 @@ test_unavailable (Fixture *f, gconstpointer data)
   g_test_trap_assert_passed ();
 
   /* Nothing changed. */
-  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  test_store_make_writable (path);
   fixture_open (f);
   g_assert_cmpint (db_count (path, "SELECT count(*) FROM audit"), ==, audit);
   g_assert_cmpint (db_count (path, "SELECT count(*) FROM sessions"), ==, sessions);
@@ -1374,26 +1357,11 @@ static gpointer
 naive_worker (gpointer data)
 {
   Worker *w = data;
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open (w->path, &db), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 30000);
+  TestDb *db = test_db_open (w->path);
   for (guint j = 0; j < PER_THREAD; j++)
     {
       guint n = w->index * PER_THREAD + j;
-      gint64 active = 0;
-      sqlite3_stmt *stmt = NULL;
-      g_assert_cmpint (sqlite3_exec (db, "BEGIN", NULL, NULL, NULL), ==, SQLITE_OK);
-      g_assert_cmpint (sqlite3_prepare_v2 (db,
-                                           "SELECT count(*) FROM sessions WHERE pool_id = ?"
-                                           " AND ended_at IS NULL AND lease_expires_at > ?",
-                                           -1, &stmt, NULL),
-                       ==, SQLITE_OK);
-      sqlite3_bind_text (stmt, 1, w->pool_id, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (stmt, 2, NOW);
-      g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-      active = sqlite3_column_int64 (stmt, 0);
-      sqlite3_finalize (stmt);
-      g_assert_cmpint (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+      gint64 active = test_db_count_active (db, w->pool_id, NOW);
       g_usleep (2000);
       if (active >= CONC_QUOTA)
         {
@@ -1404,33 +1372,12 @@ naive_worker (gpointer data)
       char nonce[32], machine[16];
       g_snprintf (nonce, sizeof nonce, "nonce-%03u-%u", w->index, j);
       g_snprintf (machine, sizeof machine, "M-%u", n % CONC_QUOTA);
-      g_assert_cmpint (sqlite3_exec (db, "BEGIN", NULL, NULL, NULL), ==, SQLITE_OK);
-      g_assert_cmpint (sqlite3_prepare_v2 (db,
-                                           "INSERT INTO sessions (id, pool_id, user_id,"
-                                           " machine_id, nonce, started_at, last_heartbeat,"
-                                           " lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                           -1, &stmt, NULL),
-                       ==, SQLITE_OK);
-      sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
-      sqlite3_bind_text (stmt, 2, w->pool_id, -1, SQLITE_STATIC);
-      sqlite3_bind_text (stmt, 3, w->users[n % 4], -1, SQLITE_STATIC);
-      sqlite3_bind_text (stmt, 4, machine, -1, SQLITE_STATIC);
-      sqlite3_bind_text (stmt, 5, nonce, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (stmt, 6, NOW);
-      sqlite3_bind_int64 (stmt, 7, NOW);
-      sqlite3_bind_int64 (stmt, 8, NOW + LEASE);
-      int rc;
-      while ((rc = sqlite3_step (stmt)) == SQLITE_BUSY)
-        g_usleep (1000);
-      g_assert_cmpint (rc, ==, SQLITE_DONE);
-      sqlite3_finalize (stmt);
-      while ((rc = sqlite3_exec (db, "COMMIT", NULL, NULL, NULL)) == SQLITE_BUSY)
-        g_usleep (1000);
-      g_assert_cmpint (rc, ==, SQLITE_OK);
+      test_db_insert_session (db, id, w->pool_id, w->users[n % 4], machine, nonce, NOW,
+                              NOW + LEASE);
       g_free (id);
       g_atomic_int_inc (w->granted);
     }
-  sqlite3_close (db);
+  test_db_close (db);
   return NULL;
 }
 

@@ -155,7 +155,8 @@ TsStore *
 admin_open (gboolean create, int *rc)
 {
   const char *path = opt_database ? opt_database : pre_database ? pre_database : DEFAULT_DATABASE;
-  if (!create && !g_file_test (path, G_FILE_TEST_EXISTS))
+  gboolean url = g_str_has_prefix (path, "postgresql://") || g_str_has_prefix (path, "postgres://");
+  if (!create && !url && !g_file_test (path, G_FILE_TEST_EXISTS))
     {
       *rc = admin_fail (EXIT_IO,
                         "the database %s does not exist (make it with 'tessera-admin bootstrap', "
