@@ -1353,16 +1353,24 @@ test_concurrency (void)
  * transaction, insert in another, on a connection per thread. SQLite's
  * locking serializes each transaction but not the pair, so with a short
  * pause between count and insert the quota is overshot. */
+static gint naive_ready; /* workers connected, for the start gate */
+
 static gpointer
 naive_worker (gpointer data)
 {
   Worker *w = data;
   TestDb *db = test_db_open (w->path);
+  /* Everybody connected first: a slow connection setup (PostgreSQL under
+   * a sanitizer) must not stagger the workers so much that they never
+   * overlap, or the control would prove nothing. */
+  g_atomic_int_inc (&naive_ready);
+  while (g_atomic_int_get (&naive_ready) < N_THREADS)
+    g_usleep (1000);
   for (guint j = 0; j < PER_THREAD; j++)
     {
       guint n = w->index * PER_THREAD + j;
       gint64 active = test_db_count_active (db, w->pool_id, NOW);
-      g_usleep (2000);
+      g_usleep (5000);
       if (active >= CONC_QUOTA)
         {
           g_atomic_int_inc (w->refused);
@@ -1390,6 +1398,7 @@ test_concurrency_naive (void)
       Fixture f = { 0 };
       fixture_set_up (&f, NULL);
       gint granted, refused, other;
+      g_atomic_int_set (&naive_ready, 0);
       gint64 active = run_workers (&f, naive_worker, &granted, &refused, &other);
       g_assert_cmpint (active, ==, granted);
       worst = MAX (worst, active);
