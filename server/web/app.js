@@ -235,8 +235,11 @@ function renderNav() {
     type: 'button', role: 'tab', 'aria-selected': String(n === state.page), 'data-page': n,
     text: PAGES[n].title, onclick: () => { state.page = n; renderNav(); },
   })));
-  const page = $('page');
-  page.replaceChildren(el('p', { class: 'note', text: 'Loading…' }));
+  // Each navigation renders into a view of its own: a slower page still
+  // loading from an earlier click then fills a view no longer shown,
+  // instead of overwriting the page the user moved to.
+  const page = el('div', { class: 'view' }, el('p', { class: 'note', text: 'Loading…' }));
+  $('page').replaceChildren(page);
   if (!state.org && PAGES[state.page].admin) {
     page.replaceChildren(el('p', { class: 'empty', text: 'You belong to no organization yet.' }));
     return;
