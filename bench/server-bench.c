@@ -30,21 +30,17 @@
  * --keep: leave the database and the server's request log (one line per
  * request with its server-side time) in the temporary directory.
  * The quota checks are asserted (they are correctness, not timing). */
+#include "bench-util.h"
 #include "store.h"
 
 #include <libsoup/soup.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <errno.h>
-#include <unistd.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #ifndef BENCH_SERVER
 #error "BENCH_SERVER must be defined (bench/CMakeLists.txt)"
@@ -99,12 +95,6 @@ typedef struct
   gint *stop;
 } Client;
 
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* ---------------------------------------------------------------- server */
 
 /* $TESSERA_SERVER overrides the build tree's binary (to compare builds). */
@@ -154,7 +144,7 @@ server_start_try (Bench *b, gboolean retried)
 {
   GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_set_stderr_file_path (l, b->log);
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (l, bench_die_with_parent, NULL, NULL);
   GError *error = NULL;
   char *keys = g_build_filename (b->dir, "keys", NULL);
   /* A lease longer than the run: the quota check counts every session. */
@@ -295,158 +285,18 @@ network_event (SoupMessage *msg, GSocketClientEvent event, GIOStream *connection
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 }
 
-/* The lean client (the default): a blocking socket per client thread and
- * hand-written HTTP/1.1, one write a request. The libsoup-3 client costs
- * several times the CPU a request, and the clients share the machine's two
- * cores with the server: --libsoup measures with it instead. */
+/* The lean client (the default, bench-util.c); --libsoup measures with a
+ * SoupSession per client instead. */
 static gboolean use_libsoup;
-static _Thread_local int raw_fd = -1;
-static _Thread_local guint16 raw_port;
-
-static void
-raw_close (void)
-{
-  if (raw_fd >= 0)
-    close (raw_fd);
-  raw_fd = -1;
-}
-
-static int
-raw_connect (guint16 port)
-{
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port) };
-  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  int one = 1;
-  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect (fd, (struct sockaddr *) &a, sizeof a) != 0)
-    {
-      close (fd);
-      return -1;
-    }
-  return fd;
-}
-
-static gboolean
-raw_send_all (int fd, const char *p, gsize n)
-{
-  while (n > 0)
-    {
-      ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      p += w;
-      n -= (gsize) w;
-    }
-  return TRUE;
-}
-
-/* One response into @buf: its status (0: transport or parse error), its
- * body and whether the server closes the connection after it. */
-static guint
-raw_read_response (int fd, char *buf, gsize size, const char **body, gsize *body_len,
-                   gboolean *close_after)
-{
-  gsize have = 0;
-  const char *end = NULL;
-  while (end == NULL)
-    {
-      if (have >= size - 1)
-        return 0;
-      ssize_t r = recv (fd, buf + have, size - 1 - have, 0);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0)
-        return 0;
-      have += (gsize) r;
-      buf[have] = '\0';
-      end = strstr (buf, "\r\n\r\n");
-    }
-  gsize head = (gsize) (end + 4 - buf);
-  guint status = 0;
-  /* "HTTP/1.x NNN ...": three digits after the first space. */
-  const char *sp = strchr (buf, ' ');
-  guint64 code = 0;
-  g_autofree char *digits
-      = sp != NULL && g_str_has_prefix (buf, "HTTP/1.") ? g_strndup (sp + 1, 3) : NULL;
-  if (digits == NULL || !g_ascii_string_to_unsigned (digits, 10, 100, 599, &code, NULL))
-    return 0;
-  status = (guint) code;
-  gsize clen = 0;
-  *close_after = FALSE;
-  for (const char *line = strstr (buf, "\r\n") + 2; line < end;)
-    {
-      const char *eol = strstr (line, "\r\n");
-      if (g_ascii_strncasecmp (line, "Content-Length:", 15) == 0)
-        clen = strtoul (line + 15, NULL, 10);
-      else if (g_ascii_strncasecmp (line, "Connection:", 11) == 0
-               && g_strstr_len (line, eol - line, "close") != NULL)
-        *close_after = TRUE;
-      line = eol + 2;
-    }
-  if (head + clen >= size)
-    return 0;
-  while (have < head + clen)
-    {
-      ssize_t r = recv (fd, buf + have, head + clen - have, 0);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0)
-        return 0;
-      have += (gsize) r;
-    }
-  *body = buf + head;
-  *body_len = clen;
-  return status;
-}
 
 static guint
 raw_request (Client *c, const char *path, const char *body, GBytes **reply)
 {
   guint16 port = (guint16) g_ascii_strtoull (strrchr (c->bench->url, ':') + 1, NULL, 10);
-  if (raw_fd >= 0 && raw_port != port)
-    raw_close ();
-  char req[1024];
-  int n = g_snprintf (req, sizeof req,
-                      "POST /api/v1%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                      "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n%s",
-                      path, port, c->key, strlen (body), body);
-  g_assert (n > 0 && (gsize) n < sizeof req);
-  char buf[16384];
-  const char *data = NULL;
-  gsize len = 0;
-  gboolean close_after = FALSE;
-  guint status = 0;
-  for (;;)
-    {
-      gboolean reused = raw_fd >= 0;
-      if (!reused)
-        {
-          raw_fd = raw_connect (port);
-          raw_port = port;
-          if (raw_fd < 0)
-            return 0;
-        }
-      if (raw_send_all (raw_fd, req, (gsize) n)
-          && (status = raw_read_response (raw_fd, buf, sizeof buf, &data, &len, &close_after)) != 0)
-        break;
-      raw_close ();
-      /* A kept connection the server had closed: these requests are
-       * idempotent, send it again on a new one (as libsoup would). */
-      if (!reused)
-        return 0;
-    }
-  if (close_after)
-    {
-      g_atomic_int_inc (&c->bench->closed_responses);
-      raw_close ();
-    }
-  *reply = g_bytes_new (data, len);
+  gboolean closed = FALSE;
+  guint status = bench_http_post (port, c->key, path, body, reply, &closed);
+  if (closed)
+    g_atomic_int_inc (&c->bench->closed_responses);
   return status;
 }
 
@@ -574,7 +424,7 @@ client_thread (gpointer data)
     for (guint i = 0; i < c->count; i++)
       client_one (session, c, i, &c->lat_ms[i]);
   g_object_unref (session);
-  raw_close ();
+  bench_http_close ();
   return NULL;
 }
 
@@ -588,22 +438,6 @@ typedef struct
   guint ok, failed, rejected;
   double per_s, p50, p99;
 } Row;
-
-static int
-compare_doubles (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
-static double
-percentile (double *v, guint n, double p)
-{
-  if (n == 0)
-    return 0;
-  guint i = (guint) (p * (n - 1) + 0.5);
-  return v[MIN (i, n - 1)];
-}
 
 /* Runs @op on every client at once; fills @row. */
 static void
@@ -634,12 +468,12 @@ run_phase (Client *clients, guint n, Op op, guint count, Row *row)
       row->failed += clients[i].failed;
       row->rejected += clients[i].rejected;
     }
-  qsort (all, total, sizeof (double), compare_doubles);
+  qsort (all, total, sizeof (double), bench_compare_doubles);
   row->clients = n;
   row->requests = total;
   row->per_s = row->ok / secs;
-  row->p50 = percentile (all, total, 0.50);
-  row->p99 = percentile (all, total, 0.99);
+  row->p50 = bench_percentile (all, total, 0.50);
+  row->p99 = bench_percentile (all, total, 0.99);
   g_free (all);
 }
 
@@ -907,7 +741,7 @@ main (int argc, char **argv)
       runs[k].small.what = "act q=10";
       clients_free (small, MAX_CLIENTS);
     }
-  raw_close (); /* the main thread's, from the releases */
+  bench_http_close (); /* the main thread's, from the releases */
   if (baseline != NULL)
     {
       runs[0].hwm_final = proc_kib (&runs[0].b, "VmHWM");
@@ -954,7 +788,7 @@ main (int argc, char **argv)
       clients_free (c, MAX_CLIENTS);
     }
   cur->hwm_final = proc_kib (b, "VmHWM");
-  raw_close ();
+  bench_http_close ();
   server_stop (b);
 
   for (guint k = 0; k < n_runs; k++)

@@ -51,8 +51,8 @@ _tessera_key_id_from_public (const unsigned char *pk, char out[TESSERA_KEY_ID_LE
   sodium_bin2hex (out, TESSERA_KEY_ID_LEN + 1, hash, sizeof hash);
 }
 
-static TesseraSigningKey *
-key_new_from_seed (const unsigned char *seed)
+TesseraSigningKey *
+_tessera_signing_key_new_from_seed (const unsigned char *seed)
 {
   TesseraSigningKey *key = g_new0 (TesseraSigningKey, 1);
   g_atomic_ref_count_init (&key->ref_count);
@@ -70,7 +70,7 @@ tessera_signing_key_generate (void)
   if (!_tessera_sodium_init (NULL))
     return NULL;
   randombytes_buf (seed, sizeof seed);
-  TesseraSigningKey *key = key_new_from_seed (seed);
+  TesseraSigningKey *key = _tessera_signing_key_new_from_seed (seed);
   sodium_memzero (seed, sizeof seed);
   return key;
 }
@@ -91,6 +91,12 @@ tessera_signing_key_unref (TesseraSigningKey *key)
     return;
   sodium_free (key->sk);
   g_free (key);
+}
+
+const unsigned char *
+_tessera_signing_key_secret (TesseraSigningKey *key)
+{
+  return key->sk;
 }
 
 const char *
@@ -206,7 +212,7 @@ tessera_signing_key_load (const char *path, GError **error)
   if (!ok)
     return NULL;
 
-  TesseraSigningKey *key = key_new_from_seed (seed);
+  TesseraSigningKey *key = _tessera_signing_key_new_from_seed (seed);
   sodium_memzero (seed, sizeof seed);
   if (!g_str_equal (id, key->id))
     {

@@ -121,6 +121,10 @@ char *_tessera_fp_lookup_user_name (guint32 uid);
 
 gboolean _tessera_sodium_init (GError **error);
 void _tessera_key_id_from_public (const unsigned char *pk, char out[TESSERA_KEY_ID_LEN + 1]);
+/* A key from its 32-byte Ed25519 seed (the seed stays the caller's). */
+TesseraSigningKey *_tessera_signing_key_new_from_seed (const unsigned char *seed);
+/* The 64-byte libsodium secret key (transfer none; guarded memory). */
+const unsigned char *_tessera_signing_key_secret (TesseraSigningKey *key);
 const unsigned char *_tessera_signing_key_get_secret (TesseraSigningKey *key);
 /* Returns: (transfer none) the 32-byte public key for @key_id, or NULL. */
 const unsigned char *_tessera_trusted_keys_lookup (TesseraTrustedKeys *keys, const char *key_id);

@@ -2,6 +2,7 @@
  * Options, signing keys, listening, the lease reaper and shutdown; the HTTP
  * API itself is in http-*.c. */
 #include "http-private.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,90 +22,6 @@ typedef struct
   GTlsCertificate *cert;
   guint drain_ticks;
 } TsMain;
-
-/* ---------------------------------------------------------------- keys */
-
-/* Loads every *.key of @dir (generating one if there is none); the key named
- * by @dir/current, else the newest file, signs. */
-static TesseraSigningKey *
-ts_load_keys (const char *dir, GError **error)
-{
-  if (g_mkdir_with_parents (dir, 0700) != 0)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
-                   "cannot create key directory %s: %s", dir, g_strerror (errno));
-      return NULL;
-    }
-  GDir *d = g_dir_open (dir, 0, error);
-  if (d == NULL)
-    return NULL;
-  char *current_id = NULL;
-  char *current_path = g_build_filename (dir, "current", NULL);
-  if (g_file_get_contents (current_path, &current_id, NULL, NULL))
-    g_strstrip (current_id);
-  g_free (current_path);
-
-  TesseraSigningKey *best = NULL;
-  gint64 best_mtime = G_MININT64;
-  gboolean named = FALSE;
-  const char *name;
-  guint count = 0;
-  while ((name = g_dir_read_name (d)) != NULL)
-    {
-      if (!g_str_has_suffix (name, ".key"))
-        continue;
-      char *path = g_build_filename (dir, name, NULL);
-      TesseraSigningKey *key = tessera_signing_key_load (path, error);
-      GStatBuf st;
-      gint64 mtime = g_stat (path, &st) == 0 ? (gint64) st.st_mtime : 0;
-      g_free (path);
-      if (key == NULL)
-        {
-          g_clear_pointer (&best, tessera_signing_key_unref);
-          g_dir_close (d);
-          g_free (current_id);
-          return NULL;
-        }
-      count++;
-      gboolean is_named
-          = current_id != NULL && strcmp (current_id, tessera_signing_key_get_id (key)) == 0;
-      if (!named && (is_named || best == NULL || mtime > best_mtime))
-        {
-          g_clear_pointer (&best, tessera_signing_key_unref);
-          best = tessera_signing_key_ref (key);
-          best_mtime = mtime;
-          named = is_named;
-        }
-      tessera_signing_key_unref (key);
-    }
-  g_dir_close (d);
-  if (current_id != NULL && !named && best != NULL)
-    g_printerr ("tessera-server: warning: %s/current names key %s, which is not there; using %s\n",
-                dir, current_id, tessera_signing_key_get_id (best));
-  g_free (current_id);
-  if (count == 0)
-    {
-      TesseraSigningKey *key = tessera_signing_key_generate ();
-      const char *id = tessera_signing_key_get_id (key);
-      char *base = g_strdup_printf ("%s.key", id);
-      char *secret = g_build_filename (dir, base, NULL);
-      char *pub_base = g_strdup_printf ("%s.pub", id);
-      char *pub = g_build_filename (dir, pub_base, NULL);
-      gboolean ok = tessera_signing_key_save (key, secret, pub, error);
-      g_free (base);
-      g_free (secret);
-      g_free (pub_base);
-      g_free (pub);
-      if (!ok)
-        {
-          tessera_signing_key_unref (key);
-          return NULL;
-        }
-      g_printerr ("tessera-server: generated signing key %s in %s\n", id, dir);
-      best = key;
-    }
-  return best;
-}
 
 /* ---------------------------------------------------------------- reaper */
 
@@ -316,6 +233,7 @@ main (int argc, char **argv)
   g_autofree char *tls_cert = NULL;
   g_autofree char *tls_key = NULL;
   g_autofree char *key_dir = NULL;
+  g_autofree char *kek_path = NULL;
   gboolean allow_insecure = FALSE;
   gint lease = 60;
   gint reap_interval = 0;
@@ -329,7 +247,11 @@ main (int argc, char **argv)
           { "allow-insecure", 0, 0, G_OPTION_ARG_NONE, &allow_insecure,
             "Serve plain HTTP on a non-loopback address", NULL },
           { "key-dir", 0, 0, G_OPTION_ARG_FILENAME, &key_dir,
-            "Signing keys (default <database>.keys/)", "DIR" },
+            "Signing keys (default <database>.keys/; not with --key-encryption-key)", "DIR" },
+          { "key-encryption-key", 0, 0, G_OPTION_ARG_FILENAME, &kek_path,
+            "Keep the signing keys in the database, sealed with the key in FILE (required with "
+            "PostgreSQL; every instance gets the same file)",
+            "FILE" },
           { "lease", 0, 0, G_OPTION_ARG_INT, &lease, "Session lease in seconds (default 60)",
             "SECONDS" },
           { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval,
@@ -353,18 +275,31 @@ main (int argc, char **argv)
     database = g_strdup ("tessera.db");
   if (listen == NULL)
     listen = g_strdup ("127.0.0.1:8443");
-  if (key_dir == NULL
-      && (g_str_has_prefix (database, "postgresql://")
-          || g_str_has_prefix (database, "postgres://")))
+  gboolean url
+      = g_str_has_prefix (database, "postgresql://") || g_str_has_prefix (database, "postgres://");
+  if (key_dir != NULL && kek_path != NULL)
     {
-      /* Next to a file makes sense; next to a URL it does not, and several
-       * instances must share the same keys. */
-      g_printerr ("tessera-server: --key-dir is required with a PostgreSQL database (every "
-                  "instance needs the same signing keys)\n");
+      g_printerr ("tessera-server: --key-dir and --key-encryption-key exclude each other (keys in "
+                  "a directory, or sealed in the database)\n");
       return 1;
     }
-  if (key_dir == NULL)
+  if (url && kek_path == NULL)
+    {
+      /* Several instances must sign with the same key, and no instance's
+       * disk is the place for it: the database is, sealed. */
+      g_printerr ("tessera-server: --key-encryption-key FILE is required with a PostgreSQL "
+                  "database: the instances share their signing keys through it, sealed with "
+                  "that key (create one with tessera-admin signing-key create-kek --file FILE%s)\n",
+                  key_dir != NULL ? "; move keys of --key-dir there with tessera-admin "
+                                    "signing-key import"
+                                  : "");
+      return 1;
+    }
+  if (key_dir == NULL && kek_path == NULL)
     key_dir = g_strdup_printf ("%s.keys", database);
+  g_autoptr (TsKek) kek = NULL;
+  if (kek_path != NULL && (kek = ts_kek_load (kek_path, &error)) == NULL)
+    return ts_fail (error);
   if (lease < 5 || lease > 86400)
     {
       g_printerr ("tessera-server: --lease must be 5 to 86400 seconds\n");
@@ -404,23 +339,22 @@ main (int argc, char **argv)
   TsMain m = { 0 };
   TsServer *server = &m.server;
   server->lease_seconds = lease;
-  server->key = ts_load_keys (key_dir, &error);
-  if (server->key == NULL)
+  server->store = ts_store_open (database, &error);
+  if (server->store != NULL)
+    {
+      server->key = kek != NULL ? ts_keys_load_db (server->store, kek, TRUE, &error)
+                                : ts_keys_load_dir (key_dir, TRUE, &error);
+      if (server->key == NULL)
+        g_clear_pointer (&server->store, ts_store_close);
+    }
+  g_clear_pointer (&kek, ts_kek_free);
+  if (server->store == NULL)
     {
       g_clear_object (&cert);
       g_object_unref (address);
       return ts_fail (error);
     }
   server->public_key = tessera_signing_key_dup_public (server->key);
-  server->store = ts_store_open (database, &error);
-  if (server->store == NULL)
-    {
-      g_clear_object (&cert);
-      g_object_unref (address);
-      tessera_signing_key_unref (server->key);
-      g_free (server->public_key);
-      return ts_fail (error);
-    }
 
   server->context = g_main_context_ref_thread_default ();
   server->soup = soup_server_new ("server-header", "tessera-server", NULL);

@@ -126,6 +126,34 @@ ts_store_get_user_email (TsStore *store, const char *user_id, GError **error)
   return ts_sqlite_get_user_email (store->sqlite, user_id, error);
 }
 
+GPtrArray *
+ts_store_list_signing_keys (TsStore *store, GError **error)
+{
+  if (store->kind == TS_STORE_POSTGRESQL)
+    return ts_pg_list_signing_keys (store->pg, error);
+  return ts_sqlite_list_signing_keys (store->sqlite, error);
+}
+
+gboolean
+ts_store_add_signing_key (TsStore *store, const char *actor, const TsSigningKeyRow *row,
+                          gboolean only_if_none, gboolean *added, GError **error)
+{
+  if (store->kind == TS_STORE_POSTGRESQL)
+    return ts_pg_add_signing_key (store->pg, actor, row, only_if_none, added, error);
+  return ts_sqlite_add_signing_key (store->sqlite, actor, row, only_if_none, added, error);
+}
+
+void
+ts_signing_key_row_free (TsSigningKeyRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->id);
+  g_free (row->public_key);
+  g_free (row->sealed);
+  g_free (row);
+}
+
 char *
 ts_store_create_api_key (TsStore *store, const char *user_id, const char *label, gint64 now,
                          char **key_id, GError **error)

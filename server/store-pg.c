@@ -72,6 +72,9 @@ static const char *const migrations[] = {
   "  expires_at BIGINT NOT NULL, used_at BIGINT);"
   "CREATE TABLE web_login_failures (subject " T " PRIMARY KEY, count BIGINT NOT NULL,"
   "  window_start BIGINT NOT NULL);",
+  /* 3: signing keys, as SQLite's migration 3 */
+  "CREATE TABLE signing_keys (id " T " PRIMARY KEY, public_key " T " NOT NULL,"
+  "  sealed " T " NOT NULL, created_at BIGINT NOT NULL, seq BIGINT NOT NULL UNIQUE);",
 };
 
 #undef T

@@ -57,6 +57,10 @@ static const char *const migrations[] = {
   "  expires_at INTEGER NOT NULL, used_at INTEGER);"
   "CREATE TABLE web_login_failures (subject TEXT PRIMARY KEY, count INTEGER NOT NULL,"
   "  window_start INTEGER NOT NULL);",
+  /* 3: signing keys shared by the instances (server/keys.c), sealed with
+   * the instances' key-encryption key */
+  "CREATE TABLE signing_keys (id TEXT PRIMARY KEY, public_key TEXT NOT NULL,"
+  "  sealed TEXT NOT NULL, created_at INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE);",
 };
 
 /* ---- errors ---- */

@@ -336,4 +336,29 @@ void ts_my_license_free (TsMyLicense *l);
 gboolean ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now,
                                    GPtrArray **grants, GPtrArray **sessions, GError **error);
 
+/* ---- signing keys shared through the database (server/keys.c) ---- */
+
+typedef struct
+{
+  char *id;         /* key id (16 hex characters) */
+  char *public_key; /* the public key line */
+  char *sealed;     /* base64 of tessera_signing_key_seal(): never the secret in clear */
+  gint64 created_at;
+} TsSigningKeyRow;
+
+void ts_signing_key_row_free (TsSigningKeyRow *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsSigningKeyRow, ts_signing_key_row_free)
+
+/* Returns: (transfer full) (element-type TsSigningKeyRow): every stored
+ * signing key, the last stored (the one that signs) first; NULL with
+ * @error. */
+GPtrArray *ts_store_list_signing_keys (TsStore *store, GError **error);
+
+/* Stores a sealed signing key, audited as @actor (NULL: tessera-admin).
+ * With @only_if_none, only while no key is stored (instances starting at
+ * once on an empty database: one adds, the others find its key): *@added
+ * tells. A key id already stored: TESSERA_ERROR_INVALID_ARGUMENT. */
+gboolean ts_store_add_signing_key (TsStore *store, const char *actor, const TsSigningKeyRow *row,
+                                   gboolean only_if_none, gboolean *added, GError **error);
+
 G_END_DECLS

@@ -160,6 +160,8 @@ dpkg-query --root="$full" -W -f '  ${db:Status-Abbrev} ${Package} ${Version}\n' 
 libdir="$full/usr/lib/$multiarch"
 for f in "$libdir/libtessera.so.0" "$full/usr/bin/tessera-license" "$full/usr/bin/tessera-server" \
          "$full/usr/bin/tessera-admin" "$full/lib/systemd/system/tessera-server.service" \
+         "$full/lib/systemd/system/tessera-server@.service" \
+         "$full/usr/share/doc/tessera-server/examples/tessera-server-postgresql.env" \
          "$full/etc/tessera/tessera.conf" "$full/usr/include/tessera/tessera.h" \
          "$libdir/pkgconfig/tessera.pc" "$libdir/cmake/Tessera/TesseraConfig.cmake"; do
   [ -e "$f" ] || fail "${f#"$full"} is not installed"
@@ -168,11 +170,18 @@ for s in NoNewPrivileges=yes ProtectSystem=strict StateDirectory=tessera Dynamic
   grep -q "^$s" "$full/lib/systemd/system/tessera-server.service" \
     || fail "tessera-server.service lacks $s"
 done
+for s in NoNewPrivileges=yes ProtectSystem=strict DynamicUser=yes LoadCredential=kek: \
+         "ExecStart=.*--key-encryption-key=%d/kek"; do
+  grep -q "^$s" "$full/lib/systemd/system/tessera-server@.service" \
+    || fail "tessera-server@.service lacks $s"
+done
 if command -v systemd-analyze >/dev/null 2>&1; then
   # Exposure 0 (locked down) to 10 (unsafe); fail above 2.5.
-  systemd-analyze security --offline=yes --root="$full" --threshold=25 tessera-server.service \
-    >"$tmp/security.out" 2>&1 || { cat "$tmp/security.out"; fail "tessera-server.service exposure"; }
-  grep 'Overall exposure' "$tmp/security.out" | sed 's/^→ */  /'
+  for unit in tessera-server.service tessera-server@8443.service; do
+    systemd-analyze security --offline=yes --root="$full" --threshold=25 "$unit" \
+      >"$tmp/security.out" 2>&1 || { cat "$tmp/security.out"; fail "$unit exposure"; }
+    grep 'Overall exposure' "$tmp/security.out" | sed "s/^→ */  $unit: /"
+  done
 fi
 
 # --- 3. the installed programs ----------------------------------------------

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 #include <signal.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 
 #define DAY (24 * 3600)
@@ -25,7 +26,34 @@ server_util_die_with_parent (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* Spawns $TESSERA_SERVER on @db and @keys, listening on 127.0.0.1 port 0,
+/* The key-encryption key file that goes with @keys (a key directory's
+ * path): created on first use, 64 random hexadecimal characters, 0600.
+ * Returns: (transfer full): its path. */
+static inline char *
+server_util_kek_path (const char *keys)
+{
+  char *path = g_strconcat (keys, ".kek", NULL);
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    return path;
+  guint8 bytes[32];
+  FILE *random = fopen ("/dev/urandom", "rb");
+  g_assert_nonnull (random);
+  g_assert_cmpuint (fread (bytes, 1, sizeof bytes, random), ==, sizeof bytes);
+  fclose (random);
+  GString *hex = g_string_new (NULL);
+  for (guint i = 0; i < sizeof bytes; i++)
+    g_string_append_printf (hex, "%02x", bytes[i]);
+  g_string_append_c (hex, '\n');
+  GError *error = NULL;
+  g_assert_true (
+      g_file_set_contents_full (path, hex->str, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error));
+  g_assert_no_error (error);
+  g_string_free (hex, TRUE);
+  return path;
+}
+
+/* Spawns $TESSERA_SERVER on @db and @keys (a key directory; with a
+ * PostgreSQL @db, server_util_kek_path() of it; NULL: none), listening on 127.0.0.1 port 0,
  * stderr to @log, with @extra arguments (NULL-terminated, or NULL), and
  * waits for its "listening on" line; *@url (freed first) is the URL it
  * names. @no_leak_check: under AddressSanitizer, turn off the server's leak
@@ -40,8 +68,23 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
   g_ptr_array_add (argv, (char *) bin);
   g_ptr_array_add (argv, "--database");
   g_ptr_array_add (argv, (char *) db);
-  g_ptr_array_add (argv, "--key-dir");
-  g_ptr_array_add (argv, (char *) keys);
+  char *kek = NULL;
+  if (keys == NULL)
+    ; /* the caller's @extra says where the keys are */
+  else if (g_str_has_prefix (db, "postgresql://") || g_str_has_prefix (db, "postgres://"))
+    {
+      /* Instances on PostgreSQL keep their signing keys in the database,
+       * sealed with a key-encryption key: one per @keys, shared by every
+       * server a test starts with the same @keys. */
+      kek = server_util_kek_path (keys);
+      g_ptr_array_add (argv, "--key-encryption-key");
+      g_ptr_array_add (argv, kek);
+    }
+  else
+    {
+      g_ptr_array_add (argv, "--key-dir");
+      g_ptr_array_add (argv, (char *) keys);
+    }
   g_ptr_array_add (argv, "--listen");
   g_ptr_array_add (argv, "127.0.0.1:0");
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
@@ -62,6 +105,7 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
   g_assert_no_error (error);
   g_object_unref (l);
   g_ptr_array_free (argv, TRUE);
+  g_free (kek);
 
   GDataInputStream *in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
   char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
@@ -83,6 +127,28 @@ server_util_terminate (GSubprocess *proc)
   GError *error = NULL;
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
+}
+
+/* Stops @proc with SIGTERM and asserts a clean exit (status 0). When it
+ * did not exit cleanly, the server's stderr (@log: its messages, and the
+ * sanitizer report of a crash or leak) goes to the test output first: CI
+ * keeps nothing else of a failed run. */
+static inline void
+server_util_stop_clean (GSubprocess *proc, const char *log)
+{
+  server_util_terminate (proc);
+  gboolean clean = g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0;
+  if (!clean)
+    {
+      char *text = NULL;
+      if (log != NULL && g_file_get_contents (log, &text, NULL, NULL))
+        g_printerr ("---- server log %s ----\n%s---- end of server log ----\n", log, text);
+      g_free (text);
+      if (g_subprocess_get_if_signaled (proc))
+        g_printerr ("server killed by signal %d\n", g_subprocess_get_term_sig (proc));
+    }
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
 }
 
 /* Creates an annual pool of @kind for product KRE in org acme, ending in a

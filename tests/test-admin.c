@@ -1169,7 +1169,7 @@ static const AdminCase cases[] = {
               "--out", "@OUT@", NULL },
     .exit_code = 1,
     .populate = TRUE,
-    .stderr_re = "--key-dir DIR is required",
+    .stderr_re = "give either --key-dir DIR \\(keys in a directory\\) or --key-encryption-key FILE",
     .check = check_no_offline },
   { .name = "offline-create/unwritable-out-dir",
     .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID,

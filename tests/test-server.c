@@ -52,9 +52,7 @@ server_stop (Fixture *f)
   /* Close our idle keep-alive connections first. */
   soup_session_abort (f->session);
   g_usleep (50 * 1000);
-  server_util_terminate (f->proc);
-  g_assert_true (g_subprocess_get_if_exited (f->proc));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->proc), ==, 0);
+  server_util_stop_clean (f->proc, f->log);
   g_clear_object (&f->proc);
 }
 
@@ -1022,12 +1020,7 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
       threads[i] = g_thread_new ("hammer", hammer_thread, &h[i]);
     }
   g_usleep (300 * 1000);
-  g_subprocess_send_signal (f->proc, SIGTERM);
-  GError *error = NULL;
-  g_subprocess_wait (f->proc, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (f->proc));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->proc), ==, 0);
+  server_util_stop_clean (f->proc, f->log);
   g_clear_object (&f->proc);
   gint ok = 0;
   for (guint i = 0; i < 16; i++)
@@ -1038,6 +1031,7 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
     }
   g_assert_cmpint (ok, >, 0);
 
+  GError *error = NULL;
   TsStore *store = ts_store_open (f->db, &error);
   g_assert_no_error (error);
   GPtrArray *sessions
@@ -1231,6 +1225,11 @@ verifies_with (GBytes *lic, GBytes *pub)
 static void
 test_key_rotation (Fixture *f, gconstpointer data)
 {
+  if (test_store_is_url (f->db))
+    {
+      g_test_skip ("keys live in the database on PostgreSQL: test-server-keys rotates them there");
+      return;
+    }
   server_start (f, NULL); /* generates the first key */
   GBytes *pub1 = get_public_key (f);
   server_stop (f);
@@ -1439,10 +1438,13 @@ test_sigkill (Fixture *f, gconstpointer data)
         g_error ("session %s got a 200 but is gone", (char *) k[i].ok->pdata[j]);
   g_hash_table_unref (ids);
   resp_clear (&r);
-  /* they still heartbeat */
-  g_assert_cmpuint (
-      heartbeat (f, f->member_key, k[0].ok->len > 0 ? k[0].ok->pdata[0] : k[1].ok->pdata[0], NULL),
-      ==, 200);
+  /* they still heartbeat (any client's first session: some got none) */
+  const char *survivor = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (k) && survivor == NULL; i++)
+    if (k[i].ok->len > 0)
+      survivor = k[i].ok->pdata[0];
+  g_assert_nonnull (survivor);
+  g_assert_cmpuint (heartbeat (f, f->member_key, survivor, NULL), ==, 200);
   /* usage of the pools agrees */
   r = call (f, "GET", "/orgs/acme/pools", f->owner_key, NULL);
   JsonArray *pools = json_object_get_array_member (obj (&r), "pools");
@@ -1501,10 +1503,11 @@ test_insecure_refused (Fixture *f, gconstpointer data)
   g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
 }
 
-/* A PostgreSQL URL has no folder to keep keys next to: --key-dir is
- * required (one line on stderr, exit 1, nothing contacted). */
+/* Instances on PostgreSQL share their signing keys through the database:
+ * --key-encryption-key is required (one line on stderr, exit 1, nothing
+ * contacted). */
 static void
-test_url_needs_key_dir (Fixture *f, gconstpointer data)
+test_url_needs_kek (Fixture *f, gconstpointer data)
 {
   const char *bin = g_getenv ("TESSERA_SERVER");
   GError *error = NULL;
@@ -1518,7 +1521,7 @@ test_url_needs_key_dir (Fixture *f, gconstpointer data)
   g_assert_true (g_subprocess_get_if_exited (p));
   g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
   g_assert_cmpstr (out, ==, "");
-  g_assert_nonnull (strstr (err, "--key-dir is required"));
+  g_assert_nonnull (strstr (err, "--key-encryption-key FILE is required with a PostgreSQL"));
   g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
   g_free (out);
   g_free (err);
@@ -1622,7 +1625,7 @@ main (int argc, char **argv)
   ADD ("key-rotation", test_key_rotation, no_server);
   ADD ("sigkill", test_sigkill, NULL);
   ADD ("insecure-refused", test_insecure_refused, no_server);
-  ADD ("url-needs-key-dir", test_url_needs_key_dir, no_server);
+  ADD ("url-needs-kek", test_url_needs_kek, no_server);
   ADD ("tls", test_tls, no_server);
 #undef ADD
   return g_test_run ();

@@ -3,24 +3,6 @@
 
 #include <stdio.h>
 
-#define REQUIRED(...)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      int required_rc_ = admin_require (name, __VA_ARGS__, NULL, NULL);                            \
-      if (required_rc_ >= 0)                                                                       \
-        return required_rc_;                                                                       \
-    }                                                                                              \
-  while (0)
-
-#define PARSE(entries)                                                                             \
-  do                                                                                               \
-    {                                                                                              \
-      int parse_rc_ = admin_parse (name, entries, &argc, &argv);                                   \
-      if (parse_rc_ >= 0)                                                                          \
-        return parse_rc_;                                                                          \
-    }                                                                                              \
-  while (0)
-
 #define OPEN(store, create)                                                                        \
   int open_rc_ = EXIT_IO;                                                                          \
   g_autoptr (TsStore) store = admin_open (create, &open_rc_);                                      \

@@ -9,24 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REQUIRED(...)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      int required_rc_ = admin_require (name, __VA_ARGS__, NULL, NULL);                            \
-      if (required_rc_ >= 0)                                                                       \
-        return required_rc_;                                                                       \
-    }                                                                                              \
-  while (0)
-
-#define PARSE(entries)                                                                             \
-  do                                                                                               \
-    {                                                                                              \
-      int parse_rc_ = admin_parse (name, entries, &argc, &argv);                                   \
-      if (parse_rc_ >= 0)                                                                          \
-        return parse_rc_;                                                                          \
-    }                                                                                              \
-  while (0)
-
 #define OPEN(store)                                                                                \
   int open_rc_ = EXIT_IO;                                                                          \
   g_autoptr (TsStore) store = admin_open (FALSE, &open_rc_);                                       \
@@ -131,51 +113,6 @@ cmd_machine_remove (const char *name, int argc, char **argv)
 }
 
 /* ---- offline licenses ---- */
-
-/* The key tessera-server signs with: the one DIR/current names (KEYID.key),
- * else the newest (by modification time, then name) *.key file in @dir.
- * Returns: (transfer full): the loaded key, or NULL with @error. */
-static TesseraSigningKey *
-load_newest_key (const char *dir, GError **error)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, error);
-  if (d == NULL)
-    return NULL;
-  g_autofree char *current_path = g_build_filename (dir, "current", NULL);
-  g_autofree char *current = NULL;
-  if (g_file_get_contents (current_path, &current, NULL, NULL))
-    {
-      g_autofree char *name = g_strconcat (g_strstrip (current), ".key", NULL);
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      if (strchr (name, '/') == NULL && g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        return tessera_signing_key_load (path, error);
-    }
-  g_autofree char *best = NULL;
-  gint64 best_mtime = G_MININT64;
-  for (const char *entry; (entry = g_dir_read_name (d)) != NULL;)
-    {
-      if (!g_str_has_suffix (entry, ".key"))
-        continue;
-      g_autofree char *path = g_build_filename (dir, entry, NULL);
-      GStatBuf st;
-      if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-        continue;
-      gint64 mtime
-          = (gint64) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_mtim.tv_nsec;
-      if (best == NULL || mtime > best_mtime || (mtime == best_mtime && strcmp (path, best) > 0))
-        {
-          g_free (best);
-          best = g_steal_pointer (&path);
-          best_mtime = mtime;
-        }
-    }
-  if (best == NULL)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no signing key (*.key) in %s", dir);
-      return NULL;
-    }
-  return tessera_signing_key_load (best, error);
-}
 
 static gboolean
 write_all (int fd, const guint8 *data, gsize len)
@@ -295,6 +232,7 @@ static int
 cmd_offline_create (const char *name, int argc, char **argv)
 {
   g_autofree char *org = NULL, *pool = NULL, *machine = NULL, *key_dir = NULL, *out = NULL;
+  g_autofree char *kek_path = NULL;
   g_auto (GStrv) entitlements = NULL;
   const GOptionEntry entries[] = {
     ORG_ENTRY,
@@ -307,21 +245,25 @@ cmd_offline_create (const char *name, int argc, char **argv)
       "Signing keys (tessera-server's DATABASE.keys): the key DIR/current names, else the newest "
       "*.key",
       "DIR" },
+    { "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path,
+      "Or: sign with the newest key sealed in the database, opened with this key file "
+      "(tessera-server --key-encryption-key)",
+      "FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out,
       "Where to write PRODUCT_MACHINEID.lic (default: the current directory; never overwritten)",
       "DIR" },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
-  REQUIRED (org, "--org ID", pool, "--pool ID", machine, "--machine-id M", key_dir,
-            "--key-dir DIR");
+  REQUIRED (org, "--org ID", pool, "--pool ID", machine, "--machine-id M");
   const char *dir = out ? out : ".";
 
   g_autoptr (GError) error = NULL;
-  g_autoptr (TesseraSigningKey) key = load_newest_key (key_dir, &error);
-  if (key == NULL)
-    return admin_fail (EXIT_IO, "%s", error->message);
   OPEN (store);
+  int key_rc = EXIT_IO;
+  g_autoptr (TesseraSigningKey) key = admin_signing_key (store, key_dir, kek_path, &key_rc);
+  if (key == NULL)
+    return key_rc;
 
   /* The file goes to a temporary file in @dir first: checked writable before
    * the license is recorded, and no partial file is ever seen. */

@@ -11,6 +11,7 @@
  *   tessera-admin offline create|list …
  *   tessera-admin audit …
  *   tessera-admin password set --email EMAIL   (web sign-in; the password on stdin)
+ *   tessera-admin signing-key create-kek|list|rotate|import …  (keys sealed in the database)
  *
  * Every failure exits non-zero with exactly one line on stderr and changes
  * nothing. Exit codes: see EXIT_CODES_HELP. */
@@ -366,18 +367,25 @@ admin_table_print (AdminTable *t)
 
 /* ---- main ---- */
 
+/* Every command, in the order the help lists them. */
+static const struct
+{
+  const AdminCommand *commands;
+  const guint *n;
+} command_lists[] = {
+  { admin_org_commands, &admin_n_org_commands },
+  { admin_pool_commands, &admin_n_pool_commands },
+  { admin_keys_commands, &admin_n_keys_commands },
+  { admin_web_commands, &admin_n_web_commands },
+};
+
 static const AdminCommand *
 find_command (const char *name)
 {
-  for (guint i = 0; i < admin_n_org_commands; i++)
-    if (g_str_equal (admin_org_commands[i].name, name))
-      return &admin_org_commands[i];
-  for (guint i = 0; i < admin_n_pool_commands; i++)
-    if (g_str_equal (admin_pool_commands[i].name, name))
-      return &admin_pool_commands[i];
-  for (guint i = 0; i < admin_n_web_commands; i++)
-    if (g_str_equal (admin_web_commands[i].name, name))
-      return &admin_web_commands[i];
+  for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
+    for (guint i = 0; i < *command_lists[l].n; i++)
+      if (g_str_equal (command_lists[l].commands[i].name, name))
+        return &command_lists[l].commands[i];
   return NULL;
 }
 
@@ -386,15 +394,10 @@ static gboolean
 is_group (const char *word)
 {
   g_autofree char *prefix = g_strconcat (word, " ", NULL);
-  for (guint i = 0; i < admin_n_org_commands; i++)
-    if (g_str_has_prefix (admin_org_commands[i].name, prefix))
-      return TRUE;
-  for (guint i = 0; i < admin_n_pool_commands; i++)
-    if (g_str_has_prefix (admin_pool_commands[i].name, prefix))
-      return TRUE;
-  for (guint i = 0; i < admin_n_web_commands; i++)
-    if (g_str_has_prefix (admin_web_commands[i].name, prefix))
-      return TRUE;
+  for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
+    for (guint i = 0; i < *command_lists[l].n; i++)
+      if (g_str_has_prefix (command_lists[l].commands[i].name, prefix))
+        return TRUE;
   return FALSE;
 }
 
@@ -411,9 +414,8 @@ print_top_help (void)
   printf ("Usage:\n  tessera-admin COMMAND [OPTION…]\n\n"
           "Administer a tessera-server database directly (a trusted local administrator).\n\n"
           "Commands:\n");
-  print_commands (admin_org_commands, admin_n_org_commands);
-  print_commands (admin_pool_commands, admin_n_pool_commands);
-  print_commands (admin_web_commands, admin_n_web_commands);
+  for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
+    print_commands (command_lists[l].commands, *command_lists[l].n);
   printf ("\nEvery command takes --database PATH (default " DEFAULT_DATABASE "), before or after\n"
           "the command. 'tessera-admin COMMAND --help' shows its options.\n"
           "Model and rules: docs/protocol.md.\n\n%s",
@@ -474,12 +476,11 @@ main (int argc, char **argv)
     {
       printf ("Usage:\n  tessera-admin %s SUBCOMMAND [OPTION…]\n\nSubcommands:\n", word);
       g_autofree char *prefix = g_strconcat (word, " ", NULL);
-      const AdminCommand *const lists[] = { admin_org_commands, admin_pool_commands };
-      const guint sizes[] = { admin_n_org_commands, admin_n_pool_commands };
-      for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
-        for (guint i = 0; i < sizes[l]; i++)
-          if (g_str_has_prefix (lists[l][i].name, prefix))
-            printf ("  %-17s %s\n", lists[l][i].name, lists[l][i].summary);
+      for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
+        for (guint i = 0; i < *command_lists[l].n; i++)
+          if (g_str_has_prefix (command_lists[l].commands[i].name, prefix))
+            printf ("  %-17s %s\n", command_lists[l].commands[i].name,
+                    command_lists[l].commands[i].summary);
       printf ("\n'tessera-admin %s SUBCOMMAND --help' shows its options.\n", word);
       return EXIT_OK;
     }

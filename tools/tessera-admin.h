@@ -36,6 +36,26 @@ int admin_parse (const char *name, const GOptionEntry *entries, int *argc, char 
  * else reports the first missing one and returns EXIT_USAGE. */
 int admin_require (const char *name, ...) G_GNUC_NULL_TERMINATED;
 
+/* In a command function (its @name, @argc, @argv): return early on a
+ * usage error or --help, and on a missing required option. */
+#define REQUIRED(...)                                                                              \
+  do                                                                                               \
+    {                                                                                              \
+      int required_rc_ = admin_require (name, __VA_ARGS__, NULL, NULL);                            \
+      if (required_rc_ >= 0)                                                                       \
+        return required_rc_;                                                                       \
+    }                                                                                              \
+  while (0)
+
+#define PARSE(entries)                                                                             \
+  do                                                                                               \
+    {                                                                                              \
+      int parse_rc_ = admin_parse (name, entries, &argc, &argv);                                   \
+      if (parse_rc_ >= 0)                                                                          \
+        return parse_rc_;                                                                          \
+    }                                                                                              \
+  while (0)
+
 /* Opens --database. Unless @create, the file must already exist.
  * Returns: the store, or NULL with the failure reported and *rc set. */
 TsStore *admin_open (gboolean create, int *rc);
@@ -66,3 +86,13 @@ extern const AdminCommand admin_pool_commands[];
 extern const guint admin_n_pool_commands;
 extern const AdminCommand admin_web_commands[]; /* tessera-admin-web.c */
 extern const guint admin_n_web_commands;
+extern const AdminCommand admin_keys_commands[]; /* tessera-admin-keys.c */
+extern const guint admin_n_keys_commands;
+
+/* The key that signs offline licenses: sealed in the database (@kek_path,
+ * a key-encryption key file) or in a key directory (@key_dir: the key
+ * DIR/current names, else the newest *.key). Exactly one of the two.
+ * Returns: (transfer full): the key, or NULL with the failure reported
+ * and *@rc set. */
+TesseraSigningKey *admin_signing_key (TsStore *store, const char *key_dir, const char *kek_path,
+                                      int *rc);

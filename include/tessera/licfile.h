@@ -102,6 +102,38 @@ const char *tessera_signing_key_get_id (TesseraSigningKey *key);
  */
 char *tessera_signing_key_dup_public (TesseraSigningKey *key);
 
+/* ---- sealed keys (servers sharing their keys through a database) ---- */
+
+/* Bytes of a key-encryption key: random, held by the servers only. */
+#define TESSERA_KEY_ENCRYPTION_KEY_LEN 32
+
+/**
+ * tessera_signing_key_seal:
+ * @kek: (array length=kek_len): the key-encryption key
+ *
+ * Encrypts @key's secret with @kek (XChaCha20-Poly1305, a random nonce; the
+ * key id is authenticated with it), for a database to store.
+ *
+ * Returns: (transfer full): the sealed key, or NULL with
+ *   TESSERA_ERROR_INVALID_ARGUMENT (@kek_len is not
+ *   TESSERA_KEY_ENCRYPTION_KEY_LEN).
+ */
+GBytes *tessera_signing_key_seal (TesseraSigningKey *key, const guint8 *kek, gsize kek_len,
+                                  GError **error);
+
+/**
+ * tessera_signing_key_unseal:
+ * @id: the key id the sealed key was stored under
+ * @sealed: (transfer none): as tessera_signing_key_seal() made it
+ *
+ * Returns: (transfer full): the key, or NULL with TESSERA_ERROR_AUTH (it
+ *   does not open with @kek: another key-encryption key, or altered bytes),
+ *   _TAMPERED (not a sealed key, or one of another id) or
+ *   _INVALID_ARGUMENT (a @kek of the wrong length).
+ */
+TesseraSigningKey *tessera_signing_key_unseal (const char *id, GBytes *sealed, const guint8 *kek,
+                                               gsize kek_len, GError **error);
+
 /** Returns: (transfer full): an empty set. */
 TesseraTrustedKeys *tessera_trusted_keys_new (void);
 TesseraTrustedKeys *tessera_trusted_keys_ref (TesseraTrustedKeys *keys);
