@@ -1483,9 +1483,12 @@ test_insecure_refused (Fixture *f, gconstpointer data)
 {
   const char *bin = g_getenv ("TESSERA_SERVER");
   GError *error = NULL;
+  gboolean url = test_store_is_url (f->db);
+  g_autofree char *kek = url ? server_util_kek_path (f->keys) : NULL;
   GSubprocess *p = g_subprocess_new (
       G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, bin, "--database",
-      f->db, "--key-dir", f->keys, "--listen", "0.0.0.0:0", NULL);
+      f->db, url ? "--key-encryption-key" : "--key-dir", url ? kek : f->keys, "--listen",
+      "0.0.0.0:0", NULL);
   g_assert_no_error (error);
   char *out = NULL, *err = NULL;
   g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));

@@ -1,0 +1,423 @@
+/* Several real tessera-server processes on one PostgreSQL database (issue
+ * 9): 64 clients spread over 3 instances never exceed a quota of 10; an
+ * instance killed with SIGKILL mid-load loses and duplicates no seat while
+ * its clients move to the others with the same nonce; every instance
+ * reaping at once ends each expired session exactly once. Run by ctest
+ * under tests/with-postgres.sh; exits 77 (skipped) without
+ * TESSERA_TEST_POSTGRES. */
+#include "server-util.h"
+#include "store-backend.h"
+#include "test-util.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#define N_INSTANCES 3
+#define N_CLIENTS 64
+#define QUOTA 10
+#define DAY (24 * 3600)
+
+typedef struct
+{
+  char *dir;
+  char *db;
+  char *keys;
+  char *key; /* a member's API key */
+  char *pool;
+  GSubprocess *procs[N_INSTANCES];
+  char *urls[N_INSTANCES];
+  char *logs[N_INSTANCES];
+} Fixture;
+
+static void
+start_instances (Fixture *f, const char *const *extra)
+{
+  for (guint i = 0; i < N_INSTANCES; i++)
+    f->procs[i] = server_util_spawn (f->db, f->keys, f->logs[i], extra, FALSE, &f->urls[i]);
+}
+
+static void
+setup (Fixture *f, gconstpointer data)
+{
+  f->dir = test_tmpdir_new ();
+  f->db = test_store_location (f->dir);
+  f->keys = g_build_filename (f->dir, "keys", NULL);
+  for (guint i = 0; i < N_INSTANCES; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("server-%u.log", i);
+      f->logs[i] = g_build_filename (f->dir, name, NULL);
+    }
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (f->db, &error);
+  g_assert_no_error (error);
+  g_free (ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error));
+  g_assert_no_error (error);
+  g_autofree char *member
+      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
+  g_assert_no_error (error);
+  g_autofree char *kid = NULL;
+  f->key = ts_store_create_api_key (store, member, "test", now, &kid, &error);
+  g_assert_no_error (error);
+  f->pool = server_util_create_pool (store, "floating", QUOTA, now);
+  ts_store_close (store);
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  for (guint i = 0; i < N_INSTANCES; i++)
+    {
+      if (f->procs[i] != NULL)
+        {
+          server_util_stop_clean (f->procs[i], f->logs[i]);
+          g_object_unref (f->procs[i]);
+        }
+      g_free (f->urls[i]);
+      g_free (f->logs[i]);
+    }
+  test_store_location_free (f->db);
+  test_rm_rf (f->dir);
+  g_free (f->dir);
+  g_free (f->keys);
+  g_free (f->key);
+  g_free (f->pool);
+}
+
+static gint64
+active_sessions (Fixture *f)
+{
+  g_autofree char *sql = g_strdup_printf (
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", f->pool);
+  return test_store_count (f->db, sql);
+}
+
+/* ---- a client that fails over ---- */
+
+typedef struct
+{
+  Fixture *f;
+  guint index;
+  SoupSession *session;
+  guint instance; /* the one it uses now */
+  gint *budget;   /* activations left to try, shared (atomic) */
+  gint *stop;     /* atomic */
+  /* results */
+  guint activated;
+  guint refused; /* 409 quota-exceeded */
+  guint failovers;
+  char *held; /* the session it holds now */
+  GPtrArray *released;
+  GString *problems; /* anything unexpected, reported by the test */
+} Client;
+
+/* POST @path with @body to the client's instance; on a transport failure
+ * (no HTTP answer: a killed instance) the same request goes to the next
+ * instance, up to once around. Returns the status (0: none answered) and
+ * the answer's JSON object in *@out (nullable). */
+static guint
+post (Client *c, const char *path, const char *body, JsonObject **out)
+{
+  for (guint tries = 0; tries < N_INSTANCES; tries++)
+    {
+      g_autofree char *url = g_strconcat (c->f->urls[c->instance], "/api/v1", path, NULL);
+      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+      g_autofree char *auth = g_strdup_printf ("Bearer %s", c->f->key);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", req);
+      GError *error = NULL;
+      g_autoptr (GBytes) answer = soup_session_send_and_read (c->session, msg, NULL, &error);
+      if (answer == NULL)
+        {
+          g_clear_error (&error);
+          c->instance = (c->instance + 1) % N_INSTANCES;
+          c->failovers++;
+          continue;
+        }
+      guint status = soup_message_get_status (msg);
+      if (out != NULL)
+        {
+          *out = NULL;
+          g_autoptr (JsonParser) parser = json_parser_new ();
+          if (json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
+                                          (gssize) g_bytes_get_size (answer), NULL)
+              && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+            *out = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+        }
+      return status;
+    }
+  return 0;
+}
+
+static gpointer
+client_run (gpointer data)
+{
+  Client *c = data;
+  for (guint n = 0; !g_atomic_int_get (c->stop); n++)
+    {
+      if (c->held == NULL)
+        {
+          /* @budget counts activation attempts, shared by all clients */
+          if (c->budget != NULL && g_atomic_int_add (c->budget, -1) <= 0)
+            break;
+          g_autofree char *body = g_strdup_printf (
+              "{\"product\":\"KRE\",\"machine_id\":\"M-%u\",\"nonce\":\"nonce-%03u-%u\"}",
+              c->index % QUOTA, c->index, n);
+          JsonObject *o = NULL;
+          guint st = post (c, "/activate", body, &o);
+          if (st == 200)
+            {
+              c->activated++;
+              c->held = g_strdup (json_object_get_string_member (o, "session_id"));
+            }
+          else if (st == 409)
+            c->refused++;
+          else
+            g_string_append_printf (c->problems, "client %u: activate answered %u\n", c->index, st);
+          g_clear_pointer (&o, json_object_unref);
+          if (st == 409)
+            g_usleep (g_random_int_range (1, 10) * 1000);
+          continue;
+        }
+      if (c->budget != NULL)
+        break; /* it keeps its seat */
+      g_autofree char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", c->held);
+      if (n % 4 == 3)
+        {
+          /* churn: give the seat back, so seats move between clients
+           * while an instance dies */
+          guint st = post (c, "/release", body, NULL);
+          if (st != 200)
+            g_string_append_printf (c->problems, "client %u: release answered %u\n", c->index, st);
+          g_ptr_array_add (c->released, g_steal_pointer (&c->held));
+          continue;
+        }
+      guint st = post (c, "/heartbeat", body, NULL);
+      if (st != 200)
+        g_string_append_printf (c->problems, "client %u: heartbeat of %s answered %u\n", c->index,
+                                c->held, st);
+    }
+  return NULL;
+}
+
+static void
+clients_init (Fixture *f, Client *clients, gint *budget, gint *stop)
+{
+  for (guint i = 0; i < N_CLIENTS; i++)
+    clients[i] = (Client){
+      .f = f,
+      .index = i,
+      .session = soup_session_new_with_options ("timeout", 60, NULL),
+      .instance = i % N_INSTANCES,
+      .budget = budget,
+      .stop = stop,
+      .released = g_ptr_array_new_with_free_func (g_free),
+      .problems = g_string_new (NULL),
+    };
+}
+
+static void
+clients_clear (Client *clients)
+{
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_object_unref (clients[i].session);
+      g_free (clients[i].held);
+      g_ptr_array_unref (clients[i].released);
+      g_string_free (clients[i].problems, TRUE);
+    }
+}
+
+static void
+assert_no_problems (Client *clients)
+{
+  GString *all = g_string_new (NULL);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    g_string_append (all, clients[i].problems->str);
+  if (all->len > 0)
+    g_error ("%s", all->str);
+  g_string_free (all, TRUE);
+}
+
+/* ---- tests ---- */
+
+/* 600 activations by 64 clients over 3 instances, quota 10: exactly 10
+ * seats, however the requests fall. */
+static void
+test_quota (Fixture *f, gconstpointer data)
+{
+  start_instances (f, NULL);
+  gint budget = 600, stop = 0;
+  Client clients[N_CLIENTS];
+  GThread *threads[N_CLIENTS];
+  clients_init (f, clients, &budget, &stop);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    threads[i] = g_thread_new ("client", client_run, &clients[i]);
+  guint activated = 0, refused = 0;
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_thread_join (threads[i]);
+      activated += clients[i].activated;
+      refused += clients[i].refused;
+    }
+  assert_no_problems (clients);
+  g_assert_cmpuint (activated, ==, QUOTA);
+  g_assert_cmpuint (activated + refused, ==, 600);
+  g_assert_cmpint (active_sessions (f), ==, QUOTA);
+  clients_clear (clients);
+}
+
+/* An instance killed mid-load: its clients carry on at the others (the
+ * same nonce on a retried activation), and afterwards the database holds
+ * exactly the sessions the clients hold, within the quota. */
+static void
+test_sigkill (Fixture *f, gconstpointer data)
+{
+  start_instances (f, NULL);
+  gint stop = 0;
+  Client clients[N_CLIENTS];
+  GThread *threads[N_CLIENTS];
+  clients_init (f, clients, NULL, &stop);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    threads[i] = g_thread_new ("client", client_run, &clients[i]);
+  /* under load: some seats taken and given back */
+  for (guint t = 0; t < 3000; t++)
+    {
+      guint churn = 0;
+      for (guint i = 0; i < N_CLIENTS; i++)
+        churn += clients[i].released->len;
+      if (churn >= 20)
+        break;
+      g_usleep (10 * 1000);
+    }
+  g_subprocess_send_signal (f->procs[0], SIGKILL);
+  g_subprocess_wait (f->procs[0], NULL, NULL);
+  g_assert_true (g_subprocess_get_if_signaled (f->procs[0]));
+  g_clear_object (&f->procs[0]);
+  g_usleep (1500 * 1000); /* the load goes on at the others */
+  g_atomic_int_set (&stop, 1);
+  guint failovers = 0, activated = 0;
+  GHashTable *held = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_thread_join (threads[i]);
+      failovers += clients[i].failovers;
+      activated += clients[i].activated;
+      if (clients[i].held != NULL)
+        g_assert_true (g_hash_table_add (held, clients[i].held)); /* no seat twice */
+    }
+  assert_no_problems (clients);
+  g_test_message ("%u activations, %u failovers, %u seats held at the end", activated, failovers,
+                  g_hash_table_size (held));
+  g_assert_cmpuint (failovers, >, 0); /* instance 0's clients moved */
+  g_assert_cmpuint (g_hash_table_size (held), <=, QUOTA);
+
+  /* The database's active sessions are exactly the held ones: none lost
+   * (a held seat gone), none duplicated (an activation whose answer the
+   * kill cut off, retried elsewhere, is the same session). */
+  TestDb *db = test_db_open (f->db);
+  gint64 active = test_db_count_active (db, f->pool, now_s ());
+  test_db_close (db);
+  g_assert_cmpint (active, ==, g_hash_table_size (held));
+  GHashTableIter it;
+  gpointer id;
+  g_hash_table_iter_init (&it, held);
+  while (g_hash_table_iter_next (&it, &id, NULL))
+    {
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL", (char *) id);
+      g_assert_cmpint (test_store_count (f->db, sql), ==, 1);
+    }
+  /* released seats stay released */
+  for (guint i = 0; i < N_CLIENTS; i++)
+    for (guint j = 0; j < clients[i].released->len; j++)
+      {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL",
+            (char *) g_ptr_array_index (clients[i].released, j));
+        g_assert_cmpint (test_store_count (f->db, sql), ==, 0);
+      }
+  g_hash_table_unref (held);
+  clients_clear (clients);
+}
+
+/* Every instance reaps (lease 5 s, a reap each second): the expired
+ * sessions end once each, the seats come back, and no instance reports an
+ * error. */
+static void
+test_reap (Fixture *f, gconstpointer data)
+{
+  const char *const args[] = { "--lease", "5", "--reap-interval", "1", NULL };
+  start_instances (f, args);
+  gint budget = 40, stop = 0;
+  Client clients[N_CLIENTS];
+  GThread *threads[N_CLIENTS];
+  clients_init (f, clients, &budget, &stop);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    threads[i] = g_thread_new ("client", client_run, &clients[i]);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    g_thread_join (threads[i]);
+  assert_no_problems (clients);
+  g_assert_cmpint (active_sessions (f), ==, QUOTA);
+  /* nobody heart-beats: all expire and are reaped */
+  for (guint t = 0; t < 150 && active_sessions (f) > 0; t++)
+    g_usleep (100 * 1000);
+  g_assert_cmpint (active_sessions (f), ==, 0);
+  g_autofree char *ended = g_strdup_printf (
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NOT NULL", f->pool);
+  g_assert_cmpint (test_store_count (f->db, ended), ==, QUOTA);
+  /* each expired session reaped once: what the instances report adds up */
+  guint reaped = 0;
+  for (guint i = 0; i < N_INSTANCES; i++)
+    {
+      g_autofree char *log = NULL;
+      g_assert_true (g_file_get_contents (f->logs[i], &log, NULL, NULL));
+      g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+      for (guint l = 0; lines[l] != NULL; l++)
+        {
+          guint n = 0;
+          if (sscanf (lines[l], "tessera-server: reaped %u expired session", &n) == 1)
+            reaped += n;
+        }
+    }
+  g_assert_cmpuint (reaped, ==, QUOTA);
+  /* the seats are free again, at any instance */
+  budget = 20;
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_clear_pointer (&clients[i].held, g_free);
+      clients[i].activated = 0;
+      threads[i] = g_thread_new ("client", client_run, &clients[i]);
+    }
+  guint again = 0;
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_thread_join (threads[i]);
+      again += clients[i].activated;
+    }
+  g_assert_cmpuint (again, ==, QUOTA);
+  for (guint i = 0; i < N_INSTANCES; i++)
+    {
+      g_autofree char *log = NULL;
+      g_assert_true (g_file_get_contents (f->logs[i], &log, NULL, NULL));
+      if (strstr (log, "reaping expired sessions failed") != NULL)
+        g_error ("instance %u: %s", i, log);
+    }
+  clients_clear (clients);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  if (!test_store_postgresql ())
+    {
+      g_printerr ("test-server-instances: needs TESSERA_TEST_POSTGRES (tests/with-postgres.sh)\n");
+      return 77;
+    }
+  g_test_add ("/instances/quota", Fixture, NULL, setup, test_quota, teardown);
+  g_test_add ("/instances/sigkill", Fixture, NULL, setup, test_sigkill, teardown);
+  g_test_add ("/instances/reap", Fixture, NULL, setup, test_reap, teardown);
+  return g_test_run ();
+}
