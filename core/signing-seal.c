@@ -24,21 +24,30 @@ seal_ad (const char *id, unsigned char *ad, gsize *len)
   *len = prefix + TESSERA_KEY_ID_LEN;
 }
 
+/* libsodium is usable and @kek_len is a key-encryption key's. */
+static gboolean
+seal_ready (gsize kek_len, GError **error)
+{
+  if (!_tessera_sodium_init (error))
+    return FALSE;
+  if (kek_len != TESSERA_KEY_ENCRYPTION_KEY_LEN)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "a key-encryption key is %d bytes, not %" G_GSIZE_FORMAT,
+                   TESSERA_KEY_ENCRYPTION_KEY_LEN, kek_len);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 GBytes *
 tessera_signing_key_seal (TesseraSigningKey *key, const guint8 *kek, gsize kek_len, GError **error)
 {
   g_return_val_if_fail (key != NULL, NULL);
   g_return_val_if_fail (kek != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  if (!_tessera_sodium_init (error))
+  if (!seal_ready (kek_len, error))
     return NULL;
-  if (kek_len != TESSERA_KEY_ENCRYPTION_KEY_LEN)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "a key-encryption key is %d bytes, not %" G_GSIZE_FORMAT,
-                   TESSERA_KEY_ENCRYPTION_KEY_LEN, kek_len);
-      return NULL;
-    }
   unsigned char *seed = sodium_malloc (crypto_sign_SEEDBYTES);
   g_assert (seed != NULL);
   crypto_sign_ed25519_sk_to_seed (seed, _tessera_signing_key_secret (key));
@@ -64,15 +73,8 @@ tessera_signing_key_unseal (const char *id, GBytes *sealed, const guint8 *kek, g
   g_return_val_if_fail (sealed != NULL, NULL);
   g_return_val_if_fail (kek != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  if (!_tessera_sodium_init (error))
+  if (!seal_ready (kek_len, error))
     return NULL;
-  if (kek_len != TESSERA_KEY_ENCRYPTION_KEY_LEN)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "a key-encryption key is %d bytes, not %" G_GSIZE_FORMAT,
-                   TESSERA_KEY_ENCRYPTION_KEY_LEN, kek_len);
-      return NULL;
-    }
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (sealed, &len);
   if (strlen (id) != TESSERA_KEY_ID_LEN || len != SEAL_LEN || data[0] != SEAL_VERSION)

@@ -119,6 +119,36 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
   return proc;
 }
 
+/* Runs $TESSERA_SERVER with @args (NULL-terminated) where it must refuse
+ * to start: asserts exit status 1, nothing on stdout and exactly one line
+ * "tessera-server: …" on stderr. Returns: (transfer full): that line. */
+static inline char *
+server_util_refused (const char *const *args)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  GError *error = NULL;
+  GSubprocess *p
+      = g_subprocess_newv ((const char *const *) argv->pdata,
+                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_ptr_array_free (argv, TRUE);
+  char *out = NULL, *err = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_true (g_str_has_prefix (err, "tessera-server: "));
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
+  g_free (out);
+  g_object_unref (p);
+  return err;
+}
+
 /* Sends SIGTERM to @proc and waits for it to end. */
 static inline void
 server_util_terminate (GSubprocess *proc)

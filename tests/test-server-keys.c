@@ -106,36 +106,18 @@ instance_stop (Fixture *f, GSubprocess *proc, guint n)
   g_object_unref (proc);
 }
 
-/* What a server that must not start says: exit 1, one line on stderr. */
+/* The server on the fixture's database with @args must refuse to start;
+ * returns its one line. */
 static char *
 refused (Fixture *f, const char *const *args)
 {
-  GPtrArray *argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
-  g_ptr_array_add (argv, "--database");
-  g_ptr_array_add (argv, f->db);
-  g_ptr_array_add (argv, "--listen");
-  g_ptr_array_add (argv, "127.0.0.1:0");
+  const char *all[12] = { "--database", f->db, "--listen", "127.0.0.1:0" };
   for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, NULL);
-  GError *error = NULL;
-  GSubprocess *p
-      = g_subprocess_newv ((const char *const *) argv->pdata,
-                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  char *out = NULL, *err = NULL;
-  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (p));
-  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
-  g_assert_cmpstr (out, ==, "");
-  g_assert_true (g_str_has_prefix (err, "tessera-server: "));
-  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
-  g_free (out);
-  g_object_unref (p);
-  g_ptr_array_free (argv, TRUE);
-  return err;
+    {
+      g_assert_cmpuint (4 + i, <, G_N_ELEMENTS (all) - 1);
+      all[4 + i] = args[i];
+    }
+  return server_util_refused (all);
 }
 
 static char *
