@@ -77,7 +77,7 @@ cmd_pool_create (const char *name, int argc, char **argv)
   if (quota < 0)
     return admin_fail (EXIT_USAGE, "%s: --quota N (0 or more) is required", name);
   gint64 end_at = 0;
-  if (!admin_parse_time (end, &end_at))
+  if (!tool_parse_time (end, &end_at))
     return admin_fail (EXIT_USAGE, "%s: --subscription-end must be a date (YYYY-MM-DD), not '%s'",
                        name, end);
 

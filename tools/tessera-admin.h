@@ -5,6 +5,7 @@
 #pragma once
 
 #include "store.h"
+#include "tool-time.h"
 
 enum
 {
@@ -62,8 +63,6 @@ TsStore *admin_open (gboolean create, int *rc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsStore, ts_store_close)
 
 gint64 admin_now (void);
-/* "YYYY-MM-DD" (00:00 UTC), a full ISO 8601 time, or Unix seconds. */
-gboolean admin_parse_time (const char *text, gint64 *out);
 extern gboolean admin_opt_json;
 #define ADMIN_JSON_ENTRY                                                                           \
   {                                                                                                \

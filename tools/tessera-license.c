@@ -9,6 +9,8 @@
  *
  * Every failure exits non-zero with exactly one line on stderr, and leaves no
  * file behind. Exit codes: see EXIT_CODES_HELP. */
+#include "tool-time.h"
+
 #include <tessera/tessera.h>
 
 #include <errno.h>
@@ -142,45 +144,6 @@ parse_command (const Command *command, const GOptionEntry *entries, gboolean *he
   {                                                                                                \
     "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL                               \
   }
-
-/* Parses "YYYY-MM-DD" (00:00 UTC), a full ISO 8601 time, or Unix seconds. */
-static gboolean
-parse_time (const char *text, gint64 *out)
-{
-  if (text == NULL || *text == '\0')
-    return FALSE;
-  gboolean digits = TRUE;
-  for (const char *p = text; *p; p++)
-    digits &= g_ascii_isdigit (*p);
-  if (digits)
-    {
-      guint64 v = 0;
-      if (!g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64 / 2, &v, NULL))
-        return FALSE;
-      *out = (gint64) v;
-      return TRUE;
-    }
-
-  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
-  g_autoptr (GDateTime) dt = NULL;
-  if (strlen (text) == 10 && text[4] == '-' && text[7] == '-')
-    {
-      /* A bare date: midnight UTC. Each part strictly decimal. */
-      guint64 y = 0, m = 0, d = 0;
-      g_autofree char *ys = g_strndup (text, 4), *ms = g_strndup (text + 5, 2),
-                      *ds = g_strndup (text + 8, 2);
-      if (g_ascii_string_to_unsigned (ys, 10, 1, 9999, &y, NULL)
-          && g_ascii_string_to_unsigned (ms, 10, 1, 12, &m, NULL)
-          && g_ascii_string_to_unsigned (ds, 10, 1, 31, &d, NULL))
-        dt = g_date_time_new (utc, (gint) y, (gint) m, (gint) d, 0, 0, 0);
-    }
-  else
-    dt = g_date_time_new_from_iso8601 (text, utc);
-  if (dt == NULL)
-    return FALSE;
-  *out = g_date_time_to_unix (dt);
-  return TRUE;
-}
 
 /* ---- files ---- */
 
@@ -457,16 +420,16 @@ cmd_issue (int argc, char **argv)
 
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   gint64 issued_at = now, expires_at = 0, subscription_end = 0;
-  if (!parse_time (sub_end, &subscription_end))
+  if (!tool_parse_time (sub_end, &subscription_end))
     return fail (EXIT_USAGE,
                  "issue: --subscription-end '%s' is not a date (YYYY-MM-DD, ISO 8601 "
                  "or Unix seconds)",
                  sub_end);
-  if (issued != NULL && !parse_time (issued, &issued_at))
+  if (issued != NULL && !tool_parse_time (issued, &issued_at))
     return fail (EXIT_USAGE,
                  "issue: --issued-at '%s' is not a date (YYYY-MM-DD, ISO 8601 or Unix seconds)",
                  issued);
-  if (expires != NULL && !parse_time (expires, &expires_at))
+  if (expires != NULL && !tool_parse_time (expires, &expires_at))
     return fail (EXIT_USAGE,
                  "issue: --expires-at '%s' is not a date (YYYY-MM-DD, ISO 8601 or Unix seconds)",
                  expires);
