@@ -100,6 +100,7 @@ typedef struct
   guint index;
   SoupSession *session;
   guint instance; /* the one it uses now */
+  guint nonces;   /* activations it asked for: each a new nonce */
   gint *budget;   /* activations left to try, shared (atomic) */
   gint *stop;     /* atomic */
   /* results */
@@ -161,9 +162,12 @@ client_run (gpointer data)
           /* @budget counts activation attempts, shared by all clients */
           if (c->budget != NULL && g_atomic_int_add (c->budget, -1) <= 0)
             break;
+          /* a retry (post() to another instance) keeps the nonce; a new
+           * activation, also in a later run, never reuses one: the server
+           * would answer with the old session, ended or not */
           g_autofree char *body = g_strdup_printf (
               "{\"product\":\"KRE\",\"machine_id\":\"M-%u\",\"nonce\":\"nonce-%03u-%u\"}",
-              c->index % QUOTA, c->index, n);
+              c->index % QUOTA, c->index, c->nonces++);
           JsonObject *o = NULL;
           guint st = post (c, "/activate", body, &o);
           if (st == 200)
@@ -333,22 +337,22 @@ test_sigkill (Fixture *f, gconstpointer data)
   for (guint i = 0; i < N_CLIENTS; i++)
     for (guint j = 0; j < clients[i].released->len; j++)
       {
-        g_autofree char *sql = g_strdup_printf (
-            "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL",
-            (char *) g_ptr_array_index (clients[i].released, j));
+        g_autofree char *sql
+            = g_strdup_printf ("SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL",
+                               (char *) g_ptr_array_index (clients[i].released, j));
         g_assert_cmpint (test_store_count (f->db, sql), ==, 0);
       }
   g_hash_table_unref (held);
   clients_clear (clients);
 }
 
-/* Every instance reaps (lease 5 s, a reap each second): the expired
- * sessions end once each, the seats come back, and no instance reports an
- * error. */
+/* Every instance reaps (a short lease, a reap each second): each expired
+ * session ends once (what the instances report adds up to the sessions
+ * there were), the seats come back, and no instance reports an error. */
 static void
 test_reap (Fixture *f, gconstpointer data)
 {
-  const char *const args[] = { "--lease", "5", "--reap-interval", "1", NULL };
+  const char *const args[] = { "--lease", "8", "--reap-interval", "1", NULL };
   start_instances (f, args);
   gint budget = 40, stop = 0;
   Client clients[N_CLIENTS];
@@ -356,23 +360,31 @@ test_reap (Fixture *f, gconstpointer data)
   clients_init (f, clients, &budget, &stop);
   for (guint i = 0; i < N_CLIENTS; i++)
     threads[i] = g_thread_new ("client", client_run, &clients[i]);
+  guint activated = 0;
   for (guint i = 0; i < N_CLIENTS; i++)
-    g_thread_join (threads[i]);
+    {
+      g_thread_join (threads[i]);
+      activated += clients[i].activated;
+    }
   assert_no_problems (clients);
-  g_assert_cmpint (active_sessions (f), ==, QUOTA);
+  /* at least the quota; more only where a lease ran out meanwhile (a slow
+   * machine) and another client took the seat */
+  g_assert_cmpuint (activated, >=, QUOTA);
+  g_assert_cmpint (active_sessions (f), <=, QUOTA);
   /* nobody heart-beats: all expire and are reaped */
-  for (guint t = 0; t < 150 && active_sessions (f) > 0; t++)
+  for (guint t = 0; t < 300 && active_sessions (f) > 0; t++)
     g_usleep (100 * 1000);
   g_assert_cmpint (active_sessions (f), ==, 0);
   g_autofree char *ended = g_strdup_printf (
       "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NOT NULL", f->pool);
-  g_assert_cmpint (test_store_count (f->db, ended), ==, QUOTA);
-  /* each expired session reaped once: what the instances report adds up */
+  g_assert_cmpint (test_store_count (f->db, ended), ==, activated);
   guint reaped = 0;
   for (guint i = 0; i < N_INSTANCES; i++)
     {
       g_autofree char *log = NULL;
       g_assert_true (g_file_get_contents (f->logs[i], &log, NULL, NULL));
+      if (strstr (log, "reaping expired sessions failed") != NULL)
+        g_error ("instance %u: %s", i, log);
       g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
       for (guint l = 0; lines[l] != NULL; l++)
         {
@@ -381,7 +393,7 @@ test_reap (Fixture *f, gconstpointer data)
             reaped += n;
         }
     }
-  g_assert_cmpuint (reaped, ==, QUOTA);
+  g_assert_cmpuint (reaped, ==, activated);
   /* the seats are free again, at any instance */
   budget = 20;
   for (guint i = 0; i < N_CLIENTS; i++)
@@ -396,14 +408,9 @@ test_reap (Fixture *f, gconstpointer data)
       g_thread_join (threads[i]);
       again += clients[i].activated;
     }
-  g_assert_cmpuint (again, ==, QUOTA);
-  for (guint i = 0; i < N_INSTANCES; i++)
-    {
-      g_autofree char *log = NULL;
-      g_assert_true (g_file_get_contents (f->logs[i], &log, NULL, NULL));
-      if (strstr (log, "reaping expired sessions failed") != NULL)
-        g_error ("instance %u: %s", i, log);
-    }
+  assert_no_problems (clients);
+  g_assert_cmpuint (again, >=, QUOTA);
+  g_assert_cmpint (active_sessions (f), <=, QUOTA);
   clients_clear (clients);
 }
 

@@ -86,14 +86,13 @@ teardown (Fixture *f, gconstpointer data)
 }
 
 /* Starts an instance on the fixture's database with key file @kek;
- * *@url gets its URL. @n names its log. */
+ * *@url (NULL or freed first) gets its URL. @n names its log. */
 static GSubprocess *
 instance (Fixture *f, const char *kek, guint n, char **url)
 {
   g_autofree char *name = g_strdup_printf ("server-%u.log", n);
   g_autofree char *log = g_build_filename (f->dir, name, NULL);
   const char *extra[] = { "--key-encryption-key", kek, NULL };
-  *url = NULL;
   return server_util_spawn (f->db, NULL, log, extra, FALSE, url);
 }
 
