@@ -138,6 +138,26 @@ tessera_backend_config_get_int (TesseraBackendConfig *config, const char *key, g
   return result;
 }
 
+gboolean
+tessera_backend_config_check_keys (TesseraBackendConfig *config, const char *const *known,
+                                   GError **error)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+  g_return_val_if_fail (known != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_auto (GStrv) keys = g_key_file_get_keys (config->keyfile, config->group, NULL, NULL);
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    if (!g_strv_contains (known, keys[i]))
+      {
+        g_autofree char *list = g_strjoinv (", ", (char **) known);
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                     "[%s] has no key '%s' (known keys: %s)", config->group, keys[i], list);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 char **
 tessera_backend_config_dup_products (TesseraBackendConfig *config)
 {

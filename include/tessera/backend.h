@@ -104,6 +104,21 @@ gint64 tessera_backend_config_get_int (TesseraBackendConfig *config, const char 
                                        gint64 default_value, GError **error);
 
 /**
+ * tessera_backend_config_check_keys:
+ * @known: (array zero-terminated=1) (transfer none): every key the provider
+ *   reads; not kept after the call
+ *
+ * Refuses a key of the provider's section that is not in @known, so that a
+ * typo never silently falls back to a default. An absent section has no
+ * keys and passes.
+ *
+ * Returns: TRUE, or FALSE with TESSERA_ERROR_CONFIG naming the first unknown
+ *   key and listing @known.
+ */
+gboolean tessera_backend_config_check_keys (TesseraBackendConfig *config, const char *const *known,
+                                            GError **error);
+
+/**
  * TesseraBackend:
  *
  * The vtable. Fill it with TESSERA_BACKEND_DEFINE(); the header fields are set

@@ -59,23 +59,6 @@ typedef struct
 
 /* ---- configuration ---- */
 
-static gboolean
-check_keys (TesseraBackendConfig *config, GError **error)
-{
-  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
-  const char *group = tessera_backend_config_get_group (config);
-  g_auto (GStrv) keys = g_key_file_get_keys (keyfile, group, NULL, NULL);
-  for (guint i = 0; keys && keys[i]; i++)
-    if (!g_strv_contains (known_keys, keys[i]))
-      {
-        g_autofree char *known = g_strjoinv (", ", (char **) known_keys);
-        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
-                     "[%s] has no key '%s' (known keys: %s)", group, keys[i], known);
-        return FALSE;
-      }
-  return TRUE;
-}
-
 /* One element of the trusted-keys list, resolved the way
  * tessera_backend_config_dup_path() resolves a whole value. */
 static char *
@@ -174,7 +157,7 @@ static gpointer
 offline_create (TesseraBackendConfig *config, GError **error)
 {
   const char *group = tessera_backend_config_get_group (config);
-  if (!check_keys (config, error))
+  if (!tessera_backend_config_check_keys (config, known_keys, error))
     return NULL;
 
   g_autoptr (GError) local_error = NULL;

@@ -14,24 +14,36 @@ static const char *const known_keys[] = { "server",
                                           "server-key",
                                           NULL };
 
-/* ---- configuration ---- */
+/* ---- the servers ---- */
 
-static gboolean
-check_keys (TesseraBackendConfig *config, GError **error)
+Servers *
+servers_ref (Servers *sv)
 {
-  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
-  const char *group = tessera_backend_config_get_group (config);
-  g_auto (GStrv) keys = g_key_file_get_keys (keyfile, group, NULL, NULL);
-  for (guint i = 0; keys && keys[i]; i++)
-    if (!g_strv_contains (known_keys, keys[i]))
-      {
-        g_autofree char *known = g_strjoinv (", ", (char **) known_keys);
-        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
-                     "[%s] has no key '%s' (known keys: %s)", group, keys[i], known);
-        return FALSE;
-      }
-  return TRUE;
+  g_atomic_ref_count_inc (&sv->ref);
+  return sv;
 }
+
+void
+servers_unref (Servers *sv)
+{
+  if (sv == NULL || !g_atomic_ref_count_dec (&sv->ref))
+    return;
+  g_strfreev (sv->urls);
+  g_free (sv->direct);
+  g_clear_object (&sv->tls_db);
+  g_free (sv);
+}
+
+int
+servers_find (const Servers *sv, const char *url)
+{
+  for (guint i = 0; i < sv->n; i++)
+    if (g_str_equal (sv->urls[i], url))
+      return (int) i;
+  return -1;
+}
+
+/* ---- configuration ---- */
 
 static gboolean
 host_is_loopback (const char *host)
@@ -82,27 +94,18 @@ get_range (TesseraBackendConfig *config, const char *key, gint64 def, gint64 min
   return TRUE;
 }
 
-/* The server URL: https, or http on a loopback host with allow-http=true. */
-static char *
-parse_server (TesseraBackendConfig *config, gboolean *direct, GError **error)
+/* One entry of the server list: https, or http on a loopback host with
+ * allow-http=true. @value: stripped in place, its trailing '/'s removed. */
+static gboolean
+parse_url (const char *group, char *value, gboolean allow_http, gboolean *direct, GError **error)
 {
-  const char *group = tessera_backend_config_get_group (config);
-  g_autofree char *value = tessera_backend_config_dup_string (config, "server", NULL);
-  if (value == NULL || *g_strstrip (value) == '\0')
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
-                   "[%s] server is required: the URL of your tessera-server, e.g. "
-                   "https://licenses.example.com",
-                   group);
-      return NULL;
-    }
   g_autoptr (GError) local_error = NULL;
   g_autoptr (GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
   if (uri == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] server '%s' is no URL: %s",
                    group, value, local_error->message);
-      return NULL;
+      return FALSE;
     }
   const char *scheme = g_uri_get_scheme (uri);
   const char *host = g_uri_get_host (uri);
@@ -113,11 +116,8 @@ parse_server (TesseraBackendConfig *config, gboolean *direct, GError **error)
                    "[%s] server '%s' must be scheme://host[:port][/path], with no user, query "
                    "or fragment",
                    group, value);
-      return NULL;
+      return FALSE;
     }
-  gboolean allow_http = FALSE;
-  if (!get_bool (config, "allow-http", &allow_http, error))
-    return NULL;
   if (g_ascii_strcasecmp (scheme, "http") == 0)
     {
       if (!allow_http || !host_is_loopback (host))
@@ -126,20 +126,67 @@ parse_server (TesseraBackendConfig *config, gboolean *direct, GError **error)
                        "[%s] server '%s' is plain HTTP: use https (allow-http=true is accepted "
                        "for a loopback host only)",
                        group, value);
-          return NULL;
+          return FALSE;
         }
     }
   else if (g_ascii_strcasecmp (scheme, "https") != 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
                    "[%s] server '%s': the scheme must be https", group, value);
-      return NULL;
+      return FALSE;
     }
   *direct = host_is_loopback (host);
   gsize len = strlen (value);
   while (len > 0 && value[len - 1] == '/')
     value[--len] = '\0';
-  return g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* `server`: one URL or an ordered list (server=https://a;https://b), every
+ * entry checked alone, so that an error names the entry. */
+static Servers *
+parse_servers (TesseraBackendConfig *config, GError **error)
+{
+  const char *group = tessera_backend_config_get_group (config);
+  GKeyFile *keyfile = tessera_backend_config_get_keyfile (config);
+  g_auto (GStrv) values = g_key_file_get_string_list (keyfile, group, "server", NULL, NULL);
+  guint n = values != NULL ? g_strv_length (values) : 0;
+  if (n == 0 || (n == 1 && *g_strstrip (values[0]) == '\0'))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                   "[%s] server is required: the URL of your tessera-server, e.g. "
+                   "https://licenses.example.com (or several, tried in order: "
+                   "https://a.example.com;https://b.example.com)",
+                   group);
+      return NULL;
+    }
+  gboolean allow_http = FALSE;
+  if (!get_bool (config, "allow-http", &allow_http, error))
+    return NULL;
+  g_autoptr (Servers) sv = g_new0 (Servers, 1);
+  g_atomic_ref_count_init (&sv->ref);
+  sv->direct = g_new0 (gboolean, n);
+  for (guint i = 0; i < n; i++)
+    {
+      if (*g_strstrip (values[i]) == '\0')
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                       "[%s] server: entry %u of the list is empty", group, i + 1);
+          return NULL;
+        }
+      if (!parse_url (group, values[i], allow_http, &sv->direct[i], error))
+        return NULL;
+      for (guint j = 0; j < i; j++)
+        if (g_str_equal (values[j], values[i]))
+          {
+            g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG,
+                         "[%s] server '%s' is listed twice", group, values[i]);
+            return NULL;
+          }
+    }
+  sv->n = n;
+  sv->urls = g_steal_pointer (&values);
+  return g_steal_pointer (&sv);
 }
 
 void
@@ -148,10 +195,9 @@ testops_destroy (gpointer instance)
   Testops *self = instance;
   if (self == NULL)
     return;
-  g_free (self->server);
+  g_clear_pointer (&self->servers, servers_unref);
   g_free (self->state_dir);
   g_clear_pointer (&self->server_keys, tessera_trusted_keys_unref);
-  g_clear_object (&self->tls_db);
   g_free (self->org_id);
   g_free (self->machine_id);
   g_mutex_clear (&self->lock);
@@ -162,7 +208,7 @@ gpointer
 testops_create (TesseraBackendConfig *config, GError **error)
 {
   const char *group = tessera_backend_config_get_group (config);
-  if (!check_keys (config, error))
+  if (!tessera_backend_config_check_keys (config, known_keys, error))
     return NULL;
 
   g_autoptr (GError) local_error = NULL;
@@ -171,12 +217,12 @@ testops_create (TesseraBackendConfig *config, GError **error)
   g_autofree char *default_state = NULL;
   Testops *self = g_new0 (Testops, 1);
   g_mutex_init (&self->lock);
-  self->server = parse_server (config, &self->direct, error);
-  if (self->server == NULL)
+  self->servers = parse_servers (config, error);
+  if (self->servers == NULL)
     goto fail;
   if (!get_range (config, "grace-seconds", 0, 0, MAX_GRACE, &self->grace, error)
-      || !get_range (config, "timeout-seconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT, &self->timeout,
-                     error)
+      || !get_range (config, "timeout-seconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT,
+                     &self->servers->timeout, error)
       || !get_range (config, WAIT_SECONDS_KEY, 0, 0, MAX_WAIT, &self->wait_seconds, error))
     goto fail;
   /* Without the server's key, no answer could be told from a fake one. */
@@ -220,8 +266,9 @@ testops_create (TesseraBackendConfig *config, GError **error)
     }
   if (ca_file != NULL)
     {
-      self->tls_db = g_tls_file_database_new (ca_file, &local_error);
-      if (self->tls_db == NULL)
+      /* One CA file for every server: they are one service. */
+      self->servers->tls_db = g_tls_file_database_new (ca_file, &local_error);
+      if (self->servers->tls_db == NULL)
         {
           g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_CONFIG, "[%s] ca-file %s: %s", group,
                        ca_file, local_error->message);

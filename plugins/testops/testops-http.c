@@ -73,25 +73,22 @@ parse_object (GBytes *bytes)
   return json_object_ref (json_node_get_object (root));
 }
 
-/* POSTs @body to /api/v1@path. Returns: (transfer full) the JSON object of a
- * 2xx answer, or NULL with @error set: the server's code, NETWORK when
- * there was no answer. A connection that drops after the request may have
- * been sent is retried (the request bodies are idempotent). */
-JsonObject *
-post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *cancellable,
-           GError **error)
+/* POSTs @body to one server, @attempts times at most. *@moves_on: the
+ * failure is no answer of the server's, so another server may be tried. */
+static JsonObject *
+post_one (Servers *sv, guint index, const char *api_key, const char *path, GBytes *request_body,
+          guint attempts, GCancellable *cancellable, gboolean *moves_on, GError **error)
 {
-  g_autoptr (JsonNode) root = json_builder_get_root (body);
-  g_autofree char *text = json_to_string (root, FALSE);
-  g_autoptr (GBytes) request_body = g_bytes_new (text, strlen (text));
-  g_autofree char *url = g_strconcat (conn->server, "/api/v1", path, NULL);
-  g_autofree char *auth = g_strdup_printf ("Bearer %s", conn->api_key);
+  const char *server = sv->urls[index];
+  g_autofree char *url = g_strconcat (server, "/api/v1", path, NULL);
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", api_key);
+  *moves_on = FALSE;
 
   g_autoptr (SoupSession) session = soup_session_new_with_options (
-      "timeout", (guint) conn->timeout, "user-agent", "tessera-testops/1", NULL);
-  if (conn->tls_db != NULL)
-    soup_session_set_tls_database (session, conn->tls_db);
-  if (conn->direct)
+      "timeout", (guint) sv->timeout, "user-agent", "tessera-testops/1", NULL);
+  if (sv->tls_db != NULL)
+    soup_session_set_tls_database (session, sv->tls_db);
+  if (sv->direct[index])
     soup_session_set_proxy_resolver (session, NULL);
 
   for (guint attempt = 1;; attempt++)
@@ -109,14 +106,15 @@ post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *
           = soup_session_send_and_read (session, msg, cancellable, &local_error);
       if (answer == NULL)
         {
+          gboolean cancelled = g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
           gboolean retry
-              = attempt < SEND_ATTEMPTS
-                && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+              = attempt < attempts && !cancelled
                 && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
                 && local_error->domain != G_TLS_ERROR && local_error->domain != G_RESOLVER_ERROR;
           if (!retry)
             {
-              set_network_error (error, conn->server, local_error);
+              *moves_on = !cancelled;
+              set_network_error (error, server, local_error);
               return NULL;
             }
           g_debug ("testops: %s failed (%s), retrying", path, local_error->message);
@@ -127,7 +125,7 @@ post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *
       JsonObject *obj = parse_object (answer);
       if (status >= 200 && status < 300 && obj != NULL)
         return obj;
-      if (status >= 200 && status < 300 && attempt < SEND_ATTEMPTS)
+      if (status >= 200 && status < 300 && attempt < attempts)
         {
           /* Most likely an answer cut short: the request may have been
            * served, and repeating it is safe (same nonce, same seat). */
@@ -136,13 +134,84 @@ post_json (const Conn *conn, const char *path, JsonBuilder *body, GCancellable *
           continue;
         }
       if (status >= 200 && status < 300)
-        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
-                     "license server %s: %s answered no JSON object %d times (a proxy in the "
-                     "way, or answers cut short?)",
-                     conn->server, path, SEND_ATTEMPTS);
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                       "license server %s: %s answered no JSON object %u time%s (a proxy in the "
+                       "way, or answers cut short?)",
+                       server, path, attempts, attempts == 1 ? "" : "s");
+          *moves_on = TRUE;
+        }
       else
-        set_server_error (error, conn->server, status, obj);
+        {
+          set_server_error (error, server, status, obj);
+          /* A proxy with no server behind it, or a server going away: not
+           * the license server's word on this request. */
+          *moves_on = status == SOUP_STATUS_BAD_GATEWAY || status == SOUP_STATUS_SERVICE_UNAVAILABLE
+                      || status == SOUP_STATUS_GATEWAY_TIMEOUT;
+        }
       g_clear_pointer (&obj, json_object_unref);
       return NULL;
     }
+}
+
+/* @message without its "…license server URL: " prefix: the reason alone. */
+static const char *
+reason_of (const char *message, const char *server)
+{
+  const char *at = strstr (message, server);
+  if (at != NULL && g_str_has_prefix (at + strlen (server), ": "))
+    return at + strlen (server) + 2;
+  return message;
+}
+
+JsonObject *
+post_json (Servers *sv, guint *current, const char *api_key, const char *path, JsonBuilder *body,
+           GCancellable *cancellable, GError **error)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (body);
+  g_autofree char *text = json_to_string (root, FALSE);
+  g_autoptr (GBytes) request_body = g_bytes_new (text, strlen (text));
+  /* With several servers a failed request goes to the next one at once
+   * rather than waiting on the same one again: same body, same nonce. */
+  guint attempts = sv->n == 1 ? SEND_ATTEMPTS : 1;
+  guint start = *current < sv->n ? *current : 0;
+  g_autoptr (GString) skipped = g_string_new (NULL);
+  g_autoptr (GString) tried = g_string_new (NULL);
+  TesseraError code = TESSERA_ERROR_NETWORK;
+
+  for (guint k = 0; k < sv->n; k++)
+    {
+      guint i = (start + k) % sv->n;
+      gboolean moves_on = FALSE;
+      GError *local_error = NULL;
+      JsonObject *obj = post_one (sv, i, api_key, path, request_body, attempts, cancellable,
+                                  &moves_on, &local_error);
+      if (obj != NULL || !moves_on || sv->n == 1)
+        {
+          /* A server that answered, even with an error, is one that works. */
+          if (obj != NULL
+              || (!moves_on && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
+            {
+              *current = i;
+              g_atomic_int_set (&sv->last_ok, (gint) i);
+            }
+          if (obj != NULL && k > 0)
+            g_message ("testops: %susing %s", skipped->str, sv->urls[i]);
+          if (local_error != NULL)
+            g_propagate_error (error, local_error);
+          return obj;
+        }
+      const char *reason = reason_of (local_error->message, sv->urls[i]);
+      g_string_append_printf (skipped, "server %s unreachable (%s); ", sv->urls[i], reason);
+      g_string_append_printf (tried, "%s%s (%s)", k > 0 ? "; " : "", sv->urls[i], reason);
+      /* One kind of failure everywhere keeps its code; a mix is NETWORK. */
+      if (k == 0)
+        code = (TesseraError) local_error->code;
+      else if (code != (TesseraError) local_error->code)
+        code = TESSERA_ERROR_NETWORK;
+      g_error_free (local_error);
+    }
+  g_set_error (error, TESSERA_ERROR, code, "cannot reach any of the %u license servers: %s", sv->n,
+               tried->str);
+  return NULL;
 }

@@ -29,41 +29,45 @@ G_BEGIN_DECLS
 #define KEY_STORAGE_KEY "key-storage"
 #define STATE_DIR_KEY "state-dir"
 
+/* The configured servers (docs/testops.md, "Several servers"): instances of
+ * one service, in the order they are tried. Shared, read-only but for
+ * @last_ok, by the instance and its sessions (a session outlives the
+ * instance). */
 typedef struct
 {
-  char *server;         /* base URL, no trailing '/' */
-  GTlsDatabase *tls_db; /* only the configured CA, or NULL: the system's */
-  gboolean direct;      /* a loopback server: never through a proxy */
-  char *org_id;
-  gint64 grace;
+  gatomicrefcount ref;
+  guint n;
+  char **urls;          /* base URLs, no trailing '/'; urls[0] names the keyring items */
+  gboolean *direct;     /* per URL: a loopback host, never through a proxy */
+  GTlsDatabase *tls_db; /* only the configured CA, or NULL: the system's; for every URL */
   gint64 timeout;
+  gint last_ok; /* (atomic) the index that answered last: where activations start */
+} Servers;
+
+Servers *servers_ref (Servers *servers);
+void servers_unref (Servers *servers);
+/* Returns: the index of @url in @servers, or -1. */
+int servers_find (const Servers *servers, const char *url);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Servers, servers_unref)
+
+typedef struct
+{
+  Servers *servers;
+  gint64 grace;
   gint64 wait_seconds;
   TestopsKeyStorage key_storage;
+  char *org_id;
   char *state_dir;                 /* where persistent sessions are recorded */
-  TesseraTrustedKeys *server_keys; /* what the server's answers must be signed with */
+  TesseraTrustedKeys *server_keys; /* what every server's answers must be signed with */
 
   GMutex lock;
   char *machine_id; /* computed once; guarded by @lock */
 } Testops;
 
-/* What one HTTP exchange needs; copied into each session so that it never
- * depends on the instance. */
-typedef struct
-{
-  const char *server;
-  GTlsDatabase *tls_db;
-  gboolean direct;
-  gint64 timeout;
-  const char *api_key;
-} Conn;
-
 /* A granted license's backend data: the server session. */
 typedef struct
 {
-  char *server;
-  GTlsDatabase *tls_db;
-  gboolean direct;
-  gint64 timeout;
+  Servers *servers;
   gint64 grace;
   TesseraTrustedKeys *server_keys;
   char *api_key; /* NULL for a listed session until it is first needed; set
@@ -74,6 +78,7 @@ typedef struct
 
   GMutex lock;
   GCond cond;
+  guint current; /* the server in use (index in @servers) */
   gint64 lease_seconds;
   gint64 last_ok;   /* monotonic µs when the last successful exchange was sent */
   GError *terminal; /* the server ended the session (no grace then) */
@@ -96,18 +101,28 @@ secret_free (char *secret)
 gpointer testops_create (TesseraBackendConfig *config, GError **error);
 void testops_destroy (gpointer instance);
 
-/* testops-http.c: POSTs @body to /api/v1@path. Returns: (transfer full)
- * the JSON object of a 2xx answer, or NULL with @error set: the server's
- * code, NETWORK when there was no answer. A connection that drops after the
- * request may have been sent is retried (the request bodies are idempotent). */
-JsonObject *post_json (const Conn *conn, const char *path, JsonBuilder *body,
-                       GCancellable *cancellable, GError **error);
+/* testops-http.c: POSTs @body to /api/v1@path at the servers, starting at
+ * *@current and moving on (wrapping, each server once) after a failure
+ * that is no server's answer: no connection, a connection lost before the
+ * whole answer, a garbled answer, HTTP 502/503/504. Any other answer is
+ * final. With one server, a connection that drops after the request may
+ * have been sent is retried on it (the request bodies are idempotent: the
+ * same nonce gets the same session). Sets *@current to the server that
+ * answered (even with an error), and logs a switch.
+ * Returns: (transfer full) the JSON object of a 2xx answer, or NULL with
+ * @error set: the server's code; NETWORK (UNAVAILABLE when every server
+ * answered 5xx) naming every server tried and why, when none answered. */
+JsonObject *post_json (Servers *servers, guint *current, const char *api_key, const char *path,
+                       JsonBuilder *body, GCancellable *cancellable, GError **error);
 
 /* testops-session.c: sessions and their heartbeat thread. */
 gboolean is_transient (const GError *error);
 gboolean leaves_session_alive (const GError *error);
 gint64 grace_deadline_locked (Session *s);
 gboolean session_heartbeat (Session *s, GCancellable *cancellable, GError **error);
+guint session_current (Session *s);
+/* Makes @index the server @s uses, and names it in a persistent record. */
+void session_use_server (Session *s, guint index);
 GError *grace_error (Session *s);
 gboolean ended_by_server (const GError *error);
 void session_drop_record (Session *s, const char *why);

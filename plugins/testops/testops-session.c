@@ -28,12 +28,27 @@ grace_deadline_locked (Session *s)
   return s->last_ok + (s->lease_seconds + s->grace) * G_USEC_PER_SEC;
 }
 
+/* After a switch: a persistent session's record names the server now in
+ * use, so a later process validates and releases there first. */
+void
+session_use_server (Session *s, guint index)
+{
+  g_mutex_lock (&s->lock);
+  gboolean moved = s->current != index;
+  s->current = index;
+  g_autoptr (GError) error = NULL;
+  /* Under the lock: a record being dropped is never written back. */
+  if (moved && s->record_path != NULL
+      && !testops_state_set_server (s->record_path, s->servers->urls[index], &error))
+    g_warning ("testops: %s", error->message);
+  g_mutex_unlock (&s->lock);
+}
+
 /* One heartbeat. A transient failure leaves the state as it was; any other
  * answer but success ends the session for good. */
 gboolean
 session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
 {
-  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "session_id");
@@ -46,18 +61,21 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
   json_builder_end_object (b);
   gint64 sent = g_get_monotonic_time ();
   GError *local_error = NULL;
-  JsonObject *obj = post_json (&conn, "/heartbeat", b, cancellable, &local_error);
+  guint current = session_current (s);
+  JsonObject *obj
+      = post_json (s->servers, &current, s->api_key, "/heartbeat", b, cancellable, &local_error);
+  session_use_server (s, current);
+  const char *server = s->servers->urls[current];
   if (obj != NULL
       && (g_strcmp0 (json_object_get_string_member_with_default (obj, "session_id", NULL),
                      s->session_id)
               != 0
-          || !testops_answer_verify (s->server_keys, s->server, obj, "heartbeat", nonce,
+          || !testops_answer_verify (s->server_keys, server, obj, "heartbeat", nonce,
                                      &local_error)))
     {
       if (local_error == NULL)
         g_set_error (&local_error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
-                     "license server %s: refusing a heartbeat answer for another session",
-                     s->server);
+                     "license server %s: refusing a heartbeat answer for another session", server);
       g_clear_pointer (&obj, json_object_unref);
     }
   g_mutex_lock (&s->lock);
@@ -83,14 +101,24 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
+guint
+session_current (Session *s)
+{
+  g_mutex_lock (&s->lock);
+  guint current = s->current;
+  g_mutex_unlock (&s->lock);
+  return current;
+}
+
 GError *
 grace_error (Session *s)
 {
-  return g_error_new (TESSERA_ERROR, TESSERA_ERROR_NETWORK,
-                      "no answer from the license server %s for %" G_GINT64_FORMAT
-                      " seconds: the grace ran out (lease %" G_GINT64_FORMAT
-                      " s + grace %" G_GINT64_FORMAT " s)",
-                      s->server, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
+  g_autofree char *names = g_strjoinv (", ", s->servers->urls);
+  return g_error_new (
+      TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+      "no answer from the license server%s %s for %" G_GINT64_FORMAT
+      " seconds: the grace ran out (lease %" G_GINT64_FORMAT " s + grace %" G_GINT64_FORMAT " s)",
+      s->servers->n > 1 ? "s" : "", names, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
 }
 
 /* The server says the session is over for good: its record has nothing
@@ -184,8 +212,7 @@ session_free (gpointer data)
 {
   Session *s = data;
   session_stop (s);
-  g_free (s->server);
-  g_clear_object (&s->tls_db);
+  g_clear_pointer (&s->servers, servers_unref);
   g_clear_pointer (&s->server_keys, tessera_trusted_keys_unref);
   secret_free (s->api_key);
   g_free (s->session_id);
@@ -206,10 +233,9 @@ session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, cha
   Session *s = g_new0 (Session, 1);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
-  s->server = g_strdup (self->server);
-  s->tls_db = self->tls_db != NULL ? g_object_ref (self->tls_db) : NULL;
-  s->direct = self->direct;
-  s->timeout = self->timeout;
+  s->servers = servers_ref (self->servers);
+  int current = servers_find (self->servers, r->server);
+  s->current = current >= 0 ? (guint) current : 0;
   s->grace = self->grace;
   s->server_keys = tessera_trusted_keys_ref (self->server_keys);
   s->api_key = api_key;
@@ -227,13 +253,13 @@ session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, cha
 void
 session_give_back (Session *s)
 {
-  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
   g_autoptr (JsonBuilder) rb = json_builder_new ();
   json_builder_begin_object (rb);
   json_builder_set_member_name (rb, "session_id");
   json_builder_add_string_value (rb, s->session_id);
   json_builder_end_object (rb);
-  JsonObject *ignored = post_json (&conn, "/release", rb, NULL, NULL);
+  guint current = session_current (s);
+  JsonObject *ignored = post_json (s->servers, &current, s->api_key, "/release", rb, NULL, NULL);
   g_clear_pointer (&ignored, json_object_unref);
   s->released = TRUE;
 }

@@ -231,6 +231,36 @@ testops_state_list (const char *dir, GError **error)
 }
 
 gboolean
+testops_state_set_server (const char *path, const char *server, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_KEEP_COMMENTS, &local_error))
+    {
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "cannot update the session record %s: %s", path, local_error->message);
+      return FALSE;
+    }
+  g_key_file_set_string (kf, GROUP, "server", server);
+  gsize len = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error))
+    {
+      g_set_error (error, TESSERA_ERROR,
+                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                           || g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_PERM)
+                       ? TESSERA_ERROR_PERMISSION_DENIED
+                       : TESSERA_ERROR_FAILED,
+                   "cannot update the session record %s: %s", path, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 testops_state_remove (const char *path, GError **error)
 {
   if (g_unlink (path) == 0 || errno == ENOENT)

@@ -68,6 +68,11 @@ gboolean testops_state_write (const char *dir, TestopsRecord *record, GError **e
  */
 GPtrArray *testops_state_list (const char *dir, GError **error);
 
+/* Rewrites the record at @path (atomically, mode 0600) to name @server, the
+ * one now in use. A record already gone is no error (its session ended).
+ * Returns FALSE with TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
+gboolean testops_state_set_server (const char *path, const char *server, GError **error);
+
 /* Removes a record; a record already gone is no error. Returns FALSE with
  * TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
 gboolean testops_state_remove (const char *path, GError **error);

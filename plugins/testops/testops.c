@@ -9,6 +9,11 @@
  * any successful heartbeat invalidates the license. release stops the
  * thread and POSTs /api/v1/release.
  *
+ * `server` may list several instances of one service (sharing a database
+ * and a signing key): every request goes to the one in use and moves on to
+ * the next when that one gives no answer (testops-http.c). The activation's
+ * nonce is in its body, so a retry elsewhere never takes a second seat.
+ *
  * Threading: the instance is read-only after create, but for the cached
  * machine ID (guarded by its lock). Each session has a lock guarding its
  * mutable state (last successful heartbeat, terminal error, stop flag).
@@ -21,7 +26,8 @@
  * in the state folder (testops-state.c) so that a later process lists,
  * validates and releases it. Keyring and record I/O happen in the caller's
  * thread, never in a heartbeat thread (but for removing the record of a
- * session the server ended). */
+ * session the server ended, and for naming the server a heartbeat moved to
+ * in it). */
 #include "testops-private.h"
 
 /* ---- credentials ---- */
@@ -52,12 +58,13 @@ dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
                    "no API key for the license server %s: pass it in the "
                    "'" TESSERA_OPTION_API_KEY "' activation option or set " API_KEY_ENV
                    " (key-storage=env-only: the key is needed on every run and never stored)",
-                   self->server);
+                   self->servers->urls[0]);
       return NULL;
     }
 
   char *stored = NULL;
-  if (!testops_keyring_lookup (self->server, org, &stored, error))
+  /* The first server names the service in the keyring, whichever answers. */
+  if (!testops_keyring_lookup (self->servers->urls[0], org, &stored, error))
     return NULL;
   if (given != NULL)
     {
@@ -75,7 +82,7 @@ dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
                "' activation option or set " API_KEY_ENV " once; after a successful "
                "activation the system keyring keeps it (API keys are never read from "
                "configuration files)",
-               self->server);
+               self->servers->urls[0]);
   return NULL;
 }
 
@@ -244,14 +251,16 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
     }
   json_builder_end_object (b);
 
-  Conn conn = { self->server, self->tls_db, self->direct, self->timeout, api_key };
+  /* Sticky: start where the last exchange succeeded; post_json moves on
+   * from there with this same body, so the nonce follows the request. */
+  guint current = (guint) g_atomic_int_get (&self->servers->last_ok);
   gint64 give_up = g_get_monotonic_time () + wait * G_USEC_PER_SEC;
   gint64 backoff = WAIT_FIRST_USEC;
   JsonObject *obj = NULL;
   for (;;)
     {
       g_autoptr (GError) local_error = NULL;
-      obj = post_json (&conn, "/activate", b, cancellable, &local_error);
+      obj = post_json (self->servers, &current, api_key, "/activate", b, cancellable, &local_error);
       if (obj != NULL)
         break;
       gint64 left = give_up - g_get_monotonic_time ();
@@ -285,10 +294,11 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       backoff = MIN (backoff * 2, WAIT_MAX_USEC);
     }
   gint64 sent_ok = g_get_monotonic_time ();
+  const char *server = self->servers->urls[current];
   /* Before anything in it is believed: signed by the server's key over
    * this activation's nonce (a fake server cannot; a replayed answer was
    * signed over another nonce). Nothing is taken on our side. */
-  if (!testops_answer_verify (self->server_keys, self->server, obj, "activate", nonce, error))
+  if (!testops_answer_verify (self->server_keys, server, obj, "activate", nonce, error))
     {
       json_object_unref (obj);
       secret_free (api_key);
@@ -302,12 +312,12 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   if (r->session_id == NULL || r->license_id == NULL || r->lease_seconds <= 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
-                   "license server %s: incomplete activation answer", self->server);
+                   "license server %s: incomplete activation answer", server);
       json_object_unref (obj);
       secret_free (api_key);
       return NULL;
     }
-  r->server = g_strdup (self->server);
+  r->server = g_strdup (server);
   r->product = g_strdup (product);
   r->kind = g_strdup (json_object_get_string_member_with_default (obj, "kind", "floating"));
   r->machine_id
@@ -370,7 +380,7 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   if (must_store)
     {
       g_autoptr (GError) store_error = NULL;
-      if (!testops_keyring_store (self->server, r->org != NULL ? r->org : "", api_key,
+      if (!testops_keyring_store (self->servers->urls[0], r->org != NULL ? r->org : "", api_key,
                                   &store_error))
         g_warning ("testops: %s", store_error->message);
     }
@@ -449,14 +459,17 @@ testops_release (gpointer instance, TesseraLicense *license, GCancellable *cance
   if (!session_ensure_key (self, s, error))
     return FALSE;
 
-  Conn conn = { s->server, s->tls_db, s->direct, s->timeout, s->api_key };
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "session_id");
   json_builder_add_string_value (b, s->session_id);
   json_builder_end_object (b);
   g_autoptr (GError) local_error = NULL;
-  JsonObject *obj = post_json (&conn, "/release", b, cancellable, &local_error);
+  guint current = session_current (s);
+  JsonObject *obj
+      = post_json (s->servers, &current, s->api_key, "/release", b, cancellable, &local_error);
+  /* A record kept for a later run points it at a server that answers. */
+  session_use_server (s, current);
   if (obj != NULL || ended_by_server (local_error))
     {
       g_clear_pointer (&obj, json_object_unref);
@@ -482,7 +495,7 @@ testops_list (gpointer instance, const char *product, GError **error)
     {
       TestopsRecord *r = records->pdata[i];
       /* Another configuration's server: never send our key there. */
-      if (!g_str_equal (r->server, self->server)
+      if (servers_find (self->servers, r->server) < 0
           || (product != NULL && !g_str_equal (r->product, product)))
         continue;
       TesseraLicense *license = license_from_record (r);
@@ -508,7 +521,7 @@ testops_forget (gpointer instance, guint *n_forgotten, GError **error)
       *n_forgotten = 0;
       return TRUE;
     }
-  return testops_keyring_forget (self->server, n_forgotten, error);
+  return testops_keyring_forget (self->servers->urls[0], n_forgotten, error);
 }
 
 TESSERA_BACKEND_DEFINE (testops, "Online seats from a tessera-server (HTTPS, heartbeats)",
