@@ -414,6 +414,63 @@ test_reap (Fixture *f, gconstpointer data)
   clients_clear (clients);
 }
 
+/* The product's path: an engine whose online provider lists the three
+ * instances. The instance that granted the seat is killed; validation
+ * (heart-beating) moves to the next, the seat is never duplicated, and
+ * release frees it there. A new activation starting at the dead instance
+ * gets its seat from another. */
+static void
+test_product_failover (Fixture *f, gconstpointer data)
+{
+  start_instances (f, NULL);
+  g_autofree char *full = g_strconcat (f->urls[1], "/api/v1/public-key", NULL);
+  g_autoptr (SoupSession) session = soup_session_new ();
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", full);
+  GError *error = NULL;
+  g_autoptr (GBytes) pub = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *pub_path = g_build_filename (f->dir, "server.pub", NULL);
+  g_assert_true (g_file_set_contents (pub_path, g_bytes_get_data (pub, NULL),
+                                      (gssize) g_bytes_get_size (pub), &error));
+  g_autofree char *state = g_build_filename (f->dir, "state", NULL);
+  g_autofree char *config = g_strdup_printf (
+      "[engine]\nproviders=testops\n[provider:testops]\nserver=%s;%s;%s\nallow-http=true\n"
+      "server-key=%s\nkey-storage=env-only\nstate-dir=%s\n",
+      f->urls[0], f->urls[1], f->urls[2], pub_path, state);
+  g_autoptr (TesseraEngine) engine = tessera_engine_new_from_data (config, -1, &error);
+  g_assert_no_error (error);
+  g_autoptr (TesseraActivateOptions) o = tessera_activate_options_new ();
+  tessera_activate_options_set (o, TESSERA_OPTION_API_KEY, f->key);
+  g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", o, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_attribute (license, "testops.server"), ==, f->urls[0]);
+  g_assert_cmpint (active_sessions (f), ==, 1);
+
+  g_subprocess_send_signal (f->procs[0], SIGKILL);
+  g_subprocess_wait (f->procs[0], NULL, NULL);
+  g_clear_object (&f->procs[0]);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_true (tessera_license_validate (license, NULL, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpint (active_sessions (f), ==, 1);
+
+  /* a second seat, asked of the dead instance first */
+  g_autoptr (TesseraEngine) engine2 = tessera_engine_new_from_data (config, -1, &error);
+  g_assert_no_error (error);
+  g_autoptr (TesseraLicense) second = tessera_engine_activate (engine2, "KRE", o, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_attribute (second, "testops.server"), !=, f->urls[0]);
+  g_assert_cmpint (active_sessions (f), ==, 2);
+
+  g_assert_true (tessera_license_release (license, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (tessera_license_release (second, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (active_sessions (f), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -426,5 +483,6 @@ main (int argc, char **argv)
   g_test_add ("/instances/quota", Fixture, NULL, setup, test_quota, teardown);
   g_test_add ("/instances/sigkill", Fixture, NULL, setup, test_sigkill, teardown);
   g_test_add ("/instances/reap", Fixture, NULL, setup, test_reap, teardown);
+  g_test_add ("/instances/product-failover", Fixture, NULL, setup, test_product_failover, teardown);
   return g_test_run ();
 }
