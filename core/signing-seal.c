@@ -15,13 +15,12 @@
 
 G_STATIC_ASSERT (TESSERA_KEY_ENCRYPTION_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 
+/* The associated data: the prefix and @id (TESSERA_KEY_ID_LEN characters). */
 static void
 seal_ad (const char *id, unsigned char *ad, gsize *len)
 {
-  gsize prefix = strlen (SEAL_AD_PREFIX);
-  memcpy (ad, SEAL_AD_PREFIX, prefix);
-  memcpy (ad + prefix, id, TESSERA_KEY_ID_LEN);
-  *len = prefix + TESSERA_KEY_ID_LEN;
+  *len = (gsize) g_snprintf ((char *) ad, sizeof SEAL_AD_PREFIX + TESSERA_KEY_ID_LEN, "%s%.*s",
+                             SEAL_AD_PREFIX, TESSERA_KEY_ID_LEN, id);
 }
 
 /* libsodium is usable and @kek_len is a key-encryption key's. */
