@@ -28,8 +28,13 @@ typedef struct
   GMainContext *context;
   SoupServer *soup;
   GThreadPool *workers;
-  guint inflight;    /* dispatched, response not yet written (main thread only) */
-  gboolean draining; /* SIGTERM seen: new requests get 503 */
+  guint inflight; /* dispatched, response not yet written (main thread only) */
+  /* Requests the workers finished, for the main thread (http-server.c,
+   * ts_request_done_idle()): one wake-up of the main loop serves them all. */
+  GMutex done_lock;
+  GQueue done;
+  gboolean done_scheduled; /* an idle source will take @done */
+  gboolean draining;       /* SIGTERM seen: new requests get 503 */
 } TsServer;
 
 typedef struct _TsRequest TsRequest;

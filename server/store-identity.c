@@ -272,10 +272,16 @@ ts_store_get_user_email (TsStore *store, const char *user_id, GError **error)
 
 /* ---- API keys ---- */
 
+/* Lowercase hex SHA-256, as g_compute_checksum_for_string() wrote it (the
+ * stored hashes), without a GChecksum per request. */
 static char *
 ts_key_hash (const char *key)
 {
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256 (digest, (const unsigned char *) key, strlen (key));
+  char *hex = g_malloc (2 * sizeof digest + 1);
+  sodium_bin2hex (hex, 2 * sizeof digest + 1, digest, sizeof digest);
+  return hex;
 }
 
 char *
@@ -398,7 +404,10 @@ ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
       return NULL;
     }
   char *hash = ts_key_hash (api_key);
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
+  /* One statement is its own read transaction: BEGIN and COMMIT around it
+   * were two more statements on every request. No cache: a key revoked by
+   * another process (tessera-admin, another instance) must fail at once. */
+  sqlite3 *db = ts_db_acquire (store, error);
   if (db == NULL)
     {
       g_free (hash);
@@ -409,12 +418,8 @@ ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
       = ts_query_str (db, error, &user_id,
                       "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s", hash);
   g_free (hash);
+  ts_db_release (store, db);
   if (ok && user_id == NULL)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
-      ok = FALSE;
-    }
-  if (!ts_db_finish (store, db, ok, error))
-    g_clear_pointer (&user_id, g_free);
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
   return user_id;
 }

@@ -24,12 +24,24 @@ struct _TsStore
   TsBatch *batch;         /* the transaction open on @writer, or NULL */
   guint batch_members;    /* writes in it so far */
   gboolean batch_durable; /* it must be fsync-durable at its commit */
+  gboolean write_bare;    /* the write in progress opened the batch: no savepoint */
+  gint wal_frames;        /* atomic: frames in the WAL at the last commit */
+  gint wal_copied;        /* atomic: frames the last checkpoint copied back */
+  gint checkpointing;     /* atomic: a thread runs ts_wal_checkpoint() */
   GMutex commit_lock;     /* batch->done, with @committed */
   GCond committed;
   /* Pools known to be within their quota (ts_quota_known_ok); write_lock. */
   GHashTable *quota_ok;
   GHashTable *seat_bound; /* pool id → gint64 *: see ts_seats_bound() */
   gint64 data_version;    /* of @writer, when @quota_ok was last valid */
+  guint64 batch_serial;   /* batches opened on @writer so far */
+  guint64 version_serial; /* the batch in which data_version was last read */
+
+  /* Heartbeats waiting for the lease combiner (store-sessions.c). */
+  GMutex lease_lock;
+  GCond lease_cond;
+  GQueue lease_pending; /* TsLeaseItem * */
+  gboolean lease_combining;
 };
 
 /* Input limits of docs/protocol.md (lease: 5 s to one day). */
@@ -53,10 +65,18 @@ sqlite3 *ts_db_begin (TsStore *store, gboolean write, GError **error);
 sqlite3 *ts_db_begin_lease (TsStore *store, GError **error);
 /* The write on @db changes seats after all: sync its commit. */
 void ts_db_mark_durable (TsStore *store, sqlite3 *db);
+/* A savepoint inside the open write on @db, so that several requests
+ * carried by one write (the lease combiner) each undo only themselves:
+ * ts_db_item_end() releases it if @ok, else rolls back to it. */
+gboolean ts_db_item_begin (sqlite3 *db, GError **error);
+void ts_db_item_end (sqlite3 *db, gboolean ok);
 /* Commits if @ok (a failed commit rolls back and sets @error), rolls back
  * otherwise, and gives the connection back. Returns whether it committed
  * (for a write: whether its batch did, after it did). */
 gboolean ts_db_finish (TsStore *store, sqlite3 *db, gboolean ok, GError **error);
+/* Gives back a connection of ts_db_acquire() used without a transaction
+ * (a single statement is one on its own). */
+void ts_db_release (TsStore *store, sqlite3 *db);
 
 /* Sets @error from a SQLite result code: UNAVAILABLE (disk full, I/O error,
  * read-only, cannot open, busy) or FAILED. */

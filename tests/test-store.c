@@ -6,6 +6,7 @@
 #include "store.h"
 #include "test-util.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #define NOW ((gint64) 1700000000)
@@ -891,6 +892,161 @@ test_over_quota_other_process (Fixture *f, gconstpointer data)
     ts_session_free (s[i]);
 }
 
+/* Heartbeats sent at once are carried by one write (store-sessions.c,
+ * "the lease combiner"), each must still get its own answer by the rules:
+ * an ended session stays ended and its lease is never extended, a lowered
+ * quota ends the newest sessions at their next heartbeat. */
+#define HB_SESSIONS 16
+
+typedef struct
+{
+  TsStore *store;
+  const char *user;
+  const char *id;
+  gint64 now;
+  guint rounds;
+  guint ok, ended;
+  char *last_error;
+} HbWorker;
+
+static gpointer
+hb_worker (gpointer data)
+{
+  HbWorker *w = data;
+  for (guint j = 0; j < w->rounds; j++)
+    {
+      GError *error = NULL;
+      TsSession *s = ts_store_heartbeat (w->store, w->user, w->id, LEASE, w->now + j, &error);
+      if (s != NULL)
+        {
+          g_assert_cmpstr (s->id, ==, w->id);
+          g_assert_cmpint (s->lease_expires_at, ==, w->now + j + LEASE);
+          w->ok++;
+          ts_session_free (s);
+          continue;
+        }
+      g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
+      w->ended++;
+      g_free (w->last_error);
+      w->last_error = g_strdup (error->message);
+      g_error_free (error);
+    }
+  return NULL;
+}
+
+/* Heartbeats every session of @s from @first on, one thread each. */
+static void
+hb_run (Fixture *f, TsSession **s, guint first, gint64 now, guint rounds, HbWorker *w)
+{
+  GThread *threads[HB_SESSIONS];
+  for (guint i = first; i < HB_SESSIONS; i++)
+    {
+      g_free (w[i].last_error);
+      w[i] = (HbWorker){ f->store, f->member, s[i]->id, now, rounds, 0, 0, NULL };
+      threads[i] = g_thread_new ("hb", hb_worker, &w[i]);
+    }
+  for (guint i = first; i < HB_SESSIONS; i++)
+    g_thread_join (threads[i]);
+}
+
+static void
+test_heartbeat_concurrent (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", HB_SESSIONS);
+  TsSession *s[HB_SESSIONS];
+  HbWorker w[HB_SESSIONS] = { 0 };
+  for (guint i = 0; i < HB_SESSIONS; i++)
+    {
+      char nonce[32], machine[16];
+      g_snprintf (nonce, sizeof nonce, "nonce-hb-%02u", i);
+      g_snprintf (machine, sizeof machine, "M%02u", i);
+      s[i] = activate_ok (f, f->member, "acme", "KRE", machine, nonce, NOW + i);
+    }
+  for (guint i = 0; i < 4; i++)
+    g_assert_true (ts_store_release (f->store, f->member, s[i]->id, NOW + 20, &error));
+  g_assert_no_error (error);
+
+  hb_run (f, s, 0, NOW + 30, 20, w);
+  for (guint i = 0; i < HB_SESSIONS; i++)
+    {
+      g_assert_cmpuint (w[i].ok, ==, i < 4 ? 0 : 20);
+      g_assert_cmpuint (w[i].ended, ==, i < 4 ? 20 : 0);
+      if (i < 4)
+        g_assert_nonnull (strstr (w[i].last_error, "released"));
+    }
+  /* released before: their leases are as the activation left them */
+  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"
+                                      " AND lease_expires_at > 1700000063"),
+                   ==, 0);
+
+  /* 12 running, the quota lowered to 8: the 4 newest end, whoever beats first */
+  g_autoptr (TsPool) lowered
+      = ts_store_update_pool (f->store, f->admin, "acme", fl->id, 8, -1, NOW + 60, &error);
+  g_assert_no_error (error);
+  hb_run (f, s, 4, NOW + 61, 3, w);
+  for (guint i = 4; i < HB_SESSIONS; i++)
+    {
+      g_assert_cmpuint (w[i].ok, ==, i < 12 ? 3 : 0);
+      g_assert_cmpuint (w[i].ended, ==, i < 12 ? 0 : 3);
+      if (i >= 12)
+        g_assert_nonnull (strstr (w[i].last_error, "over quota"));
+    }
+  /* ended at NOW + 61, extended last at NOW + 49 */
+  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"
+                                      " AND lease_expires_at > 1700000109"),
+                   ==, 0);
+  GPtrArray *active = ts_store_list_sessions (f->store, f->admin, "acme", fl->id, NOW + 62, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (active->len, ==, 8);
+  g_ptr_array_unref (active);
+  for (guint i = 0; i < HB_SESSIONS; i++)
+    {
+      g_free (w[i].last_error);
+      ts_session_free (s[i]);
+    }
+}
+
+/* The server's writer leaves checkpoints to whoever leaves the write lock
+ * after the WAL grew past a threshold (store-sqlite.c, "checkpoints"): the
+ * WAL must not grow without end under a stream of heartbeats. */
+static void
+test_wal_checkpoint (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (test_store_is_url (f->path))
+    {
+      g_test_skip ("SQLite only");
+      return;
+    }
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 64);
+  TsSession *s[64];
+  for (guint i = 0; i < 64; i++)
+    {
+      char nonce[32], machine[16];
+      g_snprintf (nonce, sizeof nonce, "nonce-wal-%02u", i);
+      g_snprintf (machine, sizeof machine, "M%02u", i);
+      s[i] = activate_ok (f, f->member, "acme", "KRE", machine, nonce, NOW);
+    }
+  /* ~3 pages a heartbeat: 20000 frames (80 MB) without checkpoints */
+  for (guint r = 0; r < 100; r++)
+    for (guint i = 0; i < 64; i++)
+      {
+        GError *error = NULL;
+        TsSession *hb
+            = ts_store_heartbeat (f->store, f->member, s[i]->id, LEASE, NOW + 1 + r, &error);
+        g_assert_no_error (error);
+        ts_session_free (hb);
+      }
+  g_autofree char *wal = g_strconcat (f->path, "-wal", NULL);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (wal, &st), ==, 0);
+  g_assert_cmpint (st.st_size, <, 32 * 1024 * 1024);
+  for (guint i = 0; i < 64; i++)
+    ts_session_free (s[i]);
+}
+
 /* Activations keep a bound on a pool's active sessions instead of counting
  * them each time; sessions added by another process (another server on
  * the same database: another connection) must still count, and so must
@@ -1431,6 +1587,8 @@ main (int argc, char **argv)
   ADD ("offline", test_offline);
   ADD ("offline-get", test_offline_get);
   ADD ("over-quota/other-process", test_over_quota_other_process);
+  ADD ("heartbeat/concurrent", test_heartbeat_concurrent);
+  ADD ("heartbeat/wal-checkpoint", test_wal_checkpoint);
   ADD ("floating/other-process", test_seat_bound_other_process);
   ADD ("audit", test_audit);
   ADD ("unavailable", test_unavailable);
