@@ -112,6 +112,27 @@ session_id_is_safe (const char *id)
   return TRUE;
 }
 
+/* Writes @kf to @path (0600, atomically); @what starts the message. */
+static gboolean
+write_record (const char *path, GKeyFile *kf, const char *what, GError **error)
+{
+  gsize len = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  g_autoptr (GError) local_error = NULL;
+  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error))
+    {
+      g_set_error (error, TESSERA_ERROR,
+                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                           || g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_PERM)
+                       ? TESSERA_ERROR_PERMISSION_DENIED
+                       : TESSERA_ERROR_FAILED,
+                   "%s: %s", what, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 testops_state_write (const char *dir, TestopsRecord *r, GError **error)
 {
@@ -138,21 +159,9 @@ testops_state_write (const char *dir, TestopsRecord *r, GError **error)
   if (r->features != NULL && r->features[0] != NULL)
     g_key_file_set_string_list (kf, GROUP, "features", (const char *const *) r->features,
                                 g_strv_length (r->features));
-  gsize len = 0;
-  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
   g_autofree char *path = g_strconcat (dir, G_DIR_SEPARATOR_S PREFIX, r->session_id, SUFFIX, NULL);
-  g_autoptr (GError) local_error = NULL;
-  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &local_error))
-    {
-      g_set_error (error, TESSERA_ERROR,
-                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES)
-                           || g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_PERM)
-                       ? TESSERA_ERROR_PERMISSION_DENIED
-                       : TESSERA_ERROR_FAILED,
-                   "cannot record the session: %s", local_error->message);
-      return FALSE;
-    }
+  if (!write_record (path, kf, "cannot record the session", error))
+    return FALSE;
   g_free (r->path);
   r->path = g_steal_pointer (&path);
   return TRUE;
@@ -244,20 +253,8 @@ testops_state_set_server (const char *path, const char *server, GError **error)
       return FALSE;
     }
   g_key_file_set_string (kf, GROUP, "server", server);
-  gsize len = 0;
-  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
-  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &local_error))
-    {
-      g_set_error (error, TESSERA_ERROR,
-                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES)
-                           || g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_PERM)
-                       ? TESSERA_ERROR_PERMISSION_DENIED
-                       : TESSERA_ERROR_FAILED,
-                   "cannot update the session record %s: %s", path, local_error->message);
-      return FALSE;
-    }
-  return TRUE;
+  g_autofree char *what = g_strdup_printf ("cannot update the session record %s", path);
+  return write_record (path, kf, what, error);
 }
 
 gboolean
