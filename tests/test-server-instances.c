@@ -233,6 +233,28 @@ clients_clear (Client *clients)
     }
 }
 
+/* Runs every client to its end (a budget spent); returns the activations
+ * they got, and in *@refused (nullable) the quota refusals. */
+static guint
+clients_run (Client *clients, guint *refused)
+{
+  GThread *threads[N_CLIENTS];
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      clients[i].activated = clients[i].refused = 0;
+      threads[i] = g_thread_new ("client", client_run, &clients[i]);
+    }
+  guint activated = 0;
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_thread_join (threads[i]);
+      activated += clients[i].activated;
+      if (refused != NULL)
+        *refused += clients[i].refused;
+    }
+  return activated;
+}
+
 static void
 assert_no_problems (Client *clients)
 {
@@ -254,17 +276,9 @@ test_quota (Fixture *f, gconstpointer data)
   start_instances (f, NULL);
   gint budget = 600, stop = 0;
   Client clients[N_CLIENTS];
-  GThread *threads[N_CLIENTS];
   clients_init (f, clients, &budget, &stop);
-  for (guint i = 0; i < N_CLIENTS; i++)
-    threads[i] = g_thread_new ("client", client_run, &clients[i]);
-  guint activated = 0, refused = 0;
-  for (guint i = 0; i < N_CLIENTS; i++)
-    {
-      g_thread_join (threads[i]);
-      activated += clients[i].activated;
-      refused += clients[i].refused;
-    }
+  guint refused = 0;
+  guint activated = clients_run (clients, &refused);
   assert_no_problems (clients);
   g_assert_cmpuint (activated, ==, QUOTA);
   g_assert_cmpuint (activated + refused, ==, 600);
@@ -356,16 +370,8 @@ test_reap (Fixture *f, gconstpointer data)
   start_instances (f, args);
   gint budget = 40, stop = 0;
   Client clients[N_CLIENTS];
-  GThread *threads[N_CLIENTS];
   clients_init (f, clients, &budget, &stop);
-  for (guint i = 0; i < N_CLIENTS; i++)
-    threads[i] = g_thread_new ("client", client_run, &clients[i]);
-  guint activated = 0;
-  for (guint i = 0; i < N_CLIENTS; i++)
-    {
-      g_thread_join (threads[i]);
-      activated += clients[i].activated;
-    }
+  guint activated = clients_run (clients, NULL);
   assert_no_problems (clients);
   /* at least the quota; more only where a lease ran out meanwhile (a slow
    * machine) and another client took the seat */
@@ -397,17 +403,8 @@ test_reap (Fixture *f, gconstpointer data)
   /* the seats are free again, at any instance */
   budget = 20;
   for (guint i = 0; i < N_CLIENTS; i++)
-    {
-      g_clear_pointer (&clients[i].held, g_free);
-      clients[i].activated = 0;
-      threads[i] = g_thread_new ("client", client_run, &clients[i]);
-    }
-  guint again = 0;
-  for (guint i = 0; i < N_CLIENTS; i++)
-    {
-      g_thread_join (threads[i]);
-      again += clients[i].activated;
-    }
+    g_clear_pointer (&clients[i].held, g_free);
+  guint again = clients_run (clients, NULL);
   assert_no_problems (clients);
   g_assert_cmpuint (again, >=, QUOTA);
   g_assert_cmpint (active_sessions (f), <=, QUOTA);
