@@ -1,0 +1,561 @@
+/* tessera (tools/tessera*.c) as processes, where a table of cases cannot
+ * say it: `tessera run` holding a seat, passing its command's status
+ * through and releasing the seat when the command is killed, when tessera
+ * gets SIGTERM or SIGINT and when the license is revoked; an activation
+ * interrupted, the progress indicator on a terminal, an offline-only
+ * install; and, with the online provider (TESSERA_TEST_ONLINE), run,
+ * activate and release against the real tessera-server. The table of cases
+ * is test-cli.c; the fixture is tests/cli-util.h. */
+#ifdef TESSERA_TEST_ONLINE
+#include "server-util.h"
+#endif
+#include "cli-util.h"
+
+#include <errno.h>
+#include <signal.h>
+
+/* ---- run: sessions and signals ---- */
+
+static GSubprocess *
+spawn_cli (Fixture *f, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = cli_argv (f, args);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_cwd (l, f->dir);
+  GSubprocess *p = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return p;
+}
+
+/* Waits (up to a minute: valgrind is slow) until @path exists; returns the
+ * pid written in it. */
+static GPid
+wait_for_pid (const char *path)
+{
+  for (int i = 0; i < 6000; i++)
+    {
+      g_autofree char *text = NULL;
+      if (g_file_get_contents (path, &text, NULL, NULL) && strchr (text, '\n') != NULL)
+        return (GPid) g_ascii_strtoll (text, NULL, 10);
+      g_usleep (10000);
+    }
+  g_error ("%s never appeared", path);
+}
+
+static int
+wait_exit (GSubprocess *p, char **err)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) err_bytes = NULL;
+  g_subprocess_communicate (p, NULL, NULL, NULL, &err_bytes, &error);
+  g_assert_no_error (error);
+  gsize len = 0;
+  const char *data = g_bytes_get_data (err_bytes, &len);
+  *err = len ? g_strndup (data, len) : g_strdup ("");
+  strip_valgrind_lines (err);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  return g_subprocess_get_exit_status (p);
+}
+
+static gboolean
+process_gone (GPid pid)
+{
+  for (int i = 0; i < 500; i++)
+    {
+      if (kill (pid, 0) != 0 && errno == ESRCH)
+        return TRUE;
+      g_usleep (10000);
+    }
+  return FALSE;
+}
+
+/* The one offline seat is held while the command runs (a second run is
+ * refused with exit 4), and free once it is killed: tessera exits 137 and
+ * a second run takes the seat. */
+static void
+test_run_child_killed (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  prep_installed (&f);
+  const char *holder[] = { C ("run", "--product", "KRE", "--", "sh", "-c",
+                              "echo $$ > @DIR@/pid.tmp && mv @DIR@/pid.tmp @DIR@/pid; "
+                              "exec sleep 600",
+                              NULL) };
+  g_autoptr (GSubprocess) p = spawn_cli (&f, holder);
+  g_autofree char *pid_path = fixture_file (&f, "pid");
+  GPid child = wait_for_pid (pid_path);
+
+  const char *second[] = { C ("run", "--product", "KRE", "--", "true", NULL) };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, second, &out, &err), ==, 4);
+  assert_one_line (err, "in use");
+
+  g_assert_cmpint (kill (child, SIGKILL), ==, 0);
+  g_autofree char *holder_err = NULL;
+  g_assert_cmpint (wait_exit (p, &holder_err), ==, 137);
+  g_assert_cmpstr (holder_err, ==, "");
+
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&f, second, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  fixture_tear_down (&f);
+}
+
+/* SIGTERM to tessera: forwarded to the command, which ends; tessera
+ * releases and exits 143 (the command's status); the seat is free. The
+ * same for SIGINT (130). */
+static void
+test_run_terminated (void)
+{
+  const int signals[] = { SIGTERM, SIGINT };
+  for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
+    {
+      Fixture f = { 0 };
+      fixture_set_up (&f);
+      prep_installed (&f);
+      const char *holder[] = { C ("run", "--product", "KRE", "--", "sh", "-c",
+                                  "echo $$ > @DIR@/pid.tmp && mv @DIR@/pid.tmp @DIR@/pid; "
+                                  "exec sleep 600",
+                                  NULL) };
+      g_autoptr (GSubprocess) p = spawn_cli (&f, holder);
+      g_autofree char *pid_path = fixture_file (&f, "pid");
+      GPid child = wait_for_pid (pid_path);
+      g_subprocess_send_signal (p, signals[i]);
+      g_autofree char *err = NULL;
+      g_assert_cmpint (wait_exit (p, &err), ==, 128 + signals[i]);
+      g_assert_cmpstr (err, ==, "");
+      g_assert_true (process_gone (child));
+
+      const char *second[] = { C ("run", "--product", "KRE", "--", "true", NULL) };
+      g_autofree char *out = NULL, *err2 = NULL;
+      g_assert_cmpint (run_cli (&f, second, &out, &err2), ==, 0);
+      fixture_tear_down (&f);
+    }
+}
+
+static JsonObject *
+read_counters (Fixture *f)
+{
+  g_autofree char *path = fixture_file (f, "counters.json");
+  g_autofree char *text = read_text (path);
+  return parse_object (text);
+}
+
+/* With the mock: the command killed, tessera released its session (the
+ * provider's counters say so). */
+static void
+test_run_mock_released (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *scenario = fixture_file (&f, "counting.json");
+  write_text (scenario, "{\"counters\": \"counters.json\"}");
+  g_autofree char *conf = fixture_file (&f, "counting.conf");
+  write_text (conf, "[engine]\nproviders=mock\n[provider:mock]\nscenario=counting.json\n");
+  const char *args[] = { "--config", "@DIR@/counting.conf", "run", "--product", "KRE", "--", "sh",
+                         "-c",       "kill -KILL $$",       NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, args, &out, &err), ==, 137);
+  g_autoptr (JsonObject) counters = read_counters (&f);
+  g_assert_cmpint (json_object_get_int_member (counters, "activate"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (counters, "release"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (counters, "held"), ==, 0);
+  fixture_tear_down (&f);
+}
+
+/* The license revoked while the command runs: tessera says so on stderr,
+ * stops the command and exits with the license error's code (2), not the
+ * command's; the session is released. */
+static void
+test_run_revoked (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *scenario = fixture_file (&f, "revoked.json");
+  write_text (scenario, "{\"counters\": \"counters.json\", \"ops\": {\"validate\": "
+                        "{\"error\": \"revoked\", \"message\": \"revoked by the admin\"}}}");
+  g_autofree char *conf = fixture_file (&f, "revoked.conf");
+  write_text (conf, "[engine]\nproviders=mock\n[provider:mock]\nscenario=revoked.json\n");
+  const char *args[] = { "--config",
+                         "@DIR@/revoked.conf",
+                         "--json",
+                         "run",
+                         "--product",
+                         "KRE",
+                         "--check-interval",
+                         "1",
+                         "--",
+                         "sleep",
+                         "600",
+                         NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, args, &out, &err), ==, 2);
+  assert_one_line (err, "^tessera run: the KRE license is no longer valid \\(.*revoked by the "
+                        "admin\\): stopping the command\n$");
+  g_autoptr (JsonObject) o = parse_object (out);
+  g_assert_cmpint (json_object_get_int_member (o, "signal"), ==, SIGTERM);
+  JsonObject *e = json_object_get_object_member (o, "error");
+  g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "revoked");
+  g_autoptr (JsonObject) counters = read_counters (&f);
+  g_assert_cmpint (json_object_get_int_member (counters, "held"), ==, 0);
+  fixture_tear_down (&f);
+}
+
+/* SIGINT while a slow activation runs: cancelled, exit 130, the error in
+ * JSON too ("cancelled"), nothing left held. */
+static void
+test_activate_interrupted (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *scenario = fixture_file (&f, "slow.json");
+  write_text (scenario, "{\"counters\": \"counters.json\", \"ops\": {\"activate\": "
+                        "{\"delay_ms\": 60000}}}");
+  g_autofree char *conf = fixture_file (&f, "slow.conf");
+  write_text (conf, "[engine]\nproviders=mock\n[provider:mock]\nscenario=slow.json\n");
+  const char *args[]
+      = { "--config", "@DIR@/slow.conf", "--json", "activate", "--product", "KRE", NULL };
+  g_autoptr (GPtrArray) argv = cli_argv (&f, args);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) l
+      = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_cwd (l, f.dir);
+  g_autoptr (GSubprocess) p
+      = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  /* The provider exists once its counters are written; the activation
+   * (and its signal handling) starts right after. */
+  g_autofree char *counters = fixture_file (&f, "counters.json");
+  for (int i = 0; i < 6000 && !g_file_test (counters, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  g_usleep (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") ? 3 * G_USEC_PER_SEC : G_USEC_PER_SEC);
+  gint64 start = g_get_monotonic_time ();
+  g_subprocess_send_signal (p, SIGINT);
+  g_autofree char *out = NULL, *err = NULL;
+  g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  strip_valgrind_lines (&err);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 130);
+  /* At once, not after the 60 s delay. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
+  assert_one_line (err, "^tessera activate: ");
+  check_json_error (out, "cancelled", 130);
+  g_autoptr (JsonObject) c = read_counters (&f);
+  g_assert_cmpint (json_object_get_int_member (c, "held"), ==, 0);
+  fixture_tear_down (&f);
+}
+
+/* The progress indicator: drawn on a terminal while a call takes time
+ * (script(1) gives tessera one), never on a pipe. */
+static void
+test_activate_spinner (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *scenario = fixture_file (&f, "slow.json");
+  write_text (scenario, "{\"ops\": {\"activate\": {\"delay_ms\": 1500}}}");
+  g_autofree char *conf = fixture_file (&f, "slow.conf");
+  write_text (conf, "[engine]\nproviders=mock\n[provider:mock]\nscenario=slow.json\n");
+  const char *args[] = { "--config", "@DIR@/slow.conf", "activate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, args, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+
+  g_autofree char *script = g_find_program_in_path ("script");
+  if (script == NULL)
+    {
+      g_test_skip ("script(1) is not installed: no terminal to test the spinner on");
+      fixture_tear_down (&f);
+      return;
+    }
+  g_autoptr (GPtrArray) argv = cli_argv (&f, args);
+  g_autoptr (GString) command = g_string_new (NULL);
+  for (guint i = 0; argv->pdata[i] != NULL; i++)
+    {
+      g_autofree char *quoted = g_shell_quote (argv->pdata[i]);
+      g_string_append_printf (command, "%s%s", i ? " " : "", quoted);
+    }
+  const char *script_argv[] = { script, "-qec", command->str, "/dev/null", NULL };
+  g_autofree char *tty_out = NULL;
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (f.dir, (char **) script_argv, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL,
+                &tty_out, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_test_message ("on a terminal: %s", tty_out);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (tty_out, "activating KRE..."));
+  /* Erased before the answer is printed. */
+  g_assert_nonnull (strstr (tty_out, "\r\033[K"));
+  g_assert_nonnull (strstr (tty_out, "activated: KRE"));
+  fixture_tear_down (&f);
+}
+
+/* An offline-only install: a plugin folder holding the offline plugin
+ * alone (as -DTESSERA_PLUGINS=offline installs it). providers shows it
+ * alone; install, status and run work; a config asking for the online
+ * provider names it as missing. */
+static void
+test_offline_only (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *plugins = fixture_file (&f, "plugins");
+  g_assert_cmpint (g_mkdir (plugins, 0755), ==, 0);
+  g_autofree char *src
+      = g_build_filename (g_getenv ("TESSERA_PLUGIN_DIR"), "tessera-offline.so", NULL);
+  g_autofree char *dst = g_build_filename (plugins, "tessera-offline.so", NULL);
+  g_autoptr (GFile) from = g_file_new_for_path (src);
+  g_autoptr (GFile) to = g_file_new_for_path (dst);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (dst, 0755), ==, 0);
+  g_autofree char *saved = g_strdup (g_getenv ("TESSERA_PLUGIN_DIR"));
+  g_setenv ("TESSERA_PLUGIN_DIR", plugins, TRUE);
+
+  const char *providers[] = { C ("providers", NULL) };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, providers, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  assert_matches ("stdout",
+                  "^installed:\n  offline +Signed offline license files[^\n]*\n"
+                  "activation tries, in order: offline\n$",
+                  out);
+
+  const char *install[] = { C ("offline", "install", "@FILES@/good.lic", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, install, &out, &err), ==, 0);
+  const char *run[] = { C ("run", "--product", "KRE", "--", "sh", "-c", "exit 5", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, run, &out, &err), ==, 5);
+  g_assert_cmpstr (err, ==, "");
+
+  g_autofree char *online = fixture_file (&f, "online-first.conf");
+  g_autofree char *conf = fixture_file (&f, "tessera.conf");
+  g_autofree char *text = read_text (conf);
+  g_autofree char *with_online
+      = g_strjoin ("", "[engine]\nproviders=testops;offline\n", strstr (text, "products="), NULL);
+  write_text (online, with_online);
+  const char *status[] = { "--config", "@DIR@/online-first.conf", "status", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 2);
+  assert_one_line (err, "provider 'testops' is not installed in .*/plugins \\(installed: "
+                        "offline\\)");
+
+  g_setenv ("TESSERA_PLUGIN_DIR", saved, TRUE);
+  fixture_tear_down (&f);
+}
+
+/* ---- run with the online provider (the real tessera-server) ---- */
+
+#ifdef TESSERA_TEST_ONLINE
+/* A server with one floating KRE seat (org acme) and a member's API key,
+ * and @f's online.conf pointing testops at it (no keyring: env-only),
+ * trusting the key the server signs its answers with (its key folder). */
+typedef struct
+{
+  char *db, *keys, *log, *url, *owner_id, *api_key, *pool;
+  GSubprocess *proc;
+} Online;
+
+static void
+online_set_up (Online *o, Fixture *f)
+{
+  o->db = fixture_file (f, "tessera.db");
+  o->keys = fixture_file (f, "server-keys");
+  o->log = fixture_file (f, "server.log");
+  GError *error = NULL;
+  gint64 now = now_s ();
+  TsStore *store = ts_store_open (o->db, &error);
+  g_assert_no_error (error);
+  o->owner_id = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
+  g_assert_no_error (error);
+  g_autofree char *member
+      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
+  g_assert_no_error (error);
+  g_autofree char *key_id = NULL;
+  o->api_key = ts_store_create_api_key (store, member, "cli", now, &key_id, &error);
+  g_assert_no_error (error);
+  o->pool = server_util_create_pool (store, "floating", 1, now);
+  ts_store_close (store);
+  o->proc = server_util_spawn (o->db, o->keys, o->log, NULL, TRUE, &o->url);
+
+  g_autofree char *conf = fixture_file (f, "online.conf");
+  g_autofree char *text
+      = g_strdup_printf ("[engine]\nproviders=testops\nproducts=KRE\n[provider:testops]\n"
+                         "server=%s\nallow-http=true\nkey-storage=env-only\nstate-dir=state\n"
+                         "server-key=%s\n",
+                         o->url, o->keys);
+  write_text (conf, text);
+}
+
+static void
+online_tear_down (Online *o)
+{
+  server_util_terminate (o->proc);
+  g_object_unref (o->proc);
+  g_free (o->db);
+  g_free (o->keys);
+  g_free (o->log);
+  g_free (o->url);
+  g_free (o->owner_id);
+  g_free (o->api_key);
+  g_free (o->pool);
+}
+
+static guint
+online_sessions (Online *o)
+{
+  GError *error = NULL;
+  TsStore *store = ts_store_open (o->db, &error);
+  g_assert_no_error (error);
+  GPtrArray *list = ts_store_list_sessions (store, o->owner_id, "acme", o->pool, now_s (), &error);
+  g_assert_no_error (error);
+  guint n = list->len;
+  g_ptr_array_unref (list);
+  ts_store_close (store);
+  return n;
+}
+
+/* The one online seat is a server session while the command runs (a
+ * second run is refused, 4), and the server has none left once the command
+ * is killed (137) or tessera gets SIGTERM (143): a new run takes the seat. */
+static void
+test_online_run (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  for (int round = 0; round < 2; round++)
+    {
+      g_autofree char *pid_path = fixture_file (&f, "pid");
+      g_unlink (pid_path);
+      const char *holder[] = { "--config",
+                               "@DIR@/online.conf",
+                               "run",
+                               "--product",
+                               "KRE",
+                               "--api-key",
+                               o.api_key,
+                               "--",
+                               "sh",
+                               "-c",
+                               "echo $$ > @DIR@/pid.tmp && mv @DIR@/pid.tmp @DIR@/pid; "
+                               "exec sleep 600",
+                               NULL };
+      g_autoptr (GSubprocess) p = spawn_cli (&f, holder);
+      GPid child = wait_for_pid (pid_path);
+      g_assert_cmpuint (online_sessions (&o), ==, 1);
+
+      const char *second[] = { "--config", "@DIR@/online.conf",
+                               "run",      "--product",
+                               "KRE",      "--api-key",
+                               o.api_key,  "--wait",
+                               "0",        "--",
+                               "true",     NULL };
+      g_autofree char *out = NULL, *err = NULL;
+      g_assert_cmpint (run_cli (&f, second, &out, &err), ==, 4);
+      assert_one_line (err, "^tessera run: ");
+
+      if (round == 0)
+        g_assert_cmpint (kill (child, SIGKILL), ==, 0);
+      else
+        g_subprocess_send_signal (p, SIGTERM);
+      g_autofree char *holder_err = NULL;
+      g_assert_cmpint (wait_exit (p, &holder_err), ==, round == 0 ? 137 : 143);
+      g_assert_cmpstr (holder_err, ==, "");
+      g_assert_true (process_gone (child));
+      g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (run_cli (&f, second, &out, &err), ==, 0);
+      g_assert_cmpuint (online_sessions (&o), ==, 0);
+    }
+  online_tear_down (&o);
+  fixture_tear_down (&f);
+}
+
+/* activate keeps an online session after tessera exits (persist); status
+ * lists it, validate finds it, release ends it on the server. */
+static void
+test_online_activate_release (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  const char *activate[] = { "--config", "@DIR@/online.conf", "--json",  "activate", "--product",
+                             "KRE",      "--api-key",         o.api_key, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, activate, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr (JsonObject) a = parse_object (out);
+  g_assert_true (json_object_get_boolean_member (a, "kept"));
+  g_assert_cmpuint (online_sessions (&o), ==, 1);
+
+  /* Without the key (env-only storage keeps none), the kept session is
+   * listed but cannot be checked, and status says why. */
+  const char *status[] = { "--config", "@DIR@/online.conf", "status", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 0);
+  assert_matches ("stdout", "^unusable: KRE floating license .* from testops(.|\n)*no API key",
+                  out);
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 0);
+  assert_matches ("stdout", "^usable: KRE floating license .* from testops", out);
+
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", "--stored-only", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, validate, &out, &err), ==, 0);
+
+  const char *release[] = { "--config", "@DIR@/online.conf", "release", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, release, &out, &err), ==, 0);
+  assert_matches ("stdout", "^released: KRE floating license", out);
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, release, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "nothing to release\n");
+  g_unsetenv ("TESSERA_API_KEY");
+  online_tear_down (&o);
+  fixture_tear_down (&f);
+}
+#endif
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  cli_files_set_up ();
+  g_test_add_func ("/cli/run/child-killed", test_run_child_killed);
+  g_test_add_func ("/cli/run/terminated", test_run_terminated);
+  g_test_add_func ("/cli/run/mock-released", test_run_mock_released);
+  g_test_add_func ("/cli/run/revoked", test_run_revoked);
+  g_test_add_func ("/cli/activate/interrupted", test_activate_interrupted);
+  g_test_add_func ("/cli/activate/spinner", test_activate_spinner);
+  g_test_add_func ("/cli/offline-only", test_offline_only);
+#ifdef TESSERA_TEST_ONLINE
+  g_test_add_func ("/cli/online/run", test_online_run);
+  g_test_add_func ("/cli/online/activate-release", test_online_activate_release);
+#endif
+  int rc = g_test_run ();
+  cli_files_tear_down ();
+  return rc;
+}
