@@ -149,6 +149,43 @@ server_util_refused (const char *const *args)
   return err;
 }
 
+/* Reads one HTTP message (headers, Content-Length body) from @in, for the
+ * tests' loopback proxies; *@body_out (nullable) gets the body. Returns:
+ * (transfer full): the whole message, or NULL at EOF or on an error. */
+static inline GString *
+server_util_read_message (GInputStream *in, GCancellable *cancel, char **body_out)
+{
+  GString *msg = g_string_new (NULL);
+  char c;
+  while (!g_str_has_suffix (msg->str, "\r\n\r\n"))
+    {
+      if (g_input_stream_read (in, &c, 1, cancel, NULL) != 1)
+        {
+          g_string_free (msg, TRUE);
+          return NULL;
+        }
+      g_string_append_c (msg, c);
+    }
+  gsize length = 0;
+  g_autofree char *lower = g_ascii_strdown (msg->str, -1);
+  const char *cl = strstr (lower, "\r\ncontent-length:");
+  if (cl != NULL)
+    length = g_ascii_strtoull (cl + strlen ("\r\ncontent-length:"), NULL, 10);
+  gsize header_len = msg->len;
+  g_string_set_size (msg, header_len + length);
+  gsize got = 0;
+  if (length > 0
+      && (!g_input_stream_read_all (in, msg->str + header_len, length, &got, cancel, NULL)
+          || got != length))
+    {
+      g_string_free (msg, TRUE);
+      return NULL;
+    }
+  if (body_out != NULL)
+    *body_out = g_strndup (msg->str + header_len, length);
+  return msg;
+}
+
 /* Sends SIGTERM to @proc and waits for it to end. */
 static inline void
 server_util_terminate (GSubprocess *proc)

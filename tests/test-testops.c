@@ -352,41 +352,6 @@ typedef struct
   const char *fixed;      /* if set: this whole answer to every request, no forwarding */
 } Proxy;
 
-/* Reads one HTTP message (headers, Content-Length body); NULL at EOF. */
-static GString *
-read_message (GInputStream *in, GCancellable *cancel, char **body_out)
-{
-  GString *msg = g_string_new (NULL);
-  char c;
-  while (!g_str_has_suffix (msg->str, "\r\n\r\n"))
-    {
-      if (g_input_stream_read (in, &c, 1, cancel, NULL) != 1)
-        {
-          g_string_free (msg, TRUE);
-          return NULL;
-        }
-      g_string_append_c (msg, c);
-    }
-  gsize length = 0;
-  g_autofree char *lower = g_ascii_strdown (msg->str, -1);
-  const char *cl = strstr (lower, "\r\ncontent-length:");
-  if (cl != NULL)
-    length = g_ascii_strtoull (cl + strlen ("\r\ncontent-length:"), NULL, 10);
-  gsize header_len = msg->len;
-  g_string_set_size (msg, header_len + length);
-  gsize got = 0;
-  if (length > 0
-      && (!g_input_stream_read_all (in, msg->str + header_len, length, &got, cancel, NULL)
-          || got != length))
-    {
-      g_string_free (msg, TRUE);
-      return NULL;
-    }
-  if (body_out != NULL)
-    *body_out = g_strndup (msg->str + header_len, length);
-  return msg;
-}
-
 static gpointer
 proxy_thread (gpointer data)
 {
@@ -406,7 +371,7 @@ proxy_thread (gpointer data)
       for (;;)
         {
           char *body = NULL;
-          GString *req = read_message (cin, p->cancel, &body);
+          GString *req = server_util_read_message (cin, p->cancel, &body);
           if (req == NULL || server == NULL)
             {
               if (req != NULL)
@@ -432,8 +397,8 @@ proxy_thread (gpointer data)
           g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (server)), req->str,
                                      req->len, NULL, p->cancel, NULL);
           g_string_free (req, TRUE);
-          GString *resp
-              = read_message (g_io_stream_get_input_stream (G_IO_STREAM (server)), p->cancel, NULL);
+          GString *resp = server_util_read_message (
+              g_io_stream_get_input_stream (G_IO_STREAM (server)), p->cancel, NULL);
           if (resp == NULL)
             break;
           if (activation && !dropped)
