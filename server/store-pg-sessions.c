@@ -46,6 +46,16 @@ ts_session_row_clear (TsSessionRow *row)
   g_clear_pointer (&row->end_reason, g_free);
 }
 
+/* Row @i of a result whose first 15 columns are TS_SESSION_SELECT's. */
+static void
+ts_session_row_read (TsSessionRow *row, const PGresult *res, int i)
+{
+  row->session = ts_session_from_row (res, i);
+  row->ended = !PQgetisnull (res, i, 12);
+  row->end_code = (TesseraError) ts_pg_col_int (res, i, 13);
+  row->end_reason = ts_pg_col_strdup (res, i, 14);
+}
+
 /* One session by a TS_SESSION_SELECT query; *found FALSE if none. */
 static gboolean
 ts_load_session (TsPgDb *db, TsSessionRow *row, gboolean *found, GError **error, const char *where,
@@ -63,12 +73,7 @@ ts_load_session (TsPgDb *db, TsSessionRow *row, gboolean *found, GError **error,
     return FALSE;
   *found = PQntuples (res) > 0;
   if (*found)
-    {
-      row->session = ts_session_from_row (res, 0);
-      row->ended = !PQgetisnull (res, 0, 12);
-      row->end_code = (TesseraError) ts_pg_col_int (res, 0, 13);
-      row->end_reason = ts_pg_col_strdup (res, 0, 14);
-    }
+    ts_session_row_read (row, res, 0);
   PQclear (res);
   return TRUE;
 }
@@ -108,187 +113,184 @@ ts_check_nonce (const char *nonce, GError **error)
   return ok;
 }
 
-/* The organization to activate in: @org_id (the user must belong to it), or
- * the user's only organization with a pool for @product. */
-static char *
-ts_resolve_org (TsPgDb *db, const char *user_id, const char *org_id, const char *product,
-                GError **error)
-{
-  if (org_id != NULL)
-    {
-      gint64 member = 0;
-      if (!ts_pg_query_int (db, error, &member, NULL,
-                            "SELECT count(*) FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                            org_id, user_id))
-        return NULL;
-      if (!member)
-        {
-          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
-                       "you are not a member of organization %s", org_id);
-          return NULL;
-        }
-      return g_strdup (org_id);
-    }
-  PGresult *res = ts_pg_query (db, error,
-                               "SELECT DISTINCT o.id, o.name FROM members m"
-                               " JOIN orgs o ON o.id = m.org_id"
-                               " JOIN pools p ON p.org_id = o.id"
-                               " WHERE m.user_id = ? AND p.product = ? ORDER BY o.id",
-                               "ss", user_id, product);
-  if (res == NULL)
-    return NULL;
-  GString *list = g_string_new (NULL);
-  char *first = NULL;
-  guint n = 0;
-  for (int i = 0; i < PQntuples (res); i++)
-    {
-      if (n++ == 0)
-        first = ts_pg_col_strdup (res, i, 0);
-      g_string_append_printf (list, "%s%s (%s)", list->len ? ", " : "", PQgetvalue (res, i, 0),
-                              PQgetvalue (res, i, 1));
-    }
-  PQclear (res);
-  if (n == 0)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
-                 "none of your organizations has a %s license", product);
-  else if (n > 1)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ORG_REQUIRED,
-                 "you belong to several organizations with %s licenses: choose one of %s", product,
-                 list->str);
-  g_string_free (list, TRUE);
-  if (n != 1)
-    g_clear_pointer (&first, g_free);
-  return first;
-}
+/* ---- activation ----
+ *
+ * Round trips per activation: BEGIN, the choice of the pool (one SELECT),
+ * the pool's lock, the retry check with the counts (one SELECT), the writes
+ * (one statement; node-locked: two), COMMIT. The lock stays a statement of its own: in READ
+ * COMMITTED a statement reads the snapshot it started with, so a statement
+ * that waited for the lock would count without the sessions (and miss the
+ * nonce) the previous holder of the lock just committed. Every statement
+ * after it starts once the lock is held. */
 
-static TsPool *
-ts_pool_by_kind (TsPgDb *db, const char *org_id, const char *product, const char *kind,
-                 gboolean *failed, GError **error)
-{
-  PGresult *res = ts_pg_query (db, error,
-                               "SELECT " TS_POOL_COLUMNS " FROM pools"
-                               " WHERE org_id = ? AND product = ? AND kind = ?",
-                               "sss", org_id, product, kind);
-  if (res == NULL)
-    {
-      *failed = TRUE;
-      return NULL;
-    }
-  TsPool *pool = NULL;
-  if (PQntuples (res) > 0)
-    pool = ts_pg_pool_from_row (res, 0);
-  *failed = FALSE;
-  PQclear (res);
-  return pool;
-}
+/* The pools the user may activate a product from: one row per pool of the
+ * product in each of the user's organizations (only ?3 when given), pool
+ * columns NULL for an organization without one. Columns: TS_POOL_COLUMNS
+ * (0-6), the organization's id and name, whether the user holds a grant in
+ * the pool. */
+#define TS_CHOICE_SELECT                                                                           \
+  "SELECT p.id, p.org_id, p.product, p.kind, p.billing, p.quota, p.subscription_end,"              \
+  " m.org_id, o.name,"                                                                             \
+  " EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = ?1)"                     \
+  " FROM members m JOIN orgs o ON o.id = m.org_id"                                                 \
+  " LEFT JOIN pools p ON p.org_id = m.org_id AND p.product = ?2"                                   \
+  " WHERE m.user_id = ?1 AND (?3::text IS NULL OR m.org_id = ?3)"                                  \
+  " ORDER BY m.org_id, p.kind"
 
-/* The granted node-locked pool, else the floating one. */
+/* The pool to activate from: in @org_id (the user must belong to it) or
+ * the user's only organization with a pool for @product, the granted
+ * node-locked pool, else the floating one. */
 static TsPool *
 ts_choose_pool (TsPgDb *db, const char *user_id, const char *org_id, const char *product,
                 GError **error)
 {
-  gboolean failed = FALSE;
-  gint64 granted = 0;
-  TsPool *nl = ts_pool_by_kind (db, org_id, product, "node-locked", &failed, error);
-  if (failed)
+  PGresult *res = ts_pg_query (db, error, TS_CHOICE_SELECT, "sss", user_id, product, org_id);
+  if (res == NULL)
     return NULL;
-  if (nl != NULL)
+  int n = PQntuples (res);
+  const char *org = org_id;
+  if (org_id != NULL && n == 0)
     {
-      if (!ts_pg_query_int (db, error, &granted, NULL,
-                            "SELECT count(*) FROM grants WHERE pool_id = ? AND user_id = ?", "ss",
-                            nl->id, user_id))
-        {
-          ts_pool_free (nl);
-          return NULL;
-        }
-      if (granted)
-        return nl;
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "you are not a member of organization %s", org_id);
+      org = NULL;
     }
-  TsPool *fl = ts_pool_by_kind (db, org_id, product, "floating", &failed, error);
-  if (fl == NULL && !failed)
+  else if (org_id == NULL)
+    {
+      GString *list = g_string_new (NULL);
+      const char *last = NULL;
+      guint orgs = 0;
+      for (int i = 0; i < n; i++)
+        {
+          const char *o = PQgetvalue (res, i, 7);
+          if (PQgetisnull (res, i, 0) || (last != NULL && g_str_equal (last, o)))
+            continue; /* no pool there, or the organization's second pool */
+          last = o;
+          if (orgs++ == 0)
+            org = o;
+          g_string_append_printf (list, "%s%s (%s)", list->len ? ", " : "", o,
+                                  PQgetvalue (res, i, 8));
+        }
+      if (orgs == 0)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                     "none of your organizations has a %s license", product);
+      else if (orgs > 1)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ORG_REQUIRED,
+                     "you belong to several organizations with %s licenses: choose one of %s",
+                     product, list->str);
+      g_string_free (list, TRUE);
+      if (orgs != 1)
+        org = NULL;
+    }
+  TsPool *nl = NULL, *fl = NULL;
+  gboolean granted = FALSE;
+  for (int i = 0; org != NULL && i < n; i++)
+    {
+      if (PQgetisnull (res, i, 0) || !g_str_equal (PQgetvalue (res, i, 7), org))
+        continue;
+      if (g_str_equal (PQgetvalue (res, i, 3), "node-locked"))
+        {
+          nl = ts_pg_pool_from_row (res, i);
+          granted = g_str_equal (PQgetvalue (res, i, 9), "t");
+        }
+      else
+        fl = ts_pg_pool_from_row (res, i);
+    }
+  if (nl != NULL && granted)
+    {
+      ts_pool_free (fl);
+      fl = g_steal_pointer (&nl);
+    }
+  else if (org != NULL && fl == NULL)
     {
       if (nl != NULL)
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
                      "you have no %s node-locked license in organization %s: ask an owner or "
                      "admin to grant you one",
-                     product, org_id);
+                     product, org);
       else
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
-                     "organization %s has no %s license", org_id, product);
+                     "organization %s has no %s license", org, product);
     }
   ts_pool_free (nl);
+  PQclear (res);
   return fl;
 }
 
-static gboolean
-ts_activate_node_locked (TsPgDb *db, const char *user_id, TsPool *pool, const char *machine_id,
-                         gint64 now, GError **error)
-{
-  char *owner = NULL;
-  if (!ts_pg_query_str (db, error, &owner,
-                        "SELECT user_id FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
-                        pool->id, machine_id))
-    return FALSE;
-  gboolean other = owner != NULL && !g_str_equal (owner, user_id);
-  g_free (owner);
-  if (other)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
-                   "machine %s is registered to another user of the %s node-locked pool of "
-                   "organization %s: an owner or admin must remove it first",
-                   machine_id, pool->product, pool->org_id);
-      return FALSE;
-    }
-  /* The license moves: the user's sessions elsewhere end, the new machine
-   * replaces the old registration. */
-  char *reason = g_strdup_printf ("moved to machine %s", machine_id);
-  gboolean ok
-      = ts_pg_exec (db, error, NULL,
-                    "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
-                    " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
-                    " AND ended_at IS NULL",
-                    "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id, user_id,
-                    machine_id)
-        && ts_pg_exec (db, error, NULL,
-                       "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
-                       " AND machine_id <> ?",
-                       "sss", pool->id, user_id, machine_id)
-        && ts_pg_exec (db, error, NULL,
-                       "INSERT INTO machines (pool_id, machine_id, user_id, registered_at,"
-                       " last_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"
-                       " DO UPDATE SET last_seen = excluded.last_seen",
-                       "sssii", pool->id, machine_id, user_id, now, now);
-  g_free (reason);
-  return ok;
-}
+/* Under the pool's lock: the session of an earlier try with this nonce
+ * (locked, as ts_load_session() locks it), the user the machine is
+ * registered to and, for a floating pool (?5), the counts its quotas are
+ * checked against; the machines only when this one is not registered yet.
+ * Columns: TS_SESSION_SELECT's (NULL when no session), owner, machines,
+ * active sessions, offline licenses. */
+#define TS_ACTIVATION_SELECT                                                                       \
+  "WITH s AS (" TS_SESSION_SELECT "WHERE s.pool_id = ?1 AND s.user_id = ?2 AND s.nonce = ?3"       \
+  " FOR NO KEY UPDATE OF s),"                                                                      \
+  " r AS (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?4)"                    \
+  " SELECT s.*, (SELECT user_id FROM r),"                                                          \
+  " CASE WHEN ?5 = 'floating' AND NOT EXISTS (SELECT 1 FROM r)"                                    \
+  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) END,"                                 \
+  " CASE WHEN ?5 = 'floating' THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"              \
+  "  AND ended_at IS NULL AND lease_expires_at > ?6) END,"                                         \
+  " CASE WHEN ?5 = 'floating' THEN (SELECT count(*) FROM offline WHERE pool_id = ?1"               \
+  "  AND expires_at > ?6) END"                                                                     \
+  " FROM (SELECT 1) one LEFT JOIN s ON TRUE"
 
+/* The new session and its machine's registration, in one statement. The
+ * unique (pool, user, nonce) index is the last word on idempotence; under
+ * the pool lock a conflict cannot happen, and if it ever did the client's
+ * retry finds the session. The command's row count is the sessions
+ * inserted. */
+#define TS_ACTIVATION_INSERT                                                                       \
+  " m AS (INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"           \
+  " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (pool_id, machine_id)"                                 \
+  " DO UPDATE SET last_seen = excluded.last_seen)"                                                 \
+  " INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce, started_at, last_heartbeat,"    \
+  " lease_expires_at) VALUES (?5, ?1, ?3, ?2, ?6, ?4, ?4, ?7)"                                     \
+  " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING"
+
+/* Node-locked: the license moves, the new machine replaces the user's old
+ * registration (their sessions elsewhere were ended just before, in a
+ * statement of their own: sessions before machines, the order a heartbeat
+ * locks them in; within one statement the order of the writes is not
+ * defined). */
+#define TS_ACTIVATION_NODE_LOCKED                                                                  \
+  "WITH d AS (DELETE FROM machines WHERE pool_id = ?1 AND user_id = ?3 AND machine_id <> "         \
+  "?2)," TS_ACTIVATION_INSERT
+
+#define TS_ACTIVATION_FLOATING "WITH" TS_ACTIVATION_INSERT
+
+/* The seat rules of @pool for a new session on @machine_id, from the
+ * columns of TS_ACTIVATION_SELECT (row 0 of @res). */
 static gboolean
-ts_activate_floating (TsPgDb *db, const char *user_id, TsPool *pool, const char *machine_id,
-                      gint64 now, GError **error)
+ts_check_seat (const PGresult *res, const char *user_id, TsPool *pool, const char *machine_id,
+               GError **error)
 {
-  gint64 registered = 0, machines = 0, sessions = 0, offline = 0;
-  if (!ts_pg_query_int (db, error, &registered, NULL,
-                        "SELECT count(*) FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
-                        pool->id, machine_id))
-    return FALSE;
-  if (!registered)
+  const char *owner = PQgetisnull (res, 0, 15) ? NULL : PQgetvalue (res, 0, 15);
+  if (g_str_equal (pool->kind, "node-locked"))
     {
-      if (!ts_pg_query_int (db, error, &machines, NULL,
-                            "SELECT count(*) FROM machines WHERE pool_id = ?", "s", pool->id))
-        return FALSE;
-      if (machines >= pool->quota)
+      if (owner != NULL && !g_str_equal (owner, user_id))
         {
           g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
-                       "all %" G_GINT64_FORMAT " machine registrations of the %s floating "
-                       "licenses of organization %s are taken: an owner or admin must remove "
-                       "a stale machine",
-                       pool->quota, pool->product, pool->org_id);
+                       "machine %s is registered to another user of the %s node-locked pool of "
+                       "organization %s: an owner or admin must remove it first",
+                       machine_id, pool->product, pool->org_id);
           return FALSE;
         }
+      return TRUE;
     }
-  if (!ts_pg_count_sessions (db, pool->id, now, &sessions, error)
-      || !ts_pg_count_offline (db, pool->id, now, &offline, error))
-    return FALSE;
+  gint64 machines = ts_pg_col_int (res, 0, 16);
+  gint64 sessions = ts_pg_col_int (res, 0, 17);
+  gint64 offline = ts_pg_col_int (res, 0, 18);
+  if (owner == NULL && machines >= pool->quota)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
+                   "all %" G_GINT64_FORMAT " machine registrations of the %s floating "
+                   "licenses of organization %s are taken: an owner or admin must remove "
+                   "a stale machine",
+                   pool->quota, pool->product, pool->org_id);
+      return FALSE;
+    }
   if (sessions + offline >= pool->quota)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
@@ -296,11 +298,7 @@ ts_activate_floating (TsPgDb *db, const char *user_id, TsPool *pool, const char 
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
-  return ts_pg_exec (db, error, NULL,
-                     "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"
-                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"
-                     " DO UPDATE SET last_seen = excluded.last_seen",
-                     "sssii", pool->id, machine_id, user_id, now, now);
+  return TRUE;
 }
 
 TsSession *
@@ -316,19 +314,20 @@ ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const
   TsPgDb *db = ts_pg_begin (store, TRUE, error);
   if (db == NULL)
     return NULL;
-  char *org = NULL;
   g_autoptr (TsPool) pool = NULL;
   TsSessionRow row = { 0 };
-  gboolean found = FALSE;
-  gboolean ok = (org = ts_resolve_org (db, user_id, org_id, product, error)) != NULL
-                && (pool = ts_choose_pool (db, user_id, org, product, error)) != NULL
+  PGresult *res = NULL;
+  gboolean ok = (pool = ts_choose_pool (db, user_id, org_id, product, error)) != NULL
                 /* From here the pool's row is locked until the commit: the
                  * retry check, the counts and the insert below are one step
                  * for every instance sharing the database. */
                 && ts_pg_lock_pool (db, pool, error)
-                && ts_load_session (db, &row, &found, error,
-                                    "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
-                                    pool->id, user_id, nonce);
+                && (res = ts_pg_query (db, error, TS_ACTIVATION_SELECT, "sssssi", pool->id, user_id,
+                                       nonce, machine_id, pool->kind, now))
+                       != NULL;
+  gboolean found = ok && !PQgetisnull (res, 0, 0);
+  if (found)
+    ts_session_row_read (&row, res, 0);
   TsSession *result = NULL;
   if (ok && found)
     {
@@ -358,78 +357,93 @@ ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const
                    pool->product, pool->kind, pool->org_id, date);
       ok = FALSE;
     }
-  else if (ok)
+  else if (ok && (ok = ts_check_seat (res, user_id, pool, machine_id, error)))
     {
-      ok = g_str_equal (pool->kind, "node-locked")
-               ? ts_activate_node_locked (db, user_id, pool, machine_id, now, error)
-               : ts_activate_floating (db, user_id, pool, machine_id, now, error);
-      if (ok)
+      result = g_new0 (TsSession, 1);
+      result->id = ts_new_id ();
+      result->org_id = g_strdup (pool->org_id);
+      result->pool_id = g_strdup (pool->id);
+      result->product = g_strdup (pool->product);
+      result->kind = g_strdup (pool->kind);
+      result->user_id = g_strdup (user_id);
+      result->machine_id = g_strdup (machine_id);
+      result->nonce = g_strdup (nonce);
+      result->started_at = now;
+      result->last_heartbeat = now;
+      result->lease_expires_at = now + lease_seconds;
+      result->subscription_end = pool->subscription_end;
+      gint64 inserted = 0;
+      if (g_str_equal (pool->kind, "node-locked"))
         {
-          result = g_new0 (TsSession, 1);
-          result->id = ts_new_id ();
-          result->org_id = g_strdup (pool->org_id);
-          result->pool_id = g_strdup (pool->id);
-          result->product = g_strdup (pool->product);
-          result->kind = g_strdup (pool->kind);
-          result->user_id = g_strdup (user_id);
-          result->machine_id = g_strdup (machine_id);
-          result->nonce = g_strdup (nonce);
-          result->started_at = now;
-          result->last_heartbeat = now;
-          result->lease_expires_at = now + lease_seconds;
-          result->subscription_end = pool->subscription_end;
-          /* The unique (pool, user, nonce) index is the last word on
-           * idempotence; under the pool lock a conflict cannot happen, and
-           * if it ever did the client's retry finds the session above. */
-          gint64 inserted = 0;
-          ok = ts_pg_exec (db, error, &inserted,
-                           "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                           " started_at, last_heartbeat, lease_expires_at)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                           " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING",
-                           "sssssiii", result->id, pool->id, user_id, machine_id, nonce, now, now,
-                           result->lease_expires_at);
-          if (ok && inserted != 1)
-            {
-              g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
-                           "another activation with nonce %s was running at the same time: "
-                           "retry it (nothing was changed)",
-                           nonce);
-              ok = FALSE;
-            }
+          char *reason = g_strdup_printf ("moved to machine %s", machine_id);
+          ok = ts_pg_exec (db, error, NULL,
+                           "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                           " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
+                           " AND ended_at IS NULL",
+                           "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id,
+                           user_id, machine_id)
+               && ts_pg_exec (db, error, &inserted, TS_ACTIVATION_NODE_LOCKED, "sssissi", pool->id,
+                              machine_id, user_id, now, result->id, nonce,
+                              result->lease_expires_at);
+          g_free (reason);
+        }
+      else
+        ok = ts_pg_exec (db, error, &inserted, TS_ACTIVATION_FLOATING, "sssissi", pool->id,
+                         machine_id, user_id, now, result->id, nonce, result->lease_expires_at);
+      if (ok && inserted != 1)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                       "another activation with nonce %s was running at the same time: "
+                       "retry it (nothing was changed)",
+                       nonce);
+          ok = FALSE;
         }
     }
+  PQclear (res);
   ts_session_row_clear (&row);
-  g_free (org);
   if (!ts_pg_finish (store, db, ok, error))
     g_clear_pointer (&result, ts_session_free);
   return result;
 }
 
-/* Floating pools whose quota was lowered: is @s among the sessions beyond
- * the quota (the newest, by started_at then id)? */
+/* ---- heartbeat ----
+ *
+ * Round trips per heartbeat: BEGIN, the session (locked), its pool's counts
+ * (floating pools), the extension, COMMIT. Each statement is a plain one
+ * with the pool as a parameter: a single statement doing it all (the pool
+ * then being the locked row's, unknown to the plan) measured slower in the
+ * scale bench than these three. */
+
+/* Floating pools whose quota was lowered: is the session among those beyond
+ * the quota (the newest, by started_at then id)? Columns: quota, offline,
+ * active, older (NULL unless the pool is over its quota at all: counting
+ * the older sessions reads every active session's row). OFFSET 0 keeps the
+ * counts in the subquery, each run once. */
+#define TS_OVER_QUOTA_SELECT                                                                       \
+  "SELECT q.quota, q.offline, q.active, CASE WHEN q.active + q.offline > q.quota THEN"             \
+  " (SELECT count(*) FROM sessions WHERE pool_id = ?1 AND ended_at IS NULL"                        \
+  " AND lease_expires_at > ?2 AND (started_at < ?3 OR (started_at = ?3 AND id < ?4))) END"         \
+  " FROM (SELECT quota,"                                                                           \
+  " (SELECT count(*) FROM offline WHERE pool_id = ?1 AND expires_at > ?2) AS offline,"             \
+  " (SELECT count(*) FROM sessions WHERE pool_id = ?1 AND ended_at IS NULL"                        \
+  " AND lease_expires_at > ?2) AS active FROM pools WHERE id = ?1 OFFSET 0) q"
+
 static gboolean
-ts_is_over_quota (TsPgDb *db, TsSession *s, gint64 quota, gint64 now, gboolean *over,
+ts_is_over_quota (TsPgDb *db, TsSession *s, gint64 now, gint64 *quota, gboolean *over,
                   GError **error)
 {
-  gint64 older = 0, offline = 0, active = 0;
-  /* Counting the older sessions reads every active session's row: only
-   * when the pool is over its quota at all (the index answers that). */
-  if (!ts_pg_count_offline (db, s->pool_id, now, &offline, error)
-      || !ts_pg_count_sessions (db, s->pool_id, now, &active, error))
+  PGresult *res = ts_pg_query (db, error, TS_OVER_QUOTA_SELECT, "siis", s->pool_id, now,
+                               s->started_at, s->id);
+  if (res == NULL)
     return FALSE;
-  if (active + offline <= quota)
+  *over = FALSE;
+  if (PQntuples (res) > 0)
     {
-      *over = FALSE;
-      return TRUE;
+      *quota = ts_pg_col_int (res, 0, 0);
+      *over = !PQgetisnull (res, 0, 3)
+              && ts_pg_col_int (res, 0, 3) + ts_pg_col_int (res, 0, 1) >= *quota;
     }
-  if (!ts_pg_query_int (db, error, &older, NULL,
-                        "SELECT count(*) FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
-                        " AND lease_expires_at > ? AND (started_at < ?"
-                        " OR (started_at = ? AND id < ?))",
-                        "siiis", s->pool_id, now, s->started_at, s->started_at, s->id))
-    return FALSE;
-  *over = older + offline >= quota;
+  PQclear (res);
   return TRUE;
 }
 
@@ -479,9 +493,7 @@ ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
     {
       gint64 quota = 0;
       gboolean over = FALSE;
-      ok = ts_pg_query_int (db, error, &quota, NULL, "SELECT quota FROM pools WHERE id = ?", "s",
-                            row.session->pool_id)
-           && ts_is_over_quota (db, row.session, quota, now, &over, error);
+      ok = ts_is_over_quota (db, row.session, now, &quota, &over, error);
       if (ok && over)
         {
           char *reason
@@ -496,12 +508,15 @@ ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
     {
       row.session->last_heartbeat = now;
       row.session->lease_expires_at = now + lease_seconds;
-      ok = ts_pg_exec (db, error, NULL,
-                       "UPDATE sessions SET last_heartbeat = ?, lease_expires_at = ? WHERE id = ?",
-                       "iis", now, row.session->lease_expires_at, session_id)
-           && ts_pg_exec (db, error, NULL,
-                          "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?",
-                          "iss", now, row.session->pool_id, row.session->machine_id);
+      /* The session's row is locked already (ts_load_session): the machine
+       * is locked after it, whatever order the two writes run in. */
+      ok = ts_pg_exec (
+          db, error, NULL,
+          "WITH m AS (UPDATE machines SET last_seen = ?1"
+          " WHERE pool_id = ?3 AND machine_id = ?4)"
+          " UPDATE sessions SET last_heartbeat = ?1, lease_expires_at = ?2 WHERE id = ?5",
+          "iisss", now, row.session->lease_expires_at, row.session->pool_id,
+          row.session->machine_id, session_id);
     }
   if (ok && ended != NULL && !row.ended)
     ok = ts_pg_mark_durable (db, error); /* a seat freed */
