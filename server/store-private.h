@@ -81,10 +81,18 @@ void ts_db_release (TsStore *store, sqlite3 *db);
 /* Sets @error from a SQLite result code: UNAVAILABLE (disk full, I/O error,
  * read-only, cannot open, busy) or FAILED. */
 void ts_db_set_error (sqlite3 *db, int rc, GError **error);
+/* Gives a new connection @db its statement cache (store-sqlite-stmt.c). */
+void ts_stmt_cache_add (sqlite3 *db);
+/* Finalizes @db's cached statements (sqlite3_close refuses a connection
+ * with statements left) and closes it. NULL: nothing. */
+void ts_db_close (sqlite3 *db);
 
 /* Prepared statements bound from @types: 's' const char * (NULL binds NULL),
  * 'i' gint64, 'b' GBytes *. */
 sqlite3_stmt *ts_stmt (sqlite3 *db, GError **error, const char *sql, const char *types, ...);
+/* As ts_stmt() (@cached: as ts_stmt_cached()), the parameters in @ap. */
+sqlite3_stmt *ts_stmt_v (sqlite3 *db, GError **error, gboolean cached, const char *sql,
+                         const char *types, va_list ap);
 /* The same, from @db's cache of compiled statements (store-sqlite.c):
  * give it back with ts_stmt_done(), never sqlite3_finalize(). */
 sqlite3_stmt *ts_stmt_cached (sqlite3 *db, GError **error, const char *sql, const char *types, ...);

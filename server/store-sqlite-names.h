@@ -2,8 +2,8 @@
  * so that store-dispatch.c can define the ts_store_* interface and choose
  * between SQLite and PostgreSQL (store-pg*.c) at ts_store_open(). CMake
  * force-includes this header (-include) into the SQLite sources only
- * (store-sqlite.c, store-identity.c, store-pools.c, store-sessions.c,
- * store-web.c), which therefore compile unchanged: their "ts_store_X" and
+ * (store-sqlite*.c, store-identity.c, store-pools.c, store-sessions.c,
+ * store-web.c, store-signing.c), which therefore compile unchanged: their "ts_store_X" and
  * "struct _TsStore" become ts_sqlite_X and struct _TsSqliteStore.
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
