@@ -156,7 +156,10 @@ issue (const char *output, const char *key, const char *product, const char *mid
   g_autofree char *out = license_tool (args);
 }
 
-static inline char *
+/* Returns: (transfer full): the contents of @path. Never inlined: GCC 12
+ * at -O2 then takes the returned text for a pointer to the local variable
+ * it was read through (-Wdangling-pointer, a false positive). */
+G_GNUC_UNUSED static G_GNUC_NO_INLINE char *
 read_text (const char *path)
 {
   char *text = NULL;
