@@ -25,9 +25,6 @@ struct _TsStore
   guint batch_members;    /* writes in it so far */
   gboolean batch_durable; /* it must be fsync-durable at its commit */
   gboolean write_bare;    /* the write in progress opened the batch: no savepoint */
-  gint wal_frames;        /* atomic: frames in the WAL at the last commit */
-  gint wal_copied;        /* atomic: frames the last checkpoint copied back */
-  gint checkpointing;     /* atomic: a thread runs ts_wal_checkpoint() */
   GMutex commit_lock;     /* batch->done, with @committed */
   GCond committed;
   /* Pools known to be within their quota (ts_quota_known_ok); write_lock. */

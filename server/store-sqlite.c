@@ -1,5 +1,5 @@
 /* tessera-store on SQLite: the schema and its migrations, connections, and
- * transactions (group commit of writes, checkpoints, the quota cache).
+ * transactions (group commit of writes, the quota cache).
  * Statements are in store-sqlite-stmt.c, the shared query helpers in
  * store-sqlite-helpers.c. */
 #include "store-private.h"
@@ -279,55 +279,6 @@ ts_batch_commit (TsStore *store)
   ts_batch_end (store, error);
 }
 
-/* ---- checkpoints ----
- *
- * SQLite checkpoints the WAL in the COMMIT that takes it past 1000 frames,
- * syncing the WAL and then the database: on the writer that happened under
- * write_lock, every writer stalled behind two fsyncs, every ~300
- * heartbeats (each appends 3 or 4 pages). So the writer only counts the
- * frames (ts_wal_hook), and the thread that leaves write_lock after the
- * WAL went past TS_WAL_CHECKPOINT_FRAMES runs a passive checkpoint on a
- * read connection, which does not hold up writers. With more frames
- * between checkpoints, the pages that every lease extension rewrites are
- * copied back once for more of them. Other processes (tessera-admin) keep
- * SQLite's own checkpoints. */
-
-#define TS_WAL_CHECKPOINT_FRAMES 4000
-
-static int
-ts_wal_hook (void *data, sqlite3 *db, const char *name, int frames)
-{
-  TsStore *store = data;
-  g_atomic_int_set (&store->wal_frames, frames);
-  return SQLITE_OK;
-}
-
-static void
-ts_wal_checkpoint (TsStore *store)
-{
-  /* Counted from what the last checkpoint copied, not from the WAL's
-   * start: while readers hold its newest frames it cannot copy them all,
-   * the WAL does not restart, and a checkpoint (two fsyncs) after every
-   * write would follow. A WAL smaller than that has restarted. */
-  gint frames = g_atomic_int_get (&store->wal_frames);
-  gint base = g_atomic_int_get (&store->wal_copied);
-  if (frames < base)
-    base = 0;
-  if (frames - base < TS_WAL_CHECKPOINT_FRAMES
-      || !g_atomic_int_compare_and_exchange (&store->checkpointing, 0, 1))
-    return;
-  sqlite3 *db = ts_db_acquire (store, NULL);
-  if (db != NULL)
-    {
-      int log = 0, copied = 0;
-      if (sqlite3_wal_checkpoint_v2 (db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
-          == SQLITE_OK)
-        g_atomic_int_set (&store->wal_copied, MAX (copied, 0));
-      ts_db_release (store, db);
-    }
-  g_atomic_int_set (&store->checkpointing, 0);
-}
-
 static sqlite3 *
 ts_db_begin_write (TsStore *store, gboolean durable, GError **error)
 {
@@ -351,7 +302,6 @@ ts_db_begin_write (TsStore *store, gboolean durable, GError **error)
           g_mutex_unlock (&store->write_lock);
           return NULL;
         }
-      sqlite3_wal_hook (store->writer, ts_wal_hook, store);
     }
   sqlite3 *db = store->writer;
   if (store->batch != NULL && sqlite3_get_autocommit (db))
@@ -540,7 +490,6 @@ ts_db_finish_write (TsStore *store, gboolean ok, GError **error)
     ts_batch_commit (store);
   /* else the next writer, already waiting for write_lock, carries on */
   g_mutex_unlock (&store->write_lock);
-  ts_wal_checkpoint (store);
   if (ok)
     {
       g_mutex_lock (&store->commit_lock);

@@ -1008,9 +1008,8 @@ test_heartbeat_concurrent (Fixture *f, gconstpointer data)
     }
 }
 
-/* The server's writer leaves checkpoints to whoever leaves the write lock
- * after the WAL grew past a threshold (store-sqlite.c, "checkpoints"): the
- * WAL must not grow without end under a stream of heartbeats. */
+/* Under a stream of heartbeats (lease extensions, committed without a
+ * sync) the WAL must not grow without end: checkpoints must keep up. */
 static void
 test_wal_checkpoint (Fixture *f, gconstpointer data)
 {
