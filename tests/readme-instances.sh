@@ -9,11 +9,13 @@ src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Not 8451/8452: another run (or the reader's own servers) may hold them.
-p1=$((20000 + $$ % 20000))
+. "$src/tests/free-ports.sh"
+p1=$(free_ports 2)
 p2=$((p1 + 1))
 sed -n '/^## Several instances on PostgreSQL: a walk-through/,/^```$/p' "$src/README.md" \
   | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' \
   | sed "s#127.0.0.1:8451#127.0.0.1:$p1#g; s#127.0.0.1:8452#127.0.0.1:$p2#g" \
+  | sed "s#for port in 8451 8452#for port in $p1 $p2#" \
   | sed "s#/tmp/tessera-#$tmp/tessera-#g" \
   | sed "s#\$PWD/build/#$build/#g; s#\([ =\"(]\)build/#\1$build/#g; s#^build/#$build/#" \
   > "$tmp/walk.sh"
@@ -26,7 +28,11 @@ HOME="$tmp/home" XDG_STATE_HOME= XDG_CONFIG_HOME= TESSERA_CONFIG= TESSERA_API_KE
 pkill -f "key-encryption-key $tmp/" 2>/dev/null || true # the walk's servers, if it failed early
 out=$(cat "$tmp/out")
 echo "$out"
-[ "$status" -eq 0 ] || { echo "readme-instances: the walk-through failed"; exit 1; }
+if [ "$status" -ne 0 ]; then
+  echo "readme-instances: the walk-through failed; the servers said:"
+  cat "$tmp/tessera-instances.log" 2>/dev/null || true
+  exit 1
+fi
 echo "$out" | grep -qx 'one key'
 echo "$out" | grep -qx "\"testops.server\":\"http://127.0.0.1:$p1\""
 echo "$out" | grep -qx '"usable":true'

@@ -8,7 +8,8 @@ src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Not 8444: another run (or the reader's own server) may hold it.
-port=$((20000 + $$ % 20000))
+. "$src/tests/free-ports.sh"
+port=$(free_ports 1)
 sed "s#127.0.0.1:8444#127.0.0.1:$port#" "$src/examples/online.conf" > "$tmp/online.conf"
 sed -n '/^## Online licenses: a walk-through/,/^```$/p' "$src/README.md" \
   | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' \
