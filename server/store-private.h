@@ -170,4 +170,21 @@ gboolean ts_check_org_id (const char *org_id, GError **error);
 gboolean ts_check_email (const char *email, GError **error);
 gboolean ts_check_id (const char *what, const char *id, GError **error);
 
+/* ---- web sign-in, both backends (store-web-common.c) ---- */
+
+/* A new random token: @prefix and 43 base64url characters. */
+char *ts_web_token (const char *prefix);
+gboolean ts_web_token_valid (const char *token, const char *prefix);
+/* What the database keeps of a token: its SHA-256, hex. */
+char *ts_web_hash_token (const char *token);
+/* A password the rules accept, or FALSE with TESSERA_ERROR_INVALID_ARGUMENT. */
+gboolean ts_web_check_password (const char *password, GError **error);
+/* Argon2id hash string of @password, or NULL with @error. */
+char *ts_web_hash_password (const char *password, GError **error);
+/* A hash to verify against when the account does not exist (same time). */
+const char *ts_web_dummy_hash (void);
+gboolean ts_web_verify (const char *hash, const char *password);
+/* The rate-limit subject of an account ("account:" + lowercase email). */
+char *ts_web_account_subject (const char *email);
+
 G_END_DECLS
