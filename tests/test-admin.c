@@ -623,6 +623,28 @@ check_no_offline (Fixture *f, const char *out)
   g_assert_cmpuint (count_offline (f), ==, 0);
 }
 
+/* A key-encryption key file in the test's directory: @DIR@/kek (0600), and
+ * @DIR@/kek-open, readable by others. */
+static void
+prepare_kek_files (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  const char *hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+  g_autofree char *kek = g_build_filename (f->dir, "kek", NULL);
+  g_autofree char *open = g_build_filename (f->dir, "kek-open", NULL);
+  g_assert_true (g_file_set_contents_full (kek, hex, -1, 0, 0600, &error));
+  g_assert_true (g_file_set_contents_full (open, hex, -1, 0, 0644, &error));
+  g_assert_no_error (error);
+}
+
+/* The command refused before it made anything: no database at @DIR@/new.db. */
+static void
+check_no_new_db (Fixture *f, const char *out)
+{
+  g_autofree char *db = g_build_filename (f->dir, "new.db", NULL);
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+}
+
 static void
 prepare_offline (Fixture *f)
 {
@@ -1163,6 +1185,66 @@ static const AdminCase cases[] = {
     .exit_code = 2,
     .populate = TRUE,
     .stderr_re = "cannot create a file in @DIR@/nonexistent: No such file or directory$",
+    .check = check_no_offline },
+  { .name = "signing-key/create-kek-no-file",
+    .args = { "signing-key", "create-kek", DB, NULL },
+    .exit_code = 1,
+    .stderr_re = "--file FILE is required" },
+  { .name = "signing-key/create-kek-exists",
+    .args = { "signing-key", "create-kek", "--file", "@KEYS@/test.key", NULL },
+    .exit_code = 3,
+    .stderr_re = "cannot create @KEYS@/test.key: it exists \\(a key is never overwritten\\)$" },
+  { .name = "signing-key/rotate-no-kek",
+    .args = { "signing-key", "rotate", DB, NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--key-encryption-key FILE is required" },
+  { .name = "signing-key/rotate-missing-kek",
+    .args = { "signing-key", "rotate", DB, "--key-encryption-key", "@DIR@/none", NULL },
+    .exit_code = 2,
+    .populate = TRUE,
+    .stderr_re = "key-encryption key @DIR@/none: No such file or directory$" },
+  { .name = "signing-key/rotate-kek-readable-by-others",
+    .args = { "signing-key", "rotate", DB, "--key-encryption-key", "@DIR@/kek-open", NULL },
+    .exit_code = 2,
+    .populate = TRUE,
+    .prepare = prepare_kek_files,
+    .stderr_re = "may be read by others \\(mode 0644\\): chmod 600 it$" },
+  { .name = "signing-key/import-bad-kek-leaves-no-database",
+    .args = { "signing-key", "import", "--database", "@DIR@/new.db", "--key-encryption-key",
+              "@DIR@/kek-open", "--key", "@KEYS@/test.key", NULL },
+    .exit_code = 2,
+    .prepare = prepare_kek_files,
+    .stderr_re = "chmod 600 it$",
+    .check = check_no_new_db },
+  { .name = "signing-key/import-not-a-key",
+    .args = { "signing-key", "import", "--database", "@DIR@/new.db", "--key-encryption-key",
+              "@DIR@/kek", "--key", "@KEYS@/test.pub", NULL },
+    .exit_code = 2,
+    .prepare = prepare_kek_files,
+    .stderr_re = "test.pub",
+    .check = check_no_new_db },
+  { .name = "signing-key/import-and-list",
+    .args = { "signing-key", "import", "--database", "@DIR@/new.db", "--key-encryption-key",
+              "@DIR@/kek", "--key", "@KEYS@/test.key", NULL },
+    .exit_code = 0,
+    .prepare = prepare_kek_files,
+    .stdout_re = "^[0-9a-f]{16}\n$" },
+  { .name = "offline-create/both-key-options",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID,
+              "--key-dir", "@KEYS@", "--key-encryption-key", "@DIR@/kek", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .prepare = prepare_kek_files,
+    .stderr_re = "give either --key-dir DIR",
+    .check = check_no_offline },
+  { .name = "offline-create/from-database-key",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID,
+              "--key-encryption-key", "@DIR@/kek", "--out", "@OUT@", NULL },
+    .exit_code = 4,
+    .populate = TRUE,
+    .prepare = prepare_kek_files,
+    .stderr_re = "the database holds no signing key yet",
     .check = check_no_offline },
   { .name = "offline-create/missing-key-dir",
     .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID,

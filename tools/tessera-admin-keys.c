@@ -13,6 +13,17 @@
         "The instances' key-encryption key file (tessera-server --key-encryption-key)", "FILE"     \
   }
 
+/* A stored key that does not open with the key file is a key problem
+ * (exit 2, as a file that is not a key); the rest as usual. */
+static int
+admin_fail_keys (const GError *error)
+{
+  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_AUTH)
+      || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED))
+    return admin_fail (EXIT_IO, "%s", error->message);
+  return admin_fail_error (error);
+}
+
 TesseraSigningKey *
 admin_signing_key (TsStore *store, const char *key_dir, const char *kek_path, int *rc)
 {
@@ -32,14 +43,15 @@ admin_signing_key (TsStore *store, const char *key_dir, const char *kek_path, in
         *rc = admin_fail (EXIT_IO, "%s", error->message);
       return key;
     }
-  else
+  g_autoptr (TsKek) kek = ts_kek_load (kek_path, &error);
+  if (kek == NULL)
     {
-      g_autoptr (TsKek) kek = ts_kek_load (kek_path, &error);
-      if (kek != NULL)
-        key = ts_keys_load_db (store, kek, FALSE, &error);
+      *rc = admin_fail (EXIT_IO, "%s", error->message);
+      return NULL;
     }
+  key = ts_keys_load_db (store, kek, FALSE, &error);
   if (key == NULL)
-    *rc = admin_fail_error (error);
+    *rc = admin_fail_keys (error);
   return key;
 }
 
@@ -56,7 +68,10 @@ cmd_create_kek (const char *name, int argc, char **argv)
   REQUIRED (file, "--file FILE");
   g_autoptr (GError) error = NULL;
   if (!ts_kek_create (file, &error))
-    return admin_fail_error (error);
+    return admin_fail (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT)
+                           ? EXIT_REFUSED /* it exists */
+                           : EXIT_IO,
+                       "%s", error->message);
   printf ("%s\n", file);
   return EXIT_OK;
 }
@@ -89,22 +104,22 @@ cmd_list (const char *name, int argc, char **argv)
 static int
 store_key (const char *kek_path, TesseraSigningKey *key, gboolean create)
 {
+  /* The key file first: a bad one must not leave a new database behind. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsKek) kek = ts_kek_load (kek_path, &error);
+  if (kek == NULL)
+    return admin_fail (EXIT_IO, "%s", error->message);
   int open_rc = EXIT_IO;
   g_autoptr (TsStore) store = admin_open (create, &open_rc);
   if (store == NULL)
     return open_rc;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (TsKek) kek = ts_kek_load (kek_path, &error);
   /* The stored keys must open with this key-encryption key: a key sealed
    * with another one would stop every instance from starting. */
-  g_autoptr (TesseraSigningKey) current = NULL;
-  if (kek != NULL)
-    {
-      current = ts_keys_load_db (store, kek, FALSE, &error);
-      if (current == NULL && g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND))
-        g_clear_error (&error);
-    }
-  if (error != NULL || !ts_keys_store (store, kek, key, NULL, admin_now (), &error))
+  g_autoptr (TesseraSigningKey) current = ts_keys_load_db (store, kek, FALSE, &error);
+  if (current == NULL && !g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND))
+    return admin_fail_keys (error);
+  g_clear_error (&error);
+  if (!ts_keys_store (store, kek, key, NULL, admin_now (), &error))
     return admin_fail_error (error);
   printf ("%s\n", tessera_signing_key_get_id (key));
   return EXIT_OK;
@@ -136,7 +151,7 @@ cmd_import (const char *name, int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraSigningKey) key = tessera_signing_key_load (key_path, &error);
   if (key == NULL)
-    return admin_fail_error (error);
+    return admin_fail (EXIT_IO, "%s", error->message);
   /* The first step of a new deployment: its database may not exist yet. */
   return store_key (kek_path, key, TRUE);
 }
