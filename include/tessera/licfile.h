@@ -127,8 +127,8 @@ GBytes *tessera_signing_key_seal (TesseraSigningKey *key, const guint8 *kek, gsi
  * @sealed: (transfer none): as tessera_signing_key_seal() made it
  *
  * Returns: (transfer full): the key, or NULL with TESSERA_ERROR_AUTH (it
- *   does not open with @kek: another key-encryption key, or altered bytes),
- *   _TAMPERED (not a sealed key, or one of another id) or
+ *   does not open with @kek: another key-encryption key, altered bytes, or
+ *   stored under another id), _TAMPERED (not a sealed key of this format) or
  *   _INVALID_ARGUMENT (a @kek of the wrong length).
  */
 TesseraSigningKey *tessera_signing_key_unseal (const char *id, GBytes *sealed, const guint8 *kek,
