@@ -1,12 +1,16 @@
 /* tessera-server HTTP layer internals (server/http-*.c, main.c).
  *
- * Threading: SoupServer lives in the main GMainContext. A handler does only
- * cheap checks there (route, Authorization header present, body size), then
- * pauses the message and pushes the request to a GThreadPool; the worker
- * authenticates, parses the body, calls the store (whose commits wait for the
- * disk) and builds the whole response; the response is then attached and the
- * message unpaused back in the main context (libsoup objects are not
- * thread-safe). So a slow fsync never blocks other requests. */
+ * Threading: the main thread accepts connections and hands each to one of
+ * the HTTP threads (TsLoop, http-loops.c), each with a SoupServer in its
+ * own GMainContext: one thread was a bottleneck (libsoup's parsing and
+ * writing took 70-90% of it under load while the other core idled). A
+ * handler does only cheap checks there (route, Authorization header
+ * present, body size), then pauses the message and pushes the request to a
+ * GThreadPool; the worker authenticates, parses the body, calls the store
+ * (whose commits wait for the disk) and builds the whole response; the
+ * response is then attached and the message unpaused back in its loop's
+ * thread (libsoup objects are not thread-safe). So a slow fsync never
+ * blocks other requests. */
 #pragma once
 
 #include "store.h"
@@ -18,24 +22,42 @@ G_BEGIN_DECLS
 
 #define TS_API_PREFIX "/api/v1"
 #define TS_MAX_BODY (64 * 1024)
+/* The GSocket of a connection, on the remote GSocketAddress given to
+ * soup_server_accept_iostream() (main.c): see ts_cork(). */
+#define TS_SOCKET_KEY "ts-socket"
 
+typedef struct _TsServer TsServer;
+
+/* One HTTP thread (http-loops.c): a SoupServer of its own in a GMainContext
+ * of its own. Connections are spread over them; a connection stays on one. */
 typedef struct
+{
+  TsServer *server;
+  GMainContext *context;
+  GMainLoop *loop;
+  GThread *thread;
+  SoupServer *soup;
+  GSocket *keepalive; /* see ts_keepalive_listener() in http-loops.c */
+  gint inflight;      /* atomic: dispatched, response not yet written */
+  /* Requests the workers finished, for this loop (http-server.c,
+   * ts_request_done_idle()): one wake-up of the loop serves them all. */
+  GMutex done_lock;
+  GQueue done;
+  gboolean done_scheduled; /* an idle source will take @done */
+} TsLoop;
+
+struct _TsServer
 {
   TsStore *store;
   TesseraSigningKey *key; /* the current signing key */
   char *public_key;       /* its public line */
   gint64 lease_seconds;
-  GMainContext *context;
-  SoupServer *soup;
+  GTlsCertificate *cert; /* NULL: plain HTTP */
   GThreadPool *workers;
-  guint inflight; /* dispatched, response not yet written (main thread only) */
-  /* Requests the workers finished, for the main thread (http-server.c,
-   * ts_request_done_idle()): one wake-up of the main loop serves them all. */
-  GMutex done_lock;
-  GQueue done;
-  gboolean done_scheduled; /* an idle source will take @done */
-  gboolean draining;       /* SIGTERM seen: new requests get 503 */
-} TsServer;
+  GPtrArray *loops; /* TsLoop *, at least one */
+  guint next_loop;  /* main thread: where the next connection goes */
+  gint draining;    /* atomic: SIGTERM seen: new requests get 503 */
+};
 
 typedef struct _TsRequest TsRequest;
 typedef void (*TsHandlerFunc) (TsRequest *req);
@@ -43,6 +65,7 @@ typedef void (*TsHandlerFunc) (TsRequest *req);
 struct _TsRequest
 {
   TsServer *server;
+  TsLoop *loop;           /* whose thread answers it */
   SoupServerMessage *msg; /* only touched in the main thread */
   char *method;
   char *path;
@@ -75,9 +98,21 @@ struct _TsRequest
 
 /* ---- http-server.c: routing, auth, JSON helpers, errors ---- */
 
+/* The worker pool; ts_http_setup_loop() for each loop (http-loops.c). */
 void ts_http_setup (TsServer *server);
-/* Waits (in the main loop) for in-flight requests; returns TRUE when none. */
+void ts_http_setup_loop (TsLoop *loop);
+/* TRUE when no request is in flight on any loop. */
 gboolean ts_http_idle (TsServer *server);
+
+/* ---- http-loops.c: the HTTP threads ---- */
+
+/* Starts @n loops, each a SoupServer (with server->cert) and a thread.
+ * FALSE with @error if one cannot be made (those made are stopped). */
+gboolean ts_loops_start (TsServer *server, guint n, GError **error);
+/* Hands @conn (a new TCP connection; not taken) to the next loop. */
+void ts_loops_accept (TsServer *server, GSocketConnection *conn);
+/* Disconnects every loop's clients, stops and frees the loops. */
+void ts_loops_stop (TsServer *server);
 
 /* Replies (worker side). ts_reply_json takes @node. */
 /* Adds a "signature" member to @answer (an object holding @fields) signed

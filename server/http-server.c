@@ -2,6 +2,8 @@
  * error mapping and the request log (docs/protocol.md). */
 #include "http-private.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -422,10 +424,26 @@ ts_request_run (TsRequest *req)
   req->handler (req);
 }
 
+/* libsoup writes a response's headers and its body in two sends: on a
+ * TCP_NODELAY socket, two segments, each waking the client. Corked until
+ * the request has ended (ts_request_ended()), they leave as one.
+ * soup_server_message_get_socket() is NULL for a connection given by
+ * soup_server_accept_iostream(), so main.c hangs the socket on the remote
+ * address it passes, which the message keeps. */
+static void
+ts_cork (SoupServerMessage *msg, gboolean cork)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  GSocket *sock = remote != NULL ? g_object_get_data (G_OBJECT (remote), TS_SOCKET_KEY) : NULL;
+  if (sock != NULL)
+    g_socket_set_option (sock, IPPROTO_TCP, TCP_CORK, cork, NULL);
+}
+
 static void
 ts_request_finish_main (TsRequest *req)
 {
   SoupServerMessage *msg = req->msg;
+  ts_cork (msg, TRUE);
   if (req->org != NULL)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
@@ -435,8 +453,8 @@ ts_request_finish_main (TsRequest *req)
        * then say so rather than let a client send its next request into a
        * closing socket. Likewise while shutting down: open connections are
        * closed once in-flight requests are done. */
-      GSList *listeners = soup_server_get_listeners (req->server->soup);
-      if (listeners == NULL || req->server->draining)
+      GSList *listeners = soup_server_get_listeners (req->loop->soup);
+      if (listeners == NULL || g_atomic_int_get (&req->server->draining))
         soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
                                       "close");
       g_slist_free (listeners);
@@ -457,12 +475,12 @@ ts_request_finish_main (TsRequest *req)
 static gboolean
 ts_request_done_idle (gpointer data)
 {
-  TsServer *server = data;
-  g_mutex_lock (&server->done_lock);
-  GQueue done = server->done;
-  g_queue_init (&server->done);
-  server->done_scheduled = FALSE;
-  g_mutex_unlock (&server->done_lock);
+  TsLoop *loop = data;
+  g_mutex_lock (&loop->done_lock);
+  GQueue done = loop->done;
+  g_queue_init (&loop->done);
+  loop->done_scheduled = FALSE;
+  g_mutex_unlock (&loop->done_lock);
   TsRequest *req;
   while ((req = g_queue_pop_head (&done)) != NULL)
     {
@@ -478,7 +496,7 @@ static void
 ts_worker (gpointer data, gpointer user_data)
 {
   TsRequest *req = data;
-  TsServer *server = req->server;
+  TsLoop *loop = req->loop;
   ts_request_run (req);
   if (req->resp_body == NULL)
     ts_reply_errorf (req, SOUP_STATUS_INTERNAL_SERVER_ERROR, TESSERA_ERROR_FAILED,
@@ -486,19 +504,19 @@ ts_worker (gpointer data, gpointer user_data)
   /* A source and a wake-up of the main loop per request were a good part
    * of the main thread's time under load (perf: futexes and g_source_*):
    * requests finished while one is pending share it. */
-  g_mutex_lock (&server->done_lock);
-  g_queue_push_tail (&server->done, req);
-  gboolean schedule = !server->done_scheduled;
-  server->done_scheduled = TRUE;
-  g_mutex_unlock (&server->done_lock);
+  g_mutex_lock (&loop->done_lock);
+  g_queue_push_tail (&loop->done, req);
+  gboolean schedule = !loop->done_scheduled;
+  loop->done_scheduled = TRUE;
+  g_mutex_unlock (&loop->done_lock);
   if (schedule)
     {
       GSource *source = g_idle_source_new ();
       /* Not below the sockets' priority: under load some socket is always
        * ready, and answers waited for a quiet moment of the main loop. */
       g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (source, ts_request_done_idle, server, NULL);
-      g_source_attach (source, server->context);
+      g_source_set_callback (source, ts_request_done_idle, loop, NULL);
+      g_source_attach (source, loop->context);
       g_source_unref (source);
     }
 }
@@ -588,15 +606,17 @@ static void
 ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
                     gpointer user_data)
 {
-  TsServer *server = user_data;
+  TsLoop *loop = user_data;
+  TsServer *server = loop->server;
   TsRequest *req = g_new0 (TsRequest, 1);
   req->server = server;
+  req->loop = loop;
   req->msg = g_object_ref (msg);
   req->method = g_strdup (soup_server_message_get_method (msg));
   req->path = g_strdup (path);
   req->now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (server->draining)
+  if (g_atomic_int_get (&server->draining))
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
                                     "close");
@@ -653,7 +673,7 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       req->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
     }
   /* Off the main thread: see http-private.h. */
-  server->inflight++;
+  g_atomic_int_inc (&loop->inflight);
   g_object_set_data (G_OBJECT (msg), "ts-counted", GINT_TO_POINTER (1));
   soup_server_message_pause (msg);
   g_thread_pool_push (server->workers, req, NULL);
@@ -707,13 +727,14 @@ ts_early_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, G
 static void
 ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
 {
-  TsServer *server = user_data;
+  TsLoop *loop = user_data;
   GObject *obj = G_OBJECT (msg);
   if (g_object_get_data (obj, "ts-done"))
     return;
   g_object_set_data (obj, "ts-done", GINT_TO_POINTER (1));
+  ts_cork (msg, FALSE);
   if (g_object_get_data (obj, "ts-counted"))
-    server->inflight--;
+    g_atomic_int_add (&loop->inflight, -1);
   const gint64 *start = g_object_get_data (obj, "ts-start");
   double ms = start != NULL ? (g_get_monotonic_time () - *start) / 1000.0 : 0.0;
   const char *org = g_object_get_data (obj, "ts-org");
@@ -734,17 +755,28 @@ ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
 gboolean
 ts_http_idle (TsServer *server)
 {
-  return server->inflight == 0;
+  for (guint i = 0; server->loops != NULL && i < server->loops->len; i++)
+    {
+      TsLoop *loop = g_ptr_array_index (server->loops, i);
+      if (g_atomic_int_get (&loop->inflight) != 0)
+        return FALSE;
+    }
+  return TRUE;
 }
 
 void
 ts_http_setup (TsServer *server)
 {
-  soup_server_add_early_handler (server->soup, NULL, ts_early_callback, server, NULL);
-  soup_server_add_handler (server->soup, NULL, ts_server_callback, server, NULL);
-  g_signal_connect (server->soup, "request-finished", G_CALLBACK (ts_request_ended), server);
-  g_signal_connect (server->soup, "request-aborted", G_CALLBACK (ts_request_ended), server);
-  g_mutex_init (&server->done_lock);
-  g_queue_init (&server->done);
   server->workers = g_thread_pool_new (ts_worker, server, 16, FALSE, NULL);
+}
+
+void
+ts_http_setup_loop (TsLoop *loop)
+{
+  soup_server_add_early_handler (loop->soup, NULL, ts_early_callback, loop, NULL);
+  soup_server_add_handler (loop->soup, NULL, ts_server_callback, loop, NULL);
+  g_signal_connect (loop->soup, "request-finished", G_CALLBACK (ts_request_ended), loop);
+  g_signal_connect (loop->soup, "request-aborted", G_CALLBACK (ts_request_ended), loop);
+  g_mutex_init (&loop->done_lock);
+  g_queue_init (&loop->done);
 }

@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <glib-unix.h>
-#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +18,6 @@ typedef struct
   GMainLoop *loop;
   gint reaping; /* atomic: a reap is running */
   GSocketService *service;
-  GTlsCertificate *cert;
   guint drain_ticks;
 } TsMain;
 
@@ -69,67 +67,40 @@ ts_drain_tick (gpointer data)
     }
   if (++m->drain_ticks > 600)
     {
-      g_printerr ("tessera-server: %u request(s) still running, exiting anyway\n",
-                  m->server.inflight);
+      g_printerr ("tessera-server: requests still running after 30 s, exiting anyway\n");
       g_main_loop_quit (m->loop);
       return G_SOURCE_REMOVE;
     }
   return G_SOURCE_CONTINUE;
 }
 
-/* Connections are accepted here and handed to libsoup: its own listener
- * (libsoup 3.2.3) leaks one GSocket per connection, and this way SIGTERM can
- * close the listening socket while in-flight requests finish. Keep-alive
- * needs ts_keepalive_listener() too. */
+/* Connections are accepted here and handed to an HTTP thread
+ * (http-loops.c): libsoup's own listener (libsoup 3.2.3) leaks one GSocket
+ * per connection, and this way SIGTERM can close the listening socket while
+ * in-flight requests finish. */
 static gboolean
 ts_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
   TsMain *m = data;
-  GError *error = NULL;
-  GIOStream *stream = G_IO_STREAM (g_object_ref (conn));
   /* With keep-alive, a response written in two pieces (headers, body)
    * waits for the client's delayed ACK of the first one under Nagle:
    * 40 ms a request. */
   g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  if (m->cert != NULL)
-    {
-      GIOStream *tls = g_tls_server_connection_new (stream, m->cert, &error);
-      g_object_unref (stream);
-      stream = tls;
-    }
-  GSocketAddress *local = g_socket_connection_get_local_address (conn, NULL);
-  GSocketAddress *remote = g_socket_connection_get_remote_address (conn, NULL);
-  if (stream == NULL
-      || !soup_server_accept_iostream (m->server.soup, stream, local, remote, &error))
-    {
-      g_printerr ("tessera-server: cannot accept a connection: %s\n",
-                  error != NULL ? error->message : "no stream");
-      g_clear_error (&error);
-    }
-  g_clear_object (&local);
-  g_clear_object (&remote);
-  g_clear_object (&stream);
+  ts_loops_accept (&m->server, conn);
   return TRUE;
-}
-
-static gboolean
-ts_quit_loop (gpointer loop)
-{
-  g_main_loop_quit (loop);
-  return G_SOURCE_REMOVE;
 }
 
 static gboolean
 ts_on_signal (gpointer data)
 {
   TsMain *m = data;
-  if (m->server.draining)
+  if (g_atomic_int_get (&m->server.draining))
     return G_SOURCE_CONTINUE;
   g_printerr ("tessera-server: shutting down\n");
   /* No new connections; new requests on open ones get 503 (and
    * Connection: close); soup_server_disconnect() would also cut the
    * in-flight ones, so it runs once they are done. */
-  m->server.draining = TRUE;
+  g_atomic_int_set (&m->server.draining, 1);
   g_socket_service_stop (m->service);
   g_socket_listener_close (G_SOCKET_LISTENER (m->service));
   g_timeout_add (50, ts_drain_tick, m);
@@ -137,37 +108,6 @@ ts_on_signal (gpointer data)
 }
 
 /* ---------------------------------------------------------------- listen */
-
-/* libsoup 3.2.3 keeps a connection open after a response only while the
- * server has a listener of its own (request_finished() in soup-server.c
- * tests priv->listeners), so connections given to it by
- * soup_server_accept_iostream() were closed after every response: a TCP
- * connect, accept and close per request on both sides (server-bench: the
- * largest single cost). This gives it a listener nobody can reach: a Unix
- * socket whose name is unlinked at once, in a private directory. It never
- * accepts anything, so its per-connection leak never happens. */
-static GSocket *
-ts_keepalive_listener (SoupServer *soup, GError **error)
-{
-  char *dir = g_dir_make_tmp ("tessera-server-XXXXXX", error);
-  if (dir == NULL)
-    return NULL;
-  char *path = g_build_filename (dir, "unreachable", NULL);
-  GSocketAddress *addr = g_unix_socket_address_new (path);
-  GSocket *sock
-      = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
-  gboolean ok
-      = sock != NULL && g_socket_bind (sock, addr, FALSE, error) && g_socket_listen (sock, error);
-  g_unlink (path);
-  g_rmdir (dir);
-  ok = ok && soup_server_listen_socket (soup, sock, 0, error);
-  g_object_unref (addr);
-  g_free (path);
-  g_free (dir);
-  if (!ok)
-    g_clear_object (&sock);
-  return sock;
-}
 
 static GSocketAddress *
 ts_parse_listen (const char *spec, GError **error)
@@ -237,6 +177,7 @@ main (int argc, char **argv)
   gboolean allow_insecure = FALSE;
   gint lease = 60;
   gint reap_interval = 0;
+  gint http_threads = (gint) MIN (g_get_num_processors (), 8);
   GOptionEntry entries[]
       = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database,
             "SQLite database file (default ./tessera.db), or a postgresql:// URL", "PATH|URL" },
@@ -256,6 +197,8 @@ main (int argc, char **argv)
             "SECONDS" },
           { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval,
             "Seconds between reaps of expired sessions (default lease/4)", "SECONDS" },
+          { "http-threads", 0, 0, G_OPTION_ARG_INT, &http_threads,
+            "Threads reading and writing HTTP (default: one per CPU, at most 8)", "N" },
           G_OPTION_ENTRY_NULL };
   GError *error = NULL;
   GOptionContext *ctx = g_option_context_new ("- Tessera license server");
@@ -303,6 +246,11 @@ main (int argc, char **argv)
   if (lease < 5 || lease > 86400)
     {
       g_printerr ("tessera-server: --lease must be 5 to 86400 seconds\n");
+      return 1;
+    }
+  if (http_threads < 1 || http_threads > 64)
+    {
+      g_printerr ("tessera-server: --http-threads must be 1 to 64\n");
       return 1;
     }
   if (reap_interval <= 0)
@@ -356,34 +304,30 @@ main (int argc, char **argv)
     }
   server->public_key = tessera_signing_key_dup_public (server->key);
 
-  server->context = g_main_context_ref_thread_default ();
-  server->soup = soup_server_new ("server-header", "tessera-server", NULL);
-  if (cert != NULL)
-    soup_server_set_tls_certificate (server->soup, cert);
+  server->cert = cert;
   ts_http_setup (server);
+  GMainContext *context = g_main_context_ref_thread_default ();
   /* Signals are caught before "listening on" is printed, so a client that
    * reads that line may stop the server at once. */
-  m.loop = g_main_loop_new (server->context, FALSE);
+  m.loop = g_main_loop_new (context, FALSE);
   guint sig_term = g_unix_signal_add (SIGTERM, ts_on_signal, &m);
   guint sig_int = g_unix_signal_add (SIGINT, ts_on_signal, &m);
   int rc = 0;
   /* Our own socket: GLib's default listen backlog (10) drops bursts of
    * connections, and libsoup 3.2 does not raise it. */
   GSocket *sock = ts_listen_socket (address, &error);
-  m.cert = cert;
-  GSocket *keepalive = sock != NULL ? ts_keepalive_listener (server->soup, &error) : NULL;
-  if (sock != NULL && keepalive == NULL)
-    {
-      /* Still correct, only slower: every response closes its connection. */
-      g_printerr ("tessera-server: warning: no keep-alive: %s\n", error->message);
-      g_clear_error (&error);
-    }
   m.service = g_socket_service_new ();
   g_signal_connect (m.service, "incoming", G_CALLBACK (ts_incoming), &m);
   if (sock == NULL
       || !g_socket_listener_add_socket (G_SOCKET_LISTENER (m.service), sock, NULL, &error))
     {
       g_printerr ("tessera-server: cannot listen on %s: %s\n", listen, error->message);
+      g_clear_error (&error);
+      rc = 1;
+    }
+  else if (!ts_loops_start (server, (guint) http_threads, &error))
+    {
+      g_printerr ("tessera-server: %s\n", error->message);
       g_clear_error (&error);
       rc = 1;
     }
@@ -405,27 +349,22 @@ main (int argc, char **argv)
       guint reaper = g_timeout_add_seconds ((guint) reap_interval, ts_reap_tick, &m);
       g_main_loop_run (m.loop);
       g_source_remove (reaper);
-      soup_server_disconnect (server->soup);
-      /* Let the disconnections of idle keep-alive connections settle. */
-      g_timeout_add (100, ts_quit_loop, m.loop);
-      g_main_loop_run (m.loop);
+      ts_loops_stop (server);
     }
 
   g_socket_listener_close (G_SOCKET_LISTENER (m.service));
   g_clear_object (&m.service);
   g_clear_object (&sock);
-  g_clear_object (&keepalive);
   g_source_remove (sig_term);
   g_source_remove (sig_int);
   g_thread_pool_free (server->workers, FALSE, TRUE);
   while (g_atomic_int_get (&m.reaping))
     g_usleep (10000);
   g_clear_pointer (&m.loop, g_main_loop_unref);
-  g_object_unref (server->soup);
   ts_store_close (server->store);
   tessera_signing_key_unref (server->key);
   g_free (server->public_key);
-  g_main_context_unref (server->context);
+  g_main_context_unref (context);
   g_clear_object (&cert);
   g_object_unref (address);
   if (rc == 0)

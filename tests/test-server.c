@@ -918,6 +918,42 @@ test_concurrent (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 10);
 }
 
+/* The same, with the connections spread over @data (a string) HTTP
+ * threads: still exactly 10 seats, and one log line per request. */
+static void
+test_concurrent_threads (Fixture *f, gconstpointer data)
+{
+  const char *extra[] = { "--http-threads", data, NULL };
+  server_start (f, extra);
+  test_concurrent (f, NULL);
+  server_stop (f);
+  g_autofree char *log = NULL;
+  g_assert_true (g_file_get_contents (f->log, &log, NULL, NULL));
+  guint lines = 0;
+  for (const char *p = log; (p = strstr (p, "POST /api/v1/activate ")) != NULL; p++)
+    lines++;
+  g_assert_cmpuint (lines, ==, 64 * 5);
+}
+
+/* --http-threads out of range or not a number: one line, exit 1, and no
+ * database or key made. */
+static void
+test_http_threads_refused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *db = g_build_filename (f->dir, "never.db", NULL);
+  const char *values[] = { "0", "65", "-1", "two" };
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      const char *args[]
+          = { "--database",     db,        "--key-dir", f->keys, "--listen", "127.0.0.1:0",
+              "--http-threads", values[i], NULL };
+      g_autofree char *err = server_util_refused (args);
+      g_assert_nonnull (strstr (err, "http-threads"));
+      g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+      g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
+    }
+}
+
 /* SIGTERM exits 0; a restart on the same database keeps everything. */
 static void
 test_restart (Fixture *f, gconstpointer data)
@@ -1598,6 +1634,9 @@ main (int argc, char **argv)
   ADD ("member-forbidden", test_member_forbidden, NULL);
   ADD ("offline-refused", test_offline_refused, NULL);
   ADD ("concurrent", test_concurrent, NULL);
+  ADD ("concurrent-1-http-thread", test_concurrent_threads, "1");
+  ADD ("concurrent-5-http-threads", test_concurrent_threads, "5");
+  ADD ("http-threads-refused", test_http_threads_refused, no_server);
   ADD ("restart", test_restart, NULL);
   ADD ("sigterm-inflight", test_sigterm_inflight, NULL);
   ADD ("moved", test_moved, NULL);
