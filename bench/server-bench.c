@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef BENCH_SERVER
 #error "BENCH_SERVER must be defined (bench/CMakeLists.txt)"
@@ -218,6 +219,26 @@ proc_kib (Bench *b, const char *field)
   g_free (text);
   g_free (path);
   return v;
+}
+
+/* The server's CPU time so far (user + system, every thread), in µs. */
+static double
+proc_cpu_us (Bench *b)
+{
+  char *path = g_strdup_printf ("/proc/%s/stat", g_subprocess_get_identifier (b->proc));
+  char *text = NULL;
+  double us = 0;
+  /* utime and stime are fields 14 and 15, counted after the ")" that ends
+   * the command name (which may hold spaces). */
+  const char *p = g_file_get_contents (path, &text, NULL, NULL) ? strrchr (text, ')') : NULL;
+  char **f = p != NULL ? g_strsplit (p + 2, " ", 16) : NULL;
+  if (f != NULL && g_strv_length (f) >= 14)
+    us = (g_ascii_strtod (f[11], NULL) + g_ascii_strtod (f[12], NULL)) * 1e6
+         / (double) sysconf (_SC_CLK_TCK);
+  g_strfreev (f);
+  g_free (text);
+  g_free (path);
+  return us;
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -437,6 +458,7 @@ typedef struct
   guint requests;
   guint ok, failed, rejected;
   double per_s, p50, p99;
+  double cpu_us; /* the server's CPU time per request */
 } Row;
 
 /* Runs @op on every client at once; fills @row. */
@@ -452,12 +474,14 @@ run_phase (Client *clients, guint n, Op op, guint count, Row *row)
       clients[i].lat_ms = g_new0 (double, count);
       clients[i].ok = clients[i].failed = clients[i].rejected = 0;
     }
+  double cpu = proc_cpu_us (clients[0].bench);
   gint64 start = g_get_monotonic_time ();
   for (guint i = 0; i < n; i++)
     threads[i] = g_thread_new ("client", client_thread, &clients[i]);
   for (guint i = 0; i < n; i++)
     g_thread_join (threads[i]);
   double secs = (g_get_monotonic_time () - start) / 1e6;
+  cpu = proc_cpu_us (clients[0].bench) - cpu;
   guint total = n * count;
   double *all = g_new (double, total);
   row->ok = row->failed = row->rejected = 0;
@@ -472,6 +496,7 @@ run_phase (Client *clients, guint n, Op op, guint count, Row *row)
   row->clients = n;
   row->requests = total;
   row->per_s = row->ok / secs;
+  row->cpu_us = cpu / total;
   row->p50 = bench_percentile (all, total, 0.50);
   row->p99 = bench_percentile (all, total, 0.99);
   g_free (all);
@@ -524,8 +549,8 @@ count_sessions (Bench *b, const char *org, const char *pool)
 static void
 print_row (const Row *r)
 {
-  printf ("%7u  %-10s %8u %7u %6u %8u %10.0f %8.2f %8.2f\n", r->clients, r->what, r->requests,
-          r->ok, r->rejected, r->failed, r->per_s, r->p50, r->p99);
+  printf ("%7u  %-10s %8u %7u %6u %8u %10.0f %8.2f %8.2f %8.0f\n", r->clients, r->what, r->requests,
+          r->ok, r->rejected, r->failed, r->per_s, r->p50, r->p99, r->cpu_us);
 }
 
 static const char *
@@ -554,11 +579,12 @@ print_table (Run *r, gboolean quick)
           g_atomic_int_get (&r->b.closed_responses) > 0 ? "the server closes connections"
                                                         : "keep-alive connections",
           quick ? " [--quick: figures meaningless]" : "");
-  printf ("%7s  %-10s %8s %7s %6s %8s %10s %8s %8s\n", "clients", "request", "sent", "ok", "409",
-          "failed", "ok/s", "p50 ms", "p99 ms");
+  printf ("%7s  %-10s %8s %7s %6s %8s %10s %8s %8s %8s\n", "clients", "request", "sent", "ok",
+          "409", "failed", "ok/s", "p50 ms", "p99 ms", "cpu µs");
   for (guint i = 0; i < G_N_ELEMENTS (r->rows); i++)
     print_row (&r->rows[i]);
   print_row (&r->small);
+  printf ("cpu µs: the server's CPU time (all threads) per request\n");
   printf ("server memory: peak RSS (VmHWM) %" G_GUINT64_FORMAT " KiB\n", r->hwm);
 }
 
@@ -808,13 +834,13 @@ main (int argc, char **argv)
   if (baseline != NULL)
     {
       printf ("\nratios, this server / baseline (same run, phases taken in turn):\n");
-      printf ("%7s  %-10s %10s %8s %8s\n", "clients", "request", "ok/s", "p50", "p99");
+      printf ("%7s  %-10s %10s %8s %8s %8s\n", "clients", "request", "ok/s", "p50", "p99", "cpu");
       for (guint i = 0; i < G_N_ELEMENTS (cur->rows); i++)
         {
           const Row *x = &cur->rows[i], *y = &runs[0].rows[i];
-          printf ("%7u  %-10s %9.2fx %7.2fx %7.2fx\n", x->clients, x->what,
+          printf ("%7u  %-10s %9.2fx %7.2fx %7.2fx %7.2fx\n", x->clients, x->what,
                   y->per_s > 0 ? x->per_s / y->per_s : 0, y->p50 > 0 ? x->p50 / y->p50 : 0,
-                  y->p99 > 0 ? x->p99 / y->p99 : 0);
+                  y->p99 > 0 ? x->p99 / y->p99 : 0, y->cpu_us > 0 ? x->cpu_us / y->cpu_us : 0);
         }
       printf ("  peak RSS: %.2fx\n", runs[0].hwm > 0 ? (double) cur->hwm / runs[0].hwm : 0);
     }

@@ -99,27 +99,39 @@ ts_session_arg (TsRequest *req, const char **session_id, const char **nonce)
   return TRUE;
 }
 
-void
-ts_handle_heartbeat (TsRequest *req)
+/* In the thread that committed the lease (store.h), maybe not the worker's. */
+static void
+ts_heartbeat_done (TsSession *s, GError *error, gpointer data)
 {
-  const char *session_id, *nonce;
-  if (!ts_session_arg (req, &session_id, &nonce))
-    return;
-  GError *error = NULL;
-  TsSession *s = ts_store_heartbeat (req->server->store, req->user_id, session_id,
-                                     req->server->lease_seconds, req->now, &error);
+  TsRequest *req = data;
   if (s == NULL)
     {
       ts_reply_error (req, error);
       g_error_free (error);
-      return;
     }
-  req->org = g_strdup (s->org_id);
-  JsonNode *answer = ts_json_object ("session_id", 's', s->id, "lease_expires_at", 'i',
-                                     s->lease_expires_at, "server_time", 'i', req->now, NULL);
-  ts_sign_answer (req, answer, "heartbeat", nonce, ts_answer_heartbeat_fields);
-  ts_reply_json (req, SOUP_STATUS_OK, answer);
-  ts_session_free (s);
+  else
+    {
+      req->org = g_strdup (s->org_id);
+      JsonNode *answer = ts_json_object ("session_id", 's', s->id, "lease_expires_at", 'i',
+                                         s->lease_expires_at, "server_time", 'i', req->now, NULL);
+      ts_sign_answer (req, answer, "heartbeat", req->nonce, ts_answer_heartbeat_fields);
+      ts_reply_json (req, SOUP_STATUS_OK, answer);
+      ts_session_free (s);
+    }
+  ts_request_resume (req);
+}
+
+/* Answered once the lease is committed, without keeping the worker: see
+ * ts_store_heartbeat_async(). */
+void
+ts_handle_heartbeat (TsRequest *req)
+{
+  const char *session_id;
+  if (!ts_session_arg (req, &session_id, &req->nonce))
+    return;
+  ts_request_defer (req);
+  ts_store_heartbeat_async (req->server->store, req->user_id, session_id,
+                            req->server->lease_seconds, req->now, ts_heartbeat_done, req);
 }
 
 void

@@ -10,7 +10,9 @@
  * (whose commits wait for the disk) and builds the whole response; the
  * response is then attached and the message unpaused back in its loop's
  * thread (libsoup objects are not thread-safe). So a slow fsync never
- * blocks other requests. */
+ * blocks other requests. Heartbeats skip the worker: the HTTP thread reads
+ * (authentication) and queues the lease to the store's writer, which
+ * answers through the loop's queue once committed (TsRoute.quick). */
 #pragma once
 
 #include "store.h"
@@ -74,14 +76,17 @@ struct _TsRequest
   char *content_type; /* of the request */
   GBytes *body;       /* of the request */
   gboolean want_body; /* the route takes a JSON body */
+  gboolean quick;     /* the route runs on the HTTP thread (http-server.c) */
   TsHandlerFunc handler;
   gint64 now;
 
   /* filled by the worker */
-  char *user_id;    /* authenticated user */
-  JsonObject *json; /* the parsed body */
-  char *org;        /* for the log line */
-  char *product;    /* activate: to list the orgs to choose from */
+  gint pending;      /* atomic: ts_request_defer() less ts_request_resume() */
+  const char *nonce; /* heartbeat: in @json, or "" */
+  char *user_id;     /* authenticated user */
+  JsonObject *json;  /* the parsed body */
+  char *org;         /* for the log line */
+  char *product;     /* activate: to list the orgs to choose from */
   guint status;
   char *resp_type;
   GBytes *resp_body;
@@ -127,6 +132,14 @@ void ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, cons
 gboolean ts_route_resolve (TsRequest *req);
 void ts_request_run (TsRequest *req);
 void ts_request_free (TsRequest *req);
+/* A handler that answers later, from another thread, calls
+ * ts_request_defer() before it returns and ts_request_resume() once the
+ * answer is set: the request goes back to its loop when both the worker
+ * and it are done with it. (Run directly, without a loop, as the fuzzer
+ * does, the answer is set when ts_request_run() returns: the SQLite
+ * store's combiner is then always the calling thread.) */
+void ts_request_defer (TsRequest *req);
+void ts_request_resume (TsRequest *req);
 
 void ts_reply_json (TsRequest *req, guint status, JsonNode *node);
 void ts_reply_empty (TsRequest *req);

@@ -14,6 +14,9 @@ typedef struct
   const char *pattern; /* segments after /api/v1/, '*' captures one */
   gboolean body;       /* takes a JSON body */
   TsHandlerFunc handler;
+  /* Runs on the HTTP thread, not a worker: it only reads (authentication)
+   * and queues its write (ts_store_heartbeat_async()), never waits for one. */
+  gboolean quick;
 } TsRoute;
 
 static void ts_handle_health (TsRequest *req);
@@ -21,40 +24,40 @@ static void ts_handle_public_key (TsRequest *req);
 
 /* health and public-key need no authentication. */
 static const TsRoute ts_routes[] = {
-  { "GET", "health", FALSE, ts_handle_health },
-  { "GET", "public-key", FALSE, ts_handle_public_key },
-  { "GET", "me", FALSE, ts_handle_me },
-  { "POST", "activate", TRUE, ts_handle_activate },
-  { "POST", "heartbeat", TRUE, ts_handle_heartbeat },
-  { "POST", "release", TRUE, ts_handle_release },
-  { "GET", "orgs/*/pools", FALSE, ts_handle_pools_list },
-  { "POST", "orgs/*/pools", TRUE, ts_handle_pools_create },
-  { "PATCH", "orgs/*/pools/*", TRUE, ts_handle_pools_update },
-  { "GET", "orgs/*/members", FALSE, ts_handle_members_list },
-  { "POST", "orgs/*/members", TRUE, ts_handle_members_add },
-  { "DELETE", "orgs/*/members/*", FALSE, ts_handle_members_remove },
-  { "GET", "orgs/*/pools/*/grants", FALSE, ts_handle_grants_list },
-  { "POST", "orgs/*/pools/*/grants", TRUE, ts_handle_grants_add },
-  { "DELETE", "orgs/*/pools/*/grants/*", FALSE, ts_handle_grants_remove },
-  { "GET", "orgs/*/pools/*/machines", FALSE, ts_handle_machines_list },
-  { "DELETE", "orgs/*/pools/*/machines/*", FALSE, ts_handle_machines_remove },
-  { "GET", "orgs/*/pools/*/sessions", FALSE, ts_handle_sessions_list },
-  { "DELETE", "orgs/*/pools/*/sessions/*", FALSE, ts_handle_sessions_remove },
-  { "GET", "orgs/*/pools/*/offline", FALSE, ts_handle_offline_list },
-  { "POST", "orgs/*/pools/*/offline", TRUE, ts_handle_offline_create },
-  { "GET", "orgs/*/pools/*/offline/*", FALSE, ts_handle_offline_download },
-  { "GET", "orgs/*/audit", FALSE, ts_handle_audit },
-  { "GET", "keys", FALSE, ts_handle_keys_list },
-  { "POST", "keys", TRUE, ts_handle_keys_create },
-  { "DELETE", "keys/*", FALSE, ts_handle_keys_revoke },
+  { "GET", "health", FALSE, ts_handle_health, FALSE },
+  { "GET", "public-key", FALSE, ts_handle_public_key, FALSE },
+  { "GET", "me", FALSE, ts_handle_me, FALSE },
+  { "POST", "activate", TRUE, ts_handle_activate, FALSE },
+  { "POST", "heartbeat", TRUE, ts_handle_heartbeat, TRUE },
+  { "POST", "release", TRUE, ts_handle_release, FALSE },
+  { "GET", "orgs/*/pools", FALSE, ts_handle_pools_list, FALSE },
+  { "POST", "orgs/*/pools", TRUE, ts_handle_pools_create, FALSE },
+  { "PATCH", "orgs/*/pools/*", TRUE, ts_handle_pools_update, FALSE },
+  { "GET", "orgs/*/members", FALSE, ts_handle_members_list, FALSE },
+  { "POST", "orgs/*/members", TRUE, ts_handle_members_add, FALSE },
+  { "DELETE", "orgs/*/members/*", FALSE, ts_handle_members_remove, FALSE },
+  { "GET", "orgs/*/pools/*/grants", FALSE, ts_handle_grants_list, FALSE },
+  { "POST", "orgs/*/pools/*/grants", TRUE, ts_handle_grants_add, FALSE },
+  { "DELETE", "orgs/*/pools/*/grants/*", FALSE, ts_handle_grants_remove, FALSE },
+  { "GET", "orgs/*/pools/*/machines", FALSE, ts_handle_machines_list, FALSE },
+  { "DELETE", "orgs/*/pools/*/machines/*", FALSE, ts_handle_machines_remove, FALSE },
+  { "GET", "orgs/*/pools/*/sessions", FALSE, ts_handle_sessions_list, FALSE },
+  { "DELETE", "orgs/*/pools/*/sessions/*", FALSE, ts_handle_sessions_remove, FALSE },
+  { "GET", "orgs/*/pools/*/offline", FALSE, ts_handle_offline_list, FALSE },
+  { "POST", "orgs/*/pools/*/offline", TRUE, ts_handle_offline_create, FALSE },
+  { "GET", "orgs/*/pools/*/offline/*", FALSE, ts_handle_offline_download, FALSE },
+  { "GET", "orgs/*/audit", FALSE, ts_handle_audit, FALSE },
+  { "GET", "keys", FALSE, ts_handle_keys_list, FALSE },
+  { "POST", "keys", TRUE, ts_handle_keys_create, FALSE },
+  { "DELETE", "keys/*", FALSE, ts_handle_keys_revoke, FALSE },
   /* web sign-in (http-web.c); login, logout and accept-invite need no credentials */
-  { "POST", "web/login", TRUE, ts_handle_web_login },
-  { "POST", "web/logout", FALSE, ts_handle_web_logout },
-  { "GET", "web/session", FALSE, ts_handle_web_session },
-  { "POST", "web/password", TRUE, ts_handle_web_password },
-  { "POST", "web/accept-invite", TRUE, ts_handle_web_accept_invite },
-  { "POST", "orgs/*/invites", TRUE, ts_handle_web_invite },
-  { "GET", "web/my-licenses", FALSE, ts_handle_web_my_licenses },
+  { "POST", "web/login", TRUE, ts_handle_web_login, FALSE },
+  { "POST", "web/logout", FALSE, ts_handle_web_logout, FALSE },
+  { "GET", "web/session", FALSE, ts_handle_web_session, FALSE },
+  { "POST", "web/password", TRUE, ts_handle_web_password, FALSE },
+  { "POST", "web/accept-invite", TRUE, ts_handle_web_accept_invite, FALSE },
+  { "POST", "orgs/*/invites", TRUE, ts_handle_web_invite, FALSE },
+  { "GET", "web/my-licenses", FALSE, ts_handle_web_my_licenses, FALSE },
 };
 
 /* ---------------------------------------------------------------- JSON */
@@ -492,12 +495,19 @@ ts_request_done_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-ts_worker (gpointer data, gpointer user_data)
+void
+ts_request_defer (TsRequest *req)
 {
-  TsRequest *req = data;
+  g_atomic_int_inc (&req->pending);
+}
+
+/* The request is answered: back to its loop. */
+static void
+ts_request_answered (TsRequest *req)
+{
   TsLoop *loop = req->loop;
-  ts_request_run (req);
+  if (loop == NULL)
+    return; /* run directly: the caller takes the answer */
   if (req->resp_body == NULL)
     ts_reply_errorf (req, SOUP_STATUS_INTERNAL_SERVER_ERROR, TESSERA_ERROR_FAILED,
                      "internal error: no response");
@@ -519,6 +529,22 @@ ts_worker (gpointer data, gpointer user_data)
       g_source_attach (source, loop->context);
       g_source_unref (source);
     }
+}
+
+void
+ts_request_resume (TsRequest *req)
+{
+  if (g_atomic_int_dec_and_test (&req->pending))
+    ts_request_answered (req);
+}
+
+static void
+ts_worker (gpointer data, gpointer user_data)
+{
+  TsRequest *req = data;
+  req->pending = 1; /* this worker's */
+  ts_request_run (req);
+  ts_request_resume (req);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -591,6 +617,7 @@ ts_route_resolve (TsRequest *req)
     }
   req->handler = route->handler;
   req->want_body = route->body;
+  req->quick = route->quick;
   return TRUE;
 }
 
@@ -672,11 +699,13 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       req->content_type = g_strdup (soup_message_headers_get_content_type (hdrs, NULL));
       req->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
     }
-  /* Off the main thread: see http-private.h. */
   g_atomic_int_inc (&loop->inflight);
   g_object_set_data (G_OBJECT (msg), "ts-counted", GINT_TO_POINTER (1));
   soup_server_message_pause (msg);
-  g_thread_pool_push (server->workers, req, NULL);
+  if (req->quick)
+    ts_worker (req, NULL); /* answered through the loop's queue all the same */
+  else
+    g_thread_pool_push (server->workers, req, NULL); /* see http-private.h */
 }
 
 /* Counts the body as it arrives: past TS_MAX_BODY it is dropped (no

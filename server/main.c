@@ -349,7 +349,6 @@ main (int argc, char **argv)
       guint reaper = g_timeout_add_seconds ((guint) reap_interval, ts_reap_tick, &m);
       g_main_loop_run (m.loop);
       g_source_remove (reaper);
-      ts_loops_stop (server);
     }
 
   g_socket_listener_close (G_SOCKET_LISTENER (m.service));
@@ -361,7 +360,10 @@ main (int argc, char **argv)
   while (g_atomic_int_get (&m.reaping))
     g_usleep (10000);
   g_clear_pointer (&m.loop, g_main_loop_unref);
+  /* Before the HTTP threads stop: the store's lease writer answers its last
+   * heartbeats through them. New requests meanwhile get 503 (draining). */
   ts_store_close (server->store);
+  ts_loops_stop (server);
   tessera_signing_key_unref (server->key);
   g_free (server->public_key);
   g_main_context_unref (context);

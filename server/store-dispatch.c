@@ -259,13 +259,61 @@ ts_store_activate (TsStore *store, const char *user_id, const char *org_id, cons
                              lease_seconds, now, error);
 }
 
+void
+ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
+                          gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  if (store->kind == TS_STORE_POSTGRESQL)
+    {
+      /* Each heartbeat is its own transaction there: nothing to wait for
+       * but the database. */
+      GError *error = NULL;
+      TsSession *s = ts_pg_heartbeat (store->pg, user_id, session_id, lease_seconds, now, &error);
+      done (s, error, data);
+      return;
+    }
+  ts_sqlite_heartbeat_async (store->sqlite, user_id, session_id, lease_seconds, now, done, data);
+}
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  TsSession *session;
+  GError *error;
+} TsHeartbeatWait;
+
+static void
+ts_heartbeat_waited (TsSession *session, GError *error, gpointer data)
+{
+  TsHeartbeatWait *w = data;
+  g_mutex_lock (&w->lock);
+  w->session = session;
+  w->error = error;
+  w->done = TRUE;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
 TsSession *
 ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
                     gint64 lease_seconds, gint64 now, GError **error)
 {
-  if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_heartbeat (store->pg, user_id, session_id, lease_seconds, now, error);
-  return ts_sqlite_heartbeat (store->sqlite, user_id, session_id, lease_seconds, now, error);
+  TsHeartbeatWait w = { 0 };
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  ts_store_heartbeat_async (store, user_id, session_id, lease_seconds, now, ts_heartbeat_waited,
+                            &w);
+  g_mutex_lock (&w.lock);
+  while (!w.done)
+    g_cond_wait (&w.cond, &w.lock);
+  g_mutex_unlock (&w.lock);
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+  if (w.error != NULL)
+    g_propagate_error (error, w.error);
+  return w.session;
 }
 
 gboolean

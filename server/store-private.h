@@ -36,9 +36,11 @@ struct _TsStore
 
   /* Heartbeats waiting for the lease combiner (store-sessions.c). */
   GMutex lease_lock;
-  GCond lease_cond;
-  GQueue lease_pending; /* TsLeaseItem * */
-  gboolean lease_combining;
+  GCond lease_cond;         /* the writer waits for heartbeats */
+  GQueue lease_pending;     /* TsLeaseItem * */
+  gboolean lease_combining; /* the writer runs ts_lease_combine() */
+  gboolean lease_stop;      /* ts_store_close(): the writer ends when idle */
+  GThread *lease_thread;    /* the lease writer, once a heartbeat came */
 };
 
 /* Input limits of docs/protocol.md (lease: 5 s to one day). */
@@ -60,6 +62,8 @@ sqlite3 *ts_db_begin (TsStore *store, gboolean write, GError **error);
 /* A write that only extends leases (heartbeats): committed like any write
  * but not synced to disk, unless ts_db_mark_durable() is called on it. */
 sqlite3 *ts_db_begin_lease (TsStore *store, GError **error);
+/* Ends the lease writer (store-sessions.c) once its queue is empty. */
+void ts_lease_writer_stop (TsStore *store);
 /* The write on @db changes seats after all: sync its commit. */
 void ts_db_mark_durable (TsStore *store, sqlite3 *db);
 /* A savepoint inside the open write on @db, so that several requests

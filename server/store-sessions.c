@@ -445,7 +445,10 @@ ts_is_over_quota (TsStore *store, sqlite3 *db, TsSession *s, gint64 quota, gint6
  * futexes were a third of the server's CPU). So heartbeats queue up here
  * instead, and one worker, the combiner, runs every queued heartbeat in
  * its one write (each in its own savepoint: a failure undoes only itself)
- * while the others sleep once, until their answer is committed. The rules
+ * and, once it is committed, calls each one's callback. Nobody else waits:
+ * ts_store_heartbeat_async() queues and returns, so the server's HTTP
+ * thread answers a heartbeat itself without a worker (two wake-ups fewer a
+ * heartbeat; server-bench: CPU a heartbeat -10 to -20%). The rules
  * are the same as one write per heartbeat: each heartbeat is checked and
  * extended under the write lock, seeing every earlier write. */
 
@@ -457,10 +460,19 @@ typedef struct
   gint64 now;
   TsSession *result; /* the extended session, or NULL with @error */
   GError *error;
-  gboolean done; /* under lease_lock */
+  TsHeartbeatDone done;
+  gpointer data;
 } TsLeaseItem;
 
-/* Heartbeats one combiner carries at most, so that it answers its own. */
+static void
+ts_lease_item_done (TsLeaseItem *it)
+{
+  it->done (it->result, it->error, it->data);
+  g_free (it);
+}
+
+/* Heartbeats in one write at most: the write lock is held for no longer,
+ * and the first answers wait for no more. */
 #define TS_LEASE_MAX_COMBINED 256
 
 /* One heartbeat in the combiner's write: *ended is set (and the write made
@@ -600,7 +612,6 @@ ts_lease_combine (TsStore *store, GQueue *items)
    * before it. */
   if (db != NULL && !ts_db_finish (store, db, write_ok, &error))
     db = NULL;
-  g_mutex_lock (&store->lease_lock);
   TsLeaseItem *it;
   while ((it = g_queue_pop_head (&ran)) != NULL || (it = g_queue_pop_head (items)) != NULL)
     {
@@ -611,46 +622,93 @@ ts_lease_combine (TsStore *store, GQueue *items)
           g_clear_pointer (&it->result, ts_session_free);
           it->error = g_error_copy (error);
         }
-      it->done = TRUE;
+      ts_lease_item_done (it);
     }
-  store->lease_combining = FALSE;
-  g_cond_broadcast (&store->lease_cond);
-  g_mutex_unlock (&store->lease_lock);
   g_clear_error (&error);
 }
 
-TsSession *
-ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
-                    gint64 lease_seconds, gint64 now, GError **error)
+/* The lease writer: a thread of the store's own, which runs whatever
+ * heartbeats are queued in one write, then answers them, until
+ * ts_store_close() stops it. Its callers never wait for a write (not even
+ * the first of a burst, as a combiner taken from the callers would), so an
+ * HTTP thread may queue heartbeats itself. */
+static gpointer
+ts_lease_writer (gpointer data)
 {
-  if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("session_id", session_id, error)
-      || !ts_check_lease (lease_seconds, error))
-    return NULL;
-  TsLeaseItem item = {
-    .user_id = user_id, .session_id = session_id, .lease_seconds = lease_seconds, .now = now
-  };
+  TsStore *store = data;
   g_mutex_lock (&store->lease_lock);
-  g_queue_push_tail (&store->lease_pending, &item);
-  while (!item.done && store->lease_combining)
-    g_cond_wait (&store->lease_cond, &store->lease_lock);
-  if (!item.done)
+  for (;;)
     {
-      /* Nobody combines: this thread does, for everything queued. */
+      while (g_queue_is_empty (&store->lease_pending) && !store->lease_stop)
+        g_cond_wait (&store->lease_cond, &store->lease_lock);
+      if (g_queue_is_empty (&store->lease_pending))
+        break; /* stopping, and nothing left */
       GQueue items = G_QUEUE_INIT;
       TsLeaseItem *it;
-      store->lease_combining = TRUE;
-      /* All of them, so its own is among them (a combiner that took it
-       * would have answered it before giving up lease_combining). */
-      while ((it = g_queue_pop_head (&store->lease_pending)) != NULL)
+      while (items.length < TS_LEASE_MAX_COMBINED
+             && (it = g_queue_pop_head (&store->lease_pending)) != NULL)
         g_queue_push_tail (&items, it);
+      store->lease_combining = TRUE;
       g_mutex_unlock (&store->lease_lock);
       ts_lease_combine (store, &items);
       g_mutex_lock (&store->lease_lock);
+      store->lease_combining = FALSE;
     }
   g_mutex_unlock (&store->lease_lock);
-  if (item.error != NULL)
-    g_propagate_error (error, item.error);
-  return item.result;
+  return NULL;
+}
+
+void
+ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
+                          gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  TsLeaseItem *item = g_new0 (TsLeaseItem, 1);
+  *item = (TsLeaseItem){ .user_id = user_id,
+                         .session_id = session_id,
+                         .lease_seconds = lease_seconds,
+                         .now = now,
+                         .done = done,
+                         .data = data };
+  if (!ts_check_id ("user_id", user_id, &item->error)
+      || !ts_check_id ("session_id", session_id, &item->error)
+      || !ts_check_lease (lease_seconds, &item->error))
+    {
+      ts_lease_item_done (item);
+      return;
+    }
+  g_mutex_lock (&store->lease_lock);
+  if (store->lease_thread == NULL && !store->lease_stop)
+    {
+      GError *error = NULL;
+      store->lease_thread = g_thread_try_new ("lease-writer", ts_lease_writer, store, &error);
+      if (store->lease_thread == NULL)
+        {
+          g_mutex_unlock (&store->lease_lock);
+          g_clear_error (&item->error);
+          g_set_error (&item->error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                       "cannot extend the lease now: %s", error->message);
+          g_error_free (error);
+          ts_lease_item_done (item);
+          return;
+        }
+    }
+  g_queue_push_tail (&store->lease_pending, item);
+  /* A busy writer looks at the queue again before it waits. */
+  if (!store->lease_combining)
+    g_cond_signal (&store->lease_cond);
+  g_mutex_unlock (&store->lease_lock);
+}
+
+void
+ts_lease_writer_stop (TsStore *store)
+{
+  g_mutex_lock (&store->lease_lock);
+  store->lease_stop = TRUE;
+  g_cond_signal (&store->lease_cond);
+  GThread *thread = g_steal_pointer (&store->lease_thread);
+  g_mutex_unlock (&store->lease_lock);
+  if (thread != NULL)
+    g_thread_join (thread);
 }
 
 gboolean

@@ -8,8 +8,9 @@
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
  * line here, its forwarder in store-dispatch.c and its ts_pg_* (a missing
- * one is a link error). store-dispatch.c includes this header with
- * TS_STORE_NO_SQLITE_RENAME defined, for the prototypes only. */
+ * one is a link error); ts_store_heartbeat(), the others' synchronous
+ * wrapper, and ts_pg_heartbeat_async() are the exceptions. store-dispatch.c includes this header
+ * with TS_STORE_NO_SQLITE_RENAME defined, for the prototypes only. */
 #pragma once
 
 #ifndef TS_STORE_NO_SQLITE_RENAME
@@ -36,7 +37,7 @@
 #define ts_store_revoke_grant ts_sqlite_revoke_grant
 #define ts_store_list_grants ts_sqlite_list_grants
 #define ts_store_activate ts_sqlite_activate
-#define ts_store_heartbeat ts_sqlite_heartbeat
+#define ts_store_heartbeat_async ts_sqlite_heartbeat_async
 #define ts_store_release ts_sqlite_release
 #define ts_store_reap ts_sqlite_reap
 #define ts_store_list_sessions ts_sqlite_list_sessions
@@ -106,8 +107,9 @@ GPtrArray *ts_sqlite_list_grants (TsSqliteStore *store, const char *actor, const
 TsSession *ts_sqlite_activate (TsSqliteStore *store, const char *user_id, const char *org_id,
                                const char *product, const char *machine_id, const char *nonce,
                                gint64 lease_seconds, gint64 now, GError **error);
-TsSession *ts_sqlite_heartbeat (TsSqliteStore *store, const char *user_id, const char *session_id,
-                                gint64 lease_seconds, gint64 now, GError **error);
+void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
+                                gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
+                                gpointer data);
 gboolean ts_sqlite_release (TsSqliteStore *store, const char *user_id, const char *session_id,
                             gint64 now, GError **error);
 guint ts_sqlite_reap (TsSqliteStore *store, gint64 now, GError **error);

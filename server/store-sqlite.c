@@ -635,6 +635,8 @@ ts_store_close (TsStore *store)
 {
   if (store == NULL)
     return;
+  /* Its last heartbeats are committed and answered first. */
+  ts_lease_writer_stop (store);
   g_mutex_lock (&store->lock);
   if (store->idle->len != store->open_count)
     g_critical ("ts_store_close: %u connection(s) still in use",

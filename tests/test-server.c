@@ -1037,8 +1037,65 @@ hammer_thread (gpointer data)
   return NULL;
 }
 
+typedef struct
+{
+  const char *url;
+  const char *key;
+  const char *session_id;
+  gint stop;
+  guint ok;
+  gint64 max_lease; /* the latest lease_expires_at answered */
+} HbHammer;
+
+/* Heart-beats its session until the server stops answering; keeps the
+ * latest lease it was told. */
+static gpointer
+hb_hammer_thread (gpointer data)
+{
+  HbHammer *h = data;
+  SoupSession *session = soup_session_new_with_options ("timeout", 60, NULL);
+  char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", h->session_id);
+  char *full = g_strconcat (h->url, "/api/v1/heartbeat", NULL);
+  char *auth = g_strdup_printf ("Bearer %s", h->key);
+  while (!g_atomic_int_get (&h->stop))
+    {
+      SoupMessage *msg = soup_message_new ("POST", full);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+      GBytes *b = g_bytes_new_static (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", b);
+      g_bytes_unref (b);
+      /* A cut connection (the server stopped) is no answer: it ends the
+       * loop like a 503 does. */
+      GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
+      guint status = reply != NULL ? soup_message_get_status (msg) : 0;
+      if (status == 200)
+        {
+          g_autoptr (JsonParser) parser = json_parser_new ();
+          gsize len = 0;
+          const char *text = g_bytes_get_data (reply, &len);
+          g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
+          JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+          h->ok++;
+          h->max_lease = MAX (h->max_lease, json_object_get_int_member (o, "lease_expires_at"));
+        }
+      else if (status != 0)
+        g_assert_cmpuint (status, ==, 503); /* draining */
+      g_clear_pointer (&reply, g_bytes_unref);
+      g_object_unref (msg);
+      if (status != 200)
+        break;
+    }
+  g_free (auth);
+  g_free (full);
+  g_free (body);
+  g_object_unref (session);
+  return NULL;
+}
+
 /* SIGTERM during a burst: the server exits 0 and every 200 a client got is
- * a committed session, and nothing else is. */
+ * a committed session, and nothing else is. Heartbeats answered 200 while
+ * it stops are committed too (the database has at least the lease each
+ * client was told). */
 static void
 test_sigterm_inflight (Fixture *f, gconstpointer data)
 {
@@ -1048,6 +1105,17 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
   resp_clear (&r);
   g_free (path);
   soup_session_abort (f->session);
+  HbHammer hb[8];
+  GThread *hb_threads[8];
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *machine = g_strdup_printf ("HB-%u", i);
+      g_autofree char *nonce = g_strdup_printf ("hb-hammer-%u", i);
+      hb[i] = (HbHammer){
+        f->url, f->member_key, activate (f, f->member_key, machine, nonce, 200), 0, 0, 0
+      };
+    }
+  soup_session_abort (f->session);
   Hammer h[16];
   GThread *threads[16];
   for (guint i = 0; i < 16; i++)
@@ -1055,17 +1123,25 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
       h[i] = (Hammer){ f->url, f->member_key, i, 0, 0 };
       threads[i] = g_thread_new ("hammer", hammer_thread, &h[i]);
     }
+  for (guint i = 0; i < 8; i++)
+    hb_threads[i] = g_thread_new ("hb-hammer", hb_hammer_thread, &hb[i]);
   g_usleep (300 * 1000);
   server_util_stop_clean (f->proc, f->log);
   g_clear_object (&f->proc);
-  gint ok = 0;
+  gint ok = 8; /* the heart-beaten sessions */
   for (guint i = 0; i < 16; i++)
     {
       g_atomic_int_set (&h[i].stop, 1);
       g_thread_join (threads[i]);
       ok += h[i].ok;
     }
-  g_assert_cmpint (ok, >, 0);
+  g_assert_cmpint (ok, >, 8);
+  for (guint i = 0; i < 8; i++)
+    {
+      g_atomic_int_set (&hb[i].stop, 1);
+      g_thread_join (hb_threads[i]);
+      g_assert_cmpuint (hb[i].ok, >, 0);
+    }
 
   GError *error = NULL;
   TsStore *store = ts_store_open (f->db, &error);
@@ -1074,6 +1150,16 @@ test_sigterm_inflight (Fixture *f, gconstpointer data)
       = ts_store_list_sessions (store, NULL, "acme", f->floating_pool, now_s (), &error);
   g_assert_no_error (error);
   g_assert_cmpuint (sessions->len, ==, (guint) ok);
+  for (guint i = 0; i < 8; i++)
+    {
+      TsSession *s = NULL;
+      for (guint j = 0; j < sessions->len && s == NULL; j++)
+        if (g_str_equal (((TsSession *) sessions->pdata[j])->id, hb[i].session_id))
+          s = sessions->pdata[j];
+      g_assert_nonnull (s);
+      g_assert_cmpint (s->lease_expires_at, >=, hb[i].max_lease);
+      g_free ((char *) hb[i].session_id);
+    }
   g_ptr_array_unref (sessions);
   ts_store_close (store);
 }
