@@ -118,7 +118,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           req->content_type = g_strdup (strchr (flags, 'C') ? "application/json" : "text/plain");
           req->body = g_bytes_new (body, body_len);
         }
-      ts_request_run (req);
+      ts_request_run_sync (req);
     }
   check_answer (req);
   ts_request_free (req);

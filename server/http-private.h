@@ -62,6 +62,7 @@ struct _TsServer
 };
 
 typedef struct _TsRequest TsRequest;
+typedef struct _TsWaiter TsWaiter;
 typedef void (*TsHandlerFunc) (TsRequest *req);
 
 struct _TsRequest
@@ -82,6 +83,7 @@ struct _TsRequest
 
   /* filled by the worker */
   gint pending;      /* atomic: ts_request_defer() less ts_request_resume() */
+  TsWaiter *waiter;  /* ts_request_run_sync()'s, or NULL */
   const char *nonce; /* heartbeat: in @json, or "" */
   char *user_id;     /* authenticated user */
   JsonObject *json;  /* the parsed body */
@@ -128,16 +130,17 @@ void ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, cons
  * fuzz/server-request.c drives: ts_route_resolve() finds the handler of
  * req->method and req->path (FALSE: it answered 404/405 itself);
  * ts_request_run() authenticates, parses the body and runs the handler in
- * the calling thread; ts_request_free() frees a request. */
+ * the calling thread; ts_request_run_sync() does that and waits for the
+ * answer of a handler that defers it (a request without a loop);
+ * ts_request_free() frees a request. */
 gboolean ts_route_resolve (TsRequest *req);
 void ts_request_run (TsRequest *req);
+void ts_request_run_sync (TsRequest *req);
 void ts_request_free (TsRequest *req);
 /* A handler that answers later, from another thread, calls
  * ts_request_defer() before it returns and ts_request_resume() once the
- * answer is set: the request goes back to its loop when both the worker
- * and it are done with it. (Run directly, without a loop, as the fuzzer
- * does, the answer is set when ts_request_run() returns: the SQLite
- * store's combiner is then always the calling thread.) */
+ * answer is set: the request goes back to its loop (or wakes
+ * ts_request_run_sync()) when both the caller and it are done with it. */
 void ts_request_defer (TsRequest *req);
 void ts_request_resume (TsRequest *req);
 

@@ -14,8 +14,9 @@ typedef struct
   const char *pattern; /* segments after /api/v1/, '*' captures one */
   gboolean body;       /* takes a JSON body */
   TsHandlerFunc handler;
-  /* Runs on the HTTP thread, not a worker: it only reads (authentication)
-   * and queues its write (ts_store_heartbeat_async()), never waits for one. */
+  /* Runs on the HTTP thread, not a worker, when the store queues its write
+   * (ts_store_heartbeat_queues()): it only reads (authentication) and
+   * queues, never waits for a write. */
   gboolean quick;
 } TsRoute;
 
@@ -446,11 +447,11 @@ static void
 ts_request_finish_main (TsRequest *req)
 {
   SoupServerMessage *msg = req->msg;
-  ts_cork (msg, TRUE);
   if (req->org != NULL)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
+      ts_cork (msg, TRUE);
       /* libsoup 3.2.3 closes a connection after each response when it has
        * no listener of its own (see ts_keepalive_listener() in main.c), so
        * then say so rather than let a client send its next request into a
@@ -501,13 +502,28 @@ ts_request_defer (TsRequest *req)
   g_atomic_int_inc (&req->pending);
 }
 
-/* The request is answered: back to its loop. */
+struct _TsWaiter
+{
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+};
+
+/* The request is answered: back to its loop, or to ts_request_run_sync(). */
 static void
 ts_request_answered (TsRequest *req)
 {
   TsLoop *loop = req->loop;
-  if (loop == NULL)
-    return; /* run directly: the caller takes the answer */
+  if (req->waiter != NULL)
+    {
+      TsWaiter *w = req->waiter;
+      g_mutex_lock (&w->lock);
+      w->done = TRUE;
+      g_cond_signal (&w->cond);
+      g_mutex_unlock (&w->lock);
+      return;
+    }
+  g_assert (loop != NULL);
   if (req->resp_body == NULL)
     ts_reply_errorf (req, SOUP_STATUS_INTERNAL_SERVER_ERROR, TESSERA_ERROR_FAILED,
                      "internal error: no response");
@@ -536,6 +552,25 @@ ts_request_resume (TsRequest *req)
 {
   if (g_atomic_int_dec_and_test (&req->pending))
     ts_request_answered (req);
+}
+
+void
+ts_request_run_sync (TsRequest *req)
+{
+  TsWaiter w = { 0 };
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  req->waiter = &w;
+  req->pending = 1;
+  ts_request_run (req);
+  ts_request_resume (req);
+  g_mutex_lock (&w.lock);
+  while (!w.done)
+    g_cond_wait (&w.cond, &w.lock);
+  g_mutex_unlock (&w.lock);
+  req->waiter = NULL;
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
 }
 
 static void
@@ -617,7 +652,7 @@ ts_route_resolve (TsRequest *req)
     }
   req->handler = route->handler;
   req->want_body = route->body;
-  req->quick = route->quick;
+  req->quick = route->quick && ts_store_heartbeat_queues (req->server->store);
   return TRUE;
 }
 

@@ -275,6 +275,12 @@ ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *sessi
   ts_sqlite_heartbeat_async (store->sqlite, user_id, session_id, lease_seconds, now, done, data);
 }
 
+gboolean
+ts_store_heartbeat_queues (TsStore *store)
+{
+  return store->kind != TS_STORE_POSTGRESQL;
+}
+
 typedef struct
 {
   GMutex lock;

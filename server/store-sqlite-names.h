@@ -8,8 +8,10 @@
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
  * line here, its forwarder in store-dispatch.c and its ts_pg_* (a missing
- * one is a link error); ts_store_heartbeat(), the others' synchronous
- * wrapper, and ts_pg_heartbeat_async() are the exceptions. store-dispatch.c includes this header
+ * one is a link error). The exceptions: ts_store_heartbeat() (a wrapper
+ * that waits for ts_store_heartbeat_async()), ts_store_heartbeat_queues(),
+ * and the missing ts_pg_heartbeat_async() (PostgreSQL runs a heartbeat in
+ * its caller). store-dispatch.c includes this header
  * with TS_STORE_NO_SQLITE_RENAME defined, for the prototypes only. */
 #pragma once
 

@@ -225,6 +225,10 @@ typedef void (*TsHeartbeatDone) (TsSession *session, GError *error, gpointer dat
 void ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                gpointer data);
+/* TRUE when ts_store_heartbeat_async() only queues the heartbeat (SQLite:
+ * the lease writer), FALSE when it runs it in the calling thread, waiting
+ * for the database (PostgreSQL). */
+gboolean ts_store_heartbeat_queues (TsStore *store);
 gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
                            GError **error);
 /* Ends sessions whose lease ran out; returns how many. */
