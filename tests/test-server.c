@@ -1002,6 +1002,33 @@ typedef struct
   gint stop;
 } Hammer;
 
+/* POSTs @body to @path; the status, or 0 when the connection was cut (the
+ * server stopped): no answer, like a 503. *@reply (nullable) gets the body
+ * of a 200. */
+static guint
+hammer_post (SoupSession *session, const char *url, const char *key, const char *path,
+             const char *body, GBytes **reply)
+{
+  char *full = g_strconcat (url, "/api/v1", path, NULL);
+  SoupMessage *msg = soup_message_new ("POST", full);
+  g_free (full);
+  char *auth = g_strdup_printf ("Bearer %s", key);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  g_free (auth);
+  GBytes *b = g_bytes_new (body, strlen (body));
+  soup_message_set_request_body_from_bytes (msg, "application/json", b);
+  g_bytes_unref (b);
+  GBytes *got = soup_session_send_and_read (session, msg, NULL, NULL);
+  guint status = got != NULL ? soup_message_get_status (msg) : 0;
+  g_object_unref (msg);
+  if (status != 0 && status != 200)
+    g_assert_cmpuint (status, ==, 503); /* draining */
+  if (status == 200 && reply != NULL)
+    *reply = g_steal_pointer (&got);
+  g_clear_pointer (&got, g_bytes_unref);
+  return status;
+}
+
 /* Activates until the server stops answering; counts the 200s. */
 static gpointer
 hammer_thread (gpointer data)
@@ -1010,28 +1037,14 @@ hammer_thread (gpointer data)
   SoupSession *session = soup_session_new_with_options ("timeout", 60, NULL);
   for (guint i = 0; !g_atomic_int_get (&h->stop); i++)
     {
-      char *full = g_strconcat (h->url, "/api/v1/activate", NULL);
-      SoupMessage *msg = soup_message_new ("POST", full);
-      g_free (full);
-      char *auth = g_strdup_printf ("Bearer %s", h->key);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-      g_free (auth);
       char *body = g_strdup_printf (
           "{\"product\":\"KRE\",\"machine_id\":\"H-%u\",\"nonce\":\"hammer-%u-%u\"}", h->index,
           h->index, i);
-      GBytes *b = g_bytes_new_take (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", b);
-      g_bytes_unref (b);
-      GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
-      guint status = soup_message_get_status (msg);
-      if (reply != NULL && status == 200)
-        h->ok++;
-      else if (reply != NULL)
-        g_assert_cmpuint (status, ==, 503); /* draining */
-      g_clear_pointer (&reply, g_bytes_unref);
-      g_object_unref (msg);
+      guint status = hammer_post (session, h->url, h->key, "/activate", body, NULL);
+      g_free (body);
       if (status != 200)
         break;
+      h->ok++;
     }
   g_object_unref (session);
   return NULL;
@@ -1055,38 +1068,20 @@ hb_hammer_thread (gpointer data)
   HbHammer *h = data;
   SoupSession *session = soup_session_new_with_options ("timeout", 60, NULL);
   char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", h->session_id);
-  char *full = g_strconcat (h->url, "/api/v1/heartbeat", NULL);
-  char *auth = g_strdup_printf ("Bearer %s", h->key);
   while (!g_atomic_int_get (&h->stop))
     {
-      SoupMessage *msg = soup_message_new ("POST", full);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-      GBytes *b = g_bytes_new_static (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", b);
-      g_bytes_unref (b);
-      /* A cut connection (the server stopped) is no answer: it ends the
-       * loop like a 503 does. */
-      GBytes *reply = soup_session_send_and_read (session, msg, NULL, NULL);
-      guint status = reply != NULL ? soup_message_get_status (msg) : 0;
-      if (status == 200)
-        {
-          g_autoptr (JsonParser) parser = json_parser_new ();
-          gsize len = 0;
-          const char *text = g_bytes_get_data (reply, &len);
-          g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
-          JsonObject *o = json_node_get_object (json_parser_get_root (parser));
-          h->max_lease = MAX (h->max_lease, json_object_get_int_member (o, "lease_expires_at"));
-          g_atomic_int_inc (&h->ok);
-        }
-      else if (status != 0)
-        g_assert_cmpuint (status, ==, 503); /* draining */
-      g_clear_pointer (&reply, g_bytes_unref);
-      g_object_unref (msg);
-      if (status != 200)
+      GBytes *reply = NULL;
+      if (hammer_post (session, h->url, h->key, "/heartbeat", body, &reply) != 200)
         break;
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      gsize len = 0;
+      const char *text = g_bytes_get_data (reply, &len);
+      g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      h->max_lease = MAX (h->max_lease, json_object_get_int_member (o, "lease_expires_at"));
+      g_atomic_int_inc (&h->ok);
+      g_bytes_unref (reply);
     }
-  g_free (auth);
-  g_free (full);
   g_free (body);
   g_object_unref (session);
   return NULL;
