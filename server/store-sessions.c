@@ -677,7 +677,16 @@ ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *sessi
       return;
     }
   g_mutex_lock (&store->lease_lock);
-  if (store->lease_thread == NULL && !store->lease_stop)
+  if (store->lease_stop)
+    {
+      /* ts_store_close() has begun: nobody would run it. */
+      g_mutex_unlock (&store->lease_lock);
+      g_set_error (&item->error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "cannot extend the lease now: the license database is closing");
+      ts_lease_item_done (item);
+      return;
+    }
+  if (store->lease_thread == NULL)
     {
       GError *error = NULL;
       store->lease_thread = g_thread_try_new ("lease-writer", ts_lease_writer, store, &error);
