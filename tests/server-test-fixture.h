@@ -27,6 +27,12 @@ typedef struct
   gboolean tls;
 } Fixture;
 
+/* A case /server/NAME with the fixture: the server is started for it
+ * unless @data is NO_SERVER (or another non-NULL value the test reads). */
+#define NO_SERVER GINT_TO_POINTER (1)
+#define ADD(name, func, data)                                                                      \
+  g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
+
 typedef struct
 {
   guint status;

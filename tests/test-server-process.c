@@ -583,9 +583,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  gconstpointer no_server = GINT_TO_POINTER (1);
-#define ADD(name, func, data)                                                                      \
-  g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
+  gconstpointer no_server = NO_SERVER;
   ADD ("concurrent", test_concurrent, NULL);
   ADD ("concurrent-1-http-thread", test_concurrent_threads, "1");
   ADD ("concurrent-5-http-threads", test_concurrent_threads, "5");
@@ -596,6 +594,5 @@ main (int argc, char **argv)
   ADD ("insecure-refused", test_insecure_refused, no_server);
   ADD ("url-needs-kek", test_url_needs_kek, no_server);
   ADD ("tls", test_tls, no_server);
-#undef ADD
   return g_test_run ();
 }

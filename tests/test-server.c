@@ -855,9 +855,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  gconstpointer no_server = GINT_TO_POINTER (1);
-#define ADD(name, func, data)                                                                      \
-  g_test_add ("/server/" name, Fixture, data, fixture_setup, func, fixture_teardown)
+  gconstpointer no_server = NO_SERVER;
   ADD ("health", test_health, NULL);
   ADD ("public-key-offline", test_public_key_offline, NULL);
   ADD ("offline-download", test_offline_download, NULL);
@@ -875,6 +873,5 @@ main (int argc, char **argv)
   ADD ("moved", test_moved, NULL);
   ADD ("quota-lowered", test_quota_lowered, no_server);
   ADD ("key-rotation", test_key_rotation, no_server);
-#undef ADD
   return g_test_run ();
 }
