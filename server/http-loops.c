@@ -75,12 +75,16 @@ ts_loop_new (TsServer *server, guint index, GError **error)
     soup_server_set_tls_certificate (loop->soup, server->cert);
   ts_http_setup_loop (loop);
   g_main_context_push_thread_default (loop->context);
-  loop->keepalive = ts_keepalive_listener (loop->soup, error);
+  GError *local = NULL;
+  loop->keepalive = ts_keepalive_listener (loop->soup, &local);
   g_main_context_pop_thread_default (loop->context);
   if (loop->keepalive == NULL)
     {
-      ts_loop_free (loop);
-      return NULL;
+      /* Still correct, only slower: every response closes its connection
+       * (ts_request_finish_main() says so in Connection: close). */
+      g_printerr ("tessera-server: warning: no keep-alive on HTTP thread %u: %s\n", index + 1,
+                  local->message);
+      g_clear_error (&local);
     }
   char *name = g_strdup_printf ("http-%u", index);
   loop->thread = g_thread_try_new (name, ts_loop_thread, loop, error);

@@ -25,7 +25,7 @@ G_BEGIN_DECLS
 #define TS_API_PREFIX "/api/v1"
 #define TS_MAX_BODY (64 * 1024)
 /* The GSocket of a connection, on the remote GSocketAddress given to
- * soup_server_accept_iostream() (main.c): see ts_cork(). */
+ * soup_server_accept_iostream() (http-loops.c): see ts_cork(). */
 #define TS_SOCKET_KEY "ts-socket"
 
 typedef struct _TsServer TsServer;
@@ -69,7 +69,7 @@ struct _TsRequest
 {
   TsServer *server;
   TsLoop *loop;           /* whose thread answers it */
-  SoupServerMessage *msg; /* only touched in the main thread */
+  SoupServerMessage *msg; /* only touched in its loop's thread */
   char *method;
   char *path;
   char *args[3];      /* the '*' segments of the route, unescaped */
@@ -95,7 +95,7 @@ struct _TsRequest
   char *resp_disposition;
 
   /* web sign-in (http-web.c) */
-  char *web_token;         /* from the session cookie (main thread); wiped when freed */
+  char *web_token;         /* from the session cookie (loop thread); wiped when freed */
   char *csrf_header;       /* X-CSRF-Token of the request */
   char *client_address;    /* the peer's IP address, for the sign-in rate limit */
   gboolean tls;            /* served over HTTPS: cookies get Secure */
@@ -209,7 +209,7 @@ gboolean ts_web_authenticate (TsRequest *req);
 gboolean ts_web_static (TsRequest *req, const char *path);
 /* Frees the web fields of @req (from ts_request_free). */
 void ts_web_request_clear (TsRequest *req);
-/* Adds a response header (worker or main thread, before the reply is sent). */
+/* Adds a response header (worker or loop thread, before the reply is sent). */
 void ts_reply_header (TsRequest *req, const char *name, const char *value);
 void ts_handle_web_login (TsRequest *req);
 void ts_handle_web_logout (TsRequest *req);

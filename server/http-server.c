@@ -432,7 +432,7 @@ ts_request_run (TsRequest *req)
  * TCP_NODELAY socket, two segments, each waking the client. Corked until
  * the request has ended (ts_request_ended()), they leave as one.
  * soup_server_message_get_socket() is NULL for a connection given by
- * soup_server_accept_iostream(), so main.c hangs the socket on the remote
+ * soup_server_accept_iostream(), so http-loops.c hangs the socket on the remote
  * address it passes, which the message keeps. */
 static void
 ts_cork (SoupServerMessage *msg, gboolean cork)
@@ -453,7 +453,7 @@ ts_request_finish_main (TsRequest *req)
     {
       ts_cork (msg, TRUE);
       /* libsoup 3.2.3 closes a connection after each response when it has
-       * no listener of its own (see ts_keepalive_listener() in main.c), so
+       * no listener of its own (see ts_keepalive_listener() in http-loops.c), so
        * then say so rather than let a client send its next request into a
        * closing socket. Likewise while shutting down: open connections are
        * closed once in-flight requests are done. */
@@ -527,8 +527,8 @@ ts_request_answered (TsRequest *req)
   if (req->resp_body == NULL)
     ts_reply_errorf (req, SOUP_STATUS_INTERNAL_SERVER_ERROR, TESSERA_ERROR_FAILED,
                      "internal error: no response");
-  /* A source and a wake-up of the main loop per request were a good part
-   * of the main thread's time under load (perf: futexes and g_source_*):
+  /* A source and a wake-up of the loop per request were a good part of
+   * its thread's time under load (perf: futexes and g_source_*):
    * requests finished while one is pending share it. */
   g_mutex_lock (&loop->done_lock);
   g_queue_push_tail (&loop->done, req);
@@ -539,7 +539,7 @@ ts_request_answered (TsRequest *req)
     {
       GSource *source = g_idle_source_new ();
       /* Not below the sockets' priority: under load some socket is always
-       * ready, and answers waited for a quiet moment of the main loop. */
+       * ready, and answers waited for a quiet moment of the loop. */
       g_source_set_priority (source, G_PRIORITY_DEFAULT);
       g_source_set_callback (source, ts_request_done_idle, loop, NULL);
       g_source_attach (source, loop->context);

@@ -34,7 +34,7 @@ struct _TsStore
   guint64 batch_serial;   /* batches opened on @writer so far */
   guint64 version_serial; /* the batch in which data_version was last read */
 
-  /* Heartbeats waiting for the lease combiner (store-sessions.c). */
+  /* Heartbeats waiting for the lease writer (store-sessions.c). */
   GMutex lease_lock;
   GCond lease_cond;         /* the writer waits for heartbeats */
   GQueue lease_pending;     /* TsLeaseItem * */
@@ -67,7 +67,7 @@ void ts_lease_writer_stop (TsStore *store);
 /* The write on @db changes seats after all: sync its commit. */
 void ts_db_mark_durable (TsStore *store, sqlite3 *db);
 /* A savepoint inside the open write on @db, so that several requests
- * carried by one write (the lease combiner) each undo only themselves:
+ * carried by one write (the lease writer) each undo only themselves:
  * ts_db_item_end() releases it if @ok, else rolls back to it. */
 gboolean ts_db_item_begin (sqlite3 *db, GError **error);
 void ts_db_item_end (sqlite3 *db, gboolean ok);

@@ -436,15 +436,15 @@ ts_is_over_quota (TsStore *store, sqlite3 *db, TsSession *s, gint64 quota, gint6
   return TRUE;
 }
 
-/* ---- heartbeats: the lease combiner ----
+/* ---- heartbeats: the lease writer ----
  *
  * A heartbeat is a small write, and every write takes the one writer
  * connection in turn: with 64 clients, each heartbeat handed write_lock
  * to the next worker and then slept again until its batch committed (two
  * context switches a heartbeat; perf on server-bench: the scheduler and
  * futexes were a third of the server's CPU). So heartbeats queue up here
- * instead, and one worker, the combiner, runs every queued heartbeat in
- * its one write (each in its own savepoint: a failure undoes only itself)
+ * instead, and one thread of the store's own, the lease writer, runs every
+ * queued heartbeat in one write (each in its own savepoint: a failure undoes only itself)
  * and, once it is committed, calls each one's callback. Nobody else waits:
  * ts_store_heartbeat_async() queues and returns, so the server's HTTP
  * thread answers a heartbeat itself without a worker (two wake-ups fewer a
@@ -475,7 +475,7 @@ ts_lease_item_done (TsLeaseItem *it)
  * and the first answers wait for no more. */
 #define TS_LEASE_MAX_COMBINED 256
 
-/* One heartbeat in the combiner's write: *ended is set (and the write made
+/* One heartbeat in the lease writer's write: *ended is set (and the write made
  * durable) when it ends the session. */
 static gboolean
 ts_heartbeat_one (TsStore *store, sqlite3 *db, TsLeaseItem *it, GError **ended, GError **error)
@@ -562,7 +562,7 @@ ts_heartbeat_one (TsStore *store, sqlite3 *db, TsLeaseItem *it, GError **ended, 
   return ok;
 }
 
-/* The combiner: runs @items (TsLeaseItem *, taken from lease_pending) and
+/* The lease writer's write: runs @items (TsLeaseItem *, taken from lease_pending) and
  * whatever queues up meanwhile, in one write, then answers them all. */
 static void
 ts_lease_combine (TsStore *store, GQueue *items)
@@ -630,7 +630,7 @@ ts_lease_combine (TsStore *store, GQueue *items)
 /* The lease writer: a thread of the store's own, which runs whatever
  * heartbeats are queued in one write, then answers them, until
  * ts_store_close() stops it. Its callers never wait for a write (not even
- * the first of a burst, as a combiner taken from the callers would), so an
+ * the first of a burst, as a combiner taken from the callers did), so an
  * HTTP thread may queue heartbeats itself. */
 static gpointer
 ts_lease_writer (gpointer data)

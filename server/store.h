@@ -219,8 +219,8 @@ TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *
 typedef void (*TsHeartbeatDone) (TsSession *session, GError *error, gpointer data);
 /* ts_store_heartbeat() without waiting: @done is called exactly once, once
  * the lease is committed (or the heartbeat failed), in this thread before
- * this returns or in another one (the SQLite store's combiner, which runs
- * the heartbeats of several threads in one write). @user_id and
+ * this returns or in another one (the SQLite store's lease writer, which
+ * runs the heartbeats of several threads in one write). @user_id and
  * @session_id must stay valid until then. */
 void ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, TsHeartbeatDone done,

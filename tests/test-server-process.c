@@ -579,6 +579,40 @@ out:
   g_free (key);
 }
 
+/* No private directory for an HTTP thread's keep-alive listener (TMPDIR
+ * unusable): one warning per thread, and the server still answers, saying
+ * Connection: close on every response. */
+static void
+test_no_keepalive (Fixture *f, gconstpointer data)
+{
+  g_autofree char *old = g_strdup (g_getenv ("TMPDIR"));
+  g_setenv ("TMPDIR", "/nonexistent/tessera-no-tmp", TRUE);
+  const char *extra[] = { "--http-threads", "2", NULL };
+  server_start (f, extra);
+  if (old != NULL)
+    g_setenv ("TMPDIR", old, TRUE);
+  else
+    g_unsetenv ("TMPDIR");
+  g_autofree char *url = g_strconcat (f->url, "/api/v1/health", NULL);
+  for (guint i = 0; i < 3; i++)
+    {
+      SoupMessage *msg = soup_message_new ("GET", url);
+      GError *error = NULL;
+      GBytes *reply = soup_session_send_and_read (f->session, msg, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      g_assert_true (soup_message_headers_header_contains (soup_message_get_response_headers (msg),
+                                                           "Connection", "close"));
+      g_bytes_unref (reply);
+      g_object_unref (msg);
+    }
+  server_stop (f);
+  g_autofree char *log = NULL;
+  g_assert_true (g_file_get_contents (f->log, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "tessera-server: warning: no keep-alive on HTTP thread 1: "));
+  g_assert_nonnull (strstr (log, "tessera-server: warning: no keep-alive on HTTP thread 2: "));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -594,5 +628,6 @@ main (int argc, char **argv)
   ADD ("insecure-refused", test_insecure_refused, no_server);
   ADD ("url-needs-kek", test_url_needs_kek, no_server);
   ADD ("tls", test_tls, no_server);
+  ADD ("no-keepalive", test_no_keepalive, no_server);
   return g_test_run ();
 }
