@@ -24,7 +24,7 @@ echo "== tessera-server on SQLite ($work/tessera.db), 127.0.0.1 only"
 build/server/tessera-server --database "$work/tessera.db" --listen 127.0.0.1:0 \
   >"$work/server.out" 2>"$work/server.log" &
 server=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   grep -q '^listening on ' "$work/server.out" 2>/dev/null && break
   sleep 0.1
 done

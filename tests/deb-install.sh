@@ -269,7 +269,7 @@ LD_LIBRARY_PATH="$libdir" "$full/usr/bin/tessera-server" --database "$tmp/state/
 server=$!
 trap 'kill $server 2>/dev/null || true; [ -n "${TESSERA_DEB_KEEP:-}" ] || rm -rf "$tmp"' EXIT
 i=0
-while ! grep -q '^listening on ' "$tmp/server.out" && [ $i -lt 100 ]; do
+while ! grep -q '^listening on ' "$tmp/server.out" && [ $i -lt 600 ]; do
   kill -0 $server 2>/dev/null || { cat "$tmp/server.out"; fail "tessera-server exited"; }
   sleep 0.1
   i=$((i + 1))

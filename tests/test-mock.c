@@ -495,15 +495,16 @@ test_delay_cancelled (void)
   g_thread_join (thread);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
+  /* Cancelled (not the hour run out): the bound is only "not a hang". */
   g_assert_cmpint (elapsed, >=, 50 * G_TIME_SPAN_MILLISECOND);
-  g_assert_cmpint (elapsed, <, 10 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (elapsed, <, 600 * G_TIME_SPAN_SECOND);
 
   /* Already cancelled: no wait at all. */
   start = g_get_monotonic_time ();
   g_assert_null (tessera_engine_activate (engine, "KRE", NULL, cancellable, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 600 * G_TIME_SPAN_SECOND);
 }
 
 static void
@@ -525,7 +526,7 @@ test_delay_cancelled_validate (void)
   g_thread_join (thread);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 600 * G_TIME_SPAN_SECOND);
   /* Cancelled before the scripted answer: still held. */
   g_assert_true (tessera_license_is_held (license));
 

@@ -530,8 +530,14 @@ test_heartbeat_moves (void)
   g_assert_cmpuint (b->connections, ==, 0);
 
   fwd_stop (a);
-  /* two leases: without heartbeats reaching the server the session ends */
-  g_usleep (10 * G_USEC_PER_SEC);
+  /* two leases: without heartbeats reaching the server the session ends.
+   * At least that long, and until three heartbeats went through b (a
+   * generous bound: a busy machine may run the timers late). */
+  gint64 stopped = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - stopped < 10 * G_USEC_PER_SEC
+         || (fwd_count (b, "/heartbeat") < 3
+             && g_get_monotonic_time () - stopped < 120 * G_USEC_PER_SEC))
+    g_usleep (100 * 1000);
   g_assert_cmpuint (fwd_count (b, "/heartbeat"), >=, 3);
   g_assert_cmpuint (count_sessions (f), ==, 1);
   g_assert_true (tessera_license_is_held (license));

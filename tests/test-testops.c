@@ -109,8 +109,9 @@ test_quota (Fixture *f, gconstpointer data)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
   g_assert_nonnull (strstr (error->message, "within 1 seconds"));
   g_clear_error (&error);
+  /* It waited, and gave up: the upper bound is only "not a hang". */
   g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 60 * G_USEC_PER_SEC);
 
   /* a bad wait-timeout */
   tessera_activate_options_set (o, TESSERA_OPTION_WAIT_TIMEOUT, "soon");
@@ -122,11 +123,14 @@ test_quota (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+static gint releasing;
+
 static gpointer
 release_later (gpointer data)
 {
   g_usleep (1500 * 1000);
   GError *error = NULL;
+  g_atomic_int_set (&releasing, 1);
   g_assert_true (tessera_license_release (data, NULL, &error));
   g_assert_no_error (error);
   return NULL;
@@ -149,12 +153,13 @@ test_wait_for_seat (Fixture *f, gconstpointer data)
   g_autoptr (TesseraLicense) first = activate (engine, o, &error);
   g_assert_no_error (error);
 
+  g_atomic_int_set (&releasing, 0);
   GThread *t = g_thread_new ("releaser", release_later, first);
-  tessera_activate_options_set (o, TESSERA_OPTION_WAIT_TIMEOUT, "20");
-  gint64 start = g_get_monotonic_time ();
+  tessera_activate_options_set (o, TESSERA_OPTION_WAIT_TIMEOUT, "60");
   g_autoptr (TesseraLicense) second = activate (engine, o, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC);
+  /* The seat it got is the one the releaser gave back: it waited for it. */
+  g_assert_cmpint (g_atomic_int_get (&releasing), ==, 1);
   g_thread_join (t);
   g_assert_true (tessera_license_release (second, NULL, &error));
   g_assert_no_error (error);
@@ -166,13 +171,14 @@ test_wait_for_seat (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   GCancellable *cancel = g_cancellable_new ();
   GThread *canceller = g_thread_new ("canceller", cancel_later, cancel);
-  start = g_get_monotonic_time ();
+  gint64 start = g_get_monotonic_time ();
   TesseraLicense *none = tessera_engine_activate (waiting, "KRE", plain, cancel, &error);
   g_assert_null (none);
   g_assert_nonnull (error);
   g_test_message ("cancelled: %s", error->message);
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  /* Cancelled, not the 60 s wait run out. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 50 * G_USEC_PER_SEC);
   g_thread_join (canceller);
   g_object_unref (cancel);
   g_assert_true (tessera_license_release (held, NULL, &error));

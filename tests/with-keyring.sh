@@ -67,7 +67,7 @@ trap 'kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true' EX
 
 owned=false
 i=0
-while [ "$i" -lt 100 ]; do
+while [ "$i" -lt 600 ]; do
   if dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
     | grep -q 'boolean true'; then

@@ -224,6 +224,9 @@ mock_op_begin (Mock *self, MockOp op, GCancellable *cancellable, GError **error)
 
   g_mutex_lock (&self->lock);
   guint64 call = ++self->calls[op];
+  /* Written before the delay too: a tester sees a call in progress (and can
+   * interrupt the product then) instead of guessing how long it takes. */
+  mock_update_counters_locked (self);
   g_mutex_unlock (&self->lock);
 
   if (!mock_wait (script->delay_ms, cancellable, error))

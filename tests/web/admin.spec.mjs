@@ -56,7 +56,9 @@ async function newPage() {
     return route.abort('blockedbyclient');
   });
   const page = await context.newPage();
-  page.setDefaultTimeout(15000);
+  // A bound on waiting for an element, never a speed: a busy machine runs
+  // Chromium slowly, and a wait that merely takes long must not fail.
+  page.setDefaultTimeout(60000);
   return page;
 }
 
