@@ -25,6 +25,7 @@ function(tessera_add_plugin name)
     PREFIX ""
     OUTPUT_NAME "tessera-${name}"
     C_VISIBILITY_PRESET hidden
+    INSTALL_RPATH ""
     LINK_DEPENDS "${map}"
     LIBRARY_OUTPUT_DIRECTORY "${P_OUTPUT_DIR}")
   if(NOT P_NO_INSTALL)

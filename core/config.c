@@ -196,7 +196,7 @@ _tessera_config_load (const char *explicit_path, GError **error)
   if (!is_secure_mode ())
     g_ptr_array_add (candidates,
                      g_build_filename (g_get_user_config_dir (), "tessera", "tessera.conf", NULL));
-  g_ptr_array_add (candidates, g_build_filename (TESSERA_SYSCONF_DIR, "tessera.conf", NULL));
+  g_ptr_array_add (candidates, g_build_filename (_tessera_sysconf_dir (), "tessera.conf", NULL));
 
   for (guint i = 0; i < candidates->len; i++)
     {

@@ -33,7 +33,7 @@ engine_new_for_config (TesseraConfig *config)
   else if (config->plugin_dir != NULL)
     engine->plugin_dir = g_strdup (config->plugin_dir);
   else
-    engine->plugin_dir = g_strdup (TESSERA_PLUGIN_DIR);
+    engine->plugin_dir = g_strdup (_tessera_plugin_dir ());
   return engine;
 }
 

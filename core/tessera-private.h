@@ -13,6 +13,14 @@ G_BEGIN_DECLS
  * privileged program cannot be steered by its caller's environment. */
 const char *_tessera_secure_getenv (const char *name);
 
+/* The installed plugin folder and configuration folder, found relative to
+ * where libtessera itself was loaded from when the tree it was installed in
+ * has them (an install moved with `cmake --install --prefix`, or unpacked
+ * anywhere), or else the configured absolute paths. Never NULL; owned by
+ * the library. */
+const char *_tessera_plugin_dir (void);
+const char *_tessera_sysconf_dir (void);
+
 /* TRUE if @name is a valid provider name: [a-z][a-z0-9_]{0,63}. */
 gboolean _tessera_name_is_valid (const char *name);
 

@@ -1,7 +1,50 @@
 #include "tessera-private.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+
+#if !defined(TESSERA_PLUGIN_DIR) || !defined(TESSERA_PLUGIN_RELDIR)                                \
+    || !defined(TESSERA_SYSCONF_DIR) || !defined(TESSERA_SYSCONF_RELDIR)
+#error "the install directories must be defined (core/CMakeLists.txt)"
+#endif
+
+/* @reldir relative to the folder libtessera was loaded from, if that is a
+ * folder; else @configured. The loader gives the path it opened, so this
+ * follows the library wherever the prefix was moved. */
+static char *
+relocated_dir (const char *reldir, const char *configured)
+{
+  Dl_info info;
+  if (dladdr ((void *) relocated_dir, &info) != 0 && info.dli_fname != NULL
+      && g_path_is_absolute (info.dli_fname))
+    {
+      g_autofree char *libdir = g_path_get_dirname (info.dli_fname);
+      g_autofree char *joined = g_build_filename (libdir, reldir, NULL);
+      g_autofree char *dir = g_canonicalize_filename (joined, NULL);
+      if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+        return g_steal_pointer (&dir);
+    }
+  return g_strdup (configured);
+}
+
+const char *
+_tessera_plugin_dir (void)
+{
+  static gsize dir;
+  if (g_once_init_enter (&dir))
+    g_once_init_leave (&dir, (gsize) relocated_dir (TESSERA_PLUGIN_RELDIR, TESSERA_PLUGIN_DIR));
+  return (const char *) dir;
+}
+
+const char *
+_tessera_sysconf_dir (void)
+{
+  static gsize dir;
+  if (g_once_init_enter (&dir))
+    g_once_init_leave (&dir, (gsize) relocated_dir (TESSERA_SYSCONF_RELDIR, TESSERA_SYSCONF_DIR));
+  return (const char *) dir;
+}
 
 const char *
 _tessera_secure_getenv (const char *name)

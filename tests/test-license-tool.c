@@ -487,6 +487,65 @@ check_existing_kept_and_serial (Fixture *f, const char *out, const char *err)
   g_assert_cmpuint (count_entries (f->out), ==, 2);
 }
 
+/* trust: the key lands in @OUT@ as KEYID.pub, mode 0644, the same line. */
+static void
+check_trusted (Fixture *f, const char *out, const char *err)
+{
+  g_autofree char *public = fixture_path (f, "signing.pub");
+  g_autofree char *line = read_file (public);
+  g_auto (GStrv) fields = g_strsplit (line, " ", 3);
+  g_autofree char *name = g_strconcat (fields[1], ".pub", NULL);
+  g_autofree char *target = g_build_filename (f->out, name, NULL);
+  g_autofree char *expected_out = g_strconcat (target, "\n", NULL);
+  g_assert_cmpstr (out, ==, expected_out);
+  assert_mode (target, 0644);
+  g_autofree char *copy = read_file (target);
+  g_assert_cmpstr (copy, ==, line);
+  g_assert_cmpuint (count_entries (f->out), ==, 1);
+  /* What the offline provider loads by default: the key verifies. */
+  g_autoptr (TesseraTrustedKeys) keys = tessera_trusted_keys_new ();
+  g_autoptr (GError) error = NULL;
+  g_assert_true (tessera_trusted_keys_add_path (keys, f->out, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (tessera_trusted_keys_get_count (keys), ==, 1);
+}
+
+static void
+prepare_trusted_already (Fixture *f)
+{
+  g_autofree char *public = fixture_path (f, "signing.pub");
+  g_autofree char *line = read_file (public);
+  g_auto (GStrv) fields = g_strsplit (line, " ", 3);
+  g_autofree char *name = g_strconcat (fields[1], ".pub", NULL);
+  g_autofree char *target = g_build_filename (f->out, name, NULL);
+  write_file_mode (target, line, 0644);
+}
+
+/* Another key under the trusted key's file name: never replaced. */
+static void
+prepare_trusted_clash (Fixture *f)
+{
+  g_autofree char *public = fixture_path (f, "signing.pub");
+  g_autofree char *line = read_file (public);
+  g_auto (GStrv) fields = g_strsplit (line, " ", 3);
+  g_autofree char *name = g_strconcat (fields[1], ".pub", NULL);
+  g_autofree char *target = g_build_filename (f->out, name, NULL);
+  write_file_mode (target, "tessera-ed25519-public 0000000000000000 AAAA\n", 0644);
+}
+
+static void
+check_clash_untouched (Fixture *f, const char *out, const char *err)
+{
+  g_assert_cmpuint (count_entries (f->out), ==, 1);
+}
+
+static void
+prepare_not_a_key (Fixture *f)
+{
+  g_autofree char *path = fixture_path (f, "garbage.pub");
+  write_file_mode (path, "this is no key\n", 0644);
+}
+
 /* The output directory belongs to root (0755) and the key to nobody, so the
  * only thing that fails is writing. Without root: a read-only directory. */
 static void
@@ -548,7 +607,8 @@ static const ToolCase cases[] = {
     .args = { "--help", NULL },
     .exit_code = 0,
     .stdout_re
-    = "^  keygen .*\n  issue .*\n  inspect .*\n  verify .*\n  machine-id .*\n(.|\n)*Exit codes:\n"
+    = "^  keygen .*\n  issue .*\n  inspect .*\n  verify .*\n  machine-id .*\n  trust .*\n(.|\n)*"
+      "Exit codes:\n"
       "  0  success.*\n  1  usage error.*\n  2  file problem.*\n  3  license invalid.*\n"
       "  4  untrusted key.*\n  5  refused by policy" },
   { .name = "top/help-command",
@@ -592,6 +652,59 @@ static const ToolCase cases[] = {
     .args = { "keygen", "--help", NULL },
     .exit_code = 0,
     .stdout_re = "^Usage:\n  tessera-license keygen(.|\n)*--secret=FILE(.|\n)*Exit codes:" },
+
+  /* trust */
+  { .name = "trust/ok",
+    .args = { "trust", "@DIR@/signing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 0,
+    .stdout_re = "\\.pub\n$",
+    .check = check_trusted },
+  { .name = "trust/already-trusted",
+    .args = { "trust", "@DIR@/signing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 0,
+    .stdout_re = "\\.pub\n$",
+    .stderr_re = "key [0-9a-f]{16} is already trusted",
+    .prepare = prepare_trusted_already,
+    .check = check_trusted },
+  { .name = "trust/other-key-same-name",
+    .args = { "trust", "@DIR@/signing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 2,
+    .stderr_re = "exists and holds another key: remove it first$",
+    .prepare = prepare_trusted_clash,
+    .check = check_clash_untouched },
+  { .name = "trust/secret-key-refused",
+    .args = { "trust", "@DIR@/signing.sec", "--dir", "@OUT@", NULL },
+    .exit_code = 2,
+    .stderr_re = "signing.sec is not a public key file .*never the secret key$",
+    .check = check_out_empty },
+  { .name = "trust/not-a-key",
+    .args = { "trust", "@DIR@/garbage.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 2,
+    .stderr_re = "garbage.pub is not a public key file",
+    .prepare = prepare_not_a_key,
+    .check = check_out_empty },
+  { .name = "trust/missing-file",
+    .args = { "trust", "@DIR@/nothing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 2,
+    .stderr_re = "nothing.pub.*No such file or directory",
+    .check = check_out_empty },
+  { .name = "trust/missing-dir",
+    .args = { "trust", "@DIR@/signing.pub", "--dir", "@OUT@/nowhere", NULL },
+    .exit_code = 2,
+    .stderr_re = "the trusted-key folder .*nowhere does not exist",
+    .check = check_out_empty },
+  { .name = "trust/unwritable-dir",
+    .args = { "trust", "@DIR@/signing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 2,
+    .stderr_re = "trust: cannot write in .*: Permission denied$",
+    .as_nobody = TRUE,
+    .prepare = prepare_unwritable_out,
+    .check = check_out_empty },
+  { .name = "trust/no-file",
+    .args = { "trust", "--dir", "@OUT@", NULL },
+    .exit_code = 1,
+    .stderr_re = "trust: ",
+    .check = check_out_empty },
 
   /* issue */
   { .name = "issue/golden",

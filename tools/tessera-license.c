@@ -6,6 +6,7 @@
  *   tessera-license inspect FILE [--json] [--trusted-key PUB]...
  *   tessera-license verify FILE --trusted-key PUB... [--machine-id ID] [--product P]
  *   tessera-license machine-id [--components]
+ *   tessera-license trust PUBFILE [--dir DIR]
  *
  * Every failure exits non-zero with exactly one line on stderr, and leaves no
  * file behind. Exit codes: see EXIT_CODES_HELP. */
@@ -46,6 +47,28 @@ enum
   "On failure exactly one line, starting with \"tessera-license: \", goes to stderr.\n"
 
 #define SECONDS_PER_DAY (24 * 3600)
+
+#if !defined(TESSERA_SYSCONF_DIR) || !defined(TESSERA_BIN_TO_SYSCONF) || !defined(TESSERA_DOC_DIR) \
+    || !defined(TESSERA_BIN_TO_DOC)
+#error "the install directories must be defined (tools/CMakeLists.txt)"
+#endif
+
+/* @rel relative to this program's folder if that exists (an installed tree
+ * moved to another prefix), else @configured. */
+static char *
+installed_dir (const char *rel, const char *configured)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  if (exe != NULL)
+    {
+      g_autofree char *bindir = g_path_get_dirname (exe);
+      g_autofree char *joined = g_build_filename (bindir, rel, NULL);
+      g_autofree char *dir = g_canonicalize_filename (joined, NULL);
+      if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+        return g_steal_pointer (&dir);
+    }
+  return g_strdup (configured);
+}
 
 /* ---- reporting ---- */
 
@@ -755,6 +778,90 @@ cmd_machine_id (int argc, char **argv)
 
 /* ---- main ---- */
 
+/* ---- trust ---- */
+
+/* Installs the issuer's public key where the offline provider looks by
+ * default, under its key id: products on this machine then accept the
+ * issuer's license files with nothing else configured. */
+static int
+cmd_trust (int argc, char **argv)
+{
+  gboolean help = FALSE;
+  g_autofree char *dir = NULL;
+  const GOptionEntry entries[] = {
+    { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir,
+      "Trusted-key folder (default: the installed SYSCONFDIR/tessera/keys)", "DIR" },
+    HELP_ENTRY,
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command (find_command ("trust"), entries, &help, &argc, &argv, 1, 1);
+  if (rc >= 0)
+    return rc;
+  const char *path = argv[1];
+  if (dir == NULL)
+    {
+      g_autofree char *sysconf = installed_dir (TESSERA_BIN_TO_SYSCONF, TESSERA_SYSCONF_DIR);
+      dir = g_build_filename (sysconf, "keys", NULL);
+    }
+
+  /* A key file is one short line: anything larger is not one. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, &error);
+  if (mapped == NULL)
+    return fail (EXIT_IO, "trust: %s", error->message);
+  gsize len = g_mapped_file_get_length (mapped);
+  if (len == 0 || len > 1024)
+    return fail (EXIT_IO, "trust: %s is not a public key file (%zu bytes)", path, len);
+  g_autofree char *line = g_strndup (g_mapped_file_get_contents (mapped), len);
+  g_strstrip (line);
+  g_autoptr (TesseraTrustedKeys) keys = tessera_trusted_keys_new ();
+  if (strchr (line, '\n') != NULL || !tessera_trusted_keys_add_public (keys, line, &error))
+    return fail (EXIT_IO,
+                 "trust: %s is not a public key file (%s): give the .pub file "
+                 "'tessera-license keygen --public' wrote, never the secret key",
+                 path, error ? error->message : "more than one line");
+  /* "tessera-ed25519-public KEYID BASE64": the id names the file. */
+  g_auto (GStrv) fields = g_strsplit (line, " ", 3);
+  g_autofree char *name = g_strconcat (fields[1], ".pub", NULL);
+  g_autofree char *target = g_build_filename (dir, name, NULL);
+  g_autofree char *contents = g_strconcat (line, "\n", NULL);
+
+  g_autofree char *existing = NULL;
+  if (g_file_get_contents (target, &existing, NULL, NULL))
+    {
+      if (g_str_equal (g_strstrip (existing), line))
+        {
+          printf ("%s\n", target);
+          g_printerr ("tessera-license: key %s is already trusted (%s)\n", fields[1], target);
+          return EXIT_OK;
+        }
+      return fail (EXIT_IO, "trust: %s exists and holds another key: remove it first", target);
+    }
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return fail (EXIT_IO, "trust: the trusted-key folder %s does not exist (give one with --dir)",
+                 dir);
+  /* A temporary file, then link: readers never see half a key, and an
+   * existing file is never replaced. */
+  g_autofree char *tmp = g_build_filename (dir, ".trust-XXXXXX", NULL);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fail (EXIT_IO, "trust: cannot write in %s: %s", dir, g_strerror (errno));
+  gboolean written = fchmod (fd, 0644) == 0
+                     && write_all (fd, (const guint8 *) contents, strlen (contents))
+                     && fsync (fd) == 0;
+  int errsv = errno;
+  close (fd);
+  gboolean consumed = FALSE;
+  if (written)
+    errsv = publish_no_clobber (tmp, target, &consumed);
+  if (!consumed)
+    g_unlink (tmp);
+  if (!written || errsv != 0)
+    return fail (EXIT_IO, "trust: cannot write %s: %s", target, g_strerror (errsv));
+  printf ("%s\n", target);
+  return EXIT_OK;
+}
+
 static const Command commands[] = {
   { "keygen", "", "Make a new Ed25519 signing key pair and print its key id.", cmd_keygen },
   { "issue", "",
@@ -769,6 +876,10 @@ static const Command commands[] = {
     cmd_verify },
   { "machine-id", "", "Print this machine's ID, what a user sends the administrator.",
     cmd_machine_id },
+  { "trust", "PUBFILE",
+    "Trust an issuer's public key on this machine: products with the offline provider then "
+    "accept its license files.",
+    cmd_trust },
 };
 
 static const Command *
@@ -788,9 +899,11 @@ print_top_help (void)
           "Commands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     printf ("  %-12s %s\n", commands[i].name, commands[i].summary);
+  g_autofree char *docdir = installed_dir (TESSERA_BIN_TO_DOC, TESSERA_DOC_DIR);
+  g_autofree char *doc = g_build_filename (docdir, "license-file.md", NULL);
   printf ("\n'tessera-license COMMAND --help' shows a command's options.\n"
-          "File format and examples: docs/license-file.md.\n\n%s",
-          EXIT_CODES_HELP);
+          "File format and examples: %s.\n\n%s",
+          doc, EXIT_CODES_HELP);
 }
 
 int

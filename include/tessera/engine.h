@@ -128,6 +128,8 @@ char **tessera_engine_dup_installed (TesseraEngine *engine);
  *
  * Returns: (transfer none): the plugin directory in use: `$TESSERA_PLUGIN_DIR`
  *   (ignored in setuid/setgid processes), else `[engine] plugin-dir`, else the
+ *   installed plugin folder: LIBDIR/tessera/plugins beside the library
+ *   (found relative to libtessera, so a moved prefix works), else the
  *   compiled-in directory.
  */
 const char *tessera_engine_get_plugin_dir (TesseraEngine *engine);
