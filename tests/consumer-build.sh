@@ -11,7 +11,7 @@ libdir=$(ls -d "$tmp/prefix"/lib*/ | head -n1)
 cmake -S "$src/examples" -B "$tmp/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/b" >/dev/null
 export LD_LIBRARY_PATH="$libdir"
-export TESSERA_PLUGIN_DIR="$libdir/tessera/plugins"
+# No TESSERA_PLUGIN_DIR: the library finds the plugins installed beside it.
 out=$("$tmp/b/tessera-example-product" "$src/examples/example.conf")
 echo "$out" | grep -q '^license: product=KRE provider=mock'
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc -o "$tmp/pc-example" "$src/examples/product.c" \
