@@ -20,7 +20,9 @@
 #     asks for one names it, and the offline activation still works.
 #  5. The packager's offline-only build (README, "Packaging"):
 #     dpkg-buildpackage -Ppkg.tessera.offline-only makes exactly the
-#     offline-only package set, whose default config tries offline only.
+#     offline-only package set, whose default config tries offline only;
+#     installed, its config, key folder and docs are what a user needs: one
+#     `tessera-license trust` and an offline activation, nothing configured.
 #
 #   tests/deb-install.sh SRCDIR
 #
@@ -322,6 +324,38 @@ echo "  $set"
   || fail "the offline-only build made: $set"
 dpkg-deb --fsys-tarfile "$tmp"/p/tessera-common_*.deb | tar -xOf - ./etc/tessera/tessera.conf \
   | grep -q '^providers=offline$' || fail "the offline-only default config does not say providers=offline"
+
+step "the offline-only set, installed, works as installed"
+off="$tmp/offroot"
+offdebs=$(ls "$tmp"/p/*.deb | grep -v -- '-dbgsym_')
+# shellcheck disable=SC2086
+newroot "$off" $offdebs
+# shellcheck disable=SC2086
+dpkg_root "$off" -i $offdebs
+oconf="$off/etc/tessera/tessera.conf"
+grep -q '^providers=offline$' "$oconf" || fail "offline-only tessera.conf: no providers=offline"
+! grep -qi 'testops\|server\|online' "$oconf" || fail "offline-only tessera.conf speaks of what is not installed"
+[ -d "$off/etc/tessera/keys" ] || fail "the offline-only set has no /etc/tessera/keys"
+[ ! -e "$off/usr/share/tessera/tessera-mock.conf" ] || fail "libtessera-dev ships a mock config without the mock"
+for f in /usr/share/doc/tessera/license-file.md /usr/share/doc/tessera/offline.md \
+         /usr/share/man/man1/tessera.1.gz /usr/share/man/man1/tessera-license.1.gz; do
+  [ -e "$off$f" ] || fail "$f is not installed by the offline-only set"
+done
+# Only the library path is given: the library finds its plugins and its
+# /etc/tessera beside it, and the tools their keys and docs folders.
+orun() { LD_LIBRARY_PATH="$off/usr/lib/$multiarch" HOME="$tmp/offhome" "$@"; }
+mkdir -p "$tmp/offhome/.katalon/license"
+orun "$off/usr/bin/tessera-license" --help | grep -q "File format and examples: $off/usr/share/doc/tessera/license-file.md" \
+  || fail "tessera-license --help does not name the installed license-file.md"
+key=$(orun "$off/usr/bin/tessera-license" trust "$tmp/issuer.pub") || fail "tessera-license trust"
+case "$key" in "$off/etc/tessera/keys/"*.pub) ;; *) fail "trust wrote $key" ;; esac
+cp "$lic" "$tmp/offhome/.katalon/license/"
+orun "$off/usr/bin/tessera" activate --product KRE >"$tmp/offact.out" 2>&1 \
+  || { cat "$tmp/offact.out"; fail "offline activation with the installed config and one trusted key"; }
+sed 's/^/  /' "$tmp/offact.out"
+grep -q '^activated: KRE node-locked license .* from offline' "$tmp/offact.out" \
+  || fail "unexpected activation: $(cat "$tmp/offact.out")"
+
 # -tc: the tree is left as it was (README: run in the repository itself).
 diff -r "$tmp/pristine" "$tmp/p/src" || fail "the offline-only build left the tree changed"
 
