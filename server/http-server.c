@@ -430,15 +430,11 @@ ts_request_run (TsRequest *req)
 
 /* libsoup writes a response's headers and its body in two sends: on a
  * TCP_NODELAY socket, two segments, each waking the client. Corked until
- * the request has ended (ts_request_ended()), they leave as one.
- * soup_server_message_get_socket() is NULL for a connection given by
- * soup_server_accept_iostream(), so http-loops.c hangs the socket on the remote
- * address it passes, which the message keeps. */
+ * the request has ended (ts_request_ended()), they leave as one. */
 static void
 ts_cork (SoupServerMessage *msg, gboolean cork)
 {
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  GSocket *sock = remote != NULL ? g_object_get_data (G_OBJECT (remote), TS_SOCKET_KEY) : NULL;
+  GSocket *sock = ts_conn_get_socket (ts_conn_of (msg));
   if (sock != NULL)
     g_socket_set_option (sock, IPPROTO_TCP, TCP_CORK, cork, NULL);
 }
@@ -451,6 +447,7 @@ ts_request_finish_main (TsRequest *req)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
+      ts_conn_set_phase (ts_conn_of (msg), TS_PHASE_RESPONSE);
       ts_cork (msg, TRUE);
       /* libsoup 3.2.3 closes a connection after each response when it has
        * no listener of its own (see ts_keepalive_listener() in http-loops.c), so
@@ -771,6 +768,8 @@ ts_early_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, G
   gint64 *start = g_new (gint64, 1);
   *start = g_get_monotonic_time ();
   g_object_set_data_full (G_OBJECT (msg), "ts-start", start, g_free);
+  if (!ts_conn_check_headers (ts_conn_of (msg), msg))
+    return;
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   SoupEncoding encoding = soup_message_headers_get_encoding (hdrs);
   if (encoding == SOUP_ENCODING_CONTENT_LENGTH
@@ -796,6 +795,9 @@ ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
   if (g_object_get_data (obj, "ts-done"))
     return;
   g_object_set_data (obj, "ts-done", GINT_TO_POINTER (1));
+  /* Answered and logged by http-conn.c. */
+  if (g_object_get_data (obj, "ts-refused"))
+    return;
   ts_cork (msg, FALSE);
   if (g_object_get_data (obj, "ts-counted"))
     g_atomic_int_add (&loop->inflight, -1);
