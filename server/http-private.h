@@ -206,6 +206,9 @@ gboolean ts_body_int (TsRequest *req, const char *name, gboolean required, gint6
                       gboolean *present, GError **error);
 gboolean ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out,
                        GError **error);
+/* FALSE with INVALID_ARGUMENT when the JSON text @data has a \u0000 escape
+ * in a string (http-body.c). */
+gboolean ts_body_no_nul (const char *data, gsize size, GError **error);
 
 /* JSON building: pass an even list of "name", type char, value, ending NULL.
  * Types: 's' const char * (NULL → null), 'i' gint64, 'n' JsonNode * (taken). */
