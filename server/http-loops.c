@@ -7,6 +7,8 @@
 
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* libsoup 3.2.3 keeps a connection open after a response only while the
  * server has a listener of its own (request_finished() in soup-server.c
@@ -52,6 +54,7 @@ ts_loop_thread (gpointer data)
 static void
 ts_loop_free (TsLoop *loop)
 {
+  ts_conns_free (loop);
   g_clear_object (&loop->soup);
   g_clear_object (&loop->keepalive);
   g_clear_pointer (&loop->loop, g_main_loop_unref);
@@ -74,6 +77,7 @@ ts_loop_new (TsServer *server, guint index, GError **error)
   if (server->cert != NULL)
     soup_server_set_tls_certificate (loop->soup, server->cert);
   ts_http_setup_loop (loop);
+  ts_conns_setup (loop);
   g_main_context_push_thread_default (loop->context);
   GError *local = NULL;
   loop->keepalive = ts_keepalive_listener (loop->soup, &local);
@@ -136,32 +140,37 @@ ts_loop_accept (gpointer data)
   TsAccept *a = data;
   TsServer *server = a->loop->server;
   GError *error = NULL;
-  GIOStream *stream = G_IO_STREAM (g_object_ref (a->conn));
-  if (server->cert != NULL)
+  GIOStream *tls = NULL;
+  if (server->cert != NULL
+      && (tls = g_tls_server_connection_new (G_IO_STREAM (a->conn), server->cert, &error)) == NULL)
     {
-      GIOStream *tls = g_tls_server_connection_new (stream, server->cert, &error);
-      g_object_unref (stream);
-      stream = tls;
+      g_printerr ("tessera-server: cannot accept a connection: %s\n", error->message);
+      g_clear_error (&error);
+      g_io_stream_close (G_IO_STREAM (a->conn), NULL, NULL);
+      return G_SOURCE_REMOVE;
     }
   GSocketAddress *local = g_socket_connection_get_local_address (a->conn, NULL);
   GSocketAddress *remote = g_socket_connection_get_remote_address (a->conn, NULL);
-  if (remote != NULL)
-    g_object_set_data_full (G_OBJECT (remote), TS_SOCKET_KEY,
-                            g_object_ref (g_socket_connection_get_socket (a->conn)),
-                            g_object_unref);
-  if (stream == NULL || !soup_server_accept_iostream (a->loop->soup, stream, local, remote, &error))
+  if (local == NULL || remote == NULL)
     {
-      g_printerr ("tessera-server: cannot accept a connection: %s\n",
-                  error != NULL ? error->message : "no stream");
-      g_clear_error (&error);
+      /* The client is gone already (ENOTCONN). */
+      g_io_stream_close (tls != NULL ? tls : G_IO_STREAM (a->conn), NULL, NULL);
+      g_io_stream_close (G_IO_STREAM (a->conn), NULL, NULL);
+    }
+  else
+    {
+      GIOStream *stream = ts_conn_new (a->loop, a->conn, tls, remote);
+      /* Cannot fail in libsoup 3.2.3; closes the connection when done. */
+      soup_server_accept_iostream (a->loop->soup, stream, local, remote, NULL);
+      g_object_unref (stream);
     }
   g_clear_object (&local);
   g_clear_object (&remote);
-  g_clear_object (&stream);
+  g_clear_object (&tls);
   return G_SOURCE_REMOVE;
 }
 
-void
+static void
 ts_loops_accept (TsServer *server, GSocketConnection *conn)
 {
   TsAccept *a = g_new0 (TsAccept, 1);
@@ -169,6 +178,131 @@ ts_loops_accept (TsServer *server, GSocketConnection *conn)
   a->conn = g_object_ref (conn);
   g_main_context_invoke_full (a->loop->context, G_PRIORITY_DEFAULT, ts_loop_accept, a,
                               ts_accept_free);
+}
+
+/* ---------------------------------------------------------------- accept */
+
+/* Out of descriptors (or memory), accept() fails as long as the pending
+ * connection waits, and GSocketService retried at once and logged every
+ * failure: a core at 86% and 2.47 GB of log in 9 minutes. Here a failure
+ * stops accepting for a while (50 ms, doubling up to 1 s) and is logged at
+ * most once per TS_ACCEPT_LOG_SECONDS, with a count. */
+#define TS_ACCEPT_LOG_SECONDS 10
+#define TS_ACCEPT_BACKOFF_MAX_MS 1000
+
+static void ts_accept_watch (TsServer *server);
+
+static gboolean
+ts_accept_retry (gpointer data)
+{
+  TsServer *server = data;
+  g_clear_pointer (&server->accept_source, g_source_unref);
+  ts_accept_watch (server);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+ts_accept_failed (TsServer *server, const GError *error)
+{
+  gint64 now = g_get_monotonic_time ();
+  server->accept_failures++;
+  if (server->accept_logged == 0
+      || now - server->accept_logged >= TS_ACCEPT_LOG_SECONDS * G_USEC_PER_SEC)
+    {
+      g_printerr ("tessera-server: cannot accept connections: %s (%u time%s since the last such "
+                  "line); retrying at most every %d ms\n",
+                  error->message, server->accept_failures, server->accept_failures == 1 ? "" : "s",
+                  TS_ACCEPT_BACKOFF_MAX_MS);
+      server->accept_logged = now;
+      server->accept_failures = 0;
+    }
+  server->accept_backoff_ms = server->accept_backoff_ms == 0
+                                  ? 50
+                                  : MIN (server->accept_backoff_ms * 2, TS_ACCEPT_BACKOFF_MAX_MS);
+  g_source_destroy (server->accept_source);
+  g_source_unref (server->accept_source);
+  server->accept_source = g_timeout_source_new (server->accept_backoff_ms);
+  g_source_set_callback (server->accept_source, ts_accept_retry, server, NULL);
+  g_source_attach (server->accept_source, g_main_context_get_thread_default ());
+}
+
+static gboolean
+ts_accept_ready (GSocket *listener, GIOCondition condition, gpointer data)
+{
+  TsServer *server = data;
+  /* A bounded batch, so that signals and timers get their turn. */
+  for (guint i = 0; i < 64; i++)
+    {
+      GError *error = NULL;
+      GSocket *sock = g_socket_accept (listener, NULL, &error);
+      if (sock == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              g_error_free (error);
+              break;
+            }
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)
+              || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+            {
+              /* That client gave up before it was accepted. */
+              g_error_free (error);
+              continue;
+            }
+          ts_accept_failed (server, error);
+          g_error_free (error);
+          return G_SOURCE_REMOVE;
+        }
+      if (server->accept_backoff_ms != 0)
+        {
+          if (server->accept_failures > 0)
+            g_printerr ("tessera-server: accepting connections again (%u more failure%s)\n",
+                        server->accept_failures, server->accept_failures == 1 ? "" : "s");
+          else
+            g_printerr ("tessera-server: accepting connections again\n");
+          server->accept_backoff_ms = 0;
+          server->accept_failures = 0;
+          server->accept_logged = 0;
+        }
+      /* With keep-alive, a response written in two pieces (headers, body)
+       * waits for the client's delayed ACK of the first one under Nagle:
+       * 40 ms a request. */
+      g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+      GSocketConnection *conn = g_socket_connection_factory_create_connection (sock);
+      g_object_unref (sock);
+      ts_loops_accept (server, conn);
+      g_object_unref (conn);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+ts_accept_watch (TsServer *server)
+{
+  server->accept_source = g_socket_create_source (server->listener, G_IO_IN, NULL);
+  g_source_set_callback (server->accept_source, G_SOURCE_FUNC (ts_accept_ready), server, NULL);
+  g_source_attach (server->accept_source, g_main_context_get_thread_default ());
+}
+
+void
+ts_accept_start (TsServer *server, GSocket *listener)
+{
+  server->listener = listener;
+  g_socket_set_blocking (listener, FALSE);
+  ts_accept_watch (server);
+}
+
+void
+ts_accept_stop (TsServer *server)
+{
+  if (server->accept_source != NULL)
+    {
+      g_source_destroy (server->accept_source);
+      g_clear_pointer (&server->accept_source, g_source_unref);
+    }
+  if (server->listener != NULL)
+    g_socket_close (server->listener, NULL);
+  g_clear_object (&server->listener);
 }
 
 static gboolean

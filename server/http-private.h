@@ -24,11 +24,15 @@ G_BEGIN_DECLS
 
 #define TS_API_PREFIX "/api/v1"
 #define TS_MAX_BODY (64 * 1024)
-/* The GSocket of a connection, on the remote GSocketAddress given to
- * soup_server_accept_iostream() (http-loops.c): see ts_cork(). */
-#define TS_SOCKET_KEY "ts-socket"
+/* Request headers past this many bytes are answered 431 (http-conn.c);
+ * libsoup's own limit (64 KB) would cut the connection without a word. */
+#define TS_MAX_HEADERS (48 * 1024)
+/* The TsConn of a connection, on the remote GSocketAddress given to
+ * soup_server_accept_iostream() (http-loops.c), which the messages keep. */
+#define TS_CONN_KEY "ts-conn"
 
 typedef struct _TsServer TsServer;
+typedef struct _TsConn TsConn;
 
 /* One HTTP thread (http-loops.c): a SoupServer of its own in a GMainContext
  * of its own. Connections are spread over them; a connection stays on one. */
@@ -41,6 +45,8 @@ typedef struct
   SoupServer *soup;
   GSocket *keepalive; /* see ts_keepalive_listener() in http-loops.c */
   gint inflight;      /* atomic: dispatched, response not yet written */
+  GHashTable *conns;  /* TsConn * (a reference each): its open connections */
+  GSource *sweep;     /* closes the connections past their deadline */
   /* Requests the workers finished, for this loop (http-server.c,
    * ts_request_done_idle()): one wake-up of the loop serves them all. */
   GMutex done_lock;
@@ -56,9 +62,17 @@ struct _TsServer
   gint64 lease_seconds;
   GTlsCertificate *cert; /* NULL: plain HTTP */
   GThreadPool *workers;
-  GPtrArray *loops; /* TsLoop *, at least one */
-  guint next_loop;  /* main thread: where the next connection goes */
-  gint draining;    /* atomic: SIGTERM seen: new requests get 503 */
+  GPtrArray *loops;   /* TsLoop *, at least one */
+  guint next_loop;    /* main thread: where the next connection goes */
+  gint draining;      /* atomic: SIGTERM seen: new requests get 503 */
+  guint idle_timeout; /* seconds: --idle-timeout (http-conn.c) */
+
+  /* The listening socket and its accept loop (http-loops.c, main thread). */
+  GSocket *listener;
+  GSource *accept_source;  /* the listener is readable, or a retry after failing */
+  guint accept_backoff_ms; /* 0: accepting; else the wait after a failed accept */
+  guint accept_failures;   /* since the last log line */
+  gint64 accept_logged;    /* monotonic time of that line */
 };
 
 typedef struct _TsRequest TsRequest;
@@ -116,10 +130,42 @@ gboolean ts_http_idle (TsServer *server);
 /* Starts @n loops, each a SoupServer (with server->cert) and a thread.
  * FALSE with @error if one cannot be made (those made are stopped). */
 gboolean ts_loops_start (TsServer *server, guint n, GError **error);
-/* Hands @conn (a new TCP connection; not taken) to the next loop. */
-void ts_loops_accept (TsServer *server, GSocketConnection *conn);
+/* Accepts connections on @listener (taken) in the calling thread's context
+ * and deals them out to the loops; ts_accept_stop() closes it. */
+void ts_accept_start (TsServer *server, GSocket *listener);
+void ts_accept_stop (TsServer *server);
 /* Disconnects every loop's clients, stops and frees the loops. */
 void ts_loops_stop (TsServer *server);
+
+/* ---- http-conn.c: one client connection, in its loop's thread ---- */
+
+/* Where a connection's current request is: each phase but HANDLER (the
+ * server's own work) must end within --idle-timeout, or the connection is
+ * closed. */
+typedef enum
+{
+  TS_PHASE_IDLE,     /* between requests (keep-alive) */
+  TS_PHASE_REQUEST,  /* its first bytes came: headers and body must follow */
+  TS_PHASE_BODY,     /* headers read */
+  TS_PHASE_HANDLER,  /* read in full, being answered */
+  TS_PHASE_RESPONSE, /* the answer is being written */
+} TsPhase;
+
+/* Wraps @tcp (and @tls over it, or NULL) for soup_server_accept_iostream():
+ * returns the stream to give libsoup; the TsConn hangs on @remote. */
+GIOStream *ts_conn_new (TsLoop *loop, GSocketConnection *tcp, GIOStream *tls,
+                        GSocketAddress *remote);
+/* The TsConn of @msg, or NULL (a request without a connection: fuzz/). */
+TsConn *ts_conn_of (SoupServerMessage *msg);
+void ts_conn_set_phase (TsConn *conn, TsPhase phase);
+/* Checks the request headers once read (duplicates of headers that must be
+ * single, a Content-Length that is no number): FALSE when @msg was refused
+ * (answered at once and the connection closed). */
+gboolean ts_conn_check_headers (TsConn *conn, SoupServerMessage *msg);
+GSocket *ts_conn_get_socket (TsConn *conn);
+/* The loop's connection table and deadline sweep; closes what is left. */
+void ts_conns_setup (TsLoop *loop);
+void ts_conns_free (TsLoop *loop);
 
 /* Replies (worker side). ts_reply_json takes @node. */
 /* Adds a "signature" member to @answer (an object holding @fields) signed
@@ -160,6 +206,9 @@ gboolean ts_body_int (TsRequest *req, const char *name, gboolean required, gint6
                       gboolean *present, GError **error);
 gboolean ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out,
                        GError **error);
+/* FALSE with INVALID_ARGUMENT when the JSON text @data has a \u0000 escape
+ * in a string (http-body.c). */
+gboolean ts_body_no_nul (const char *data, gsize size, GError **error);
 
 /* JSON building: pass an even list of "name", type char, value, ending NULL.
  * Types: 's' const char * (NULL → null), 'i' gint64, 'n' JsonNode * (taken). */

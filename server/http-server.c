@@ -231,99 +231,6 @@ ts_reply_errorf (TsRequest *req, guint status, TesseraError code, const char *fm
   g_free (message);
 }
 
-/* ---------------------------------------------------------------- body */
-
-static JsonNode *
-ts_body_member (TsRequest *req, const char *name, gboolean required, GError **error)
-{
-  JsonNode *node = json_object_get_member (req->json, name);
-  if (node == NULL && required)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "missing field \"%s\"",
-                 name);
-  return node;
-}
-
-static gboolean
-ts_wrong_type (const char *name, const char *want, GError **error)
-{
-  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "field \"%s\" must be %s",
-               name, want);
-  return FALSE;
-}
-
-gboolean
-ts_body_only (TsRequest *req, const char *const *allowed, GError **error)
-{
-  GList *names = json_object_get_members (req->json);
-  gboolean ok = TRUE;
-  for (GList *l = names; l != NULL && ok; l = l->next)
-    if (!g_strv_contains (allowed, l->data))
-      {
-        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "unknown field \"%s\"",
-                     (const char *) l->data);
-        ok = FALSE;
-      }
-  g_list_free (names);
-  return ok;
-}
-
-gboolean
-ts_body_string (TsRequest *req, const char *name, gboolean required, const char **out,
-                GError **error)
-{
-  *out = NULL;
-  JsonNode *node = ts_body_member (req, name, required, error);
-  if (node == NULL)
-    return !required;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return ts_wrong_type (name, "a string", error);
-  *out = json_node_get_string (node);
-  return TRUE;
-}
-
-gboolean
-ts_body_int (TsRequest *req, const char *name, gboolean required, gint64 *out, gboolean *present,
-             GError **error)
-{
-  if (present != NULL)
-    *present = FALSE;
-  JsonNode *node = ts_body_member (req, name, required, error);
-  if (node == NULL)
-    return !required;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return ts_wrong_type (name, "an integer", error);
-  *out = json_node_get_int (node);
-  if (present != NULL)
-    *present = TRUE;
-  return TRUE;
-}
-
-gboolean
-ts_body_strv (TsRequest *req, const char *name, gboolean required, GStrv *out, GError **error)
-{
-  *out = NULL;
-  JsonNode *node = ts_body_member (req, name, required, error);
-  if (node == NULL)
-    return !required;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
-    return ts_wrong_type (name, "an array of strings", error);
-  JsonArray *arr = json_node_get_array (node);
-  GStrvBuilder *b = g_strv_builder_new ();
-  for (guint i = 0; i < json_array_get_length (arr); i++)
-    {
-      JsonNode *e = json_array_get_element (arr, i);
-      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING)
-        {
-          g_strv_builder_unref (b);
-          return ts_wrong_type (name, "an array of strings", error);
-        }
-      g_strv_builder_add (b, json_node_get_string (e));
-    }
-  *out = g_strv_builder_end (b);
-  g_strv_builder_unref (b);
-  return TRUE;
-}
-
 /* ---------------------------------------------------------------- requests */
 
 void
@@ -404,7 +311,7 @@ ts_request_run (TsRequest *req)
         }
       const char *data = size > 0 ? g_bytes_get_data (req->body, NULL) : "";
       JsonParser *parser = json_parser_new_immutable ();
-      if (size == 0 || !g_utf8_validate (data, size, NULL)
+      if (size == 0 || !g_utf8_validate (data, size, NULL) || !ts_body_no_nul (data, size, &error)
           || !json_parser_load_from_data (parser, data, size, &error))
         {
           ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
@@ -430,15 +337,11 @@ ts_request_run (TsRequest *req)
 
 /* libsoup writes a response's headers and its body in two sends: on a
  * TCP_NODELAY socket, two segments, each waking the client. Corked until
- * the request has ended (ts_request_ended()), they leave as one.
- * soup_server_message_get_socket() is NULL for a connection given by
- * soup_server_accept_iostream(), so http-loops.c hangs the socket on the remote
- * address it passes, which the message keeps. */
+ * the request has ended (ts_request_ended()), they leave as one. */
 static void
 ts_cork (SoupServerMessage *msg, gboolean cork)
 {
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  GSocket *sock = remote != NULL ? g_object_get_data (G_OBJECT (remote), TS_SOCKET_KEY) : NULL;
+  GSocket *sock = ts_conn_get_socket (ts_conn_of (msg));
   if (sock != NULL)
     g_socket_set_option (sock, IPPROTO_TCP, TCP_CORK, cork, NULL);
 }
@@ -451,6 +354,7 @@ ts_request_finish_main (TsRequest *req)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
+      ts_conn_set_phase (ts_conn_of (msg), TS_PHASE_RESPONSE);
       ts_cork (msg, TRUE);
       /* libsoup 3.2.3 closes a connection after each response when it has
        * no listener of its own (see ts_keepalive_listener() in http-loops.c), so
@@ -771,6 +675,8 @@ ts_early_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, G
   gint64 *start = g_new (gint64, 1);
   *start = g_get_monotonic_time ();
   g_object_set_data_full (G_OBJECT (msg), "ts-start", start, g_free);
+  if (!ts_conn_check_headers (ts_conn_of (msg), msg))
+    return;
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   SoupEncoding encoding = soup_message_headers_get_encoding (hdrs);
   if (encoding == SOUP_ENCODING_CONTENT_LENGTH
@@ -796,6 +702,9 @@ ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
   if (g_object_get_data (obj, "ts-done"))
     return;
   g_object_set_data (obj, "ts-done", GINT_TO_POINTER (1));
+  /* Answered and logged by http-conn.c. */
+  if (g_object_get_data (obj, "ts-refused"))
+    return;
   ts_cork (msg, FALSE);
   if (g_object_get_data (obj, "ts-counted"))
     g_atomic_int_add (&loop->inflight, -1);

@@ -74,8 +74,10 @@ ts_web_prepare (TsRequest *req, gboolean bearer)
   SoupServerMessage *msg = req->msg;
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   req->client_address = g_strdup (soup_server_message_get_remote_host (msg));
-  GUri *uri = soup_server_message_get_uri (msg);
-  req->tls = uri != NULL && g_strcmp0 (g_uri_get_scheme (uri), "https") == 0;
+  /* Not the request URI's scheme: libsoup makes it "https" only for a
+   * GTlsConnection, and it reads TLS through http-conn.c's stream. With a
+   * certificate every connection is TLS (http-loops.c). */
+  req->tls = req->server->cert != NULL;
   req->csrf_header = g_strdup (soup_message_headers_get_one (hdrs, TS_WEB_CSRF_HEADER));
   if (!bearer)
     req->web_token

@@ -20,7 +20,6 @@ typedef struct
   TsServer server;
   GMainLoop *loop;
   gint reaping; /* atomic: a reap is running */
-  GSocketService *service;
   guint drain_ticks;
 } TsMain;
 
@@ -94,22 +93,6 @@ ts_drain_tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Connections are accepted here and handed to an HTTP thread
- * (http-loops.c): libsoup's own listener (libsoup 3.2.3) leaks one GSocket
- * per connection, and this way SIGTERM can close the listening socket while
- * in-flight requests finish. */
-static gboolean
-ts_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
-{
-  TsMain *m = data;
-  /* With keep-alive, a response written in two pieces (headers, body)
-   * waits for the client's delayed ACK of the first one under Nagle:
-   * 40 ms a request. */
-  g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  ts_loops_accept (&m->server, conn);
-  return TRUE;
-}
-
 static gboolean
 ts_on_signal (gpointer data)
 {
@@ -121,8 +104,7 @@ ts_on_signal (gpointer data)
    * Connection: close); soup_server_disconnect() would also cut the
    * in-flight ones, so it runs once they are done. */
   g_atomic_int_set (&m->server.draining, 1);
-  g_socket_service_stop (m->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (m->service));
+  ts_accept_stop (&m->server);
   g_timeout_add (50, ts_drain_tick, m);
   return G_SOURCE_CONTINUE;
 }
@@ -197,6 +179,7 @@ main (int argc, char **argv)
   gboolean allow_insecure = FALSE;
   gint lease = 60;
   gint reap_interval = 0;
+  gint idle_timeout = 60;
   gint http_threads = (gint) MIN (g_get_num_processors (), 8);
   GOptionEntry entries[]
       = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database,
@@ -217,6 +200,10 @@ main (int argc, char **argv)
             "SECONDS" },
           { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval,
             "Seconds between reaps of expired sessions (default lease/4)", "SECONDS" },
+          { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
+            "Seconds a client connection may wait between requests, or take to send one or "
+            "read its answer, before it is closed (default 60)",
+            "SECONDS" },
           { "http-threads", 0, 0, G_OPTION_ARG_INT, &http_threads,
             "Threads reading and writing HTTP (default: one per CPU, at most 8)", "N" },
           G_OPTION_ENTRY_NULL };
@@ -268,6 +255,11 @@ main (int argc, char **argv)
       g_printerr ("tessera-server: --lease must be 5 to 86400 seconds\n");
       return 1;
     }
+  if (idle_timeout < 1 || idle_timeout > 3600)
+    {
+      g_printerr ("tessera-server: --idle-timeout must be 1 to 3600 seconds\n");
+      return 1;
+    }
   if (http_threads < 1 || http_threads > 64)
     {
       g_printerr ("tessera-server: --http-threads must be 1 to 64\n");
@@ -307,6 +299,7 @@ main (int argc, char **argv)
   TsMain m = { 0 };
   TsServer *server = &m.server;
   server->lease_seconds = lease;
+  server->idle_timeout = (guint) idle_timeout;
   server->store = ts_store_open (database, &error);
   if (server->store != NULL)
     {
@@ -335,11 +328,12 @@ main (int argc, char **argv)
   int rc = 0;
   /* Our own socket: GLib's default listen backlog (10) drops bursts of
    * connections, and libsoup 3.2 does not raise it. */
+  /* Accepted by http-loops.c (ts_accept_start()), not libsoup's listener
+   * (libsoup 3.2.3 leaks a GSocket per connection) nor GSocketService
+   * (which spins when accept() fails): handed to the HTTP threads, and
+   * SIGTERM can close it while in-flight requests finish. */
   GSocket *sock = ts_listen_socket (address, &error);
-  m.service = g_socket_service_new ();
-  g_signal_connect (m.service, "incoming", G_CALLBACK (ts_incoming), &m);
-  if (sock == NULL
-      || !g_socket_listener_add_socket (G_SOCKET_LISTENER (m.service), sock, NULL, &error))
+  if (sock == NULL)
     {
       g_printerr ("tessera-server: cannot listen on %s: %s\n", listen, error->message);
       g_clear_error (&error);
@@ -365,7 +359,7 @@ main (int argc, char **argv)
       g_free (host);
       g_clear_object (&local);
 
-      g_socket_service_start (m.service);
+      ts_accept_start (server, g_steal_pointer (&sock));
       guint reaper = g_timeout_add_seconds ((guint) reap_interval, ts_reap_tick, &m);
 #ifdef __GLIBC__
       guint trim = g_timeout_add_seconds (30, ts_trim_tick, NULL);
@@ -377,8 +371,7 @@ main (int argc, char **argv)
 #endif
     }
 
-  g_socket_listener_close (G_SOCKET_LISTENER (m.service));
-  g_clear_object (&m.service);
+  ts_accept_stop (server);
   g_clear_object (&sock);
   g_source_remove (sig_term);
   g_source_remove (sig_int);
