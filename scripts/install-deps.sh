@@ -17,6 +17,7 @@ packages=(
   curl openssl                          # server tests: raw HTTP requests, test TLS certificates
   valgrind                              # leak checks of the test programs
   clang-format                          # style check
+  cppcheck clang-tidy clang-tools       # static analysis (scripts/static-analysis.sh; scan-build is in clang-tools)
   util-linux                            # setpriv: permission tests drop to 'nobody'
   file binutils                         # export check of the plugins (nm)
   faketime                              # clock-rollback tests run the real attack: a faked clock
@@ -25,6 +26,7 @@ packages=(
   dpkg-dev debhelper fakeroot lintian   # Debian packages (debian/): built, checked and installed by tests/deb-install.sh
   help2man                              # Debian packages: man pages of tessera-license, -admin, -server
   chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
+  stress-ng                             # scripts/test-under-load.sh keeps the machine busy while every test runs
 )
 # Node.js and npm for playwright-core (tests/web/): the machine's own when it
 # has them (CI's machine has Node.js 20 with npm); otherwise Debian's. Debian
