@@ -2,11 +2,21 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 const char *
 _tessera_secure_getenv (const char *name)
 {
   return secure_getenv (name);
+}
+
+gboolean
+_tessera_is_secure_mode (void)
+{
+  /* AT_SECURE is what secure_getenv() goes by; the ids also catch a process
+   * that changed them after it started. */
+  return getauxval (AT_SECURE) != 0 || getuid () != geteuid () || getgid () != getegid ();
 }
 
 gboolean
