@@ -126,7 +126,7 @@ _tessera_loader_read_abi_note (const char *path, guint32 *major, guint32 *minor,
            || (guint64) eh.e_phnum * sizeof (ElfW (Phdr)) > (guint64) st.st_size - eh.e_phoff)
     why = "damaged program headers";
 
-  for (guint i = 0; why == NULL && !found && i < eh.e_phnum; i++)
+  for (guint i = 0; why == NULL && i < eh.e_phnum; i++)
     {
       ElfW (Phdr) ph;
       if (!read_exact (fd, &ph, sizeof ph, eh.e_phoff + (guint64) i * sizeof ph))
@@ -134,7 +134,16 @@ _tessera_loader_read_abi_note (const char *path, guint32 *major, guint32 *minor,
           why = "damaged program headers";
           break;
         }
-      if (ph.p_type != PT_NOTE || ph.p_filesz == 0)
+      /* dlopen maps these from the file: a page past its end would be a
+       * SIGBUS when touched, not an error. */
+      if (ph.p_type == PT_LOAD
+          && (ph.p_offset > (guint64) st.st_size
+              || ph.p_filesz > (guint64) st.st_size - ph.p_offset))
+        {
+          why = "truncated: a segment ends past the end of the file";
+          break;
+        }
+      if (ph.p_type != PT_NOTE || ph.p_filesz == 0 || found)
         continue;
       if (ph.p_filesz > MAX_NOTE_SEGMENT || ph.p_offset > (guint64) st.st_size
           || ph.p_filesz > (guint64) st.st_size - ph.p_offset)
