@@ -3,7 +3,6 @@
 #include "tessera-private.h"
 
 #include <errno.h>
-#include <sys/auxv.h>
 #include <sys/stat.h>
 
 #define CONFIG_MAX_SIZE (1024 * 1024)
@@ -175,12 +174,6 @@ config_load_file (const char *path, GError **error)
   return config_parse (data, length, path, error);
 }
 
-static gboolean
-is_secure_mode (void)
-{
-  return getauxval (AT_SECURE) != 0;
-}
-
 TesseraConfig *
 _tessera_config_load (const char *explicit_path, GError **error)
 {
@@ -193,7 +186,7 @@ _tessera_config_load (const char *explicit_path, GError **error)
 
   g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
   /* The user's own config would let a caller steer a setuid program. */
-  if (!is_secure_mode ())
+  if (!_tessera_is_secure_mode ())
     g_ptr_array_add (candidates,
                      g_build_filename (g_get_user_config_dir (), "tessera", "tessera.conf", NULL));
   g_ptr_array_add (candidates, g_build_filename (_tessera_sysconf_dir (), "tessera.conf", NULL));

@@ -26,9 +26,14 @@ engine_new_for_config (TesseraConfig *config)
   engine->registered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   /* Environment first: it is how developers and tests point at a build tree,
-   * and secure_getenv keeps it away from setuid programs. */
+   * and secure_getenv keeps it away from setuid programs. A setuid or setgid
+   * program may let its user pick the config (a --config option), so there
+   * the config's plugin-dir is the caller's choice too: only the built-in
+   * dir, which the program's installer chose, is used. */
   const char *env = _tessera_secure_getenv ("TESSERA_PLUGIN_DIR");
-  if (env != NULL && *env != '\0')
+  if (_tessera_is_secure_mode ())
+    engine->plugin_dir = g_strdup (TESSERA_PLUGIN_DIR);
+  else if (env != NULL && *env != '\0')
     engine->plugin_dir = g_strdup (env);
   else if (config->plugin_dir != NULL)
     engine->plugin_dir = g_strdup (config->plugin_dir);

@@ -6,6 +6,7 @@
 #include <gmodule.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PLUGIN_PREFIX "tessera-"
 #define PLUGIN_SUFFIX ".so"
@@ -15,6 +16,22 @@
  * life of the process and a plugin is dlopen()ed at most once. */
 G_LOCK_DEFINE_STATIC (loaded);
 static GHashTable *loaded;
+
+/* Another major, or a newer minor than this core knows (as GStreamer does). */
+static gboolean
+check_abi_version (guint32 major, guint32 minor, const char *origin, GError **error)
+{
+  if (major != TESSERA_BACKEND_ABI_MAJOR || minor > TESSERA_BACKEND_ABI_MINOR)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ABI_MISMATCH,
+                   "%s was built for Tessera backend ABI %u.%u, but this libtessera %s "
+                   "supports %d.0 to %d.%d: rebuild the plugin against this libtessera",
+                   origin, major, minor, TESSERA_VERSION, TESSERA_BACKEND_ABI_MAJOR,
+                   TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 gboolean
 _tessera_backend_check (const TesseraBackend *backend, const char *expected_name,
@@ -26,16 +43,8 @@ _tessera_backend_check (const TesseraBackend *backend, const char *expected_name
                    "%s returned no backend vtable (NULL)", origin);
       return FALSE;
     }
-  if (backend->abi_major != TESSERA_BACKEND_ABI_MAJOR
-      || backend->abi_minor > TESSERA_BACKEND_ABI_MINOR)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ABI_MISMATCH,
-                   "%s was built for Tessera backend ABI %u.%u, but this libtessera %s "
-                   "supports %d.0 to %d.%d: rebuild the plugin against this libtessera",
-                   origin, backend->abi_major, backend->abi_minor, TESSERA_VERSION,
-                   TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);
-      return FALSE;
-    }
+  if (!check_abi_version (backend->abi_major, backend->abi_minor, origin, error))
+    return FALSE;
   /* Every vtable of ABI 1.x holds at least the required ops. */
   gsize min_size = G_STRUCT_OFFSET (TesseraBackend, validate) + sizeof (backend->validate);
   if (backend->struct_size < min_size)
@@ -80,10 +89,24 @@ _tessera_backend_check (const TesseraBackend *backend, const char *expected_name
 }
 
 /* Refuses what another local user could have written: code loaded from there
- * would run with the product's rights. */
+ * would run with the product's rights. Always: owned by root or by this
+ * process's effective user, and not world-writable. In a setuid/setgid
+ * process (@strict) the caller is another user than the one whose rights
+ * the code gets, so not group-writable either. */
 static gboolean
-check_not_world_writable (const char *path, const struct stat *st, const char *what, GError **error)
+check_writers (const char *path, const struct stat *st, const char *what, gboolean strict,
+               GError **error)
 {
+  uid_t euid = geteuid ();
+  if (st->st_uid != 0 && st->st_uid != euid)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "refusing to load plugins from %s: the %s is owned by uid %u, neither root "
+                   "nor this process's user (uid %u), who would run its code "
+                   "(run 'chown root %s')",
+                   path, what, (guint) st->st_uid, (guint) euid, path);
+      return FALSE;
+    }
   if ((st->st_mode & S_IWOTH) != 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
@@ -92,7 +115,43 @@ check_not_world_writable (const char *path, const struct stat *st, const char *w
                    path, what, path);
       return FALSE;
     }
+  if (strict && (st->st_mode & S_IWGRP) != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PLUGIN_LOAD,
+                   "refusing to load plugins from %s in a setuid/setgid program: the %s is "
+                   "group-writable (run 'chmod g-w %s')",
+                   path, what, path);
+      return FALSE;
+    }
   return TRUE;
+}
+
+/* In a setuid/setgid process, whoever may rename a folder above the plugin
+ * dir may swap the whole dir: every one up to / must pass check_writers(),
+ * but a sticky one (such as /tmp), where others cannot rename what is not
+ * theirs. */
+static gboolean
+check_parent_dirs (const char *real_dir, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (real_dir);
+  for (;;)
+    {
+      struct stat st;
+      if (stat (dir, &st) != 0)
+        {
+          _tessera_set_error_from_errno (error, errno, "cannot inspect plugin folder", dir);
+          return FALSE;
+        }
+      if ((st.st_mode & S_ISVTX) != 0 && st.st_uid == 0)
+        st.st_mode &= ~(mode_t) (S_IWGRP | S_IWOTH);
+      if (!check_writers (dir, &st, "folder above the plugin directory", TRUE, error))
+        return FALSE;
+      if (g_str_equal (dir, "/"))
+        return TRUE;
+      char *parent = g_path_get_dirname (dir);
+      g_free (dir);
+      dir = parent;
+    }
 }
 
 static char *
@@ -123,7 +182,10 @@ check_plugin_file (const char *plugin_dir, const char *name, GError **error)
                    g_strerror (errsv));
       return NULL;
     }
-  if (!check_not_world_writable (plugin_dir, &st, "directory", error))
+  gboolean strict = _tessera_is_secure_mode ();
+  if (!check_writers (plugin_dir, &st, "directory", strict, error))
+    return NULL;
+  if (strict && !check_parent_dirs (real_dir, error))
     return NULL;
 
   g_autofree char *path = plugin_path (plugin_dir, name);
@@ -161,7 +223,7 @@ check_plugin_file (const char *plugin_dir, const char *name, GError **error)
                    "plugin %s is not a regular file", path);
       return NULL;
     }
-  if (!check_not_world_writable (path, &st, "file", error))
+  if (!check_writers (path, &st, "file", strict, error))
     return NULL;
   return g_steal_pointer (&real);
 }
@@ -189,6 +251,17 @@ _tessera_loader_load (const char *plugin_dir, const char *name, GError **error)
       return backend;
     }
 
+  /* dlopen runs the plugin's constructors: its ABI is checked before, from
+   * the note TESSERA_BACKEND_DEFINE put in the file (loader-elf.c). */
+  g_autofree char *origin = g_strdup_printf ("plugin %s", real);
+  guint32 note_major = 0, note_minor = 0;
+  if (!_tessera_loader_read_abi_note (real, &note_major, &note_minor, error)
+      || !check_abi_version (note_major, note_minor, origin, error))
+    {
+      G_UNLOCK (loaded);
+      return NULL;
+    }
+
   /* Bind all symbols now, so a plugin needing a newer libtessera fails here
    * with the linker's message instead of crashing at its first call. */
   GModule *module = g_module_open (real, G_MODULE_BIND_LOCAL);
@@ -212,7 +285,6 @@ _tessera_loader_load (const char *plugin_dir, const char *name, GError **error)
       return NULL;
     }
 
-  g_autofree char *origin = g_strdup_printf ("plugin %s", real);
   backend = entry ();
   if (!_tessera_backend_check (backend, name, origin, error))
     {

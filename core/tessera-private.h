@@ -62,6 +62,17 @@ gboolean _tessera_backend_check (const TesseraBackend *backend, const char *expe
 const TesseraBackend *_tessera_loader_load (const char *plugin_dir, const char *name,
                                             GError **error);
 
+/* Reads the ABI version TESSERA_BACKEND_DEFINE recorded in the ELF note of
+ * the plugin file @path, without loading it (loader-elf.c). FALSE with
+ * TESSERA_ERROR_PLUGIN_LOAD if the file is not a shared object for this
+ * system or has no such note. */
+gboolean _tessera_loader_read_abi_note (const char *path, guint32 *major, guint32 *minor,
+                                        GError **error);
+
+/* TRUE in a setuid or setgid process (AT_SECURE): the environment, the
+ * user's config and plugin dir are the caller's, not the program's. */
+gboolean _tessera_is_secure_mode (void);
+
 /* Returns: (transfer full) sorted names of the plugins present in @plugin_dir
  * (file names only: nothing is loaded). */
 GPtrArray *_tessera_loader_list (const char *plugin_dir);

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 #if !defined(TESSERA_PLUGIN_DIR) || !defined(TESSERA_PLUGIN_RELDIR)                                \
     || !defined(TESSERA_SYSCONF_DIR) || !defined(TESSERA_SYSCONF_RELDIR)
@@ -50,6 +52,14 @@ const char *
 _tessera_secure_getenv (const char *name)
 {
   return secure_getenv (name);
+}
+
+gboolean
+_tessera_is_secure_mode (void)
+{
+  /* AT_SECURE is what secure_getenv() goes by; the ids also catch a process
+   * that changed them after it started. */
+  return getauxval (AT_SECURE) != 0 || getuid () != geteuid () || getgid () != getegid ();
 }
 
 gboolean

@@ -48,7 +48,56 @@ prep_newer_installed (Fixture *f)
   install_as (f, "newer.lic", "KRE", "");
 }
 
+/* License files whose names a hostile user chose: bytes that are not UTF-8,
+ * and a terminal escape (ESC [31m turns the terminal red; others rewrite
+ * lines or the window title). */
+static void
+prep_hostile_names (Fixture *f)
+{
+  install_as (f, "good.lic", "KRE", "\xff\xfe");
+  install_as (f, "good.lic", "KRE", "\x1b[31m");
+}
+
 /* ---- checks ---- */
+
+/* Text output: no ESC byte, valid UTF-8, both names shown escaped. */
+static void
+check_hostile_text (Fixture *f, const char *out)
+{
+  g_assert_null (strchr (out, '\x1b'));
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  g_assert_nonnull (strstr (out, "KRE_"));
+  g_assert_nonnull (strstr (out, "\\x1b[31m.lic"));
+  g_assert_nonnull (strstr (out, "\\xff\\xfe.lic"));
+}
+
+/* JSON output parses (json-glib refuses invalid UTF-8) and says the same. */
+static void
+check_hostile_json (Fixture *f, const char *out)
+{
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  g_autoptr (JsonObject) o = parse_object (out);
+  JsonArray *a = json_object_get_array_member (o, "licenses");
+  g_assert_cmpuint (json_array_get_length (a), ==, 2);
+  gboolean seen_esc = FALSE, seen_bytes = FALSE;
+  for (guint i = 0; i < 2; i++)
+    {
+      JsonObject *l = json_array_get_object_element (a, i);
+      JsonObject *attrs = json_object_get_object_member (l, "attributes");
+      const char *file = json_object_get_string_member (attrs, "offline.file");
+      g_assert_null (strchr (file, '\x1b'));
+      seen_esc |= g_str_has_suffix (file, "\\x1b[31m.lic");
+      seen_bytes |= g_str_has_suffix (file, "\\xff\\xfe.lic");
+      g_assert_null (strchr (json_object_get_string_member (l, "id"), '\x1b'));
+      if (json_object_has_member (l, "error"))
+        {
+          JsonObject *e = json_object_get_object_member (l, "error");
+          g_assert_null (strchr (json_object_get_string_member (e, "message"), '\x1b'));
+        }
+    }
+  g_assert_true (seen_esc);
+  g_assert_true (seen_bytes);
+}
 
 static void
 check_json_machine_id (Fixture *f, const char *out)
@@ -289,6 +338,10 @@ static const CliCase cases[] = {
         NULL, prep_mixed, NULL, C ("status")),
   CASE ("status-json", NULL, 0, "licenses", NULL, prep_mixed, check_json_status,
         C ("--json", "status")),
+  CASE ("status-hostile-names", NULL, 0, "file ", NULL, prep_hostile_names, check_hostile_text,
+        C ("status")),
+  CASE ("status-hostile-names-json", NULL, 0, "licenses", NULL, prep_hostile_names,
+        check_hostile_json, C ("--json", "status")),
   CASE ("status-product", NULL, 0, "^usable: KSE [^\n]*\n$", NULL, prep_mixed, NULL,
         C ("status", "--product", "KSE")),
   CASE ("status-warning", NULL, 0,

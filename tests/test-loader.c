@@ -2,7 +2,10 @@
  * checks on files and directories, overrides, and in-process registration. */
 #include "test-util.h"
 
+#include <elf.h>
+#include <link.h>
 #include <stdio.h>
+#include <unistd.h>
 
 typedef struct
 {
@@ -20,6 +23,7 @@ static const BadPlugin bad_plugins[] = {
   { "noactivate", TESSERA_ERROR_PLUGIN_LOAD, "lacks the required op 'activate'" },
   { "wrongname", TESSERA_ERROR_PLUGIN_LOAD, "calls itself 'somebody_else'" },
   { "garbage", TESSERA_ERROR_PLUGIN_LOAD, "cannot load plugin" },
+  { "nonote", TESSERA_ERROR_PLUGIN_LOAD, "carries no Tessera ABI note" },
   { "missing", TESSERA_ERROR_NO_PROVIDER, "provider 'missing' is not installed" },
 };
 
@@ -111,6 +115,7 @@ assert_load_refused (const char *dir, const char *name, TesseraError code, const
   g_autoptr (TesseraEngine) engine = test_engine_new (name, NULL, &error);
   g_assert_false (tessera_engine_load (engine, &error));
   g_assert_error (error, TESSERA_ERROR, (gint) code);
+  g_test_message ("refused: %s", error->message);
   g_assert_nonnull (strstr (error->message, message));
   g_setenv ("TESSERA_PLUGIN_DIR", test_plugin_dir (), TRUE);
 }
@@ -234,6 +239,298 @@ test_setuid_ignores_environment (void)
     g_error ("setuid envprobe failed: %s %s", out_nobody, err_nobody);
   g_assert_null (strstr (out_nobody, "/evil"));
   g_assert_nonnull (strstr (out_nobody, "plugin-dir=/"));
+  test_tmpdir_free (dir);
+}
+
+/* The trace a test plugin's constructor leaves ($TESSERA_TEST_CTOR_TRACE),
+ * as one "name" per line; "" when none ran. */
+static char *
+read_trace (const char *trace)
+{
+  char *text = NULL;
+  if (!g_file_get_contents (trace, &text, NULL, NULL))
+    return g_strdup ("");
+  return text;
+}
+
+/* A plugin whose ABI is wrong is refused before any of its code runs: its
+ * constructor leaves no trace. A good plugin's does (the trace works). */
+static void
+test_abi_refused_before_code (void)
+{
+  const struct
+  {
+    const char *plugin;
+    TesseraError code;
+    const char *message;
+  } refused[] = {
+    { "badmajor", TESSERA_ERROR_ABI_MISMATCH, "built for Tessera backend ABI 99." },
+    { "newminor", TESSERA_ERROR_ABI_MISMATCH, "rebuild the plugin" },
+    { "nonote", TESSERA_ERROR_PLUGIN_LOAD, "no Tessera ABI note" },
+  };
+  char *dir = test_tmpdir_new ();
+  g_autofree char *trace = g_build_filename (dir, "ctor.trace", NULL);
+  g_setenv ("TESSERA_TEST_CTOR_TRACE", trace, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *so = copy_plugin (dir, refused[i].plugin, refused[i].plugin);
+      assert_load_refused (dir, refused[i].plugin, refused[i].code, refused[i].message);
+      g_autofree char *ran = read_trace (trace);
+      g_assert_cmpstr (ran, ==, "");
+    }
+  /* A fresh copy of a good plugin (not yet mapped): its constructor runs. */
+  g_autofree char *good = copy_plugin (dir, "alpha", "alpha");
+  g_autoptr (GError) error = NULL;
+  g_setenv ("TESSERA_PLUGIN_DIR", dir, TRUE);
+  g_autoptr (TesseraEngine) engine = test_engine_new ("alpha", NULL, &error);
+  g_assert_true (tessera_engine_load (engine, &error));
+  g_assert_no_error (error);
+  g_setenv ("TESSERA_PLUGIN_DIR", test_plugin_dir (), TRUE);
+  g_autofree char *ran = read_trace (trace);
+  g_assert_cmpstr (ran, ==, "alpha\n");
+  g_unsetenv ("TESSERA_TEST_CTOR_TRACE");
+  test_tmpdir_free (dir);
+}
+
+static void
+write_plugin (const char *dir, const char *name, const void *data, gsize len)
+{
+  g_autofree char *file = g_strdup_printf ("tessera-%s.so", name);
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  g_autoptr (GError) error = NULL;
+  g_file_set_contents (path, data, (gssize) len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+}
+
+/* A minimal ELF shared object header for this system with one PT_NOTE
+ * program header; the caller fills in the rest. */
+typedef struct
+{
+  ElfW (Ehdr) eh;
+  ElfW (Phdr) ph;
+  ElfW (Nhdr) nh;
+  char name[8];
+  guint32 desc[2];
+} MiniElf;
+
+static MiniElf
+mini_elf (guint32 major, guint32 minor)
+{
+  MiniElf m;
+  memset (&m, 0, sizeof m);
+  /* This test program's own header gives the class, byte order and machine. */
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *exe = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (self, &exe, &len, NULL));
+  g_assert_cmpuint (len, >=, sizeof m.eh);
+  memcpy (&m.eh, exe, sizeof m.eh);
+  m.eh.e_type = ET_DYN;
+  m.eh.e_phoff = offsetof (MiniElf, ph);
+  m.eh.e_phentsize = sizeof m.ph;
+  m.eh.e_phnum = 1;
+  m.eh.e_shoff = 0;
+  m.eh.e_shnum = 0;
+  m.eh.e_shstrndx = 0;
+  m.ph.p_type = PT_NOTE;
+  m.ph.p_offset = offsetof (MiniElf, nh);
+  m.ph.p_filesz = sizeof m - offsetof (MiniElf, nh);
+  m.ph.p_align = 4;
+  m.nh.n_namesz = sizeof TESSERA_BACKEND_NOTE_OWNER;
+  m.nh.n_descsz = sizeof m.desc;
+  m.nh.n_type = TESSERA_BACKEND_NOTE_TYPE;
+  memcpy (m.name, TESSERA_BACKEND_NOTE_OWNER, sizeof TESSERA_BACKEND_NOTE_OWNER);
+  m.desc[0] = major;
+  m.desc[1] = minor;
+  return m;
+}
+
+/* The note is read from a file a hostile user may have shaped: truncated
+ * plugins and headers whose counts, offsets and sizes point anywhere are
+ * refused with an error, never a crash or a huge allocation. */
+static void
+test_abi_note_hostile_files (void)
+{
+  char *dir = test_tmpdir_new ();
+  g_autofree char *src = g_build_filename (test_plugin_dir (), "tessera-alpha.so", NULL);
+  g_autofree char *so = NULL;
+  gsize so_len = 0;
+  g_assert_true (g_file_get_contents (src, &so, &so_len, NULL));
+
+  const gsize cuts[] = { 0, 3, 4, 40, sizeof (ElfW (Ehdr)), sizeof (ElfW (Ehdr)) + 20, 600 };
+  for (guint i = 0; i < G_N_ELEMENTS (cuts); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("cut%u", i);
+      write_plugin (dir, name, so, cuts[i]);
+      assert_load_refused (dir, name, TESSERA_ERROR_PLUGIN_LOAD, "cannot load plugin");
+    }
+  /* Cut in its last loaded segment: the note is there, but dlopen would
+   * map pages past the end of the file (SIGBUS when touched): refused. */
+  ElfW (Ehdr) eh;
+  memcpy (&eh, so, sizeof eh);
+  guint64 load_end = 0;
+  for (guint i = 0; i < eh.e_phnum; i++)
+    {
+      ElfW (Phdr) ph;
+      memcpy (&ph, so + eh.e_phoff + i * sizeof ph, sizeof ph);
+      if (ph.p_type == PT_LOAD)
+        load_end = MAX (load_end, ph.p_offset + ph.p_filesz);
+    }
+  g_assert_cmpuint (load_end, >, 4096);
+  write_plugin (dir, "half", so, load_end - 1);
+  assert_load_refused (dir, "half", TESSERA_ERROR_PLUGIN_LOAD, "truncated");
+
+  const struct
+  {
+    const char *name;
+    TesseraError code;
+    const char *message;
+  } crafted[] = {
+    { "good", TESSERA_ERROR_PLUGIN_LOAD, "cannot load plugin" }, /* no code at all */
+    { "wrongmajor", TESSERA_ERROR_ABI_MISMATCH, "built for Tessera backend ABI 7." },
+    { "newerminor", TESSERA_ERROR_ABI_MISMATCH, "rebuild the plugin" },
+    { "manyheaders", TESSERA_ERROR_PLUGIN_LOAD, "damaged program headers" },
+    { "headersafterend", TESSERA_ERROR_PLUGIN_LOAD, "damaged program headers" },
+    { "hugenotes", TESSERA_ERROR_PLUGIN_LOAD, "damaged note segment" },
+    { "notesafterend", TESSERA_ERROR_PLUGIN_LOAD, "damaged note segment" },
+    { "hugename", TESSERA_ERROR_PLUGIN_LOAD, "no Tessera ABI note" },
+    { "hugedesc", TESSERA_ERROR_PLUGIN_LOAD, "no Tessera ABI note" },
+    { "shortdesc", TESSERA_ERROR_PLUGIN_LOAD, "no Tessera ABI note" },
+    { "otherclass", TESSERA_ERROR_PLUGIN_LOAD, "another ELF class" },
+    { "executable", TESSERA_ERROR_PLUGIN_LOAD, "another ELF class" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (crafted); i++)
+    {
+      const char *name = crafted[i].name;
+      MiniElf m = mini_elf (TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);
+      if (g_str_equal (name, "wrongmajor"))
+        m.desc[0] = 7;
+      else if (g_str_equal (name, "newerminor"))
+        m.desc[1] = TESSERA_BACKEND_ABI_MINOR + 1;
+      else if (g_str_equal (name, "manyheaders"))
+        m.eh.e_phnum = 0xffff;
+      else if (g_str_equal (name, "headersafterend"))
+        m.eh.e_phoff = G_MAXUINT64 - 8;
+      else if (g_str_equal (name, "hugenotes"))
+        m.ph.p_filesz = G_MAXUINT64 - 8;
+      else if (g_str_equal (name, "notesafterend"))
+        m.ph.p_offset = sizeof m;
+      else if (g_str_equal (name, "hugename"))
+        m.nh.n_namesz = G_MAXUINT32;
+      else if (g_str_equal (name, "hugedesc"))
+        m.nh.n_descsz = G_MAXUINT32;
+      else if (g_str_equal (name, "shortdesc"))
+        m.nh.n_descsz = 4;
+      else if (g_str_equal (name, "otherclass"))
+        m.eh.e_ident[EI_CLASS] = m.eh.e_ident[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
+      else if (g_str_equal (name, "executable"))
+        m.eh.e_type = ET_EXEC;
+      write_plugin (dir, name, &m, sizeof m);
+      g_test_message ("crafted %s", name);
+      assert_load_refused (dir, name, crafted[i].code, crafted[i].message);
+    }
+  test_tmpdir_free (dir);
+}
+
+/* Code owned by another user (not root) is that user's code: refused. */
+static void
+test_owner (void)
+{
+  if (geteuid () != 0)
+    {
+      g_test_skip ("chown to another user needs root (CI runs as root)");
+      return;
+    }
+  char *dir = test_tmpdir_new ();
+  g_autofree char *so = copy_plugin (dir, "alpha", "alpha");
+  g_assert_cmpint (chown (so, 65534, 65534), ==, 0);
+  assert_load_refused (dir, "alpha", TESSERA_ERROR_PLUGIN_LOAD,
+                       "the file is owned by uid 65534, neither root nor this process's user");
+  g_assert_cmpint (chown (so, 0, 0), ==, 0);
+  g_assert_cmpint (chown (dir, 65534, 65534), ==, 0);
+  assert_load_refused (dir, "alpha", TESSERA_ERROR_PLUGIN_LOAD,
+                       "the directory is owned by uid 65534");
+  g_assert_cmpint (chown (dir, 0, 0), ==, 0);
+  test_tmpdir_free (dir);
+}
+
+/* Copies the envprobe into @dir as a setuid-root program. */
+static char *
+setuid_probe (const char *dir)
+{
+  const char *probe = g_getenv ("TESSERA_TEST_ENVPROBE");
+  g_assert_nonnull (probe);
+  char *copy = g_build_filename (dir, "envprobe", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (probe, &contents, &len, NULL));
+  g_assert_true (g_file_set_contents (copy, contents, (gssize) len, NULL));
+  g_assert_cmpint (chown (copy, 0, 0), ==, 0);
+  g_assert_cmpint (g_chmod (copy, 04755), ==, 0);
+  return copy;
+}
+
+/* A setuid program whose user picks its config (a product's --config) does
+ * not load plugins from that config's plugin-dir: there a plugin owned by
+ * nobody ran as root. Only the built-in dir is used. */
+static void
+test_setuid_ignores_config_plugin_dir (void)
+{
+  if (geteuid () != 0)
+    {
+      g_test_skip ("making a setuid-root binary needs root (CI runs as root)");
+      return;
+    }
+  char *dir = test_tmpdir_new ();
+  g_autofree char *probe = setuid_probe (dir);
+  g_autofree char *evil = g_build_filename (dir, "evil", NULL);
+  g_assert_cmpint (g_mkdir (evil, 0755), ==, 0);
+  g_autofree char *so = copy_plugin (evil, "alpha", "alpha");
+  g_autofree char *conf = g_build_filename (dir, "evil.conf", NULL);
+  g_autofree char *conf_text = g_strdup_printf ("[engine]\nproviders=alpha\nplugin-dir=%s\n", evil);
+  g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
+  g_autofree char *trace = g_build_filename (dir, "ctor.trace", NULL);
+  g_autofree char *trace_env = g_strconcat ("TESSERA_TEST_CTOR_TRACE=", trace, NULL);
+  const char *env[] = { trace_env, "PATH=/usr/bin:/bin:/usr/sbin:/sbin", NULL };
+
+  /* Not setuid (root runs it): the config's plugin-dir applies, the plugin
+   * loads and its constructor runs: the probe sees what a product would. */
+  const char *argv_plain[] = { probe, conf, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  gint status = 0;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv_plain, (char **) env, G_SPAWN_DEFAULT, NULL,
+                               NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("as root: %s %s", out, err);
+  g_autofree char *want_dir = g_strdup_printf ("config-plugin-dir=%s\n", evil);
+  g_assert_nonnull (strstr (out, want_dir));
+  g_assert_nonnull (strstr (out, "load=ok"));
+  g_autofree char *ran = read_trace (trace);
+  g_assert_cmpstr (ran, ==, "alpha\n");
+  g_assert_cmpint (g_unlink (trace), ==, 0);
+
+  /* Setuid root, run by nobody, with nobody's plugin in nobody's folder. */
+  g_assert_cmpint (chown (evil, 65534, 65534), ==, 0);
+  g_assert_cmpint (chown (so, 65534, 65534), ==, 0);
+  const char *argv_nobody[]
+      = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", probe, conf, NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv_nobody, (char **) env,
+                               G_SPAWN_SEARCH_PATH_FROM_ENVP, NULL, NULL, &out, &err, &status,
+                               &error));
+  g_assert_no_error (error);
+  g_test_message ("setuid, as nobody: %s %s", out, err);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("setuid envprobe failed: %s %s", out, err);
+  g_assert_null (strstr (out, evil));
+  g_assert_nonnull (strstr (out, "config-plugin-dir=/"));
+  g_assert_null (strstr (out, "load=ok"));
+  g_autofree char *ran_nobody = read_trace (trace);
+  g_assert_cmpstr (ran_nobody, ==, "");
+  g_assert_cmpint (chown (evil, 0, 0), ==, 0);
   test_tmpdir_free (dir);
 }
 
@@ -455,6 +752,11 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/missing-dir", test_missing_plugin_dir);
   g_test_add_func ("/loader/plugin-dir-precedence", test_plugin_dir_precedence);
   g_test_add_func ("/loader/setuid-ignores-environment", test_setuid_ignores_environment);
+  g_test_add_func ("/loader/setuid-ignores-config-plugin-dir",
+                   test_setuid_ignores_config_plugin_dir);
+  g_test_add_func ("/loader/owner", test_owner);
+  g_test_add_func ("/loader/abi-note/refused-before-code", test_abi_refused_before_code);
+  g_test_add_func ("/loader/abi-note/hostile-files", test_abi_note_hostile_files);
   g_test_add_func ("/loader/forced-provider", test_forced_provider);
   g_test_add_func ("/loader/forced-provider-help", test_forced_provider_help);
   g_test_add_func ("/loader/old-abi", test_old_abi_plugin);

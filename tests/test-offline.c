@@ -2353,6 +2353,80 @@ test_install (gconstpointer data)
   g_assert_cmpstr (tessera_license_get_id (session), ==, tessera_license_get_id (license));
 }
 
+/* Lock and license folders that are symbolic links are refused, as license
+ * files that are links are: a link could lead a product running as root
+ * anywhere (a lock folder linked to /etc had it create /etc/<hash>.lock).
+ * "victim" stands for /etc: nothing may appear in it. */
+static void
+test_folder_links (void)
+{
+  g_autoptr (Env) env = env_new ();
+  g_autofree char *path = put_valid (env, "KRE", 0);
+  g_autofree char *victim = g_build_filename (env->dir, "victim", NULL);
+  g_assert_cmpint (g_mkdir (victim, 0755), ==, 0);
+
+  /* The lock folder, a link to an existing folder, then a dangling one. */
+  g_autofree char *locks = g_build_filename (env->dir, "locks", NULL);
+  g_assert_cmpint (symlink (victim, locks), ==, 0);
+  g_autofree char *extra = g_strdup_printf ("lock-dir=%s\n", locks);
+  env_write_config (env, extra);
+  g_autoptr (TesseraEngine) engine = env_engine (env);
+  g_autofree char *lock_link = g_strdup_printf (
+      "the offline license lock folder %s is a symbolic link: lock files are not created", locks);
+  assert_refused (engine, "KRE", NULL, TESSERA_ERROR_PERMISSION_DENIED, lock_link,
+                  "lock folder is a link");
+  g_assert_cmpuint (dir_entries (victim), ==, 0);
+  g_assert_cmpint (g_unlink (locks), ==, 0);
+  g_autofree char *missing = g_build_filename (victim, "made", NULL);
+  g_assert_cmpint (symlink (missing, locks), ==, 0);
+  assert_refused (engine, "KRE", NULL, TESSERA_ERROR_PERMISSION_DENIED, lock_link,
+                  "lock folder is a dangling link");
+  g_assert_cmpuint (dir_entries (victim), ==, 0);
+  g_assert_cmpint (g_unlink (locks), ==, 0);
+  /* A real folder there: granted (the folder was the only reason). */
+  g_assert_cmpint (g_mkdir (locks, 0700), ==, 0);
+  {
+    g_autoptr (TesseraLicense) license = activate_ok (engine, "KRE");
+  }
+
+  /* The license folder, a link to the folder holding the valid file: not
+   * read for activation or listing, not written by install. */
+  g_autofree char *real_licenses = g_strconcat (env->license_dir, ".real", NULL);
+  g_assert_cmpint (g_rename (env->license_dir, real_licenses), ==, 0);
+  g_assert_cmpint (symlink (real_licenses, env->license_dir), ==, 0);
+  g_autoptr (TesseraEngine) linked = env_engine (env);
+  g_autofree char *license_link
+      = g_strdup_printf ("the offline license folder %s is a symbolic link", env->license_dir);
+  assert_refused (linked, "KRE", NULL, TESSERA_ERROR_NOT_FOUND, license_link,
+                  "license folder is a link");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) listed = tessera_engine_list_licenses (linked, NULL, &error);
+  g_assert_null (listed);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, license_link));
+  g_clear_error (&error);
+  g_autofree char *source = g_build_filename (env->dir, "to-install.lic", NULL);
+  g_autofree char *contents = read_all (path);
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_true (g_file_set_contents (source, contents, -1, NULL));
+  g_autoptr (TesseraLicense) installed
+      = tessera_engine_install_license (linked, "offline", source, &error);
+  g_assert_null (installed);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, license_link));
+  g_assert_cmpuint (dir_entries (real_licenses), ==, 0);
+  /* Through a dangling link, install creates nothing either. */
+  g_clear_error (&error);
+  g_assert_cmpint (g_unlink (env->license_dir), ==, 0);
+  g_autofree char *nowhere = g_build_filename (victim, "licenses", NULL);
+  g_assert_cmpint (symlink (nowhere, env->license_dir), ==, 0);
+  g_autoptr (TesseraLicense) installed2
+      = tessera_engine_install_license (linked, "offline", source, &error);
+  g_assert_null (installed2);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+  g_assert_cmpuint (dir_entries (victim), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2402,6 +2476,7 @@ main (int argc, char **argv)
   g_test_add_func ("/offline/sessions/copies-processes", test_copies_processes);
   g_test_add_func ("/offline/sessions/lock-dir-unwritable", test_lock_dir_unwritable);
   g_test_add_func ("/offline/sessions/lock-dir-broken", test_lock_dir_broken);
+  g_test_add_func ("/offline/folder/links", test_folder_links);
   g_test_add_func ("/offline/clock/faketime-works", test_faketime_works);
   g_test_add_func ("/offline/clock/rollback", test_rollback);
   g_test_add_func ("/offline/clock/state-deleted", test_rollback_state_deleted);

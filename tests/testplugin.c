@@ -15,10 +15,16 @@
  *   forget-count = N    (credentials forget reports)
  *
  * The abi10 variant is built as if by the ABI 1.0 header: no 1.1 ops.
+ *
+ * Every variant carries the ABI note its vtable claims (nonote: none, as a
+ * plugin built before the note existed), and a constructor that appends
+ * "NAME" to the file $TESSERA_TEST_CTOR_TRACE names: the trace that any of
+ * its code ran, which a plugin refused for its ABI must never leave.
  */
 #include <tessera/tessera.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #if defined(VARIANT_NO_ENTRY) || defined(VARIANT_NULL_ENTRY) || defined(VARIANT_NO_ACTIVATE)
 /* These variants leave some ops out of their vtable on purpose. */
@@ -32,6 +38,36 @@
 #define STR(x) STR_ (x)
 #define ENTRY__(n) tessera_backend_entry_##n
 #define ENTRY_(n) ENTRY__ (n)
+
+#if defined(VARIANT_BAD_MAJOR)
+#define NOTE_MAJOR (TESSERA_BACKEND_ABI_MAJOR + 98)
+#else
+#define NOTE_MAJOR TESSERA_BACKEND_ABI_MAJOR
+#endif
+#if defined(VARIANT_NEWER_MINOR)
+#define NOTE_MINOR (TESSERA_BACKEND_ABI_MINOR + 1)
+#elif defined(VARIANT_ABI_1_0)
+#define NOTE_MINOR 0
+#else
+#define NOTE_MINOR TESSERA_BACKEND_ABI_MINOR
+#endif
+#if !defined(VARIANT_NO_NOTE)
+TESSERA_BACKEND_NOTE (PLUGIN_NAME, NOTE_MAJOR, NOTE_MINOR);
+#endif
+
+__attribute__ ((constructor)) static void
+trace_constructor (void)
+{
+  const char *trace = getenv ("TESSERA_TEST_CTOR_TRACE");
+  if (trace == NULL)
+    return;
+  FILE *f = fopen (trace, "a");
+  if (f != NULL)
+    {
+      fprintf (f, "%s\n", STR (PLUGIN_NAME));
+      fclose (f);
+    }
+}
 
 typedef struct
 {

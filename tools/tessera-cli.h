@@ -78,8 +78,13 @@ void cli_json_add_license (JsonBuilder *b, TesseraLicense *license);
 void cli_json_add_error (JsonBuilder *b, const GError *error);
 /* Prints the builder's root on stdout, one line. */
 void cli_json_print (JsonBuilder *b);
-/* @message on one line: newlines become "; ". */
+/* @message on one line: newlines become "; ", and escaped as by cli_escape(). */
 char *cli_one_line (const char *message);
+/* @text (nullable) made safe for a terminal and for JSON: valid UTF-8 with
+ * no control characters. A byte that is not UTF-8 becomes "\xNN" (file names
+ * are bytes), as do C0 controls and DEL (ESC: "\x1b"); C1 controls become
+ * "\u00NN". Returns: (transfer full) (nullable). */
+char *cli_escape (const char *text);
 
 extern const CliCommand cli_info_commands[];
 extern const guint cli_n_info_commands;

@@ -149,7 +149,7 @@ cmd_status (const char *name, int argc, char **argv)
                       && days < opt_warn_days;
       usable += ok;
       g_autofree char *text = cli_describe_license (license);
-      const char *file = tessera_license_get_attribute (license, "offline.file");
+      g_autofree char *file = cli_escape (tessera_license_get_attribute (license, "offline.file"));
       if (!cli_opt_json)
         {
           g_print ("%s: %s%s%s\n", ok ? "usable" : "unusable", text, file ? ", file " : "",
@@ -342,8 +342,8 @@ cmd_offline_install (const char *name, int argc, char **argv)
   else
     {
       g_autofree char *text = cli_describe_license (license);
-      g_print ("installed: %s, as %s\n", text,
-               tessera_license_get_attribute (license, "offline.file"));
+      g_autofree char *file = cli_escape (tessera_license_get_attribute (license, "offline.file"));
+      g_print ("installed: %s, as %s\n", text, file);
     }
   return CLI_EXIT_OK;
 }

@@ -85,13 +85,43 @@ cli_exit_code (const GError *error)
 }
 
 char *
+cli_escape (const char *text)
+{
+  if (text == NULL)
+    return NULL;
+  GString *out = g_string_sized_new (strlen (text));
+  const char *p = text;
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          /* Not UTF-8 (a file name is bytes): show the byte, so the name
+           * can still be told apart and typed. */
+          g_string_append_printf (out, "\\x%02x", (guchar) *p);
+          p++;
+          continue;
+        }
+      if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\x%02x", c);
+      else if (c >= 0x80 && c <= 0x9f)
+        /* C1 controls: U+009B is a CSI on some terminals. */
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+      p = g_utf8_next_char (p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
 cli_one_line (const char *message)
 {
   g_auto (GStrv) lines = g_strsplit (message, "\n", -1);
-  g_autoptr (GPtrArray) kept = g_ptr_array_new ();
+  g_autoptr (GPtrArray) kept = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; lines[i]; i++)
     if (*g_strstrip (lines[i]) != '\0')
-      g_ptr_array_add (kept, lines[i]);
+      g_ptr_array_add (kept, cli_escape (lines[i]));
   g_ptr_array_add (kept, NULL);
   return g_strjoinv ("; ", (char **) kept->pdata);
 }
@@ -327,12 +357,18 @@ cli_format_time (gint64 unix_time)
 char *
 cli_describe_license (TesseraLicense *license)
 {
+  /* Backends fill these from what they were given (a file name is the id
+   * of a file that does not verify): never print them raw. */
+  g_autofree char *product = cli_escape (tessera_license_get_product (license));
+  g_autofree char *id = cli_escape (tessera_license_get_id (license));
+  g_autofree char *provider = cli_escape (tessera_license_get_provider (license));
+  g_autofree char *org = cli_escape (tessera_license_get_org (license));
   GString *out = g_string_new (NULL);
-  g_string_append_printf (out, "%s %s license %s from %s", tessera_license_get_product (license),
-                          tessera_license_kind_to_string (tessera_license_get_kind (license)),
-                          tessera_license_get_id (license), tessera_license_get_provider (license));
-  if (tessera_license_get_org (license) != NULL)
-    g_string_append_printf (out, " (org %s)", tessera_license_get_org (license));
+  g_string_append_printf (out, "%s %s license %s from %s", product,
+                          tessera_license_kind_to_string (tessera_license_get_kind (license)), id,
+                          provider);
+  if (org != NULL)
+    g_string_append_printf (out, " (org %s)", org);
   gint64 expires = tessera_license_get_expires_at (license);
   if (expires == 0)
     g_string_append (out, ", never expires");
@@ -363,11 +399,15 @@ add_time (JsonBuilder *b, const char *name, gint64 t)
 static void
 add_nullable (JsonBuilder *b, const char *name, const char *value)
 {
-  json_builder_set_member_name (b, name);
+  g_autofree char *safe_name = cli_escape (name);
+  json_builder_set_member_name (b, safe_name);
   if (value == NULL)
     json_builder_add_null_value (b);
   else
-    json_builder_add_string_value (b, value);
+    {
+      g_autofree char *safe = cli_escape (value);
+      json_builder_add_string_value (b, safe);
+    }
 }
 
 void
@@ -403,7 +443,10 @@ cli_json_add_license (JsonBuilder *b, TesseraLicense *license)
   json_builder_set_member_name (b, "features");
   json_builder_begin_array (b);
   for (guint i = 0; features[i]; i++)
-    json_builder_add_string_value (b, features[i]);
+    {
+      g_autofree char *safe = cli_escape (features[i]);
+      json_builder_add_string_value (b, safe);
+    }
   json_builder_end_array (b);
 
   g_auto (GStrv) keys = tessera_license_dup_attribute_keys (license);

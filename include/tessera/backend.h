@@ -194,6 +194,35 @@ struct _TesseraBackend
 #define TESSERA_BACKEND_EXPORT __attribute__ ((visibility ("default")))
 #endif
 
+/* The ABI note. dlopen() runs a plugin's constructors before the core could
+ * look at its vtable, so TESSERA_BACKEND_DEFINE also records the ABI in the
+ * file itself: an ELF note (section .note.tessera, owner "Tessera", type
+ * TESSERA_BACKEND_NOTE_TYPE, two 32-bit words: major and minor) that the core
+ * reads from the file before loading it. A plugin file without it, or with
+ * another major or a newer minor, is refused without running any of its
+ * code. The vtable's own abi_major/abi_minor are still checked after
+ * loading. Plugins built before the note existed must be rebuilt. */
+#define TESSERA_BACKEND_NOTE_OWNER "Tessera"
+#define TESSERA_BACKEND_NOTE_TYPE 0x54530001u
+
+#if defined(__ELF__)
+/* @id_: a C identifier unique in the file; used by TESSERA_BACKEND_DEFINE. */
+#define TESSERA_BACKEND_NOTE(id_, major_, minor_)                                                  \
+  __attribute__ ((section (".note.tessera"), aligned (4), used)) static const struct               \
+  {                                                                                                \
+    guint32 namesz, descsz, type;                                                                  \
+    char name[sizeof (TESSERA_BACKEND_NOTE_OWNER)];                                                \
+    guint32 major, minor;                                                                          \
+  } tessera_backend_note_##id_ = { sizeof (TESSERA_BACKEND_NOTE_OWNER),                            \
+                                   2 * sizeof (guint32),                                           \
+                                   TESSERA_BACKEND_NOTE_TYPE,                                      \
+                                   TESSERA_BACKEND_NOTE_OWNER,                                     \
+                                   (major_),                                                       \
+                                   (minor_) }
+#else
+#define TESSERA_BACKEND_NOTE(id_, major_, minor_) G_STATIC_ASSERT (1)
+#endif
+
 /**
  * TESSERA_BACKEND_DEFINE:
  * @name_: the provider name, a C identifier: the file is tessera-@name_.so
@@ -201,9 +230,11 @@ struct _TesseraBackend
  * @...: designated initializers of the ops, e.g. `.create = my_create, ...`
  *
  * Defines the plugin's only exported symbol, `tessera_backend_entry_<name_>`,
- * returning its static vtable stamped with this header's ABI version.
+ * returning its static vtable stamped with this header's ABI version, and
+ * the ABI note (TESSERA_BACKEND_NOTE) the core reads before loading the file.
  */
 #define TESSERA_BACKEND_DEFINE(name_, description_, ...)                                           \
+  TESSERA_BACKEND_NOTE (name_, TESSERA_BACKEND_ABI_MAJOR, TESSERA_BACKEND_ABI_MINOR);              \
   TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void);               \
   TESSERA_BACKEND_EXPORT const TesseraBackend *tessera_backend_entry_##name_ (void)                \
   {                                                                                                \

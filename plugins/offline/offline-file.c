@@ -81,6 +81,75 @@ offline_stat_path (const char *path, OfflineStat *st)
   return stat_at (AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, st);
 }
 
+int
+offline_open_folder (const char *path)
+{
+  for (;;)
+    {
+      int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      if (fd >= 0)
+        return fd;
+      if (errno == EINTR)
+        continue;
+      /* Linux answers ENOTDIR for a link under O_DIRECTORY | O_NOFOLLOW:
+       * callers tell the user which it is. */
+      int errsv = errno;
+      struct stat st;
+      if (errsv == ENOTDIR && lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+        errsv = ELOOP;
+      errno = errsv;
+      return -1;
+    }
+}
+
+int
+offline_make_folder (const char *path, gboolean *mkdir_failed)
+{
+  *mkdir_failed = FALSE;
+  int fd = offline_open_folder (path);
+  if (fd >= 0 || errno != ENOENT)
+    return fd;
+  if (g_mkdir_with_parents (path, 0700) != 0)
+    {
+      /* A dangling link in its place makes mkdir fail: say it is a link. */
+      int errsv = errno;
+      struct stat st;
+      if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+        errsv = ELOOP;
+      else
+        *mkdir_failed = TRUE;
+      errno = errsv;
+      return -1;
+    }
+  return offline_open_folder (path);
+}
+
+DIR *
+offline_open_license_dir (const char *path)
+{
+  int fd = offline_open_folder (path);
+  if (fd < 0)
+    return NULL;
+  DIR *dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      int errsv = errno;
+      close (fd);
+      errno = errsv;
+    }
+  return dir;
+}
+
+void
+offline_set_license_dir_link_error (const char *path, GError **error)
+{
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+               "the offline license folder %s is a symbolic link: offline license folders are "
+               "not followed through links (it could point anywhere); make it a real folder, "
+               "or set license-dir in [provider:offline] to the folder itself",
+               path);
+}
+
 gboolean
 offline_stat_same_inode (const OfflineStat *a, const OfflineStat *b)
 {

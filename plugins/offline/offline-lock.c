@@ -37,14 +37,14 @@
   "without it; make the folder writable for this user, or set lock-dir in [provider:offline]"
 
 static int
-open_lock_file (const char *path)
+open_lock_file (int dirfd, const char *name)
 {
   /* O_NOFOLLOW: not through a link; O_NONBLOCK: a FIFO in its place must not
    * hang the product (it is refused below, as not a regular file). */
   for (;;)
     {
-      int fd
-          = open (path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
+      int fd = openat (dirfd, name,
+                       O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
       if (fd >= 0 || errno != EINTR)
         return fd;
     }
@@ -59,6 +59,41 @@ lock_error_code (int errsv)
                                                                : TESSERA_ERROR_PERMISSION_DENIED;
 }
 
+/* The lock folder, created on the first lock (only then, so activation
+ * costs no mkdir once it exists) and never a link: refused as license files
+ * are. Returns: its fd, or -1 with @error set. */
+static int
+open_lock_dir (const char *lock_dir, GError **error)
+{
+  gboolean mkdir_failed = FALSE;
+  int dirfd = offline_make_folder (lock_dir, &mkdir_failed);
+  if (dirfd < 0 && mkdir_failed)
+    {
+      int errsv = errno;
+      g_set_error (error, TESSERA_ERROR, lock_error_code (errsv),
+                   "cannot create the offline license lock folder %s: %s: " LOCK_DIR_ADVICE,
+                   lock_dir, g_strerror (errsv));
+      return -1;
+    }
+  if (dirfd < 0)
+    {
+      int errsv = errno;
+      if (errsv == ELOOP)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                     "the offline license lock folder %s is a symbolic link: lock files are "
+                     "not created through links (it could point anywhere); make it a real "
+                     "folder, or set lock-dir in [provider:offline] to the folder itself",
+                     lock_dir);
+      else
+        g_set_error (
+            error, TESSERA_ERROR, lock_error_code (errsv),
+            "cannot create lock files in the offline license lock folder %s: %s: " LOCK_DIR_ADVICE,
+            lock_dir, g_strerror (errsv));
+      return -1;
+    }
+  return dirfd;
+}
+
 gboolean
 offline_candidate_lock_license (OfflineCandidate *cand, const char *lock_dir, GError **error)
 {
@@ -68,36 +103,26 @@ offline_candidate_lock_license (OfflineCandidate *cand, const char *lock_dir, GE
   const char *license_id = tessera_licfile_get_license_id (cand->file);
   g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, license_id, -1);
   g_autofree char *name = g_strconcat (digest, LOCK_SUFFIX, NULL);
-  g_autofree char *path = g_build_filename (lock_dir, name, NULL);
 
-  int fd = open_lock_file (path);
-  if (fd < 0 && errno == ENOENT)
-    {
-      /* The first lock: create the folder (only then, so activation costs
-       * no mkdir once it exists). */
-      if (g_mkdir_with_parents (lock_dir, 0700) != 0)
-        {
-          int errsv = errno;
-          g_set_error (error, TESSERA_ERROR, lock_error_code (errsv),
-                       "cannot create the offline license lock folder %s: %s: " LOCK_DIR_ADVICE,
-                       lock_dir, g_strerror (errsv));
-          return FALSE;
-        }
-      fd = open_lock_file (path);
-    }
+  int dirfd = open_lock_dir (lock_dir, error);
+  if (dirfd < 0)
+    return FALSE;
+  /* Created in the folder that was checked, whatever its path names now. */
+  int fd = open_lock_file (dirfd, name);
+  int open_errno = errno;
+  close (dirfd);
   if (fd < 0)
     {
-      int errsv = errno;
-      if (errsv == ELOOP)
+      if (open_errno == ELOOP)
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
                      "the lock file %s in the offline license lock folder %s is a symbolic "
                      "link: " LOCK_DIR_ADVICE,
                      name, lock_dir);
       else
-        g_set_error (error, TESSERA_ERROR, lock_error_code (errsv),
+        g_set_error (error, TESSERA_ERROR, lock_error_code (open_errno),
                      "cannot create the lock file %s in the offline license lock folder %s: "
                      "%s: " LOCK_DIR_ADVICE,
-                     name, lock_dir, g_strerror (errsv));
+                     name, lock_dir, g_strerror (open_errno));
       return FALSE;
     }
 

@@ -14,6 +14,8 @@
 
 #include <tessera/tessera.h>
 
+#include <dirent.h>
+
 G_BEGIN_DECLS
 
 /* ---- offline-file.c ---- */
@@ -43,6 +45,24 @@ int offline_stat_fd (int fd, OfflineStat *st);
 int offline_stat_path (const char *path, OfflineStat *st);
 gboolean offline_stat_same_inode (const OfflineStat *a, const OfflineStat *b);
 gboolean offline_stat_equal (const OfflineStat *a, const OfflineStat *b);
+
+/* Opens the folder @path itself, never through a symbolic link: a lock or
+ * license folder that is a link could send a product running as root
+ * anywhere (a lock folder linked to /etc made it create /etc/<hash>.lock).
+ * Links above @path are followed, as for any path.
+ * Returns: a directory fd (O_CLOEXEC), or -1 with errno set: ELOOP when
+ * @path is a link, ENOTDIR when it is something else but a folder. */
+int offline_open_folder (const char *path);
+/* offline_open_folder(), creating @path (0700, and its parents) first if
+ * it is missing. *@mkdir_failed: set when creating it failed (errno says
+ * why); a dangling link in its place is ELOOP, as a link. */
+int offline_make_folder (const char *path, gboolean *mkdir_failed);
+/* The license folder @path, opened by offline_open_folder(), to read.
+ * Returns: NULL with errno set (ELOOP: a link) if it cannot be. */
+DIR *offline_open_license_dir (const char *path);
+/* TESSERA_ERROR_NOT_FOUND: @path is a link, as license files that are links
+ * are refused. */
+void offline_set_license_dir_link_error (const char *path, GError **error);
 
 /* How relevant a refusal is when several files are refused: lower wins. */
 typedef enum

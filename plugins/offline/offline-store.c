@@ -128,13 +128,18 @@ offline_list (gpointer instance, const char *product, GError **error)
   Offline *self = instance;
   g_autoptr (GPtrArray) out
       = g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
-  DIR *dir = opendir (self->license_dir);
+  DIR *dir = offline_open_license_dir (self->license_dir);
   if (dir == NULL)
     {
       int errsv = errno;
       /* No folder: nothing stored, which is not an error. */
       if (errsv == ENOENT)
         return g_steal_pointer (&out);
+      if (errsv == ELOOP)
+        {
+          offline_set_license_dir_link_error (self->license_dir, error);
+          return NULL;
+        }
       g_set_error (error, TESSERA_ERROR,
                    errsv == EACCES || errsv == EPERM ? TESSERA_ERROR_PERMISSION_DENIED
                                                      : TESSERA_ERROR_FAILED,
@@ -211,11 +216,20 @@ offline_stored_validate (Offline *self, TesseraLicense *license, GError **error)
  * never a part. The temporary name starts with '.' and does not end in
  * ".lic": nothing ever takes it for a license. */
 static gboolean
-write_atomically (const char *dir, const char *name, GBytes *contents, GError **error)
+write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autofree char *tmpl = g_strdup_printf ("%s/.%s.XXXXXX", dir, name);
-  int fd = g_mkstemp_full (tmpl, O_WRONLY | O_CLOEXEC, 0644);
+  g_autofree char *tmp = NULL;
+  int fd = -1;
+  /* mkstemp's own loop, in the folder that was checked (openat). */
+  for (guint attempt = 0; fd < 0 && attempt < 100; attempt++)
+    {
+      g_free (tmp);
+      tmp = g_strdup_printf (".%s.%08x", name, g_random_int ());
+      fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0 && errno != EEXIST && errno != EINTR)
+        break;
+    }
   if (fd < 0)
     {
       int errsv = errno;
@@ -244,11 +258,11 @@ write_atomically (const char *dir, const char *name, GBytes *contents, GError **
     errsv = errno;
   if (close (fd) != 0 && errsv == 0)
     errsv = errno;
-  if (errsv == 0 && rename (tmpl, path) != 0)
+  if (errsv == 0 && renameat (dirfd, tmp, dirfd, name) != 0)
     errsv = errno;
   if (errsv != 0)
     {
-      g_unlink (tmpl);
+      unlinkat (dirfd, tmp, 0);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "cannot write %s: %s", path,
                    g_strerror (errsv));
       return FALSE;
@@ -261,19 +275,20 @@ write_atomically (const char *dir, const char *name, GBytes *contents, GError **
  * if it verifies (NULL if it is damaged). FALSE with @error set if
  * something that is not a regular file is in the way. */
 static gboolean
-existing_file (Offline *self, const char *path, GBytes *contents, gboolean *exists, gboolean *same,
-               TesseraLicfile **verified, GError **error)
+existing_file (Offline *self, int dirfd, const char *name, const char *path, GBytes *contents,
+               gboolean *exists, gboolean *same, TesseraLicfile **verified, GError **error)
 {
   *exists = *same = FALSE;
   *verified = NULL;
   OfflineRank rank = OFFLINE_RANK_NONE;
   g_autoptr (GError) local_error = NULL;
   g_autoptr (OfflineCandidate) cand
-      = offline_candidate_open_unlocked (AT_FDCWD, path, path, &rank, &local_error);
+      = offline_candidate_open_unlocked (dirfd, name, path, &rank, &local_error);
   if (cand == NULL)
     {
+      struct stat st;
       if (g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND)
-          && g_file_test (path, G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK) == FALSE)
+          && fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
         return TRUE;
       /* A link, a folder, a file that cannot be read: not ours to replace. */
       g_set_error (error, local_error->domain, local_error->code, "cannot install over %s: %s",
@@ -290,6 +305,10 @@ existing_file (Offline *self, const char *path, GBytes *contents, gboolean *exis
     *verified = tessera_licfile_ref (cand->file);
   return TRUE;
 }
+
+static TesseraLicense *install_in (Offline *self, int dirfd, const char *name, const char *path,
+                                   TesseraLicfile *file, GBytes *contents, const char *file_name,
+                                   GError **error);
 
 TesseraLicense *
 offline_install (gpointer instance, const char *file_name, GBytes *contents, GError **error)
@@ -334,20 +353,38 @@ offline_install (gpointer instance, const char *file_name, GBytes *contents, GEr
    * file by its name, and a file only works under its own. */
   g_autofree char *name = tessera_licfile_file_name (product, machine_id, 0);
   g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
-  if (g_mkdir_with_parents (self->license_dir, 0700) != 0)
+  /* Everything below happens in this folder, opened once: a link put in
+   * its place meanwhile is not followed. */
+  gboolean mkdir_failed = FALSE;
+  int dirfd = offline_make_folder (self->license_dir, &mkdir_failed);
+  if (dirfd < 0)
     {
       int errsv = errno;
-      g_set_error (
-          error, TESSERA_ERROR,
-          errsv == EACCES || errsv == EPERM || errsv == EROFS ? TESSERA_ERROR_PERMISSION_DENIED
-                                                              : TESSERA_ERROR_FAILED,
-          "cannot create the offline license folder %s: %s", self->license_dir, g_strerror (errsv));
+      if (errsv == ELOOP)
+        offline_set_license_dir_link_error (self->license_dir, error);
+      else
+        g_set_error (error, TESSERA_ERROR,
+                     errsv == EACCES || errsv == EPERM || errsv == EROFS
+                         ? TESSERA_ERROR_PERMISSION_DENIED
+                         : TESSERA_ERROR_FAILED,
+                     "cannot %s the offline license folder %s: %s",
+                     mkdir_failed ? "create" : "open", self->license_dir, g_strerror (errsv));
       return NULL;
     }
+  TesseraLicense *installed
+      = install_in (self, dirfd, name, path, file, contents, file_name, error);
+  close (dirfd);
+  return installed;
+}
 
+static TesseraLicense *
+install_in (Offline *self, int dirfd, const char *name, const char *path, TesseraLicfile *file,
+            GBytes *contents, const char *file_name, GError **error)
+{
+  const char *product = tessera_licfile_get_product (file);
   gboolean exists = FALSE, same = FALSE;
   g_autoptr (TesseraLicfile) current = NULL;
-  if (!existing_file (self, path, contents, &exists, &same, &current, error))
+  if (!existing_file (self, dirfd, name, path, contents, &exists, &same, &current, error))
     return NULL;
   /* A damaged file in the way is replaced: it grants nothing. A good one
    * only by a file that lasts longer, so installing an older file by
@@ -368,8 +405,8 @@ offline_install (gpointer instance, const char *file_name, GBytes *contents, GEr
                    old_end, new_end);
       return NULL;
     }
-  if (!same && !write_atomically (self->license_dir, name, contents, error))
+  if (!same && !write_atomically (dirfd, self->license_dir, name, contents, error))
     return NULL;
 
-  return stored_new (self, AT_FDCWD, path, path, product);
+  return stored_new (self, dirfd, name, path, product);
 }

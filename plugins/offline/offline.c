@@ -377,11 +377,13 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
                     GCancellable *cancellable, GError **error)
 {
   g_autofree char *expected = tessera_licfile_file_name (product, machine_id, 0);
-  DIR *dir = opendir (self->license_dir);
+  DIR *dir = offline_open_license_dir (self->license_dir);
   if (dir == NULL)
     {
       int errsv = errno;
-      if (errsv == ENOENT || errsv == ENOTDIR)
+      if (errsv == ELOOP)
+        offline_set_license_dir_link_error (self->license_dir, error);
+      else if (errsv == ENOENT || errsv == ENOTDIR)
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
                      "the offline license folder %s %s: create it and put the license file "
                      "%s there; your administrator issues it for this machine's ID, %s",
