@@ -19,6 +19,43 @@ ts_pg_audit (TsPgDb *db, gint64 now, const char *org_id, const char *actor, cons
 }
 
 gboolean
+ts_pg_audit_account (TsPgDb *db, gint64 now, const char *user_id, const char *org_id,
+                     const char *actor, const char *action, const char *detail, GError **error)
+{
+  g_autofree char *elsewhere
+      = org_id != NULL ? g_strdup_printf ("in %s: %s", org_id, detail != NULL ? detail : "")
+                       : g_strdup (detail);
+  gint64 rows = 0;
+  if (!ts_pg_exec (db, error, &rows,
+                   "INSERT INTO audit (at, org_id, actor, action, target, detail)"
+                   " SELECT ?, org_id, ?, ?, ?, ? FROM members"
+                   " WHERE user_id = ? AND org_id IS DISTINCT FROM ? ORDER BY org_id",
+                   "issssss", now, actor != NULL ? actor : "tessera-admin", action, user_id,
+                   elsewhere, user_id, org_id))
+    return FALSE;
+  if (org_id == NULL && rows > 0)
+    return TRUE;
+  return ts_pg_audit (db, now, org_id, actor, action, user_id, detail, error);
+}
+
+gboolean
+ts_pg_account_held (TsPgDb *db, const char *user_id, const char *org_id, gboolean *held,
+                    GError **error)
+{
+  gint64 v = 0;
+  if (!ts_pg_query_int (
+          db, error, &v, NULL,
+          "SELECT CASE WHEN EXISTS (SELECT 1 FROM web_passwords WHERE user_id = ?)"
+          " OR EXISTS (SELECT 1 FROM api_keys WHERE user_id = ?)"
+          " OR EXISTS (SELECT 1 FROM members WHERE user_id = ? AND org_id IS DISTINCT FROM ?)"
+          " THEN 1 ELSE 0 END",
+          "ssss", user_id, user_id, user_id, org_id))
+    return FALSE;
+  *held = v != 0;
+  return TRUE;
+}
+
+gboolean
 ts_pg_require_admin (TsPgDb *db, const char *actor, const char *org_id, TsRole *role,
                      GError **error)
 {

@@ -103,8 +103,22 @@ ts_pg_set_member (TsPgStore *store, const char *actor, const char *org_id, const
                                     "SELECT role FROM members WHERE org_id = ? AND user_id = ?",
                                     "ss", org_id, user_id)
                 && ts_count_owners (db, org_id, &owners, error);
+  gboolean held = FALSE;
   if (ok && !found)
-    old_role = -1;
+    {
+      old_role = -1;
+      ok = actor == NULL || ts_pg_account_held (db, user_id, org_id, &held, error);
+    }
+  if (ok && held)
+    {
+      /* As store-identity.c: only the account's holder may agree. */
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "%s already has a Tessera account, which joins organization %s only by "
+                   "accepting an invitation with its own password: an owner invites it "
+                   "(Members > Invite, or POST /api/v1/orgs/%s/invites)",
+                   email, org_id, org_id);
+      ok = FALSE;
+    }
   if (ok && (role == TS_ROLE_OWNER || old_role == TS_ROLE_OWNER) && actor_role != TS_ROLE_OWNER)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
@@ -123,8 +137,8 @@ ts_pg_set_member (TsPgStore *store, const char *actor, const char *org_id, const
                       "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
                       " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
                       "ssi", org_id, user_id, (gint64) role)
-       && ts_pg_audit (db, now, org_id, actor, "member.set", user_id, ts_role_to_string (role),
-                       error);
+       && ts_pg_audit_account (db, now, user_id, org_id, actor, "member.set",
+                               ts_role_to_string (role), error);
   if (!ts_pg_finish (store, db, ok, error))
     g_clear_pointer (&user_id, g_free);
   return user_id;
@@ -183,7 +197,7 @@ ts_pg_remove_member (TsPgStore *store, const char *actor, const char *org_id, co
            "ss", user_id, org_id)
        && ts_pg_exec (db, error, NULL, "DELETE FROM members WHERE org_id = ? AND user_id = ?", "ss",
                       org_id, user_id)
-       && ts_pg_audit (db, now, org_id, actor, "member.remove", user_id, NULL, error);
+       && ts_pg_audit_account (db, now, user_id, org_id, actor, "member.remove", NULL, error);
   return ts_pg_finish (store, db, ok, error);
 }
 

@@ -95,6 +95,12 @@ GPtrArray *ts_pg_list_rows (TsPgStore *store, const char *actor, const char *org
 
 gboolean ts_pg_audit (TsPgDb *db, gint64 now, const char *org_id, const char *actor,
                       const char *action, const char *target, const char *detail, GError **error);
+/* As ts_audit_account() and ts_account_held() (store-private.h). */
+gboolean ts_pg_audit_account (TsPgDb *db, gint64 now, const char *user_id, const char *org_id,
+                              const char *actor, const char *action, const char *detail,
+                              GError **error);
+gboolean ts_pg_account_held (TsPgDb *db, const char *user_id, const char *org_id, gboolean *held,
+                             GError **error);
 gboolean ts_pg_require_admin (TsPgDb *db, const char *actor, const char *org_id, TsRole *role,
                               GError **error);
 /* In a write transaction the pool row is locked until the end of it: every

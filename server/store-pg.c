@@ -75,6 +75,10 @@ static const char *const migrations[] = {
   /* 3: signing keys, as SQLite's migration 3 */
   "CREATE TABLE signing_keys (id " T " PRIMARY KEY, public_key " T " NOT NULL,"
   "  sealed " T " NOT NULL, created_at BIGINT NOT NULL, seq BIGINT NOT NULL UNIQUE);",
+  /* 4: invitations carry their role, as SQLite's migration 4 */
+  "ALTER TABLE web_invites ADD COLUMN role INTEGER;"
+  "UPDATE web_invites SET role = (SELECT m.role FROM members m"
+  "  WHERE m.org_id = web_invites.org_id AND m.user_id = web_invites.user_id);",
 };
 
 #undef T

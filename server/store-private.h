@@ -152,6 +152,19 @@ GPtrArray *ts_list_rows (TsStore *store, const char *actor, const char *org_id, 
 char *ts_new_id (void);
 gboolean ts_audit (sqlite3 *db, gint64 now, const char *org_id, const char *actor,
                    const char *action, const char *target, const char *detail, GError **error);
+/* A change to the account @user_id (its password, a membership, a role),
+ * audited in @org_id (nullable: where it happened) and in every other
+ * organization the account belongs to, whose log says "in ORG: DETAIL";
+ * with no organization at all, once outside any. */
+gboolean ts_audit_account (sqlite3 *db, gint64 now, const char *user_id, const char *org_id,
+                           const char *actor, const char *action, const char *detail,
+                           GError **error);
+/* *held: whether someone already holds the account @user_id outside
+ * @org_id: it has a web password, an API key, or a membership of another
+ * organization. Only an account nobody holds may be joined to @org_id or
+ * given a password without its holder's consent. */
+gboolean ts_account_held (sqlite3 *db, const char *user_id, const char *org_id, gboolean *held,
+                          GError **error);
 /* @actor NULL: trusted (the org must exist, else NOT_FOUND). Otherwise
  * @actor must be owner or admin of @org_id (else PERMISSION_DENIED). The
  * actor's role goes to *role (nullable; OWNER for NULL). */
@@ -190,5 +203,17 @@ const char *ts_web_dummy_hash (void);
 gboolean ts_web_verify (const char *hash, const char *password);
 /* The rate-limit subject of an account ("account:" + lowercase email). */
 char *ts_web_account_subject (const char *email);
+
+/* One of the few Argon2id slots of the process (TS_WEB_HASH_SLOTS): every
+ * password hash or check runs holding one, so a sign-in flood costs at most
+ * that many times 64 MiB and that many cores, and the licensing API keeps
+ * the rest of the worker threads. Up to TS_WEB_HASH_QUEUE callers wait for
+ * a slot; past that the caller gets UNAVAILABLE at once ("busy, try again").
+ * Use as: g_auto (TsWebHashSlot) slot = 0; if (!ts_web_hash_enter (&slot,
+ * error)) ...; the slot is given back when it goes out of scope. */
+typedef int TsWebHashSlot;
+gboolean ts_web_hash_enter (TsWebHashSlot *slot, GError **error);
+void ts_web_hash_leave (TsWebHashSlot slot);
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (TsWebHashSlot, ts_web_hash_leave, 0)
 
 G_END_DECLS

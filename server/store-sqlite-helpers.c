@@ -20,6 +20,41 @@ ts_audit (sqlite3 *db, gint64 now, const char *org_id, const char *actor, const 
 }
 
 gboolean
+ts_audit_account (sqlite3 *db, gint64 now, const char *user_id, const char *org_id,
+                  const char *actor, const char *action, const char *detail, GError **error)
+{
+  g_autofree char *elsewhere
+      = org_id != NULL ? g_strdup_printf ("in %s: %s", org_id, detail != NULL ? detail : "")
+                       : g_strdup (detail);
+  gint64 rows = 0;
+  if (!ts_exec (db, error, &rows,
+                "INSERT INTO audit (at, org_id, actor, action, target, detail)"
+                " SELECT ?, org_id, ?, ?, ?, ? FROM members WHERE user_id = ? AND org_id IS NOT ?"
+                " ORDER BY org_id",
+                "issssss", now, actor != NULL ? actor : "tessera-admin", action, user_id, elsewhere,
+                user_id, org_id))
+    return FALSE;
+  if (org_id == NULL && rows > 0)
+    return TRUE;
+  return ts_audit (db, now, org_id, actor, action, user_id, detail, error);
+}
+
+gboolean
+ts_account_held (sqlite3 *db, const char *user_id, const char *org_id, gboolean *held,
+                 GError **error)
+{
+  gint64 v = 0;
+  if (!ts_query_int (db, error, &v, NULL,
+                     "SELECT EXISTS (SELECT 1 FROM web_passwords WHERE user_id = ?)"
+                     " OR EXISTS (SELECT 1 FROM api_keys WHERE user_id = ?)"
+                     " OR EXISTS (SELECT 1 FROM members WHERE user_id = ? AND org_id IS NOT ?)",
+                     "ssss", user_id, user_id, user_id, org_id))
+    return FALSE;
+  *held = v != 0;
+  return TRUE;
+}
+
+gboolean
 ts_require_admin (sqlite3 *db, const char *actor, const char *org_id, TsRole *role, GError **error)
 {
   if (!ts_check_org_id (org_id, error))

@@ -63,6 +63,13 @@ static const char *const migrations[] = {
    * the instances' key-encryption key */
   "CREATE TABLE signing_keys (id TEXT PRIMARY KEY, public_key TEXT NOT NULL,"
   "  sealed TEXT NOT NULL, created_at INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE);",
+  /* 4: an invitation carries its role and makes the member only once
+   * accepted (store-web.c). An earlier one already made its member: its
+   * role is that membership's, and one whose member has left since is
+   * withdrawn (NULL). */
+  "ALTER TABLE web_invites ADD COLUMN role INTEGER;"
+  "UPDATE web_invites SET role = (SELECT m.role FROM members m"
+  "  WHERE m.org_id = web_invites.org_id AND m.user_id = web_invites.user_id);",
 };
 
 /* ---- connections ---- */

@@ -108,3 +108,58 @@ ts_web_account_subject (const char *email)
   g_autofree char *lower = g_ascii_strdown (email, -1);
   return g_strconcat ("account:", lower, NULL);
 }
+
+/* ---- the Argon2id slots ---- */
+
+static GMutex ts_web_gate_lock;
+static GCond ts_web_gate_free;
+static guint ts_web_gate_running, ts_web_gate_waiting, ts_web_gate_peak, ts_web_gate_refused;
+
+gboolean
+ts_web_hash_enter (TsWebHashSlot *slot, GError **error)
+{
+  g_mutex_lock (&ts_web_gate_lock);
+  if (ts_web_gate_running >= TS_WEB_HASH_SLOTS && ts_web_gate_waiting >= TS_WEB_HASH_QUEUE)
+    {
+      /* Waiting longer would hold a worker thread that an activation needs. */
+      ts_web_gate_refused++;
+      g_mutex_unlock (&ts_web_gate_lock);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "the server is busy checking other passwords: try again in a second");
+      return FALSE;
+    }
+  ts_web_gate_waiting++;
+  while (ts_web_gate_running >= TS_WEB_HASH_SLOTS)
+    g_cond_wait (&ts_web_gate_free, &ts_web_gate_lock);
+  ts_web_gate_waiting--;
+  ts_web_gate_running++;
+  ts_web_gate_peak = MAX (ts_web_gate_peak, ts_web_gate_running);
+  g_mutex_unlock (&ts_web_gate_lock);
+  *slot = 1;
+  return TRUE;
+}
+
+void
+ts_web_hash_leave (TsWebHashSlot slot)
+{
+  if (slot == 0)
+    return;
+  g_mutex_lock (&ts_web_gate_lock);
+  g_assert (ts_web_gate_running > 0);
+  ts_web_gate_running--;
+  g_cond_signal (&ts_web_gate_free);
+  g_mutex_unlock (&ts_web_gate_lock);
+}
+
+void
+ts_store_web_hash_stats (guint *peak, guint *refused, gboolean reset)
+{
+  g_mutex_lock (&ts_web_gate_lock);
+  if (peak != NULL)
+    *peak = ts_web_gate_peak;
+  if (refused != NULL)
+    *refused = ts_web_gate_refused;
+  if (reset)
+    ts_web_gate_peak = ts_web_gate_refused = 0;
+  g_mutex_unlock (&ts_web_gate_lock);
+}

@@ -130,7 +130,7 @@ ts_web_store_password (TsStore *store, const char *user_id, const char *hash, co
                    "ss", user_id, keep_hash)
        && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
                    subject)
-       && ts_audit (db, now, NULL, actor, "password.set", user_id, NULL, error);
+       && ts_audit_account (db, now, user_id, NULL, actor, "password.set", NULL, error);
   g_free (email);
   return ts_db_finish (store, db, ok, error);
 }
@@ -139,7 +139,9 @@ gboolean
 ts_store_web_set_password (TsStore *store, const char *user_id, const char *password, gint64 now,
                            GError **error)
 {
-  if (!ts_check_id ("user_id", user_id, error) || !ts_web_check_password (password, error))
+  g_auto (TsWebHashSlot) slot = 0;
+  if (!ts_check_id ("user_id", user_id, error) || !ts_web_check_password (password, error)
+      || !ts_web_hash_enter (&slot, error))
     return FALSE;
   g_autofree char *hash = ts_web_hash_password (password, error);
   return hash != NULL && ts_web_store_password (store, user_id, hash, NULL, NULL, now, error);
@@ -157,7 +159,8 @@ ts_store_web_change_password (TsStore *store, const char *user_id, const char *o
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "the current password is wrong");
       return FALSE;
     }
-  if (!ts_web_check_password (new_password, error))
+  g_auto (TsWebHashSlot) slot = 0;
+  if (!ts_web_check_password (new_password, error) || !ts_web_hash_enter (&slot, error))
     return FALSE;
   /* A wrong current password counts as a failed sign-in of the account, as
    * in ts_store_web_login(): a stolen session cookie must not become an
@@ -208,6 +211,13 @@ ts_store_web_login (TsStore *store, const char *email, const char *password, con
       || strlen (password) > TS_WEB_PASSWORD_MAX)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "wrong email or password");
+      return NULL;
+    }
+  /* A busy refusal comes before the attempt is counted: it is no guess. */
+  g_auto (TsWebHashSlot) slot = 0;
+  if (!ts_web_hash_enter (&slot, error))
+    {
+      *retry_after = 1;
       return NULL;
     }
   g_autofree char *account = ts_web_account_subject (email);
@@ -374,17 +384,17 @@ ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, cons
                    org_id);
       ok = FALSE;
     }
+  /* The membership waits for the acceptance (ts_store_web_accept_invite):
+   * until then the account's organizations, and so its activations, are
+   * what they were. */
   char *token = ts_web_token (TS_WEB_INVITE_PREFIX);
   g_autofree char *hash = ts_web_hash_token (token);
   ok = ok
        && ts_exec (db, error, NULL,
-                   "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
-                   " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
-                   "ssi", org_id, user_id, (gint64) role)
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO web_invites (hash, user_id, org_id, created_by, created_at,"
-                   " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                   "ssssii", hash, user_id, org_id, actor, now, now + TS_WEB_INVITE_SECONDS)
+                   "INSERT INTO web_invites (hash, user_id, org_id, role, created_by, created_at,"
+                   " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   "sssisii", hash, user_id, org_id, (gint64) role, actor, now,
+                   now + TS_WEB_INVITE_SECONDS)
        && ts_audit (db, now, org_id, actor, "member.invite", user_id, ts_role_to_string (role),
                     error);
   if (!ts_db_finish (store, db, ok, error))
@@ -395,6 +405,34 @@ ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, cons
   else if (user_id_out != NULL)
     *user_id_out = g_steal_pointer (&user_id);
   return token;
+}
+
+/* The invitation hashed @hash if it can still be used: its user, org and
+ * role; else AUTH. */
+static gboolean
+ts_web_load_invite (sqlite3 *db, const char *hash, gint64 now, char **user_id, char **org_id,
+                    gint64 *role, GError **error)
+{
+  gint64 expires = 0, used = 0;
+  gboolean ok
+      = ts_query_str (db, error, user_id, "SELECT user_id FROM web_invites WHERE hash = ?", "s",
+                      hash)
+        && ts_query_str (db, error, org_id, "SELECT org_id FROM web_invites WHERE hash = ?", "s",
+                         hash)
+        && ts_query_int (db, error, role, NULL,
+                         "SELECT coalesce (role, -1) FROM web_invites WHERE hash = ?", "s", hash)
+        && ts_query_int (db, error, &expires, NULL,
+                         "SELECT expires_at FROM web_invites WHERE hash = ?", "s", hash)
+        && ts_query_int (db, error, &used, NULL,
+                         "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ?", "s", hash);
+  if (ok && (*user_id == NULL || used > 0 || expires <= now || *role < 0))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+                   "this invitation is unknown, already used or expired: ask your organization's "
+                   "owner for a new one");
+      ok = FALSE;
+    }
+  return ok;
 }
 
 char *
@@ -408,45 +446,99 @@ ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char
                    "not a Tessera invitation: ask your organization's owner for a new link");
       return NULL;
     }
-  if (!ts_web_check_password (password, error))
-    return NULL;
-  /* Hashed before the transaction: Argon2id is slow by design. */
-  g_autofree char *pw_hash = ts_web_hash_password (password, error);
-  if (pw_hash == NULL)
+  if (password == NULL || strlen (password) > TS_WEB_PASSWORD_MAX)
+    {
+      ts_web_check_password (password, error);
+      return NULL;
+    }
+  g_auto (TsWebHashSlot) slot = 0;
+  if (!ts_web_hash_enter (&slot, error))
     return NULL;
   g_autofree char *hash = ts_web_hash_token (invite_token);
+
+  /* 1. Whose account is it? One that someone holds proves it is theirs
+   * with its current password: the attempt is counted first, as a
+   * sign-in's. */
   sqlite3 *db = ts_db_begin (store, TRUE, error);
   if (db == NULL)
     return NULL;
-  g_autofree char *user_id = NULL;
-  gint64 expires = 0, used = 0;
+  g_autofree char *user_id = NULL, *org_id = NULL, *email = NULL, *old_hash = NULL;
+  g_autofree char *subject = NULL;
+  gint64 role = 0, retry_after = 0;
+  gboolean held = FALSE;
   gboolean ok
-      = ts_query_str (db, error, &user_id, "SELECT user_id FROM web_invites WHERE hash = ?", "s",
-                      hash)
-        && ts_query_int (db, error, &expires, NULL,
-                         "SELECT expires_at FROM web_invites WHERE hash = ?", "s", hash)
-        && ts_query_int (db, error, &used, NULL,
-                         "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ?", "s", hash);
-  if (ok && (user_id == NULL || used > 0 || expires <= now))
+      = ts_web_load_invite (db, hash, now, &user_id, &org_id, &role, error)
+        && ts_account_held (db, user_id, org_id, &held, error)
+        && ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id)
+        && ts_query_str (db, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
+                         "s", user_id);
+  if (ok && held)
+    ok = (subject = ts_web_account_subject (email)) != NULL
+         && ts_web_count_attempt (db, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error);
+  if (!ts_db_finish (store, db, ok, error))
+    return NULL;
+  if (retry_after > 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "too many failed sign-ins for this account: try again in %" G_GINT64_FORMAT
+                   " seconds",
+                   retry_after);
+      return NULL;
+    }
+
+  /* 2. The slow part, with no transaction open. */
+  g_autofree char *pw_hash = NULL;
+  if (held && !ts_web_verify (old_hash, password))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
-                   "this invitation is unknown, already used or expired: ask your organization's "
-                   "owner for a new one");
-      ok = FALSE;
+                   "%s already has a Tessera account: to accept, enter that account's current "
+                   "password (accepting never changes it; an account without one gets it from "
+                   "the server's administrator: tessera-admin password set)",
+                   email);
+      return NULL;
     }
+  if (!held
+      && (!ts_web_check_password (password, error)
+          || (pw_hash = ts_web_hash_password (password, error)) == NULL))
+    return NULL;
+
+  /* 3. Join, once, if nothing changed meanwhile. */
   char *token = ts_web_token (TS_WEB_SESSION_PREFIX);
   g_autofree char *token_hash = ts_web_hash_token (token);
+  g_autofree char *again_user = NULL, *again_org = NULL, *again_hash = NULL;
+  gint64 again_role = 0;
+  gboolean again_held = FALSE;
+  const char *role_name = ts_role_to_string ((TsRole) role);
+  db = ts_db_begin (store, TRUE, error);
+  ok = db != NULL && ts_web_load_invite (db, hash, now, &again_user, &again_org, &again_role, error)
+       && ts_account_held (db, user_id, org_id, &again_held, error)
+       && ts_query_str (db, error, &again_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
+                        "s", user_id);
+  if (ok && (again_held != held || g_strcmp0 (again_hash, old_hash) != 0))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "the account changed while the invitation was being accepted: try again");
+      ok = FALSE;
+    }
   ok = ok
-       && ts_exec (db, error, NULL, "UPDATE web_invites SET used_at = ? WHERE hash = ?", "is", now,
-                   hash)
        && ts_exec (db, error, NULL,
-                   "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)"
-                   " ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash,"
-                   " set_at = excluded.set_at",
-                   "ssi", user_id, pw_hash, now)
-       && ts_audit (db, now, NULL, user_id, "password.set", user_id, "invitation", error)
+                   "UPDATE web_invites SET used_at = ? WHERE hash = ? AND used_at IS NULL", "is",
+                   now, hash)
+       && ts_exec (db, error, NULL,
+                   "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
+                   " ON CONFLICT (org_id, user_id) DO UPDATE SET role = max (role, excluded.role)",
+                   "ssi", org_id, user_id, role)
+       && ts_audit_account (db, now, user_id, org_id, user_id, "member.join", role_name, error)
+       && (held
+           || (ts_exec (db, error, NULL,
+                        "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)", "ssi",
+                        user_id, pw_hash, now)
+               && ts_audit_account (db, now, user_id, NULL, user_id, "password.set", "invitation",
+                                    error)))
+       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                   subject)
        && (*session = ts_web_new_session (db, user_id, token_hash, now, error)) != NULL;
-  if (!ts_db_finish (store, db, ok, error))
+  if (db == NULL || !ts_db_finish (store, db, ok, error))
     {
       g_clear_pointer (session, ts_web_session_free);
       sodium_memzero (token, strlen (token));

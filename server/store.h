@@ -153,7 +153,10 @@ char *ts_store_bootstrap_org (TsStore *store, const char *org_id, const char *or
                               const char *owner_email, gint64 now, GError **error);
 /* Adds (creating the user if new) or changes the role of a member; returns
  * the user id. @actor must be owner/admin of @org_id (NULL: tessera-admin on
- * the database, trusted). Only an owner may make or unmake owners. */
+ * the database, trusted). Only an owner may make or unmake owners. An
+ * account someone already holds (a password, an API key, another
+ * organization) joins only by accepting an invitation: for it an @actor
+ * gets PERMISSION_DENIED, and nothing changes. */
 char *ts_store_set_member (TsStore *store, const char *actor, const char *org_id, const char *email,
                            TsRole role, gint64 now, GError **error);
 gboolean ts_store_remove_member (TsStore *store, const char *actor, const char *org_id,
@@ -284,6 +287,12 @@ GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *o
 #define TS_WEB_FAIL_WINDOW 900     /* seconds */
 #define TS_WEB_FAIL_MAX_ACCOUNT 5  /* failed sign-ins per account a window */
 #define TS_WEB_FAIL_MAX_ADDRESS 20 /* failed sign-ins per client address a window */
+/* Argon2id hashes or checks at once in the process (each ~64 MiB and a
+ * core), and callers that may wait for one; more get UNAVAILABLE (HTTP 429
+ * on sign-in) at once, so a sign-in flood cannot take the worker threads
+ * and memory the licensing API needs. */
+#define TS_WEB_HASH_SLOTS 2
+#define TS_WEB_HASH_QUEUE 2
 #define TS_WEB_SESSION_PREFIX "tws_"
 #define TS_WEB_INVITE_PREFIX "twi_"
 
@@ -297,6 +306,10 @@ typedef struct
 
 void ts_web_session_free (TsWebSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsWebSession, ts_web_session_free)
+
+/* Diagnostics of the Argon2id slots (process-wide): the most ever held at
+ * once and the callers refused as busy, since the last @reset. */
+void ts_store_web_hash_stats (guint *peak, guint *refused, gboolean reset);
 
 /* The id of the user with @email, or NULL with NOT_FOUND. */
 char *ts_store_user_by_email (TsStore *store, const char *email, GError **error);
@@ -321,14 +334,22 @@ char *ts_store_web_login (TsStore *store, const char *email, const char *passwor
 TsWebSession *ts_store_web_session (TsStore *store, const char *token, gint64 now, GError **error);
 /* Ends the session of @token (unknown tokens are fine: already ended). */
 gboolean ts_store_web_logout (TsStore *store, const char *token, GError **error);
-/* An owner of @org_id invites @email with @role: the user and membership are
- * created (or the role changed) and a one-time invitation token returned
- * (transfer full), valid TS_WEB_INVITE_SECONDS. PERMISSION_DENIED unless
- * @actor (NULL: trusted) is an owner. *user_id (nullable) receives the user. */
+/* An owner of @org_id invites @email with @role: a one-time invitation
+ * token is returned (transfer full), valid TS_WEB_INVITE_SECONDS; the user
+ * is created if the email is new (an account nobody holds yet). Nothing
+ * else changes until the invitation is accepted: no membership, nothing
+ * another organization can see. PERMISSION_DENIED unless @actor (NULL:
+ * trusted) is an owner. *user_id (nullable) receives the user. */
 char *ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, const char *email,
                            TsRole role, gint64 now, char **user_id, GError **error);
-/* Uses an invitation: sets the password and signs in (as ts_store_web_login).
- * AUTH when the token is unknown, used or expired. */
+/* Uses an invitation: the account joins the organization (a role it
+ * already has there is never lowered) and is signed in (as
+ * ts_store_web_login). An account nobody holds yet (ts_account_held():
+ * no password, no API key, no other organization) gets @password as its
+ * password (INVALID_ARGUMENT outside the bounds). Any other account must
+ * give its current password as @password, which is never changed: AUTH
+ * if wrong, counted as a failed sign-in of the account (UNAVAILABLE past
+ * the limit). AUTH when the token is unknown, used or expired. */
 char *ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char *password,
                                   gint64 now, TsWebSession **session, GError **error);
 

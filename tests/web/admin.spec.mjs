@@ -298,7 +298,7 @@ webTest('an owner in two organizations picks one; invites a member who sets a pa
   try {
     await other.goto(link);
     await other.locator('#invite-password').fill('a brand new passphrase');
-    await other.getByRole('button', { name: 'Set password and sign in' }).click();
+    await other.getByRole('button', { name: 'Accept and sign in' }).click();
     await other.locator('#who').filter({ hasText: 'newbie@acme.example' }).waitFor();
     // The invitation works once.
     const again = await other.evaluate(async (token) => (await fetch('/api/v1/web/accept-invite', {
