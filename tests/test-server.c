@@ -406,7 +406,8 @@ test_org_required (Fixture *f, gconstpointer data)
             "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\","
             "\"org_id\":\"beta\"}");
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpstr (str (&r, "org_id"), ==, "beta");
+  g_autofree char *org = payload_str (&r, "org_id");
+  g_assert_cmpstr (org, ==, "beta");
   resp_clear (&r);
 }
 
@@ -461,7 +462,8 @@ test_revoke (Fixture *f, gconstpointer data)
   body = g_strdup ("{\"product\":\"KRE\",\"machine_id\":\"NL-1\",\"nonce\":\"nonce-nl-1\"}");
   r = call (f, "POST", "/activate", f->member_key, body);
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
+  g_autofree char *kind = payload_str (&r, "kind");
+  g_assert_cmpstr (kind, ==, "node-locked");
   char *sid = payload_str (&r, "session_id");
   resp_clear (&r);
   g_free (body);
@@ -697,7 +699,8 @@ test_moved (Fixture *f, gconstpointer data)
           machines[i], nonce);
       r = call (f, "POST", "/activate", f->member_key, body);
       g_assert_cmpuint (r.status, ==, 200);
-      g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
+      g_autofree char *kind = payload_str (&r, "kind");
+      g_assert_cmpstr (kind, ==, "node-locked");
       sessions[i] = payload_str (&r, "session_id");
       resp_clear (&r);
       g_free (body);
