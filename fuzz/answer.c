@@ -108,6 +108,7 @@ signed_payload (const char *text)
       g_autoptr (JsonParser) parser = json_parser_new_immutable ();
       JsonObject *p = NULL;
       if (json_parser_load_from_data (parser, text, -1, NULL)
+          && json_parser_get_root (parser) != NULL
           && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
         p = json_node_get_object (json_parser_get_root (parser));
       const char *product = member_string (p, "product", "KRE");
@@ -166,7 +167,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autofree char *text = g_strndup ((const char *) data, size);
 
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  if (json_parser_load_from_data (parser, text, -1, NULL)
+  if (json_parser_load_from_data (parser, text, -1, NULL) && json_parser_get_root (parser) != NULL
       && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       /* As received: a collision with the trusted key would be a forgery. */

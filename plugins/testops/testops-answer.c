@@ -131,7 +131,9 @@ open_answer (TesseraTrustedKeys *keys, JsonObject *body, const char *context, co
   /* From here on the server's own words: a flaw is its bug, not an attack. */
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) parse_error = NULL;
+  /* (An empty text parses, to no root at all.) */
   if (!json_parser_load_from_data (parser, text, -1, &parse_error)
+      || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
