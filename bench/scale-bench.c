@@ -351,16 +351,19 @@ org_key (Client *c, guint org)
     }
 }
 
-/* The session id, the first member of an activation's reply, or NULL. */
+/* The session id of an activation's reply, or NULL. It is in the signed
+ * payload, a JSON text inside a JSON string: ..."payload":"{\"session_id\":
+ * \"ID\",... (a UUID needs no escape). */
 static char *
 reply_session_id (GBytes *reply)
 {
+  static const char key[] = "\\\"session_id\\\":\\\"";
   gsize len = 0;
   const char *data = reply != NULL ? g_bytes_get_data (reply, &len) : NULL;
-  const char *p = data != NULL ? g_strstr_len (data, len, "\"session_id\"") : NULL;
-  const char *q = p != NULL ? memchr (p + 12, '"', len - (p + 12 - data)) : NULL;
-  const char *e = q != NULL ? memchr (q + 1, '"', len - (q + 1 - data)) : NULL;
-  return e != NULL ? g_strndup (q + 1, e - q - 1) : NULL;
+  const char *p = data != NULL ? g_strstr_len (data, len, key) : NULL;
+  const char *q = p != NULL ? p + strlen (key) : NULL;
+  const char *e = q != NULL ? memchr (q, '\\', len - (q - data)) : NULL;
+  return e != NULL ? g_strndup (q, e - q) : NULL;
 }
 
 static void

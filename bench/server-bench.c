@@ -334,13 +334,15 @@ request (SoupSession *session, Client *c, const char *path, const char *body, ch
                              : raw_request (c, path, body, &reply);
   if (status == 200 && session_id != NULL)
     {
-      /* "session_id": "..." is the first member of the reply */
+      /* In the signed payload, a JSON text inside a JSON string:
+       * ..."payload":"{\"session_id\":\"ID\",... (a UUID needs no escape) */
+      static const char key[] = "\\\"session_id\\\":\\\"";
       gsize len = 0;
       const char *data = g_bytes_get_data (reply, &len);
-      const char *p = g_strstr_len (data, len, "\"session_id\"");
-      const char *q = p != NULL ? memchr (p + 12, '"', len - (p + 12 - data)) : NULL;
-      const char *e = q != NULL ? memchr (q + 1, '"', len - (q + 1 - data)) : NULL;
-      *session_id = e != NULL ? g_strndup (q + 1, e - q - 1) : NULL;
+      const char *p = g_strstr_len (data, len, key);
+      const char *q = p != NULL ? p + strlen (key) : NULL;
+      const char *e = q != NULL ? memchr (q, '\\', len - (q - data)) : NULL;
+      *session_id = e != NULL ? g_strndup (q, e - q) : NULL;
       if (*session_id == NULL)
         status = 0;
     }

@@ -1,8 +1,6 @@
 /* tessera-server: /me, /activate, /heartbeat, /release (docs/protocol.md). */
 #include "http-private.h"
 
-#include "answer-signature.h"
-
 #include <string.h>
 
 static JsonNode *
@@ -62,14 +60,14 @@ ts_handle_activate (TsRequest *req)
     }
   g_free (req->org);
   req->org = g_strdup (s->org_id);
-  JsonNode *answer = ts_json_object (
+  /* Every member of ts_answer_activate_fields: the client requires each. */
+  JsonNode *payload = ts_json_object (
       "session_id", 's', s->id, "org_id", 's', s->org_id, "product", 's', s->product, "kind", 's',
       s->kind, "license_id", 's', s->pool_id, "machine_id", 's', s->machine_id, "lease_seconds",
       'i', lease, "lease_expires_at", 'i', s->lease_expires_at, "subscription_end", 'i',
       s->subscription_end, "server_time", 'i', req->now, "entitlements", 'n',
       ts_json_array (NULL, NULL), NULL);
-  ts_sign_answer (req, answer, "activate", nonce, ts_answer_activate_fields);
-  ts_reply_json (req, SOUP_STATUS_OK, answer);
+  ts_reply_json (req, SOUP_STATUS_OK, ts_sign_answer (req, payload, "activate", nonce));
   ts_session_free (s);
 }
 
@@ -112,10 +110,9 @@ ts_heartbeat_done (TsSession *s, GError *error, gpointer data)
   else
     {
       req->org = g_strdup (s->org_id);
-      JsonNode *answer = ts_json_object ("session_id", 's', s->id, "lease_expires_at", 'i',
-                                         s->lease_expires_at, "server_time", 'i', req->now, NULL);
-      ts_sign_answer (req, answer, "heartbeat", req->nonce, ts_answer_heartbeat_fields);
-      ts_reply_json (req, SOUP_STATUS_OK, answer);
+      JsonNode *payload = ts_json_object ("session_id", 's', s->id, "lease_expires_at", 'i',
+                                          s->lease_expires_at, "server_time", 'i', req->now, NULL);
+      ts_reply_json (req, SOUP_STATUS_OK, ts_sign_answer (req, payload, "heartbeat", req->nonce));
       ts_session_free (s);
     }
   ts_request_resume (req);

@@ -168,10 +168,11 @@ void ts_conns_setup (TsLoop *loop);
 void ts_conns_free (TsLoop *loop);
 
 /* Replies (worker side). ts_reply_json takes @node. */
-/* Adds a "signature" member to @answer (an object holding @fields) signed
- * over @nonce under @context (http-sign.c). */
-void ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, const char *nonce,
-                     const char *const *fields);
+/* Returns: (transfer full) the signed answer body carrying @payload (taken)
+ * as JSON text, signed over it and @nonce under @context (http-sign.c,
+ * protocol/answer-signature.h). */
+JsonNode *ts_sign_answer (TsRequest *req, JsonNode *payload, const char *context,
+                          const char *nonce);
 /* The request path below HTTP framing (http-server.c), also what
  * fuzz/server-request.c drives: ts_route_resolve() finds the handler of
  * req->method and req->path (FALSE: it answered 404/405 itself);

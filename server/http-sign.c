@@ -1,23 +1,21 @@
 /* Signed answers (docs/protocol.md, "Signed answers"): activation and
- * heartbeat answers carry an Ed25519 signature of the server's current key
- * over the client's nonce and the answer's own fields, so a client that
- * trusts the key refuses a fake server's "OK" and an answer replayed for
- * another request. */
+ * heartbeat answers carry their payload as JSON text and an Ed25519
+ * signature of the server's current key over those exact bytes and the
+ * client's nonce, so a client that trusts the key refuses a fake server's
+ * "OK", an answer replayed for another request, and any field a proxy
+ * changed or added: it reads nothing outside the signed text. */
 #include "http-private.h"
 
 #include "answer-signature.h"
 
-void
-ts_sign_answer (TsRequest *req, JsonNode *answer, const char *context, const char *nonce,
-                const char *const *fields)
+JsonNode *
+ts_sign_answer (TsRequest *req, JsonNode *payload, const char *context, const char *nonce)
 {
-  JsonObject *o = json_node_get_object (answer);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) message = ts_answer_message (o, nonce, fields, &error);
-  /* The handlers build these answers themselves: a missing field is a bug
-   * here, not bad input, and the unsigned answer would be refused anyway. */
-  g_return_if_fail (message != NULL);
+  g_autofree char *text = json_to_string (payload, FALSE);
+  json_node_unref (payload);
+  g_autoptr (GBytes) message = ts_answer_message (nonce, text);
   g_autofree char *signature
       = tessera_signing_key_sign_message (req->server->key, context, message);
-  json_object_set_string_member (o, "signature", signature);
+  return ts_json_object ("format", 'i', (gint64) TS_ANSWER_FORMAT, "payload", 's', text,
+                         "signature", 's', signature, NULL);
 }

@@ -3,6 +3,7 @@
  * server-util.h) and a libsoup-3 client. */
 #pragma once
 
+#include "answer-payload.h"
 #include "server-util.h"
 #include "store-backend.h"
 #include "test-util.h"
@@ -196,6 +197,16 @@ str (Resp *r, const char *name)
   return json_object_get_string_member (obj (r), name);
 }
 
+/* A signed answer's payload member @name, a string (transfer full). */
+static inline char *
+payload_str (Resp *r, const char *name)
+{
+  JsonObject *p = answer_payload (obj (r));
+  char *s = g_strdup (json_object_get_string_member (p, name));
+  json_object_unref (p);
+  return s;
+}
+
 static inline const char *
 error_code (Resp *r)
 {
@@ -222,7 +233,7 @@ activate (Fixture *f, const char *key, const char *machine, const char *nonce, g
   Resp r = call (f, "POST", "/activate", key, body);
   g_free (body);
   g_assert_cmpuint (r.status, ==, want);
-  char *id = r.status == 200 ? g_strdup (str (&r, "session_id")) : NULL;
+  char *id = r.status == 200 ? payload_str (&r, "session_id") : NULL;
   resp_clear (&r);
   return id;
 }

@@ -3,6 +3,7 @@
  * at random moments under load. Whatever happens, a seat the server granted
  * (200) is recorded, no quota goes over its limit, and the server answers a
  * clear 503 while it cannot write, never another 5xx or a crash. */
+#include "answer-payload.h"
 #include "server-util.h"
 #include "test-util.h"
 
@@ -127,8 +128,11 @@ post (SoupSession *session, const char *url, const char *path, const char *key, 
       return a;
     }
   JsonObject *o = json_node_get_object (json_parser_get_root (parser));
-  if (json_object_has_member (o, "session_id"))
-    a.session_id = g_strdup (json_object_get_string_member (o, "session_id"));
+  if (json_object_has_member (o, "payload"))
+    {
+      g_autoptr (JsonObject) p = answer_payload (o);
+      a.session_id = g_strdup (json_object_get_string_member (p, "session_id"));
+    }
   if (json_object_has_member (o, "error"))
     {
       JsonObject *e = json_object_get_object_member (o, "error");

@@ -5,6 +5,7 @@
  * reaping at once ends each expired session exactly once. Run by ctest
  * under tests/with-postgres.sh; exits 77 (skipped) without
  * TESSERA_TEST_POSTGRES. */
+#include "answer-payload.h"
 #include "server-util.h"
 #include "store-backend.h"
 #include "test-util.h"
@@ -173,7 +174,8 @@ client_run (gpointer data)
           if (st == 200)
             {
               c->activated++;
-              c->held = g_strdup (json_object_get_string_member (o, "session_id"));
+              g_autoptr (JsonObject) p = answer_payload (o);
+              c->held = g_strdup (json_object_get_string_member (p, "session_id"));
             }
           else if (st == 409)
             c->refused++;

@@ -213,7 +213,8 @@ hb_hammer_thread (gpointer data)
       gsize len = 0;
       const char *text = g_bytes_get_data (reply, &len);
       g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
-      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      g_autoptr (JsonObject) o
+          = answer_payload (json_node_get_object (json_parser_get_root (parser)));
       h->max_lease = MAX (h->max_lease, json_object_get_int_member (o, "lease_expires_at"));
       g_atomic_int_inc (&h->ok);
       g_bytes_unref (reply);
@@ -343,9 +344,9 @@ killed_thread (gpointer data)
           JsonParser *parser = json_parser_new ();
           g_assert_true (json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL),
                                                      g_bytes_get_size (reply), NULL));
-          g_ptr_array_add (
-              k->ok, g_strdup (json_object_get_string_member (
-                         json_node_get_object (json_parser_get_root (parser)), "session_id")));
+          g_autoptr (JsonObject) p
+              = answer_payload (json_node_get_object (json_parser_get_root (parser)));
+          g_ptr_array_add (k->ok, g_strdup (json_object_get_string_member (p, "session_id")));
           g_object_unref (parser);
         }
       else if (status == 409)

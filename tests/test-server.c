@@ -142,27 +142,35 @@ test_flow (Fixture *f, gconstpointer data)
   Resp r = call (f, "POST", "/activate", f->member_key,
                  "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}");
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpstr (str (&r, "org_id"), ==, "acme");
-  g_assert_cmpstr (str (&r, "product"), ==, "KRE");
-  g_assert_cmpstr (str (&r, "kind"), ==, "floating");
-  g_assert_cmpstr (str (&r, "machine_id"), ==, "M-1");
-  g_assert_cmpstr (str (&r, "license_id"), ==, f->floating_pool);
-  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_seconds"), ==, 60);
-  gint64 server_time = json_object_get_int_member (obj (&r), "server_time");
+  /* Answer format 2: the payload as signed text, nothing beside it. */
+  g_assert_cmpuint (json_object_get_size (obj (&r)), ==, 3);
+  g_assert_cmpint (json_object_get_int_member (obj (&r), "format"), ==, 2);
+  g_assert_nonnull (str (&r, "signature"));
+  JsonObject *p = answer_payload (obj (&r));
+  g_assert_cmpstr (json_object_get_string_member (p, "org_id"), ==, "acme");
+  g_assert_cmpstr (json_object_get_string_member (p, "product"), ==, "KRE");
+  g_assert_cmpstr (json_object_get_string_member (p, "kind"), ==, "floating");
+  g_assert_cmpstr (json_object_get_string_member (p, "machine_id"), ==, "M-1");
+  g_assert_cmpstr (json_object_get_string_member (p, "license_id"), ==, f->floating_pool);
+  g_assert_cmpint (json_object_get_int_member (p, "lease_seconds"), ==, 60);
+  gint64 server_time = json_object_get_int_member (p, "server_time");
   g_assert_cmpint (ABS (server_time - now_s ()), <=, 5);
-  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_expires_at"), ==, server_time + 60);
-  g_assert_cmpint (json_object_get_int_member (obj (&r), "subscription_end"), >, server_time);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (&r), "entitlements")),
-                    ==, 0);
-  char *sid = g_strdup (str (&r, "session_id"));
+  g_assert_cmpint (json_object_get_int_member (p, "lease_expires_at"), ==, server_time + 60);
+  g_assert_cmpint (json_object_get_int_member (p, "subscription_end"), >, server_time);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (p, "entitlements")), ==,
+                    0);
+  char *sid = g_strdup (json_object_get_string_member (p, "session_id"));
+  json_object_unref (p);
   resp_clear (&r);
   g_assert_cmpuint (count_sessions (f, f->floating_pool), ==, 1);
 
   char *body = g_strdup_printf ("{\"session_id\":\"%s\"}", sid);
   r = call (f, "POST", "/heartbeat", f->member_key, body);
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpint (json_object_get_int_member (obj (&r), "lease_expires_at"), >=, server_time + 60);
-  g_assert_true (json_object_has_member (obj (&r), "server_time"));
+  p = answer_payload (obj (&r));
+  g_assert_cmpint (json_object_get_int_member (p, "lease_expires_at"), >=, server_time + 60);
+  g_assert_true (json_object_has_member (p, "server_time"));
+  json_object_unref (p);
   resp_clear (&r);
   /* someone else's session */
   r = call (f, "POST", "/heartbeat", f->owner_key, body);
@@ -398,7 +406,8 @@ test_org_required (Fixture *f, gconstpointer data)
             "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\","
             "\"org_id\":\"beta\"}");
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpstr (str (&r, "org_id"), ==, "beta");
+  g_autofree char *org = payload_str (&r, "org_id");
+  g_assert_cmpstr (org, ==, "beta");
   resp_clear (&r);
 }
 
@@ -453,8 +462,9 @@ test_revoke (Fixture *f, gconstpointer data)
   body = g_strdup ("{\"product\":\"KRE\",\"machine_id\":\"NL-1\",\"nonce\":\"nonce-nl-1\"}");
   r = call (f, "POST", "/activate", f->member_key, body);
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
-  char *sid = g_strdup (str (&r, "session_id"));
+  g_autofree char *kind = payload_str (&r, "kind");
+  g_assert_cmpstr (kind, ==, "node-locked");
+  char *sid = payload_str (&r, "session_id");
   resp_clear (&r);
   g_free (body);
   g_assert_cmpuint (heartbeat (f, f->member_key, sid, NULL), ==, 200);
@@ -689,8 +699,9 @@ test_moved (Fixture *f, gconstpointer data)
           machines[i], nonce);
       r = call (f, "POST", "/activate", f->member_key, body);
       g_assert_cmpuint (r.status, ==, 200);
-      g_assert_cmpstr (str (&r, "kind"), ==, "node-locked");
-      sessions[i] = g_strdup (str (&r, "session_id"));
+      g_autofree char *kind = payload_str (&r, "kind");
+      g_assert_cmpstr (kind, ==, "node-locked");
+      sessions[i] = payload_str (&r, "session_id");
       resp_clear (&r);
       g_free (body);
       g_free (nonce);

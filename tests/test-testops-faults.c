@@ -1,11 +1,12 @@
 /* The online provider against servers that misbehave or lie: a stall, a
  * reset, a garbage or truncated answer, an HTML error page from a proxy, a
- * proxy that drops or cuts the real server's first answer, and fake servers
- * answering "OK" unsigned, signed with another key, or with a genuine answer
- * replayed. Each activation ends in bounded time with a clear error, a lost
- * answer costs no second seat, and no fake "OK" is believed. */
-#include "server-util.h"
-#include "test-util.h"
+ * proxy that drops or cuts the real server's first answer, fake servers
+ * answering "OK" unsigned, signed with another key, in an old server's
+ * answer format, or with a genuine answer replayed. Each activation ends in
+ * bounded time with a clear error, a lost answer costs no second seat, and
+ * no fake "OK" is believed. (A proxy altering genuine answers:
+ * test-testops-tamper.c.) */
+#include "testops-fake.h"
 
 #include "answer-signature.h"
 
@@ -24,103 +25,13 @@ typedef enum
   FAKE_UNSIGNED,
   FAKE_WRONG_KEY,
   FAKE_PROXY_REPLAY,
+  FAKE_OLD_SERVER,
 } FakeMode;
 
-typedef struct
+/* The members of a well-formed activation answer to @in. */
+static JsonNode *
+fake_activation_payload (JsonObject *in)
 {
-  FakeMode mode;
-  GSocket *listener;
-  char *url;      /* http://127.0.0.1:PORT of this fake */
-  char *upstream; /* the real server, for the proxy mode */
-  GThread *thread;
-  gint stop;
-  gint requests;
-  GCancellable *cancel;
-  GMutex lock;
-  GString *recorded; /* FAKE_PROXY_REPLAY: the first answer, replayed after */
-} Fake;
-
-typedef struct
-{
-  Fake *fake;
-  GSocket *sock;
-} Conn;
-
-/* Reads one HTTP message (headers and a Content-Length body). */
-static GString *
-read_request (GSocket *sock, GCancellable *cancel)
-{
-  GString *req = g_string_new (NULL);
-  char buf[4096];
-  gssize body_len = -1;
-  gsize header_end = 0;
-  for (;;)
-    {
-      gssize n = g_socket_receive (sock, buf, sizeof buf, cancel, NULL);
-      if (n <= 0)
-        break;
-      g_string_append_len (req, buf, n);
-      if (body_len < 0)
-        {
-          const char *end = strstr (req->str, "\r\n\r\n");
-          if (end == NULL)
-            continue;
-          header_end = (gsize) (end - req->str) + 4;
-          const char *cl = g_strstr_len (req->str, (gssize) header_end, "Content-Length:");
-          body_len = cl ? g_ascii_strtoll (cl + strlen ("Content-Length:"), NULL, 10) : 0;
-        }
-      if (req->len >= header_end + (gsize) body_len)
-        break;
-    }
-  return req;
-}
-
-static void
-send_all (GSocket *sock, const char *data, gsize len)
-{
-  while (len > 0)
-    {
-      gssize n = g_socket_send (sock, data, len, NULL, NULL);
-      if (n <= 0)
-        return;
-      data += n;
-      len -= (gsize) n;
-    }
-}
-
-static void
-send_text (GSocket *sock, const char *text)
-{
-  send_all (sock, text, strlen (text));
-}
-
-/* Forwards @req to the real server and returns its whole answer. */
-static GString *
-forward (Fake *fake, GString *req)
-{
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocketConnection) up
-      = g_socket_client_connect_to_uri (client, fake->upstream, 0, NULL, &error);
-  g_assert_no_error (error);
-  GSocket *s = g_socket_connection_get_socket (up);
-  send_all (s, req->str, req->len);
-  /* Framed like a request (headers, Content-Length body): the server may
-   * keep the connection open, so EOF does not end the answer. */
-  GString *answer = read_request (s, NULL);
-  return answer;
-}
-
-/* A well-formed activation answer for the request in @req, signed with
- * @key over its nonce when @key is not NULL: what an emulator would send. */
-static void
-send_fake_activation (GSocket *sock, GString *req, TesseraSigningKey *key)
-{
-  const char *body = strstr (req->str, "\r\n\r\n");
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_assert_nonnull (body);
-  g_assert_true (json_parser_load_from_data (parser, body + 4, -1, NULL));
-  JsonObject *in = json_node_get_object (json_parser_get_root (parser));
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -144,31 +55,75 @@ send_fake_activation (GSocket *sock, GString *req, TesseraSigningKey *key)
   json_builder_add_int_value (b, now + 365 * 86400);
   json_builder_set_member_name (b, "server_time");
   json_builder_add_int_value (b, now);
+  json_builder_set_member_name (b, "entitlements");
+  json_builder_begin_array (b);
+  json_builder_end_array (b);
   json_builder_end_object (b);
-  g_autoptr (JsonNode) answer = json_builder_get_root (b);
+  return json_builder_get_root (b);
+}
+
+/* A well-formed activation answer (format 2) for the request in @req,
+ * signed with @key over its nonce when @key is not NULL: what an emulator
+ * would send. */
+static void
+send_fake_activation (GSocket *sock, GString *req, TesseraSigningKey *key)
+{
+  g_autoptr (JsonObject) in = request_body (req);
+  g_autoptr (JsonNode) payload = fake_activation_payload (in);
+  g_autofree char *text = json_to_string (payload, FALSE);
+  g_autoptr (JsonNode) answer = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (answer, json_object_new ());
+  JsonObject *o = json_node_get_object (answer);
+  json_object_set_int_member (o, "format", TS_ANSWER_FORMAT);
+  json_object_set_string_member (o, "payload", text);
   if (key != NULL)
     {
-      JsonObject *o = json_node_get_object (answer);
-      g_autoptr (GBytes) message = ts_answer_message (
-          o, json_object_get_string_member (in, "nonce"), ts_answer_activate_fields, NULL);
+      g_autoptr (GBytes) message
+          = ts_answer_message (json_object_get_string_member (in, "nonce"), text);
       g_autofree char *sig = tessera_signing_key_sign_message (key, "activate", message);
       json_object_set_string_member (o, "signature", sig);
     }
-  g_autofree char *json = json_to_string (answer, FALSE);
-  g_autofree char *http = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                           strlen (json), json);
-  send_text (sock, http);
+  send_json (sock, answer);
 }
 
-static gpointer
-conn_thread (gpointer data)
+/* The key the plugin trusts when no real server runs: the fake old server
+ * signs with it. */
+static TesseraSigningKey *trusted_fake_key;
+
+/* What a server of answer format 1 sent: the fields side by side and a
+ * signature over "NAME=LENGTH:VALUE\n" of some of them and the nonce,
+ * genuinely signed by the key the plugin trusts. Written out here rather
+ * than taken from protocol/, which no longer speaks it. */
+static void
+send_old_activation (GSocket *sock, GString *req)
 {
-  Conn *c = data;
-  Fake *fake = c->fake;
-  g_autoptr (GString) req = read_request (c->sock, fake->cancel);
-  gint nth = g_atomic_int_add (&fake->requests, 1);
-  switch (fake->mode)
+  static const char *const signed_v1[] = { "session_id", "org_id",           "product",     "kind",
+                                           "machine_id", "lease_expires_at", "server_time", NULL };
+  g_autoptr (JsonObject) in = request_body (req);
+  g_autoptr (JsonNode) answer = fake_activation_payload (in);
+  JsonObject *o = json_node_get_object (answer);
+  g_autoptr (GString) message = g_string_new (NULL);
+  for (guint i = 0; signed_v1[i] != NULL; i++)
+    {
+      JsonNode *n = json_object_get_member (o, signed_v1[i]);
+      g_autofree char *value = json_node_get_value_type (n) == G_TYPE_STRING
+                                   ? g_strdup (json_node_get_string (n))
+                                   : g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (n));
+      g_string_append_printf (message, "%s=%zu:%s\n", signed_v1[i], strlen (value), value);
+    }
+  const char *nonce = json_object_get_string_member (in, "nonce");
+  g_string_append_printf (message, "nonce=%zu:%s\n", strlen (nonce), nonce);
+  g_autoptr (GBytes) bytes = g_bytes_new (message->str, message->len);
+  g_autofree char *sig = tessera_signing_key_sign_message (trusted_fake_key, "activate", bytes);
+  json_object_set_string_member (o, "signature", sig);
+  send_json (sock, answer);
+}
+
+/* Answers @req (the @nth request) as the fake's FakeMode says. */
+static void
+fault_handle (Fake *fake, GSocket *sock, GString *req, gint nth)
+{
+  switch ((FakeMode) fake->mode)
     {
     case FAKE_STALL:
       /* Never answer: only the client's timeout ends this. */
@@ -179,42 +134,42 @@ conn_thread (gpointer data)
       {
         /* SO_LINGER 0: close sends a RST instead of a FIN. */
         struct linger l = { 1, 0 };
-        setsockopt (g_socket_get_fd (c->sock), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        setsockopt (g_socket_get_fd (sock), SOL_SOCKET, SO_LINGER, &l, sizeof l);
         break;
       }
     case FAKE_GARBAGE:
-      send_text (c->sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          "Content-Length: 13\r\nConnection: close\r\n\r\n\x01not json\xff\xfe}");
+      send_text (sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 13\r\nConnection: close\r\n\r\n\x01not json\xff\xfe}");
       break;
     case FAKE_TRUNCATED:
-      send_text (c->sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          "Content-Length: 400\r\nConnection: close\r\n\r\n{\"session_id\":\"ab");
+      send_text (sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 400\r\nConnection: close\r\n\r\n{\"session_id\":\"ab");
       break;
     case FAKE_HTML_502:
-      send_text (c->sock, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
-                          "Content-Length: 34\r\nConnection: close\r\n\r\n"
-                          "<html><h1>Bad Gateway</h1></html>\n");
+      send_text (sock, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+                       "Content-Length: 34\r\nConnection: close\r\n\r\n"
+                       "<html><h1>Bad Gateway</h1></html>\n");
       break;
     case FAKE_WRONG_SHAPE:
-      send_text (c->sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          "Content-Length: 37\r\nConnection: close\r\n\r\n"
-                          "{\"session_id\":5,\"lease_seconds\":\"x\"}");
+      send_text (sock, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 37\r\nConnection: close\r\n\r\n"
+                       "{\"session_id\":5,\"lease_seconds\":\"x\"}");
       break;
     case FAKE_PROXY_DROP_FIRST:
       {
         g_autoptr (GString) answer = forward (fake, req);
         /* The server granted the first activation; its answer is lost. */
         if (nth > 0)
-          send_all (c->sock, answer->str, answer->len);
+          send_all (sock, answer->str, answer->len);
         break;
       }
     case FAKE_UNSIGNED:
-      send_fake_activation (c->sock, req, NULL);
+      send_fake_activation (sock, req, NULL);
       break;
     case FAKE_WRONG_KEY:
       {
         g_autoptr (TesseraSigningKey) other = tessera_signing_key_generate ();
-        send_fake_activation (c->sock, req, other);
+        send_fake_activation (sock, req, other);
         break;
       }
     case FAKE_PROXY_REPLAY:
@@ -226,112 +181,20 @@ conn_thread (gpointer data)
           fake->recorded = forward (fake, req);
         g_autoptr (GString) answer = g_string_new (fake->recorded->str);
         g_mutex_unlock (&fake->lock);
-        send_all (c->sock, answer->str, answer->len);
+        send_all (sock, answer->str, answer->len);
         break;
       }
+    case FAKE_OLD_SERVER:
+      send_old_activation (sock, req);
+      break;
     case FAKE_PROXY_TRUNCATE_FIRST:
       {
         g_autoptr (GString) answer = forward (fake, req);
         /* The first answer loses its last bytes: headers intact, the JSON cut. */
-        send_all (c->sock, answer->str, nth > 0 ? answer->len : answer->len - 10);
+        send_all (sock, answer->str, nth > 0 ? answer->len : answer->len - 10);
         break;
       }
     }
-  g_socket_close (c->sock, NULL);
-  g_object_unref (c->sock);
-  g_free (c);
-  return NULL;
-}
-
-static gpointer
-accept_thread (gpointer data)
-{
-  Fake *fake = data;
-  GPtrArray *threads = g_ptr_array_new ();
-  while (!g_atomic_int_get (&fake->stop))
-    {
-      GSocket *sock = g_socket_accept (fake->listener, fake->cancel, NULL);
-      if (sock == NULL)
-        break;
-      Conn *c = g_new0 (Conn, 1);
-      c->fake = fake;
-      c->sock = sock;
-      g_ptr_array_add (threads, g_thread_new ("fake-conn", conn_thread, c));
-    }
-  for (guint i = 0; i < threads->len; i++)
-    g_thread_join (threads->pdata[i]);
-  g_ptr_array_free (threads, TRUE);
-  return NULL;
-}
-
-static Fake *
-fake_start (FakeMode mode, const char *upstream)
-{
-  Fake *fake = g_new0 (Fake, 1);
-  fake->mode = mode;
-  fake->upstream = g_strdup (upstream);
-  fake->cancel = g_cancellable_new ();
-  g_mutex_init (&fake->lock);
-  g_autoptr (GError) error = NULL;
-  fake->listener
-      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
-  g_assert_true (g_socket_bind (fake->listener, addr, TRUE, &error));
-  g_assert_true (g_socket_listen (fake->listener, &error));
-  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (fake->listener, &error);
-  g_assert_no_error (error);
-  fake->url = g_strdup_printf ("http://127.0.0.1:%u",
-                               g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
-  fake->thread = g_thread_new ("fake-accept", accept_thread, fake);
-  return fake;
-}
-
-static void
-fake_stop (Fake *fake)
-{
-  g_atomic_int_set (&fake->stop, 1);
-  g_cancellable_cancel (fake->cancel);
-  g_thread_join (fake->thread);
-  g_socket_close (fake->listener, NULL);
-  g_object_unref (fake->listener);
-  g_object_unref (fake->cancel);
-  g_free (fake->url);
-  g_free (fake->upstream);
-  if (fake->recorded != NULL)
-    g_string_free (fake->recorded, TRUE);
-  g_mutex_clear (&fake->lock);
-  g_free (fake);
-}
-
-/* ----------------------------------------------------------------- tests */
-
-/* The key the plugin trusts: the real server's, or one nobody signs with. */
-static char *trusted_key_path;
-static char *default_key_path;
-
-/* @timeout: short where the peer is the in-process fake that stalls on
- * purpose; generous where the real server answers, which a busy machine may
- * slow past a second. */
-static TesseraEngine *
-engine_with_timeout (const char *url, int timeout)
-{
-  g_autofree char *conf = g_strdup_printf ("[engine]\nproviders=testops\n"
-                                           "[provider:testops]\nserver=%s\nallow-http=true\n"
-                                           "timeout-seconds=%d\nkey-storage=env-only\n"
-                                           "server-key=%s\n",
-                                           url, timeout, trusted_key_path);
-  g_autoptr (GError) error = NULL;
-  TesseraEngine *engine = tessera_engine_new_from_data (conf, -1, &error);
-  g_assert_no_error (error);
-  return engine;
-}
-
-static TesseraEngine *
-engine_for (const char *url)
-{
-  return engine_with_timeout (url, 1);
 }
 
 typedef struct
@@ -351,13 +214,18 @@ static const FaultCase fault_cases[] = {
   { "wrong-shape", FAKE_WRONG_SHAPE, TESSERA_ERROR_TAMPERED, "refusing its answer" },
   { "unsigned", FAKE_UNSIGNED, TESSERA_ERROR_TAMPERED, "carries no signature" },
   { "wrong-key", FAKE_WRONG_KEY, TESSERA_ERROR_UNTRUSTED_KEY, "which is not trusted" },
+  /* Signed with the trusted key, but in the format that left fields
+   * unsigned: refused, saying which side to upgrade. */
+  { "old-server", FAKE_OLD_SERVER, TESSERA_ERROR_NOT_SUPPORTED,
+    "speaks answer format 1; this client needs format 2 (every field signed): upgrade "
+    "tessera-server" },
 };
 
 static void
 test_fault (gconstpointer data)
 {
   const FaultCase *c = data;
-  Fake *fake = fake_start (c->mode, NULL);
+  Fake *fake = fake_start (fault_handle, c->mode, NULL);
   g_autoptr (TesseraEngine) engine = engine_for (fake->url);
   g_autoptr (TesseraActivateOptions) opts = tessera_activate_options_new ();
   tessera_activate_options_set (opts, TESSERA_OPTION_API_KEY, "tsk_fake_key_for_faults");
@@ -375,78 +243,6 @@ test_fault (gconstpointer data)
   fake_stop (fake);
 }
 
-/* The real tessera-server with an org, a member's API key and a floating
- * KRE pool of 5; the plugin trusts its key while it runs. */
-typedef struct
-{
-  char *dir, *db, *keys, *log, *url, *key, *pool;
-  GSubprocess *proc;
-} Real;
-
-static void
-real_start (Real *r)
-{
-  r->dir = test_tmpdir_new ();
-  r->db = g_build_filename (r->dir, "tessera.db", NULL);
-  r->keys = g_build_filename (r->dir, "keys", NULL);
-  r->log = g_build_filename (r->dir, "server.log", NULL);
-  GError *error = NULL;
-  gint64 now = now_s ();
-  TsStore *store = ts_store_open (r->db, &error);
-  g_assert_no_error (error);
-  g_free (ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error));
-  g_assert_no_error (error);
-  g_autofree char *member
-      = ts_store_set_member (store, NULL, "acme", "ci@acme.test", TS_ROLE_MEMBER, now, &error);
-  g_assert_no_error (error);
-  char *kid = NULL;
-  r->key = ts_store_create_api_key (store, member, "ci", now, &kid, &error);
-  g_assert_no_error (error);
-  g_free (kid);
-  r->pool = server_util_create_pool (store, "floating", 5, now);
-  ts_store_close (store);
-  r->proc = server_util_spawn (r->db, r->keys, r->log, NULL, TRUE, &r->url);
-  trusted_key_path = r->keys;
-}
-
-static guint
-real_sessions (Real *r)
-{
-  GError *error = NULL;
-  TsStore *store = ts_store_open (r->db, &error);
-  g_assert_no_error (error);
-  GPtrArray *sessions = ts_store_list_sessions (store, NULL, "acme", r->pool, now_s (), &error);
-  g_assert_no_error (error);
-  guint n = sessions->len;
-  g_ptr_array_unref (sessions);
-  ts_store_close (store);
-  return n;
-}
-
-static void
-real_stop (Real *r)
-{
-  trusted_key_path = default_key_path;
-  server_util_terminate (r->proc);
-  g_object_unref (r->proc);
-  test_tmpdir_free (r->dir);
-  g_free (r->db);
-  g_free (r->keys);
-  g_free (r->log);
-  g_free (r->url);
-  g_free (r->key);
-  g_free (r->pool);
-}
-
-static TesseraLicense *
-real_activate (const char *url, const char *key, GError **error)
-{
-  g_autoptr (TesseraEngine) engine = engine_with_timeout (url, 60);
-  g_autoptr (TesseraActivateOptions) opts = tessera_activate_options_new ();
-  tessera_activate_options_set (opts, TESSERA_OPTION_API_KEY, key);
-  return tessera_engine_activate (engine, "KRE", opts, NULL, error);
-}
-
 /* The real server grants a seat, the proxy loses (or cuts) its answer: the
  * plugin's retry carries the same nonce and gets the same seat, never a
  * second. */
@@ -456,7 +252,7 @@ test_lost_answer_same_seat (gconstpointer data)
   FakeMode mode = GPOINTER_TO_INT (data);
   Real r = { 0 };
   real_start (&r);
-  Fake *fake = fake_start (mode, r.url);
+  Fake *fake = fake_start (fault_handle, mode, r.url);
   GError *error = NULL;
   TesseraLicense *license = real_activate (fake->url, r.key, &error);
   g_assert_no_error (error);
@@ -479,7 +275,7 @@ test_replayed (void)
 {
   Real r = { 0 };
   real_start (&r);
-  Fake *fake = fake_start (FAKE_PROXY_REPLAY, r.url);
+  Fake *fake = fake_start (fault_handle, FAKE_PROXY_REPLAY, r.url);
   GError *error = NULL;
   TesseraLicense *first = real_activate (fake->url, r.key, &error);
   g_assert_no_error (error);
@@ -512,8 +308,10 @@ main (int argc, char **argv)
                         GINT_TO_POINTER (FAKE_PROXY_TRUNCATE_FIRST), test_lost_answer_same_seat);
   g_test_add_func ("/testops-faults/replayed", test_replayed);
 
-  /* A key no server here signs with, for the fake servers. */
+  /* A key no real server here signs with, for the fake servers (only the
+   * fake old server signs with it). */
   g_autoptr (TesseraSigningKey) nobody = tessera_signing_key_generate ();
+  trusted_fake_key = nobody;
   g_autofree char *pub = tessera_signing_key_dup_public (nobody);
   g_autofree char *key_dir = g_dir_make_tmp ("tessera-faults-key-XXXXXX", NULL);
   g_assert_nonnull (key_dir);

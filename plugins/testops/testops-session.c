@@ -12,14 +12,16 @@ is_transient (const GError *error)
          || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
 }
 
-/* An answer that is not the server's (unsigned, forged, replayed) says
- * nothing about the session: like no answer, it lets the grace run, and
- * only the real server's answer extends the lease. */
+/* An answer that is not the server's (unsigned, forged, replayed, altered)
+ * or that this client cannot verify (another answer format) says nothing
+ * about the session: like no answer, it lets the grace run, and only the
+ * real server's answer extends the lease. */
 gboolean
 leaves_session_alive (const GError *error)
 {
   return is_transient (error) || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED)
-         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY);
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY)
+         || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED);
 }
 
 gint64
@@ -66,27 +68,17 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
       = post_json (s->servers, &current, s->api_key, "/heartbeat", b, cancellable, &local_error);
   session_use_server (s, current);
   const char *server = s->servers->urls[current];
-  if (obj != NULL
-      && (g_strcmp0 (json_object_get_string_member_with_default (obj, "session_id", NULL),
-                     s->session_id)
-              != 0
-          || !testops_answer_verify (s->server_keys, server, obj, "heartbeat", nonce,
-                                     &local_error)))
-    {
-      if (local_error == NULL)
-        g_set_error (&local_error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
-                     "license server %s: refusing a heartbeat answer for another session", server);
-      g_clear_pointer (&obj, json_object_unref);
-    }
+  gint64 lease_seconds = 0;
+  gboolean believed
+      = obj != NULL
+        && testops_answer_read_heartbeat (s->server_keys, server, obj, nonce, s->session_id,
+                                          &lease_seconds, &local_error);
+  g_clear_pointer (&obj, json_object_unref);
   g_mutex_lock (&s->lock);
-  if (obj != NULL)
+  if (believed)
     {
-      gint64 expires = json_object_get_int_member_with_default (obj, "lease_expires_at", 0);
-      gint64 server_time = json_object_get_int_member_with_default (obj, "server_time", 0);
-      if (expires > server_time && server_time > 0)
-        s->lease_seconds = expires - server_time;
+      s->lease_seconds = lease_seconds;
       s->last_ok = sent;
-      json_object_unref (obj);
     }
   else if (!leaves_session_alive (local_error)
            && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
@@ -116,7 +108,7 @@ grace_error (Session *s)
   g_autofree char *names = g_strjoinv (", ", s->servers->urls);
   return g_error_new (
       TESSERA_ERROR, TESSERA_ERROR_NETWORK,
-      "no answer from the license server%s %s for %" G_GINT64_FORMAT
+      "no verified answer from the license server%s %s for %" G_GINT64_FORMAT
       " seconds: the grace ran out (lease %" G_GINT64_FORMAT " s + grace %" G_GINT64_FORMAT " s)",
       s->servers->n > 1 ? "s" : "", names, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
 }
@@ -175,7 +167,11 @@ heartbeat_thread (gpointer data)
       if (!leaves_session_alive (error))
         reason = g_error_copy (error);
       else if (g_get_monotonic_time () >= grace_deadline_locked (s))
-        reason = grace_error (s);
+        {
+          /* Why the last answer was no answer (refused, unreachable). */
+          reason = grace_error (s);
+          g_prefix_error (&reason, "%s; ", error->message);
+        }
       else
         g_debug ("testops: heartbeat failed, retrying: %s", error->message);
       if (reason != NULL)

@@ -297,50 +297,19 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   const char *server = self->servers->urls[current];
   /* Before anything in it is believed: signed by the server's key over
    * this activation's nonce (a fake server cannot; a replayed answer was
-   * signed over another nonce). Nothing is taken on our side. */
-  if (!testops_answer_verify (self->server_keys, server, obj, "activate", nonce, error))
-    {
-      json_object_unref (obj);
-      secret_free (api_key);
-      return NULL;
-    }
-
+   * signed over another nonce), and only the signed bytes are read. Nothing
+   * is taken on our side. */
   g_autoptr (TestopsRecord) r = g_new0 (TestopsRecord, 1);
-  r->session_id = g_strdup (json_object_get_string_member_with_default (obj, "session_id", NULL));
-  r->license_id = g_strdup (json_object_get_string_member_with_default (obj, "license_id", NULL));
-  r->lease_seconds = json_object_get_int_member_with_default (obj, "lease_seconds", 0);
-  if (r->session_id == NULL || r->license_id == NULL || r->lease_seconds <= 0)
+  gboolean ok = testops_answer_read_activate (self->server_keys, server, obj, nonce, product,
+                                              machine_id, r, error);
+  json_object_unref (obj);
+  if (!ok)
     {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
-                   "license server %s: incomplete activation answer", server);
-      json_object_unref (obj);
       secret_free (api_key);
       return NULL;
     }
   r->server = g_strdup (server);
   r->product = g_strdup (product);
-  r->kind = g_strdup (json_object_get_string_member_with_default (obj, "kind", "floating"));
-  r->machine_id
-      = g_strdup (json_object_get_string_member_with_default (obj, "machine_id", machine_id));
-  r->org = g_strdup (json_object_get_string_member_with_default (obj, "org_id", NULL));
-  r->issued_at = json_object_get_int_member_with_default (obj, "server_time", 0);
-  r->expires_at = json_object_get_int_member_with_default (obj, "subscription_end", 0);
-  r->lease_expires_at = json_object_get_int_member_with_default (obj, "lease_expires_at",
-                                                                 r->issued_at + r->lease_seconds);
-  g_autoptr (GPtrArray) features = g_ptr_array_new_with_free_func (g_free);
-  if (json_object_has_member (obj, "entitlements"))
-    {
-      JsonArray *ents = json_object_get_array_member (obj, "entitlements");
-      for (guint i = 0; ents != NULL && i < json_array_get_length (ents); i++)
-        {
-          const char *e = json_array_get_string_element (ents, i);
-          if (e != NULL)
-            g_ptr_array_add (features, g_strdup (e));
-        }
-    }
-  g_ptr_array_add (features, NULL);
-  r->features = (char **) g_ptr_array_free (g_steal_pointer (&features), FALSE);
-  json_object_unref (obj);
 
   TesseraLicense *license = license_from_record (r);
   Session *s = session_new (self, license, r, api_key, sent_ok);
