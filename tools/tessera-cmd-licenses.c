@@ -352,7 +352,7 @@ cmd_offline_install (const char *name, int argc, char **argv)
     {
       g_autofree char *text = cli_describe_license (license);
       g_autofree char *file = cli_escape (tessera_license_get_attribute (license, "offline.file"));
-      g_print ("%s: %s, as %s\n", opt_replace ? "installed (replacing)" : "installed", text, file);
+      g_print ("installed: %s, as %s\n", text, file);
     }
   return CLI_EXIT_OK;
 }
