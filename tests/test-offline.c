@@ -2344,6 +2344,20 @@ install_replace_link (Env *env)
   return source_file (env, renewed);
 }
 
+/* A folder someone filled with every name install may use: refused with a
+ * message that says so, nothing written. */
+static char *
+install_folder_full (Env *env)
+{
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *name = own_name ("KRE", i);
+      g_autofree char *path = test_write_file (env->license_dir, name, "garbage");
+    }
+  g_autoptr (GBytes) bytes = issue_valid (env, "KRE");
+  return source_file (env, bytes);
+}
+
 #define REPLACE TESSERA_INSTALL_REPLACE
 
 static const InstallCase install_cases[] = {
@@ -2371,6 +2385,8 @@ static const InstallCase install_cases[] = {
   { "link-in-the-way", install_link_in_the_way, -1, NULL, 1, 0 },
   { "link-in-the-way-replace", install_link_in_the_way, -1, NULL, 1, REPLACE },
   { "replace-through-link", install_replace_link, -1, NULL, 1, REPLACE },
+  { "folder-full", install_folder_full, TESSERA_ERROR_INVALID_ARGUMENT,
+    "already holds 1000 files named KRE_", 0, 0 },
 };
 
 static guint
