@@ -193,9 +193,8 @@ struct _TesseraBackend
    * this op is always called through it (its install slot is only for
    * cores older than 1.2). NULL slot: install, and TESSERA_INSTALL_REPLACE
    * answers TESSERA_ERROR_NOT_SUPPORTED. */
-  TesseraLicense *(*install_with_flags) (gpointer instance, const char *file_name,
-                                         GBytes *contents, TesseraInstallFlags flags,
-                                         GError **error);
+  TesseraLicense *(*install_with_flags) (gpointer instance, const char *file_name, GBytes *contents,
+                                         TesseraInstallFlags flags, GError **error);
 
   /* New optional ops are appended here, bumping TESSERA_BACKEND_ABI_MINOR. */
 };
