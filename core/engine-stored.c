@@ -74,12 +74,29 @@ TesseraLicense *
 tessera_engine_install_license (TesseraEngine *engine, const char *provider, const char *path,
                                 GError **error)
 {
+  return tessera_engine_install_license_with_flags (engine, provider, path, TESSERA_INSTALL_NONE,
+                                                    error);
+}
+
+TesseraLicense *
+tessera_engine_install_license_with_flags (TesseraEngine *engine, const char *provider,
+                                           const char *path, TesseraInstallFlags flags,
+                                           GError **error)
+{
   g_return_val_if_fail (engine != NULL, NULL);
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  TesseraEngineFlags flags = 0;
-  g_autoptr (GPtrArray) providers = _tessera_engine_snapshot_providers (engine, &flags, error);
+  if ((flags & ~TESSERA_INSTALL_REPLACE) != 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "unknown install flags 0x%x", (guint) flags);
+      return NULL;
+    }
+
+  TesseraEngineFlags engine_flags = 0;
+  g_autoptr (GPtrArray) providers
+      = _tessera_engine_snapshot_providers (engine, &engine_flags, error);
   if (providers == NULL)
     return NULL;
   TesseraProvider *target = pick_installer (providers, provider, error);
@@ -121,7 +138,8 @@ tessera_engine_install_license (TesseraEngine *engine, const char *provider, con
   g_autoptr (GBytes) bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
   g_autofree char *base = g_path_get_basename (path);
 
-  g_autoptr (TesseraLicense) license = _tessera_provider_install (target, base, bytes, error);
+  g_autoptr (TesseraLicense) license
+      = _tessera_provider_install (target, base, bytes, flags, error);
   if (license == NULL)
     return NULL;
 

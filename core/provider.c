@@ -266,20 +266,35 @@ _tessera_provider_list (TesseraProvider *provider, const char *product, GError *
 
 TesseraLicense *
 _tessera_provider_install (TesseraProvider *provider, const char *file_name, GBytes *contents,
-                           GError **error)
+                           TesseraInstallFlags flags, GError **error)
 {
   TesseraLicense *(*install) (gpointer, const char *, GBytes *, GError **)
       = _TESSERA_BACKEND_OP (provider->backend, install);
-  if (install == NULL)
+  TesseraLicense *(*install_with_flags) (gpointer, const char *, GBytes *, TesseraInstallFlags,
+                                         GError **)
+      = _TESSERA_BACKEND_OP (provider->backend, install_with_flags);
+  if (install == NULL && install_with_flags == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
                    "provider '%s' does not install license files", provider->name);
       return NULL;
     }
+  /* A 1.1 plugin would silently ignore the flag: refuse rather than let
+   * the caller believe something was replaced. */
+  if (install_with_flags == NULL && (flags & TESSERA_INSTALL_REPLACE))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
+                   "provider '%s' cannot replace an installed license file (it was built for "
+                   "backend ABI 1.1); remove the installed file first",
+                   provider->name);
+      return NULL;
+    }
 
   g_autoptr (GError) local_error = NULL;
   g_autoptr (TesseraLicense) license
-      = install (provider->instance, file_name, contents, &local_error);
+      = install_with_flags != NULL
+            ? install_with_flags (provider->instance, file_name, contents, flags, &local_error)
+            : install (provider->instance, file_name, contents, &local_error);
   if (license != NULL && local_error != NULL)
     {
       set_contract_error (error, provider, "install", "returned a license and set an error",
@@ -319,5 +334,6 @@ _tessera_provider_forget (TesseraProvider *provider, guint *n_forgotten, GError 
 gboolean
 _tessera_provider_can_install (TesseraProvider *provider)
 {
-  return _TESSERA_BACKEND_OP (provider->backend, install) != NULL;
+  return _TESSERA_BACKEND_OP (provider->backend, install) != NULL
+         || _TESSERA_BACKEND_OP (provider->backend, install_with_flags) != NULL;
 }

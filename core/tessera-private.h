@@ -120,7 +120,8 @@ char *_tessera_provider_fingerprint (TesseraProvider *provider, GError **error);
 /* (transfer full) unsealed licenses, checked against the op contract. */
 GPtrArray *_tessera_provider_list (TesseraProvider *provider, const char *product, GError **error);
 TesseraLicense *_tessera_provider_install (TesseraProvider *provider, const char *file_name,
-                                           GBytes *contents, GError **error);
+                                           GBytes *contents, TesseraInstallFlags flags,
+                                           GError **error);
 gboolean _tessera_provider_forget (TesseraProvider *provider, guint *n_forgotten, GError **error);
 gboolean _tessera_provider_can_install (TesseraProvider *provider);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraProvider, _tessera_provider_unref)

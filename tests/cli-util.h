@@ -141,19 +141,37 @@ days_from_now (int days)
 
 /* Issues @output in files_dir: @product for @mid, valid from @from_days
  * (relative to today) for the default 60 days, signed with @key. */
+/* @license_id: NULL for a random one. */
 static inline void
-issue (const char *output, const char *key, const char *product, const char *mid, int from_days)
+issue_with_id (const char *output, const char *key, const char *product, const char *mid,
+               int from_days, const char *license_id)
 {
   g_autofree char *path = g_build_filename (files_dir, output, NULL);
   g_autofree char *key_path = g_build_filename (files_dir, key, NULL);
   g_autofree char *issued = days_from_now (from_days);
   g_autofree char *end = days_from_now (365);
-  const char *args[]
-      = { "issue",     "--key",       key_path, "--machine-id",       mid,
-          "--product", product,       "--org",  "example-org",        "--entitlement",
-          "reports",   "--issued-at", issued,   "--subscription-end", end,
-          "--output",  path,          NULL };
+  const char *args[] = { "issue",       "--key",
+                         key_path,      "--machine-id",
+                         mid,           "--product",
+                         product,       "--org",
+                         "example-org", "--entitlement",
+                         "reports",     "--issued-at",
+                         issued,        "--subscription-end",
+                         end,           "--output",
+                         path,          NULL,
+                         NULL,          NULL };
+  if (license_id != NULL)
+    {
+      args[G_N_ELEMENTS (args) - 3] = "--license-id";
+      args[G_N_ELEMENTS (args) - 2] = license_id;
+    }
   g_autofree char *out = license_tool (args);
+}
+
+static inline void
+issue (const char *output, const char *key, const char *product, const char *mid, int from_days)
+{
+  issue_with_id (output, key, product, mid, from_days, NULL);
 }
 
 /* Returns: (transfer full): the contents of @path. Never inlined: GCC 12
@@ -193,8 +211,11 @@ cli_files_set_up (void)
   g_autofree char *mid = license_tool (mid_args);
   this_mid = g_strdup (g_strstrip (mid));
 
-  issue ("good.lic", "issuer.sec", "KRE", this_mid, -1);
+  issue_with_id ("good.lic", "issuer.sec", "KRE", this_mid, -1, "lic-good");
   issue ("newer.lic", "issuer.sec", "KRE", this_mid, 0);
+  issue ("third.lic", "issuer.sec", "KRE", this_mid, -2);
+  /* good.lic reissued a day later: the same license, a later end. */
+  issue_with_id ("renewed.lic", "issuer.sec", "KRE", this_mid, 0, "lic-good");
   issue ("kse.lic", "issuer.sec", "KSE", this_mid, -1);
   issue ("expiring.lic", "issuer.sec", "KRE", this_mid, -50); /* 10 days left */
   issue ("expired.lic", "issuer.sec", "KRE", this_mid, -70);

@@ -365,6 +365,241 @@ test_offline_only (void)
   fixture_tear_down (&f);
 }
 
+/* ---- parallel offline files ---- */
+
+/* Waits (up to a minute: valgrind is slow) until @path holds a whole
+ * line; returns it without its newline. */
+static char *
+wait_for_line (const char *path)
+{
+  for (int i = 0; i < 6000; i++)
+    {
+      g_autofree char *text = NULL;
+      if (g_file_get_contents (path, &text, NULL, NULL) && strchr (text, '\n') != NULL)
+        return g_strndup (text, strcspn (text, "\n"));
+      g_usleep (10000);
+    }
+  g_error ("%s never appeared", path);
+}
+
+/* The reference rule, through the real CLI: three distinct license files
+ * for this machine installed one after the other land as KRE_<mid>.lic,
+ * .1.lic and .2.lic; the first again is refused and writes nothing; three
+ * `tessera run` hold one file each at the same time (their commands wait
+ * for a file the test creates), a fourth is refused with quota-exceeded
+ * and runs nothing; status lists the three as usable meanwhile; once the
+ * three end, a run is granted again. */
+static void
+test_offline_parallel (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *lic = fixture_file (&f, "license");
+  const char *issued[] = { "good.lic", "newer.lic", "third.lic" };
+  const char *suffix[] = { "", ".1", ".2" };
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *source = g_strdup_printf ("@FILES@/%s", issued[i]);
+      const char *install[] = { C ("offline", "install", source, NULL) };
+      g_autofree char *out = NULL, *err = NULL;
+      g_assert_cmpint (run_cli (&f, install, &out, &err), ==, 0);
+      g_assert_cmpstr (err, ==, "");
+      g_autofree char *tail = g_strdup_printf (", as @LIC@/KRE_@MID@%s.lic\n", suffix[i]);
+      g_autofree char *want = expand (&f, tail);
+      if (!g_str_has_suffix (out, want))
+        g_error ("install %s: '%s' does not end with '%s'", issued[i], out, want);
+      g_autofree char *name = g_strdup_printf ("KRE_%s%s.lic", this_mid, suffix[i]);
+      g_autofree char *path = g_build_filename (lic, name, NULL);
+      g_autofree char *src = g_build_filename (files_dir, issued[i], NULL);
+      g_autofree char *a = read_text (path);
+      g_autofree char *b = read_text (src);
+      g_assert_cmpstr (a, ==, b);
+    }
+  g_assert_cmpuint (count_entries (lic), ==, 3);
+
+  const char *again[] = { C ("offline", "install", "@FILES@/good.lic", NULL) };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, again, &out, &err), ==, 10);
+  g_assert_cmpstr (out, ==, "");
+  assert_one_line (err, "^tessera offline install: good.lic: not installed: license lic-good is "
+                        "already installed as .*/KRE_[A-Z0-9-]+\\.lic \\(the same file\\)");
+  g_assert_cmpuint (count_entries (lic), ==, 3);
+
+  GSubprocess *holders[3] = { NULL };
+  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *script = g_strdup_printf (
+          "echo \"$TESSERA_RUN_LICENSE_ID\" > @DIR@/held%u.tmp && mv @DIR@/held%u.tmp "
+          "@DIR@/held%u; while [ ! -e @DIR@/go ]; do sleep 0.1; done",
+          i, i, i);
+      const char *holder[] = { C ("run", "--product", "KRE", "--", "sh", "-c", script, NULL) };
+      holders[i] = spawn_cli (&f, holder);
+      /* One after the other: each takes the seat the earlier ones left. */
+      g_autofree char *held_name = g_strdup_printf ("held%u", i);
+      g_autofree char *held = fixture_file (&f, held_name);
+      char *id = wait_for_line (held);
+      g_assert_true (g_hash_table_add (ids, id));
+    }
+  /* Each holds another license (another file). */
+  g_assert_cmpuint (g_hash_table_size (ids), ==, 3);
+  g_assert_true (g_hash_table_contains (ids, "lic-good"));
+
+  const char *fourth[]
+      = { C ("--json", "run", "--product", "KRE", "--", "touch", "@DIR@/ran", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, fourth, &out, &err), ==, 4);
+  assert_one_line (err, "all 3 offline KRE licenses for this machine are in use");
+  check_json_error (out, "quota-exceeded", 4);
+  g_autofree char *ran = fixture_file (&f, "ran");
+  g_assert_false (g_file_test (ran, G_FILE_TEST_EXISTS));
+
+  /* Listing takes no seat: all three show usable while held. */
+  const char *status[] = { C ("status", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autofree char *listed
+      = expand (&f, "^usable: KRE [^\n]*, file @LIC@/KRE_@MID@.1.lic\n"
+                    "usable: KRE [^\n]*, file @LIC@/KRE_@MID@.2.lic\n"
+                    "usable: KRE [^\n]*lic-good[^\n]*, file @LIC@/KRE_@MID@.lic\n$");
+  assert_matches ("stdout", listed, out);
+
+  g_autofree char *go = fixture_file (&f, "go");
+  write_text (go, "");
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *holder_err = NULL;
+      g_assert_cmpint (wait_exit (holders[i], &holder_err), ==, 0);
+      g_assert_cmpstr (holder_err, ==, "");
+      g_object_unref (holders[i]);
+    }
+  const char *after[] = { C ("run", "--product", "KRE", "--", "true", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, after, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  fixture_tear_down (&f);
+}
+
+/* Runs tessera as the unprivileged user NOBODY (setpriv) when the test runs
+ * as root, so that a file made unreadable (chmod 000) is unreadable to it. */
+static int
+run_cli_as_user (Fixture *f, const char *const *args, char **out, char **err)
+{
+  g_autoptr (GPtrArray) argv = cli_argv (f, args);
+  if (geteuid () == 0)
+    {
+      char *setpriv = g_find_program_in_path ("setpriv");
+      g_assert_nonnull (setpriv); /* util-linux: always there, never skipped */
+      g_ptr_array_insert (argv, 0, setpriv);
+      g_ptr_array_insert (argv, 1, g_strdup_printf ("--reuid=%d", NOBODY));
+      g_ptr_array_insert (argv, 2, g_strdup_printf ("--regid=%d", NOBODY));
+      g_ptr_array_insert (argv, 3, g_strdup ("--clear-groups"));
+    }
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
+                &status, &error);
+  g_assert_no_error (error);
+  strip_valgrind_lines (err);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* A user's three files, one then tampered with and one made unreadable:
+ * status shows each with its own state, the two as unusable with their
+ * reason (not as a license that "never expires"), in text and in JSON;
+ * run still takes the good one. Everything runs as that user. */
+static void
+test_offline_unusable_files (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  g_autofree char *lic = fixture_file (&f, "license");
+  if (geteuid () == 0)
+    {
+      g_assert_cmpint (chown (f.dir, NOBODY, NOBODY), ==, 0);
+      g_assert_cmpint (chown (lic, NOBODY, NOBODY), ==, 0);
+    }
+  /* The machine ID includes the user: the files are issued for that user's. */
+  const char *mid_args[] = { C ("machine-id", NULL) };
+  g_autofree char *mid_out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli_as_user (&f, mid_args, &mid_out, &err), ==, 0);
+  g_autofree char *mid = g_strdup (g_strstrip (mid_out));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("user-%u.lic", i);
+      issue (name, "issuer.sec", "KRE", mid, -1);
+      g_autofree char *path = g_build_filename (files_dir, name, NULL);
+      g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+      g_autofree char *source = g_strdup_printf ("@FILES@/%s", name);
+      const char *install[] = { C ("offline", "install", source, NULL) };
+      g_autofree char *out = NULL;
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (run_cli_as_user (&f, install, &out, &err), ==, 0);
+      g_assert_cmpstr (err, ==, "");
+    }
+  g_autofree char *second = g_strdup_printf ("%s/KRE_%s.1.lic", lic, mid);
+  g_autofree char *third = g_strdup_printf ("%s/KRE_%s.2.lic", lic, mid);
+  /* One byte of the signed payload changed, in place. */
+  g_autofree char *text = read_text (second);
+  char *p = strstr (text, "\"payload\":\"") + strlen ("\"payload\":\"") + 20;
+  *p = *p == 'A' ? 'B' : 'A';
+  FILE *fp = fopen (second, "r+");
+  g_assert_nonnull (fp);
+  g_assert_cmpint (fputs (text, fp), >=, 0);
+  g_assert_cmpint (fclose (fp), ==, 0);
+  g_assert_cmpint (g_chmod (third, 0), ==, 0);
+
+  const char *status[] = { C ("status", NULL) };
+  g_autofree char *out = NULL;
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_as_user (&f, status, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autofree char *want
+      = g_strdup_printf ("^unusable: KRE node-locked license KRE_%s.1.lic from offline, file %s\n"
+                         "  reason: [^\n]*modified or damaged[^\n]*\n"
+                         "unusable: KRE node-locked license KRE_%s.2.lic from offline, file %s\n"
+                         "  reason: [^\n]*cannot (open|read)[^\n]*[Pp]ermission denied[^\n]*\n"
+                         "usable: KRE node-locked license [^\n]*, file %s/KRE_%s.lic\n$",
+                         mid, second, mid, third, lic, mid);
+  assert_matches ("stdout", want, out);
+
+  const char *json[] = { C ("--json", "status", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_as_user (&f, json, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr (JsonObject) o = parse_object (out);
+  JsonArray *a = json_object_get_array_member (o, "licenses");
+  g_assert_cmpuint (json_array_get_length (a), ==, 3);
+  const char *codes[] = { "tampered", "permission-denied", NULL };
+  const char *files[] = { second, third, NULL };
+  for (guint i = 0; i < 3; i++)
+    {
+      JsonObject *l = json_array_get_object_element (a, i);
+      g_assert_cmpint (json_object_get_boolean_member (l, "usable"), ==, codes[i] == NULL);
+      if (codes[i] == NULL)
+        continue;
+      JsonObject *e = json_object_get_object_member (l, "error");
+      g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, codes[i]);
+      JsonObject *attrs = json_object_get_object_member (l, "attributes");
+      g_assert_cmpstr (json_object_get_string_member (attrs, "offline.file"), ==, files[i]);
+    }
+
+  /* The good file still grants; the other two never do. */
+  const char *run[] = { C ("run", "--product", "KRE", "--", "true", NULL) };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_as_user (&f, run, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  fixture_tear_down (&f);
+}
+
 /* ---- run with the online provider (the real tessera-server) ---- */
 
 #ifdef TESSERA_TEST_ONLINE
@@ -562,6 +797,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/activate/interrupted", test_activate_interrupted);
   g_test_add_func ("/cli/activate/spinner", test_activate_spinner);
   g_test_add_func ("/cli/offline-only", test_offline_only);
+  g_test_add_func ("/cli/offline/parallel", test_offline_parallel);
+  g_test_add_func ("/cli/offline/unusable-files", test_offline_unusable_files);
 #ifdef TESSERA_TEST_ONLINE
   g_test_add_func ("/cli/online/run", test_online_run);
   g_test_add_func ("/cli/online/activate-release", test_online_activate_release);

@@ -135,6 +135,65 @@ check_installed_file (Fixture *f, const char *out)
   g_assert_cmpstr (a, ==, b);
 }
 
+/* @LIC@/@name holds exactly the issued file @issued. */
+static void
+assert_holds (Fixture *f, const char *name, const char *issued)
+{
+  g_autofree char *path = g_build_filename (f->dir, "license", name, NULL);
+  g_autofree char *src = g_build_filename (files_dir, issued, NULL);
+  g_autofree char *a = read_text (path);
+  g_autofree char *b = read_text (src);
+  g_assert_cmpstr (a, ==, b);
+}
+
+/* good.lic as KRE_<mid>.lic, and nothing else (no temporary file). */
+static void
+check_good_only (Fixture *f, const char *out)
+{
+  g_autofree char *name = g_strdup_printf ("KRE_%s.lic", this_mid);
+  assert_holds (f, name, "good.lic");
+  g_autofree char *lic = fixture_file (f, "license");
+  g_assert_cmpuint (count_entries (lic), ==, 1);
+}
+
+/* newer.lic stays; good.lic (another license) is the second file. */
+static void
+check_second_file (Fixture *f, const char *out)
+{
+  g_autofree char *first = g_strdup_printf ("KRE_%s.lic", this_mid);
+  g_autofree char *second = g_strdup_printf ("KRE_%s.1.lic", this_mid);
+  assert_holds (f, first, "newer.lic");
+  assert_holds (f, second, "good.lic");
+  g_autofree char *lic = fixture_file (f, "license");
+  g_assert_cmpuint (count_entries (lic), ==, 2);
+}
+
+/* renewed.lic replaced good.lic (the same license) in place. */
+static void
+check_replaced (Fixture *f, const char *out)
+{
+  g_autofree char *name = g_strdup_printf ("KRE_%s.lic", this_mid);
+  assert_holds (f, name, "renewed.lic");
+  g_autofree char *lic = fixture_file (f, "license");
+  g_assert_cmpuint (count_entries (lic), ==, 1);
+}
+
+static void
+check_json_replaced (Fixture *f, const char *out)
+{
+  check_replaced (f, out);
+  g_autoptr (JsonObject) o = parse_object (out);
+  JsonObject *l = json_object_get_object_member (o, "installed");
+  g_assert_cmpstr (json_object_get_string_member (l, "id"), ==, "lic-good");
+}
+
+static void
+check_json_already (Fixture *f, const char *out)
+{
+  check_good_only (f, out);
+  check_json_error (out, "invalid-argument", 10);
+}
+
 static void
 check_nothing_installed (Fixture *f, const char *out)
 {
@@ -304,10 +363,30 @@ static const CliCase cases[] = {
         NULL, NULL, check_installed_file, C ("offline", "install", "@FILES@/good.lic")),
   CASE ("install-json", NULL, 0, "\"installed\"", NULL, NULL, check_json_installed,
         C ("--json", "offline", "install", "@FILES@/good.lic")),
-  CASE ("install-identical", NULL, 0, "^installed:", NULL, prep_installed, check_installed_file,
-        C ("offline", "install", "@FILES@/good.lic")),
-  CASE ("install-older", NULL, 10, NULL, "not installed: .* expires later", prep_newer_installed,
-        NULL, C ("offline", "install", "@FILES@/good.lic")),
+  /* The same license again: refused, nothing written; a renewed file of it
+   * only with --replace; another license is one more file. */
+  CASE ("install-identical", NULL, 10, NULL,
+        "good.lic: not installed: license lic-good is already installed as "
+        "@LIC@/KRE_@MID@.lic \\(the same file\\); .*--replace",
+        prep_installed, check_good_only, C ("offline", "install", "@FILES@/good.lic")),
+  CASE ("install-identical-json", NULL, 10, "invalid-argument", "already installed", prep_installed,
+        check_json_already, C ("--json", "offline", "install", "@FILES@/good.lic")),
+  CASE ("install-renewed", NULL, 10, NULL,
+        "renewed.lic: not installed: license lic-good is already installed as "
+        "@LIC@/KRE_@MID@.lic \\(another file of the same license\\)",
+        prep_installed, check_good_only, C ("offline", "install", "@FILES@/renewed.lic")),
+  CASE ("install-replace", NULL, 0,
+        "^installed: KRE node-locked license lic-good .*, as "
+        "@LIC@/KRE_@MID@.lic\n$",
+        NULL, prep_installed, check_replaced,
+        C ("offline", "install", "--replace", "@FILES@/renewed.lic")),
+  CASE ("install-replace-json", NULL, 0, "\"installed\"", NULL, prep_installed, check_json_replaced,
+        C ("--json", "offline", "install", "@FILES@/renewed.lic", "--replace")),
+  CASE ("install-replace-nothing", NULL, 0,
+        "^installed: .* as @LIC@/KRE_@MID@.lic\n$", NULL, NULL,
+        check_installed_file, C ("offline", "install", "--replace", "@FILES@/good.lic")),
+  CASE ("install-second", NULL, 0, "as @LIC@/KRE_@MID@.1.lic\n$", NULL, prep_newer_installed,
+        check_second_file, C ("offline", "install", "@FILES@/good.lic")),
   CASE ("install-tampered", NULL, 7, NULL, "tampered.lic: the license file was modified or damaged",
         NULL, check_nothing_installed, C ("offline", "install", "@FILES@/tampered.lic")),
   CASE ("install-untrusted", NULL, 7, NULL, "untrusted.lic: .*not trusted", NULL,
@@ -331,7 +410,8 @@ static const CliCase cases[] = {
   /* status */
   CASE ("status-empty", NULL, 0, "^no stored license\n$", NULL, NULL, NULL, C ("status")),
   CASE ("status", NULL, 0,
-        "^unusable: KRE .*KRE_@MID@.2.lic\n  reason: .*modified or damaged.*\n"
+        "^unusable: KRE node-locked license KRE_@MID@.2.lic from offline, file "
+        "@LIC@/KRE_@MID@.2.lic\n  reason: .*modified or damaged.*\n"
         "unusable: KRE .*KRE_@MID@.3.lic\n  reason: .*expired.*\n"
         "usable: KRE .*\\(5[89] days left\\), file @LIC@/KRE_@MID@.lic\n"
         "usable: KSE .*\n$",

@@ -124,27 +124,33 @@ typedef struct
   const char *file;     /* contents, or NULL: the path is a directory; "@missing": no file */
   TesseraError code;    /* -1: success */
   const char *message_part;
+  TesseraInstallFlags flags;
 } InstallCase;
 
 static const InstallCase install_cases[] = {
-  { "first-installer", "oldabi;alpha;beta", NULL, NULL, "KSE\n", -1, "alpha" },
-  { "named", "alpha;beta", NULL, "beta", "KRE\n", -1, "beta" },
+  { "first-installer", "oldabi;alpha;beta", NULL, NULL, "KSE\n", -1, "alpha", 0 },
+  { "named", "alpha;beta", NULL, "beta", "KRE\n", -1, "beta", 0 },
   { "named-unknown", "alpha", NULL, "nosuch", "KRE\n", TESSERA_ERROR_NO_PROVIDER,
-    "provider 'nosuch' is not configured (configured: alpha)" },
+    "provider 'nosuch' is not configured (configured: alpha)", 0 },
   { "none-installs", "oldabi;abi10", NULL, NULL, "KRE\n", TESSERA_ERROR_NOT_SUPPORTED,
-    "no configured provider installs license files (configured: oldabi, abi10)" },
+    "no configured provider installs license files (configured: oldabi, abi10)", 0 },
   { "named-cannot", "abi10", NULL, "abi10", "KRE\n", TESSERA_ERROR_NOT_SUPPORTED,
-    "provider 'abi10' does not install license files" },
+    "provider 'abi10' does not install license files", 0 },
   { "provider-refuses", "alpha", "[provider:alpha]\ninstall=error:machine-mismatch\n", NULL,
-    "KRE\n", TESSERA_ERROR_MACHINE_MISMATCH, "alpha install failed as scripted" },
+    "KRE\n", TESSERA_ERROR_MACHINE_MISMATCH, "alpha install failed as scripted", 0 },
   { "null-no-error", "alpha", "[provider:alpha]\ninstall=null\n", NULL, "KRE\n",
-    TESSERA_ERROR_BACKEND, "install returned NULL without an error" },
+    TESSERA_ERROR_BACKEND, "install returned NULL without an error", 0 },
   { "value-and-error", "alpha", "[provider:alpha]\ninstall=both\n", NULL, "KRE\n",
-    TESSERA_ERROR_BACKEND, "install returned a license and set an error" },
-  { "missing-file", "alpha", NULL, NULL, "@missing", TESSERA_ERROR_NOT_FOUND, "cannot read" },
-  { "directory", "alpha", NULL, NULL, NULL, TESSERA_ERROR_INVALID_ARGUMENT, "is a directory" },
+    TESSERA_ERROR_BACKEND, "install returned a license and set an error", 0 },
+  { "missing-file", "alpha", NULL, NULL, "@missing", TESSERA_ERROR_NOT_FOUND, "cannot read", 0 },
+  { "directory", "alpha", NULL, NULL, NULL, TESSERA_ERROR_INVALID_ARGUMENT, "is a directory", 0 },
   { "too-big", "alpha", NULL, NULL, "@big", TESSERA_ERROR_INVALID_ARGUMENT,
-    "far more than any license file" },
+    "far more than any license file", 0 },
+  /* A provider with only the 1.1 install op would ignore the flag: the
+   * core refuses instead of letting the caller believe it replaced. */
+  { "replace-without-op", "alpha", NULL, NULL, "KRE\n", TESSERA_ERROR_NOT_SUPPORTED,
+    "provider 'alpha' cannot replace an installed license file", TESSERA_INSTALL_REPLACE },
+  { "no-flags-without-op", "alpha", NULL, NULL, "KRE\n", -1, "alpha", TESSERA_INSTALL_NONE },
 };
 
 static void
@@ -167,7 +173,7 @@ test_install (gconstpointer data)
   g_autoptr (TesseraEngine) engine = test_engine_new (c->providers, c->extra, &error);
   g_assert_no_error (error);
   g_autoptr (TesseraLicense) license
-      = tessera_engine_install_license (engine, c->provider, path, &error);
+      = tessera_engine_install_license_with_flags (engine, c->provider, path, c->flags, &error);
   if ((int) c->code == -1)
     {
       g_assert_no_error (error);

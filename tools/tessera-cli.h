@@ -72,6 +72,10 @@ TesseraLicense *cli_activate (TesseraEngine *engine, const char *product,
 gint64 cli_days_left (gint64 expires_at);
 char *cli_format_time (gint64 unix_time);
 /* "offline node-locked KRE license LIC-1 (org ...), expires ... (N days left)" */
+/* cli_describe_license() for a stored entry that `status` validated: an
+ * unusable one (a file that does not verify or cannot be read) claims no
+ * expiry it does not know ("never expires"). */
+char *cli_describe_stored (TesseraLicense *license, gboolean usable);
 char *cli_describe_license (TesseraLicense *license);
 /* Adds the license's members to the object being built. */
 void cli_json_add_license (JsonBuilder *b, TesseraLicense *license);

@@ -10,6 +10,7 @@ static char *opt_org_id;
 static int opt_wait = -1;
 static int opt_warn_days = 14;
 static gboolean opt_stored_only;
+static gboolean opt_replace;
 
 /* Parses --product and checks it was given when @required. */
 static int
@@ -148,7 +149,7 @@ cmd_status (const char *name, int argc, char **argv)
                       && (tessera_license_get_flags (license) & TESSERA_LICENSE_FLAG_OFFLINE)
                       && days < opt_warn_days;
       usable += ok;
-      g_autofree char *text = cli_describe_license (license);
+      g_autofree char *text = cli_describe_stored (license, ok);
       g_autofree char *file = cli_escape (tessera_license_get_attribute (license, "offline.file"));
       if (!cli_opt_json)
         {
@@ -325,7 +326,12 @@ cmd_release (const char *name, int argc, char **argv)
 static int
 cmd_offline_install (const char *name, int argc, char **argv)
 {
-  int rc = cli_parse (name, NULL, 1, &argc, &argv);
+  const GOptionEntry entries[] = {
+    { "replace", 0, 0, G_OPTION_ARG_NONE, &opt_replace,
+      "Replace the installed copy of the same license (a renewed file) instead of refusing", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 1, &argc, &argv);
   if (rc >= 0)
     return rc;
   if (argc < 2)
@@ -335,7 +341,10 @@ cmd_offline_install (const char *name, int argc, char **argv)
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
   g_autoptr (TesseraLicense) license = NULL;
   if (engine == NULL
-      || (license = tessera_engine_install_license (engine, "offline", argv[1], &error)) == NULL)
+      || (license = tessera_engine_install_license_with_flags (
+              engine, "offline", argv[1],
+              opt_replace ? TESSERA_INSTALL_REPLACE : TESSERA_INSTALL_NONE, &error))
+             == NULL)
     return cli_fail (error);
   if (cli_opt_json)
     print_license_json ("installed", license, NULL, FALSE);

@@ -354,8 +354,10 @@ cli_format_time (gint64 unix_time)
            : g_strdup_printf ("%" G_GINT64_FORMAT, unix_time);
 }
 
-char *
-cli_describe_license (TesseraLicense *license)
+/* @known_terms: what the license says could be read and trusted; when not
+ * (an unusable stored entry), its missing expiry is unknown, not "never". */
+static char *
+describe_license (TesseraLicense *license, gboolean known_terms)
 {
   /* Backends fill these from what they were given (a file name is the id
    * of a file that does not verify): never print them raw. */
@@ -370,9 +372,9 @@ cli_describe_license (TesseraLicense *license)
   if (org != NULL)
     g_string_append_printf (out, " (org %s)", org);
   gint64 expires = tessera_license_get_expires_at (license);
-  if (expires == 0)
+  if (expires == 0 && known_terms)
     g_string_append (out, ", never expires");
-  else
+  else if (expires != 0)
     {
       g_autofree char *when = cli_format_time (expires);
       gint64 days = cli_days_left (expires);
@@ -380,6 +382,18 @@ cli_describe_license (TesseraLicense *license)
                               days == 1 ? "" : "s");
     }
   return g_string_free (out, FALSE);
+}
+
+char *
+cli_describe_license (TesseraLicense *license)
+{
+  return describe_license (license, TRUE);
+}
+
+char *
+cli_describe_stored (TesseraLicense *license, gboolean usable)
+{
+  return describe_license (license, usable);
 }
 
 static void

@@ -34,7 +34,7 @@ G_BEGIN_DECLS
  * core knows is refused, an older one is accepted and the slots its (smaller)
  * struct_size does not cover read as NULL. */
 #define TESSERA_BACKEND_ABI_MAJOR 1
-#define TESSERA_BACKEND_ABI_MINOR 1
+#define TESSERA_BACKEND_ABI_MINOR 2
 
 /**
  * TesseraBackendConfig:
@@ -184,6 +184,17 @@ struct _TesseraBackend
    * keyring). Sets *@n_forgotten to how many (0 when there were none).
    * NULL slot: nothing is cached, nothing to forget. */
   gboolean (*forget) (gpointer instance, guint *n_forgotten, GError **error);
+
+  /* ---- Since ABI 1.2 (optional) ---- */
+
+  /* install, with @flags from the caller. Without TESSERA_INSTALL_REPLACE a
+   * file holding a license already stored is refused (as already
+   * installed); with it, the stored copy is replaced. A provider that has
+   * this op is always called through it (its install slot is only for
+   * cores older than 1.2). NULL slot: install, and TESSERA_INSTALL_REPLACE
+   * answers TESSERA_ERROR_NOT_SUPPORTED. */
+  TesseraLicense *(*install_with_flags) (gpointer instance, const char *file_name, GBytes *contents,
+                                         TesseraInstallFlags flags, GError **error);
 
   /* New optional ops are appended here, bumping TESSERA_BACKEND_ABI_MINOR. */
 };

@@ -191,8 +191,10 @@ GPtrArray *tessera_engine_list_licenses (TesseraEngine *engine, const char *prod
  * @path: a license file a person was given
  *
  * Checks the file is authentic and for this machine and a configured product,
- * then stores it where that provider's activation finds it. Nothing is stored
- * on failure.
+ * then stores it where that provider's activation finds it. A file whose
+ * license is already stored is refused (TESSERA_ERROR_INVALID_ARGUMENT);
+ * see tessera_engine_install_license_with_flags() to replace it. Nothing is
+ * stored on failure.
  *
  * Returns: (transfer full): the installed license (not activated: it holds
  *   no seat), or NULL with @error set: TESSERA_ERROR_NOT_SUPPORTED when no
@@ -203,6 +205,35 @@ GPtrArray *tessera_engine_list_licenses (TesseraEngine *engine, const char *prod
  */
 TesseraLicense *tessera_engine_install_license (TesseraEngine *engine, const char *provider,
                                                 const char *path, GError **error);
+
+/**
+ * TesseraInstallFlags:
+ * @TESSERA_INSTALL_NONE: refuse a file whose license is already stored
+ *   (TESSERA_ERROR_INVALID_ARGUMENT, "already installed").
+ * @TESSERA_INSTALL_REPLACE: replace the stored copy of the same license
+ *   (a renewed file, say) instead of refusing.
+ *
+ * How tessera_engine_install_license_with_flags() treats what is stored.
+ */
+typedef enum
+{
+  TESSERA_INSTALL_NONE = 0,
+  TESSERA_INSTALL_REPLACE = 1 << 0,
+} TesseraInstallFlags;
+
+/**
+ * tessera_engine_install_license_with_flags:
+ * @flags: TESSERA_INSTALL_REPLACE, or TESSERA_INSTALL_NONE (which is
+ *   tessera_engine_install_license())
+ *
+ * tessera_engine_install_license() with @flags. A provider built for an ABI
+ * older than 1.2 cannot replace: TESSERA_INSTALL_REPLACE then fails with
+ * TESSERA_ERROR_NOT_SUPPORTED and stores nothing.
+ */
+TesseraLicense *tessera_engine_install_license_with_flags (TesseraEngine *engine,
+                                                           const char *provider, const char *path,
+                                                           TesseraInstallFlags flags,
+                                                           GError **error);
 
 /**
  * tessera_engine_forget_credentials:

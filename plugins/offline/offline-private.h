@@ -299,9 +299,17 @@ gboolean offline_check_candidate (Offline *self, OfflineCandidate *cand, const c
 /* The list op: every *.lic file of the folder named PRODUCT_..., as a
  * license that takes nothing (backend data OFFLINE_DATA_STORED). */
 GPtrArray *offline_list (gpointer instance, const char *product, GError **error);
-/* The install op (docs/offline.md, "Installing a file"). */
+/* At most this many files per product and machine are installed
+ * (PRODUCT_<ID>.lic, then .1.lic up to .999.lic). */
+#define OFFLINE_MAX_FILES 1000
+
+/* The install op (docs/offline.md, "Installing a file"): install_with_flags
+ * without flags, for cores older than ABI 1.2. */
 TesseraLicense *offline_install (gpointer instance, const char *file_name, GBytes *contents,
                                  GError **error);
+TesseraLicense *offline_install_with_flags (gpointer instance, const char *file_name,
+                                            GBytes *contents, TesseraInstallFlags flags,
+                                            GError **error);
 /* validate of a listed entry: the file as it is now, checked as activation
  * would check it, without its lock. */
 gboolean offline_stored_validate (Offline *self, TesseraLicense *license, GError **error);

@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,14 +212,13 @@ offline_stored_validate (Offline *self, TesseraLicense *license, GError **error)
 
 /* ---- installing ---- */
 
-/* Writes @contents to @dir/@name through a temporary file and a rename,
- * so a reader (an activating product) sees the old file or the new one,
- * never a part. The temporary name starts with '.' and does not end in
- * ".lic": nothing ever takes it for a license. */
-static gboolean
-write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents, GError **error)
+/* Writes @contents into a new hidden file of the folder, made 0644 and
+ * fsynced. The temporary name starts with '.' and does not end in ".lic":
+ * nothing ever takes it for a license. Returns: (transfer full): its name,
+ * or NULL with @error set (nothing left behind). */
+static char *
+write_temporary (int dirfd, const char *dir, const char *name, GBytes *contents, GError **error)
 {
-  g_autofree char *path = g_build_filename (dir, name, NULL);
   g_autofree char *tmp = NULL;
   int fd = -1;
   /* mkstemp's own loop, in the folder that was checked (openat). */
@@ -238,7 +238,7 @@ write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents
                        ? TESSERA_ERROR_PERMISSION_DENIED
                        : TESSERA_ERROR_FAILED,
                    "cannot write into the offline license folder %s: %s", dir, g_strerror (errsv));
-      return FALSE;
+      return NULL;
     }
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (contents, &len);
@@ -258,11 +258,30 @@ write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents
     errsv = errno;
   if (close (fd) != 0 && errsv == 0)
     errsv = errno;
-  if (errsv == 0 && renameat (dirfd, tmp, dirfd, name) != 0)
-    errsv = errno;
   if (errsv != 0)
     {
       unlinkat (dirfd, tmp, 0);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "cannot write into %s: %s", dir,
+                   g_strerror (errsv));
+      return NULL;
+    }
+  return g_steal_pointer (&tmp);
+}
+
+/* Puts @contents in place of @dir/@name through a temporary file and a
+ * rename, so a reader (an activating product) sees the old file or the
+ * new one, never a part. */
+static gboolean
+write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents, GError **error)
+{
+  g_autofree char *tmp = write_temporary (dirfd, dir, name, contents, error);
+  if (tmp == NULL)
+    return FALSE;
+  if (renameat (dirfd, tmp, dirfd, name) != 0)
+    {
+      int errsv = errno;
+      unlinkat (dirfd, tmp, 0);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "cannot write %s: %s", path,
                    g_strerror (errsv));
       return FALSE;
@@ -270,48 +289,114 @@ write_atomically (int dirfd, const char *dir, const char *name, GBytes *contents
   return TRUE;
 }
 
-/* What the folder holds already under the name the file goes to: nothing
- * (!*@exists), these very bytes (*@same), or another file, in *@verified
- * if it verifies (NULL if it is damaged). FALSE with @error set if
- * something that is not a regular file is in the way. */
-static gboolean
-existing_file (Offline *self, int dirfd, const char *name, const char *path, GBytes *contents,
-               gboolean *exists, gboolean *same, TesseraLicfile **verified, GError **error)
+/* Puts @contents under the first of PRODUCT_<ID>.lic, PRODUCT_<ID>.1.lic,
+ * PRODUCT_<ID>.2.lic... that nothing holds: each file is one more parallel
+ * session. linkat() never replaces what is there (a file another install
+ * wrote, a link, anything), so a name taken meanwhile is skipped, not
+ * overwritten. Returns: (transfer full): the name, or NULL with @error. */
+static char *
+write_new_name (int dirfd, const char *dir, const char *product, const char *machine_id,
+                GBytes *contents, const char *file_name, GError **error)
 {
-  *exists = *same = FALSE;
-  *verified = NULL;
-  OfflineRank rank = OFFLINE_RANK_NONE;
-  g_autoptr (GError) local_error = NULL;
-  g_autoptr (OfflineCandidate) cand
-      = offline_candidate_open_unlocked (dirfd, name, path, &rank, &local_error);
-  if (cand == NULL)
+  g_autofree char *first = tessera_licfile_file_name (product, machine_id, 0);
+  g_autofree char *tmp = write_temporary (dirfd, dir, first, contents, error);
+  if (tmp == NULL)
+    return NULL;
+  for (guint serial = 0; serial < OFFLINE_MAX_FILES; serial++)
     {
-      struct stat st;
-      if (g_error_matches (local_error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND)
-          && fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
-        return TRUE;
-      /* A link, a folder, a file that cannot be read: not ours to replace. */
-      g_set_error (error, local_error->domain, local_error->code, "cannot install over %s: %s",
-                   path, local_error->message);
+      g_autofree char *name = tessera_licfile_file_name (product, machine_id, serial);
+      if (linkat (dirfd, tmp, dirfd, name, 0) == 0)
+        {
+          unlinkat (dirfd, tmp, 0);
+          return g_steal_pointer (&name);
+        }
+      int errsv = errno;
+      if (errsv == EEXIST)
+        continue;
+      unlinkat (dirfd, tmp, 0);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_set_error (error, TESSERA_ERROR,
+                   errsv == EACCES || errsv == EPERM || errsv == EROFS
+                       ? TESSERA_ERROR_PERMISSION_DENIED
+                       : TESSERA_ERROR_FAILED,
+                   "cannot write %s: %s", path, g_strerror (errsv));
+      return NULL;
+    }
+  unlinkat (dirfd, tmp, 0);
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+               "%s: not installed: %s already holds %u files named %s_%s*.lic; remove the ones "
+               "no longer needed",
+               file_name, dir, OFFLINE_MAX_FILES, product, machine_id);
+  return NULL;
+}
+
+/* The first file (in name order) of the folder for @product on
+ * @machine_id that verifies and holds @license_id, in *@copy (NULL if
+ * none). Files that do not verify are not copies of anything: they grant
+ * nothing, and install never touches them. */
+static gboolean
+find_copy (Offline *self, int dirfd, const char *product, const char *machine_id,
+           const char *license_id, char **copy, GError **error)
+{
+  *copy = NULL;
+  int fd = fcntl (dirfd, F_DUPFD_CLOEXEC, 0);
+  DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
+  if (dir == NULL)
+    {
+      int errsv = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "cannot read the offline license folder %s: %s", self->license_dir,
+                   g_strerror (errsv));
       return FALSE;
     }
-  *exists = TRUE;
-  if (offline_fd_has_bytes (cand->fd, contents))
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  struct dirent *entry;
+  errno = 0;
+  while ((entry = readdir (dir)) != NULL)
+    if (entry->d_name[0] != '.' && offline_name_matches (entry->d_name, product, machine_id))
+      g_ptr_array_add (names, g_strdup (entry->d_name));
+  int read_errno = errno;
+  closedir (dir);
+  if (read_errno != 0)
     {
-      *same = TRUE;
-      return TRUE;
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "cannot read the offline license folder %s: %s", self->license_dir,
+                   g_strerror (read_errno));
+      return FALSE;
     }
-  if (offline_candidate_verify (cand, self->keys, &rank, NULL))
-    *verified = tessera_licfile_ref (cand->file);
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = names->pdata[i];
+      g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
+      OfflineRank rank = OFFLINE_RANK_NONE;
+      g_autoptr (OfflineCandidate) cand
+          = offline_candidate_open_unlocked (dirfd, name, path, &rank, NULL);
+      if (cand != NULL && offline_candidate_verify (cand, self->keys, &rank, NULL)
+          && g_str_equal (tessera_licfile_get_license_id (cand->file), license_id))
+        {
+          *copy = g_strdup (name);
+          return TRUE;
+        }
+    }
   return TRUE;
 }
 
-static TesseraLicense *install_in (Offline *self, int dirfd, const char *name, const char *path,
+static TesseraLicense *install_in (Offline *self, int dirfd, const char *machine_id,
                                    TesseraLicfile *file, GBytes *contents, const char *file_name,
-                                   GError **error);
+                                   TesseraInstallFlags flags, GError **error);
 
 TesseraLicense *
 offline_install (gpointer instance, const char *file_name, GBytes *contents, GError **error)
+{
+  return offline_install_with_flags (instance, file_name, contents, TESSERA_INSTALL_NONE, error);
+}
+
+TesseraLicense *
+offline_install_with_flags (gpointer instance, const char *file_name, GBytes *contents,
+                            TesseraInstallFlags flags, GError **error)
 {
   Offline *self = instance;
   g_autoptr (GError) local_error = NULL;
@@ -349,10 +434,6 @@ offline_install (gpointer instance, const char *file_name, GBytes *contents, GEr
       return NULL;
     }
 
-  /* The canonical name, whatever the file was called: activation finds a
-   * file by its name, and a file only works under its own. */
-  g_autofree char *name = tessera_licfile_file_name (product, machine_id, 0);
-  g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
   /* Everything below happens in this folder, opened once: a link put in
    * its place meanwhile is not followed. */
   gboolean mkdir_failed = FALSE;
@@ -371,42 +452,76 @@ offline_install (gpointer instance, const char *file_name, GBytes *contents, GEr
                      mkdir_failed ? "create" : "open", self->license_dir, g_strerror (errsv));
       return NULL;
     }
+  /* One install at a time per folder: two installs of one license would
+   * otherwise both find no copy and add two. Only installs take this lock
+   * (activation never waits for it), and each holds it for a few writes. */
+  int rc;
+  while ((rc = flock (dirfd, LOCK_EX)) != 0 && errno == EINTR)
+    ;
+  if (rc != 0)
+    {
+      int errsv = errno;
+      close (dirfd);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                   "cannot lock the offline license folder %s: %s", self->license_dir,
+                   g_strerror (errsv));
+      return NULL;
+    }
   TesseraLicense *installed
-      = install_in (self, dirfd, name, path, file, contents, file_name, error);
-  close (dirfd);
+      = install_in (self, dirfd, machine_id, file, contents, file_name, flags, error);
+  close (dirfd); /* and its lock */
   return installed;
 }
 
+/* A license is installed once: its copy is replaced only when asked
+ * (@flags), since a product session holding that file ends at its next
+ * validate when it is replaced. Another license for the same product and
+ * machine is one more file, so one more parallel session. */
 static TesseraLicense *
-install_in (Offline *self, int dirfd, const char *name, const char *path, TesseraLicfile *file,
-            GBytes *contents, const char *file_name, GError **error)
+install_in (Offline *self, int dirfd, const char *machine_id, TesseraLicfile *file,
+            GBytes *contents, const char *file_name, TesseraInstallFlags flags, GError **error)
 {
   const char *product = tessera_licfile_get_product (file);
-  gboolean exists = FALSE, same = FALSE;
-  g_autoptr (TesseraLicfile) current = NULL;
-  if (!existing_file (self, dirfd, name, path, contents, &exists, &same, &current, error))
-    return NULL;
-  /* A damaged file in the way is replaced: it grants nothing. A good one
-   * only by a file that lasts longer, so installing an older file by
-   * mistake never shortens what the user has. */
-  if (exists && !same && current != NULL
-      && tessera_licfile_get_expires_at (current) >= tessera_licfile_get_expires_at (file))
-    {
-      g_autofree char *old_end = offline_format_time (tessera_licfile_get_expires_at (current));
-      g_autofree char *new_end = offline_format_time (tessera_licfile_get_expires_at (file));
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "%s: not installed: %s already holds another %s license for this machine "
-                   "that expires %s (%s), and this one expires %s; remove that file first to "
-                   "replace it anyway",
-                   file_name, path, product,
-                   tessera_licfile_get_expires_at (current) == tessera_licfile_get_expires_at (file)
-                       ? "at the same time"
-                       : "later",
-                   old_end, new_end);
-      return NULL;
-    }
-  if (!same && !write_atomically (dirfd, self->license_dir, name, contents, error))
+  const char *license_id = tessera_licfile_get_license_id (file);
+  g_autofree char *copy = NULL;
+  if (!find_copy (self, dirfd, product, machine_id, license_id, &copy, error))
     return NULL;
 
+  g_autofree char *name = NULL;
+  if (copy != NULL)
+    {
+      g_autofree char *copy_path = g_build_filename (self->license_dir, copy, NULL);
+      gboolean same = FALSE;
+      int fd = openat (dirfd, copy, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          same = offline_fd_has_bytes (fd, contents);
+          close (fd);
+        }
+      if (!(flags & TESSERA_INSTALL_REPLACE))
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "%s: not installed: license %s is already installed as %s%s; install it "
+                       "with the replace option (tessera offline install --replace) to replace "
+                       "that file",
+                       file_name, license_id, copy_path,
+                       same ? " (the same file)" : " (another file of the same license)");
+          return NULL;
+        }
+      /* The same bytes: nothing to change, and a session holding the file
+       * goes on. */
+      if (!same && !write_atomically (dirfd, self->license_dir, copy, contents, error))
+        return NULL;
+      name = g_steal_pointer (&copy);
+    }
+  else
+    {
+      name = write_new_name (dirfd, self->license_dir, product, machine_id, contents, file_name,
+                             error);
+      if (name == NULL)
+        return NULL;
+    }
+
+  g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
   return stored_new (self, dirfd, name, path, product);
 }

@@ -736,4 +736,5 @@ TESSERA_BACKEND_DEFINE (offline, "Signed offline license files bound to this mac
                         .create = offline_create, .destroy = offline_destroy,
                         .activate = offline_activate, .validate = offline_validate,
                         .release = offline_release, .fingerprint = offline_fingerprint,
-                        .list = offline_list, .install = offline_install)
+                        .list = offline_list, .install = offline_install,
+                        .install_with_flags = offline_install_with_flags)
