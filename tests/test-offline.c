@@ -720,7 +720,7 @@ test_unreadable_folder (void)
   g_assert_cmpint (g_chmod (env->license_dir, 0700), ==, 0);
   g_setenv ("TESSERA_TEST_OFFLINE_CONFIG", env->config_path, TRUE);
   g_setenv ("TESSERA_TEST_OFFLINE_FOLDER", env->license_dir, TRUE);
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
 }
 
@@ -1683,7 +1683,7 @@ test_lock_dir_unwritable (void)
 {
   if (!g_test_subprocess ())
     {
-      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
       g_test_trap_assert_passed ();
       return;
     }
