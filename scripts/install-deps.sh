@@ -24,6 +24,7 @@ packages=(
   clang libclang-rt-14-dev              # libFuzzer harnesses (fuzz/): clang with its fuzzer/sanitizer runtimes
   dpkg-dev debhelper fakeroot lintian   # Debian packages (debian/): built, checked and installed by tests/deb-install.sh
   help2man                              # Debian packages: man pages of tessera-license, -admin, -server
+  ccache                                # scripts/build-matrix.sh: its 12 build configurations share compiled objects
   chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
 )
 # Node.js and npm for playwright-core (tests/web/): the machine's own when it
