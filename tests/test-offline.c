@@ -1112,7 +1112,8 @@ test_validate_expiry (void)
 }
 
 /* A repeat validate of an unchanged file costs less than a tenth of one
- * signature verification, since it only stats the file and the path. */
+ * signature verification, since it only stats the file and the path (the
+ * figures are printed; -m perf asserts them). */
 static void
 test_validate_fast (void)
 {
@@ -1146,7 +1147,11 @@ test_validate_fast (void)
     }
   g_test_message ("one signature verification: %.2f us; one repeat validate: %.3f us", best_verify,
                   best_validate);
-  g_assert_cmpfloat (best_validate, <, 0.1 * best_verify);
+  /* A ratio of two timings moves with the build type (-O0 slows this code,
+   * not libsodium) and with the machine's load: asserted only when asked for
+   * (-m perf), never in the suite's run. */
+  if (g_test_perf ())
+    g_assert_cmpfloat (best_validate, <, 0.1 * best_verify);
 
   /* Fast, but not blind: a change right after is still noticed. */
   g_assert_cmpint (g_unlink (path), ==, 0);
