@@ -48,5 +48,9 @@ CC=clang cmake -S . -B build-fuzz -DTESSERA_FUZZ=ON -DTESSERA_SANITIZE=ON -DCMAK
 cmake --build build-fuzz -j"$jobs" --target fuzz
 fuzz/run.sh 30 build-fuzz
 
+# Issue 22: every plugin set with the server on and off; the suite from a 0700 directory.
+echo "== build matrix" && scripts/build-matrix.sh
+echo "== private directory" && scripts/private-dir-check.sh | tee -a "$log"
+
 total=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
 echo "all runs: ${total} passed, 0 failed"

@@ -809,7 +809,7 @@ test_unreadable_scenario (void)
   /* Mode 0: unreadable by its owner too, unless the owner is root. */
   g_assert_cmpint (g_chmod (path, 0), ==, 0);
   g_setenv ("TESSERA_TEST_UNREADABLE", path, TRUE);
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
   g_unsetenv ("TESSERA_TEST_UNREADABLE");
 }

@@ -729,7 +729,7 @@ test_unreadable_folder (void)
   g_assert_cmpint (g_chmod (env->license_dir, 0700), ==, 0);
   g_setenv ("TESSERA_TEST_OFFLINE_CONFIG", env->config_path, TRUE);
   g_setenv ("TESSERA_TEST_OFFLINE_FOLDER", env->license_dir, TRUE);
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
 }
 
@@ -1122,8 +1122,6 @@ test_validate_expiry (void)
   g_assert_false (tessera_license_is_held (license));
 }
 
-/* A repeat validate of an unchanged file costs less than a tenth of one
- * signature verification, since it only stats the file and the path. */
 /* A repeat validate of an unchanged file is cheap because it neither
  * verifies the signature again nor reads the file: checked by counting those
  * calls, not by timing them (bench/offline-bench prints the speed, row (c)). */
@@ -1701,7 +1699,7 @@ test_lock_dir_unwritable (void)
 {
   if (!g_test_subprocess ())
     {
-      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
       g_test_trap_assert_passed ();
       return;
     }

@@ -219,7 +219,7 @@ test_install_unreadable (void)
   g_assert_true (g_file_set_contents (path, "KRE\n", -1, NULL));
   g_assert_cmpint (g_chmod (path, 0600), ==, 0);
   g_setenv ("STORED_TEST_FILE", path, TRUE);
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  test_trap_unprivileged (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
   test_tmpdir_free (dir);
 }

@@ -504,7 +504,7 @@ test_state_dir_refused (void)
   g_assert_cmpint (g_chmod (foreign, 0755), ==, 0);
   g_assert_cmpint (g_mkdir (locked, 0700), ==, 0);
   g_setenv ("TESSERA_TEST_STATE_PARENT", dir, TRUE);
-  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  test_trap_unprivileged (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
   g_unsetenv ("TESSERA_TEST_STATE_PARENT");
   test_tmpdir_free (dir);
   g_test_trap_assert_passed ();

@@ -69,6 +69,83 @@ test_plugin_dir (void)
   return dir;
 }
 
+/* Copies @src (a regular file) to @dst with @mode. */
+static inline void
+test_copy_file (const char *src, const char *dst, mode_t mode)
+{
+  GError *error = NULL;
+  char *contents = NULL;
+  gsize len = 0;
+  g_file_get_contents (src, &contents, &len, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (dst, contents, (gssize) len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (dst, mode), ==, 0);
+  g_free (contents);
+}
+
+/* Copies the regular files of @src_dir into @parent/@name (0755), keeping
+ * whether each is executable. Returns the new directory. */
+static inline char *
+test_copy_dir_files (const char *src_dir, const char *parent, const char *name)
+{
+  GError *error = NULL;
+  char *dst_dir = g_build_filename (parent, name, NULL);
+  g_assert_cmpint (g_mkdir (dst_dir, 0755), ==, 0);
+  GDir *dir = g_dir_open (src_dir, 0, &error);
+  g_assert_no_error (error);
+  const char *entry;
+  while ((entry = g_dir_read_name (dir)) != NULL)
+    {
+      char *src = g_build_filename (src_dir, entry, NULL);
+      struct stat st;
+      if (lstat (src, &st) == 0 && S_ISREG (st.st_mode))
+        {
+          char *dst = g_build_filename (dst_dir, entry, NULL);
+          test_copy_file (src, dst, (st.st_mode & S_IXUSR) ? 0755 : 0644);
+          g_free (dst);
+        }
+      g_free (src);
+    }
+  g_dir_close (dir);
+  return dst_dir;
+}
+
+/* g_test_trap_subprocess() for a case that calls test_drop_privileges():
+ * when the suite runs as root, the subprocess finds the plugin directories
+ * ($TESSERA_PLUGIN_DIR, $TESSERA_TEST_PLUGIN_DIR) copied into a directory
+ * anyone can read. The build tree may sit under a private directory (a clone
+ * in root's 0700 home) that the unprivileged user cannot enter. */
+static inline void
+test_trap_unprivileged (const char *test_path, guint64 usec_timeout, GTestSubprocessFlags flags)
+{
+  if (geteuid () != 0)
+    {
+      g_test_trap_subprocess (test_path, usec_timeout, flags);
+      return;
+    }
+  const char *vars[] = { "TESSERA_PLUGIN_DIR", "TESSERA_TEST_PLUGIN_DIR" };
+  char *saved[G_N_ELEMENTS (vars)];
+  char *dir = test_tmpdir_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (vars); i++)
+    {
+      saved[i] = g_strdup (g_getenv (vars[i]));
+      if (saved[i] == NULL)
+        continue;
+      char *copy = test_copy_dir_files (saved[i], dir, vars[i]);
+      g_setenv (vars[i], copy, TRUE);
+      g_free (copy);
+    }
+  g_test_trap_subprocess (test_path, usec_timeout, flags);
+  for (guint i = 0; i < G_N_ELEMENTS (vars); i++)
+    {
+      if (saved[i] != NULL)
+        g_setenv (vars[i], saved[i], TRUE);
+      g_free (saved[i]);
+    }
+  test_tmpdir_free (dir);
+}
+
 /* In a test subprocess: become an unprivileged user, so permission checks
  * apply even when the suite runs as root (as CI does). */
 static inline void

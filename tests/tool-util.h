@@ -2,12 +2,46 @@
  * tessera-license) and check its exit code, stdout and stderr. */
 #pragma once
 
+#include "test-util.h"
+
+#include <dlfcn.h>
 #include <glib.h>
+#include <link.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define NOBODY 65534
+
+/* A directory anyone can read holding a copy of @tool, the libtessera this
+ * test runs with (the one @tool was built against), and the valgrind
+ * suppressions: what the tool needs as NOBODY when the build tree sits under
+ * a private directory (a clone in root's 0700 home) that NOBODY cannot
+ * enter. Sets *@copy to the tool's copy. */
+static inline char *
+tool_util_readable_copy (const char *tool, char **copy)
+{
+  char *dir = test_tmpdir_new ();
+  g_autofree char *base = g_path_get_basename (tool);
+  *copy = g_build_filename (dir, base, NULL);
+  test_copy_file (tool, *copy, 0755);
+  /* The loaded library itself, wherever the test found it. */
+  void *handle = dlopen ("libtessera.so.0", RTLD_LAZY | RTLD_NOLOAD);
+  g_assert_nonnull (handle);
+  struct link_map *map = NULL;
+  g_assert_cmpint (dlinfo (handle, RTLD_DI_LINKMAP, &map), ==, 0);
+  g_autofree char *lib = g_build_filename (dir, "libtessera.so.0", NULL);
+  test_copy_file (map->l_name, lib, 0644);
+  dlclose (handle);
+  const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
+  if (srcdir != NULL)
+    {
+      g_autofree char *supp = g_build_filename (srcdir, "tests", "valgrind.supp", NULL);
+      g_autofree char *supp_copy = g_build_filename (dir, "valgrind.supp", NULL);
+      test_copy_file (supp, supp_copy, 0644);
+    }
+  return dir;
+}
 
 /* Runs @tool in @cwd with @args (NULL-terminated, already expanded), with
  * LC_ALL=C; as uid/gid NOBODY if @as_nobody and the test runs as root; under
@@ -18,8 +52,17 @@ tool_util_run (const char *tool, const char *cwd, char *const *args, gboolean as
                char **err)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
+  char *readable = NULL;
+  g_autofree char *tool_copy = NULL;
+  const char *supp_dir = NULL;
   if (as_nobody && geteuid () == 0)
     {
+      readable = tool_util_readable_copy (tool, &tool_copy);
+      tool = tool_copy;
+      supp_dir = readable;
+      env = g_environ_setenv (env, "LD_LIBRARY_PATH", readable, TRUE);
       char *setpriv = g_find_program_in_path ("setpriv");
       g_assert_nonnull (setpriv); /* util-linux: always there, never skipped */
       g_ptr_array_add (argv, setpriv);
@@ -37,20 +80,23 @@ tool_util_run (const char *tool, const char *cwd, char *const *args, gboolean as
       g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
       g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
       g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
+      if (supp_dir != NULL)
+        g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/valgrind.supp", supp_dir));
+      else
+        g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
     }
   g_ptr_array_add (argv, g_strdup (tool));
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
 
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
   int status = 0;
   g_autoptr (GError) error = NULL;
   g_spawn_sync (cwd, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err, &status,
                 &error);
   g_assert_no_error (error);
+  if (readable != NULL)
+    test_tmpdir_free (readable);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
