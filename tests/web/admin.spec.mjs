@@ -225,7 +225,10 @@ webTest('Online Licenses: force-release a session started by an API client, remo
   const { stdout } = await run('curl', ['-sS', '--fail-with-body', `${URL_BASE}/api/v1/activate`,
     '-H', `Authorization: Bearer ${env('TESSERA_MEMBER_KEY')}`, '-H', 'Content-Type: application/json',
     '-d', JSON.stringify({ product: 'KRE', machine_id: machine, nonce: 'web-test-0001', org_id: 'acme' })]);
-  const session = JSON.parse(stdout);
+  // Answer format 2: every field is in the signed payload (docs/protocol.md).
+  const answer = JSON.parse(stdout);
+  assert.equal(answer.format, 2);
+  const session = JSON.parse(answer.payload);
   assert.equal(session.kind, 'floating');
 
   await signIn(page, 'owner');
