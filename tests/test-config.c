@@ -223,8 +223,8 @@ test_shipped_configs_parse (void)
 {
   const char *src = g_getenv ("TESSERA_TEST_SRCDIR");
   g_assert_nonnull (src);
-  const char *files[] = { "data/tessera.conf", "data/tessera-offline.conf", "data/tessera-mock.conf",
-                          "examples/example.conf" };
+  const char *files[] = { "data/tessera.conf", "data/tessera-offline.conf",
+                          "data/tessera-mock.conf", "examples/example.conf" };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
       g_autofree char *path = g_build_filename (src, files[i], NULL);
