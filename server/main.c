@@ -378,7 +378,8 @@ main (int argc, char **argv)
   g_thread_pool_free (server->workers, FALSE, TRUE);
   while (g_atomic_int_get (&m.reaping))
     g_usleep (10000);
-  g_clear_pointer (&m.loop, g_main_loop_unref);
+  g_main_loop_unref (m.loop);
+  m.loop = NULL;
   /* Before the HTTP threads stop: the store's lease writer answers its last
    * heartbeats through them. New requests meanwhile get 503 (draining). */
   ts_store_close (server->store);

@@ -324,7 +324,7 @@ write_new_name (int dirfd, const char *dir, const char *product, const char *mac
     }
   unlinkat (dirfd, tmp, 0);
   g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-               "%s: not installed: %s already holds %u files named %s_%s*.lic; remove the ones "
+               "%s: not installed: %s already holds %d files named %s_%s*.lic; remove the ones "
                "no longer needed",
                file_name, dir, OFFLINE_MAX_FILES, product, machine_id);
   return NULL;
