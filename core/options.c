@@ -4,6 +4,9 @@ struct _TesseraActivateOptions
 {
   gatomicrefcount ref_count;
   GHashTable *values;
+  TesseraActivateWaitFunc wait_func;
+  gpointer wait_data;
+  GDestroyNotify wait_destroy;
 };
 
 TesseraActivateOptions *
@@ -36,6 +39,8 @@ tessera_activate_options_unref (TesseraActivateOptions *options)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     memset (value, 0, strlen (value));
   g_hash_table_unref (options->values);
+  if (options->wait_destroy != NULL)
+    options->wait_destroy (options->wait_data);
   g_free (options);
 }
 
@@ -57,4 +62,27 @@ tessera_activate_options_get (TesseraActivateOptions *options, const char *key)
   g_return_val_if_fail (options != NULL, NULL);
   g_return_val_if_fail (key != NULL, NULL);
   return g_hash_table_lookup (options->values, key);
+}
+
+void
+tessera_activate_options_set_wait_func (TesseraActivateOptions *options,
+                                        TesseraActivateWaitFunc func, gpointer user_data,
+                                        GDestroyNotify destroy)
+{
+  g_return_if_fail (options != NULL);
+  if (options->wait_destroy != NULL)
+    options->wait_destroy (options->wait_data);
+  options->wait_func = func;
+  options->wait_data = func != NULL ? user_data : NULL;
+  options->wait_destroy = func != NULL ? destroy : NULL;
+}
+
+void
+tessera_activate_options_notify_wait (TesseraActivateOptions *options, const char *product,
+                                      gint64 in_use, gint64 quota)
+{
+  g_return_if_fail (product != NULL);
+  if (options != NULL && options->wait_func != NULL)
+    options->wait_func (product, in_use < 0 ? -1 : in_use, quota < 0 ? -1 : quota,
+                        options->wait_data);
 }

@@ -180,6 +180,49 @@ ts_org_choice_json (gconstpointer item)
   return ts_json_object ("id", 's', o->id, "name", 's', o->name, NULL);
 }
 
+/* A refused activation says how many seats are in use of how many (for a
+ * client waiting for one to show): the floating pool of the product in the
+ * organization asked for, or in the user's only one with such a pool. A
+ * trusted read, of the user's own organizations only. */
+static void
+ts_add_seats (TsRequest *req, JsonObject *err)
+{
+  GPtrArray *orgs = ts_store_list_user_orgs (req->server->store, req->user_id, NULL);
+  const TsPool *found = NULL;
+  GPtrArray *found_in = NULL;
+  guint matches = 0;
+  for (guint i = 0; orgs != NULL && i < orgs->len; i++)
+    {
+      const TsOrg *o = g_ptr_array_index (orgs, i);
+      if (req->org != NULL && !g_str_equal (o->id, req->org))
+        continue;
+      GPtrArray *pools = ts_store_list_pools (req->server->store, NULL, o->id, req->now, NULL);
+      gboolean kept = FALSE;
+      for (guint j = 0; pools != NULL && j < pools->len; j++)
+        {
+          const TsPool *p = g_ptr_array_index (pools, j);
+          if (g_strcmp0 (p->product, req->product) != 0 || g_strcmp0 (p->kind, "floating") != 0)
+            continue;
+          matches++;
+          if (found == NULL)
+            {
+              found = p;
+              found_in = pools;
+              kept = TRUE;
+            }
+        }
+      if (!kept)
+        g_clear_pointer (&pools, g_ptr_array_unref);
+    }
+  if (matches == 1)
+    {
+      json_object_set_int_member (err, "in_use", found->sessions + found->offline);
+      json_object_set_int_member (err, "quota", found->quota);
+    }
+  g_clear_pointer (&found_in, g_ptr_array_unref);
+  g_clear_pointer (&orgs, g_ptr_array_unref);
+}
+
 static void
 ts_reply_error_full (TsRequest *req, guint status, TesseraError code, const char *message)
 {
@@ -209,6 +252,8 @@ ts_reply_error_full (TsRequest *req, guint status, TesseraError code, const char
                               ts_json_array (orgs, ts_org_choice_json));
       g_clear_pointer (&orgs, g_ptr_array_unref);
     }
+  if (code == TESSERA_ERROR_QUOTA_EXCEEDED && req->user_id != NULL && req->product != NULL)
+    ts_add_seats (req, json_node_get_object (err));
   ts_reply_json (req, status, root);
 }
 

@@ -186,16 +186,21 @@ cmd_status (const char *name, int argc, char **argv)
 
 /* ---- validate ---- */
 
+/* Checks what this machine holds (kept sessions, installed files) and never
+ * activates: taking a seat, even for a moment, could take a node-locked
+ * license back from the machine it moved to, and would hide why a kept
+ * session ended. */
 static int
 cmd_validate (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
     { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product", "PRODUCT" },
     { "stored-only", 0, 0, G_OPTION_ARG_NONE, &opt_stored_only,
-      "Only check stored licenses; never activate", NULL },
-    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, "API key for an online provider",
-      "KEY" },
-    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, "Organization", "ORG" },
+      "Accepted for older scripts: validate only ever checks stored licenses", NULL },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key,
+      "API key to check a kept online session with (else the cached one)", "KEY" },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, "Only licenses of this organization",
+      "ORG" },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -203,6 +208,10 @@ cmd_validate (const char *name, int argc, char **argv)
     rc = require_product (name, TRUE);
   if (rc >= 0)
     return rc;
+  /* Providers read a given key from the environment when they check a
+   * kept session (there are no activation options then). */
+  if (opt_api_key != NULL)
+    g_setenv ("TESSERA_API_KEY", opt_api_key, TRUE);
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
@@ -211,11 +220,12 @@ cmd_validate (const char *name, int argc, char **argv)
       || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
     return cli_fail (error);
 
-  /* A stored license that validates answers without taking a seat. */
   g_autoptr (GError) first_reason = NULL;
   for (guint i = 0; i < licenses->len; i++)
     {
       TesseraLicense *license = licenses->pdata[i];
+      if (opt_org_id != NULL && g_strcmp0 (tessera_license_get_org (license), opt_org_id) != 0)
+        continue;
       g_autoptr (GError) why = NULL;
       if (tessera_license_validate (license, NULL, &why))
         {
@@ -231,33 +241,15 @@ cmd_validate (const char *name, int argc, char **argv)
       if (first_reason == NULL)
         first_reason = g_steal_pointer (&why);
     }
-  if (opt_stored_only)
-    {
-      if (first_reason != NULL)
-        return cli_fail (first_reason);
-      g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
-                   "no stored %s license on this machine", opt_product);
-      return cli_fail (error);
-    }
-
-  /* None stored: can one be activated now? Activate and release at once
-   * (an online seat is taken for a moment). */
-  g_autoptr (TesseraActivateOptions) options = activate_options (FALSE);
-  g_autoptr (TesseraLicense) license = cli_activate (engine, opt_product, options, &error);
-  if (license == NULL)
-    return cli_fail (error);
-  g_autoptr (GError) release_error = NULL;
-  if (!tessera_license_release (license, NULL, &release_error))
-    g_printerr ("tessera validate: warning: releasing the test activation failed: %s\n",
-                release_error->message);
-  if (cli_opt_json)
-    print_license_json ("license", license, "activated", TRUE);
-  else
-    {
-      g_autofree char *text = cli_describe_license (license);
-      g_print ("valid (activated and released): %s\n", text);
-    }
-  return CLI_EXIT_OK;
+  if (first_reason != NULL)
+    return cli_fail (first_reason);
+  g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+               "no stored %s license%s%s on this machine: 'tessera activate --product %s' takes "
+               "one and keeps it, 'tessera offline install FILE' installs a license file "
+               "(validate never takes a seat)",
+               opt_product, opt_org_id != NULL ? " of organization " : "",
+               opt_org_id != NULL ? opt_org_id : "", opt_product);
+  return cli_fail (error);
 }
 
 /* ---- release ---- */
@@ -361,7 +353,8 @@ const CliCommand cli_license_commands[] = {
   { "activate", "", "Activate a license and keep it for later commands (where the provider can)",
     cmd_activate },
   { "status", "", "List the stored licenses: usable or why not, days left", cmd_status },
-  { "validate", "", "Exit 0 if PRODUCT is licensed now (a stored license, else a test activation)",
+  { "validate", "",
+    "Exit 0 if a license this machine holds for PRODUCT is valid now (never takes a seat)",
     cmd_validate },
   { "release", "", "Release the licenses 'activate' kept", cmd_release },
   { "offline install", "FILE", "Check an offline license file and put it into the license folder",

@@ -38,6 +38,7 @@ typedef struct
   GError *invalidated; /* why the license stopped being valid, or NULL */
   gboolean exited;
   guint kill_timer;
+  GCancellable *checks; /* cancels a check in flight once the command ended */
 } Run;
 
 static void
@@ -103,7 +104,8 @@ validated (GObject *source, GAsyncResult *result, gpointer data)
    * one that does not (the server briefly unreachable) is no reason to
    * stop a build. */
   g_autoptr (GError) error = NULL;
-  if (!tessera_license_validate_finish (data, result, &error) && tessera_license_is_held (data))
+  if (!tessera_license_validate_finish (data, result, &error) && tessera_license_is_held (data)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     g_printerr ("tessera run: warning: could not check the license: %s\n", error->message);
   tessera_license_unref (data);
 }
@@ -113,7 +115,7 @@ check_license (gpointer data)
 {
   Run *run = data;
   if (!run->exited && run->invalidated == NULL)
-    tessera_license_validate_async (run->license, NULL, validated,
+    tessera_license_validate_async (run->license, run->checks, validated,
                                     tessera_license_ref (run->license));
   return G_SOURCE_CONTINUE;
 }
@@ -236,7 +238,9 @@ cli_run_command (const char *name, int argc, char **argv)
   if (license == NULL)
     return cli_fail (error);
 
-  Run run = { .loop = g_main_loop_new (NULL, FALSE), .license = license };
+  Run run = { .loop = g_main_loop_new (NULL, FALSE),
+              .license = license,
+              .checks = g_cancellable_new () };
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
   /* What the command may want to know (a report, a log line). */
@@ -262,6 +266,7 @@ cli_run_command (const char *name, int argc, char **argv)
       for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
         g_source_remove (signal_sources[i]);
       g_main_loop_unref (run.loop);
+      g_object_unref (run.checks);
       tessera_license_release (license, NULL, NULL);
       g_prefix_error (&error, "cannot run %s: ", command[0]);
       return spawn_failed (error);
@@ -283,11 +288,24 @@ cli_run_command (const char *name, int argc, char **argv)
     g_source_remove (run.kill_timer);
   tessera_license_remove_invalidated_handler (license, handler);
 
+  /* The command has stopped: nothing may keep tessera from exiting now but
+   * the release, which the provider bounds by its own timeout (a check in
+   * flight would hold the license until it timed out: it is cancelled). */
+  g_cancellable_cancel (run.checks);
   g_autoptr (GError) release_error = NULL;
+  gboolean server_silent
+      = g_error_matches (run.invalidated, TESSERA_ERROR, TESSERA_ERROR_NETWORK)
+        || g_error_matches (run.invalidated, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
   if (!tessera_license_release (license, NULL, &release_error))
-    g_printerr ("tessera run: warning: releasing the license failed (its seat frees when its "
-                "lease runs out): %s\n",
-                release_error->message);
+    {
+      g_autofree char *why = cli_one_line (release_error->message);
+      g_printerr ("tessera run: warning: the license was not released (%s): its seat frees "
+                  "when its lease runs out\n",
+                  why);
+    }
+  else if (server_silent)
+    g_printerr ("tessera run: the license server did not answer: the seat was not released "
+                "and frees when its lease runs out\n");
 
   int signum = g_subprocess_get_if_signaled (run.child) ? g_subprocess_get_term_sig (run.child) : 0;
   int code = signum > 0 ? 128 + signum : g_subprocess_get_exit_status (run.child);
@@ -298,6 +316,7 @@ cli_run_command (const char *name, int argc, char **argv)
   g_clear_error (&run.invalidated);
   g_object_unref (run.child);
   g_main_loop_unref (run.loop);
+  g_clear_object (&run.checks);
   /* Pending validations hold their own reference; let them finish. */
   while (g_main_context_iteration (NULL, FALSE))
     ;

@@ -266,7 +266,25 @@ typedef struct
   const char *product;
   guint frame;
   gboolean drawn;
+  gint64 started;  /* monotonic µs */
+  gint64 wait_max; /* seconds the options allow waiting for a seat, -1: not given */
+  /* Set by the provider's thread while it waits for a seat. */
+  GMutex lock;
+  gboolean waiting;
+  gint64 in_use, quota;
 } Activation;
+
+/* The provider was refused a seat and waits on (its thread). */
+static void
+on_wait (const char *product, gint64 in_use, gint64 quota, gpointer data)
+{
+  Activation *a = data;
+  g_mutex_lock (&a->lock);
+  a->waiting = TRUE;
+  a->in_use = in_use;
+  a->quota = quota;
+  g_mutex_unlock (&a->lock);
+}
 
 static void
 activated (GObject *source, GAsyncResult *result, gpointer data)
@@ -283,7 +301,31 @@ spin (gpointer data)
 {
   static const char *const frames[] = { "|", "/", "-", "\\" };
   Activation *a = data;
-  g_printerr ("\r%s activating %s...", frames[a->frame++ % G_N_ELEMENTS (frames)], a->product);
+  const char *frame = frames[a->frame++ % G_N_ELEMENTS (frames)];
+  g_mutex_lock (&a->lock);
+  gboolean waiting = a->waiting;
+  gint64 in_use = a->in_use, quota = a->quota;
+  g_mutex_unlock (&a->lock);
+  if (!waiting)
+    g_printerr ("\r%s activating %s...", frame, a->product);
+  else
+    {
+      /* Waiting for a seat: how long so far, how long at most, and how
+       * full the pool is, so a person can decide to wait or not. */
+      gint64 waited = (g_get_monotonic_time () - a->started) / G_USEC_PER_SEC;
+      GString *line = g_string_new (NULL);
+      g_string_printf (line, "\r%s waiting for a %s seat: %" G_GINT64_FORMAT " s", frame,
+                       a->product, waited);
+      if (a->wait_max >= 0)
+        g_string_append_printf (line, ", %" G_GINT64_FORMAT " s left",
+                                MAX (0, a->wait_max - waited));
+      if (in_use >= 0 && quota >= 0)
+        g_string_append_printf (line, ", %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " in use",
+                                in_use, quota);
+      g_string_append (line, "\033[K");
+      g_printerr ("%s", line->str);
+      g_string_free (line, TRUE);
+    }
   a->drawn = TRUE;
   return G_SOURCE_CONTINUE;
 }
@@ -305,7 +347,17 @@ cli_activate (TesseraEngine *engine, const char *product, TesseraActivateOptions
   Activation a = { .loop = g_main_loop_new (context, FALSE),
                    .cancellable = g_cancellable_new (),
                    .engine = engine,
-                   .product = product };
+                   .product = product,
+                   .started = g_get_monotonic_time (),
+                   .wait_max = -1 };
+  g_mutex_init (&a.lock);
+  const char *wait = options != NULL
+                         ? tessera_activate_options_get (options, TESSERA_OPTION_WAIT_TIMEOUT)
+                         : NULL;
+  if (wait != NULL)
+    a.wait_max = g_ascii_strtoll (wait, NULL, 10);
+  if (options != NULL)
+    tessera_activate_options_set_wait_func (options, on_wait, &a, NULL);
   GSource *sources[3] = {
     isatty (STDERR_FILENO) ? g_timeout_source_new (250) : NULL,
     g_unix_signal_source_new (SIGINT),
@@ -327,6 +379,17 @@ cli_activate (TesseraEngine *engine, const char *product, TesseraActivateOptions
       }
   if (a.drawn)
     g_printerr ("\r\033[K");
+  if (options != NULL)
+    tessera_activate_options_set_wait_func (options, NULL, NULL, NULL);
+  /* Off a terminal, a wait shows as one line at its end: the error when it
+   * failed, this when a seat came. */
+  if (a.waiting && a.license != NULL && !isatty (STDERR_FILENO))
+    {
+      gint64 waited = (g_get_monotonic_time () - a.started) / G_USEC_PER_SEC;
+      g_printerr ("tessera %s: got a %s seat after waiting %" G_GINT64_FORMAT " s\n",
+                  current_command != NULL ? current_command : "activate", product, waited);
+    }
+  g_mutex_clear (&a.lock);
   g_main_context_pop_thread_default (context);
   g_main_loop_unref (a.loop);
   g_object_unref (a.cancellable);

@@ -44,6 +44,49 @@ void tessera_activate_options_set (TesseraActivateOptions *options, const char *
 /** Returns: (transfer none) (nullable): the value of @key, or NULL. */
 const char *tessera_activate_options_get (TesseraActivateOptions *options, const char *key);
 
+/**
+ * TesseraActivateWaitFunc:
+ * @product: the product being activated
+ * @in_use: seats in use, as the provider was last told (-1: not known)
+ * @quota: seats in all (-1: not known)
+ * @user_data: what was given to tessera_activate_options_set_wait_func()
+ *
+ * Called each time a provider waiting for a seat ("wait-timeout") was
+ * refused for lack of one and waits on. Called from the thread running the
+ * activation (a worker thread for tessera_engine_activate_async()): it must
+ * be thread-safe and quick, and must not call back into the engine.
+ */
+typedef void (*TesseraActivateWaitFunc) (const char *product, gint64 in_use, gint64 quota,
+                                         gpointer user_data);
+
+/**
+ * tessera_activate_options_set_wait_func:
+ * @func: (nullable): called while waiting for a seat; NULL removes it
+ * @user_data: passed to @func
+ * @destroy: (nullable): frees @user_data when the options are freed or
+ *   another function is set
+ *
+ * Lets a program show how a wait for a seat goes (seats in use of how
+ * many). Set it before passing the options to the engine.
+ */
+void tessera_activate_options_set_wait_func (TesseraActivateOptions *options,
+                                             TesseraActivateWaitFunc func, gpointer user_data,
+                                             GDestroyNotify destroy);
+
+/**
+ * tessera_activate_options_notify_wait:
+ * @options: (nullable): the activation's options
+ * @product: the product being activated
+ * @in_use: seats in use (-1: not known)
+ * @quota: seats in all (-1: not known)
+ *
+ * For backends: says that this activation was refused for lack of a seat
+ * and waits on. Calls the function of tessera_activate_options_set_wait_func(),
+ * if any, in this thread.
+ */
+void tessera_activate_options_notify_wait (TesseraActivateOptions *options, const char *product,
+                                           gint64 in_use, gint64 quota);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraActivateOptions, tessera_activate_options_unref)
 
 G_END_DECLS

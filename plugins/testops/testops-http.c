@@ -73,26 +73,32 @@ parse_object (GBytes *bytes)
   return json_object_ref (json_node_get_object (root));
 }
 
-/* POSTs @body to one server, @attempts times at most. *@moves_on: the
- * failure is no answer of the server's, so another server may be tried. */
+/* POSTs @body to one server, @attempts times at most, and no new attempt
+ * once @deadline (monotonic µs) has passed: the first one gets at least a
+ * second. *@moves_on: the failure is no answer of the server's, so another
+ * server may be tried. *@refusal: the JSON object of an error answer. */
 static JsonObject *
 post_one (Servers *sv, guint index, const char *api_key, const char *path, GBytes *request_body,
-          guint attempts, GCancellable *cancellable, gboolean *moves_on, GError **error)
+          guint attempts, gint64 deadline, GCancellable *cancellable, gboolean *moves_on,
+          JsonObject **refusal, GError **error)
 {
   const char *server = sv->urls[index];
   g_autofree char *url = g_strconcat (server, "/api/v1", path, NULL);
   g_autofree char *auth = g_strdup_printf ("Bearer %s", api_key);
   *moves_on = FALSE;
 
-  g_autoptr (SoupSession) session = soup_session_new_with_options (
-      "timeout", (guint) sv->timeout, "user-agent", "tessera-testops/1", NULL);
-  if (sv->tls_db != NULL)
-    soup_session_set_tls_database (session, sv->tls_db);
-  if (sv->direct[index])
-    soup_session_set_proxy_resolver (session, NULL);
-
   for (guint attempt = 1;; attempt++)
     {
+      /* libsoup's timeout is per I/O operation and in whole seconds: each
+       * attempt gets what is left, so that retries share one deadline. */
+      gint64 left = (deadline - g_get_monotonic_time ()) / G_USEC_PER_SEC;
+      guint timeout = (guint) CLAMP (left, 1, sv->timeout);
+      g_autoptr (SoupSession) session = soup_session_new_with_options (
+          "timeout", timeout, "user-agent", "tessera-testops/1", NULL);
+      if (sv->tls_db != NULL)
+        soup_session_set_tls_database (session, sv->tls_db);
+      if (sv->direct[index])
+        soup_session_set_proxy_resolver (session, NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
       if (msg == NULL)
         {
@@ -109,11 +115,14 @@ post_one (Servers *sv, guint index, const char *api_key, const char *path, GByte
           gboolean cancelled = g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
           gboolean retry
               = attempt < attempts && !cancelled
+                && deadline - g_get_monotonic_time () >= G_USEC_PER_SEC + RETRY_DELAY_USEC
                 && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
                 && local_error->domain != G_TLS_ERROR && local_error->domain != G_RESOLVER_ERROR;
           if (!retry)
             {
               *moves_on = !cancelled;
+              if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+                g_prefix_error (&local_error, "no answer within %u s (timeout-seconds): ", timeout);
               set_network_error (error, server, local_error);
               return NULL;
             }
@@ -125,7 +134,8 @@ post_one (Servers *sv, guint index, const char *api_key, const char *path, GByte
       JsonObject *obj = parse_object (answer);
       if (status >= 200 && status < 300 && obj != NULL)
         return obj;
-      if (status >= 200 && status < 300 && attempt < attempts)
+      if (status >= 200 && status < 300 && attempt < attempts
+          && deadline - g_get_monotonic_time () >= G_USEC_PER_SEC + RETRY_DELAY_USEC)
         {
           /* Most likely an answer cut short: the request may have been
            * served, and repeating it is safe (same nonce, same seat). */
@@ -144,6 +154,8 @@ post_one (Servers *sv, guint index, const char *api_key, const char *path, GByte
       else
         {
           set_server_error (error, server, status, obj);
+          if (refusal != NULL && obj != NULL && status < 500)
+            *refusal = json_object_ref (obj);
           /* A proxy with no server behind it, or a server going away: not
            * the license server's word on this request. */
           *moves_on = status == SOUP_STATUS_BAD_GATEWAY || status == SOUP_STATUS_SERVICE_UNAVAILABLE
@@ -168,6 +180,16 @@ JsonObject *
 post_json (Servers *sv, guint *current, const char *api_key, const char *path, JsonBuilder *body,
            GCancellable *cancellable, GError **error)
 {
+  return post_json_full (sv, current, api_key, path, body, NULL, cancellable, error);
+}
+
+JsonObject *
+post_json_full (Servers *sv, guint *current, const char *api_key, const char *path,
+                JsonBuilder *body, JsonObject **refusal, GCancellable *cancellable, GError **error)
+{
+  /* timeout-seconds bounds the whole request: retries and failover share
+   * it, so that a hung server costs the caller that long, no more. */
+  gint64 deadline = g_get_monotonic_time () + sv->timeout * G_USEC_PER_SEC;
   g_autoptr (JsonNode) root = json_builder_get_root (body);
   g_autofree char *text = json_to_string (root, FALSE);
   g_autoptr (GBytes) request_body = g_bytes_new (text, strlen (text));
@@ -184,8 +206,12 @@ post_json (Servers *sv, guint *current, const char *api_key, const char *path, J
       guint i = (start + k) % sv->n;
       gboolean moves_on = FALSE;
       GError *local_error = NULL;
-      JsonObject *obj = post_one (sv, i, api_key, path, request_body, attempts, cancellable,
-                                  &moves_on, &local_error);
+      /* Each server left gets its share of what is left, so that a hung
+       * first server leaves the next one time to answer. */
+      gint64 share = (deadline - g_get_monotonic_time ()) / (gint64) (sv->n - k);
+      JsonObject *obj
+          = post_one (sv, i, api_key, path, request_body, attempts, g_get_monotonic_time () + share,
+                      cancellable, &moves_on, refusal, &local_error);
       if (obj != NULL || !moves_on || sv->n == 1)
         {
           /* A server that answered, even with an error, is one that works. */

@@ -80,8 +80,11 @@ typedef struct
   GCond cond;
   guint current; /* the server in use (index in @servers) */
   gint64 lease_seconds;
-  gint64 last_ok;   /* monotonic µs when the last successful exchange was sent */
-  GError *terminal; /* the server ended the session (no grace then) */
+  gint64 last_ok;        /* monotonic µs when the last signed answer was asked for */
+  gint64 last_ok_real;   /* the same, unix seconds (for records and messages) */
+  gboolean clock_behind; /* listed: the clock is before the recorded last answer */
+  GError *terminal;      /* the session is over: the server ended it, or the grace
+                            ran out (no grace, no release then) */
   gboolean stop;
   gboolean released;
   GThread *thread;
@@ -114,6 +117,13 @@ void testops_destroy (gpointer instance);
  * answered 5xx) naming every server tried and why, when none answered. */
 JsonObject *post_json (Servers *servers, guint *current, const char *api_key, const char *path,
                        JsonBuilder *body, GCancellable *cancellable, GError **error);
+/* post_json(), and *@refusal (nullable; set only when NULL is returned for
+ * a 4xx answer that carried a JSON object): that answer, e.g. a
+ * quota-exceeded refusal's seats in use and quota. The whole call, retries
+ * and failover included, is bounded by the servers' timeout. */
+JsonObject *post_json_full (Servers *servers, guint *current, const char *api_key, const char *path,
+                            JsonBuilder *body, JsonObject **refusal, GCancellable *cancellable,
+                            GError **error);
 
 /* testops-session.c: sessions and their heartbeat thread. */
 gboolean is_transient (const GError *error);
@@ -126,11 +136,14 @@ void session_use_server (Session *s, guint index);
 GError *grace_error (Session *s);
 gboolean ended_by_server (const GError *error);
 void session_drop_record (Session *s, const char *why);
+/* Records in a persistent session's record that the server ended it
+ * (@reason), so every later process says why; any thread. */
+void session_mark_ended (Session *s, const GError *reason);
 gpointer heartbeat_thread (gpointer data);
 void session_stop (Session *s);
 void session_free (gpointer data);
 Session *session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, char *api_key,
-                      gint64 last_ok);
+                      gint64 last_ok, gint64 last_ok_real);
 void session_give_back (Session *s);
 
 G_END_DECLS

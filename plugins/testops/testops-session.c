@@ -62,6 +62,7 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
   json_builder_add_string_value (b, nonce);
   json_builder_end_object (b);
   gint64 sent = g_get_monotonic_time ();
+  gint64 sent_real = g_get_real_time () / G_USEC_PER_SEC;
   GError *local_error = NULL;
   guint current = session_current (s);
   JsonObject *obj
@@ -79,6 +80,14 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
     {
       s->lease_seconds = lease_seconds;
       s->last_ok = sent;
+      s->last_ok_real = sent_real;
+      s->clock_behind = FALSE;
+      /* A later process counts its grace from this answer too. Under the
+       * lock: a record being dropped is never written back. */
+      g_autoptr (GError) write_error = NULL;
+      if (s->record_path != NULL
+          && !testops_state_set_answer (s->record_path, sent_real, lease_seconds, &write_error))
+        g_warning ("testops: %s", write_error->message);
     }
   else if (!leaves_session_alive (local_error)
            && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
@@ -106,11 +115,23 @@ GError *
 grace_error (Session *s)
 {
   g_autofree char *names = g_strjoinv (", ", s->servers->urls);
-  return g_error_new (
-      TESSERA_ERROR, TESSERA_ERROR_NETWORK,
-      "no verified answer from the license server%s %s for %" G_GINT64_FORMAT
-      " seconds: the grace ran out (lease %" G_GINT64_FORMAT " s + grace %" G_GINT64_FORMAT " s)",
-      s->servers->n > 1 ? "s" : "", names, s->lease_seconds + s->grace, s->lease_seconds, s->grace);
+  g_autoptr (GDateTime) at = g_date_time_new_from_unix_utc (s->last_ok_real);
+  g_autofree char *when
+      = at != NULL ? g_date_time_format (at, "%Y-%m-%d %H:%M:%S UTC") : g_strdup ("?");
+  if (s->clock_behind)
+    return g_error_new (TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                        "no verified answer from the license server%s %s, and this machine's "
+                        "clock is before its last answer (%s): no grace without a new answer",
+                        s->servers->n > 1 ? "s" : "", names, when);
+  /* The real time since the last answer, not the allowance: what the user
+   * needs to know is how long the server has been silent. */
+  gint64 silent = MAX (0, (g_get_monotonic_time () - s->last_ok) / G_USEC_PER_SEC);
+  return g_error_new (TESSERA_ERROR, TESSERA_ERROR_NETWORK,
+                      "no verified answer from the license server%s %s for %" G_GINT64_FORMAT
+                      " seconds (last at %s): the grace ran out (lease %" G_GINT64_FORMAT
+                      " s + grace %" G_GINT64_FORMAT " s)",
+                      s->servers->n > 1 ? "s" : "", names, silent, when, s->lease_seconds,
+                      s->grace);
 }
 
 /* The server says the session is over for good: its record has nothing
@@ -123,6 +144,18 @@ ended_by_server (const GError *error)
          || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED)
          || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED)
          || g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
+}
+
+void
+session_mark_ended (Session *s, const GError *reason)
+{
+  g_mutex_lock (&s->lock);
+  g_autoptr (GError) error = NULL;
+  if (s->record_path != NULL
+      && !testops_state_set_ended (s->record_path, reason, g_get_real_time () / G_USEC_PER_SEC,
+                                   &error))
+    g_warning ("testops: %s", error->message);
+  g_mutex_unlock (&s->lock);
 }
 
 /* Removes the session's record (persistent sessions only); any thread. */
@@ -176,9 +209,13 @@ heartbeat_thread (gpointer data)
         g_debug ("testops: heartbeat failed, retrying: %s", error->message);
       if (reason != NULL)
         {
+          /* Over: later validations answer this without asking, and
+           * release has no seat left to free (the lease ran out). */
+          if (s->terminal == NULL)
+            s->terminal = g_error_copy (reason);
           g_mutex_unlock (&s->lock);
           if (ended_by_server (reason))
-            session_drop_record (s, reason->message);
+            session_mark_ended (s, reason);
           tessera_license_invalidate (s->license, reason);
           g_error_free (reason);
           g_mutex_lock (&s->lock);
@@ -221,10 +258,11 @@ session_free (gpointer data)
 }
 
 /* A session of @license (which takes it as backend data). @api_key: (transfer
- * full) (nullable). @last_ok: monotonic µs of the last successful exchange. */
+ * full) (nullable). @last_ok: monotonic µs of the last signed answer,
+ * @last_ok_real the same in unix seconds. */
 Session *
 session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, char *api_key,
-             gint64 last_ok)
+             gint64 last_ok, gint64 last_ok_real)
 {
   Session *s = g_new0 (Session, 1);
   g_mutex_init (&s->lock);
@@ -239,6 +277,7 @@ session_new (Testops *self, TesseraLicense *license, const TestopsRecord *r, cha
   s->license = license;
   s->lease_seconds = r->lease_seconds;
   s->last_ok = last_ok;
+  s->last_ok_real = last_ok_real;
   s->cancel = g_cancellable_new ();
   tessera_license_set_backend_data (license, s, session_free);
   return s;

@@ -27,6 +27,8 @@ testops_record_free (TestopsRecord *record)
   g_free (record->kind);
   g_free (record->machine_id);
   g_strfreev (record->features);
+  g_free (record->ended_code);
+  g_free (record->ended_reason);
   g_free (record);
 }
 
@@ -156,6 +158,7 @@ testops_state_write (const char *dir, TestopsRecord *r, GError **error)
   g_key_file_set_int64 (kf, GROUP, "expires-at", r->expires_at);
   g_key_file_set_int64 (kf, GROUP, "lease-seconds", r->lease_seconds);
   g_key_file_set_int64 (kf, GROUP, "lease-expires-at", r->lease_expires_at);
+  g_key_file_set_int64 (kf, GROUP, "last-answer-at", r->last_answer_at);
   if (r->features != NULL && r->features[0] != NULL)
     g_key_file_set_string_list (kf, GROUP, "features", (const char *const *) r->features,
                                 g_strv_length (r->features));
@@ -191,6 +194,16 @@ read_record (const char *path)
   r->lease_seconds = g_key_file_get_int64 (kf, GROUP, "lease-seconds", NULL);
   r->lease_expires_at = g_key_file_get_int64 (kf, GROUP, "lease-expires-at", NULL);
   r->features = g_key_file_get_string_list (kf, GROUP, "features", NULL, NULL);
+  /* Older records lack these: the last answer was the activation, and the
+   * session was alive when last heard of. */
+  r->last_answer_at = g_key_file_has_key (kf, GROUP, "last-answer-at", NULL)
+                          ? g_key_file_get_int64 (kf, GROUP, "last-answer-at", NULL)
+                          : r->lease_expires_at - r->lease_seconds;
+  r->ended_code = g_key_file_get_string (kf, GROUP, "ended-code", NULL);
+  r->ended_reason = g_key_file_get_string (kf, GROUP, "ended-reason", NULL);
+  r->ended_at = g_key_file_get_int64 (kf, GROUP, "ended-at", NULL);
+  if (r->ended_code != NULL && r->ended_reason == NULL)
+    r->ended_reason = g_strdup ("the license server ended the session");
   if (r->server == NULL || r->product == NULL || r->session_id == NULL || r->license_id == NULL
       || r->kind == NULL || r->machine_id == NULL || r->lease_seconds <= 0)
     {
@@ -239,8 +252,12 @@ testops_state_list (const char *dir, GError **error)
   return g_steal_pointer (&out);
 }
 
-gboolean
-testops_state_set_server (const char *path, const char *server, GError **error)
+/* Loads the record at @path, lets @apply change it and writes it back
+ * (atomically, 0600). A record already gone is no error: its session was
+ * released or forgotten meanwhile. */
+static gboolean
+update_record (const char *path, void (*apply) (GKeyFile *kf, gconstpointer data),
+               gconstpointer data, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GError) local_error = NULL;
@@ -252,9 +269,69 @@ testops_state_set_server (const char *path, const char *server, GError **error)
                    "cannot update the session record %s: %s", path, local_error->message);
       return FALSE;
     }
-  g_key_file_set_string (kf, GROUP, "server", server);
+  apply (kf, data);
   g_autofree char *what = g_strdup_printf ("cannot update the session record %s", path);
   return write_record (path, kf, what, error);
+}
+
+static void
+apply_server (GKeyFile *kf, gconstpointer data)
+{
+  g_key_file_set_string (kf, GROUP, "server", data);
+}
+
+gboolean
+testops_state_set_server (const char *path, const char *server, GError **error)
+{
+  return update_record (path, apply_server, server, error);
+}
+
+typedef struct
+{
+  gint64 at, lease;
+} Answer;
+
+static void
+apply_answer (GKeyFile *kf, gconstpointer data)
+{
+  const Answer *a = data;
+  g_key_file_set_int64 (kf, GROUP, "last-answer-at", a->at);
+  g_key_file_set_int64 (kf, GROUP, "lease-seconds", a->lease);
+  g_key_file_set_int64 (kf, GROUP, "lease-expires-at", a->at + a->lease);
+}
+
+gboolean
+testops_state_set_answer (const char *path, gint64 answered_at, gint64 lease_seconds,
+                          GError **error)
+{
+  Answer a = { answered_at, lease_seconds };
+  return update_record (path, apply_answer, &a, error);
+}
+
+typedef struct
+{
+  const GError *reason;
+  gint64 at;
+} Ended;
+
+static void
+apply_ended (GKeyFile *kf, gconstpointer data)
+{
+  const Ended *e = data;
+  /* The first reason is the one that ended it. */
+  if (g_key_file_has_key (kf, GROUP, "ended-code", NULL))
+    return;
+  const char *nick = tessera_error_to_nick (e->reason->code);
+  g_key_file_set_string (kf, GROUP, "ended-code", nick != NULL ? nick : "terminated");
+  g_key_file_set_string (kf, GROUP, "ended-reason", e->reason->message);
+  g_key_file_set_int64 (kf, GROUP, "ended-at", e->at);
+}
+
+gboolean
+testops_state_set_ended (const char *path, const GError *reason, gint64 at, GError **error)
+{
+  Ended e = { reason, at };
+  return update_record (path, apply_ended, &e, error);
 }
 
 gboolean

@@ -28,6 +28,16 @@ typedef struct
   gint64 lease_seconds;
   gint64 lease_expires_at; /* unix time, as last heard from the server */
   char **features;         /* NULL-terminated, may be NULL */
+  /* Unix time the last signed answer (activation, heartbeat, validation)
+   * was asked for: the grace counts from it. A record from before this key
+   * reads lease_expires_at - lease_seconds (the activation). */
+  gint64 last_answer_at;
+  /* The server ended the session: its error nick and message, and when
+   * this client learned it; NULL/0 while it is alive. Kept so that every
+   * later status or validate says why, until an activation replaces it. */
+  char *ended_code;
+  char *ended_reason;
+  gint64 ended_at;
 } TestopsRecord;
 
 void testops_record_free (TestopsRecord *record);
@@ -72,6 +82,20 @@ GPtrArray *testops_state_list (const char *dir, GError **error);
  * one now in use. A record already gone is no error (its session ended).
  * Returns FALSE with TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
 gboolean testops_state_set_server (const char *path, const char *server, GError **error);
+
+/* Records, in the record at @path, the signed answer asked for at
+ * @answered_at (unix time) with a lease of @lease_seconds. A record already
+ * gone is no error. Returns FALSE with TESSERA_ERROR_PERMISSION_DENIED or
+ * _FAILED. */
+gboolean testops_state_set_answer (const char *path, gint64 answered_at, gint64 lease_seconds,
+                                   GError **error);
+
+/* Records in the record at @path that the server ended the session with
+ * @reason (a TESSERA_ERROR), learned at @at (unix time); an earlier reason
+ * stays. A record already gone is no error. Errors as
+ * testops_state_set_answer(). */
+gboolean testops_state_set_ended (const char *path, const GError *reason, gint64 at,
+                                  GError **error);
 
 /* Removes a record; a record already gone is no error. Returns FALSE with
  * TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */

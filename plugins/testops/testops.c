@@ -209,6 +209,29 @@ session_ensure_key (Testops *self, Session *s, GError **error)
   return TRUE;
 }
 
+/* Removes the records of @product's sessions the server ended (kept so
+ * that status and validate say why): once a new session is taken, the old
+ * reason is history. Best effort: a record left over only says why an old
+ * session ended. */
+static void
+forget_ended (Testops *self, const char *product)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) records = testops_state_list (self->state_dir, &error);
+  for (guint i = 0; records != NULL && i < records->len; i++)
+    {
+      TestopsRecord *r = records->pdata[i];
+      if (r->ended_code == NULL || !g_str_equal (r->product, product)
+          || servers_find (self->servers, r->server) < 0)
+        continue;
+      if (!testops_state_remove (r->path, &error))
+        {
+          g_debug ("testops: %s", error->message);
+          g_clear_error (&error);
+        }
+    }
+}
+
 static TesseraLicense *
 testops_activate (gpointer instance, const char *product, TesseraActivateOptions *options,
                   GCancellable *cancellable, GError **error)
@@ -260,7 +283,9 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   for (;;)
     {
       g_autoptr (GError) local_error = NULL;
-      obj = post_json (self->servers, &current, api_key, "/activate", b, cancellable, &local_error);
+      g_autoptr (JsonObject) refusal = NULL;
+      obj = post_json_full (self->servers, &current, api_key, "/activate", b, &refusal, cancellable,
+                            &local_error);
       if (obj != NULL)
         break;
       gint64 left = give_up - g_get_monotonic_time ();
@@ -284,6 +309,17 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
           secret_free (api_key);
           return NULL;
         }
+      /* Seats in use of how many, as the refusal says (display only: an
+       * error answer is not signed). */
+      JsonObject *why
+          = refusal != NULL && json_object_has_member (refusal, "error")
+                    && JSON_NODE_HOLDS_OBJECT (json_object_get_member (refusal, "error"))
+                ? json_object_get_object_member (refusal, "error")
+                : NULL;
+      tessera_activate_options_notify_wait (
+          options, product,
+          why != NULL ? json_object_get_int_member_with_default (why, "in_use", -1) : -1,
+          why != NULL ? json_object_get_int_member_with_default (why, "quota", -1) : -1);
       /* ±25 % jitter, so that waiting clients do not retry in step. */
       gint64 delay = backoff * 3 / 4 + g_random_int_range (0, (gint32) (backoff / 2) + 1);
       if (!sleep_cancellable (MIN (delay, left), cancellable, error))
@@ -294,6 +330,7 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       backoff = MIN (backoff * 2, WAIT_MAX_USEC);
     }
   gint64 sent_ok = g_get_monotonic_time ();
+  gint64 sent_ok_real = g_get_real_time () / G_USEC_PER_SEC;
   const char *server = self->servers->urls[current];
   /* Before anything in it is believed: signed by the server's key over
    * this activation's nonce (a fake server cannot; a replayed answer was
@@ -310,9 +347,10 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
     }
   r->server = g_strdup (server);
   r->product = g_strdup (product);
+  r->last_answer_at = sent_ok_real;
 
   TesseraLicense *license = license_from_record (r);
-  Session *s = session_new (self, license, r, api_key, sent_ok);
+  Session *s = session_new (self, license, r, api_key, sent_ok, sent_ok_real);
 
   if (persist)
     {
@@ -343,6 +381,9 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       return NULL;
     }
 
+  /* A new session replaces what the ended ones had to say. */
+  forget_ended (self, product);
+
   /* Only a key the server just accepted is kept. A keyring that refuses
    * now (it was reachable a moment ago) costs the next run a key, not
    * this license. */
@@ -368,7 +409,7 @@ testops_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
       GError *terminal = g_error_copy (s->terminal);
       g_mutex_unlock (&s->lock);
       if (ended_by_server (terminal))
-        session_drop_record (s, terminal->message);
+        session_mark_ended (s, terminal);
       g_propagate_error (error, terminal);
       return FALSE;
     }
@@ -386,7 +427,7 @@ testops_validate (gpointer instance, TesseraLicense *license, GCancellable *canc
       if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         tessera_license_invalidate (license, local_error);
       if (ended_by_server (local_error))
-        session_drop_record (s, local_error->message);
+        session_mark_ended (s, local_error);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -468,11 +509,27 @@ testops_list (gpointer instance, const char *product, GError **error)
           || (product != NULL && !g_str_equal (r->product, product)))
         continue;
       TesseraLicense *license = license_from_record (r);
-      /* The last exchange was lease-seconds before the recorded lease end:
-       * validation without an answer holds until then plus the grace. */
-      gint64 last_ok = g_get_monotonic_time ()
-                       + (r->lease_expires_at - r->lease_seconds - now) * G_USEC_PER_SEC;
-      Session *s = session_new (self, license, r, NULL, last_ok);
+      /* The grace counts from the last signed answer any process got for
+       * this session. A clock now before it was set back: no grace. */
+      gboolean behind = now < r->last_answer_at;
+      gint64 last_ok = behind
+                           ? G_MININT64 / 2
+                           : g_get_monotonic_time () - (now - r->last_answer_at) * G_USEC_PER_SEC;
+      Session *s = session_new (self, license, r, NULL, last_ok, r->last_answer_at);
+      s->clock_behind = behind;
+      if (r->ended_code != NULL)
+        {
+          /* Ended: every later process says why, without asking. */
+          TesseraError code = TESSERA_ERROR_TERMINATED;
+          if (!tessera_error_from_nick (r->ended_code, &code))
+            code = TESSERA_ERROR_TERMINATED;
+          g_autoptr (GDateTime) at = g_date_time_new_from_unix_utc (r->ended_at);
+          g_autofree char *when
+              = at != NULL ? g_date_time_format (at, "%Y-%m-%d %H:%M:%S UTC") : g_strdup ("?");
+          s->terminal
+              = g_error_new (TESSERA_ERROR, code, "%s (ended %s; activate again for a new session)",
+                             r->ended_reason, when);
+        }
       s->record_path = g_strdup (r->path);
       tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_PERSISTENT);
       g_ptr_array_add (out, license);
