@@ -91,7 +91,7 @@ post_one (Servers *sv, guint index, const char *api_key, const char *path, GByte
     {
       /* libsoup's timeout is per I/O operation and in whole seconds: each
        * attempt gets what is left, so that retries share one deadline. */
-      gint64 left = (deadline - g_get_monotonic_time ()) / G_USEC_PER_SEC;
+      gint64 left = (deadline - g_get_monotonic_time () + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
       guint timeout = (guint) CLAMP (left, 1, sv->timeout);
       g_autoptr (SoupSession) session = soup_session_new_with_options (
           "timeout", timeout, "user-agent", "tessera-testops/1", NULL);
