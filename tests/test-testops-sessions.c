@@ -393,7 +393,7 @@ test_persist (Fixture *f, gconstpointer data)
 }
 
 /* The server ended a recorded session: validate says why (the server's
- * reason) and the record goes; release is then no error. */
+ * reason), and so does every later process, until release forgets it. */
 static void
 test_persist_ended (Fixture *f, gconstpointer data)
 {
@@ -420,6 +420,19 @@ test_persist_ended (Fixture *f, gconstpointer data)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
   g_assert_nonnull (strstr (error->message, f->url));
   g_clear_error (&error);
+  /* The record stays, marked ended: a later process says the same without
+   * asking (issue 16), until release forgets it. */
+  g_assert_cmpuint (count_records (state), ==, 1);
+  g_autoptr (TesseraEngine) third = engine_new (f, line);
+  g_autoptr (GPtrArray) again = list_licenses (third, NULL);
+  g_assert_cmpuint (again->len, ==, 1);
+  g_assert_false (tessera_license_validate (again->pdata[0], NULL, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
+  g_assert_nonnull (strstr (error->message, "force-released"));
+  g_assert_nonnull (strstr (error->message, "activate again"));
+  g_clear_error (&error);
+  g_assert_true (tessera_license_release (again->pdata[0], NULL, &error));
+  g_assert_no_error (error);
   g_assert_cmpuint (count_records (state), ==, 0);
   g_assert_true (tessera_license_release (list->pdata[0], NULL, &error));
   g_assert_no_error (error);

@@ -293,9 +293,6 @@ cli_run_command (const char *name, int argc, char **argv)
    * flight would hold the license until it timed out: it is cancelled). */
   g_cancellable_cancel (run.checks);
   g_autoptr (GError) release_error = NULL;
-  gboolean server_silent
-      = g_error_matches (run.invalidated, TESSERA_ERROR, TESSERA_ERROR_NETWORK)
-        || g_error_matches (run.invalidated, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE);
   if (!tessera_license_release (license, NULL, &release_error))
     {
       g_autofree char *why = cli_one_line (release_error->message);
@@ -303,9 +300,6 @@ cli_run_command (const char *name, int argc, char **argv)
                   "when its lease runs out\n",
                   why);
     }
-  else if (server_silent)
-    g_printerr ("tessera run: the license server did not answer: the seat was not released "
-                "and frees when its lease runs out\n");
 
   int signum = g_subprocess_get_if_signaled (run.child) ? g_subprocess_get_term_sig (run.child) : 0;
   int code = signum > 0 ? 128 + signum : g_subprocess_get_exit_status (run.child);

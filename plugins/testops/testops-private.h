@@ -83,8 +83,7 @@ typedef struct
   gint64 last_ok;        /* monotonic µs when the last signed answer was asked for */
   gint64 last_ok_real;   /* the same, unix seconds (for records and messages) */
   gboolean clock_behind; /* listed: the clock is before the recorded last answer */
-  GError *terminal;      /* the session is over: the server ended it, or the grace
-                            ran out (no grace, no release then) */
+  GError *terminal;      /* the server ended the session (no grace then) */
   gboolean stop;
   gboolean released;
   GThread *thread;

@@ -209,10 +209,6 @@ heartbeat_thread (gpointer data)
         g_debug ("testops: heartbeat failed, retrying: %s", error->message);
       if (reason != NULL)
         {
-          /* Over: later validations answer this without asking, and
-           * release has no seat left to free (the lease ran out). */
-          if (s->terminal == NULL)
-            s->terminal = g_error_copy (reason);
           g_mutex_unlock (&s->lock);
           if (ended_by_server (reason))
             session_mark_ended (s, reason);
