@@ -450,6 +450,43 @@ test_persist_ended (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_records (state), ==, 1);
 }
 
+/* A record written before last-answer-at and the ended-* keys existed is
+ * still read (its grace counts from the activation), validates, and gets
+ * last-answer-at from that answer on. */
+static void
+test_persist_old_record (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autofree char *state = g_build_filename (f->dir, "state", NULL);
+  g_autofree char *line = g_strdup_printf ("state-dir=%s\n", state);
+  g_autoptr (TesseraEngine) engine = engine_new (f, line);
+  g_autoptr (TesseraActivateOptions) o = options_persist (f->member_key);
+  TesseraLicense *license = activate (engine, o, &error);
+  g_assert_no_error (error);
+  g_autofree char *session
+      = g_strdup (tessera_license_get_attribute (license, "testops.session-id"));
+  tessera_license_unref (license);
+  g_autofree char *name = g_strdup_printf ("testops-%s.session", session);
+  g_autofree char *path = g_build_filename (state, name, NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_autoptr (GRegex) re = g_regex_new ("^last-answer-at=.*\n", G_REGEX_MULTILINE, 0, NULL);
+  g_autofree char *old = g_regex_replace_literal (re, text, -1, 0, "", 0, NULL);
+  g_assert_null (strstr (old, "last-answer-at"));
+  g_assert_true (g_file_set_contents (path, old, -1, NULL));
+
+  g_autoptr (TesseraEngine) later = engine_new (f, line);
+  g_autoptr (GPtrArray) list = list_licenses (later, NULL);
+  g_assert_cmpuint (list->len, ==, 1);
+  g_assert_true (tessera_license_validate (list->pdata[0], NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *after = NULL;
+  g_assert_true (g_file_get_contents (path, &after, NULL, NULL));
+  g_assert_nonnull (strstr (after, "last-answer-at="));
+  g_assert_true (tessera_license_release (list->pdata[0], NULL, &error));
+  g_assert_no_error (error);
+}
+
 /* A state folder that is not the user's (tests run as root: the check runs
  * as nobody) or that others may write: refused before any seat is taken. */
 static void
@@ -535,6 +572,7 @@ main (int argc, char **argv)
   TESTOPS_ADD ("tls", test_tls, NULL);
   TESTOPS_ADD ("persist", test_persist, NULL);
   TESTOPS_ADD ("persist-ended", test_persist_ended, NULL);
+  TESTOPS_ADD ("persist-old-record", test_persist_old_record, NULL);
   g_test_add_func ("/testops/state-dir-refused", test_state_dir_refused);
   int status = g_test_run ();
   testops_util_finish (key_dir);
