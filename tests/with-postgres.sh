@@ -94,6 +94,9 @@ PGPASSWORD=$password "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
   "postgresql://tessera@127.0.0.1:$port/postgres" >/dev/null <<SQL
 CREATE ROLE tessera_test LOGIN CREATEDB PASSWORD '$role_password';
 CREATE DATABASE tessera_test OWNER tessera_test;
+-- DROP DATABASE ... WITH (FORCE) in the tests' teardown also ends an autovacuum
+-- worker in that database (seen under load), which needs this role.
+GRANT pg_signal_backend TO tessera_test;
 SQL
 
 # connect_timeout: under valgrind, dozens of threads doing SCRAM at once
