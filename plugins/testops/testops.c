@@ -73,7 +73,16 @@ dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
     {
       if (given == NULL)
         {
-          testops_keyring_set_error (error, self->servers->urls[0], "look up", keyring_error);
+          g_autofree char *why = testops_keyring_describe (keyring_error);
+          g_set_error (
+              error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+              "no API key for the license server %s: give it with --api-key or set " API_KEY_ENV
+              " (it is then used for that run, and never written "
+              "anywhere). The system keyring that keeps it cannot be used: %s. Run a "
+              "Secret Service to keep it (a desktop session, or gnome-keyring-daemon "
+              "--unlock), or set key-storage=env-only in [provider:testops] to never "
+              "look for one",
+              self->servers->urls[0], why);
           return NULL;
         }
       /* A headless CI machine: the key the person gave is enough. */
