@@ -785,6 +785,57 @@ test_online_activate_release (void)
   fixture_tear_down (&f);
 }
 
+/* The member also belongs to beta, which has KRE too: activate without
+ * --org-id is refused (5) with one line naming the two organizations once,
+ * the flag and the config key; with --org-id it is granted there. */
+static void
+test_online_org_required (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  GError *error = NULL;
+  TsStore *store = ts_store_open (o.db, &error);
+  g_assert_no_error (error);
+  gint64 now = now_s ();
+  g_free (ts_store_bootstrap_org (store, "beta", "Beta Corp", "owner@beta.test", now, &error));
+  g_assert_no_error (error);
+  TsPool *p = ts_store_create_pool (store, NULL, "beta", "KRE", "floating", "annual", 1,
+                                    now + 365 * 24 * 3600, now, &error);
+  g_assert_no_error (error);
+  ts_pool_free (p);
+  g_free (
+      ts_store_set_member (store, NULL, "beta", "member@acme.test", TS_ROLE_MEMBER, now, &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+
+  const char *activate[] = { "--config", "@DIR@/online.conf", "activate", "--product",
+                             "KRE",      "--api-key",         o.api_key,  NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, activate, &out, &err), ==, 5);
+  assert_one_line (err, "^tessera activate: testops: license server http://127\\.0\\.0\\.1:[0-9]+: "
+                        "you belong to several organizations with this product: "
+                        "(acme \\(Acme\\), beta \\(Beta Corp\\)|beta \\(Beta Corp\\), acme "
+                        "\\(Acme\\)); choose one with --org-id ORG, or org-id=ORG in "
+                        "\\[provider:testops\\]\n$");
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  const char *with_org[]
+      = { "--config",  "@DIR@/online.conf", "--json",   "activate", "--product", "KRE",
+          "--api-key", o.api_key,           "--org-id", "beta",     NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, with_org, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr (JsonObject) a = parse_object (out);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_object_get_object_member (a, "license"), "org"), ==,
+      "beta");
+  online_tear_down (&o);
+  fixture_tear_down (&f);
+}
+
 /* ---- the default config on a headless machine (no keyring) ---- */
 
 /* @f's default.conf: the online provider as shipped, keys in the keyring
@@ -1048,6 +1099,7 @@ main (int argc, char **argv)
 #ifdef TESSERA_TEST_ONLINE
   g_test_add_func ("/cli/online/run", test_online_run);
   g_test_add_func ("/cli/online/activate-release", test_online_activate_release);
+  g_test_add_func ("/cli/online/org-required", test_online_org_required);
   g_test_add_func ("/cli/online/headless-default-config", test_online_headless);
   g_test_add_func ("/cli/online/keyring-default-config", test_online_keyring);
 #endif
