@@ -467,3 +467,9 @@ tessera_fingerprint_diff (TesseraFingerprint *a, TesseraFingerprint *b)
       g_strv_builder_add (builder, component_names[i]);
   return g_strv_builder_end (builder);
 }
+
+gboolean
+tessera_fingerprint_id_is_valid (const char *id)
+{
+  return id != NULL && id_is_valid (id);
+}

@@ -325,6 +325,26 @@ check_quota_set (Fixture *f, const char *out)
   g_assert_cmpint (p->quota, ==, 9);
 }
 
+/* ISO 8601 in UTC, as listings show times, e.g. 2026-12-06T05:17:14Z. */
+static void
+assert_iso (const char *what, const char *text)
+{
+  g_assert_nonnull (text);
+  if (!g_regex_match_simple ("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", text, 0,
+                             0))
+    g_error ("%s is not ISO 8601 UTC: %s", what, text);
+}
+
+/* A listing for people: no user's id in it (emails instead). */
+static void
+check_no_user_ids (Fixture *f, const char *out)
+{
+  const char *ids[] = { f->owner, f->alice, f->bob, f->carol };
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    if (strstr (out, ids[i]) != NULL)
+      g_error ("the listing shows the user id %s:\n%s", ids[i], out);
+}
+
 static void
 check_pool_list_json (Fixture *f, const char *out)
 {
@@ -344,6 +364,8 @@ check_pool_list_json (Fixture *f, const char *out)
       g_assert_cmpint (json_object_get_int_member (p, "quota"), ==, 3);
       g_assert_cmpint (json_object_get_int_member (p, "sessions"), ==, 1);
       g_assert_cmpint (json_object_get_int_member (p, "subscription_end"), >, now ());
+      assert_iso ("subscription_end_iso",
+                  json_object_get_string_member (p, "subscription_end_iso"));
     }
   g_assert_true (seen);
 }
@@ -482,6 +504,7 @@ check_grant_list_json (Fixture *f, const char *out)
   g_assert_cmpstr (json_object_get_string_member (g, "user_id"), ==, f->alice);
   g_assert_cmpstr (json_object_get_string_member (g, "email"), ==, "alice@acme.test");
   g_assert_cmpint (json_object_get_int_member (g, "granted_at"), >, 0);
+  assert_iso ("granted_at_iso", json_object_get_string_member (g, "granted_at_iso"));
 }
 
 static guint
@@ -505,7 +528,10 @@ check_sessions_json (Fixture *f, const char *out)
   JsonObject *s = json_array_get_object_element (sessions, 0);
   g_assert_cmpstr (json_object_get_string_member (s, "id"), ==, f->session);
   g_assert_cmpstr (json_object_get_string_member (s, "user_id"), ==, f->alice);
+  g_assert_cmpstr (json_object_get_string_member (s, "user_email"), ==, "alice@acme.test");
+  g_assert_false (json_object_has_member (s, "user")); /* the text column only */
   g_assert_cmpstr (json_object_get_string_member (s, "machine_id"), ==, "SESS-ION0-MACH-INE0");
+  assert_iso ("started_at_iso", json_object_get_string_member (s, "started_at_iso"));
   g_assert_cmpint (json_object_get_int_member (s, "lease_expires_at"), >,
                    json_object_get_int_member (s, "started_at"));
 }
@@ -773,6 +799,61 @@ prepare_readonly_database (Fixture *f)
   g_assert_cmpint (g_chmod (f->db, 0644), ==, 0);
 }
 
+/* Audit records naming alice (a grant: her id as the detail) and a time
+ * (a pool's new subscription end). */
+static void
+prepare_audit_records (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  TsStore *store = open_store (f);
+  g_assert_true (ts_store_grant (store, NULL, "acme", f->nl, f->alice, now (), &error));
+  g_assert_no_error (error);
+  /* 2099-01-01T00:00:00Z */
+  TsPool *p = ts_store_update_pool (store, NULL, "acme", f->fl, -1, 4070908800, now (), &error);
+  g_assert_no_error (error);
+  ts_pool_free (p);
+  ts_store_close (store);
+}
+
+static void
+check_audit_text (Fixture *f, const char *out)
+{
+  check_no_user_ids (f, out);
+  g_autofree char *grant
+      = expand (f, "^[0-9T:Z-]+ +tessera-admin +grant +@NL@ +alice@acme\\.test$");
+  assert_matches ("stdout", grant, out);
+  assert_matches ("stdout", "^[0-9T:Z-]+ +tessera-admin +member\\.set +bob@acme\\.test +member$",
+                  out);
+  g_autofree char *update
+      = expand (f, "pool\\.update +@FL@ +quota 3 subscription_end 2099-01-01T00:00:00Z$");
+  assert_matches ("stdout", update, out);
+  g_assert_false (g_regex_match_simple ("subscription_end [0-9]+( |$)", out, G_REGEX_MULTILINE, 0));
+}
+
+/* JSON keeps what was recorded (ids, seconds) with the readable forms. */
+static void
+check_audit_ids_json (Fixture *f, const char *out)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  JsonArray *audit = json_array_of (out, "audit", &parser);
+  g_assert_cmpuint (json_array_get_length (audit), ==, 2);
+  JsonObject *update = json_array_get_object_element (audit, 0);
+  g_assert_cmpstr (json_object_get_string_member (update, "action"), ==, "pool.update");
+  g_assert_cmpstr (json_object_get_string_member (update, "detail"), ==,
+                   "quota 3 subscription_end 4070908800");
+  g_assert_cmpstr (json_object_get_string_member (update, "detail_text"), ==,
+                   "quota 3 subscription_end 2099-01-01T00:00:00Z");
+  JsonObject *grant = json_array_get_object_element (audit, 1);
+  g_assert_cmpstr (json_object_get_string_member (grant, "action"), ==, "grant");
+  g_assert_cmpstr (json_object_get_string_member (grant, "actor"), ==, "tessera-admin");
+  g_assert_true (json_object_get_null_member (grant, "actor_email"));
+  g_assert_cmpstr (json_object_get_string_member (grant, "target"), ==, f->nl);
+  g_assert_cmpstr (json_object_get_string_member (grant, "detail"), ==, f->alice);
+  g_assert_cmpstr (json_object_get_string_member (grant, "detail_text"), ==, "alice@acme.test");
+  assert_iso ("at_iso", json_object_get_string_member (grant, "at_iso"));
+  g_assert_cmpint (json_object_get_int_member (grant, "at"), >, 0);
+}
+
 static void
 check_audit_json (Fixture *f, const char *out)
 {
@@ -895,6 +976,22 @@ static const AdminCase cases[] = {
     .populate = TRUE,
     .stderr_re = "--subscription-end must be a date",
     .check = check_pools_unchanged },
+  { .name = "pool-create/past-end",
+    .args = { "pool", "create", DB, "--org", "acme", "--product", "KSE", "--kind", "floating",
+              "--billing", "annual", "--quota", "7", "--subscription-end", "2020-01-01", NULL },
+    .exit_code = 3,
+    .populate = TRUE,
+    .stderr_re = "^tessera-admin: pool create: --subscription-end 2020-01-01 "
+                 "\\(2020-01-01T00:00:00Z\\) is in the past: give the date the subscription ends, "
+                 "later than now$",
+    .check = check_pools_unchanged },
+  { .name = "pool-create/past-end-seconds",
+    .args = { "pool", "create", DB, "--org", "acme", "--product", "KSE", "--kind", "floating",
+              "--billing", "annual", "--quota", "7", "--subscription-end", "1000000000", NULL },
+    .exit_code = 3,
+    .populate = TRUE,
+    .stderr_re = "--subscription-end 1000000000 \\(2001-09-09T01:46:40Z\\) is in the past",
+    .check = check_pools_unchanged },
   { .name = "pool-create/bad-quota",
     .args = { "pool", "create", DB, "--org", "acme", "--product", "KSE", "--kind", "floating",
               "--billing", "annual", "--quota", "many", "--subscription-end", "2099-01-01", NULL },
@@ -981,6 +1078,17 @@ static const AdminCase cases[] = {
     .exit_code = 0,
     .populate = TRUE,
     .check = check_bob_removed },
+  { .name = "member-remove/by-email",
+    .args = { "member", "remove", DB, "--org", "acme", "--user", "bob@acme.test", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .check = check_bob_removed },
+  { .name = "member-remove/unknown-email",
+    .args = { "member", "remove", DB, "--org", "acme", "--user", "nobody@acme.test", NULL },
+    .exit_code = 4,
+    .populate = TRUE,
+    .stderr_re = "no user with email nobody@acme.test",
+    .check = check_members_unchanged },
   { .name = "member-remove/unknown-user",
     .args = { "member", "remove", DB, "--org", "acme", "--user", "nobody-here", NULL },
     .exit_code = 4,
@@ -991,8 +1099,9 @@ static const AdminCase cases[] = {
     .args = { "member", "list", DB, "--org", "acme", NULL },
     .exit_code = 0,
     .populate = TRUE,
-    .stdout_re = "^USER +EMAIL +ROLE\n(.|\n)*^@ALICE@ +alice@acme.test +member\n(.|\n)*"
-                 "^@OWNER@ +owner@acme.test +owner$" },
+    .stdout_re = "^EMAIL +ROLE\n(.|\n)*^alice@acme.test +member\n(.|\n)*"
+                 "^owner@acme.test +owner$",
+    .check = check_no_user_ids },
   { .name = "member-list/json",
     .args = { "member", "list", DB, "--org", "acme", "-j", NULL },
     .exit_code = 0,
@@ -1011,7 +1120,29 @@ static const AdminCase cases[] = {
     .args = { "key", "create", DB, NULL },
     .exit_code = 1,
     .populate = TRUE,
-    .stderr_re = "^tessera-admin: key create: --user UID is required" },
+    .stderr_re = "^tessera-admin: key create: --user EMAIL is required" },
+  { .name = "key-create/by-email",
+    .args = { "key", "create", DB, "--user", "bob@acme.test", "--label", "ci", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .stdout_re = "^tsk_[A-Za-z0-9_-]{43}\n$",
+    .check = check_key_authenticates },
+  { .name = "key-create/unknown-email",
+    .args = { "key", "create", DB, "--user", "nobody@acme.test", NULL },
+    .exit_code = 4,
+    .populate = TRUE,
+    .stderr_re = "^tessera-admin: no user with email nobody@acme.test" },
+  { .name = "key-list/by-email",
+    .args = { "key", "list", DB, "--user", "alice@acme.test", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .stdout_re = "^ID +LABEL +PREFIX +CREATED +REVOKED\n@KEYID@ +laptop +tsk_[^ ]* +"
+                 "[0-9-]+T[0-9:]+Z +-\n$" },
+  { .name = "key-revoke/by-email",
+    .args = { "key", "revoke", DB, "--user", "alice@acme.test", "--key", "@KEYID@", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .check = check_key_revoked },
   { .name = "key-list/text",
     .args = { "key", "list", DB, "--user", "@ALICE@", NULL },
     .exit_code = 0,
@@ -1036,6 +1167,17 @@ static const AdminCase cases[] = {
     .exit_code = 0,
     .populate = TRUE,
     .check = check_one_grant },
+  { .name = "grant/by-email",
+    .args = { "grant", DB, "--org", "acme", "--pool", "@NL@", "--user", "alice@acme.test", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .check = check_one_grant },
+  { .name = "grant/unknown-email",
+    .args = { "grant", DB, "--org", "acme", "--pool", "@NL@", "--user", "nobody@acme.test", NULL },
+    .exit_code = 4,
+    .populate = TRUE,
+    .stderr_re = "no user with email nobody@acme.test",
+    .check = check_no_grant },
   { .name = "grant/over-quota",
     .args = { "grant", DB, "--org", "acme", "--pool", "@NL@", "--user", "@CAROL@", NULL },
     .exit_code = 3,
@@ -1051,6 +1193,12 @@ static const AdminCase cases[] = {
     .check = check_no_grant },
   { .name = "revoke/ok",
     .args = { "revoke", DB, "--org", "acme", "--pool", "@NL@", "--user", "@ALICE@", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_one_grant,
+    .check = check_no_grant },
+  { .name = "revoke/by-email",
+    .args = { "revoke", DB, "--org", "acme", "--pool", "@NL@", "--user", "alice@acme.test", NULL },
     .exit_code = 0,
     .populate = TRUE,
     .prepare = prepare_one_grant,
@@ -1076,7 +1224,8 @@ static const AdminCase cases[] = {
     .exit_code = 0,
     .populate = TRUE,
     .stdout_re = "^ID +USER +MACHINE +STARTED +LAST-HEARTBEAT +LEASE-EXPIRES +SUBSCRIPTION-END\n"
-                 "@SESSION@ +@ALICE@ +SESS-ION0-MACH-INE0 +[0-9]{4}-.*Z\n$" },
+                 "@SESSION@ +alice@acme.test +SESS-ION0-MACH-INE0 +[0-9]{4}-.*Z\n$",
+    .check = check_no_user_ids },
   { .name = "sessions/json",
     .args = { "sessions", DB, "--org", "acme", "--pool", "@FL@", "--json", NULL },
     .exit_code = 0,
@@ -1100,7 +1249,9 @@ static const AdminCase cases[] = {
     .args = { "machines", DB, "--org", "acme", "--pool", "@FL@", NULL },
     .exit_code = 0,
     .populate = TRUE,
-    .stdout_re = "^MACHINE +USER +REGISTERED +LAST-SEEN\nSESS-ION0-MACH-INE0 +@ALICE@ +[0-9]{4}-" },
+    .stdout_re = "^MACHINE +USER +REGISTERED +LAST-SEEN\nSESS-ION0-MACH-INE0 +alice@acme.test +"
+                 "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]{4}-",
+    .check = check_no_user_ids },
   { .name = "machine-remove/ok",
     .args = { "machine", "remove", DB, "--org", "acme", "--pool", "@FL@", "--machine",
               "SESS-ION0-MACH-INE0", NULL },
@@ -1316,7 +1467,8 @@ static const AdminCase cases[] = {
     .exit_code = 0,
     .populate = TRUE,
     .prepare = prepare_offline,
-    .stdout_re = "^ID +MACHINE +CREATED +CREATED-BY +EXPIRES\n[^ ]+ +" MID " +[0-9]{4}-" },
+    .stdout_re = "^ID +MACHINE +CREATED +CREATED-BY +EXPIRES\n[^ ]+ +" MID
+                 " +[0-9]{4}-[0-9T:-]+Z +tessera-admin +[0-9]{4}-" },
 
   /* audit */
   { .name = "audit/json",
@@ -1330,6 +1482,20 @@ static const AdminCase cases[] = {
     .exit_code = 0,
     .populate = TRUE,
     .stdout_re = "^AT +ACTOR +ACTION +TARGET +DETAIL\n[0-9]{4}-" },
+  { .name = "audit/text-people-and-times",
+    .args = { "audit", DB, "--org", "acme", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_audit_records,
+    .stdout_re = "^AT +ACTOR +ACTION +TARGET +DETAIL\n[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z ",
+    .check = check_audit_text },
+  { .name = "audit/json-ids-alongside",
+    .args = { "audit", DB, "--org", "acme", "--limit", "2", "--json", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_audit_records,
+    .stdout_re = "^\\{\"audit\":",
+    .check = check_audit_ids_json },
   { .name = "audit/bad-limit",
     .args = { "audit", DB, "--org", "acme", "--limit", "0", NULL },
     .exit_code = 1,

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 
 /* ---- run: sessions and signals ---- */
 
@@ -789,6 +790,309 @@ test_online_activate_release (void)
   online_tear_down (&o);
   fixture_tear_down (&f);
 }
+
+/* The member also belongs to beta, which has KRE too: activate without
+ * --org-id is refused (5) with one line naming the two organizations once,
+ * the flag and the config key; with --org-id it is granted there. */
+static void
+test_online_org_required (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  GError *error = NULL;
+  TsStore *store = ts_store_open (o.db, &error);
+  g_assert_no_error (error);
+  gint64 now = now_s ();
+  g_free (ts_store_bootstrap_org (store, "beta", "Beta Corp", "owner@beta.test", now, &error));
+  g_assert_no_error (error);
+  TsPool *p = ts_store_create_pool (store, NULL, "beta", "KRE", "floating", "annual", 1,
+                                    now + 365 * 24 * 3600, now, &error);
+  g_assert_no_error (error);
+  ts_pool_free (p);
+  g_free (
+      ts_store_set_member (store, NULL, "beta", "member@acme.test", TS_ROLE_MEMBER, now, &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+
+  const char *activate[] = { "--config", "@DIR@/online.conf", "activate", "--product",
+                             "KRE",      "--api-key",         o.api_key,  NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli (&f, activate, &out, &err), ==, 5);
+  assert_one_line (err, "^tessera activate: testops: license server http://127\\.0\\.0\\.1:[0-9]+: "
+                        "you belong to several organizations with this product: "
+                        "(acme \\(Acme\\), beta \\(Beta Corp\\)|beta \\(Beta Corp\\), acme "
+                        "\\(Acme\\)); choose one with --org-id ORG, or org-id=ORG in "
+                        "\\[provider:testops\\]\n$");
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  const char *with_org[]
+      = { "--config",  "@DIR@/online.conf", "--json",   "activate", "--product", "KRE",
+          "--api-key", o.api_key,           "--org-id", "beta",     NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (&f, with_org, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr (JsonObject) a = parse_object (out);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_object_get_object_member (a, "license"), "org"), ==,
+      "beta");
+  online_tear_down (&o);
+  fixture_tear_down (&f);
+}
+
+/* ---- the default config on a headless machine (no keyring) ---- */
+
+/* @f's default.conf: the online provider as shipped, keys in the keyring
+ * (no key-storage line), its state in $XDG_STATE_HOME. */
+static void
+write_default_conf (Fixture *f, Online *o)
+{
+  g_autofree char *conf = fixture_file (f, "default.conf");
+  g_autofree char *text
+      = g_strdup_printf ("[engine]\nproviders=testops\nproducts=KRE\n[provider:testops]\n"
+                         "server=%s\nallow-http=true\nserver-key=%s\n",
+                         o->url, o->keys);
+  write_text (conf, text);
+}
+
+/* The environment of a machine with no desktop session: no D-Bus session
+ * bus to find (no address, no display to autolaunch one, no bus socket in
+ * the runtime folder), HOME and the XDG folders inside @f (so that what
+ * tessera leaves there can be searched), no TESSERA_API_KEY. */
+static char **
+headless_env (Fixture *f)
+{
+  char **env = g_get_environ ();
+  const char *const unset[] = { "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY",
+                                "TESSERA_API_KEY", "GNOME_KEYRING_CONTROL" };
+  for (guint i = 0; i < G_N_ELEMENTS (unset); i++)
+    env = g_environ_unsetenv (env, unset[i]);
+  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
+  g_autofree char *home = fixture_file (f, "home");
+  const char *const xdg[][2] = {
+    { "XDG_CONFIG_HOME", ".config" },     { "XDG_DATA_HOME", ".local/share" },
+    { "XDG_STATE_HOME", ".local/state" }, { "XDG_CACHE_HOME", ".cache" },
+    { "XDG_RUNTIME_DIR", "run" },
+  };
+  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
+  env = g_environ_setenv (env, "HOME", home, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (xdg); i++)
+    {
+      g_autofree char *dir = g_build_filename (home, xdg[i][1], NULL);
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+      env = g_environ_setenv (env, xdg[i][0], dir, TRUE);
+    }
+  return env;
+}
+
+static int
+run_cli_env (Fixture *f, const char *const *args, char **env, char **out, char **err)
+{
+  g_autoptr (GPtrArray) argv = cli_argv (f, args);
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
+                &status, &error);
+  g_assert_no_error (error);
+  strip_valgrind_lines (err);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* No file under @dir holds @key, nor its part after the prefix the server
+ * shows (a key written in any plain form would). */
+static void
+assert_key_nowhere (const char *dir, const char *key)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  const char *tail = key + strlen (key) - 16;
+  for (const char *name; (name = g_dir_read_name (d)) != NULL;)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        continue;
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          assert_key_nowhere (path, key);
+          continue;
+        }
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      if (!g_file_get_contents (path, &data, &len, NULL))
+        continue;
+      if (memmem (data, len, tail, strlen (tail)) != NULL)
+        g_error ("%s holds the API key", path);
+    }
+}
+
+static const char not_kept_re[]
+    = "^tessera: notice: the API key for http://127\\.0\\.0\\.1:[0-9]+ was used for this run "
+      "only, not kept in the system keyring: no Secret Service is reachable \\(.+\\); to make it "
+      "permanent, run a Secret Service .*TESSERA_API_KEY \\(e\\.g\\. a CI secret\\) with "
+      "key-storage=env-only in \\[provider:testops\\]\n$";
+
+/* The shipped config (keys in the keyring) on a machine with no D-Bus at
+ * all, against the real server: a key given with --api-key, or in
+ * TESSERA_API_KEY, activates (and status, release and run work with it),
+ * each activation saying in one line that the key was not kept and how to
+ * make it permanent; with no key, exit 5 naming --api-key and
+ * TESSERA_API_KEY, no seat taken; and no file in HOME or the XDG folders
+ * (nor anywhere in the test's folder) holds the key. */
+static void
+test_online_headless (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  write_default_conf (&f, &o);
+  g_auto (GStrv) env = headless_env (&f);
+
+  const char *activate[] = { "--config", "@DIR@/default.conf", "activate", "--product",
+                             "KRE",      "--api-key",          o.api_key,  NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli_env (&f, activate, env, &out, &err), ==, 0);
+  g_test_message ("%s", err);
+  assert_matches ("stdout", "^activated: KRE floating license .* from testops", out);
+  assert_one_line (err, not_kept_re);
+  g_assert_cmpuint (online_sessions (&o), ==, 1);
+
+  /* The kept session, checked and released with the key in the
+   * environment (nothing to keep: no notice). */
+  g_auto (GStrv) with_key = g_environ_setenv (g_strdupv (env), "TESSERA_API_KEY", o.api_key, TRUE);
+  const char *status[] = { "--config", "@DIR@/default.conf", "status", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_env (&f, status, with_key, &out, &err), ==, 0);
+  assert_matches ("stdout", "^usable: KRE floating license .* from testops", out);
+  g_assert_cmpstr (err, ==, "");
+  const char *release[] = { "--config", "@DIR@/default.conf", "release", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_env (&f, release, with_key, &out, &err), ==, 0);
+  assert_matches ("stdout", "^released: KRE floating license", out);
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  /* A CI job: the key in TESSERA_API_KEY, a command under a seat. */
+  const char *run[]
+      = { "--config", "@DIR@/default.conf", "run", "--product", "KRE", "--", "sh", "-c", "exit 3",
+          NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_env (&f, run, with_key, &out, &err), ==, 3);
+  assert_one_line (err, not_kept_re);
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  /* No key at all: refused before the server is asked, saying how. */
+  const char *no_key[] = { "--config", "@DIR@/default.conf", "activate", "--product", "KRE", NULL };
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli_env (&f, no_key, env, &out, &err), ==, 5);
+  assert_one_line (err, "^tessera activate: testops: no API key for the license server "
+                        "http://127\\.0\\.0\\.1:[0-9]+: give it with --api-key or set "
+                        "TESSERA_API_KEY .* cannot be used: no Secret Service is reachable "
+                        "\\(.+\\)\\. .*key-storage=env-only");
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  g_autofree char *key = g_strdup (o.api_key);
+  online_tear_down (&o);
+  g_autofree char *home = fixture_file (&f, "home");
+  assert_key_nowhere (home, key);
+  assert_key_nowhere (f.dir, key);
+  fixture_tear_down (&f);
+}
+
+/* The same config with a real keyring (tests/with-keyring.sh, one
+ * throw-away Secret Service for a shell running the commands): the key
+ * given once is kept there without a notice, and later commands need none
+ * (release, run); keys forget removes it. Nothing in HOME holds it. */
+static void
+test_online_keyring (void)
+{
+  Fixture f = { 0 };
+  fixture_set_up (&f);
+  Online o = { 0 };
+  online_set_up (&o, &f);
+  write_default_conf (&f, &o);
+  g_auto (GStrv) env = headless_env (&f);
+  /* Under ASan, LeakSanitizer reports the suppressions it used (libdbus'
+   * one-time allocations, tests/lsan.supp) on stderr, which must stay
+   * empty here: the report, not a leak, is turned off. */
+  const char *lsan = g_environ_getenv (env, "LSAN_OPTIONS");
+  g_autofree char *quiet = g_strconcat (lsan != NULL ? lsan : "", lsan != NULL ? ":" : "",
+                                        "print_suppressions=0", NULL);
+  env = g_environ_setenv (env, "LSAN_OPTIONS", quiet, TRUE);
+
+  const char *const commands[][8] = {
+    { "--config", "@DIR@/default.conf", "activate", "--product", "KRE", "--api-key", o.api_key,
+      NULL },
+    { "--config", "@DIR@/default.conf", "release", "--product", "KRE", NULL },
+    { "--config", "@DIR@/default.conf", "run", "--product", "KRE", "--", "true", NULL },
+    { "--config", "@DIR@/default.conf", "keys", "forget", NULL },
+    { "--config", "@DIR@/default.conf", "activate", "--product", "KRE", NULL },
+  };
+  /* Each command's stdout, stderr and status into files of the case. */
+  g_autoptr (GString) script = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autoptr (GPtrArray) argv = cli_argv (&f, commands[i]);
+      for (guint j = 0; argv->pdata[j] != NULL; j++)
+        {
+          g_autofree char *quoted = g_shell_quote (argv->pdata[j]);
+          g_string_append_printf (script, "%s ", quoted);
+        }
+      g_string_append_printf (script, ">out%u 2>err%u; echo $? >rc%u\n", i, i, i);
+    }
+  g_autofree char *wrapper
+      = g_build_filename (g_getenv ("TESSERA_TEST_SRCDIR"), "tests", "with-keyring.sh", NULL);
+  const char *argv[] = { "sh", wrapper, "sh", "-c", script->str, NULL };
+  g_autofree char *wrapper_err = NULL;
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (f.dir, (char **) argv, env, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                NULL, NULL, &wrapper_err, &status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("with-keyring.sh failed: %s", wrapper_err);
+
+  const int want_rc[] = { 0, 0, 0, 0, 5 };
+  const char *const want_out[] = { "^activated: KRE floating license", "^released: KRE floating",
+                                   "^$", "^forgot 1 credential", "^$" };
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("rc%u", i);
+      g_autofree char *rc_path = fixture_file (&f, name);
+      g_autofree char *rc = read_text (rc_path);
+      g_free (name);
+      name = g_strdup_printf ("out%u", i);
+      g_autofree char *out_path = fixture_file (&f, name);
+      g_autofree char *out = read_text (out_path);
+      g_free (name);
+      name = g_strdup_printf ("err%u", i);
+      g_autofree char *err_path = fixture_file (&f, name);
+      g_autofree char *err = read_text (err_path);
+      strip_valgrind_lines (&err);
+      g_test_message ("command %u: exit %s%s%s", i, rc, out, err);
+      g_assert_cmpint (atoi (rc), ==, want_rc[i]);
+      assert_matches ("stdout", want_out[i], out);
+      if (want_rc[i] == 0)
+        g_assert_cmpstr (err, ==, ""); /* kept: no notice */
+    }
+  /* after forget: the keyring reachable, no key in it */
+  g_autofree char *last_err_path = fixture_file (&f, "err4");
+  g_autofree char *last_err = read_text (last_err_path);
+  assert_one_line (last_err, "no API key for the license server .*: give it with --api-key or set "
+                             "TESSERA_API_KEY once");
+  g_assert_cmpuint (online_sessions (&o), ==, 0);
+
+  g_autofree char *key = g_strdup (o.api_key);
+  online_tear_down (&o);
+  g_autofree char *home = fixture_file (&f, "home");
+  assert_key_nowhere (home, key);
+  fixture_tear_down (&f);
+}
 #endif
 
 int
@@ -808,6 +1112,9 @@ main (int argc, char **argv)
 #ifdef TESSERA_TEST_ONLINE
   g_test_add_func ("/cli/online/run", test_online_run);
   g_test_add_func ("/cli/online/activate-release", test_online_activate_release);
+  g_test_add_func ("/cli/online/org-required", test_online_org_required);
+  g_test_add_func ("/cli/online/headless-default-config", test_online_headless);
+  g_test_add_func ("/cli/online/keyring-default-config", test_online_keyring);
 #endif
   int rc = g_test_run ();
   cli_files_tear_down ();

@@ -270,6 +270,38 @@ test_stable (void)
   g_assert_cmpstr (sa, ==, sc);
 }
 
+/* What tessera_fingerprint_id_is_valid() accepts is exactly the form of
+ * an ID this machine computes: tools check what a person typed with it. */
+static void
+test_id_is_valid (void)
+{
+  g_autoptr (FakeRoot) root = make_base_root ();
+  g_autoptr (TesseraFingerprint) fp = fingerprint_default (root);
+  g_assert_true (tessera_fingerprint_id_is_valid (tessera_fingerprint_get_id (fp)));
+  g_assert_true (tessera_fingerprint_id_is_valid ("0123-4567-89AB-CDEF"));
+  g_assert_true (tessera_fingerprint_id_is_valid ("VWXY-Z000-0000-0000"));
+  static const char *const bad[] = {
+    "",
+    "hello",
+    "0123-4567-89ab-cdef",  /* lower case */
+    "0123-4567-89AB-CDEI",  /* I is not Crockford base32 */
+    "0123-4567-89AB-CDEL",  /* nor L */
+    "0123-4567-89AB-CDEO",  /* nor O */
+    "0123-4567-89AB-CDEU",  /* nor U */
+    "0123456789ABCDEF",     /* no dashes */
+    "0123-4567-89AB-CDEF-", /* too long */
+    "0123-4567-89AB-CDE",   /* too short */
+    "0123_4567_89AB_CDEF",
+    " 0123-4567-89AB-CDE",
+    "0123-4567-89AB-CDEF\n",
+    "../../etc/passwd00",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    if (tessera_fingerprint_id_is_valid (bad[i]))
+      g_error ("'%s' taken for a machine ID", bad[i]);
+  g_assert_false (tessera_fingerprint_id_is_valid (NULL));
+}
+
 static void
 test_format (void)
 {
@@ -938,6 +970,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/fingerprint/stable", test_stable);
   g_test_add_func ("/fingerprint/format", test_format);
+  g_test_add_func ("/fingerprint/id-is-valid", test_id_is_valid);
   g_test_add_func ("/fingerprint/user", test_user);
   g_test_add_func ("/fingerprint/user-lookup", test_user_lookup);
   g_test_add_func ("/fingerprint/nic/order", test_nic_order);

@@ -497,7 +497,8 @@ check_trusted (Fixture *f, const char *out, const char *err)
   g_autofree char *name = g_strconcat (fields[1], ".pub", NULL);
   g_autofree char *target = g_build_filename (f->out, name, NULL);
   g_autofree char *expected_out = g_strconcat (target, "\n", NULL);
-  g_assert_cmpstr (out, ==, expected_out);
+  if (*out != '{') /* --json: its stdout_re checks the object */
+    g_assert_cmpstr (out, ==, expected_out);
   assert_mode (target, 0644);
   g_autofree char *copy = read_file (target);
   g_assert_cmpstr (copy, ==, line);
@@ -585,6 +586,35 @@ check_machine_id (Fixture *f, const char *out, const char *err)
   "status:           NOT VALID (expired): the offline license expired at "                         \
   "2020-02-01T00:00:00Z; ask your administrator for a new one\n"
 
+/* --json issue: the new file described as inspect --json would, and there. */
+static void
+check_json_issue (Fixture *f, const char *out, const char *err)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = parse_json_object (out, parser);
+  g_autofree char *path = g_build_filename (f->out, "KRE_" MID ".lic", NULL);
+  g_assert_cmpstr (json_object_get_string_member (o, "file"), ==, path);
+  g_assert_true (json_object_get_boolean_member (o, "valid"));
+  g_assert_false (json_object_has_member (o, "error"));
+  g_autoptr (TesseraLicfile) file = verify_with_test_key (path);
+  g_assert_cmpstr (json_object_get_string_member (o, "license_id"), ==,
+                   tessera_licfile_get_license_id (file));
+  g_assert_cmpint (json_object_get_int_member (o, "expires_at"), ==,
+                   tessera_licfile_get_expires_at (file));
+  g_assert_cmpstr (json_object_get_string_member (o, "key_id"), ==, TEST_KEY_ID);
+  g_assert_cmpuint (count_entries (f->out), ==, 1);
+}
+
+/* A valid file's JSON carries no error member. */
+static void
+check_json_no_error (Fixture *f, const char *out, const char *err)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = parse_json_object (out, parser);
+  g_assert_true (json_object_get_boolean_member (o, "valid"));
+  g_assert_false (json_object_has_member (o, "error"));
+}
+
 #define GOLDEN_EXPIRED_JSON                                                                        \
   "{\"file\":\"@DIR@/expired.lic\",\"valid\":false,\"key_id\":\"65f5989d1506bc0a\","               \
   "\"license_id\":\"golden-1\",\"org\":\"example-org\",\"product\":\"KRE\","                       \
@@ -594,7 +624,7 @@ check_machine_id (Fixture *f, const char *out, const char *err)
   "\"subscription_end\":1580515200,\"subscription_end_iso\":\"2020-02-01T00:00:00Z\","             \
   "\"days_left\":N,\"entitlements\":[\"parallel-execution\",\"reports\"],"                         \
   "\"error\":{\"code\":\"expired\",\"message\":\"the offline license expired at "                  \
-  "2020-02-01T00:00:00Z; ask your administrator for a new one\"}}\n"
+  "2020-02-01T00:00:00Z; ask your administrator for a new one\",\"exit_code\":3}}\n"
 
 static const ToolCase cases[] = {
   /* top level */
@@ -898,8 +928,39 @@ static const ToolCase cases[] = {
     .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "../../etc/x", "--product",
               "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
     .exit_code = 1,
-    .stderr_re = "machine ID '../../etc/x' must be 1 to 64 letters, digits or '-'$",
+    .stderr_re = "--machine-id '\\.\\./\\.\\./etc/x' is not a machine ID: it is what 'tessera "
+                 "machine-id' \\(or 'tessera-license machine-id'\\) prints on the user's machine",
     .check = check_out_empty },
+  { .name = "issue/machine-id-hello",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "hello", "--product", "KRE",
+              "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .stderr_re = "^tessera-license: issue: --machine-id 'hello' is not a machine ID: .*"
+                 "XXXX-XXXX-XXXX-XXXX in digits and capital letters other than I, L, O and U$",
+    .check = check_out_empty },
+  { .name = "issue/machine-id-lower-case",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "aaaa-bbbb-cccc-dddd",
+              "--product", "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .stderr_re = "--machine-id 'aaaa-bbbb-cccc-dddd' is not a machine ID",
+    .check = check_out_empty },
+  { .name = "issue/machine-id-not-base32",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "AAAA-BBBB-CCCC-DDDO",
+              "--product", "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .stderr_re = "--machine-id 'AAAA-BBBB-CCCC-DDDO' is not a machine ID",
+    .check = check_out_empty },
+  { .name = "issue/machine-id-control-chars",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "AAAA-BBBB\nCCCC-DDDD",
+              "--product", "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .stderr_re = "--machine-id 'AAAA-BBBB\\\\nCCCC-DDDD' is not a machine ID",
+    .check = check_out_empty },
+  { .name = "issue/this-machine",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", "@THISMID@", "--product",
+              "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 0,
+    .stdout_re = "^@OUT@/KRE_@THISMID@\\.lic\n$" },
   { .name = "issue/bad-kind",
     .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", MID, "--product", "KRE",
               "--subscription-end", "2099-01-01", "--kind", "site", "--out", "@OUT@", NULL },
@@ -991,6 +1052,7 @@ static const ToolCase cases[] = {
   { .name = "inspect/no-file",
     .args = { "inspect", "--json", NULL },
     .exit_code = 1,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"usage\",\"message\":\"inspect: missing FILE",
     .stderr_re = "^tessera-license: inspect: missing FILE" },
   { .name = "inspect/two-files",
     .args = { "inspect", "@DIR@/valid.lic", "@DIR@/expired.lic", NULL },
@@ -1096,6 +1158,102 @@ static const ToolCase cases[] = {
     .args = { "machine-id", "extra", NULL },
     .exit_code = 1,
     .stderr_re = "^tessera-license: machine-id: unexpected argument 'extra'" },
+  /* --json: one JSON object on stdout for every command, failures too */
+  { .name = "json/issue",
+    .args = { "--json", "issue", "--key", "@DIR@/signing.sec", "--machine-id", MID, "--product",
+              "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"file\":\"@OUT@/KRE_" MID "\\.lic\",\"valid\":true,.*\"machine_id\":\"" MID
+                 "\".*\\}\n$",
+    .check = check_json_issue },
+  { .name = "json/issue-after-command",
+    .args = { "issue", "--key", "@DIR@/signing.sec", "--machine-id", MID, "--product", "KRE",
+              "--subscription-end", "2099-01-01", "--out", "@OUT@", "--json", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"file\":\"@OUT@/KRE_" MID "\\.lic\",\"valid\":true,",
+    .check = check_json_issue },
+  { .name = "json/issue-bad-machine-id",
+    .args = { "--json", "issue", "--key", "@DIR@/signing.sec", "--machine-id", "hello", "--product",
+              "KRE", "--subscription-end", "2099-01-01", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"usage\",\"message\":\"issue: --machine-id "
+                 "'hello' is not a machine ID[^\"]*\",\"exit_code\":1\\}\\}\n$",
+    .stderr_re = "is not a machine ID",
+    .check = check_out_empty },
+  { .name = "json/issue-refused",
+    .args
+    = { "--json", "issue", "--key", "@DIR@/signing.sec", "--machine-id", MID, "--product", "KRE",
+        "--subscription-end", "2099-01-01", "--kind", "floating", "--out", "@OUT@", NULL },
+    .exit_code = 5,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"refused\",\"message\":\"issue: [^\"]*\","
+                 "\"exit_code\":5\\}\\}\n$",
+    .stderr_re = "^tessera-license: issue: ",
+    .check = check_out_empty },
+  { .name = "json/keygen",
+    .args = { "--json", "keygen", "--secret", "@OUT@/k.sec", "--public", "@OUT@/k.pub", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"key_id\":\"[0-9a-f]{16}\",\"secret\":\"@OUT@/k\\.sec\",\"public\":"
+                 "\"@OUT@/k\\.pub\"\\}\n$" },
+  { .name = "json/keygen-exists",
+    .args
+    = { "keygen", "--json", "--secret", "@DIR@/signing.sec", "--public", "@OUT@/k.pub", NULL },
+    .exit_code = 2,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"file\",\"message\":\"keygen: [^\"]*\","
+                 "\"exit_code\":2\\}\\}\n$",
+    .stderr_re = "^tessera-license: keygen: " },
+  { .name = "json/machine-id",
+    .args = { "--json", "machine-id", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"machine_id\":\"@THISMID@\"\\}\n$" },
+  { .name = "json/machine-id-components",
+    .args = { "machine-id", "--components", "--json", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"machine_id\":\"@THISMID@\",\"components\":\\{\"[a-z-]+\":"
+                 "\"[0-9a-f]{16}\".*,\"user\":\"[0-9a-f]{16}\"\\}\\}\n$" },
+  { .name = "json/verify-ok",
+    .args = { "--json", "verify", "@DIR@/valid.lic", "--trusted-key", "@DIR@/signing.pub",
+              "--machine-id", MID, NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"file\":\"@DIR@/valid\\.lic\",\"valid\":true,.*\"license_id\":"
+                 "\"valid-1\".*\\}\n$",
+    .check = check_json_no_error },
+  { .name = "json/verify-tampered",
+    .args
+    = { "--json", "verify", "@DIR@/tampered.lic", "--trusted-key", "@DIR@/signing.pub", NULL },
+    .exit_code = 3,
+    .stdout_re = "^\\{\"file\":\"@DIR@/tampered\\.lic\",\"valid\":false,\"error\":\\{\"code\":"
+                 "\"tampered\",\"message\":\"[^\"]*\",\"exit_code\":3\\}\\}\n$",
+    .stderr_re = "modified" },
+  { .name = "json/verify-wrong-machine",
+    .args = { "--json", "verify", "@DIR@/valid.lic", "--trusted-key", "@DIR@/signing.pub",
+              "--machine-id", OTHER_MID, NULL },
+    .exit_code = 3,
+    .stdout_re = "^\\{\"file\":\"@DIR@/valid\\.lic\",\"valid\":false,.*\"error\":\\{\"code\":"
+                 "\"machine-mismatch\",\"message\":\"[^\"]*\",\"exit_code\":3\\}\\}\n$",
+    .stderr_re = "bound to machine " MID },
+  { .name = "json/verify-missing-file",
+    .args = { "--json", "verify", "@DIR@/nope.lic", "--trusted-key", "@DIR@/signing.pub", NULL },
+    .exit_code = 2,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"file\",\"message\":\"[^\"]*nope\\.lic[^\"]*\","
+                 "\"exit_code\":2\\}\\}\n$",
+    .stderr_re = "nope\\.lic" },
+  { .name = "json/trust",
+    .args = { "--json", "trust", "@DIR@/signing.pub", "--dir", "@OUT@", NULL },
+    .exit_code = 0,
+    .stdout_re = "^\\{\"file\":\"@OUT@/" TEST_KEY_ID "\\.pub\",\"key_id\":\"" TEST_KEY_ID
+                 "\",\"already_trusted\":false\\}\n$",
+    .check = check_trusted },
+  { .name = "json/unknown-command",
+    .args = { "--json", "frobnicate", NULL },
+    .exit_code = 1,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"usage\",\"message\":\"unknown command "
+                 "'frobnicate'[^\"]*\",\"exit_code\":1\\}\\}\n$",
+    .stderr_re = "unknown command 'frobnicate'" },
+  { .name = "json/unknown-option",
+    .args = { "--json", "verify", "--frobnicate", NULL },
+    .exit_code = 1,
+    .stdout_re = "^\\{\"error\":\\{\"code\":\"usage\",.*\"exit_code\":1\\}\\}\n$",
+    .stderr_re = "Unknown option --frobnicate" },
 };
 
 int

@@ -209,7 +209,10 @@ test_org_required (Fixture *f, gconstpointer data)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_ORG_REQUIRED);
   g_assert_nonnull (strstr (error->message, "acme (Acme)"));
   g_assert_nonnull (strstr (error->message, "beta (Beta Corp)"));
-  g_assert_nonnull (strstr (error->message, "org-id"));
+  /* the list once, and the flag and the config key that choose */
+  g_assert_null (strstr (strstr (error->message, "beta (Beta Corp)") + 1, "beta (Beta Corp)"));
+  g_assert_null (strstr (strstr (error->message, "acme (Acme)") + 1, "acme (Acme)"));
+  g_assert_nonnull (strstr (error->message, "--org-id ORG, or org-id=ORG in [provider:testops]"));
   g_clear_error (&error);
 
   /* the option */

@@ -19,7 +19,7 @@
   }
 #define USER_ENTRY                                                                                 \
   {                                                                                                \
-    "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, "The user's id ('member list')", "UID"           \
+    "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, "The user: their email, or their id", "EMAIL"    \
   }
 
 /* ---- bootstrap ---- */
@@ -80,11 +80,23 @@ cmd_pool_create (const char *name, int argc, char **argv)
   if (!tool_parse_time (end, &end_at))
     return admin_fail (EXIT_USAGE, "%s: --subscription-end must be a date (YYYY-MM-DD), not '%s'",
                        name, end);
+  /* A pool born expired would grant nothing and count as a pool of that
+   * product and kind, in the way of the right one. */
+  gint64 now = admin_now ();
+  if (end_at <= now)
+    {
+      g_autoptr (GDateTime) at = g_date_time_new_from_unix_utc (end_at);
+      g_autofree char *iso = at != NULL ? g_date_time_format (at, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+      return admin_fail (EXIT_REFUSED,
+                         "%s: --subscription-end %s (%s) is in the past: give the date the "
+                         "subscription ends, later than now",
+                         name, end, iso != NULL ? iso : "out of range");
+    }
 
   OPEN (store, FALSE);
   g_autoptr (GError) error = NULL;
-  g_autoptr (TsPool) p = ts_store_create_pool (store, NULL, org, product, kind, billing, quota,
-                                               end_at, admin_now (), &error);
+  g_autoptr (TsPool) p
+      = ts_store_create_pool (store, NULL, org, product, kind, billing, quota, end_at, now, &error);
   if (p == NULL)
     return admin_fail_error (error);
   printf ("%s\n", p->id);
@@ -176,10 +188,13 @@ cmd_member_remove (const char *name, int argc, char **argv)
   g_autofree char *org = NULL, *user = NULL;
   const GOptionEntry entries[] = { ORG_ENTRY, USER_ENTRY, G_OPTION_ENTRY_NULL };
   PARSE (entries);
-  REQUIRED (org, "--org ID", user, "--user UID");
+  REQUIRED (org, "--org ID", user, "--user EMAIL");
   OPEN (store, FALSE);
+  g_autofree char *user_id = admin_user_id (store, user, &open_rc_);
+  if (user_id == NULL)
+    return open_rc_;
   g_autoptr (GError) error = NULL;
-  if (!ts_store_remove_member (store, NULL, org, user, admin_now (), &error))
+  if (!ts_store_remove_member (store, NULL, org, user_id, admin_now (), &error))
     return admin_fail_error (error);
   return EXIT_OK;
 }
@@ -196,8 +211,8 @@ cmd_member_list (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) members = ts_store_list_members (store, NULL, org, &error);
   if (members == NULL)
     return admin_fail_error (error);
-  AdminTable *t = admin_table_new ("members", "sss", "user_id", "user", "email", "email", "role",
-                                   "role", NULL);
+  AdminTable *t
+      = admin_table_new ("members", "jss", "user_id", NULL, "email", "email", "role", "role", NULL);
   for (guint i = 0; i < members->len; i++)
     {
       TsMember *m = g_ptr_array_index (members, i);
@@ -219,12 +234,15 @@ cmd_key_create (const char *name, int argc, char **argv)
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
-  REQUIRED (user, "--user UID");
+  REQUIRED (user, "--user EMAIL");
   OPEN (store, FALSE);
+  g_autofree char *user_id = admin_user_id (store, user, &open_rc_);
+  if (user_id == NULL)
+    return open_rc_;
   g_autoptr (GError) error = NULL;
   g_autofree char *key_id = NULL;
   g_autofree char *key
-      = ts_store_create_api_key (store, user, label ? label : "", admin_now (), &key_id, &error);
+      = ts_store_create_api_key (store, user_id, label ? label : "", admin_now (), &key_id, &error);
   if (key == NULL)
     return admin_fail_error (error);
   printf ("%s\n", key); /* alone, shown this once */
@@ -237,10 +255,13 @@ cmd_key_list (const char *name, int argc, char **argv)
   g_autofree char *user = NULL;
   const GOptionEntry entries[] = { USER_ENTRY, ADMIN_JSON_ENTRY, G_OPTION_ENTRY_NULL };
   PARSE (entries);
-  REQUIRED (user, "--user UID");
+  REQUIRED (user, "--user EMAIL");
   OPEN (store, FALSE);
+  g_autofree char *user_id = admin_user_id (store, user, &open_rc_);
+  if (user_id == NULL)
+    return open_rc_;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) keys = ts_store_list_api_keys (store, user, &error);
+  g_autoptr (GPtrArray) keys = ts_store_list_api_keys (store, user_id, &error);
   if (keys == NULL)
     return admin_fail_error (error);
   AdminTable *t
@@ -264,10 +285,13 @@ cmd_key_revoke (const char *name, int argc, char **argv)
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
-  REQUIRED (user, "--user UID", key, "--key KID");
+  REQUIRED (user, "--user EMAIL", key, "--key KID");
   OPEN (store, FALSE);
+  g_autofree char *user_id = admin_user_id (store, user, &open_rc_);
+  if (user_id == NULL)
+    return open_rc_;
   g_autoptr (GError) error = NULL;
-  if (!ts_store_revoke_api_key (store, user, key, admin_now (), &error))
+  if (!ts_store_revoke_api_key (store, user_id, key, admin_now (), &error))
     return admin_fail_error (error);
   return EXIT_OK;
 }
@@ -280,11 +304,15 @@ grant_or_revoke (const char *name, int argc, char **argv, gboolean grant)
   g_autofree char *org = NULL, *pool = NULL, *user = NULL;
   const GOptionEntry entries[] = { ORG_ENTRY, POOL_ENTRY, USER_ENTRY, G_OPTION_ENTRY_NULL };
   PARSE (entries);
-  REQUIRED (org, "--org ID", pool, "--pool ID", user, "--user UID");
+  REQUIRED (org, "--org ID", pool, "--pool ID", user, "--user EMAIL");
   OPEN (store, FALSE);
+  g_autofree char *user_id = admin_user_id (store, user, &open_rc_);
+  if (user_id == NULL)
+    return open_rc_;
   g_autoptr (GError) error = NULL;
-  gboolean ok = grant ? ts_store_grant (store, NULL, org, pool, user, admin_now (), &error)
-                      : ts_store_revoke_grant (store, NULL, org, pool, user, admin_now (), &error);
+  gboolean ok = grant
+                    ? ts_store_grant (store, NULL, org, pool, user_id, admin_now (), &error)
+                    : ts_store_revoke_grant (store, NULL, org, pool, user_id, admin_now (), &error);
   if (!ok)
     return admin_fail_error (error);
   return EXIT_OK;
@@ -314,8 +342,8 @@ cmd_grant_list (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) grants = ts_store_list_grants (store, NULL, org, pool, &error);
   if (grants == NULL)
     return admin_fail_error (error);
-  AdminTable *t = admin_table_new ("grants", "sst", "user_id", "user", "email", "email",
-                                   "granted_at", "granted", NULL);
+  AdminTable *t = admin_table_new ("grants", "jst", "user_id", NULL, "email", "email", "granted_at",
+                                   "granted", NULL);
   for (guint i = 0; i < grants->len; i++)
     {
       TsGrant *g = g_ptr_array_index (grants, i);

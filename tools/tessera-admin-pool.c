@@ -39,15 +39,17 @@ cmd_sessions (const char *name, int argc, char **argv)
       = ts_store_list_sessions (store, NULL, org, pool, admin_now (), &error);
   if (sessions == NULL)
     return admin_fail_error (error);
-  AdminTable *t = admin_table_new ("sessions", "ssstttt", "id", "id", "user_id", "user",
-                                   "machine_id", "machine", "started_at", "started",
-                                   "last_heartbeat", "last-heartbeat", "lease_expires_at",
-                                   "lease-expires", "subscription_end", "subscription-end", NULL);
+  g_autoptr (AdminEmails) emails = admin_emails_new (store);
+  AdminTable *t = admin_table_new (
+      "sessions", "sjjxstttt", "id", "id", "user_id", NULL, "user_email", NULL, "user", "user",
+      "machine_id", "machine", "started_at", "started", "last_heartbeat", "last-heartbeat",
+      "lease_expires_at", "lease-expires", "subscription_end", "subscription-end", NULL);
   for (guint i = 0; i < sessions->len; i++)
     {
       TsSession *s = g_ptr_array_index (sessions, i);
-      admin_table_add (t, s->id, s->user_id, s->machine_id, s->started_at, s->last_heartbeat,
-                       s->lease_expires_at, s->subscription_end);
+      admin_table_add (t, s->id, s->user_id, admin_emails_get (emails, s->user_id),
+                       admin_emails_show (emails, s->user_id), s->machine_id, s->started_at,
+                       s->last_heartbeat, s->lease_expires_at, s->subscription_end);
     }
   return admin_table_print (t);
 }
@@ -83,12 +85,15 @@ cmd_machines (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) machines = ts_store_list_machines (store, NULL, org, pool, &error);
   if (machines == NULL)
     return admin_fail_error (error);
-  AdminTable *t = admin_table_new ("machines", "sstt", "machine_id", "machine", "user_id", "user",
-                                   "registered_at", "registered", "last_seen", "last-seen", NULL);
+  g_autoptr (AdminEmails) emails = admin_emails_new (store);
+  AdminTable *t = admin_table_new ("machines", "sjjxtt", "machine_id", "machine", "user_id", NULL,
+                                   "user_email", NULL, "user", "user", "registered_at",
+                                   "registered", "last_seen", "last-seen", NULL);
   for (guint i = 0; i < machines->len; i++)
     {
       TsMachine *m = g_ptr_array_index (machines, i);
-      admin_table_add (t, m->machine_id, m->user_id, m->registered_at, m->last_seen);
+      admin_table_add (t, m->machine_id, m->user_id, admin_emails_get (emails, m->user_id),
+                       admin_emails_show (emails, m->user_id), m->registered_at, m->last_seen);
     }
   return admin_table_print (t);
 }
@@ -340,13 +345,16 @@ cmd_offline_list (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) list = ts_store_list_offline (store, NULL, org, pool, &error);
   if (list == NULL)
     return admin_fail_error (error);
-  AdminTable *t
-      = admin_table_new ("offline", "sstst", "id", "id", "machine_id", "machine", "created_at",
-                         "created", "created_by", "created-by", "expires_at", "expires", NULL);
+  g_autoptr (AdminEmails) emails = admin_emails_new (store);
+  AdminTable *t = admin_table_new ("offline", "sstjjxt", "id", "id", "machine_id", "machine",
+                                   "created_at", "created", "created_by", NULL, "created_by_email",
+                                   NULL, "created-by", "created-by", "expires_at", "expires", NULL);
   for (guint i = 0; i < list->len; i++)
     {
       TsOffline *o = g_ptr_array_index (list, i);
-      admin_table_add (t, o->id, o->machine_id, o->created_at, o->created_by, o->expires_at);
+      admin_table_add (t, o->id, o->machine_id, o->created_at, o->created_by,
+                       admin_emails_get (emails, o->created_by),
+                       admin_emails_show (emails, o->created_by), o->expires_at);
     }
   return admin_table_print (t);
 }
@@ -374,12 +382,21 @@ cmd_audit (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) audit = ts_store_list_audit (store, NULL, org, (guint) limit, &error);
   if (audit == NULL)
     return admin_fail_error (error);
-  AdminTable *t = admin_table_new ("audit", "tssss", "at", "at", "actor", "actor", "action",
-                                   "action", "target", "target", "detail", "detail", NULL);
+  /* People by email, times in ISO 8601; JSON keeps the recorded ids and
+   * text alongside. */
+  g_autoptr (AdminEmails) emails = admin_emails_new (store);
+  AdminTable *t = admin_table_new ("audit", "tjjxsjjxjjx", "at", "at", "actor", NULL, "actor_email",
+                                   NULL, "actor", "actor", "action", "action", "target", NULL,
+                                   "target_email", NULL, "target", "target", "detail", NULL,
+                                   "detail_text", NULL, "detail", "detail", NULL);
   for (guint i = 0; i < audit->len; i++)
     {
       TsAudit *a = g_ptr_array_index (audit, i);
-      admin_table_add (t, a->at, a->actor, a->action, a->target, a->detail);
+      g_autofree char *detail = admin_emails_render (emails, a->detail);
+      admin_table_add (t, a->at, a->actor, admin_emails_get (emails, a->actor),
+                       admin_emails_show (emails, a->actor), a->action, a->target,
+                       admin_emails_get (emails, a->target), admin_emails_show (emails, a->target),
+                       a->detail, detail, detail);
     }
   return admin_table_print (t);
 }

@@ -182,6 +182,106 @@ admin_now (void)
   return g_get_real_time () / G_USEC_PER_SEC;
 }
 
+/* ---- people ---- */
+
+/* ISO 8601 in UTC, as every listing shows times. */
+static char *
+format_time (gint64 t)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+  return dt ? g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ")
+            : g_strdup_printf ("%" G_GINT64_FORMAT, t);
+}
+
+struct _AdminEmails
+{
+  TsStore *store;
+  GHashTable *known; /* id -> email, or "" for an id that is no user */
+};
+
+AdminEmails *
+admin_emails_new (TsStore *store)
+{
+  AdminEmails *e = g_new0 (AdminEmails, 1);
+  e->store = store;
+  e->known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return e;
+}
+
+void
+admin_emails_free (AdminEmails *e)
+{
+  if (e == NULL)
+    return;
+  g_hash_table_unref (e->known);
+  g_free (e);
+}
+
+const char *
+admin_emails_get (AdminEmails *e, const char *id)
+{
+  /* Users have UUIDs: anything else (tessera-admin, a pool's product,
+   * a role) is not looked up. */
+  if (id == NULL || !g_uuid_string_is_valid (id))
+    return NULL;
+  const char *email = g_hash_table_lookup (e->known, id);
+  if (email == NULL)
+    {
+      /* Not a user, or unreadable: the id is shown, which is still true. */
+      char *found = ts_store_get_user_email (e->store, id, NULL);
+      email = found != NULL ? found : g_strdup ("");
+      g_hash_table_insert (e->known, g_strdup (id), (char *) email);
+    }
+  return *email != '\0' ? email : NULL;
+}
+
+const char *
+admin_emails_show (AdminEmails *e, const char *id)
+{
+  const char *email = admin_emails_get (e, id);
+  return email != NULL ? email : id;
+}
+
+char *
+admin_emails_render (AdminEmails *e, const char *text)
+{
+  if (text == NULL)
+    return NULL;
+  g_auto (GStrv) words = g_strsplit (text, " ", -1);
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      const char *email = admin_emails_get (e, words[i]);
+      gboolean is_time = i > 0
+                         && (g_str_equal (words[i - 1], "subscription_end")
+                             || g_str_equal (words[i - 1], "expires"))
+                         && *words[i] != '\0'
+                         && strspn (words[i], "0123456789") == strlen (words[i]);
+      char *shown = NULL;
+      if (email != NULL)
+        shown = g_strdup (email);
+      else if (is_time)
+        shown = format_time (g_ascii_strtoll (words[i], NULL, 10));
+      if (shown != NULL)
+        {
+          g_free (words[i]);
+          words[i] = shown;
+        }
+    }
+  return g_strjoinv (" ", words);
+}
+
+char *
+admin_user_id (TsStore *store, const char *user, int *rc)
+{
+  if (strchr (user, '@') == NULL)
+    return g_strdup (user);
+  g_autoptr (GError) error = NULL;
+  char *id = ts_store_user_by_email (store, user, &error);
+  if (id == NULL)
+    *rc = admin_fail_error (error);
+  return id;
+}
+
 /* ---- tables ---- */
 
 struct _AdminTable
@@ -206,8 +306,9 @@ admin_table_new (const char *name, const char *types, ...)
   va_start (args, types);
   for (const char *key; (key = va_arg (args, const char *)) != NULL;)
     {
+      const char *header = va_arg (args, const char *);
       g_ptr_array_add (t->keys, g_strdup (key));
-      g_ptr_array_add (t->headers, g_strdup (va_arg (args, const char *)));
+      g_ptr_array_add (t->headers, g_strdup (header != NULL ? header : key));
     }
   va_end (args);
   g_assert (t->keys->len == strlen (types));
@@ -221,7 +322,7 @@ admin_table_add (AdminTable *t, ...)
   va_list args;
   va_start (args, t);
   for (const char *type = t->types; *type; type++)
-    if (*type == 's')
+    if (*type == 's' || *type == 'j' || *type == 'x')
       g_ptr_array_add (row, g_strdup (va_arg (args, const char *)));
     else
       g_ptr_array_add (row, g_strdup_printf ("%" G_GINT64_FORMAT, va_arg (args, gint64)));
@@ -239,26 +340,33 @@ format_cell (char type, const char *value)
   gint64 t = g_ascii_strtoll (value, NULL, 10);
   if (t == 0)
     return g_strdup ("-");
-  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
-  return dt ? g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup (value);
+  return format_time (t);
 }
 
 static void
 print_text (AdminTable *t)
 {
-  guint ncols = t->keys->len;
+  /* The columns a person reads: all but JSON-only ones. */
+  g_autoptr (GArray) cols = g_array_new (FALSE, FALSE, sizeof (guint));
+  for (guint c = 0; c < t->keys->len; c++)
+    if (t->types[c] != 'j')
+      g_array_append_val (cols, c);
+  guint ncols = cols->len;
   g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   g_autofree gsize *width = g_new0 (gsize, ncols);
   char **header = g_new0 (char *, ncols + 1);
   for (guint c = 0; c < ncols; c++)
-    header[c] = g_ascii_strup (g_ptr_array_index (t->headers, c), -1);
+    header[c] = g_ascii_strup (g_ptr_array_index (t->headers, g_array_index (cols, guint, c)), -1);
   g_ptr_array_add (lines, header);
   for (guint r = 0; r < t->rows->len; r++)
     {
       GPtrArray *row = g_ptr_array_index (t->rows, r);
       char **line = g_new0 (char *, ncols + 1);
       for (guint c = 0; c < ncols; c++)
-        line[c] = format_cell (t->types[c], g_ptr_array_index (row, c));
+        {
+          guint col = g_array_index (cols, guint, c);
+          line[c] = format_cell (t->types[col], g_ptr_array_index (row, col));
+        }
       g_ptr_array_add (lines, line);
     }
   for (guint l = 0; l < lines->len; l++)
@@ -293,13 +401,31 @@ print_json (AdminTable *t)
       for (guint c = 0; c < t->keys->len; c++)
         {
           const char *value = g_ptr_array_index (row, c);
-          json_builder_set_member_name (b, g_ptr_array_index (t->keys, c));
+          const char *key = g_ptr_array_index (t->keys, c);
+          char type = t->types[c];
+          if (type == 'x')
+            continue;
+          json_builder_set_member_name (b, key);
           if (value == NULL)
             json_builder_add_null_value (b);
-          else if (t->types[c] == 's')
+          else if (type == 's' || type == 'j')
             json_builder_add_string_value (b, value);
           else
             json_builder_add_int_value (b, g_ascii_strtoll (value, NULL, 10));
+          if (type == 't')
+            {
+              /* Seconds for programs, and the text a person reads. */
+              g_autofree char *iso_key = g_strconcat (key, "_iso", NULL);
+              gint64 v = value != NULL ? g_ascii_strtoll (value, NULL, 10) : 0;
+              json_builder_set_member_name (b, iso_key);
+              if (v == 0)
+                json_builder_add_null_value (b);
+              else
+                {
+                  g_autofree char *iso = format_time (v);
+                  json_builder_add_string_value (b, iso);
+                }
+            }
         }
       json_builder_end_object (b);
     }

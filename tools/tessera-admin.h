@@ -71,13 +71,37 @@ extern gboolean admin_opt_json;
 
 /* Listings, printed as aligned text columns or (--json) as
  * {"NAME": [{key: value, …}, …]}. @types has one letter a column:
- * 's' string (NULL: "-" / null), 'i' integer, 't' time (Unix seconds; 0: "-"). */
+ * 's' string (NULL: "-" / null), 'i' integer, 't' time (Unix seconds; text:
+ * ISO 8601 UTC, 0: "-"; JSON: the seconds as KEY and the ISO text as
+ * KEY_iso), 'j' a string in JSON only (an id a person does not read; its
+ * header is ignored), 'x' a string in text only (what a person reads in
+ * its place; its key is ignored). */
 typedef struct _AdminTable AdminTable;
 AdminTable *admin_table_new (const char *name, const char *types, ...) G_GNUC_NULL_TERMINATED;
 /* One value a column: const char * for 's', gint64 for 'i' and 't'. */
 void admin_table_add (AdminTable *table, ...);
 /* Prints and frees the table. Returns EXIT_OK. */
 int admin_table_print (AdminTable *table);
+
+/* Emails of user ids, each looked up once: listings show people by email. */
+typedef struct _AdminEmails AdminEmails;
+AdminEmails *admin_emails_new (TsStore *store);
+void admin_emails_free (AdminEmails *emails);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AdminEmails, admin_emails_free)
+/* Returns: (transfer none) (nullable): the email of the user @id (NULL:
+ * no such user, or @id is NULL). */
+const char *admin_emails_get (AdminEmails *emails, const char *id);
+/* Returns: (transfer none) (nullable): that email, else @id itself. */
+const char *admin_emails_show (AdminEmails *emails, const char *id);
+/* @text with each word that is a user id replaced by the email, and each
+ * Unix time after "subscription_end" or "expires" by ISO 8601 UTC: an
+ * audit record's detail as a person reads it. Returns: (transfer full). */
+char *admin_emails_render (AdminEmails *emails, const char *text);
+
+/* The user --user names: an email, or a user id (what 'member list --json'
+ * shows). Returns: (transfer full): the user id, or NULL with the failure
+ * reported and *@rc set (an unknown email: not found). */
+char *admin_user_id (TsStore *store, const char *user, int *rc);
 
 extern const AdminCommand admin_org_commands[];
 extern const guint admin_n_org_commands;

@@ -9,7 +9,9 @@
  *   tessera-license trust PUBFILE [--dir DIR]
  *
  * Every failure exits non-zero with exactly one line on stderr, and leaves no
- * file behind. Exit codes: see EXIT_CODES_HELP. */
+ * file behind. Exit codes: see EXIT_CODES_HELP. With --json (before or
+ * after the command) each command prints one JSON object on stdout, and a
+ * failure {"error": {...}} as `tessera --json` does. */
 #include "tool-time.h"
 
 #include <tessera/tessera.h>
@@ -72,20 +74,129 @@ installed_dir (const char *rel, const char *configured)
 
 /* ---- reporting ---- */
 
-/* Prints "tessera-license: MESSAGE" as exactly one line on stderr. */
+/* --json: every command prints one JSON object on stdout, failures too. */
+static gboolean opt_json;
+
+/* The stable name of a failure in JSON: for a license that is not valid
+ * the license error's nick (tampered, expired, machine-mismatch, …, as
+ * `tessera --json` says), else one per exit code: the library's codes for
+ * a key file or a refused issue say less than the exit code does. */
+static const char *
+failure_nick (int code, const GError *cause)
+{
+  gboolean license_problem = code == EXIT_INVALID || code == EXIT_UNTRUSTED;
+  const char *nick = license_problem && cause != NULL && cause->domain == TESSERA_ERROR
+                         ? tessera_error_to_nick ((TesseraError) cause->code)
+                         : NULL;
+  if (nick != NULL)
+    return nick;
+  switch (code)
+    {
+    case EXIT_USAGE:
+      return "usage";
+    case EXIT_IO:
+      return "file";
+    case EXIT_INVALID:
+      return "invalid";
+    case EXIT_UNTRUSTED:
+      return "untrusted-key";
+    case EXIT_REFUSED:
+      return "refused";
+    default:
+      return "failed";
+    }
+}
+
+static void
+print_json_root (JsonBuilder *b)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  printf ("%s\n", text);
+  fflush (stdout);
+}
+
+/* {"code": …, "message": …, "exit_code": …} as the member "error". */
+static void
+add_json_error (JsonBuilder *b, int code, const char *nick, const char *message)
+{
+  g_autofree char *valid = g_utf8_make_valid (message, -1);
+  json_builder_set_member_name (b, "error");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, nick);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, valid);
+  json_builder_set_member_name (b, "exit_code");
+  json_builder_add_int_value (b, code);
+  json_builder_end_object (b);
+}
+
+/* A file name (bytes) as a JSON string member (valid UTF-8). */
+static void
+add_json_path (JsonBuilder *b, const char *name, const char *path)
+{
+  g_autofree char *display = g_filename_display_name (path);
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, display);
+}
+
+/* Prints "tessera-license: MESSAGE" as exactly one line on stderr and, with
+ * --json and @json_too, {"error": {...}} on stdout. Returns @code. */
+static int
+vreport (int code, const GError *cause, gboolean json_too, const char *format, va_list args)
+{
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  g_strchomp (message);
+  for (char *p = message; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  if (opt_json && json_too)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      add_json_error (b, code, failure_nick (code, cause), message);
+      json_builder_end_object (b);
+      print_json_root (b);
+    }
+  fprintf (stderr, "tessera-license: %s\n", message);
+  return code;
+}
+
 G_GNUC_PRINTF (2, 3)
 static int
 fail (int code, const char *format, ...)
 {
   va_list args;
   va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
+  vreport (code, NULL, TRUE, format, args);
   va_end (args);
-  g_strchomp (message);
-  for (char *p = message; *p; p++)
-    if (*p == '\n' || *p == '\r')
-      *p = ' ';
-  fprintf (stderr, "tessera-license: %s\n", message);
+  return code;
+}
+
+/* The same for a failure whose cause @error names its kind in JSON. */
+G_GNUC_PRINTF (3, 4)
+static int
+fail_error (int code, const GError *cause, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  vreport (code, cause, TRUE, format, args);
+  va_end (args);
+  return code;
+}
+
+/* The stderr line alone: stdout already holds the JSON that says why. */
+G_GNUC_PRINTF (2, 3)
+static int
+fail_stderr (int code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  vreport (code, NULL, FALSE, format, args);
+  va_end (args);
   return code;
 }
 
@@ -166,6 +277,11 @@ parse_command (const Command *command, const GOptionEntry *entries, gboolean *he
 #define HELP_ENTRY                                                                                 \
   {                                                                                                \
     "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL                               \
+  }
+#define JSON_ENTRY                                                                                 \
+  {                                                                                                \
+    "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,                                                  \
+        "Print one JSON object on stdout (a failure: {\"error\": {...}})", NULL                    \
   }
 
 /* ---- files ---- */
@@ -333,6 +449,9 @@ load_trusted_keys (char **paths, GError **error)
   return g_steal_pointer (&keys);
 }
 
+static void print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *problem,
+                        int rc);
+
 /* ---- keygen ---- */
 
 static int
@@ -345,6 +464,7 @@ cmd_keygen (int argc, char **argv)
       "Where to write the secret key (mode 0600; never overwritten)", "FILE" },
     { "public", 0, 0, G_OPTION_ARG_FILENAME, &public,
       "Where to write the public key, what products trust (never overwritten)", "FILE" },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -359,8 +479,20 @@ cmd_keygen (int argc, char **argv)
   if (key == NULL)
     return fail (EXIT_IO, "keygen: libsodium could not be initialized");
   if (!tessera_signing_key_save (key, secret, public, &error))
-    return fail (EXIT_IO, "keygen: %s", error->message);
-  printf ("%s\n", tessera_signing_key_get_id (key));
+    return fail_error (EXIT_IO, error, "keygen: %s", error->message);
+  if (opt_json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "key_id");
+      json_builder_add_string_value (b, tessera_signing_key_get_id (key));
+      add_json_path (b, "secret", secret);
+      add_json_path (b, "public", public);
+      json_builder_end_object (b);
+      print_json_root (b);
+    }
+  else
+    printf ("%s\n", tessera_signing_key_get_id (key));
   return EXIT_OK;
 }
 
@@ -424,6 +556,7 @@ cmd_issue (int argc, char **argv)
       "DIR" },
     { "output", 0, 0, G_OPTION_ARG_FILENAME, &output,
       "Write exactly this file instead (refused if it exists)", "FILE" },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -440,6 +573,17 @@ cmd_issue (int argc, char **argv)
     return fail (EXIT_USAGE, "issue: --kind must be node-locked or floating, not '%s'", kind);
   if (billing != NULL && !g_str_equal (billing, "annual") && !g_str_equal (billing, "monthly"))
     return fail (EXIT_USAGE, "issue: --billing must be annual or monthly, not '%s'", billing);
+  /* The ID names the file written and is all the license binds to: a typo
+   * would make a file no machine can use. */
+  if (!tessera_fingerprint_id_is_valid (machine_id))
+    {
+      g_autofree char *shown = g_strescape (machine_id, NULL);
+      return fail (EXIT_USAGE,
+                   "issue: --machine-id '%s' is not a machine ID: it is what 'tessera "
+                   "machine-id' (or 'tessera-license machine-id') prints on the user's machine, "
+                   "XXXX-XXXX-XXXX-XXXX in digits and capital letters other than I, L, O and U",
+                   shown);
+    }
 
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   gint64 issued_at = now, expires_at = 0, subscription_end = 0;
@@ -462,7 +606,7 @@ cmd_issue (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraSigningKey) key = tessera_signing_key_load (key_path, &error);
   if (key == NULL)
-    return fail (EXIT_IO, "issue: %s", error->message);
+    return fail_error (EXIT_IO, error, "issue: %s", error->message);
 
   g_autofree char *random_id = license_id ? NULL : g_uuid_string_random ();
   TesseraLicfileInfo info = {
@@ -479,12 +623,26 @@ cmd_issue (int argc, char **argv)
   };
   g_autoptr (GBytes) contents = tessera_licfile_sign (key, &info, &error);
   if (contents == NULL)
-    return fail (classify_sign_error (key, &info, error), "issue: %s", error->message);
+    return fail_error (classify_sign_error (key, &info, error), error, "issue: %s", error->message);
 
   g_autofree char *written = write_license (out_dir, output, product, machine_id, contents, &error);
   if (written == NULL)
-    return fail (EXIT_IO, "issue: %s", error->message);
-  printf ("%s\n", written);
+    return fail_error (EXIT_IO, error, "issue: %s", error->message);
+  if (!opt_json)
+    {
+      printf ("%s\n", written);
+      return EXIT_OK;
+    }
+  /* What inspect --json says of the new file: read back from what was
+   * signed, with the key that signed it. */
+  g_autoptr (TesseraTrustedKeys) self_keys = tessera_trusted_keys_new ();
+  g_autofree char *public = tessera_signing_key_dup_public (key);
+  g_autoptr (TesseraLicfile) file = NULL;
+  if (!tessera_trusted_keys_add_public (self_keys, public, &error)
+      || (file = tessera_licfile_verify (contents, self_keys, &error)) == NULL)
+    return fail_error (EXIT_IO, error, "issue: %s was written, but cannot be read back: %s",
+                       written, error->message);
+  print_json (written, file, now, NULL, EXIT_OK);
   return EXIT_OK;
 }
 
@@ -583,8 +741,11 @@ print_human (const char *path, TesseraLicfile *file, gint64 now, const GError *p
     }
 }
 
+/* What a license file says, as one JSON object: the same for inspect,
+ * verify and issue. @problem: why it is not valid (NULL: valid), with exit
+ * code @rc. */
 static void
-print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *problem)
+print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *problem, int rc)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -644,35 +805,20 @@ print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *pr
       json_builder_end_array (b);
     }
   if (problem != NULL)
-    {
-      json_builder_set_member_name (b, "error");
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "code");
-      json_builder_add_string_value (b, problem->domain == TESSERA_ERROR
-                                            ? tessera_error_to_nick ((TesseraError) problem->code)
-                                            : "failed");
-      json_builder_set_member_name (b, "message");
-      json_builder_add_string_value (b, problem->message);
-      json_builder_end_object (b);
-    }
+    add_json_error (b, rc, failure_nick (rc, problem), problem->message);
   json_builder_end_object (b);
-
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
-  printf ("%s\n", text);
+  print_json_root (b);
 }
 
 static int
 cmd_inspect (int argc, char **argv)
 {
-  gboolean help = FALSE, json = FALSE;
+  gboolean help = FALSE;
   g_auto (GStrv) key_paths = NULL;
   const GOptionEntry entries[] = {
-    { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", NULL },
     { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths,
       "Public key file (or directory of *.pub) to verify with; repeat for several", "PUB" },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -684,7 +830,7 @@ cmd_inspect (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraLicfile) file = verify_file (path, key_paths, &error, &rc);
   if (file == NULL && rc == EXIT_IO)
-    return fail (rc, "inspect: %s", error->message);
+    return fail_error (rc, error, "inspect: %s", error->message);
   if (file == NULL && rc == EXIT_UNTRUSTED && key_paths == NULL)
     {
       /* Not an error of the file: nothing to verify it with. */
@@ -697,13 +843,13 @@ cmd_inspect (int argc, char **argv)
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   if (file != NULL && !tessera_licfile_check (file, NULL, NULL, now, &error))
     rc = exit_code_for_license_error (error);
-  if (json)
-    print_json (path, file, now, error);
+  if (opt_json)
+    print_json (path, file, now, error, rc);
   else
     print_human (path, file, now, error);
   fflush (stdout);
   if (error != NULL)
-    return fail (rc, "%s: %s", path, error->message);
+    return fail_stderr (rc, "%s: %s", path, error->message);
   return EXIT_OK;
 }
 
@@ -720,6 +866,7 @@ cmd_verify (int argc, char **argv)
       "Also require the license to be for this machine ID", "ID" },
     { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product,
       "Also require the license to be for this product", "PRODUCT" },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -732,11 +879,19 @@ cmd_verify (int argc, char **argv)
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraLicfile) file = verify_file (path, key_paths, &error, &rc);
-  if (file == NULL) /* (the analyzer cannot see that verify_file sets error) */
-    return fail (rc, "%s: %s", path, error != NULL ? error->message : "cannot verify");
+  if (file == NULL && rc == EXIT_IO) /* (the analyzer cannot see that verify_file sets error) */
+    return fail_error (rc, error, "%s: %s", path, error != NULL ? error->message : "cannot verify");
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  if (!tessera_licfile_check (file, product, machine_id, now, &error))
-    return fail (exit_code_for_license_error (error), "%s: %s", path, error->message);
+  if (file != NULL && !tessera_licfile_check (file, product, machine_id, now, &error))
+    rc = exit_code_for_license_error (error);
+  if (opt_json)
+    print_json (path, file, now, error, rc);
+  if (error != NULL)
+    return fail_stderr (rc, "%s: %s", path, error->message);
+  if (file == NULL) /* not reached: no file, an error */
+    return fail (EXIT_INVALID, "%s: cannot verify", path);
+  if (opt_json)
+    return EXIT_OK;
 
   g_autofree char *expires = format_time (tessera_licfile_get_expires_at (file));
   g_autofree char *days = format_days (tessera_licfile_get_expires_at (file), now);
@@ -755,6 +910,7 @@ cmd_machine_id (int argc, char **argv)
   const GOptionEntry entries[] = {
     { "components", 'c', 0, G_OPTION_ARG_NONE, &components,
       "Also print the digest of each component (to explain a changed ID)", NULL },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -765,7 +921,30 @@ cmd_machine_id (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (&error);
   if (fp == NULL)
-    return fail (EXIT_IO, "machine-id: %s", error->message);
+    return fail_error (EXIT_IO, error, "machine-id: %s", error->message);
+  if (opt_json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "machine_id");
+      json_builder_add_string_value (b, tessera_fingerprint_get_id (fp));
+      if (components)
+        {
+          g_auto (GStrv) names = tessera_fingerprint_dup_components (fp);
+          json_builder_set_member_name (b, "components");
+          json_builder_begin_object (b);
+          for (guint i = 0; names[i]; i++)
+            {
+              json_builder_set_member_name (b, names[i]);
+              json_builder_add_string_value (
+                  b, tessera_fingerprint_get_component_digest (fp, names[i]));
+            }
+          json_builder_end_object (b);
+        }
+      json_builder_end_object (b);
+      print_json_root (b);
+      return EXIT_OK;
+    }
   printf ("%s\n", tessera_fingerprint_get_id (fp));
   if (components)
     {
@@ -780,6 +959,27 @@ cmd_machine_id (int argc, char **argv)
 
 /* ---- trust ---- */
 
+/* What trust did: the file (and, with --json, the key and whether it
+ * was there already). */
+static void
+print_trusted (const char *target, const char *key_id, gboolean already)
+{
+  if (!opt_json)
+    {
+      printf ("%s\n", target);
+      return;
+    }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_json_path (b, "file", target);
+  json_builder_set_member_name (b, "key_id");
+  json_builder_add_string_value (b, key_id);
+  json_builder_set_member_name (b, "already_trusted");
+  json_builder_add_boolean_value (b, already);
+  json_builder_end_object (b);
+  print_json_root (b);
+}
+
 /* Installs the issuer's public key where the offline provider looks by
  * default, under its key id: products on this machine then accept the
  * issuer's license files with nothing else configured. */
@@ -791,6 +991,7 @@ cmd_trust (int argc, char **argv)
   const GOptionEntry entries[] = {
     { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir,
       "Trusted-key folder (default: the installed SYSCONFDIR/tessera/keys)", "DIR" },
+    JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -831,7 +1032,7 @@ cmd_trust (int argc, char **argv)
     {
       if (g_str_equal (g_strstrip (existing), line))
         {
-          printf ("%s\n", target);
+          print_trusted (target, fields[1], TRUE);
           g_printerr ("tessera-license: key %s is already trusted (%s)\n", fields[1], target);
           return EXIT_OK;
         }
@@ -858,7 +1059,7 @@ cmd_trust (int argc, char **argv)
     g_unlink (tmp);
   if (!written || errsv != 0)
     return fail (EXIT_IO, "trust: cannot write %s: %s", target, g_strerror (errsv));
-  printf ("%s\n", target);
+  print_trusted (target, fields[1], FALSE);
   return EXIT_OK;
 }
 
@@ -910,6 +1111,13 @@ int
 main (int argc, char **argv)
 {
   g_set_prgname ("tessera-license");
+  /* --json may also come before the command, as with tessera. */
+  while (argc > 1 && (g_str_equal (argv[1], "--json") || g_str_equal (argv[1], "-j")))
+    {
+      opt_json = TRUE;
+      argc--;
+      argv++;
+    }
   if (argc < 2)
     return fail (EXIT_USAGE, "no command given (see 'tessera-license --help')");
   const char *name = argv[1];

@@ -60,6 +60,18 @@ void tessera_fingerprint_unref (TesseraFingerprint *fp);
 const char *tessera_fingerprint_get_id (TesseraFingerprint *fp);
 
 /**
+ * tessera_fingerprint_id_is_valid:
+ * @id: (nullable): text that should be a machine ID
+ *
+ * Tells whether @id has the form tessera_fingerprint_get_id() gives: 19
+ * characters "XXXX-XXXX-XXXX-XXXX" of Crockford base32 in upper case. Says
+ * nothing about which machine it names. Thread-safe.
+ *
+ * Returns: TRUE if it has that form.
+ */
+gboolean tessera_fingerprint_id_is_valid (const char *id);
+
+/**
  * tessera_fingerprint_dup_components:
  *
  * Returns: (transfer full): the names of the components that went into the ID,

@@ -35,27 +35,41 @@ set_server_error (GError **error, const char *server, guint status, JsonObject *
   else if (nick == NULL || !tessera_error_from_nick (nick, &code))
     code = status == 401 ? TESSERA_ERROR_AUTH : TESSERA_ERROR_FAILED;
 
-  g_autoptr (GString) text = g_string_new (NULL);
-  g_string_append_printf (text, "license server %s: %s", server,
-                          message != NULL ? message : soup_status_get_phrase (status));
-  if (message == NULL || status >= 500)
-    g_string_append_printf (text, " (HTTP %u)", status);
-  if (code == TESSERA_ERROR_ORG_REQUIRED && err != NULL && json_object_has_member (err, "orgs"))
+  /* The organizations to choose from, from the structured answer: the
+   * server's own message lists them too, in words meant for its API, so
+   * that message is left out rather than the list said twice. */
+  g_autoptr (GString) orgs = g_string_new (NULL);
+  if (code == TESSERA_ERROR_ORG_REQUIRED && err != NULL && json_object_has_member (err, "orgs")
+      && JSON_NODE_HOLDS_ARRAY (json_object_get_member (err, "orgs")))
     {
-      JsonArray *orgs = json_object_get_array_member (err, "orgs");
-      g_string_append (text, "; choose one with the '" TESSERA_OPTION_ORG_ID
-                             "' activation option or org-id in [provider:testops]:");
-      for (guint i = 0; orgs != NULL && i < json_array_get_length (orgs); i++)
+      JsonArray *list = json_object_get_array_member (err, "orgs");
+      for (guint i = 0; i < json_array_get_length (list); i++)
         {
-          JsonNode *n = json_array_get_element (orgs, i);
+          JsonNode *n = json_array_get_element (list, i);
           if (!JSON_NODE_HOLDS_OBJECT (n))
             continue;
           JsonObject *o = json_node_get_object (n);
-          g_string_append_printf (text, "%s %s (%s)", i > 0 ? "," : "",
+          g_string_append_printf (orgs, "%s %s (%s)", orgs->len > 0 ? "," : "",
                                   json_object_get_string_member_with_default (o, "id", "?"),
                                   json_object_get_string_member_with_default (o, "name", "?"));
         }
     }
+  g_autoptr (GString) text = g_string_new (NULL);
+  if (orgs->len > 0)
+    g_string_append_printf (text,
+                            "license server %s: you belong to several organizations with this "
+                            "product:%s",
+                            server, orgs->str);
+  else
+    {
+      g_string_append_printf (text, "license server %s: %s", server,
+                              message != NULL ? message : soup_status_get_phrase (status));
+      if (message == NULL || status >= 500)
+        g_string_append_printf (text, " (HTTP %u)", status);
+    }
+  /* The flag a person types, and the config key that does the same. */
+  if (code == TESSERA_ERROR_ORG_REQUIRED)
+    g_string_append (text, "; choose one with --org-id ORG, or org-id=ORG in [provider:testops]");
   g_set_error_literal (error, TESSERA_ERROR, code, text->str);
 }
 

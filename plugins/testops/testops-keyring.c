@@ -31,22 +31,39 @@ testops_keyring_key_free (char *key)
     secret_password_free (key); /* wipes before freeing */
 }
 
-/* Every keyring failure becomes TESSERA_ERROR_AUTH (the key cannot be had
- * or kept) with the way out: the keyring must run, or the fallback must be
- * chosen explicitly. @what: what was being done. */
-static void
-set_keyring_error (GError **error, const char *server, const char *what, const GError *src)
+static gboolean
+is_unreachable (const GError *src)
 {
-  gboolean unreachable = src->domain == G_IO_ERROR || src->domain == G_DBUS_ERROR;
+  return src->domain == G_IO_ERROR || src->domain == G_DBUS_ERROR;
+}
+
+char *
+testops_keyring_describe (const GError *src)
+{
+  g_autofree char *reason = g_strdup (src->message);
+  /* D-Bus errors may span lines; a notice is one. */
+  g_strdelimit (reason, "\r\n", ' ');
+  return g_strdup_printf ("%s (%s)",
+                          is_unreachable (src) ? "no Secret Service is reachable"
+                                               : "the system keyring refused",
+                          g_strstrip (reason));
+}
+
+/* A keyring failure is TESSERA_ERROR_AUTH (the key cannot be had or kept),
+ * with the ways out: a key on the command line works for one run, a
+ * running keyring keeps it, env-only stops looking for one. */
+void
+testops_keyring_set_error (GError **error, const char *server, const char *what, const GError *src)
+{
+  g_autofree char *why = testops_keyring_describe (src);
   g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
-               "%s: cannot %s the API key for the license server %s in the system keyring "
-               "(%s). Either run where a Secret Service is reachable on the D-Bus session "
-               "bus (a desktop session, or gnome-keyring-daemon --unlock), or set "
-               "key-storage=env-only in [provider:testops] and give the key on every run "
-               "in the '" TESSERA_OPTION_API_KEY "' activation option or the "
-               "TESSERA_API_KEY environment variable (it is then never stored)",
-               unreachable ? "no Secret Service is reachable" : "the system keyring refused", what,
-               server, src->message);
+               "%s: cannot %s the API key for the license server %s in the system keyring. "
+               "Give the key with --api-key or the TESSERA_API_KEY environment variable (it is "
+               "then used for that run, and never written anywhere), run where a Secret Service "
+               "is reachable on the D-Bus session bus to keep it (a desktop session, or "
+               "gnome-keyring-daemon --unlock), or set key-storage=env-only in "
+               "[provider:testops] to never look for one",
+               why, what, server);
 }
 
 gboolean
@@ -64,7 +81,7 @@ testops_keyring_lookup (const char *server, const char *org, char **key, GError 
         = secret_password_lookup_sync (&api_key_schema, NULL, &local_error, "server", server, NULL);
   if (local_error != NULL)
     {
-      set_keyring_error (error, server, "look up", local_error);
+      g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
   *key = found;
@@ -78,14 +95,8 @@ testops_keyring_store (const char *server, const char *org, const char *key, GEr
   g_autofree char *label = *org != '\0'
                                ? g_strdup_printf ("Tessera API key for %s (%s)", server, org)
                                : g_strdup_printf ("Tessera API key for %s", server);
-  g_autoptr (GError) local_error = NULL;
-  if (!secret_password_store_sync (&api_key_schema, SECRET_COLLECTION_DEFAULT, label, key, NULL,
-                                   &local_error, "server", server, "org", org, NULL))
-    {
-      set_keyring_error (error, server, "store", local_error);
-      return FALSE;
-    }
-  return TRUE;
+  return secret_password_store_sync (&api_key_schema, SECRET_COLLECTION_DEFAULT, label, key, NULL,
+                                     error, "server", server, "org", org, NULL);
 }
 
 /* Forgetting talks to the Secret Service directly (its SearchItems and
@@ -156,7 +167,7 @@ testops_keyring_forget (const char *server, guint *n_forgotten, GError **error)
   g_autoptr (GError) local_error = NULL;
   if (!delete_items (server, n_forgotten, &local_error))
     {
-      set_keyring_error (error, server, "forget", local_error);
+      testops_keyring_set_error (error, server, "forget", local_error);
       return FALSE;
     }
   return TRUE;

@@ -33,10 +33,11 @@ typedef enum
  * @key: (out) (transfer full) (nullable): the stored key, or NULL if none;
  *   free with testops_keyring_key_free()
  *
- * Returns: TRUE (with *@key NULL when nothing is stored), or FALSE with
- *   TESSERA_ERROR_AUTH when no Secret Service can be reached or it refused:
- *   the message names the choices (a running keyring, or key-storage=env-only
- *   with the key given on every run).
+ * Returns: TRUE (with *@key NULL when nothing is stored), or FALSE with the
+ *   keyring's own error (a GIO, D-Bus or libsecret domain) when no Secret
+ *   Service can be reached or it refused: the caller decides whether that
+ *   matters (a key given explicitly works without a keyring) and words it
+ *   with testops_keyring_set_error() or testops_keyring_describe().
  */
 gboolean testops_keyring_lookup (const char *server, const char *org, char **key, GError **error);
 
@@ -47,10 +48,20 @@ gboolean testops_keyring_lookup (const char *server, const char *org, char **key
  * Stores @key for (@server, @org) in the default collection, replacing an
  * item with the same attributes.
  *
- * Returns: TRUE, or FALSE with TESSERA_ERROR_AUTH (message as for lookup).
+ * Returns: TRUE, or FALSE with the keyring's own error (as for lookup).
  */
 gboolean testops_keyring_store (const char *server, const char *org, const char *key,
                                 GError **error);
+
+/* Sets @error to TESSERA_ERROR_AUTH for a keyring failure @src while trying
+ * to @what ("look up", "forget") the key of @server, naming the ways out. */
+void testops_keyring_set_error (GError **error, const char *server, const char *what,
+                                const GError *src);
+
+/* Returns: (transfer full): @src in a few words on one line, for a notice:
+ * "no Secret Service is reachable (REASON)" or "the system keyring refused
+ * (REASON)". */
+char *testops_keyring_describe (const GError *src);
 
 /**
  * testops_keyring_forget:
@@ -58,7 +69,8 @@ gboolean testops_keyring_store (const char *server, const char *org, const char 
  *
  * Removes every key stored for @server, whatever its org.
  *
- * Returns: TRUE (also when there were none), or FALSE with TESSERA_ERROR_AUTH.
+ * Returns: TRUE (also when there were none), or FALSE with TESSERA_ERROR_AUTH
+ *   (worded by testops_keyring_set_error()).
  */
 gboolean testops_keyring_forget (const char *server, guint *n_forgotten, GError **error);
 

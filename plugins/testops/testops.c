@@ -30,20 +30,24 @@
  * in it). */
 #include "testops-private.h"
 
+#include <stdio.h>
+
 /* ---- credentials ---- */
 
 /* The API key: the option, else the environment, else (key-storage=keyring)
- * the keyring. With keyring storage the keyring must be reachable even when
- * the key is given, since a successful activation stores it: the only
- * fallback is the explicit env-only. *@from_keyring: the key came from the
+ * the keyring. A key given explicitly is used whether or not a keyring can
+ * be reached: without one it is used for this run only (*@not_cached says
+ * why), never written anywhere else. *@from_keyring: the key came from the
  * keyring; *@must_store: a given key the keyring does not hold yet (for
- * @org). */
+ * @org). @not_cached: (nullable) (out) (transfer full). */
 static char *
 dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
-             gboolean *from_keyring, gboolean *must_store, GError **error)
+             gboolean *from_keyring, gboolean *must_store, char **not_cached, GError **error)
 {
   *from_keyring = FALSE;
   *must_store = FALSE;
+  if (not_cached != NULL)
+    *not_cached = NULL;
   const char *given
       = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_API_KEY) : NULL;
   if (given == NULL || *given == '\0')
@@ -54,18 +58,38 @@ dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
     {
       if (given != NULL)
         return g_strdup (given);
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
-                   "no API key for the license server %s: pass it in the "
-                   "'" TESSERA_OPTION_API_KEY "' activation option or set " API_KEY_ENV
-                   " (key-storage=env-only: the key is needed on every run and never stored)",
-                   self->servers->urls[0]);
+      g_set_error (
+          error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+          "no API key for the license server %s: give it with --api-key or set " API_KEY_ENV
+          " (key-storage=env-only: the key is needed on every run and never stored)",
+          self->servers->urls[0]);
       return NULL;
     }
 
   char *stored = NULL;
+  g_autoptr (GError) keyring_error = NULL;
   /* The first server names the service in the keyring, whichever answers. */
-  if (!testops_keyring_lookup (self->servers->urls[0], org, &stored, error))
-    return NULL;
+  if (!testops_keyring_lookup (self->servers->urls[0], org, &stored, &keyring_error))
+    {
+      if (given == NULL)
+        {
+          g_autofree char *why = testops_keyring_describe (keyring_error);
+          g_set_error (
+              error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
+              "no API key for the license server %s: give it with --api-key or set " API_KEY_ENV
+              " (it is then used for that run, and never written "
+              "anywhere). The system keyring that keeps it cannot be used: %s. Run a "
+              "Secret Service to keep it (a desktop session, or gnome-keyring-daemon "
+              "--unlock), or set key-storage=env-only in [provider:testops] to never "
+              "look for one",
+              self->servers->urls[0], why);
+          return NULL;
+        }
+      /* A headless CI machine: the key the person gave is enough. */
+      if (not_cached != NULL)
+        *not_cached = testops_keyring_describe (keyring_error);
+      return g_strdup (given);
+    }
   if (given != NULL)
     {
       *must_store = stored == NULL || strcmp (stored, given) != 0;
@@ -78,12 +102,26 @@ dup_api_key (Testops *self, TesseraActivateOptions *options, const char *org,
       return stored;
     }
   g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
-               "no API key for the license server %s: pass it in the '" TESSERA_OPTION_API_KEY
-               "' activation option or set " API_KEY_ENV " once; after a successful "
-               "activation the system keyring keeps it (API keys are never read from "
-               "configuration files)",
+               "no API key for the license server %s: give it with --api-key or set " API_KEY_ENV
+               " once; after a successful activation the system keyring keeps it (API keys are "
+               "never read from configuration files)",
                self->servers->urls[0]);
   return NULL;
+}
+
+/* One line on stderr after a successful activation whose key could not be
+ * kept: the person learns at once that the next run needs the key again,
+ * and how to avoid that. stderr, as devmode's warning: the notice is for
+ * whoever reads the run's log, whatever program linked the library. */
+static void
+notice_not_cached (const char *server, const char *why)
+{
+  fprintf (stderr,
+           "tessera: notice: the API key for %s was used for this run only, not kept in the "
+           "system keyring: %s; to make it permanent, run a Secret Service (a desktop session, "
+           "or gnome-keyring-daemon --unlock) and activate once more, or keep the key in "
+           "TESSERA_API_KEY (e.g. a CI secret) with key-storage=env-only in [provider:testops]\n",
+           server, why);
 }
 
 /* ---- ops ---- */
@@ -130,7 +168,8 @@ parse_wait (Testops *self, TesseraActivateOptions *options, gint64 *wait, GError
   if (!g_ascii_string_to_unsigned (value, 10, 0, MAX_WAIT, &n, NULL))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "the " TESSERA_OPTION_WAIT_TIMEOUT " option must be 0 to %d seconds, not '%s'",
+                   "--wait (the " TESSERA_OPTION_WAIT_TIMEOUT
+                   " activation option) must be 0 to %d seconds, not '%s'",
                    MAX_WAIT, value);
       return FALSE;
     }
@@ -198,7 +237,7 @@ session_ensure_key (Testops *self, Session *s, GError **error)
     return TRUE;
   gboolean from_keyring = FALSE, must_store = FALSE;
   char *key = dup_api_key (self, NULL, tessera_license_get_org (s->license), &from_keyring,
-                           &must_store, error);
+                           &must_store, NULL, error);
   if (key == NULL)
     return FALSE;
   g_mutex_lock (&s->lock);
@@ -252,7 +291,8 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   if (org == NULL || *org == '\0')
     org = self->org_id;
   gboolean from_keyring = FALSE, must_store = FALSE;
-  char *api_key = dup_api_key (self, options, org, &from_keyring, &must_store, error);
+  g_autofree char *not_cached = NULL;
+  char *api_key = dup_api_key (self, options, org, &from_keyring, &must_store, &not_cached, error);
   if (api_key == NULL)
     return NULL;
 
@@ -298,9 +338,9 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
             {
               /* The person did not type this key: say where it came from. */
               char *message = g_strdup_printf (
-                  "%s (the API key came from the system keyring: give the right one in the "
-                  "'" TESSERA_OPTION_API_KEY "' option or " API_KEY_ENV
-                  ", or forget the stored one)",
+                  "%s (the API key came from the system keyring: give the right one with "
+                  "--api-key or " API_KEY_ENV ", or forget the stored one with 'tessera keys "
+                  "forget')",
                   local_error->message);
               g_free (local_error->message);
               local_error->message = message;
@@ -392,8 +432,10 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       g_autoptr (GError) store_error = NULL;
       if (!testops_keyring_store (self->servers->urls[0], r->org != NULL ? r->org : "", api_key,
                                   &store_error))
-        g_warning ("testops: %s", store_error->message);
+        not_cached = testops_keyring_describe (store_error);
     }
+  if (not_cached != NULL)
+    notice_not_cached (self->servers->urls[0], not_cached);
   return license;
 }
 
