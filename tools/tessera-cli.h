@@ -90,6 +90,10 @@ char *cli_one_line (const char *message);
  * "\u00NN". Returns: (transfer full) (nullable). */
 char *cli_escape (const char *text);
 
+/* tessera-cmd-explain.c: machine-id --request, and --explain [FILE]. */
+int cli_machine_id_request (void);
+int cli_machine_id_explain (const char *path, char **key_paths);
+
 extern const CliCommand cli_info_commands[];
 extern const guint cli_n_info_commands;
 extern const CliCommand cli_license_commands[];
