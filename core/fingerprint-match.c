@@ -67,9 +67,9 @@ _tessera_fp_policy_required (const char *policy, guint bound, guint *required, G
       if (n > bound)
         {
           g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                       "match policy %s needs %u hardware components, but only %u are bound "
-                       "(the request had %u)",
-                       policy, n, bound, bound);
+                       "match policy %s needs %u hardware components, but the request has "
+                       "only %u",
+                       policy, n, bound);
           return FALSE;
         }
     }

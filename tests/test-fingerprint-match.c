@@ -415,7 +415,7 @@ test_issue_refused (Fixture *f, gconstpointer data)
     const char *license_id;
     const char *expected;
   } cases[] = {
-    { "5", NULL, "l", "needs 5 hardware components, but only 4 are bound" },
+    { "5", NULL, "l", "needs 5 hardware components, but the request has only 4" },
     { "0", NULL, "l", "unknown match policy '0'" },
     { "12", NULL, "l", "unknown match policy '12'" },
     { "some", NULL, "l", "unknown match policy 'some'" },

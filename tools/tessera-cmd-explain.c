@@ -238,3 +238,41 @@ cli_machine_id_explain (const char *path, char **key_paths)
     }
   return CLI_EXIT_OK;
 }
+
+/* "offline.components-matched" is "a,b,c": a JSON array of names. */
+static void
+add_names (JsonBuilder *b, const char *member, const char *list)
+{
+  json_builder_set_member_name (b, member);
+  json_builder_begin_array (b);
+  g_auto (GStrv) names = g_strsplit (list ? list : "", ",", -1);
+  for (guint i = 0; names[i]; i++)
+    if (names[i][0] != '\0')
+      {
+        g_autofree char *safe = cli_escape (names[i]);
+        json_builder_add_string_value (b, safe);
+      }
+  json_builder_end_array (b);
+}
+
+void
+cli_json_add_machine_match (JsonBuilder *b, TesseraLicense *license)
+{
+  const char *policy = tessera_license_get_attribute (license, "offline.match-policy");
+  if (policy == NULL)
+    return;
+  g_autofree char *safe_policy = cli_escape (policy);
+  g_autofree char *why = cli_escape (tessera_license_get_attribute (license, "offline.match"));
+  json_builder_set_member_name (b, "machine_match");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "policy");
+  json_builder_add_string_value (b, safe_policy);
+  add_names (b, "matched", tessera_license_get_attribute (license, "offline.components-matched"));
+  add_names (b, "changed", tessera_license_get_attribute (license, "offline.components-changed"));
+  json_builder_set_member_name (b, "explanation");
+  if (why)
+    json_builder_add_string_value (b, why);
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+}
