@@ -163,13 +163,13 @@ assert_contains (const char *text, const char *fragment)
     g_error ("expected “%s” in: %s", fragment, text);
 }
 
-/* Runs tessera with @args; returns its exit status, output in @out, @err. */
+/* Runs @tool with @args; returns its exit status, output in @out, @err. */
 static int
-run_cli (const char *const *args, char **out, char **err)
+run_tool (const char *tool, const char *const *args, char **out, char **err)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) g_getenv ("TESSERA_CLI_TOOL"));
+  g_ptr_array_add (argv, (gpointer) tool);
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
@@ -178,6 +178,12 @@ run_cli (const char *const *args, char **out, char **err)
                                err, &status, &error));
   g_assert_no_error (error);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static int
+run_cli (const char *const *args, char **out, char **err)
+{
+  return run_tool (g_getenv ("TESSERA_CLI_TOOL"), args, out, err);
 }
 
 /* ---- tests ---- */
@@ -393,6 +399,109 @@ test_install (void)
   g_assert_cmpstr (tessera_license_get_id (license), ==, "LIC-INSTALL");
 }
 
+/* Every bad command line or input of the new options: a non-zero exit and
+ * exactly one line on stderr saying what is wrong. */
+static void
+test_bad_input (void)
+{
+  g_autoptr (Env) env = env_new ();
+  if (env == NULL)
+    return;
+  g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:07", NULL);
+  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autofree char *file = put_tolerant (env, request, NULL, "LIC-BAD");
+  g_autofree char *line = tessera_fingerprint_to_string (request);
+  g_autofree char *req_path = test_write_file (env->dir, "request.txt", line);
+  g_autofree char *other_pub = NULL;
+  {
+    g_autoptr (TesseraSigningKey) other = tessera_signing_key_generate ();
+    g_autofree char *pub = tessera_signing_key_dup_public (other);
+    other_pub = test_write_file (env->dir, "other.pub", pub);
+  }
+  g_autofree char *sec = g_build_filename (env->dir, "issuer.sec", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (tessera_signing_key_save (env->key, sec, NULL, &error));
+  g_autofree char *missing = g_build_filename (env->dir, "missing.lic", NULL);
+  g_autofree char *two_lines = test_write_file (env->dir, "two.txt", "tessera-fp1 A\nB\n");
+  const char *cli = g_getenv ("TESSERA_CLI_TOOL");
+  const char *lic = g_getenv ("TESSERA_LICENSE_TOOL");
+  const struct
+  {
+    const char *tool;
+    const char *args[12];
+    int status;
+    const char *fragment;
+  } cases[] = {
+    { cli, { "machine-id", "--request", "--explain" }, 1, "not both" },
+    { cli, { "machine-id", file }, 1, "only taken with --explain" },
+    { cli,
+      { "machine-id", "--explain", "--trusted-key", env->key_path },
+      1,
+      "needs --explain FILE" },
+    { cli, { "machine-id", "--explain", file, "extra" }, 1, "unexpected argument" },
+    { cli,
+      { "machine-id", "--explain", missing, "--trusted-key", env->key_path },
+      2,
+      "cannot read" },
+    { cli,
+      { "machine-id", "--explain", env->dir, "--trusted-key", env->key_path },
+      10,
+      "not a regular file" },
+    { cli, { "machine-id", "--explain", file, "--trusted-key", other_pub }, 7, "not trusted" },
+    { cli,
+      { "machine-id", "--explain", req_path, "--trusted-key", env->key_path },
+      7,
+      "modified or damaged" },
+    { lic,
+      { "issue", "--key", sec, "--machine-id", "AAAA-BBBB-CCCC-DDDD", "--match", "all", "--product",
+        "KRE", "--subscription-end", "2099-01-01" },
+      1,
+      "--match needs --request" },
+    { lic,
+      { "issue", "--key", sec, "--request", req_path, "--match", "9", "--product", "KRE",
+        "--subscription-end", "2099-01-01" },
+      1,
+      "needs 9 hardware components" },
+    { lic,
+      { "issue", "--key", sec, "--request", req_path, "--match", "some", "--product", "KRE",
+        "--subscription-end", "2099-01-01" },
+      1,
+      "unknown match policy" },
+    { lic,
+      { "issue", "--key", sec, "--request", req_path, "--machine-id", "AAAA-BBBB-CCCC-DDDD",
+        "--product", "KRE", "--subscription-end", "2099-01-01" },
+      1,
+      "is not the ID of the request" },
+    { lic,
+      { "issue", "--key", sec, "--request", missing, "--product", "KRE", "--subscription-end",
+        "2099-01-01" },
+      2,
+      "--request:" },
+    { lic,
+      { "issue", "--key", sec, "--request", two_lines, "--product", "KRE", "--subscription-end",
+        "2099-01-01" },
+      1,
+      "one line" },
+    { lic,
+      { "issue", "--key", sec, "--request", "tessera-fp1 X", "--product", "KRE",
+        "--subscription-end", "2099-01-01" },
+      1,
+      "Malformed fingerprint" },
+    { lic, { "machine-id", "--request", "--components" }, 1, "already holds the components" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *out = NULL, *err = NULL;
+      int status = run_tool (cases[i].tool, cases[i].args, &out, &err);
+      guint lines = 0;
+      for (const char *p = err; *p; p++)
+        lines += *p == '\n';
+      if (status != cases[i].status || lines != 1 || strstr (err, cases[i].fragment) == NULL)
+        g_error ("case %u (%s): exit %d (expected %d), stderr: %s", i, cases[i].args[0], status,
+                 cases[i].status, err);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -403,5 +512,6 @@ main (int argc, char **argv)
   g_test_add_func ("/offline-tolerance/other-user", test_other_user);
   g_test_add_func ("/offline-tolerance/old-file", test_old_file);
   g_test_add_func ("/offline-tolerance/install", test_install);
+  g_test_add_func ("/offline-tolerance/bad-input", test_bad_input);
   return g_test_run ();
 }
