@@ -399,6 +399,29 @@ test_install (void)
   g_assert_cmpstr (tessera_license_get_id (license), ==, "LIC-INSTALL");
 }
 
+/* `tessera-license inspect` shows a format 2 file's policy. */
+static void
+test_inspect (void)
+{
+  g_autoptr (Env) env = env_new ();
+  if (env == NULL)
+    return;
+  g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:08", NULL);
+  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autofree char *file = put_tolerant (env, request, "most", "LIC-INSPECT");
+  g_autofree char *out = NULL, *err = NULL;
+  const char *const text[] = { "inspect", file, "--trusted-key", env->key_path, NULL };
+  g_assert_cmpint (run_tool (g_getenv ("TESSERA_LICENSE_TOOL"), text, &out, &err), ==, 0);
+  g_autoptr (GRegex) re = g_regex_new ("^ *match policy: +most$", G_REGEX_MULTILINE, 0, NULL);
+  if (!g_regex_match (re, out, 0, NULL))
+    g_error ("no match policy in: %s", out);
+  g_free (out);
+  g_free (err);
+  const char *const json[] = { "inspect", "--json", file, "--trusted-key", env->key_path, NULL };
+  g_assert_cmpint (run_tool (g_getenv ("TESSERA_LICENSE_TOOL"), json, &out, &err), ==, 0);
+  assert_contains (out, "\"match\":\"most\"");
+}
+
 /* Every bad command line or input of the new options: a non-zero exit and
  * exactly one line on stderr saying what is wrong. */
 static void
@@ -512,6 +535,7 @@ main (int argc, char **argv)
   g_test_add_func ("/offline-tolerance/other-user", test_other_user);
   g_test_add_func ("/offline-tolerance/old-file", test_old_file);
   g_test_add_func ("/offline-tolerance/install", test_install);
+  g_test_add_func ("/offline-tolerance/inspect", test_inspect);
   g_test_add_func ("/offline-tolerance/bad-input", test_bad_input);
   return g_test_run ();
 }

@@ -632,6 +632,9 @@ print_human (const char *path, TesseraLicfile *file, gint64 now, const GError *p
       g_autofree char *ent_list = g_strjoinv (", ", (char **) ents);
       print_field ("product:", tessera_licfile_get_product (file));
       print_field ("machine id:", tessera_licfile_get_machine_id (file));
+      /* Format 2 only: a format 1 report stays as it always was. */
+      if (tessera_licfile_get_match_policy (file) != NULL)
+        print_field ("match policy:", tessera_licfile_get_match_policy (file));
       print_field ("organization:", tessera_licfile_get_org (file));
       print_field ("license id:", tessera_licfile_get_license_id (file));
       print_field ("kind:", kind);
@@ -686,6 +689,11 @@ print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *pr
         {
           json_builder_set_member_name (b, strings[i].name);
           json_builder_add_string_value (b, strings[i].value);
+        }
+      if (tessera_licfile_get_match_policy (file) != NULL)
+        {
+          json_builder_set_member_name (b, "match");
+          json_builder_add_string_value (b, tessera_licfile_get_match_policy (file));
         }
       const struct
       {
