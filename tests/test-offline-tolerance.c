@@ -227,7 +227,9 @@ test_nic_replaced (void)
   /* `tessera status --json` shows the same. */
   g_autofree char *out = NULL, *err = NULL;
   const char *const args[] = { "--config", env->config_path, "--json", "status", NULL };
-  g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+  int rc = run_cli (args, &out, &err);
+  if (rc != 0)
+    g_error ("tessera status: exit %d: %s", rc, err);
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
   JsonObject *root_obj = json_node_get_object (json_parser_get_root (parser));

@@ -260,7 +260,7 @@ offline_set_match_attributes (TesseraLicense *license, TesseraLicfile *file, Tes
   g_autoptr (GStrvBuilder) not_matched = g_strv_builder_new ();
   g_strv_builder_addv (not_matched, (const char **) changed);
   g_strv_builder_addv (not_matched, (const char **) unread);
-  g_auto (GStrv) all_not_matched = g_strv_builder_end (g_steal_pointer (&not_matched));
+  g_auto (GStrv) all_not_matched = g_strv_builder_end (not_matched);
   g_autofree char *matched_list = g_strjoinv (",", matched);
   g_autofree char *changed_list = g_strjoinv (",", all_not_matched);
   g_autofree char *why = tessera_machine_match_dup_explanation (m);
