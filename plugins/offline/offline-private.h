@@ -8,6 +8,7 @@
  *                    the quota-exceeded message
  *   offline-store.c  the ABI 1.1 ops: listing the folder's files (no lock, no
  *                    seat) and installing a file into the folder
+ *   offline-match.c  how a file matches this machine, as license attributes
  *
  * Only the public API (<tessera/tessera.h>) is used. See docs/offline.md. */
 #pragma once
