@@ -66,6 +66,35 @@ component_from_name (const char *name)
   return -1;
 }
 
+/* ---- for the license match (fingerprint-match.c) ---- */
+
+const char *
+_tessera_fp_component_name (guint c)
+{
+  g_return_val_if_fail (c < N_COMPONENTS, NULL);
+  return component_names[c];
+}
+
+gboolean
+_tessera_fp_component_is_hardware (guint c)
+{
+  return c < N_COMPONENTS && component_is_hardware ((Component) c);
+}
+
+int
+_tessera_fp_component_index (const char *name)
+{
+  return component_from_name (name);
+}
+
+/* Empty string when the component was not read. */
+const char *
+_tessera_fp_get_digest (TesseraFingerprint *fp, guint c)
+{
+  g_return_val_if_fail (c < N_COMPONENTS, "");
+  return fp->digests[c];
+}
+
 /* ---- hashing ---- */
 
 static GChecksum *

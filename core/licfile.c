@@ -18,7 +18,11 @@
 #define ENVELOPE_SUFFIX "\"}\n"
 #define SIGNATURE_B64_LEN 88 /* 64 bytes, padded base64 */
 #define SIGN_DOMAIN "tessera-license-v1"
+/* Format 1 binds the machine ID only; format 2 adds the keyed component
+ * digests and a match policy. A file without components is still written as
+ * format 1, byte for byte as before, so older readers keep reading it. */
 #define PAYLOAD_FORMAT 1
+#define PAYLOAD_FORMAT_COMPONENTS 2
 /* Issuer and user clocks disagree a little; more than this is "not yet valid". */
 #define CLOCK_SKEW 300
 
@@ -36,6 +40,9 @@ struct _TesseraLicfile
   gint64 expires_at;
   gint64 subscription_end;
   char **entitlements;
+  /* Format 2 only: keyed digests (NULL: not bound) and the policy. */
+  char *components[TESSERA_FP_N_COMPONENTS];
+  char *match;
 };
 
 TesseraLicfile *
@@ -60,6 +67,9 @@ tessera_licfile_unref (TesseraLicfile *file)
   g_free (file->kind);
   g_free (file->billing);
   g_strfreev (file->entitlements);
+  for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+    g_free (file->components[c]);
+  g_free (file->match);
   g_free (file);
 }
 
@@ -156,13 +166,16 @@ check_info (const TesseraLicfileInfo *info, gint64 *expires_at, GError **error)
 #undef BAD
 }
 
+/* @components: NULL, or TESSERA_FP_N_COMPONENTS keyed digests (NULL where
+ * not bound) to write with @match as a format 2 payload. */
 static char *
-build_payload (const TesseraLicfileInfo *info, gint64 expires_at)
+build_payload (const TesseraLicfileInfo *info, gint64 expires_at, char *const *components,
+               const char *match)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "format");
-  json_builder_add_int_value (b, PAYLOAD_FORMAT);
+  json_builder_add_int_value (b, components ? PAYLOAD_FORMAT_COMPONENTS : PAYLOAD_FORMAT);
   json_builder_set_member_name (b, "license_id");
   json_builder_add_string_value (b, info->license_id);
   json_builder_set_member_name (b, "org");
@@ -191,24 +204,35 @@ build_payload (const TesseraLicfileInfo *info, gint64 expires_at)
   for (guint i = 0; i < sorted->len; i++)
     json_builder_add_string_value (b, sorted->pdata[i]);
   json_builder_end_array (b);
+  if (components != NULL)
+    {
+      json_builder_set_member_name (b, "components");
+      json_builder_begin_object (b);
+      for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+        if (components[c] != NULL)
+          {
+            json_builder_set_member_name (b, _tessera_fp_component_name (c));
+            json_builder_add_string_value (b, components[c]);
+          }
+      json_builder_end_object (b);
+      json_builder_set_member_name (b, "match");
+      json_builder_add_string_value (b, match);
+    }
   json_builder_end_object (b);
 
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
 }
 
-GBytes *
-tessera_licfile_sign (TesseraSigningKey *key, const TesseraLicfileInfo *info, GError **error)
+static GBytes *
+sign_payload (TesseraSigningKey *key, const TesseraLicfileInfo *info, char *const *components,
+              const char *match, GError **error)
 {
-  g_return_val_if_fail (key != NULL, NULL);
-  g_return_val_if_fail (info != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   gint64 expires_at = 0;
   if (!check_info (info, &expires_at, error))
     return NULL;
 
-  g_autofree char *payload = build_payload (info, expires_at);
+  g_autofree char *payload = build_payload (info, expires_at, components, match);
   const char *key_id = tessera_signing_key_get_id (key);
   g_autoptr (GBytes) msg = signed_message (key_id, (const guint8 *) payload, strlen (payload));
   unsigned char sig[crypto_sign_BYTES];
@@ -231,6 +255,69 @@ tessera_licfile_sign (TesseraSigningKey *key, const TesseraLicfileInfo *info, GE
       return NULL;
     }
   return g_bytes_new_take (file, len);
+}
+
+GBytes *
+tessera_licfile_sign (TesseraSigningKey *key, const TesseraLicfileInfo *info, GError **error)
+{
+  g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (info != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return sign_payload (key, info, NULL, NULL, error);
+}
+
+GBytes *
+tessera_licfile_sign_for_request (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                                  TesseraFingerprint *request, const char *match, GError **error)
+{
+  g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (info != NULL, NULL);
+  g_return_val_if_fail (request != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  const char *request_id = tessera_fingerprint_get_id (request);
+  if (info->machine_id != NULL && !g_str_equal (info->machine_id, request_id))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "machine ID '%s' is not the ID of the request (%s): give one or the other, "
+                   "or the request of that machine",
+                   info->machine_id, request_id);
+      return NULL;
+    }
+  if (match == NULL)
+    match = TESSERA_MATCH_DEFAULT;
+  /* The license ID keys the digests: it must be valid before it is used. */
+  TesseraLicfileInfo with_id = *info;
+  with_id.machine_id = request_id;
+  gint64 unused = 0;
+  if (!check_info (&with_id, &unused, error))
+    return NULL;
+  if (!_tessera_sodium_init (error))
+    return NULL;
+
+  char *components[TESSERA_FP_N_COMPONENTS] = { NULL };
+  guint bound = 0, required = 0;
+  for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+    {
+      const char *digest = _tessera_fp_get_digest (request, c);
+      if (digest[0] == '\0')
+        continue;
+      components[c] = g_malloc (TESSERA_FP_KEYED_HEX_LEN + 1);
+      _tessera_fp_keyed_digest (info->license_id, c, digest, components[c]);
+      bound += _tessera_fp_component_is_hardware (c);
+    }
+  GBytes *out = NULL;
+  int user = _tessera_fp_component_index ("user");
+  if (components[user] == NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "the request has no user component: a license is always bound to one account "
+                 "(ask for a request made by 'tessera machine-id --request')");
+  else if (_tessera_fp_policy_required (match, bound, &required, error))
+    out = sign_payload (key, &with_id, components, match, error);
+  for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+    g_free (components[c]);
+  return out;
 }
 
 /* ---- verifying ---- */
@@ -293,6 +380,20 @@ static const Field payload_fields[] = {
   { "entitlements", G_TYPE_NONE }, /* array of strings */
 };
 
+/* Members of format 2 only, both required there. */
+static const char *const components_field = "components"; /* object: name -> keyed digest */
+static const char *const match_field = "match";
+
+static gboolean
+is_keyed_digest (const char *s)
+{
+  gsize n = 0;
+  for (; s[n] != '\0'; n++)
+    if (!(g_ascii_isdigit (s[n]) || (s[n] >= 'a' && s[n] <= 'f')))
+      return FALSE;
+  return n == TESSERA_FP_KEYED_HEX_LEN;
+}
+
 static TesseraLicfile *
 parse_payload (const char *payload, gsize len, const char *key_id, GError **error)
 {
@@ -323,6 +424,7 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
       gboolean known = FALSE;
       for (guint i = 0; i < G_N_ELEMENTS (payload_fields); i++)
         known |= g_str_equal (payload_fields[i].name, l->data);
+      known |= g_str_equal (components_field, l->data) || g_str_equal (match_field, l->data);
       if (!known)
         MALFORMED ("unknown field '%s'", (const char *) l->data);
     }
@@ -338,9 +440,24 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
       if (!ok)
         MALFORMED ("field '%s' has the wrong type", payload_fields[i].name);
     }
-  if (json_object_get_int_member (obj, "format") != PAYLOAD_FORMAT)
-    MALFORMED ("format %" G_GINT64_FORMAT " is not supported",
-               json_object_get_int_member (obj, "format"));
+  gint64 format = json_object_get_int_member (obj, "format");
+  if (format != PAYLOAD_FORMAT && format != PAYLOAD_FORMAT_COMPONENTS)
+    MALFORMED ("format %" G_GINT64_FORMAT " is not supported", format);
+  JsonNode *components_node = json_object_get_member (obj, components_field);
+  JsonNode *match_node = json_object_get_member (obj, match_field);
+  if (format == PAYLOAD_FORMAT && (components_node != NULL || match_node != NULL))
+    MALFORMED ("field '%s' in a format %d payload",
+               components_node ? components_field : match_field, PAYLOAD_FORMAT);
+  if (format == PAYLOAD_FORMAT_COMPONENTS)
+    {
+      if (components_node == NULL || match_node == NULL)
+        MALFORMED ("missing field '%s'", components_node ? match_field : components_field);
+      if (!JSON_NODE_HOLDS_OBJECT (components_node))
+        MALFORMED ("field '%s' has the wrong type", components_field);
+      if (!JSON_NODE_HOLDS_VALUE (match_node)
+          || json_node_get_value_type (match_node) != G_TYPE_STRING)
+        MALFORMED ("field '%s' has the wrong type", match_field);
+    }
 
   g_autoptr (TesseraLicfile) file = g_new0 (TesseraLicfile, 1);
   g_atomic_ref_count_init (&file->ref_count);
@@ -366,6 +483,34 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
       file->entitlements[i] = g_strdup (json_node_get_string (node));
     }
   qsort (file->entitlements, n, sizeof (char *), _tessera_compare_str_ptrs);
+
+  if (format == PAYLOAD_FORMAT_COMPONENTS)
+    {
+      JsonObject *comp = json_node_get_object (components_node);
+      g_autoptr (GList) names = json_object_get_members (comp);
+      guint bound = 0, required = 0;
+      for (GList *l = names; l; l = l->next)
+        {
+          const char *name = l->data;
+          int c = _tessera_fp_component_index (name);
+          JsonNode *node = json_object_get_member (comp, name);
+          if (c < 0)
+            MALFORMED ("unknown component '%s'", name);
+          if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING
+              || !is_keyed_digest (json_node_get_string (node)))
+            MALFORMED ("component '%s' is not %d lowercase hex digits", name,
+                       TESSERA_FP_KEYED_HEX_LEN);
+          file->components[c] = g_strdup (json_node_get_string (node));
+          bound += _tessera_fp_component_is_hardware ((guint) c);
+        }
+      if (file->components[_tessera_fp_component_index ("user")] == NULL)
+        MALFORMED ("no 'user' component");
+      if (bound == 0)
+        MALFORMED ("no hardware component");
+      file->match = g_strdup (json_node_get_string (match_node));
+      if (!_tessera_fp_policy_required (file->match, bound, &required, &local_error))
+        MALFORMED ("%s", local_error->message);
+    }
 
   /* The same rules the issuer applies: a signed file that breaks them
    * (a floating license, 90 days) is refused as well. */
@@ -532,6 +677,20 @@ GETTER (const char *, key_id)
 GETTER (gint64, issued_at)
 GETTER (gint64, expires_at)
 GETTER (gint64, subscription_end)
+
+const char *
+tessera_licfile_get_match_policy (TesseraLicfile *file)
+{
+  g_return_val_if_fail (file != NULL, NULL);
+  return file->match;
+}
+
+const char *
+_tessera_licfile_get_component (TesseraLicfile *file, guint c)
+{
+  g_return_val_if_fail (c < TESSERA_FP_N_COMPONENTS, NULL);
+  return file->components[c];
+}
 
 const char *const *
 tessera_licfile_get_entitlements (TesseraLicfile *file)

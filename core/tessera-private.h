@@ -135,6 +135,39 @@ char *_tessera_fp_read_cpu (const char *root);
 char *_tessera_fp_read_nics (const char *root);
 char *_tessera_fp_lookup_user_name (guint32 uid);
 
+/* ---- fingerprint.c: the component table, for fingerprint-match.c ---- */
+
+#define TESSERA_FP_N_COMPONENTS 5
+/* Length of a stored component digest (tessera_fingerprint_get_component_digest()). */
+#define TESSERA_FP_DIGEST_HEX_LEN 16
+const char *_tessera_fp_component_name (guint c);
+gboolean _tessera_fp_component_is_hardware (guint c);
+/* -1 if @name is no component. */
+int _tessera_fp_component_index (const char *name);
+/* (transfer none) the digest of component @c, "" if it was not read. */
+const char *_tessera_fp_get_digest (TesseraFingerprint *fp, guint c);
+
+/* ---- fingerprint-match.c: component digests in license files ---- */
+
+/* Hex length of a keyed component digest in a license file (BLAKE2b-128). */
+#define TESSERA_FP_KEYED_HEX_LEN 32
+/* Writes the keyed digest of component @c, whose unkeyed digest is
+ * @digest, for the license @license_id: TESSERA_FP_KEYED_HEX_LEN lowercase
+ * hex characters and a NUL. */
+void _tessera_fp_keyed_digest (const char *license_id, guint c, const char *digest,
+                               char out[TESSERA_FP_KEYED_HEX_LEN + 1]);
+/* Whether @policy is a match policy, and with @bound hardware components in
+ * a license, how many must match (*@required). FALSE with
+ * TESSERA_ERROR_INVALID_ARGUMENT saying why (unknown, or N more than @bound). */
+gboolean _tessera_fp_policy_required (const char *policy, guint bound, guint *required,
+                                      GError **error);
+
+/* ---- licfile.c: what fingerprint-match.c reads of a verified file ---- */
+
+/* (transfer none) the keyed digest of component @c, or NULL (not bound, or
+ * a format 1 file, which binds the machine ID only). */
+const char *_tessera_licfile_get_component (TesseraLicfile *file, guint c);
+
 /* ---- signing.c ---- */
 
 #define TESSERA_KEY_ID_LEN 16

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <tessera/tessera.h>
+#include "fuzz-common.h"
 
 #define DAY (24 * 3600)
 #define T0 G_GINT64_CONSTANT (1700000000)
@@ -128,5 +128,39 @@ main (int argc, char **argv)
   };
   for (gsize i = 0; i < G_N_ELEMENTS (payloads); i++)
     write_seed (dir, payloads[i][0], payloads[i][1], strlen (payloads[i][1]));
+
+  /* Format 2, for the machine the harness matches against: a file, and its
+   * payload (which the harness signs, so mutations of it reach the
+   * component parser), with "match" variants. */
+  g_autoptr (TesseraFingerprint) machine = fuzz_fingerprint ();
+  TesseraLicfileInfo tolerant = info;
+  tolerant.machine_id = NULL;
+  g_autoptr (GBytes) components
+      = tessera_licfile_sign_for_request (key, &tolerant, machine, NULL, &error);
+  if (components == NULL)
+    g_error ("%s", error->message);
+  v = g_bytes_get_data (components, &n);
+  write_seed (dir, "valid-kre-components.lic", v, n);
+  /* The payload: the base64 between the third and fourth quote pair. */
+  g_autofree char *text = g_strndup (v, n);
+  g_auto (GStrv) parts = g_strsplit (text, "\"", -1);
+  gsize payload_len = 0;
+  g_autofree guchar *payload = g_base64_decode (parts[9], &payload_len);
+  write_seed (dir, "payload-components.json", payload, payload_len);
+  g_autofree char *json = g_strndup ((const char *) payload, payload_len);
+  const char *const variants[][2] = {
+    { "payload-components-match-any.json", "\"match\":\"any\"" },
+    { "payload-components-match-2.json", "\"match\":\"2\"" },
+    { "payload-components-match-9.json", "\"match\":\"9\"" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_autoptr (GString) changed = g_string_new (json);
+      g_string_replace (changed, "\"match\":\"all-but-one\"", variants[i][1], 1);
+      write_seed (dir, variants[i][0], changed->str, changed->len);
+    }
+  g_autoptr (GString) no_user = g_string_new (json);
+  g_string_replace (no_user, "\"user\":", "\"disk\":", 1);
+  write_seed (dir, "payload-components-no-user.json", no_user->str, no_user->len);
   return 0;
 }

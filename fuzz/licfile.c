@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 static TesseraTrustedKeys *trusted;
+static TesseraFingerprint *machine;
 static char *fixed_id;
 static unsigned char fixed_sk[crypto_sign_SECRETKEYBYTES];
 
@@ -76,6 +77,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   /* A second, random key: lookups among several trusted keys. */
   g_autoptr (TesseraSigningKey) other = tessera_signing_key_generate ();
   trust (other);
+  machine = fuzz_fingerprint ();
   return 0;
 }
 
@@ -86,6 +88,41 @@ check (TesseraLicfile *file, const char *product, const char *machine_id, gint64
   gboolean ok = tessera_licfile_check (file, product, machine_id, now, &error);
   if (ok == (error != NULL))
     g_error ("tessera_licfile_check: result and error disagree");
+  fuzz_check_error (error);
+}
+
+/* The component comparison of format 2 files (docs/fingerprint.md): every
+ * accessor on whatever verified, and the check must agree with the match. */
+static void
+match (TesseraLicfile *file)
+{
+  static const char *const names[] = { "machine-id", "dmi-uuid", "cpu", "nic", "user", "disk" };
+  g_autoptr (TesseraMachineMatch) m = tessera_licfile_match_machine (file, machine);
+  const char *policy = tessera_licfile_get_match_policy (file);
+  if (g_strcmp0 (tessera_machine_match_get_policy (m), policy ? policy : "exact") != 0)
+    g_error ("tessera_machine_match_get_policy: not the file's");
+  if (tessera_machine_match_get_matched (m) > tessera_machine_match_get_bound (m)
+      || tessera_machine_match_get_required (m) > tessera_machine_match_get_bound (m)
+      || (policy != NULL && tessera_machine_match_get_required (m) == 0))
+    g_error ("tessera_licfile_match_machine: inconsistent counts");
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    (void) tessera_component_match_to_string (tessera_machine_match_get_component (m, names[i]));
+  for (int state = TESSERA_COMPONENT_MATCHED; state <= TESSERA_COMPONENT_UNKNOWN; state++)
+    {
+      g_auto (GStrv) list = tessera_machine_match_dup_components (m, state);
+      (void) list;
+    }
+  g_autofree char *why = tessera_machine_match_dup_explanation (m);
+  if (why == NULL || !g_utf8_validate (why, -1, NULL))
+    g_error ("tessera_machine_match_dup_explanation: not a sentence");
+
+  g_autoptr (GError) error = NULL;
+  gboolean ok = tessera_licfile_check_fingerprint (file, NULL, machine,
+                                                   tessera_licfile_get_issued_at (file), &error);
+  if (ok == (error != NULL))
+    g_error ("tessera_licfile_check_fingerprint: result and error disagree");
+  if (ok != tessera_machine_match_is_match (m))
+    g_error ("tessera_licfile_check_fingerprint: disagrees with the match");
   fuzz_check_error (error);
 }
 
@@ -142,6 +179,7 @@ verify (GBytes *bytes)
   check (file, product, machine_id, g_get_real_time () / G_USEC_PER_SEC);
   check (file, "KRE", "ABCD-EFGH-JKMN-PQRS", G_MININT64);
   check (file, NULL, NULL, G_MAXINT64);
+  match (file);
 }
 
 int

@@ -90,6 +90,14 @@ char *cli_one_line (const char *message);
  * "\u00NN". Returns: (transfer full) (nullable). */
 char *cli_escape (const char *text);
 
+/* tessera-cmd-explain.c: machine-id --request, and --explain [FILE]. */
+int cli_machine_id_request (void);
+int cli_machine_id_explain (const char *path, char **key_paths);
+/* Adds "machine_match" (policy, matched, changed, explanation) for a
+ * license whose provider says how it matches this machine (the offline
+ * provider's offline.match-* attributes); nothing otherwise. */
+void cli_json_add_machine_match (JsonBuilder *b, TesseraLicense *license);
+
 extern const CliCommand cli_info_commands[];
 extern const guint cli_n_info_commands;
 extern const CliCommand cli_license_commands[];

@@ -6,12 +6,38 @@
 
 /* ---- machine-id ---- */
 
+static gboolean opt_request, opt_explain;
+static char **opt_trusted_keys;
+
 static int
 cmd_machine_id (const char *name, int argc, char **argv)
 {
-  int rc = cli_parse (name, NULL, 0, &argc, &argv);
+  const GOptionEntry entries[] = {
+    { "request", 'r', 0, G_OPTION_ARG_NONE, &opt_request,
+      "Print the request an administrator issues a license from: component digests, no raw "
+      "value (the license then survives a replaced part)",
+      NULL },
+    { "explain", 'e', 0, G_OPTION_ARG_NONE, &opt_explain,
+      "List each component and whether it was read; given FILE, whether it matches that license",
+      NULL },
+    { "trusted-key", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_trusted_keys,
+      "With --explain FILE: the issuer's public key (default: the installed keys)", "PUB" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = cli_parse (name, entries, 1, &argc, &argv);
   if (rc >= 0)
     return rc;
+  g_auto (GStrv) trusted_keys = g_steal_pointer (&opt_trusted_keys);
+  if (opt_request && opt_explain)
+    return cli_usage (name, "give --request or --explain, not both");
+  if (argc > 1 && !opt_explain)
+    return cli_usage (name, "a license file is only taken with --explain");
+  if (trusted_keys != NULL && argc < 2)
+    return cli_usage (name, "--trusted-key needs --explain FILE");
+  if (opt_request)
+    return cli_machine_id_request ();
+  if (opt_explain)
+    return cli_machine_id_explain (argc > 1 ? argv[1] : NULL, trusted_keys);
 
   g_autoptr (GError) error = NULL;
   g_autofree char *id = NULL;

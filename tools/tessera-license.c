@@ -2,10 +2,11 @@
  * license files, and show this machine's ID. See docs/license-file.md.
  *
  *   tessera-license keygen --secret FILE --public FILE
- *   tessera-license issue --key SECRET --machine-id ID --product P --subscription-end DATE ...
+ *   tessera-license issue --key SECRET (--machine-id ID | --request REQ [--match POLICY])
+ *                         --product P --subscription-end DATE ...
  *   tessera-license inspect FILE [--json] [--trusted-key PUB]...
  *   tessera-license verify FILE --trusted-key PUB... [--machine-id ID] [--product P]
- *   tessera-license machine-id [--components]
+ *   tessera-license machine-id [--components | --request]
  *   tessera-license trust PUBFILE [--dir DIR]
  *
  * Every failure exits non-zero with exactly one line on stderr, and leaves no
@@ -516,6 +517,43 @@ classify_sign_error (TesseraSigningKey *key, const TesseraLicfileInfo *info, con
   return ok != NULL ? EXIT_REFUSED : EXIT_USAGE;
 }
 
+/* @arg: the request line itself ("tessera-fp1 ..."), or a file holding it
+ * (what `tessera machine-id --request > FILE` wrote). */
+static TesseraFingerprint *
+read_request (const char *arg, int *code, GError **error)
+{
+  g_autofree char *contents = NULL;
+  if (g_str_has_prefix (arg, "tessera-fp1 "))
+    contents = g_strdup (arg);
+  else
+    {
+      gsize len = 0;
+      g_autoptr (GError) local_error = NULL;
+      if (!g_file_get_contents (arg, &contents, &len, &local_error))
+        {
+          *code = EXIT_IO;
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "%s", local_error->message);
+          return NULL;
+        }
+      if (strlen (contents) != len)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "%s holds a NUL byte: not a request", arg);
+          return NULL;
+        }
+    }
+  /* One line, as printed: a trailing newline (or CRLF from a mail) is not
+   * part of it. */
+  g_strchomp (contents);
+  if (strchr (contents, '\n') != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "a request is one line ('tessera machine-id --request' prints it)");
+      return NULL;
+    }
+  return tessera_fingerprint_new_from_string (contents, error);
+}
+
 static int
 cmd_issue (int argc, char **argv)
 {
@@ -523,6 +561,7 @@ cmd_issue (int argc, char **argv)
   g_autofree char *key_path = NULL, *machine_id = NULL, *product = NULL, *sub_end = NULL;
   g_autofree char *kind = NULL, *billing = NULL, *org = NULL, *license_id = NULL;
   g_autofree char *issued = NULL, *expires = NULL, *out_dir = NULL, *output = NULL;
+  g_autofree char *request_arg = NULL, *match = NULL;
   g_auto (GStrv) entitlements = NULL;
   /* Every value is taken as bytes (FILENAME), not converted from the locale's
    * charset: an organization name in UTF-8 must work under LC_ALL=C too, and
@@ -532,6 +571,14 @@ cmd_issue (int argc, char **argv)
       "SECRET" },
     { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id,
       "The machine ID the user sent ('tessera-license machine-id' on their machine)", "ID" },
+    { "request", 'r', 0, G_OPTION_ARG_FILENAME, &request_arg,
+      "The request the user sent ('tessera machine-id --request' on their machine): a file, or "
+      "the line itself; the license then survives a changed component (see --match)",
+      "REQUEST" },
+    { "match", 0, 0, G_OPTION_ARG_FILENAME, &match,
+      "With --request: which hardware components must still match: all, all-but-one "
+      "(default: all but one, at least two), most, any, or a number from 1 to 4",
+      "POLICY" },
     { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product, "Product code, e.g. KRE or KSE",
       "PRODUCT" },
     { "subscription-end", 's', 0, G_OPTION_ARG_FILENAME, &sub_end,
@@ -564,9 +611,14 @@ cmd_issue (int argc, char **argv)
   if (rc >= 0)
     return rc;
 
-  if (key_path == NULL || machine_id == NULL || product == NULL || sub_end == NULL)
-    return fail (EXIT_USAGE, "issue: --key, --machine-id, --product and --subscription-end are "
-                             "required (see 'tessera-license issue --help')");
+  if (key_path == NULL || (machine_id == NULL && request_arg == NULL) || product == NULL
+      || sub_end == NULL)
+    return fail (EXIT_USAGE,
+                 "issue: --key, --machine-id or --request, --product and "
+                 "--subscription-end are required (see 'tessera-license issue --help')");
+  if (match != NULL && request_arg == NULL)
+    return fail (EXIT_USAGE, "issue: --match needs --request (a license issued for a machine ID "
+                             "alone matches that ID exactly)");
   if (out_dir != NULL && output != NULL)
     return fail (EXIT_USAGE, "issue: give either --out DIR or --output FILE, not both");
   if (kind != NULL && !g_str_equal (kind, "node-locked") && !g_str_equal (kind, "floating"))
@@ -604,6 +656,14 @@ cmd_issue (int argc, char **argv)
     return fail (EXIT_USAGE, "issue: --expires-at must be later than the issue time");
 
   g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraFingerprint) request = NULL;
+  if (request_arg != NULL)
+    {
+      int code = EXIT_USAGE;
+      request = read_request (request_arg, &code, &error);
+      if (request == NULL)
+        return fail (code, "issue: --request: %s", error->message);
+    }
   g_autoptr (TesseraSigningKey) key = tessera_signing_key_load (key_path, &error);
   if (key == NULL)
     return fail_error (EXIT_IO, error, "issue: %s", error->message);
@@ -621,11 +681,22 @@ cmd_issue (int argc, char **argv)
     .subscription_end = subscription_end,
     .entitlements = (const char *const *) entitlements,
   };
-  g_autoptr (GBytes) contents = tessera_licfile_sign (key, &info, &error);
+  g_autoptr (GBytes) contents
+      = request ? tessera_licfile_sign_for_request (key, &info, request, match, &error)
+                : tessera_licfile_sign (key, &info, &error);
   if (contents == NULL)
-    return fail_error (classify_sign_error (key, &info, error), error, "issue: %s", error->message);
+    {
+      /* The time rules are told apart from bad names on the plain file;
+       * a request or policy the plain file does not have is a usage error. */
+      info.machine_id = request ? tessera_fingerprint_get_id (request) : machine_id;
+      g_autoptr (GBytes) plain = request ? tessera_licfile_sign (key, &info, NULL) : NULL;
+      int code = request && plain != NULL ? EXIT_USAGE : classify_sign_error (key, &info, error);
+      return fail_error (code, error, "issue: %s", error->message);
+    }
 
-  g_autofree char *written = write_license (out_dir, output, product, machine_id, contents, &error);
+  const char *file_machine = request ? tessera_fingerprint_get_id (request) : machine_id;
+  g_autofree char *written
+      = write_license (out_dir, output, product, file_machine, contents, &error);
   if (written == NULL)
     return fail_error (EXIT_IO, error, "issue: %s", error->message);
   if (!opt_json)
@@ -719,6 +790,9 @@ print_human (const char *path, TesseraLicfile *file, gint64 now, const GError *p
       g_autofree char *ent_list = g_strjoinv (", ", (char **) ents);
       print_field ("product:", tessera_licfile_get_product (file));
       print_field ("machine id:", tessera_licfile_get_machine_id (file));
+      /* Format 2 only: a format 1 report stays as it always was. */
+      if (tessera_licfile_get_match_policy (file) != NULL)
+        print_field ("match policy:", tessera_licfile_get_match_policy (file));
       print_field ("organization:", tessera_licfile_get_org (file));
       print_field ("license id:", tessera_licfile_get_license_id (file));
       print_field ("kind:", kind);
@@ -776,6 +850,11 @@ print_json (const char *path, TesseraLicfile *file, gint64 now, const GError *pr
         {
           json_builder_set_member_name (b, strings[i].name);
           json_builder_add_string_value (b, strings[i].value);
+        }
+      if (tessera_licfile_get_match_policy (file) != NULL)
+        {
+          json_builder_set_member_name (b, "match");
+          json_builder_add_string_value (b, tessera_licfile_get_match_policy (file));
         }
       const struct
       {
@@ -906,11 +985,15 @@ cmd_verify (int argc, char **argv)
 static int
 cmd_machine_id (int argc, char **argv)
 {
-  gboolean help = FALSE, components = FALSE;
+  gboolean help = FALSE, components = FALSE, request = FALSE;
   const GOptionEntry entries[] = {
     { "components", 'c', 0, G_OPTION_ARG_NONE, &components,
       "Also print the digest of each component (to explain a changed ID)", NULL },
     JSON_ENTRY,
+    { "request", 'r', 0, G_OPTION_ARG_NONE, &request,
+      "Print the request to issue a license from instead (digests, no raw value: see "
+      "'issue --request')",
+      NULL },
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -922,6 +1005,14 @@ cmd_machine_id (int argc, char **argv)
   g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (&error);
   if (fp == NULL)
     return fail_error (EXIT_IO, error, "machine-id: %s", error->message);
+  if (request)
+    {
+      if (components)
+        return fail (EXIT_USAGE, "machine-id: --request already holds the components");
+      g_autofree char *line = tessera_fingerprint_to_string (fp);
+      printf ("%s\n", line);
+      return EXIT_OK;
+    }
   if (opt_json)
     {
       g_autoptr (JsonBuilder) b = json_builder_new ();

@@ -532,6 +532,7 @@ cli_json_add_license (JsonBuilder *b, TesseraLicense *license)
   for (guint i = 0; keys[i]; i++)
     add_nullable (b, keys[i], tessera_license_get_attribute (license, keys[i]));
   json_builder_end_object (b);
+  cli_json_add_machine_match (b, license);
 }
 
 void

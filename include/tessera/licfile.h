@@ -8,6 +8,7 @@
 #endif
 
 #include <glib.h>
+#include <tessera/fingerprint.h>
 
 G_BEGIN_DECLS
 
@@ -244,6 +245,139 @@ TesseraLicfile *tessera_licfile_verify (GBytes *contents, TesseraTrustedKeys *ke
 gboolean tessera_licfile_check (TesseraLicfile *file, const char *product, const char *machine_id,
                                 gint64 now, GError **error);
 
+/* ---- binding a file to the machine's components (docs/fingerprint.md) ---- */
+
+/* The match policy of a file whose issuer named none: every hardware
+ * component the request had but one, and at least two (or the only one). */
+#define TESSERA_MATCH_DEFAULT "all-but-one"
+
+/**
+ * tessera_licfile_sign_for_request:
+ * @request: the fingerprint the user's machine sent (`tessera machine-id
+ *   --request`, parsed by tessera_fingerprint_new_from_string()): unkeyed
+ *   component digests, never raw values. Its ID is the file's machine ID, so
+ *   @info->machine_id must be NULL or that ID.
+ * @match: (nullable): the match policy: "all", "all-but-one", "most", "any",
+ *   or how many hardware components must match, "1" to "4"; NULL for
+ *   TESSERA_MATCH_DEFAULT
+ *
+ * tessera_licfile_sign(), for a file (payload format 2) that also carries
+ * each component of @request keyed with the license ID (BLAKE2b, so the
+ * digests in two licenses for one machine cannot be linked by comparing
+ * them) and @match. Such a file stays valid on a machine whose user account
+ * is the same and whose hardware components match by @match
+ * (tessera_licfile_match_machine()).
+ *
+ * Returns: (transfer full): the file, or NULL with
+ *   TESSERA_ERROR_INVALID_ARGUMENT (an unknown @match, a number of
+ *   components the request does not have, a request without the user
+ *   component, another @info->machine_id), or tessera_licfile_sign()'s errors.
+ */
+GBytes *tessera_licfile_sign_for_request (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                                          TesseraFingerprint *request, const char *match,
+                                          GError **error);
+
+/**
+ * tessera_licfile_get_match_policy:
+ *
+ * Returns: (transfer none) (nullable): the file's match policy, or NULL for
+ *   a file that binds the machine ID only (payload format 1, issued without
+ *   a request: the ID must be equal).
+ */
+const char *tessera_licfile_get_match_policy (TesseraLicfile *file);
+
+/**
+ * TesseraComponentMatch:
+ * @TESSERA_COMPONENT_MATCHED: bound by the license, the same on this machine
+ * @TESSERA_COMPONENT_CHANGED: bound by the license, another value here
+ * @TESSERA_COMPONENT_UNREAD: bound by the license, not read on this machine
+ * @TESSERA_COMPONENT_UNBOUND: read here, not bound by the license
+ * @TESSERA_COMPONENT_ABSENT: neither bound nor read
+ * @TESSERA_COMPONENT_UNKNOWN: read here, but the license binds the machine
+ *   ID only (format 1) and the ID differs: which part changed is unknown
+ *
+ * How one component of this machine compares with a license file.
+ */
+typedef enum
+{
+  TESSERA_COMPONENT_MATCHED,
+  TESSERA_COMPONENT_CHANGED,
+  TESSERA_COMPONENT_UNREAD,
+  TESSERA_COMPONENT_UNBOUND,
+  TESSERA_COMPONENT_ABSENT,
+  TESSERA_COMPONENT_UNKNOWN,
+} TesseraComponentMatch;
+
+/** Returns: (transfer none): "matched", "changed", "unread", "unbound", "absent" or "unknown". */
+const char *tessera_component_match_to_string (TesseraComponentMatch match);
+
+/**
+ * TesseraMachineMatch:
+ *
+ * How a verified license file compares with a machine fingerprint,
+ * component by component. Immutable, reference counted, any thread.
+ */
+typedef struct _TesseraMachineMatch TesseraMachineMatch;
+
+/**
+ * tessera_licfile_match_machine:
+ *
+ * Compares @file with @fp: a format 1 file by the machine ID, exactly; a
+ * format 2 file component by component: the user account must match, and of
+ * the hardware components the file binds, as many as its policy requires.
+ *
+ * Returns: (transfer full): the comparison, never NULL.
+ */
+TesseraMachineMatch *tessera_licfile_match_machine (TesseraLicfile *file, TesseraFingerprint *fp);
+
+TesseraMachineMatch *tessera_machine_match_ref (TesseraMachineMatch *match);
+void tessera_machine_match_unref (TesseraMachineMatch *match);
+/** Returns: TRUE if the file is valid on the machine (as far as the machine goes). */
+gboolean tessera_machine_match_is_match (TesseraMachineMatch *match);
+/** Returns: (transfer none): the file's policy, or "exact" for a format 1 file. */
+const char *tessera_machine_match_get_policy (TesseraMachineMatch *match);
+/* Hardware components only (0 for a format 1 file): how many the file
+ * binds, how many of them match here, and how many its policy requires. */
+guint tessera_machine_match_get_bound (TesseraMachineMatch *match);
+guint tessera_machine_match_get_matched (TesseraMachineMatch *match);
+guint tessera_machine_match_get_required (TesseraMachineMatch *match);
+/** Returns: how @component ("nic", ...) compares; ABSENT for an unknown name. */
+TesseraComponentMatch tessera_machine_match_get_component (TesseraMachineMatch *match,
+                                                           const char *component);
+/**
+ * tessera_machine_match_dup_components:
+ *
+ * Returns: (transfer full): the names of the components in state @state, in
+ *   the fingerprint's order; free with g_strfreev().
+ */
+char **tessera_machine_match_dup_components (TesseraMachineMatch *match,
+                                             TesseraComponentMatch state);
+/**
+ * tessera_machine_match_dup_explanation:
+ *
+ * Returns: (transfer full): one sentence for a person: what changed and
+ *   what the policy needs ("the network card changed (nic); 3 of 4 hardware
+ *   components match, the license needs 4").
+ */
+char *tessera_machine_match_dup_explanation (TesseraMachineMatch *match);
+
+/**
+ * tessera_licfile_check_fingerprint:
+ * @product: (nullable): the product asked for
+ * @fp: this machine's fingerprint
+ * @now: the current time (Unix seconds)
+ *
+ * tessera_licfile_check() with the machine compared by
+ * tessera_licfile_match_machine(): a format 1 file needs the same machine
+ * ID, a format 2 file the user account and the hardware its policy requires.
+ *
+ * Returns: TRUE, or FALSE with tessera_licfile_check()'s errors;
+ *   TESSERA_ERROR_MACHINE_MISMATCH names both IDs and, for a format 2 file,
+ *   the components that changed and what the policy needs.
+ */
+gboolean tessera_licfile_check_fingerprint (TesseraLicfile *file, const char *product,
+                                            TesseraFingerprint *fp, gint64 now, GError **error);
+
 TesseraLicfile *tessera_licfile_ref (TesseraLicfile *file);
 void tessera_licfile_unref (TesseraLicfile *file);
 
@@ -264,5 +398,6 @@ const char *const *tessera_licfile_get_entitlements (TesseraLicfile *file);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraSigningKey, tessera_signing_key_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraTrustedKeys, tessera_trusted_keys_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraLicfile, tessera_licfile_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraMachineMatch, tessera_machine_match_unref)
 
 G_END_DECLS

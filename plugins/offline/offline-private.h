@@ -8,6 +8,7 @@
  *                    the quota-exceeded message
  *   offline-store.c  the ABI 1.1 ops: listing the folder's files (no lock, no
  *                    seat) and installing a file into the folder
+ *   offline-match.c  how a file matches this machine, as license attributes
  *
  * Only the public API (<tessera/tessera.h>) is used. See docs/offline.md. */
 #pragma once
@@ -274,7 +275,7 @@ typedef struct
   char **products; /* [engine] products, or NULL: install refuses others */
 
   GMutex lock;
-  char *machine_id; /* this machine's ID, computed once; guarded by @lock */
+  TesseraFingerprint *fp; /* this machine's fingerprint, computed once; guarded by @lock */
 } Offline;
 
 /* What a license's backend data is: both structs start with this, so
@@ -287,12 +288,23 @@ typedef enum
 
 /* Returns: (transfer full): this machine's ID (the core fingerprint). */
 char *offline_dup_machine_id (Offline *self, GError **error);
+/* Returns: (transfer full): this machine's fingerprint (the core's). */
+TesseraFingerprint *offline_dup_fingerprint (Offline *self, GError **error);
 
-/* Verifies @cand and checks it for @product on @machine_id at @now; see
- * offline.c. */
+/* Verifies @cand and checks it for @product on the machine of @fp at @now
+ * (the machine ID, or for a file with component digests its match policy);
+ * see offline.c. */
 gboolean offline_check_candidate (Offline *self, OfflineCandidate *cand, const char *product,
-                                  const char *machine_id, gint64 now, OfflineRank *rank,
+                                  TesseraFingerprint *fp, gint64 now, OfflineRank *rank,
                                   GError **error);
+
+/* Sets the attributes that say how @file matches this machine:
+ * offline.match-policy ("exact" for a file that binds the machine ID only),
+ * offline.components-matched and offline.components-changed (names,
+ * comma-separated; changed includes the bound ones not read here) and
+ * offline.match (the explanation). */
+void offline_set_match_attributes (TesseraLicense *license, TesseraLicfile *file,
+                                   TesseraFingerprint *fp);
 
 /* ---- offline-store.c ---- */
 

@@ -101,7 +101,12 @@ stored_new (Offline *self, int dirfd, const char *name, const char *path, const 
   tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_OFFLINE);
   tessera_license_set_attribute (license, "offline.file", path);
   if (file != NULL)
-    fill_from_file (license, file);
+    {
+      fill_from_file (license, file);
+      g_autoptr (TesseraFingerprint) fp = offline_dup_fingerprint (self, NULL);
+      if (fp != NULL)
+        offline_set_match_attributes (license, file, fp);
+    }
   else
     {
       g_autofree char *machine = machine_of_name (name);
@@ -184,8 +189,8 @@ gboolean
 offline_stored_validate (Offline *self, TesseraLicense *license, GError **error)
 {
   OfflineStored *st = tessera_license_get_backend_data (license);
-  g_autofree char *machine_id = offline_dup_machine_id (self, error);
-  if (machine_id == NULL)
+  g_autoptr (TesseraFingerprint) fp = offline_dup_fingerprint (self, error);
+  if (fp == NULL)
     return FALSE;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   /* Other processes may have moved the latest time seen on. */
@@ -196,7 +201,7 @@ offline_stored_validate (Offline *self, TesseraLicense *license, GError **error)
       = offline_candidate_open_unlocked (AT_FDCWD, st->path, st->path, &rank, error);
   if (cand == NULL)
     return FALSE;
-  if (!offline_check_candidate (self, cand, st->product, machine_id, now, &rank, error))
+  if (!offline_check_candidate (self, cand, st->product, fp, now, &rank, error))
     return FALSE;
   /* The entry describes what was listed: another license in its place
    * makes what the caller was shown wrong. */
@@ -417,15 +422,15 @@ offline_install_with_flags (gpointer instance, const char *file_name, GBytes *co
                    file_name, product, configured);
       return NULL;
     }
-  g_autofree char *machine_id = offline_dup_machine_id (self, error);
-  if (machine_id == NULL)
+  g_autoptr (TesseraFingerprint) fp = offline_dup_fingerprint (self, error);
+  if (fp == NULL)
     return NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   /* Machine first (at its issue time a file is within its validity), then
    * the clock, whose rollback would let an expired file pass, then time. */
   offline_clock_load (self->clock);
-  if (!tessera_licfile_check (file, NULL, machine_id, tessera_licfile_get_issued_at (file),
-                              &local_error)
+  if (!tessera_licfile_check_fingerprint (file, NULL, fp, tessera_licfile_get_issued_at (file),
+                                          &local_error)
       || !offline_clock_check (self->clock, now, 0, &local_error)
       || !tessera_licfile_check (file, NULL, NULL, now, &local_error))
     {
@@ -467,8 +472,10 @@ offline_install_with_flags (gpointer instance, const char *file_name, GBytes *co
                    g_strerror (errsv));
       return NULL;
     }
-  TesseraLicense *installed
-      = install_in (self, dirfd, machine_id, file, contents, file_name, flags, error);
+  /* Under the ID the file holds, which a file matched by its components
+   * need not share with this machine: a name must agree with its content. */
+  TesseraLicense *installed = install_in (self, dirfd, tessera_licfile_get_machine_id (file), file,
+                                          contents, file_name, flags, error);
   close (dirfd); /* and its lock */
   return installed;
 }

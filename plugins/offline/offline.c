@@ -54,7 +54,7 @@ typedef struct
   OfflineStat path_stat;  /* the path, as last seen unchanged */
   gboolean racy;          /* the snapshots are too recent to trust alone */
   char *product;
-  char *machine_id;
+  TesseraFingerprint *fp;
 } OfflineSession;
 
 /* ---- configuration ---- */
@@ -221,7 +221,7 @@ offline_destroy (gpointer instance)
   g_free (self->lock_dir);
   tessera_trusted_keys_unref (self->keys);
   offline_clock_free (self->clock);
-  g_free (self->machine_id);
+  g_clear_pointer (&self->fp, tessera_fingerprint_unref);
   g_strfreev (self->products);
   g_mutex_clear (&self->lock);
   g_free (self);
@@ -232,19 +232,22 @@ offline_destroy (gpointer instance)
 /* The core fingerprint, on purpose with no override of any kind: a machine
  * ID that configuration or the environment could set would let any file
  * run anywhere. */
+TesseraFingerprint *
+offline_dup_fingerprint (Offline *self, GError **error)
+{
+  g_mutex_lock (&self->lock);
+  if (self->fp == NULL)
+    self->fp = tessera_fingerprint_new (error);
+  TesseraFingerprint *fp = self->fp ? tessera_fingerprint_ref (self->fp) : NULL;
+  g_mutex_unlock (&self->lock);
+  return fp;
+}
+
 char *
 offline_dup_machine_id (Offline *self, GError **error)
 {
-  g_mutex_lock (&self->lock);
-  if (self->machine_id == NULL)
-    {
-      g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (error);
-      if (fp != NULL)
-        self->machine_id = g_strdup (tessera_fingerprint_get_id (fp));
-    }
-  char *id = g_strdup (self->machine_id);
-  g_mutex_unlock (&self->lock);
-  return id;
+  g_autoptr (TesseraFingerprint) fp = offline_dup_fingerprint (self, error);
+  return fp ? g_strdup (tessera_fingerprint_get_id (fp)) : NULL;
 }
 
 static char *
@@ -268,8 +271,9 @@ take_error (GError **error, GError *src, const char *path)
  * against the content, product and machine, the clock, then the validity. */
 gboolean
 offline_check_candidate (Offline *self, OfflineCandidate *cand, const char *product,
-                         const char *machine_id, gint64 now, OfflineRank *rank, GError **error)
+                         TesseraFingerprint *fp, gint64 now, OfflineRank *rank, GError **error)
 {
+  const char *machine_id = tessera_fingerprint_get_id (fp);
   GError *local_error = NULL;
   if (!offline_candidate_verify (cand, self->keys, rank, error))
     return FALSE;
@@ -289,8 +293,8 @@ offline_check_candidate (Offline *self, OfflineCandidate *cand, const char *prod
     }
   /* Product and machine only: at its issue time a file is always within
    * its validity. */
-  if (!tessera_licfile_check (file, product, machine_id, tessera_licfile_get_issued_at (file),
-                              &local_error))
+  if (!tessera_licfile_check_fingerprint (file, product, fp, tessera_licfile_get_issued_at (file),
+                                          &local_error))
     {
       *rank = OFFLINE_RANK_MISMATCH;
       take_error (error, local_error, cand->path);
@@ -372,10 +376,45 @@ describe_others (GPtrArray *other_machines, GPtrArray *other_products, const cha
   return g_string_free (out, FALSE);
 }
 
+/* A file named for another machine ID that holds a license with component
+ * digests may still be for this machine: a replaced network card changes
+ * the ID (so the name the file was issued under) but not the machine. Each
+ * such file is opened without its lock (it may be another session's) and
+ * verified; one that matches by its policy joins @names, one whose policy
+ * refuses this machine is kept in @mismatches, for the message. Files
+ * that bind the machine ID only stay unopened, as before. */
+static void
+add_tolerant_names (Offline *self, DIR *dir, GPtrArray *other_machines, const char *product,
+                    TesseraFingerprint *fp, GPtrArray *names, Refusals *mismatches)
+{
+  for (guint i = 0; i < other_machines->len; i++)
+    {
+      const char *name = other_machines->pdata[i];
+      g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
+      OfflineRank rank = OFFLINE_RANK_NONE;
+      g_autoptr (OfflineCandidate) cand
+          = offline_candidate_open_unlocked (dirfd (dir), name, path, &rank, NULL);
+      if (cand == NULL || !offline_candidate_verify (cand, self->keys, &rank, NULL)
+          || tessera_licfile_get_match_policy (cand->file) == NULL
+          || !g_str_equal (tessera_licfile_get_product (cand->file), product))
+        continue;
+      GError *local_error = NULL;
+      if (tessera_licfile_check_fingerprint (
+              cand->file, product, fp, tessera_licfile_get_issued_at (cand->file), &local_error))
+        g_ptr_array_add (names, g_strdup (name));
+      else
+        {
+          g_prefix_error (&local_error, "%s: ", path);
+          refusals_add (mismatches, OFFLINE_RANK_MISMATCH, local_error);
+        }
+    }
+}
+
 static OfflineCandidate *
-choose_from_folder (Offline *self, const char *product, const char *machine_id, gint64 now,
+choose_from_folder (Offline *self, const char *product, TesseraFingerprint *fp, gint64 now,
                     GCancellable *cancellable, GError **error)
 {
+  const char *machine_id = tessera_fingerprint_get_id (fp);
   g_autofree char *expected = tessera_licfile_file_name (product, machine_id, 0);
   DIR *dir = offline_open_license_dir (self->license_dir);
   if (dir == NULL)
@@ -429,10 +468,25 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
                    g_strerror (read_errno));
       return NULL;
     }
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_sort (other_machines, compare_names);
+  Refusals mismatches = { OFFLINE_RANK_NONE, NULL, 0 };
+  /* After this machine's own names: a file issued for this very ID is the
+   * better choice. */
+  add_tolerant_names (self, dir, other_machines, product, fp, names, &mismatches);
+  if (names->len == 0 && mismatches.error != NULL)
+    {
+      closedir (dir);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_MISMATCH,
+                   "no offline %s license file in %s is for this machine (ID %s): %s", product,
+                   self->license_dir, machine_id, mismatches.error->message);
+      g_clear_error (&mismatches.error);
+      return NULL;
+    }
+  g_clear_error (&mismatches.error);
   if (names->len == 0)
     {
       closedir (dir);
-      g_ptr_array_sort (other_machines, compare_names);
       g_ptr_array_sort (other_products, compare_names);
       g_autofree char *others = describe_others (other_machines, other_products, product);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
@@ -441,7 +495,6 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
                    product, self->license_dir, expected, machine_id, others);
       return NULL;
     }
-  g_ptr_array_sort (names, compare_names);
 
   Refusals refusals = { OFFLINE_RANK_NONE, NULL, 0 };
   g_autoptr (OfflineBusy) busy = offline_busy_new ();
@@ -461,7 +514,7 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
       g_autoptr (OfflineCandidate) cand
           = offline_candidate_open (dirfd (dir), name, path, &rank, &local_error);
       if (cand == NULL
-          || !offline_check_candidate (self, cand, product, machine_id, now, &rank, &local_error))
+          || !offline_check_candidate (self, cand, product, fp, now, &rank, &local_error))
         refusals_add (&refusals, rank, local_error);
       else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
         {
@@ -496,9 +549,10 @@ choose_from_folder (Offline *self, const char *product, const char *machine_id, 
  * still agree with its content, but it may be for another machine or
  * product, which is then said (MACHINE_MISMATCH, PRODUCT_MISMATCH). */
 static OfflineCandidate *
-choose_file (Offline *self, const char *path, const char *product, const char *machine_id,
+choose_file (Offline *self, const char *path, const char *product, TesseraFingerprint *fp,
              gint64 now, GError **error)
 {
+  const char *machine_id = tessera_fingerprint_get_id (fp);
   if (!g_path_is_absolute (path))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
@@ -509,7 +563,7 @@ choose_file (Offline *self, const char *path, const char *product, const char *m
   g_autoptr (OfflineCandidate) cand = offline_candidate_open (AT_FDCWD, path, path, &rank, error);
   if (cand == NULL)
     return NULL;
-  if (!offline_check_candidate (self, cand, product, machine_id, now, &rank, error))
+  if (!offline_check_candidate (self, cand, product, fp, now, &rank, error))
     return NULL;
   if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
     return NULL;
@@ -531,7 +585,7 @@ session_free (gpointer data)
   OfflineSession *s = data;
   offline_candidate_free (s->cand); /* unlocks both locks and closes if still open */
   g_free (s->product);
-  g_free (s->machine_id);
+  g_clear_pointer (&s->fp, tessera_fingerprint_unref);
   g_mutex_clear (&s->lock);
   g_free (s);
 }
@@ -541,8 +595,8 @@ offline_activate (gpointer instance, const char *product, TesseraActivateOptions
                   GCancellable *cancellable, GError **error)
 {
   Offline *self = instance;
-  g_autofree char *machine_id = offline_dup_machine_id (self, error);
-  if (machine_id == NULL)
+  g_autoptr (TesseraFingerprint) fp = offline_dup_fingerprint (self, error);
+  if (fp == NULL)
     return NULL;
 
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
@@ -550,8 +604,8 @@ offline_activate (gpointer instance, const char *product, TesseraActivateOptions
   const char *file_option
       = options ? tessera_activate_options_get (options, OFFLINE_OPTION_FILE) : NULL;
   g_autoptr (OfflineCandidate) cand
-      = file_option ? choose_file (self, file_option, product, machine_id, now, error)
-                    : choose_from_folder (self, product, machine_id, now, cancellable, error);
+      = file_option ? choose_file (self, file_option, product, fp, now, error)
+                    : choose_from_folder (self, product, fp, now, cancellable, error);
   if (cand == NULL)
     return NULL;
 
@@ -583,6 +637,7 @@ offline_activate (gpointer instance, const char *product, TesseraActivateOptions
   tessera_license_set_attribute (license, "offline.file", cand->path);
   tessera_license_set_attribute (license, "offline.key-id", tessera_licfile_get_key_id (file));
   tessera_license_set_attribute (license, "offline.subscription-end", subscription_end);
+  offline_set_match_attributes (license, file, fp);
 
   OfflineSession *s = g_new0 (OfflineSession, 1);
   s->kind = OFFLINE_DATA_SESSION;
@@ -591,7 +646,7 @@ offline_activate (gpointer instance, const char *product, TesseraActivateOptions
   s->path_stat = path_stat;
   s->racy = path_stat.ctime_sec >= now - RACY_WINDOW;
   s->product = g_strdup (product);
-  s->machine_id = g_steal_pointer (&machine_id);
+  s->fp = g_steal_pointer (&fp);
   tessera_license_set_backend_data (license, s, session_free);
   return license;
 }
@@ -693,8 +748,8 @@ session_validate_locked (Offline *self, OfflineSession *s, GError **error)
   /* The cheap checks, every time. */
   GError *local_error = NULL;
   TesseraLicfile *file = cand->file;
-  if (!tessera_licfile_check (file, s->product, s->machine_id, tessera_licfile_get_issued_at (file),
-                              &local_error)
+  if (!tessera_licfile_check_fingerprint (file, s->product, s->fp,
+                                          tessera_licfile_get_issued_at (file), &local_error)
       || !offline_clock_check (self->clock, now, fd_stat.ctime_sec, &local_error)
       || !tessera_licfile_check (file, NULL, NULL, now, &local_error))
     {
