@@ -627,7 +627,7 @@ cmd_issue (int argc, char **argv)
     return fail (EXIT_USAGE, "issue: --billing must be annual or monthly, not '%s'", billing);
   /* The ID names the file written and is all the license binds to: a typo
    * would make a file no machine can use. */
-  if (!tessera_fingerprint_id_is_valid (machine_id))
+  if (machine_id != NULL && !tessera_fingerprint_id_is_valid (machine_id))
     {
       g_autofree char *shown = g_strescape (machine_id, NULL);
       return fail (EXIT_USAGE,
