@@ -36,7 +36,8 @@ typedef struct
   gint hang;    /* (atomic) */
   GMutex lock;
   GPtrArray *workers;
-  GPtrArray *hung; /* request lines left unanswered, in order */
+  GPtrArray *hung;   /* request lines left unanswered, in order */
+  GPtrArray *events; /* "hang" and "gave-up" (the client closed), in order */
   guint connections;
 } Fwd;
 
@@ -64,12 +65,16 @@ fwd_conn_thread (gpointer data)
           const char *eol = strstr (req->str, " HTTP/");
           g_mutex_lock (&p->lock);
           g_ptr_array_add (p->hung, g_strndup (req->str, eol ? (gsize) (eol - req->str) : 0));
+          g_ptr_array_add (p->events, g_strdup ("hang"));
           g_mutex_unlock (&p->lock);
           g_string_free (req, TRUE);
           /* Say nothing until the client gives up (EOF) or the test ends. */
           char byte;
           while (g_input_stream_read (cin, &byte, 1, p->cancel, NULL) > 0)
             ;
+          g_mutex_lock (&p->lock);
+          g_ptr_array_add (p->events, g_strdup ("gave-up"));
+          g_mutex_unlock (&p->lock);
           break;
         }
       if (server == NULL)
@@ -132,6 +137,7 @@ fwd_start (const char *server_url)
   p->cancel = g_cancellable_new ();
   p->workers = g_ptr_array_new ();
   p->hung = g_ptr_array_new_with_free_func (g_free);
+  p->events = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&p->lock);
   p->listener = g_socket_listener_new ();
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -160,6 +166,28 @@ fwd_hung (Fwd *p, const char *path)
   return n;
 }
 
+/* How many requests it had left hanging when a client first gave up on one
+ * (all of them if none gave up yet). */
+static guint
+fwd_hung_before_first_give_up (Fwd *p)
+{
+  guint n = 0;
+  g_mutex_lock (&p->lock);
+  for (guint i = 0; i < p->events->len && g_str_equal (p->events->pdata[i], "hang"); i++)
+    n++;
+  g_mutex_unlock (&p->lock);
+  return n;
+}
+
+static void
+fwd_reset_events (Fwd *p)
+{
+  g_mutex_lock (&p->lock);
+  g_ptr_array_set_size (p->events, 0);
+  g_ptr_array_set_size (p->hung, 0);
+  g_mutex_unlock (&p->lock);
+}
+
 static void
 fwd_free (Fwd *p)
 {
@@ -172,6 +200,7 @@ fwd_free (Fwd *p)
   g_object_unref (p->cancel);
   g_ptr_array_unref (p->workers);
   g_ptr_array_unref (p->hung);
+  g_ptr_array_unref (p->events);
   g_mutex_clear (&p->lock);
   g_free (p->target);
   g_free (p->url);
@@ -626,6 +655,45 @@ test_hung_validate (void)
   online_tear_down (&o);
 }
 
+/* Two kept sessions and a server that accepts and never answers: status
+ * and validate ask about both at once, so the command waits one
+ * timeout-seconds, not one per session. Shown by order, not by time: the
+ * second request reaches the server before the client gives up the first. */
+static void
+test_hung_several (void)
+{
+  Online o = { 0 };
+  online_set_up (&o, "floating", 2, NULL);
+  Fwd *fwd = fwd_start (o.url);
+  write_conf (o.f.dir, fwd->url, o.keys, "timeout-seconds=2\n");
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  cli_expect (&o, 0, activate, &out, &err);
+  cli_expect (&o, 0, activate, &out, &err);
+  g_assert_cmpuint (online_sessions (&o, NULL), ==, 2);
+  g_atomic_int_set (&fwd->hang, 1);
+
+  const char *status[] = { "--config", "@DIR@/online.conf", "status", "--product", "KRE", NULL };
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  const char *const *commands[] = { status, validate };
+  for (guint c = 0; c < G_N_ELEMENTS (commands); c++)
+    {
+      fwd_reset_events (fwd);
+      g_autoptr (GSubprocess) p = spawn_cli (&o.f, commands[c]);
+      g_autofree char *perr = NULL;
+      /* Within the lease, the last signed state holds for both. */
+      g_assert_cmpint (wait_bounded (p, 120, &perr), ==, 0);
+      g_assert_cmpuint (fwd_hung (fwd, "/heartbeat"), ==, 2);
+      g_assert_cmpuint (fwd_hung_before_first_give_up (fwd), ==, 2);
+    }
+  g_unsetenv ("TESSERA_API_KEY");
+  fwd_free (fwd);
+  online_tear_down (&o);
+}
+
 /* `run`: the command stops while the server hangs; tessera releases once,
  * bounded by timeout-seconds, says the seat frees when its lease runs out,
  * and exits with the command's status. */
@@ -758,6 +826,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-online/validate/revoked", test_revoked);
   g_test_add_func ("/cli-online/grace/last-answer", test_grace_from_last_answer);
   g_test_add_func ("/cli-online/hung/validate", test_hung_validate);
+  g_test_add_func ("/cli-online/hung/several", test_hung_several);
   g_test_add_func ("/cli-online/hung/run", test_hung_run);
   g_test_add_func ("/cli-online/run/wait-progress", test_wait_progress);
   int rc = g_test_run ();

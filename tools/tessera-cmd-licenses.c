@@ -58,6 +58,64 @@ print_license_json (const char *member, TesseraLicense *license, const char *ext
   cli_json_print (b);
 }
 
+/* ---- validating several licenses ---- */
+
+typedef struct
+{
+  guint pending;
+  gboolean *ok;
+  GError **why;
+} ValidateAll;
+
+typedef struct
+{
+  ValidateAll *all;
+  guint index;
+} ValidateOne;
+
+static void
+validate_one_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  (void) source;
+  ValidateOne *one = data;
+  TesseraLicense *license = g_task_get_task_data (G_TASK (result));
+  one->all->ok[one->index]
+      = tessera_license_validate_finish (license, result, &one->all->why[one->index]);
+  one->all->pending--;
+  g_free (one);
+}
+
+/* Validates every license of @licenses at once and waits for all: with N kept sessions and a silent
+ * server, a command then waits one timeout-seconds, not N of them. Returns ok[i] (free with g_free)
+ * and sets *@why to the errors (free each, then the array). */
+static gboolean *
+validate_all (GPtrArray *licenses, GError ***why)
+{
+  ValidateAll all = { 0 };
+  all.ok = g_new0 (gboolean, licenses->len + 1);
+  all.why = g_new0 (GError *, licenses->len + 1);
+  for (guint i = 0; i < licenses->len; i++)
+    {
+      ValidateOne *one = g_new0 (ValidateOne, 1);
+      one->all = &all;
+      one->index = i;
+      all.pending++;
+      tessera_license_validate_async (licenses->pdata[i], NULL, validate_one_done, one);
+    }
+  while (all.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  *why = all.why;
+  return all.ok;
+}
+
+static void
+free_errors (GError **errors, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    g_clear_error (&errors[i]);
+  g_free (errors);
+}
+
 /* ---- activate ---- */
 
 static int
@@ -138,11 +196,13 @@ cmd_status (const char *name, int argc, char **argv)
   json_builder_set_member_name (b, "licenses");
   json_builder_begin_array (b);
   guint usable = 0;
+  GError **whys = NULL;
+  g_autofree gboolean *oks = validate_all (licenses, &whys);
   for (guint i = 0; i < licenses->len; i++)
     {
       TesseraLicense *license = licenses->pdata[i];
-      g_autoptr (GError) why = NULL;
-      gboolean ok = tessera_license_validate (license, NULL, &why);
+      const GError *why = whys[i];
+      gboolean ok = oks[i];
       gint64 expires = tessera_license_get_expires_at (license);
       gint64 days = cli_days_left (expires);
       gboolean warn = ok && expires != 0
@@ -175,6 +235,7 @@ cmd_status (const char *name, int argc, char **argv)
         cli_json_add_error (b, why);
       json_builder_end_object (b);
     }
+  free_errors (whys, licenses->len);
   json_builder_end_array (b);
   json_builder_end_object (b);
   if (cli_opt_json)
@@ -220,29 +281,35 @@ cmd_validate (const char *name, int argc, char **argv)
       || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
     return cli_fail (error);
 
-  g_autoptr (GError) first_reason = NULL;
+  /* Another organization's licenses are neither checked nor reported. */
+  g_autoptr (GPtrArray) checked
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
   for (guint i = 0; i < licenses->len; i++)
-    {
-      TesseraLicense *license = licenses->pdata[i];
-      if (opt_org_id != NULL && g_strcmp0 (tessera_license_get_org (license), opt_org_id) != 0)
-        continue;
-      g_autoptr (GError) why = NULL;
-      if (tessera_license_validate (license, NULL, &why))
-        {
-          if (cli_opt_json)
-            print_license_json ("license", license, "activated", FALSE);
-          else
-            {
-              g_autofree char *text = cli_describe_license (license);
-              g_print ("valid: %s\n", text);
-            }
-          return CLI_EXIT_OK;
-        }
-      if (first_reason == NULL)
-        first_reason = g_steal_pointer (&why);
-    }
-  if (first_reason != NULL)
-    return cli_fail (first_reason);
+    if (opt_org_id == NULL
+        || g_strcmp0 (tessera_license_get_org (licenses->pdata[i]), opt_org_id) == 0)
+      g_ptr_array_add (checked, tessera_license_ref (licenses->pdata[i]));
+  GError **whys = NULL;
+  g_autofree gboolean *oks = validate_all (checked, &whys);
+  int code = -1;
+  for (guint i = 0; i < checked->len && code < 0; i++)
+    if (oks[i])
+      {
+        TesseraLicense *license = checked->pdata[i];
+        if (cli_opt_json)
+          print_license_json ("license", license, "activated", FALSE);
+        else
+          {
+            g_autofree char *text = cli_describe_license (license);
+            g_print ("valid: %s\n", text);
+          }
+        code = CLI_EXIT_OK;
+      }
+  /* None valid: the first one's reason, in the order they are listed. */
+  if (code < 0 && checked->len > 0)
+    code = cli_fail (whys[0]);
+  free_errors (whys, checked->len);
+  if (code >= 0)
+    return code;
   g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
                "no stored %s license%s%s on this machine: 'tessera activate --product %s' takes "
                "one and keeps it, 'tessera offline install FILE' installs a license file "
