@@ -626,6 +626,25 @@ test_grace_from_last_answer (void)
 
 /* ---- a hung server ---- */
 
+/* A server with @sessions floating KRE seats behind a forwarder, a kept
+ * session on each (tessera activate), then the forwarder hangs. */
+static Fwd *
+hung_set_up (Online *o, guint sessions)
+{
+  online_set_up (o, "floating", sessions, NULL);
+  Fwd *fwd = fwd_start (o->url);
+  write_conf (o->f.dir, fwd->url, o->keys, "timeout-seconds=2\n");
+  g_setenv ("TESSERA_API_KEY", o->api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  for (guint i = 0; i < sessions; i++)
+    cli_expect (o, 0, activate, &out, &err);
+  g_assert_cmpuint (online_sessions (o, NULL), ==, sessions);
+  g_atomic_int_set (&fwd->hang, 1);
+  return fwd;
+}
+
 /* validate against a server that accepts and never answers: one request,
  * given up after timeout-seconds (no retries past it); within the lease the
  * last known state holds. */
@@ -633,15 +652,7 @@ static void
 test_hung_validate (void)
 {
   Online o = { 0 };
-  online_set_up (&o, "floating", 1, NULL);
-  Fwd *fwd = fwd_start (o.url);
-  write_conf (o.f.dir, fwd->url, o.keys, "timeout-seconds=2\n");
-  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
-  const char *activate[]
-      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  cli_expect (&o, 0, activate, &out, &err);
-  g_atomic_int_set (&fwd->hang, 1);
+  Fwd *fwd = hung_set_up (&o, 1);
 
   const char *validate[]
       = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
@@ -663,17 +674,7 @@ static void
 test_hung_several (void)
 {
   Online o = { 0 };
-  online_set_up (&o, "floating", 2, NULL);
-  Fwd *fwd = fwd_start (o.url);
-  write_conf (o.f.dir, fwd->url, o.keys, "timeout-seconds=2\n");
-  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
-  const char *activate[]
-      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  cli_expect (&o, 0, activate, &out, &err);
-  cli_expect (&o, 0, activate, &out, &err);
-  g_assert_cmpuint (online_sessions (&o, NULL), ==, 2);
-  g_atomic_int_set (&fwd->hang, 1);
+  Fwd *fwd = hung_set_up (&o, 2);
 
   const char *status[] = { "--config", "@DIR@/online.conf", "status", "--product", "KRE", NULL };
   const char *validate[]

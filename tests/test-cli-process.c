@@ -225,7 +225,7 @@ test_activate_interrupted (void)
   fixture_set_up (&f);
   g_autofree char *scenario = fixture_file (&f, "slow.json");
   write_text (scenario, "{\"counters\": \"counters.json\", \"ops\": {\"activate\": "
-                        "{\"delay_ms\": 60000}}}");
+                        "{\"delay_ms\": 3600000}}}");
   g_autofree char *conf = fixture_file (&f, "slow.conf");
   write_text (conf, "[engine]\nproviders=mock\n[provider:mock]\nscenario=slow.json\n");
   const char *args[]
@@ -244,7 +244,6 @@ test_activate_interrupted (void)
   for (int i = 0; i < 6000 && !counter_at_least (counters, "activate", 1); i++)
     g_usleep (10000);
   g_assert_true (counter_at_least (counters, "activate", 1));
-  gint64 start = g_get_monotonic_time ();
   g_subprocess_send_signal (p, SIGINT);
   g_autofree char *out = NULL, *err = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error);
@@ -252,8 +251,7 @@ test_activate_interrupted (void)
   strip_valgrind_lines (&err);
   g_assert_true (g_subprocess_get_if_exited (p));
   g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 130);
-  /* At once, not after the 60 s delay. */
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
+  /* The mock's delay is an hour: ending with 130 at all is the interrupt. */
   assert_one_line (err, "^tessera activate: ");
   check_json_error (out, "cancelled", 130);
   g_autoptr (JsonObject) c = read_counters (&f);

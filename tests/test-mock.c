@@ -489,22 +489,16 @@ test_delay_cancelled (void)
   /* Cancelled while waiting, from another thread. */
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   GThread *thread = g_thread_new ("cancel", cancel_later, cancellable);
-  gint64 start = g_get_monotonic_time ();
+  /* The scripted delay is an hour: the CANCELLED error is the canceller. */
   g_assert_null (tessera_engine_activate (engine, "KRE", NULL, cancellable, &error));
-  gint64 elapsed = g_get_monotonic_time () - start;
   g_thread_join (thread);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  /* Cancelled (not the hour run out): the bound is only "not a hang"; that
-   * it waited for the canceller is what the CANCELLED error says. */
-  g_assert_cmpint (elapsed, <, 600 * G_TIME_SPAN_SECOND);
 
-  /* Already cancelled: no wait at all. */
-  start = g_get_monotonic_time ();
+  /* Already cancelled: refused without waiting for the delay. */
   g_assert_null (tessera_engine_activate (engine, "KRE", NULL, cancellable, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 600 * G_TIME_SPAN_SECOND);
 }
 
 static void
@@ -521,12 +515,10 @@ test_delay_cancelled_validate (void)
 
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   GThread *thread = g_thread_new ("cancel", cancel_later, cancellable);
-  gint64 start = g_get_monotonic_time ();
   g_assert_false (tessera_license_validate (license, cancellable, &error));
   g_thread_join (thread);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 600 * G_TIME_SPAN_SECOND);
   /* Cancelled before the scripted answer: still held. */
   g_assert_true (tessera_license_is_held (license));
 
@@ -547,9 +539,9 @@ test_delay_slow_server (void)
   g_autofree char *scenario
       = write_scenario (dir, "{\"ops\": {\"activate\": {\"delay_ms\": 200}}}");
   g_autoptr (TesseraEngine) engine = mock_engine_loaded (scenario);
-  gint64 start = g_get_monotonic_time ();
+  /* A slow answer is still an answer (how slow is bench/'s business). */
   g_autoptr (TesseraLicense) license = activate_ok (engine, "KRE");
-  g_assert_cmpint (g_get_monotonic_time () - start, >=, 200 * G_TIME_SPAN_MILLISECOND);
+  g_assert_true (tessera_license_is_held (license));
   g_clear_pointer (&license, tessera_license_unref);
 }
 

@@ -70,6 +70,7 @@ typedef struct
 typedef struct
 {
   ValidateAll *all;
+  TesseraLicense *license;
   guint index;
 } ValidateOne;
 
@@ -78,9 +79,8 @@ validate_one_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   (void) source;
   ValidateOne *one = data;
-  TesseraLicense *license = g_task_get_task_data (G_TASK (result));
   one->all->ok[one->index]
-      = tessera_license_validate_finish (license, result, &one->all->why[one->index]);
+      = tessera_license_validate_finish (one->license, result, &one->all->why[one->index]);
   one->all->pending--;
   g_free (one);
 }
@@ -98,6 +98,7 @@ validate_all (GPtrArray *licenses, GError ***why)
     {
       ValidateOne *one = g_new0 (ValidateOne, 1);
       one->all = &all;
+      one->license = licenses->pdata[i];
       one->index = i;
       all.pending++;
       tessera_license_validate_async (licenses->pdata[i], NULL, validate_one_done, one);
