@@ -289,6 +289,14 @@ tessera_engine_load (TesseraEngine *engine, GError **error)
 }
 
 char **
+tessera_engine_dup_products (TesseraEngine *engine)
+{
+  g_return_val_if_fail (engine != NULL, NULL);
+  /* Immutable after creation. */
+  return g_strdupv (engine->config->products);
+}
+
+char **
 tessera_engine_dup_providers (TesseraEngine *engine)
 {
   g_return_val_if_fail (engine != NULL, NULL);

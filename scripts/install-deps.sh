@@ -24,7 +24,7 @@ packages=(
   strace                                # fault injection: fsync failing with EIO in the server
   clang libclang-rt-14-dev              # libFuzzer harnesses (fuzz/): clang with its fuzzer/sanitizer runtimes
   dpkg-dev debhelper fakeroot lintian   # Debian packages (debian/): built, checked and installed by tests/deb-install.sh
-  help2man                              # Debian packages: man pages of tessera-license, -admin, -server
+  zsh                                   # the zsh completions of the tools load (tests/test-completion.sh)
   ccache                                # scripts/build-matrix.sh: its 12 build configurations share compiled objects
   chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
   stress-ng                             # scripts/test-under-load.sh keeps the machine busy while every test runs

@@ -3,6 +3,7 @@
  * API itself is in http-*.c. */
 #include "http-private.h"
 #include "keys.h"
+#include "tool-cli.h"
 
 #include <errno.h>
 #ifdef __GLIBC__
@@ -12,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -159,12 +161,27 @@ ts_listen_socket (GSocketAddress *address, GError **error)
 
 /* ---------------------------------------------------------------- main */
 
+/* Exit codes: the table every tool shares (tools/tool-cli.h): 1 a bad
+ * command line, 9 an address or certificate it cannot use, 10 the database
+ * or the keys. */
 static int
-ts_fail (GError *error)
+ts_fail (int code, GError *error)
 {
   g_printerr ("tessera-server: %s\n", error->message);
   g_error_free (error);
-  return 1;
+  return code;
+}
+
+G_GNUC_PRINTF (2, 3)
+static int
+ts_usage (int code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("tessera-server: %s\n", message);
+  return code;
 }
 
 int
@@ -181,46 +198,51 @@ main (int argc, char **argv)
   gint reap_interval = 0;
   gint idle_timeout = 60;
   gint http_threads = (gint) MIN (g_get_num_processors (), 8);
+  gboolean help = FALSE, version = FALSE;
   GOptionEntry entries[]
-      = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database,
-            "SQLite database file (default ./tessera.db), or a postgresql:// URL", "PATH|URL" },
-          { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
-            "Address and port (default 127.0.0.1:8443; port 0: any free port)", "ADDR:PORT" },
-          { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "TLS certificate (PEM)", "FILE" },
-          { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "TLS private key (PEM)", "FILE" },
-          { "allow-insecure", 0, 0, G_OPTION_ARG_NONE, &allow_insecure,
-            "Serve plain HTTP on a non-loopback address", NULL },
-          { "key-dir", 0, 0, G_OPTION_ARG_FILENAME, &key_dir,
-            "Signing keys (default <database>.keys/; not with --key-encryption-key)", "DIR" },
-          { "key-encryption-key", 0, 0, G_OPTION_ARG_FILENAME, &kek_path,
-            "Keep the signing keys in the database, sealed with the key in FILE (required with "
-            "PostgreSQL; every instance gets the same file)",
-            "FILE" },
-          { "lease", 0, 0, G_OPTION_ARG_INT, &lease, "Session lease in seconds (default 60)",
-            "SECONDS" },
-          { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval,
-            "Seconds between reaps of expired sessions (default lease/4)", "SECONDS" },
-          { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
-            "Seconds a client connection may wait between requests, or take to send one or "
-            "read its answer, before it is closed (default 60)",
-            "SECONDS" },
-          { "http-threads", 0, 0, G_OPTION_ARG_INT, &http_threads,
-            "Threads reading and writing HTTP (default: one per CPU, at most 8)", "N" },
+      = { { "database", 0, 0, G_OPTION_ARG_FILENAME, &database, NULL, NULL },
+          { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, NULL, NULL },
+          { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, NULL, NULL },
+          { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, NULL, NULL },
+          { "allow-insecure", 0, 0, G_OPTION_ARG_NONE, &allow_insecure, NULL, NULL },
+          { "key-dir", 0, 0, G_OPTION_ARG_FILENAME, &key_dir, NULL, NULL },
+          { "key-encryption-key", 0, 0, G_OPTION_ARG_FILENAME, &kek_path, NULL, NULL },
+          { "lease", 0, 0, G_OPTION_ARG_INT, &lease, NULL, NULL },
+          { "reap-interval", 0, 0, G_OPTION_ARG_INT, &reap_interval, NULL, NULL },
+          { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout, NULL, NULL },
+          { "http-threads", 0, 0, G_OPTION_ARG_INT, &http_threads, NULL, NULL },
+          { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
+          { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
           G_OPTION_ENTRY_NULL };
   GError *error = NULL;
-  GOptionContext *ctx = g_option_context_new ("- Tessera license server");
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  /* Before GOption, which says only "Unknown option": the nearest one. */
+  g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_server, NULL, argc, argv);
+  if (unknown != NULL)
+    return ts_usage (TOOL_EXIT_USAGE, "%s (see 'tessera-server --help')", unknown);
+  g_autofree GOptionEntry *checked = tool_cli_entries (&tool_spec_server, NULL, entries);
+  GOptionContext *ctx = g_option_context_new (NULL);
+  /* --help from the table, and no exit() from inside the parser. */
+  g_option_context_set_help_enabled (ctx, FALSE);
+  g_option_context_add_main_entries (ctx, checked, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       g_option_context_free (ctx);
-      return ts_fail (error);
+      return ts_fail (TOOL_EXIT_USAGE, error);
     }
   g_option_context_free (ctx);
-  if (argc > 1)
+  if (help)
     {
-      g_printerr ("tessera-server: unexpected argument %s\n", argv[1]);
-      return 1;
+      g_autofree char *text = tool_cli_help (&tool_spec_server, NULL);
+      fputs (text, stdout);
+      return TOOL_EXIT_OK;
     }
+  if (version)
+    {
+      tool_cli_print_version (&tool_spec_server);
+      return TOOL_EXIT_OK;
+    }
+  if (argc > 1)
+    return ts_usage (TOOL_EXIT_USAGE, "unexpected argument %s", argv[1]);
   if (database == NULL)
     database = g_strdup ("tessera.db");
   if (listen == NULL)
@@ -231,7 +253,7 @@ main (int argc, char **argv)
     {
       g_printerr ("tessera-server: --key-dir and --key-encryption-key exclude each other (keys in "
                   "a directory, or sealed in the database)\n");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   if (url && kek_path == NULL)
     {
@@ -243,39 +265,39 @@ main (int argc, char **argv)
                   key_dir != NULL ? "; move keys of --key-dir there with tessera-admin "
                                     "signing-key import"
                                   : "");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   if (key_dir == NULL && kek_path == NULL)
     key_dir = g_strdup_printf ("%s.keys", database);
   g_autoptr (TsKek) kek = NULL;
   if (kek_path != NULL && (kek = ts_kek_load (kek_path, &error)) == NULL)
-    return ts_fail (error);
+    return ts_fail (TOOL_EXIT_IO, error);
   if (lease < 5 || lease > 86400)
     {
       g_printerr ("tessera-server: --lease must be 5 to 86400 seconds\n");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   if (idle_timeout < 1 || idle_timeout > 3600)
     {
       g_printerr ("tessera-server: --idle-timeout must be 1 to 3600 seconds\n");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   if (http_threads < 1 || http_threads > 64)
     {
       g_printerr ("tessera-server: --http-threads must be 1 to 64\n");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   if (reap_interval <= 0)
     reap_interval = MAX (1, lease / 4);
   if ((tls_cert == NULL) != (tls_key == NULL))
     {
       g_printerr ("tessera-server: --tls-cert and --tls-key go together\n");
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
 
   GSocketAddress *address = ts_parse_listen (listen, &error);
   if (address == NULL)
-    return ts_fail (error);
+    return ts_fail (TOOL_EXIT_USAGE, error);
   GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
   if (tls_cert == NULL && !g_inet_address_get_is_loopback (inet) && !allow_insecure)
     {
@@ -283,7 +305,7 @@ main (int argc, char **argv)
                   "--tls-cert/--tls-key, or --allow-insecure\n",
                   listen);
       g_object_unref (address);
-      return 1;
+      return TOOL_EXIT_USAGE;
     }
   GTlsCertificate *cert = NULL;
   if (tls_cert != NULL)
@@ -292,7 +314,7 @@ main (int argc, char **argv)
       if (cert == NULL)
         {
           g_object_unref (address);
-          return ts_fail (error);
+          return ts_fail (TOOL_EXIT_CONFIG, error);
         }
     }
 
@@ -313,7 +335,7 @@ main (int argc, char **argv)
     {
       g_clear_object (&cert);
       g_object_unref (address);
-      return ts_fail (error);
+      return ts_fail (TOOL_EXIT_IO, error);
     }
   server->public_key = tessera_signing_key_dup_public (server->key);
 
@@ -337,13 +359,13 @@ main (int argc, char **argv)
     {
       g_printerr ("tessera-server: cannot listen on %s: %s\n", listen, error->message);
       g_clear_error (&error);
-      rc = 1;
+      rc = TOOL_EXIT_CONFIG;
     }
   else if (!ts_loops_start (server, (guint) http_threads, &error))
     {
       g_printerr ("tessera-server: %s\n", error->message);
       g_clear_error (&error);
-      rc = 1;
+      rc = TOOL_EXIT_CONFIG;
     }
   else
     {

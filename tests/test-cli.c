@@ -1,4 +1,4 @@
-/* tessera (tools/tessera*.c, docs/tessera.1) as a user runs it: every
+/* tessera (tools/tessera*.c, docs/man/tessera.1.in) as a user runs it: every
  * subcommand, every exit code of its table, every error case, each one a
  * separate process. A case is one row of the table below: arguments, exit
  * code, what stdout and stderr must say (stderr: exactly one line on error,
@@ -673,7 +673,8 @@ test_readme (void)
 
 /* ---- the man page ---- */
 
-/* docs/tessera.1 renders without a single groff warning. */
+/* The man page (generated from docs/man/tessera.1.in and the command
+ * table) renders without a single groff warning. */
 static void
 test_man_page (void)
 {
@@ -684,7 +685,7 @@ test_man_page (void)
       return;
     }
   g_autofree char *page
-      = g_build_filename (g_getenv ("TESSERA_TEST_SRCDIR"), "docs", "tessera.1", NULL);
+      = g_build_filename (g_getenv ("TESSERA_TEST_BUILDDIR"), "tools", "man", "tessera.1", NULL);
   const char *argv[] = { groff, "-man", "-Tutf8", "-ww", page, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int status = 0;

@@ -9,8 +9,7 @@
 
 #define KEK_ENTRY                                                                                  \
   {                                                                                                \
-    "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path,                                \
-        "The instances' key-encryption key file (tessera-server --key-encryption-key)", "FILE"     \
+    "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path, NULL, NULL                     \
   }
 
 /* A stored key that does not open with the key file is a key problem
@@ -60,8 +59,7 @@ cmd_create_kek (const char *name, int argc, char **argv)
 {
   g_autofree char *file = NULL;
   const GOptionEntry entries[] = {
-    { "file", 'f', 0, G_OPTION_ARG_FILENAME, &file,
-      "Where to create the key (mode 0600; an existing file is never overwritten)", "FILE" },
+    { "file", 'f', 0, G_OPTION_ARG_FILENAME, &file, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -142,8 +140,7 @@ cmd_import (const char *name, int argc, char **argv)
   g_autofree char *kek_path = NULL, *key_path = NULL;
   const GOptionEntry entries[] = {
     KEK_ENTRY,
-    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key_path,
-      "The secret key file to import (a key directory's KEYID.key)", "FILE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key_path, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -157,12 +154,9 @@ cmd_import (const char *name, int argc, char **argv)
 }
 
 const AdminCommand admin_keys_commands[] = {
-  { "signing-key create-kek", "Create a key-encryption key file (0600) for the instances",
-    cmd_create_kek },
-  { "signing-key list", "List the signing keys in the database (the newest signs)", cmd_list },
-  { "signing-key rotate",
-    "Generate a new signing key, sealed; instances started after sign with it", cmd_rotate },
-  { "signing-key import", "Store a key directory's KEYID.key sealed in the database, as the newest",
-    cmd_import },
+  { "signing-key create-kek", cmd_create_kek },
+  { "signing-key list", cmd_list },
+  { "signing-key rotate", cmd_rotate },
+  { "signing-key import", cmd_import },
 };
 const guint admin_n_keys_commands = G_N_ELEMENTS (admin_keys_commands);

@@ -11,15 +11,15 @@
 
 #define ORG_ENTRY                                                                                  \
   {                                                                                                \
-    "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "The organization's id", "ID"                      \
+    "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, NULL, NULL                                         \
   }
 #define POOL_ENTRY                                                                                 \
   {                                                                                                \
-    "pool", 'p', 0, G_OPTION_ARG_FILENAME, &pool, "The pool's id ('pool list')", "ID"              \
+    "pool", 'p', 0, G_OPTION_ARG_FILENAME, &pool, NULL, NULL                                       \
   }
 #define USER_ENTRY                                                                                 \
   {                                                                                                \
-    "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, "The user: their email, or their id", "EMAIL"    \
+    "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, NULL, NULL                                       \
   }
 
 /* ---- bootstrap ---- */
@@ -29,10 +29,9 @@ cmd_bootstrap (const char *name, int argc, char **argv)
 {
   g_autofree char *org = NULL, *org_name = NULL, *owner = NULL;
   const GOptionEntry entries[] = {
-    { "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "The new organization's id (e.g. acme)", "ID" },
-    { "name", 'n', 0, G_OPTION_ARG_FILENAME, &org_name, "Its display name", "NAME" },
-    { "owner", 0, 0, G_OPTION_ARG_FILENAME, &owner,
-      "Its first owner's email (the user is created if new)", "EMAIL" },
+    { "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, NULL, NULL },
+    { "name", 'n', 0, G_OPTION_ARG_FILENAME, &org_name, NULL, NULL },
+    { "owner", 0, 0, G_OPTION_ARG_FILENAME, &owner, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -56,13 +55,11 @@ cmd_pool_create (const char *name, int argc, char **argv)
   gint64 quota = -1;
   const GOptionEntry entries[] = {
     ORG_ENTRY,
-    { "product", 0, 0, G_OPTION_ARG_FILENAME, &product, "The product (e.g. KRE)", "PRODUCT" },
-    { "kind", 'k', 0, G_OPTION_ARG_FILENAME, &kind, "floating or node-locked", "KIND" },
-    { "billing", 'b', 0, G_OPTION_ARG_FILENAME, &billing, "annual or monthly", "BILLING" },
-    { "quota", 'q', 0, G_OPTION_ARG_INT64, &quota,
-      "How many licenses (node-locked: granted users; floating: seats)", "N" },
-    { "subscription-end", 0, 0, G_OPTION_ARG_FILENAME, &end,
-      "When the subscription ends (YYYY-MM-DD, UTC)", "DATE" },
+    { "product", 0, 0, G_OPTION_ARG_FILENAME, &product, NULL, NULL },
+    { "kind", 'k', 0, G_OPTION_ARG_FILENAME, &kind, NULL, NULL },
+    { "billing", 'b', 0, G_OPTION_ARG_FILENAME, &billing, NULL, NULL },
+    { "quota", 'q', 0, G_OPTION_ARG_INT64, &quota, NULL, NULL },
+    { "subscription-end", 0, 0, G_OPTION_ARG_FILENAME, &end, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -136,7 +133,7 @@ cmd_pool_set_quota (const char *name, int argc, char **argv)
   const GOptionEntry entries[] = {
     ORG_ENTRY,
     POOL_ENTRY,
-    { "quota", 'q', 0, G_OPTION_ARG_INT64, &quota, "The new quota", "N" },
+    { "quota", 'q', 0, G_OPTION_ARG_INT64, &quota, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -161,9 +158,8 @@ cmd_member_add (const char *name, int argc, char **argv)
   g_autofree char *org = NULL, *email = NULL, *role_name = NULL;
   const GOptionEntry entries[] = {
     ORG_ENTRY,
-    { "email", 'e', 0, G_OPTION_ARG_FILENAME, &email, "The user's email (created if new)",
-      "EMAIL" },
-    { "role", 'r', 0, G_OPTION_ARG_FILENAME, &role_name, "owner, admin or member", "ROLE" },
+    { "email", 'e', 0, G_OPTION_ARG_FILENAME, &email, NULL, NULL },
+    { "role", 'r', 0, G_OPTION_ARG_FILENAME, &role_name, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -229,8 +225,7 @@ cmd_key_create (const char *name, int argc, char **argv)
   g_autofree char *user = NULL, *label = NULL;
   const GOptionEntry entries[] = {
     USER_ENTRY,
-    { "label", 'l', 0, G_OPTION_ARG_FILENAME, &label, "What the key is for (e.g. a laptop)",
-      "LABEL" },
+    { "label", 'l', 0, G_OPTION_ARG_FILENAME, &label, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -281,7 +276,7 @@ cmd_key_revoke (const char *name, int argc, char **argv)
   g_autofree char *user = NULL, *key = NULL;
   const GOptionEntry entries[] = {
     USER_ENTRY,
-    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "The key's id ('key list')", "KID" },
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -353,20 +348,12 @@ cmd_grant_list (const char *name, int argc, char **argv)
 }
 
 const AdminCommand admin_org_commands[] = {
-  { "bootstrap", "Create an organization and its first owner; print the owner's user id",
-    cmd_bootstrap },
-  { "pool create", "Create a license pool (one per product and kind); print its id",
-    cmd_pool_create },
-  { "pool list", "List an organization's pools with their usage", cmd_pool_list },
-  { "pool set-quota", "Change a pool's quota", cmd_pool_set_quota },
-  { "member add", "Add a member, or change a member's role; print the user id", cmd_member_add },
-  { "member remove", "Remove a member (ends their grants and sessions)", cmd_member_remove },
-  { "member list", "List an organization's members", cmd_member_list },
-  { "key create", "Create an API key for a user; print it (shown this once)", cmd_key_create },
-  { "key list", "List a user's API keys", cmd_key_list },
-  { "key revoke", "Revoke an API key", cmd_key_revoke },
-  { "grant list", "List the users granted a node-locked pool", cmd_grant_list },
-  { "grant", "Grant a user a license of a node-locked pool", cmd_grant },
-  { "revoke", "Revoke a user's grant (ends their session)", cmd_revoke },
+  { "bootstrap", cmd_bootstrap },     { "pool create", cmd_pool_create },
+  { "pool list", cmd_pool_list },     { "pool set-quota", cmd_pool_set_quota },
+  { "member add", cmd_member_add },   { "member remove", cmd_member_remove },
+  { "member list", cmd_member_list }, { "key create", cmd_key_create },
+  { "key list", cmd_key_list },       { "key revoke", cmd_key_revoke },
+  { "grant list", cmd_grant_list },   { "grant", cmd_grant },
+  { "revoke", cmd_revoke },
 };
 const guint admin_n_org_commands = G_N_ELEMENTS (admin_org_commands);

@@ -17,11 +17,11 @@
 
 #define ORG_ENTRY                                                                                  \
   {                                                                                                \
-    "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "The organization's id", "ID"                      \
+    "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, NULL, NULL                                         \
   }
 #define POOL_ENTRY                                                                                 \
   {                                                                                                \
-    "pool", 'p', 0, G_OPTION_ARG_FILENAME, &pool, "The pool's id ('pool list')", "ID"              \
+    "pool", 'p', 0, G_OPTION_ARG_FILENAME, &pool, NULL, NULL                                       \
   }
 
 /* ---- sessions and machines ---- */
@@ -61,7 +61,7 @@ cmd_session_release (const char *name, int argc, char **argv)
   const GOptionEntry entries[] = {
     ORG_ENTRY,
     POOL_ENTRY,
-    { "session", 's', 0, G_OPTION_ARG_FILENAME, &session, "The session's id ('sessions')", "ID" },
+    { "session", 's', 0, G_OPTION_ARG_FILENAME, &session, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -105,7 +105,7 @@ cmd_machine_remove (const char *name, int argc, char **argv)
   const GOptionEntry entries[] = {
     ORG_ENTRY,
     POOL_ENTRY,
-    { "machine", 'm', 0, G_OPTION_ARG_FILENAME, &machine, "The machine ID ('machines')", "M" },
+    { "machine", 'm', 0, G_OPTION_ARG_FILENAME, &machine, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -242,21 +242,11 @@ cmd_offline_create (const char *name, int argc, char **argv)
   const GOptionEntry entries[] = {
     ORG_ENTRY,
     POOL_ENTRY,
-    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine,
-      "The machine ID the user sent ('tessera-license machine-id' on their machine)", "M" },
-    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements,
-      "A feature the license unlocks; repeat for several", "E" },
-    { "key-dir", 'k', 0, G_OPTION_ARG_FILENAME, &key_dir,
-      "Signing keys (tessera-server's DATABASE.keys): the key DIR/current names, else the newest "
-      "*.key",
-      "DIR" },
-    { "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path,
-      "Or: sign with the newest key sealed in the database, opened with this key file "
-      "(tessera-server --key-encryption-key)",
-      "FILE" },
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out,
-      "Where to write PRODUCT_MACHINEID.lic (default: the current directory; never overwritten)",
-      "DIR" },
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine, NULL, NULL },
+    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements, NULL, NULL },
+    { "key-dir", 'k', 0, G_OPTION_ARG_FILENAME, &key_dir, NULL, NULL },
+    { "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path, NULL, NULL },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -303,12 +293,8 @@ cmd_offline_download (const char *name, int argc, char **argv)
 {
   g_autofree char *id = NULL, *output = NULL;
   const GOptionEntry entries[] = {
-    { "id", 'i', 0, G_OPTION_ARG_STRING, &id,
-      "The offline license (its id, from 'offline create' or 'offline list')", "ID" },
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-      "A directory to write PRODUCT_MACHINEID.lic into (the next free name, never overwritten), "
-      "or a file that does not exist yet (default: the current directory)",
-      "DIR|FILE" },
+    { "id", 'i', 0, G_OPTION_ARG_STRING, &id, NULL, NULL },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
@@ -368,8 +354,7 @@ cmd_audit (const char *name, int argc, char **argv)
   gint64 limit = 50;
   const GOptionEntry entries[] = {
     ORG_ENTRY,
-    { "limit", 'n', 0, G_OPTION_ARG_INT64, &limit, "At most N records, newest first (default 50)",
-      "N" },
+    { "limit", 'n', 0, G_OPTION_ARG_INT64, &limit, NULL, NULL },
     ADMIN_JSON_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -402,16 +387,13 @@ cmd_audit (const char *name, int argc, char **argv)
 }
 
 const AdminCommand admin_pool_commands[] = {
-  { "sessions", "List a pool's active sessions", cmd_sessions },
-  { "session release", "End a session now (force release)", cmd_session_release },
-  { "machines", "List a pool's registered machines", cmd_machines },
-  { "machine remove", "Remove a registered machine (ends its sessions)", cmd_machine_remove },
-  { "offline create",
-    "Sign an offline license for one machine (annual node-locked pools); print the file",
-    cmd_offline_create },
-  { "offline list", "List a pool's offline licenses", cmd_offline_list },
-  { "offline download", "Write an offline license's file again (as stored at its creation)",
-    cmd_offline_download },
-  { "audit", "Show an organization's audit log, newest first", cmd_audit },
+  { "sessions", cmd_sessions },
+  { "session release", cmd_session_release },
+  { "machines", cmd_machines },
+  { "machine remove", cmd_machine_remove },
+  { "offline create", cmd_offline_create },
+  { "offline list", cmd_offline_list },
+  { "offline download", cmd_offline_download },
+  { "audit", cmd_audit },
 };
 const guint admin_n_pool_commands = G_N_ELEMENTS (admin_pool_commands);

@@ -12,8 +12,7 @@ cmd_password_set (const char *name, int argc, char **argv)
 {
   g_autofree char *email = NULL;
   const GOptionEntry entries[] = {
-    { "email", 'e', 0, G_OPTION_ARG_FILENAME, &email,
-      "The user's email (an existing user: 'bootstrap' or 'member add')", "EMAIL" },
+    { "email", 'e', 0, G_OPTION_ARG_FILENAME, &email, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = admin_parse (name, entries, &argc, &argv);
@@ -58,7 +57,6 @@ cmd_password_set (const char *name, int argc, char **argv)
 }
 
 const AdminCommand admin_web_commands[] = {
-  { "password set", "Set a user's web sign-in password, read from stdin (ends their web sessions)",
-    cmd_password_set },
+  { "password set", cmd_password_set },
 };
 const guint admin_n_web_commands = G_N_ELEMENTS (admin_web_commands);

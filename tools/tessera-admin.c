@@ -14,25 +14,13 @@
  *   tessera-admin signing-key create-kek|list|rotate|import …  (keys sealed in the database)
  *
  * Every failure exits non-zero with exactly one line on stderr and changes
- * nothing. Exit codes: see EXIT_CODES_HELP. */
+ * nothing. Exit codes: the table every tool shares (tool-cli.h). */
 #include "tessera-admin.h"
 
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#define EXIT_CODES_HELP                                                                            \
-  "Exit codes:\n"                                                                                  \
-  "  0  success\n"                                                                                 \
-  "  1  usage error (unknown command or option, missing or bad argument)\n"                        \
-  "  2  database or file problem (missing, unreadable, unwritable, locked, not a key)\n"           \
-  "  3  refused by a rule (quota reached, not supported for this pool, already exists,\n"          \
-  "     a name or value the server does not accept)\n"                                             \
-  "  4  not found (no such organization, pool, user, key, session or machine)\n"                   \
-  "\n"                                                                                             \
-  "On failure exactly one line, starting with \"tessera-admin: \", goes to stderr,\n"              \
-  "and nothing was changed.\n"
 
 #define DEFAULT_DATABASE "./tessera.db"
 
@@ -68,20 +56,16 @@ admin_exit_code (const GError *error)
     return EXIT_IO;
   switch ((TesseraError) error->code)
     {
-    case TESSERA_ERROR_NOT_FOUND:
-      return EXIT_NOT_FOUND;
-    case TESSERA_ERROR_QUOTA_EXCEEDED:
-    case TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED:
-    case TESSERA_ERROR_NOT_SUPPORTED:
-    case TESSERA_ERROR_INVALID_ARGUMENT: /* already exists, or a value the rules refuse */
+    case TESSERA_ERROR_PERMISSION_DENIED: /* the store: not a member of the organization */
+      return EXIT_AUTH;
     case TESSERA_ERROR_ORG_REQUIRED:
-    case TESSERA_ERROR_PERMISSION_DENIED:
     case TESSERA_ERROR_REVOKED:
     case TESSERA_ERROR_TERMINATED:
-    case TESSERA_ERROR_AUTH:
       return EXIT_REFUSED;
-    default: /* UNAVAILABLE, FAILED: the database */
+    case TESSERA_ERROR_UNAVAILABLE: /* the database is busy or gone */
       return EXIT_IO;
+    default:
+      return tool_cli_exit_for_error (error);
     }
 }
 
@@ -97,21 +81,23 @@ int
 admin_parse (const char *name, const GOptionEntry *entries, int *argc, char ***argv)
 {
   const GOptionEntry common[] = {
-    { "database", 'd', 0, G_OPTION_ARG_FILENAME, &opt_database,
-      "The server's SQLite database (default " DEFAULT_DATABASE ")", "PATH" },
-    { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, "Show this help", NULL },
+    { "database", 'd', 0, G_OPTION_ARG_FILENAME, &opt_database, NULL, NULL },
+    { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
-  g_autofree char *prgname = g_strdup_printf ("tessera-admin %s", name);
-  g_set_prgname (prgname);
+  const ToolCommand *command = tool_cli_find (&tool_spec_admin, name);
+  g_assert (command != NULL);
+  /* Before GOption, which says only "Unknown option": the nearest one. */
+  g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_admin, command, *argc, *argv);
+  if (unknown != NULL)
+    return admin_fail (EXIT_USAGE, "%s: %s", name, unknown);
+  g_autofree GOptionEntry *own = tool_cli_entries (&tool_spec_admin, command, entries);
+  g_autofree GOptionEntry *global = tool_cli_entries (&tool_spec_admin, NULL, common);
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
-  g_option_context_set_summary (context, find_command (name)->summary);
-  g_option_context_set_description (context, EXIT_CODES_HELP);
   /* --help is our own entry: GOption would exit() from inside the parser. */
   g_option_context_set_help_enabled (context, FALSE);
-  if (entries != NULL)
-    g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_add_main_entries (context, common, NULL);
+  g_option_context_add_main_entries (context, own, NULL);
+  g_option_context_add_main_entries (context, global, NULL);
 
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (context, argc, argv, &error))
@@ -119,7 +105,7 @@ admin_parse (const char *name, const GOptionEntry *entries, int *argc, char ***a
                        name);
   if (opt_help)
     {
-      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      g_autofree char *text = tool_cli_command_help (&tool_spec_admin, command);
       fputs (text, stdout);
       return EXIT_OK;
     }
@@ -490,31 +476,35 @@ is_group (const char *word)
   return FALSE;
 }
 
+/* Every command of the table runs, and every one that runs is in it. */
 static void
-print_commands (const AdminCommand *commands, guint n)
+check_commands (void)
 {
-  for (guint i = 0; i < n; i++)
-    printf ("  %-17s %s\n", commands[i].name, commands[i].summary);
+  for (const ToolCommand *c = tool_spec_admin.commands; c->name != NULL; c++)
+    if (find_command (c->name) == NULL)
+      g_error ("tessera-admin: command '%s' is in the table but not implemented", c->name);
+  for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
+    for (guint i = 0; i < *command_lists[l].n; i++)
+      if (tool_cli_find (&tool_spec_admin, command_lists[l].commands[i].name) == NULL)
+        g_error ("tessera-admin: command '%s' is not in the table",
+                 command_lists[l].commands[i].name);
 }
 
 static void
 print_top_help (void)
 {
-  printf ("Usage:\n  tessera-admin COMMAND [OPTION…]\n\n"
-          "Administer a tessera-server database directly (a trusted local administrator).\n\n"
-          "Commands:\n");
-  for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
-    print_commands (command_lists[l].commands, *command_lists[l].n);
-  printf ("\nEvery command takes --database PATH (default " DEFAULT_DATABASE "), before or after\n"
-          "the command. 'tessera-admin COMMAND --help' shows its options.\n"
-          "Model and rules: docs/protocol.md.\n\n%s",
-          EXIT_CODES_HELP);
+  g_autofree char *text = tool_cli_help (
+      &tool_spec_admin, "--database goes before or after the command. Model and rules: "
+                        "docs/protocol.md.\nOn failure exactly one line, starting with "
+                        "\"tessera-admin: \", goes to stderr, and nothing was changed.");
+  fputs (text, stdout);
 }
 
 int
 main (int argc, char **argv)
 {
   g_set_prgname ("tessera-admin");
+  check_commands ();
   int rc = EXIT_USAGE;
   /* --database PATH may also come before the command. */
   while (argc > 1)
@@ -545,8 +535,16 @@ main (int argc, char **argv)
     }
   if (g_str_equal (word, "--version"))
     {
-      printf ("tessera-admin %s\n", TESSERA_VERSION_STRING);
+      tool_cli_print_version (&tool_spec_admin);
       return EXIT_OK;
+    }
+
+  if (word[0] == '-')
+    {
+      char *args[] = { (char *) "tessera-admin", (char *) word, NULL };
+      g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_admin, NULL, 2, args);
+      return admin_fail (EXIT_USAGE, "%s (see 'tessera-admin --help')",
+                         unknown != NULL ? unknown : "unknown option");
     }
 
   const AdminCommand *command = NULL;
@@ -565,18 +563,23 @@ main (int argc, char **argv)
     {
       printf ("Usage:\n  tessera-admin %s SUBCOMMAND [OPTION…]\n\nSubcommands:\n", word);
       g_autofree char *prefix = g_strconcat (word, " ", NULL);
-      for (guint l = 0; l < G_N_ELEMENTS (command_lists); l++)
-        for (guint i = 0; i < *command_lists[l].n; i++)
-          if (g_str_has_prefix (command_lists[l].commands[i].name, prefix))
-            printf ("  %-17s %s\n", command_lists[l].commands[i].name,
-                    command_lists[l].commands[i].summary);
+      for (const ToolCommand *c = tool_spec_admin.commands; c->name != NULL; c++)
+        if (g_str_has_prefix (c->name, prefix))
+          printf ("  %-22s %s\n", c->name, c->summary);
       printf ("\n'tessera-admin %s SUBCOMMAND --help' shows its options.\n", word);
       return EXIT_OK;
     }
+  /* "pool craete" and "membr list" are two words, "audt" one. */
+  g_autofree char *two = argc > 2 ? g_strdup_printf ("%s %s", word, argv[2]) : NULL;
+  const char *near = two != NULL ? tool_cli_nearest_command (&tool_spec_admin, two) : NULL;
+  if (command == NULL && near != NULL)
+    return admin_fail (EXIT_USAGE, "unknown command '%s': did you mean '%s'?", two, near);
   if (command == NULL && is_group (word))
     return admin_fail (EXIT_USAGE,
                        "%s: unknown or missing subcommand%s%s (see 'tessera-admin --help')", word,
                        argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+  if (command == NULL && (near = tool_cli_nearest_command (&tool_spec_admin, word)) != NULL)
+    return admin_fail (EXIT_USAGE, "unknown command '%s': did you mean '%s'?", word, near);
   if (command == NULL)
     return admin_fail (EXIT_USAGE, "unknown command '%s' (see 'tessera-admin --help')", word);
 

@@ -5,21 +5,26 @@
 #pragma once
 
 #include "store.h"
+#include "tool-cli.h"
 #include "tool-time.h"
 
+/* The codes of the table every tool shares (tool-cli.h). */
 enum
 {
-  EXIT_OK = 0,
-  EXIT_USAGE = 1,     /* bad command line */
-  EXIT_IO = 2,        /* the database or a file cannot be read or written */
-  EXIT_REFUSED = 3,   /* refused by a rule: quota, not supported, already exists */
-  EXIT_NOT_FOUND = 4, /* no such organization, pool, user, key, session, machine */
+  EXIT_OK = TOOL_EXIT_OK,
+  EXIT_USAGE = TOOL_EXIT_USAGE,
+  EXIT_AUTH = TOOL_EXIT_AUTH,           /* not a member of the organization */
+  EXIT_IO = TOOL_EXIT_IO,               /* the database or a file cannot be used */
+  EXIT_REFUSED = TOOL_EXIT_REFUSED,     /* refused by a rule: not supported, already exists */
+  EXIT_QUOTA = TOOL_EXIT_QUOTA,         /* the quota is reached */
+  EXIT_NOT_FOUND = TOOL_EXIT_NOT_FOUND, /* no such organization, pool, user, key, ... */
 };
 
+/* A command of tool_spec_admin (tool-spec-admin.c: its summary and
+ * options) and the function that runs it. */
 typedef struct
 {
   const char *name; /* "pool create" */
-  const char *summary;
   int (*run) (const char *name, int argc, char **argv);
 } AdminCommand;
 
@@ -66,7 +71,7 @@ gint64 admin_now (void);
 extern gboolean admin_opt_json;
 #define ADMIN_JSON_ENTRY                                                                           \
   {                                                                                                \
-    "json", 'j', 0, G_OPTION_ARG_NONE, &admin_opt_json, "Print JSON instead of text", NULL         \
+    "json", 'j', 0, G_OPTION_ARG_NONE, &admin_opt_json, NULL, NULL                                 \
   }
 
 /* Listings, printed as aligned text columns or (--json) as

@@ -12,31 +12,23 @@
 #include <json-glib/json-glib.h>
 #include <tessera/tessera.h>
 
+#include "tool-cli.h"
+
 G_BEGIN_DECLS
 
-/* The exit codes, one per error family (docs/tessera.1, EXIT STATUS).
- * cli_exit_code() maps every TesseraError onto them. */
+/* The exit codes: the table every tool shares (tool-cli.h). */
 enum
 {
-  CLI_EXIT_OK = 0,
-  CLI_EXIT_USAGE = 1,        /* bad command line */
-  CLI_EXIT_NOT_LICENSED = 2, /* no license, no provider, revoked, terminated */
-  CLI_EXIT_EXPIRED = 3,      /* expired, not yet valid, clock rolled back */
-  CLI_EXIT_QUOTA = 4,        /* every seat (or machine slot) is taken */
-  CLI_EXIT_AUTH = 5,         /* missing or wrong credentials, organization needed */
-  CLI_EXIT_UNAVAILABLE = 6,  /* the server cannot be reached or is unavailable */
-  CLI_EXIT_INVALID_FILE = 7, /* a license file is tampered or signed by an unknown key */
-  CLI_EXIT_MACHINE = 8,      /* the license is for another machine */
-  CLI_EXIT_CONFIG = 9,       /* configuration or plugin problem */
-  CLI_EXIT_OTHER = 10,       /* anything else: file system, refused request */
-  CLI_EXIT_INTERRUPTED = 130 /* cancelled by SIGINT or SIGTERM before the work was done */
+  CLI_EXIT_OK = TOOL_EXIT_OK,
+  CLI_EXIT_USAGE = TOOL_EXIT_USAGE,
+  CLI_EXIT_INTERRUPTED = TOOL_EXIT_INTERRUPTED,
 };
 
+/* A command of tool_spec_tessera (tool-spec-tessera.c: its summary and
+ * options) and the function that runs it. */
 typedef struct
 {
   const char *name; /* "offline install" */
-  const char *parameters;
-  const char *summary;
   int (*run) (const char *name, int argc, char **argv);
 } CliCommand;
 
@@ -61,6 +53,10 @@ int cli_parse (const char *name, const GOptionEntry *entries, int max_args, int 
 
 /* The engine of --config (or the usual search), loaded. NULL with @error. */
 TesseraEngine *cli_engine_new (GError **error);
+/* -1 if @product is one the configuration licenses (or it names none),
+ * else a usage error naming the nearest one (exit 1): a typo is not
+ * "not licensed". */
+int cli_check_product (const char *name, TesseraEngine *engine, const char *product);
 
 /* Activates @product, asynchronously under a main loop: a progress
  * indicator on stderr when it is a terminal and the call takes time;

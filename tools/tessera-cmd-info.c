@@ -13,15 +13,9 @@ static int
 cmd_machine_id (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "request", 'r', 0, G_OPTION_ARG_NONE, &opt_request,
-      "Print the request an administrator issues a license from: component digests, no raw "
-      "value (the license then survives a replaced part)",
-      NULL },
-    { "explain", 'e', 0, G_OPTION_ARG_NONE, &opt_explain,
-      "List each component and whether it was read; given FILE, whether it matches that license",
-      NULL },
-    { "trusted-key", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_trusted_keys,
-      "With --explain FILE: the issuer's public key (default: the installed keys)", "PUB" },
+    { "request", 'r', 0, G_OPTION_ARG_NONE, &opt_request, NULL, NULL },
+    { "explain", 'e', 0, G_OPTION_ARG_NONE, &opt_explain, NULL, NULL },
+    { "trusted-key", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_trusted_keys, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 1, &argc, &argv);
@@ -246,8 +240,7 @@ static int
 cmd_keys_forget (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "provider", 'p', 0, G_OPTION_ARG_STRING, &opt_provider,
-      "Only this provider's credentials (default: every configured provider)", "NAME" },
+    { "provider", 'p', 0, G_OPTION_ARG_STRING, &opt_provider, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -281,10 +274,8 @@ cmd_keys_forget (const char *name, int argc, char **argv)
 }
 
 const CliCommand cli_info_commands[] = {
-  { "machine-id", "", "Print this machine's ID (what an offline license is issued for)",
-    cmd_machine_id },
-  { "providers", "", "List the installed and configured providers, and the config in use",
-    cmd_providers },
-  { "keys forget", "", "Forget the credentials (API keys) providers cached", cmd_keys_forget },
+  { "machine-id", cmd_machine_id },
+  { "providers", cmd_providers },
+  { "keys forget", cmd_keys_forget },
 };
 const guint cli_n_info_commands = G_N_ELEMENTS (cli_info_commands);

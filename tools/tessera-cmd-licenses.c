@@ -123,13 +123,10 @@ static int
 cmd_activate (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product to license", "PRODUCT" },
-    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key,
-      "API key for an online provider (else its configured or cached one)", "KEY" },
-    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id,
-      "Organization, when the account belongs to several", "ORG" },
-    { "wait", 'w', 0, G_OPTION_ARG_INT, &opt_wait,
-      "Wait up to SECONDS for a seat when every seat is taken", "SECONDS" },
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, NULL, NULL },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, NULL, NULL },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, NULL, NULL },
+    { "wait", 'w', 0, G_OPTION_ARG_INT, &opt_wait, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -142,6 +139,8 @@ cmd_activate (const char *name, int argc, char **argv)
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
   if (engine == NULL)
     return cli_fail (error);
+  if ((rc = cli_check_product (name, engine, opt_product)) >= 0)
+    return rc;
   g_autoptr (TesseraActivateOptions) options = activate_options (TRUE);
   g_autoptr (TesseraLicense) license = cli_activate (engine, opt_product, options, &error);
   if (license == NULL)
@@ -174,9 +173,8 @@ static int
 cmd_status (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "Only this product", "PRODUCT" },
-    { "warn-days", 0, 0, G_OPTION_ARG_INT, &opt_warn_days,
-      "Warn when an offline license expires within DAYS days (default 14)", "DAYS" },
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, NULL, NULL },
+    { "warn-days", 0, 0, G_OPTION_ARG_INT, &opt_warn_days, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -187,9 +185,12 @@ cmd_status (const char *name, int argc, char **argv)
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
-  g_autoptr (GPtrArray) licenses = NULL;
-  if (engine == NULL
-      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+  if (engine == NULL)
+    return cli_fail (error);
+  if ((rc = cli_check_product (name, engine, opt_product)) >= 0)
+    return rc;
+  g_autoptr (GPtrArray) licenses = tessera_engine_list_licenses (engine, opt_product, &error);
+  if (licenses == NULL)
     return cli_fail (error);
 
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -256,13 +257,10 @@ static int
 cmd_validate (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product", "PRODUCT" },
-    { "stored-only", 0, 0, G_OPTION_ARG_NONE, &opt_stored_only,
-      "Accepted for older scripts: validate only ever checks stored licenses", NULL },
-    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key,
-      "API key to check a kept online session with (else the cached one)", "KEY" },
-    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, "Only licenses of this organization",
-      "ORG" },
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, NULL, NULL },
+    { "stored-only", 0, 0, G_OPTION_ARG_NONE, &opt_stored_only, NULL, NULL },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, NULL, NULL },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -277,9 +275,12 @@ cmd_validate (const char *name, int argc, char **argv)
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
-  g_autoptr (GPtrArray) licenses = NULL;
-  if (engine == NULL
-      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+  if (engine == NULL)
+    return cli_fail (error);
+  if ((rc = cli_check_product (name, engine, opt_product)) >= 0)
+    return rc;
+  g_autoptr (GPtrArray) licenses = tessera_engine_list_licenses (engine, opt_product, &error);
+  if (licenses == NULL)
     return cli_fail (error);
 
   /* Another organization's licenses are neither checked nor reported. */
@@ -326,7 +327,7 @@ static int
 cmd_release (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "Only this product", "PRODUCT" },
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 0, &argc, &argv);
@@ -335,9 +336,12 @@ cmd_release (const char *name, int argc, char **argv)
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
-  g_autoptr (GPtrArray) licenses = NULL;
-  if (engine == NULL
-      || (licenses = tessera_engine_list_licenses (engine, opt_product, &error)) == NULL)
+  if (engine == NULL)
+    return cli_fail (error);
+  if ((rc = cli_check_product (name, engine, opt_product)) >= 0)
+    return rc;
+  g_autoptr (GPtrArray) licenses = tessera_engine_list_licenses (engine, opt_product, &error);
+  if (licenses == NULL)
     return cli_fail (error);
 
   /* Only what a provider keeps for later holds a seat: a license file
@@ -387,8 +391,7 @@ static int
 cmd_offline_install (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "replace", 0, 0, G_OPTION_ARG_NONE, &opt_replace,
-      "Replace the installed copy of the same license (a renewed file) instead of refusing", NULL },
+    { "replace", 0, 0, G_OPTION_ARG_NONE, &opt_replace, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   int rc = cli_parse (name, entries, 1, &argc, &argv);
@@ -418,14 +421,10 @@ cmd_offline_install (const char *name, int argc, char **argv)
 }
 
 const CliCommand cli_license_commands[] = {
-  { "activate", "", "Activate a license and keep it for later commands (where the provider can)",
-    cmd_activate },
-  { "status", "", "List the stored licenses: usable or why not, days left", cmd_status },
-  { "validate", "",
-    "Exit 0 if a license this machine holds for PRODUCT is valid now (never takes a seat)",
-    cmd_validate },
-  { "release", "", "Release the licenses 'activate' kept", cmd_release },
-  { "offline install", "FILE", "Check an offline license file and put it into the license folder",
-    cmd_offline_install },
+  { "activate", cmd_activate },
+  { "status", cmd_status },
+  { "validate", cmd_validate },
+  { "release", cmd_release },
+  { "offline install", cmd_offline_install },
 };
 const guint cli_n_license_commands = G_N_ELEMENTS (cli_license_commands);

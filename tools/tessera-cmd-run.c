@@ -189,15 +189,11 @@ int
 cli_run_command (const char *name, int argc, char **argv)
 {
   const GOptionEntry entries[] = {
-    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, "The product to license", "PRODUCT" },
-    { "wait", 'w', 0, G_OPTION_ARG_INT, &opt_wait,
-      "Wait up to SECONDS for a seat when every seat is taken", "SECONDS" },
-    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, "API key for an online provider",
-      "KEY" },
-    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, "Organization", "ORG" },
-    { "check-interval", 0, 0, G_OPTION_ARG_INT, &opt_check_interval,
-      "Re-check the license every SECONDS while the command runs (default 60; 0: never)",
-      "SECONDS" },
+    { "product", 'p', 0, G_OPTION_ARG_STRING, &opt_product, NULL, NULL },
+    { "wait", 'w', 0, G_OPTION_ARG_INT, &opt_wait, NULL, NULL },
+    { "api-key", 'k', 0, G_OPTION_ARG_STRING, &opt_api_key, NULL, NULL },
+    { "org-id", 'o', 0, G_OPTION_ARG_STRING, &opt_org_id, NULL, NULL },
+    { "check-interval", 0, 0, G_OPTION_ARG_INT, &opt_check_interval, NULL, NULL },
     G_OPTION_ENTRY_NULL,
   };
   /* Everything after "--" is the command, options included. */
@@ -233,6 +229,8 @@ cli_run_command (const char *name, int argc, char **argv)
   g_autoptr (TesseraEngine) engine = cli_engine_new (&error);
   if (engine == NULL)
     return cli_fail (error);
+  if ((rc = cli_check_product (name, engine, opt_product)) >= 0)
+    return rc;
   g_autoptr (TesseraActivateOptions) options = run_options ();
   g_autoptr (TesseraLicense) license = cli_activate (engine, opt_product, options, &error);
   if (license == NULL)

@@ -10,9 +10,10 @@
  *   tessera-license trust PUBFILE [--dir DIR]
  *
  * Every failure exits non-zero with exactly one line on stderr, and leaves no
- * file behind. Exit codes: see EXIT_CODES_HELP. With --json (before or
+ * file behind. Exit codes: the table every tool shares (tool-cli.h). With --json (before or
  * after the command) each command prints one JSON object on stdout, and a
  * failure {"error": {...}} as `tessera --json` does. */
+#include "tool-cli.h"
 #include "tool-time.h"
 
 #include <tessera/tessera.h>
@@ -27,27 +28,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The codes of the table every tool shares (tool-cli.h). */
 enum
 {
-  EXIT_OK = 0,
-  EXIT_USAGE = 1,     /* bad command line */
-  EXIT_IO = 2,        /* a file is missing, unreadable, unwritable or already exists */
-  EXIT_INVALID = 3,   /* the license is tampered, expired, not yet valid, for another machine */
-  EXIT_UNTRUSTED = 4, /* signed by a key that is not trusted, or no key to verify with */
-  EXIT_REFUSED = 5,   /* the issuing policy refuses: floating, monthly, over 60 days */
+  EXIT_OK = TOOL_EXIT_OK,
+  EXIT_USAGE = TOOL_EXIT_USAGE,
+  EXIT_IO = TOOL_EXIT_IO,                /* a file is missing, unreadable, unwritable, exists */
+  EXIT_INVALID = TOOL_EXIT_INVALID_FILE, /* tampered, malformed, signed by an untrusted key */
+  EXIT_REFUSED = TOOL_EXIT_REFUSED,      /* the issuing policy refuses: floating, monthly, ... */
 };
-
-#define EXIT_CODES_HELP                                                                            \
-  "Exit codes:\n"                                                                                  \
-  "  0  success (verify, inspect: the license is valid)\n"                                         \
-  "  1  usage error (unknown command or option, missing or bad argument)\n"                        \
-  "  2  file problem (missing, unreadable, unwritable, already exists, not a key)\n"               \
-  "  3  license invalid (tampered, expired, not yet valid, wrong machine or product)\n"            \
-  "  4  untrusted key (signed by a key not given with --trusted-key, or none given)\n"             \
-  "  5  refused by policy (floating or monthly license, more than 60 days, past the\n"             \
-  "     subscription end)\n"                                                                       \
-  "\n"                                                                                             \
-  "On failure exactly one line, starting with \"tessera-license: \", goes to stderr.\n"
 
 #define SECONDS_PER_DAY (24 * 3600)
 
@@ -85,7 +74,8 @@ static gboolean opt_json;
 static const char *
 failure_nick (int code, const GError *cause)
 {
-  gboolean license_problem = code == EXIT_INVALID || code == EXIT_UNTRUSTED;
+  gboolean license_problem = code == TOOL_EXIT_INVALID_FILE || code == TOOL_EXIT_EXPIRED
+                             || code == TOOL_EXIT_MACHINE || code == TOOL_EXIT_NOT_LICENSED;
   const char *nick = license_problem && cause != NULL && cause->domain == TESSERA_ERROR
                          ? tessera_error_to_nick ((TesseraError) cause->code)
                          : NULL;
@@ -99,8 +89,6 @@ failure_nick (int code, const GError *cause)
       return "file";
     case EXIT_INVALID:
       return "invalid";
-    case EXIT_UNTRUSTED:
-      return "untrusted-key";
     case EXIT_REFUSED:
       return "refused";
     default:
@@ -224,29 +212,15 @@ format_days (gint64 t, gint64 now)
 
 /* ---- command-line parsing ---- */
 
+/* A command of tool_spec_license (tool-spec-license.c: its summary and
+ * options) and the function that runs it. */
 typedef struct
 {
   const char *name;
-  const char *parameters; /* positional arguments, for the usage line */
-  const char *summary;
   int (*run) (int argc, char **argv);
 } Command;
 
 static const Command *find_command (const char *name);
-
-static GOptionContext *
-command_context (const Command *command, const GOptionEntry *entries)
-{
-  g_autofree char *prgname = g_strdup_printf ("tessera-license %s", command->name);
-  g_set_prgname (prgname);
-  GOptionContext *context = g_option_context_new (command->parameters);
-  g_option_context_set_summary (context, command->summary);
-  g_option_context_set_description (context, EXIT_CODES_HELP);
-  /* --help is our own entry: GOption would exit() from inside the parser. */
-  g_option_context_set_help_enabled (context, FALSE);
-  g_option_context_add_main_entries (context, entries, NULL);
-  return context;
-}
 
 /* Parses the command's options. Returns -1 to go on, else the exit code
  * (help printed: 0; usage error reported: 1). */
@@ -254,21 +228,31 @@ static int
 parse_command (const Command *command, const GOptionEntry *entries, gboolean *help, int *argc,
                char ***argv, int min_args, int max_args)
 {
-  g_autoptr (GOptionContext) context = command_context (command, entries);
+  const ToolCommand *spec = tool_cli_find (&tool_spec_license, command->name);
+  g_assert (spec != NULL);
+  /* Before GOption, which says only "Unknown option": the nearest one. */
+  g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_license, spec, *argc, *argv);
+  if (unknown != NULL)
+    return fail (EXIT_USAGE, "%s: %s", command->name, unknown);
+  g_autofree GOptionEntry *checked = tool_cli_entries (&tool_spec_license, spec, entries);
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
+  /* --help is our own entry: GOption would exit() from inside the parser. */
+  g_option_context_set_help_enabled (context, FALSE);
+  g_option_context_add_main_entries (context, checked, NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (context, argc, argv, &error))
     return fail (EXIT_USAGE, "%s: %s (see 'tessera-license %s --help')", command->name,
                  error->message, command->name);
   if (*help)
     {
-      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      g_autofree char *text = tool_cli_command_help (&tool_spec_license, spec);
       fputs (text, stdout);
       return EXIT_OK;
     }
   int positional = *argc - 1;
   if (positional < min_args)
     return fail (EXIT_USAGE, "%s: missing %s (see 'tessera-license %s --help')", command->name,
-                 command->parameters, command->name);
+                 spec->parameters, command->name);
   if (positional > max_args)
     return fail (EXIT_USAGE, "%s: unexpected argument '%s' (see 'tessera-license %s --help')",
                  command->name, (*argv)[max_args + 1], command->name);
@@ -277,12 +261,11 @@ parse_command (const Command *command, const GOptionEntry *entries, gboolean *he
 
 #define HELP_ENTRY                                                                                 \
   {                                                                                                \
-    "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL                               \
+    "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL                                           \
   }
 #define JSON_ENTRY                                                                                 \
   {                                                                                                \
-    "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,                                                  \
-        "Print one JSON object on stdout (a failure: {\"error\": {...}})", NULL                    \
+    "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, NULL, NULL                                       \
   }
 
 /* ---- files ---- */
@@ -461,10 +444,8 @@ cmd_keygen (int argc, char **argv)
   gboolean help = FALSE;
   g_autofree char *secret = NULL, *public = NULL;
   const GOptionEntry entries[] = {
-    { "secret", 0, 0, G_OPTION_ARG_FILENAME, &secret,
-      "Where to write the secret key (mode 0600; never overwritten)", "FILE" },
-    { "public", 0, 0, G_OPTION_ARG_FILENAME, &public,
-      "Where to write the public key, what products trust (never overwritten)", "FILE" },
+    { "secret", 0, 0, G_OPTION_ARG_FILENAME, &secret, NULL, NULL },
+    { "public", 0, 0, G_OPTION_ARG_FILENAME, &public, NULL, NULL },
     JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
@@ -500,7 +481,7 @@ cmd_keygen (int argc, char **argv)
 /* ---- issue ---- */
 
 /* tessera_licfile_sign() reports bad names and broken time rules with the same
- * code. A time rule is policy (exit 5), a bad name a usage error (exit 1): sign
+ * code. A time rule is policy (exit 11), a bad name a usage error (exit 1): sign
  * once more with a time frame that certainly passes to tell which. */
 static int
 classify_sign_error (TesseraSigningKey *key, const TesseraLicfileInfo *info, const GError *error)
@@ -567,42 +548,21 @@ cmd_issue (int argc, char **argv)
    * charset: an organization name in UTF-8 must work under LC_ALL=C too, and
    * tessera_licfile_sign() checks names and UTF-8 itself. */
   const GOptionEntry entries[] = {
-    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key_path, "Secret key to sign with (mode 0600)",
-      "SECRET" },
-    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id,
-      "The machine ID the user sent ('tessera-license machine-id' on their machine)", "ID" },
-    { "request", 'r', 0, G_OPTION_ARG_FILENAME, &request_arg,
-      "The request the user sent ('tessera machine-id --request' on their machine): a file, or "
-      "the line itself; the license then survives a changed component (see --match)",
-      "REQUEST" },
-    { "match", 0, 0, G_OPTION_ARG_FILENAME, &match,
-      "With --request: which hardware components must still match: all, all-but-one "
-      "(default: all but one, at least two), most, any, or a number from 1 to 4",
-      "POLICY" },
-    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product, "Product code, e.g. KRE or KSE",
-      "PRODUCT" },
-    { "subscription-end", 's', 0, G_OPTION_ARG_FILENAME, &sub_end,
-      "End of the subscription; the license never outlives it", "DATE" },
-    { "kind", 0, 0, G_OPTION_ARG_FILENAME, &kind,
-      "node-locked (default) or floating (refused: only node-locked goes offline)", "KIND" },
-    { "billing", 0, 0, G_OPTION_ARG_FILENAME, &billing,
-      "annual (default) or monthly (refused: only annual goes offline)", "CYCLE" },
-    { "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, "Organization id (default: \"default\")", "ORG" },
-    { "license-id", 0, 0, G_OPTION_ARG_FILENAME, &license_id,
-      "License id, [A-Za-z0-9._-]{1,64} (default: a random UUID)", "ID" },
-    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements,
-      "A licensed feature; repeat for several", "NAME" },
-    { "issued-at", 0, 0, G_OPTION_ARG_FILENAME, &issued,
-      "Start of validity (default: now); may be backdated", "DATE" },
-    { "expires-at", 0, 0, G_OPTION_ARG_FILENAME, &expires,
-      "End of validity (default: 60 days after --issued-at, or the subscription end if sooner)",
-      "DATE" },
-    { "out", 'd', 0, G_OPTION_ARG_FILENAME, &out_dir,
-      "Directory for PRODUCT_MACHINEID.lic (default: .); an existing file is kept and the next "
-      "free PRODUCT_MACHINEID.N.lic is used",
-      "DIR" },
-    { "output", 0, 0, G_OPTION_ARG_FILENAME, &output,
-      "Write exactly this file instead (refused if it exists)", "FILE" },
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key_path, NULL, NULL },
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id, NULL, NULL },
+    { "request", 'r', 0, G_OPTION_ARG_FILENAME, &request_arg, NULL, NULL },
+    { "match", 0, 0, G_OPTION_ARG_FILENAME, &match, NULL, NULL },
+    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product, NULL, NULL },
+    { "subscription-end", 's', 0, G_OPTION_ARG_FILENAME, &sub_end, NULL, NULL },
+    { "kind", 0, 0, G_OPTION_ARG_FILENAME, &kind, NULL, NULL },
+    { "billing", 0, 0, G_OPTION_ARG_FILENAME, &billing, NULL, NULL },
+    { "org", 'o', 0, G_OPTION_ARG_FILENAME, &org, NULL, NULL },
+    { "license-id", 0, 0, G_OPTION_ARG_FILENAME, &license_id, NULL, NULL },
+    { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements, NULL, NULL },
+    { "issued-at", 0, 0, G_OPTION_ARG_FILENAME, &issued, NULL, NULL },
+    { "expires-at", 0, 0, G_OPTION_ARG_FILENAME, &expires, NULL, NULL },
+    { "out", 'd', 0, G_OPTION_ARG_FILENAME, &out_dir, NULL, NULL },
+    { "output", 0, 0, G_OPTION_ARG_FILENAME, &output, NULL, NULL },
     JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
@@ -726,20 +686,19 @@ exit_code_for_license_error (const GError *error)
     return EXIT_IO;
   switch ((TesseraError) error->code)
     {
-    case TESSERA_ERROR_UNTRUSTED_KEY:
-      return EXIT_UNTRUSTED;
-    case TESSERA_ERROR_TAMPERED:
-    case TESSERA_ERROR_EXPIRED:
-    case TESSERA_ERROR_NOT_YET_VALID:
-    case TESSERA_ERROR_MACHINE_MISMATCH:
-    case TESSERA_ERROR_PRODUCT_MISMATCH:
     case TESSERA_ERROR_INVALID_ARGUMENT: /* correctly signed but malformed */
       return EXIT_INVALID;
     case TESSERA_ERROR_NOT_FOUND:
     case TESSERA_ERROR_PERMISSION_DENIED:
       return EXIT_IO;
     default:
-      return EXIT_INVALID;
+      {
+        int code = tool_cli_exit_for_error (error);
+        /* Whatever else keeps a file from verifying is the file's fault. */
+        return code == TOOL_EXIT_IO || code == TOOL_EXIT_REFUSED || code == TOOL_EXIT_CONFIG
+                   ? EXIT_INVALID
+                   : code;
+      }
     }
 }
 
@@ -895,8 +854,7 @@ cmd_inspect (int argc, char **argv)
   gboolean help = FALSE;
   g_auto (GStrv) key_paths = NULL;
   const GOptionEntry entries[] = {
-    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths,
-      "Public key file (or directory of *.pub) to verify with; repeat for several", "PUB" },
+    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths, NULL, NULL },
     JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
@@ -910,7 +868,8 @@ cmd_inspect (int argc, char **argv)
   g_autoptr (TesseraLicfile) file = verify_file (path, key_paths, &error, &rc);
   if (file == NULL && rc == EXIT_IO)
     return fail_error (rc, error, "inspect: %s", error->message);
-  if (file == NULL && rc == EXIT_UNTRUSTED && key_paths == NULL)
+  if (file == NULL && g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_UNTRUSTED_KEY)
+      && key_paths == NULL)
     {
       /* Not an error of the file: nothing to verify it with. */
       g_autofree char *message
@@ -939,12 +898,9 @@ cmd_verify (int argc, char **argv)
   g_auto (GStrv) key_paths = NULL;
   g_autofree char *machine_id = NULL, *product = NULL;
   const GOptionEntry entries[] = {
-    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths,
-      "Public key file (or directory of *.pub) to trust; repeat for several (required)", "PUB" },
-    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id,
-      "Also require the license to be for this machine ID", "ID" },
-    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product,
-      "Also require the license to be for this product", "PRODUCT" },
+    { "trusted-key", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &key_paths, NULL, NULL },
+    { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine_id, NULL, NULL },
+    { "product", 'p', 0, G_OPTION_ARG_FILENAME, &product, NULL, NULL },
     JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
@@ -987,13 +943,9 @@ cmd_machine_id (int argc, char **argv)
 {
   gboolean help = FALSE, components = FALSE, request = FALSE;
   const GOptionEntry entries[] = {
-    { "components", 'c', 0, G_OPTION_ARG_NONE, &components,
-      "Also print the digest of each component (to explain a changed ID)", NULL },
+    { "components", 'c', 0, G_OPTION_ARG_NONE, &components, NULL, NULL },
     JSON_ENTRY,
-    { "request", 'r', 0, G_OPTION_ARG_NONE, &request,
-      "Print the request to issue a license from instead (digests, no raw value: see "
-      "'issue --request')",
-      NULL },
+    { "request", 'r', 0, G_OPTION_ARG_NONE, &request, NULL, NULL },
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
   };
@@ -1080,8 +1032,7 @@ cmd_trust (int argc, char **argv)
   gboolean help = FALSE;
   g_autofree char *dir = NULL;
   const GOptionEntry entries[] = {
-    { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir,
-      "Trusted-key folder (default: the installed SYSCONFDIR/tessera/keys)", "DIR" },
+    { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir, NULL, NULL },
     JSON_ENTRY,
     HELP_ENTRY,
     G_OPTION_ENTRY_NULL,
@@ -1155,23 +1106,8 @@ cmd_trust (int argc, char **argv)
 }
 
 static const Command commands[] = {
-  { "keygen", "", "Make a new Ed25519 signing key pair and print its key id.", cmd_keygen },
-  { "issue", "",
-    "Issue a signed offline license file for one machine: PRODUCT_MACHINEID.lic "
-    "(printed on stdout).",
-    cmd_issue },
-  { "inspect", "FILE",
-    "Show what a license file says and whether it is valid (verified with --trusted-key).",
-    cmd_inspect },
-  { "verify", "FILE",
-    "Check that a license file is authentic and valid now (for a machine and product).",
-    cmd_verify },
-  { "machine-id", "", "Print this machine's ID, what a user sends the administrator.",
-    cmd_machine_id },
-  { "trust", "PUBFILE",
-    "Trust an issuer's public key on this machine: products with the offline provider then "
-    "accept its license files.",
-    cmd_trust },
+  { "keygen", cmd_keygen }, { "issue", cmd_issue },           { "inspect", cmd_inspect },
+  { "verify", cmd_verify }, { "machine-id", cmd_machine_id }, { "trust", cmd_trust },
 };
 
 static const Command *
@@ -1183,25 +1119,36 @@ find_command (const char *name)
   return NULL;
 }
 
+/* Every command of the table runs, and every one that runs is in it. */
+static void
+check_commands (void)
+{
+  for (const ToolCommand *c = tool_spec_license.commands; c->name != NULL; c++)
+    if (find_command (c->name) == NULL)
+      g_error ("tessera-license: command '%s' is in the table but not implemented", c->name);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (tool_cli_find (&tool_spec_license, commands[i].name) == NULL)
+      g_error ("tessera-license: command '%s' is not in the table", commands[i].name);
+}
+
 static void
 print_top_help (void)
 {
-  printf ("Usage:\n  tessera-license COMMAND [OPTION…]\n\n"
-          "Make signing keys, issue, inspect and verify Tessera offline license files.\n\n"
-          "Commands:\n");
-  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    printf ("  %-12s %s\n", commands[i].name, commands[i].summary);
   g_autofree char *docdir = installed_dir (TESSERA_BIN_TO_DOC, TESSERA_DOC_DIR);
   g_autofree char *doc = g_build_filename (docdir, "license-file.md", NULL);
-  printf ("\n'tessera-license COMMAND --help' shows a command's options.\n"
-          "File format and examples: %s.\n\n%s",
-          doc, EXIT_CODES_HELP);
+  g_autofree char *extra = g_strdup_printf (
+      "File format and examples: %s.\nOn failure exactly one line, starting with "
+      "\"tessera-license: \", goes to stderr.",
+      doc);
+  g_autofree char *text = tool_cli_help (&tool_spec_license, extra);
+  fputs (text, stdout);
 }
 
 int
 main (int argc, char **argv)
 {
   g_set_prgname ("tessera-license");
+  check_commands ();
   /* --json may also come before the command, as with tessera. */
   while (argc > 1 && (g_str_equal (argv[1], "--json") || g_str_equal (argv[1], "-j")))
     {
@@ -1227,10 +1174,20 @@ main (int argc, char **argv)
     }
   if (g_str_equal (name, "--version"))
     {
-      printf ("tessera-license %s\n", TESSERA_VERSION_STRING);
+      tool_cli_print_version (&tool_spec_license);
       return EXIT_OK;
     }
   const Command *command = find_command (name);
+  const char *near = command == NULL ? tool_cli_nearest_command (&tool_spec_license, name) : NULL;
+  if (command == NULL && near != NULL)
+    return fail (EXIT_USAGE, "unknown command '%s': did you mean '%s'?", name, near);
+  if (command == NULL && name[0] == '-')
+    {
+      char *args[] = { (char *) "tessera-license", (char *) name, NULL };
+      g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_license, NULL, 2, args);
+      return fail (EXIT_USAGE, "%s (see 'tessera-license --help')",
+                   unknown != NULL ? unknown : "unknown option");
+    }
   if (command == NULL)
     return fail (EXIT_USAGE, "unknown command '%s' (see 'tessera-license --help')", name);
   /* The command sees itself as argv[0]. */

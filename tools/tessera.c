@@ -18,70 +18,16 @@ static gboolean opt_help;
 /* The command being run, for messages ("tessera activate: ..."). */
 static const char *current_command;
 
-#define EXIT_CODES_HELP                                                                            \
-  "Exit status:\n"                                                                                 \
-  "  0    ok\n"                                                                                    \
-  "  1    usage: bad command line\n"                                                               \
-  "  2    not licensed: no license, no provider, revoked, terminated, other product\n"             \
-  "  3    expired, not yet valid, or the clock was set back\n"                                     \
-  "  4    quota exceeded: every seat is taken\n"                                                   \
-  "  5    authentication: missing or wrong API key, organization required\n"                       \
-  "  6    unavailable: the license server cannot be reached\n"                                     \
-  "  7    invalid license file: modified, damaged, or signed by an untrusted key\n"                \
-  "  8    the license is for another machine\n"                                                    \
-  "  9    configuration or plugin problem\n"                                                       \
-  "  10   any other error (file system, refused request)\n"                                        \
-  "  130  interrupted (SIGINT/SIGTERM) before it was done\n"                                       \
-  "tessera run exits with the command's status (128+N if signal N killed it).\n"
-
 /* ---- errors and exit codes ---- */
 
 int
 cli_exit_code (const GError *error)
 {
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return CLI_EXIT_INTERRUPTED;
-  if (error->domain != TESSERA_ERROR)
-    return CLI_EXIT_OTHER;
-  switch ((TesseraError) error->code)
-    {
-    case TESSERA_ERROR_NOT_FOUND:
-    case TESSERA_ERROR_NO_PROVIDER:
-    case TESSERA_ERROR_PRODUCT_MISMATCH:
-    case TESSERA_ERROR_REVOKED:
-    case TESSERA_ERROR_TERMINATED:
-    case TESSERA_ERROR_RELEASED:
-      return CLI_EXIT_NOT_LICENSED;
-    case TESSERA_ERROR_EXPIRED:
-    case TESSERA_ERROR_NOT_YET_VALID:
-    case TESSERA_ERROR_CLOCK_ROLLBACK:
-      return CLI_EXIT_EXPIRED;
-    case TESSERA_ERROR_QUOTA_EXCEEDED:
-    case TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED:
-      return CLI_EXIT_QUOTA;
-    case TESSERA_ERROR_AUTH:
-    case TESSERA_ERROR_ORG_REQUIRED:
-      return CLI_EXIT_AUTH;
-    case TESSERA_ERROR_NETWORK:
-    case TESSERA_ERROR_UNAVAILABLE:
-      return CLI_EXIT_UNAVAILABLE;
-    case TESSERA_ERROR_TAMPERED:
-    case TESSERA_ERROR_UNTRUSTED_KEY:
-      return CLI_EXIT_INVALID_FILE;
-    case TESSERA_ERROR_MACHINE_MISMATCH:
-      return CLI_EXIT_MACHINE;
-    case TESSERA_ERROR_CONFIG:
-    case TESSERA_ERROR_PLUGIN_LOAD:
-    case TESSERA_ERROR_ABI_MISMATCH:
-    case TESSERA_ERROR_BACKEND:
-    case TESSERA_ERROR_NOT_SUPPORTED:
-      return CLI_EXIT_CONFIG;
-    case TESSERA_ERROR_FAILED:
-    case TESSERA_ERROR_INVALID_ARGUMENT:
-    case TESSERA_ERROR_PERMISSION_DENIED:
-    default:
-      return CLI_EXIT_OTHER;
-    }
+  /* What the user asks is always a license: none found is "not licensed"
+   * (tessera-admin's "not found" is a missing organization or pool). */
+  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND))
+    return TOOL_EXIT_NOT_LICENSED;
+  return tool_cli_exit_for_error (error);
 }
 
 char *
@@ -192,19 +138,21 @@ cli_usage (const char *name, const char *format, ...)
   va_start (args, format);
   g_autofree char *message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_autofree char *full = g_strdup_printf ("%s (see 'tessera %s%s--help')", message,
-                                           name ? name : "", name ? " " : "");
+  /* A suggestion is the help that is needed. */
+  g_autofree char *full = strstr (message, "did you mean") != NULL
+                              ? g_strdup (message)
+                              : g_strdup_printf ("%s (see 'tessera %s%s--help')", message,
+                                                 name ? name : "", name ? " " : "");
   return report ("usage", CLI_EXIT_USAGE, full);
 }
 
 /* ---- options ---- */
 
+/* Their help is in the table (tool-spec-tessera.c). */
 static const GOptionEntry global_entries[] = {
-  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cli_opt_config,
-    "Use this configuration file instead of the usual search", "FILE" },
-  { "json", 'j', 0, G_OPTION_ARG_NONE, &cli_opt_json,
-    "Print JSON on stdout (errors too: {\"error\": {...}})", NULL },
-  { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, "Show this help", NULL },
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cli_opt_config, NULL, NULL },
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &cli_opt_json, NULL, NULL },
+  { "help", 'h', 0, G_OPTION_ARG_NONE, &opt_help, NULL, NULL },
   G_OPTION_ENTRY_NULL,
 };
 
@@ -213,24 +161,25 @@ static const CliCommand *find_command (const char *name);
 int
 cli_parse (const char *name, const GOptionEntry *entries, int max_args, int *argc, char ***argv)
 {
-  const CliCommand *command = find_command (name);
-  /* The usage line GOption prints is "PRGNAME [OPTION…] PARAMETERS". */
-  g_autofree char *prgname = g_strdup_printf ("tessera %s", name);
-  g_set_prgname (prgname);
-  g_autoptr (GOptionContext) context = g_option_context_new (command->parameters);
-  g_option_context_set_summary (context, command->summary);
-  g_option_context_set_description (context, EXIT_CODES_HELP);
+  const ToolCommand *command = tool_cli_find (&tool_spec_tessera, name);
+  g_assert (command != NULL);
+  /* Before GOption, which says only "Unknown option": the nearest one. */
+  g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_tessera, command, *argc, *argv);
+  if (unknown != NULL)
+    return cli_usage (name, "%s", unknown);
+  g_autofree GOptionEntry *own = tool_cli_entries (&tool_spec_tessera, command, entries);
+  g_autofree GOptionEntry *global = tool_cli_entries (&tool_spec_tessera, NULL, global_entries);
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
   g_option_context_set_help_enabled (context, FALSE);
-  if (entries != NULL)
-    g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_add_main_entries (context, global_entries, NULL);
+  g_option_context_add_main_entries (context, own, NULL);
+  g_option_context_add_main_entries (context, global, NULL);
 
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (context, argc, argv, &error))
     return cli_usage (name, "%s", error->message);
   if (opt_help)
     {
-      g_autofree char *text = g_option_context_get_help (context, TRUE, NULL);
+      g_autofree char *text = tool_cli_command_help (&tool_spec_tessera, command);
       fputs (text, stdout);
       return CLI_EXIT_OK;
     }
@@ -241,6 +190,22 @@ cli_parse (const char *name, const GOptionEntry *entries, int max_args, int *arg
   if (max_args >= 0 && *argc - 1 > max_args)
     return cli_usage (name, "unexpected argument '%s'", (*argv)[1 + max_args]);
   return -1;
+}
+
+int
+cli_check_product (const char *name, TesseraEngine *engine, const char *product)
+{
+  g_auto (GStrv) products = tessera_engine_dup_products (engine);
+  if (products == NULL || product == NULL
+      || g_strv_contains ((const char *const *) products, product))
+    return -1;
+  g_autofree char *list = g_strjoinv (", ", products);
+  const char *near = tool_cli_nearest (product, (const char *const *) products);
+  if (near != NULL)
+    return cli_usage (name,
+                      "unknown product '%s': did you mean '%s'? (this configuration licenses %s)",
+                      product, near, list);
+  return cli_usage (name, "unknown product '%s' (this configuration licenses %s)", product, list);
 }
 
 /* ---- the engine and activation ---- */
@@ -546,9 +511,7 @@ cli_json_print (JsonBuilder *b)
 
 /* ---- commands ---- */
 
-static const CliCommand run_command
-    = { "run", "-- COMMAND [ARG…]", "Run a command while holding one license (one session)",
-        cli_run_command };
+static const CliCommand run_command = { "run", cli_run_command };
 
 static const CliCommand *
 find_command (const char *name)
@@ -564,29 +527,37 @@ find_command (const char *name)
   return NULL;
 }
 
+/* Every command of the table runs, and every one that runs is in the
+ * table: --help and the man page list what there is. */
 static void
-print_main_help (void)
+check_commands (void)
 {
-  GString *out = g_string_new ("Usage:\n  tessera [--config FILE] [--json] COMMAND [OPTION...]\n\n"
-                               "Licenses of Tessera products on this machine.\n\nCommands:\n");
+  for (const ToolCommand *c = tool_spec_tessera.commands; c->name != NULL; c++)
+    if (find_command (c->name) == NULL)
+      g_error ("tessera: command '%s' is in the table but not implemented", c->name);
   const CliCommand *groups[] = { cli_info_commands, cli_license_commands, &run_command };
   const guint sizes[] = { cli_n_info_commands, cli_n_license_commands, 1 };
   for (guint g = 0; g < G_N_ELEMENTS (groups); g++)
     for (guint i = 0; i < sizes[g]; i++)
-      g_string_append_printf (out, "  %-16s %s\n", groups[g][i].name, groups[g][i].summary);
-  g_string_append (out, "\nGlobal options (before or after the command):\n"
-                        "  -c, --config FILE  use this configuration file\n"
-                        "  -j, --json         print JSON on stdout\n"
-                        "  -h, --help         show help ('tessera COMMAND --help' for one)\n\n");
-  g_string_append (out, EXIT_CODES_HELP);
-  fputs (out->str, stdout);
-  g_string_free (out, TRUE);
+      if (tool_cli_find (&tool_spec_tessera, groups[g][i].name) == NULL)
+        g_error ("tessera: command '%s' is not in the table", groups[g][i].name);
+}
+
+static void
+print_main_help (void)
+{
+  g_autofree char *text = tool_cli_help (
+      &tool_spec_tessera, "Global options go before or after the command.\n"
+                          "tessera run exits with the command's status (128+N if signal N "
+                          "killed it).");
+  fputs (text, stdout);
 }
 
 int
 main (int argc, char **argv)
 {
   g_set_prgname ("tessera");
+  check_commands ();
   /* Global options before the command; the command's parser accepts them
    * too, after it. */
   int i = 1;
@@ -597,6 +568,11 @@ main (int argc, char **argv)
         cli_opt_json = TRUE;
       else if (g_str_equal (arg, "--help") || g_str_equal (arg, "-h"))
         opt_help = TRUE;
+      else if (g_str_equal (arg, "--version"))
+        {
+          tool_cli_print_version (&tool_spec_tessera);
+          return CLI_EXIT_OK;
+        }
       else if (g_str_equal (arg, "--config") || g_str_equal (arg, "-c"))
         {
           if (i + 1 >= argc)
@@ -610,7 +586,11 @@ main (int argc, char **argv)
           cli_opt_config = g_strdup (arg + strlen ("--config="));
         }
       else
-        return cli_usage (NULL, "unknown option %s", arg);
+        {
+          char *args[] = { (char *) "tessera", (char *) arg, NULL };
+          g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_tessera, NULL, 2, args);
+          return cli_usage (NULL, "%s", unknown != NULL ? unknown : "unknown option");
+        }
     }
   if (i >= argc)
     {
@@ -645,6 +625,14 @@ main (int argc, char **argv)
         for (guint k = 0; k < sizes[g]; k++)
           if (g_str_has_prefix (groups[g][k].name, prefix))
             return cli_usage (NULL, "'%s' needs a subcommand: '%s'", name, groups[g][k].name);
+      /* "ofline install" is two words, "activte" one. */
+      g_autofree char *two = i + 1 < argc ? g_strdup_printf ("%s %s", argv[i], argv[i + 1]) : NULL;
+      const char *near = two != NULL ? tool_cli_nearest_command (&tool_spec_tessera, two) : NULL;
+      g_autofree char *typed = g_strdup (near != NULL ? two : name);
+      if (near == NULL)
+        near = tool_cli_nearest_command (&tool_spec_tessera, name);
+      if (near != NULL)
+        return cli_usage (NULL, "unknown command '%s': did you mean '%s'?", typed, near);
       return cli_usage (NULL, "unknown command '%s'", name);
     }
   current_command = command->name;

@@ -115,6 +115,16 @@ gboolean tessera_engine_load (TesseraEngine *engine, GError **error);
 char **tessera_engine_dup_providers (TesseraEngine *engine);
 
 /**
+ * tessera_engine_dup_products:
+ *
+ * Returns: (transfer full) (nullable): the products the configuration
+ *   licenses (`[engine] products`), which tessera_engine_activate() refuses
+ *   any other product than; NULL when it does not restrict them. Free with
+ *   g_strfreev().
+ */
+char **tessera_engine_dup_products (TesseraEngine *engine);
+
+/**
  * tessera_engine_dup_installed:
  *
  * Returns: (transfer full): sorted names of every provider available: plugins

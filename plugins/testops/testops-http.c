@@ -34,6 +34,10 @@ set_server_error (GError **error, const char *server, guint status, JsonObject *
     code = TESSERA_ERROR_UNAVAILABLE;
   else if (nick == NULL || !tessera_error_from_nick (nick, &code))
     code = status == 401 ? TESSERA_ERROR_AUTH : TESSERA_ERROR_FAILED;
+  /* The server refusing who the credentials name (not a member of the
+   * organization) is about the credentials, not a file of this machine. */
+  if (code == TESSERA_ERROR_PERMISSION_DENIED)
+    code = TESSERA_ERROR_AUTH;
 
   /* The organizations to choose from, from the structured answer: the
    * server's own message lists them too, in words meant for its API, so
