@@ -89,8 +89,11 @@ admin_parse (const char *name, const GOptionEntry *entries, int *argc, char ***a
   g_assert (command != NULL);
   /* Before GOption, which says only "Unknown option": the nearest one. */
   g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_admin, command, *argc, *argv);
-  if (unknown != NULL)
+  /* A suggestion is the help that is needed; without one, where to look. */
+  if (unknown != NULL && strstr (unknown, "did you mean") != NULL)
     return admin_fail (EXIT_USAGE, "%s: %s", name, unknown);
+  if (unknown != NULL)
+    return admin_fail (EXIT_USAGE, "%s: %s (see 'tessera-admin %s --help')", name, unknown, name);
   g_autofree GOptionEntry *own = tool_cli_entries (&tool_spec_admin, command, entries);
   g_autofree GOptionEntry *global = tool_cli_entries (&tool_spec_admin, NULL, common);
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);

@@ -232,8 +232,12 @@ parse_command (const Command *command, const GOptionEntry *entries, gboolean *he
   g_assert (spec != NULL);
   /* Before GOption, which says only "Unknown option": the nearest one. */
   g_autofree char *unknown = tool_cli_unknown_option (&tool_spec_license, spec, *argc, *argv);
-  if (unknown != NULL)
+  /* A suggestion is the help that is needed; without one, where to look. */
+  if (unknown != NULL && strstr (unknown, "did you mean") != NULL)
     return fail (EXIT_USAGE, "%s: %s", command->name, unknown);
+  if (unknown != NULL)
+    return fail (EXIT_USAGE, "%s: %s (see 'tessera-license %s --help')", command->name, unknown,
+                 command->name);
   g_autofree GOptionEntry *checked = tool_cli_entries (&tool_spec_license, spec, entries);
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
   /* --help is our own entry: GOption would exit() from inside the parser. */
