@@ -132,6 +132,14 @@ cli_fail (const GError *error)
 }
 
 int
+cli_fail_file (const GError *error)
+{
+  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND))
+    return report (error_nick (error), TOOL_EXIT_IO, error->message);
+  return cli_fail (error);
+}
+
+int
 cli_usage (const char *name, const char *format, ...)
 {
   va_list args;
