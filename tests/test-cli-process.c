@@ -356,7 +356,7 @@ test_offline_only (void)
   const char *status[] = { "--config", "@DIR@/online-first.conf", "status", NULL };
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 2);
+  g_assert_cmpint (run_cli (&f, status, &out, &err), ==, 9);
   assert_one_line (err, "provider 'testops' is not installed in .*/plugins \\(installed: "
                         "offline\\)");
 
@@ -418,7 +418,7 @@ test_offline_parallel (void)
 
   const char *again[] = { C ("offline", "install", "@FILES@/good.lic", NULL) };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_cli (&f, again, &out, &err), ==, 10);
+  g_assert_cmpint (run_cli (&f, again, &out, &err), ==, 11);
   g_assert_cmpstr (out, ==, "");
   assert_one_line (err, "^tessera offline install: good.lic: not installed: license lic-good is "
                         "already installed as .*/KRE_[A-Z0-9-]+\\.lic \\(the same file\\)");
