@@ -16,5 +16,5 @@ echo "$out" | grep -q '^license: product=KRE provider=offline .*kind=node-locked
 echo "$out" | grep -q "^feature 'reports': enabled$"
 echo "$out" | grep -q 'modified or damaged'
 echo "$out" | grep -q '^exit status 1$'
-echo "$out" | grep -q '^exit status 3$'
+echo "$out" | grep -q '^exit status 7$'
 echo "readme-walkthrough: ok"

@@ -399,7 +399,7 @@ static const CliCase cases[] = {
         C ("offline", "install", "@FILES@/kat.lic")),
   CASE ("install-missing-file", NULL, 10, NULL, "cannot read '.*nope.lic'", NULL, NULL,
         C ("offline", "install", "@DIR@/nope.lic")),
-  CASE ("install-directory", NULL, 11, NULL, "it is a directory", NULL, NULL,
+  CASE ("install-directory", NULL, 10, NULL, "it is a directory", NULL, NULL,
         C ("offline", "install", "@DIR@")),
   CASE ("install-not-configured", NULL, 9, NULL, "provider 'offline' is not configured", NULL, NULL,
         "--config", "@DIR@/mock.conf", "offline", "install", "@FILES@/good.lic"),

@@ -41,9 +41,10 @@ int cli_exit_code (const GError *error);
 /* Reports @error: one line "tessera: MESSAGE" on stderr and, with --json,
  * {"error": {...}} on stdout. Returns its exit code. */
 int cli_fail (const GError *error);
-/* The same for an error about a file the user named: that the file is
- * missing is a file problem (exit 10), not a missing license. */
-int cli_fail_file (const GError *error);
+/* The same for an error about the file @path the user named: that it is
+ * missing or not a regular file is a file problem (exit 10), not a
+ * missing license or a refusal. */
+int cli_fail_file (const GError *error, const char *path);
 /* The same for a usage error of command @name (exit code 1). */
 G_GNUC_PRINTF (2, 3)
 int cli_usage (const char *name, const char *format, ...);

@@ -142,7 +142,7 @@ cli_machine_id_explain (const char *path, char **key_paths)
       if (contents != NULL)
         file = tessera_licfile_verify (contents, keys, &error);
       if (file == NULL)
-        return cli_fail (error);
+        return cli_fail_file (error, path);
       match = tessera_licfile_match_machine (file, fp);
       /* Machine only: whether it expired is `tessera status`'s answer. */
       tessera_licfile_check_fingerprint (file, NULL, fp, tessera_licfile_get_issued_at (file),

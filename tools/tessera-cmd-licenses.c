@@ -408,7 +408,7 @@ cmd_offline_install (const char *name, int argc, char **argv)
               engine, "offline", argv[1],
               opt_replace ? TESSERA_INSTALL_REPLACE : TESSERA_INSTALL_NONE, &error))
              == NULL)
-    return cli_fail_file (error);
+    return cli_fail_file (error, argv[1]);
   if (cli_opt_json)
     print_license_json ("installed", license, NULL, FALSE);
   else

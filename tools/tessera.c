@@ -132,9 +132,11 @@ cli_fail (const GError *error)
 }
 
 int
-cli_fail_file (const GError *error)
+cli_fail_file (const GError *error, const char *path)
 {
-  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND))
+  if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND)
+      || (path != NULL && g_file_test (path, G_FILE_TEST_EXISTS)
+          && !g_file_test (path, G_FILE_TEST_IS_REGULAR)))
     return report (error_nick (error), TOOL_EXIT_IO, error->message);
   return cli_fail (error);
 }
