@@ -120,10 +120,12 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
 }
 
 /* Runs $TESSERA_SERVER with @args (NULL-terminated) where it must refuse
- * to start: asserts exit status 1, nothing on stdout and exactly one line
- * "tessera-server: …" on stderr. Returns: (transfer full): that line. */
+ * to start: asserts exit status @exit_code (the table of tools/tool-cli.h:
+ * 1 usage, 9 configuration, 10 file or database), nothing on stdout and
+ * exactly one line "tessera-server: …" on stderr. Returns: (transfer
+ * full): that line. */
 static inline char *
-server_util_refused (const char *const *args)
+server_util_refused (const char *const *args, int exit_code)
 {
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
@@ -140,7 +142,7 @@ server_util_refused (const char *const *args)
   g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
   g_assert_no_error (error);
   g_assert_true (g_subprocess_get_if_exited (p));
-  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, exit_code);
   g_assert_cmpstr (out, ==, "");
   g_assert_true (g_str_has_prefix (err, "tessera-server: "));
   g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */

@@ -226,7 +226,7 @@ test_idle_timeout_refused (Fixture *f, gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       const char *args[] = { "--database", "never-opened.db", "--idle-timeout", bad[i], NULL };
-      g_autofree char *line = server_util_refused (args);
+      g_autofree char *line = server_util_refused (args, 1);
       g_assert_nonnull (strstr (line, "idle-timeout"));
     }
 }

@@ -105,10 +105,10 @@ instance_stop (Fixture *f, GSubprocess *proc, guint n)
   g_object_unref (proc);
 }
 
-/* The server on the fixture's database with @args must refuse to start;
- * returns its one line. */
+/* The server on the fixture's database with @args must refuse to start
+ * with @exit_code; returns its one line. */
 static char *
-refused (Fixture *f, const char *const *args)
+refused (Fixture *f, const char *const *args, int exit_code)
 {
   const char *all[12] = { "--database", f->db, "--listen", "127.0.0.1:0" };
   for (guint i = 0; args[i] != NULL; i++)
@@ -116,7 +116,7 @@ refused (Fixture *f, const char *const *args)
       g_assert_cmpuint (4 + i, <, G_N_ELEMENTS (all) - 1);
       all[4 + i] = args[i];
     }
-  return server_util_refused (all);
+  return server_util_refused (all, exit_code);
 }
 
 static char *
@@ -229,14 +229,14 @@ test_wrong_kek (Fixture *f, gconstpointer data)
   g_assert_cmpint (admin (f, NULL, NULL, "signing-key", "create-kek", "--file", other, NULL), ==,
                    0);
   const char *args[] = { "--key-encryption-key", other, NULL };
-  g_autofree char *err = refused (f, args);
+  g_autofree char *err = refused (f, args, 10);
   g_assert_nonnull (strstr (err, "does not open with this key-encryption key"));
   g_assert_cmpint (stored_keys (f), ==, 1);
   /* nor does tessera-admin store a key sealed with it */
   g_autofree char *admin_err = NULL;
   g_assert_cmpint (
-      admin (f, NULL, &admin_err, "signing-key", "rotate", "--key-encryption-key", other, NULL), !=,
-      0);
+      admin (f, NULL, &admin_err, "signing-key", "rotate", "--key-encryption-key", other, NULL), ==,
+      10);
   g_assert_nonnull (strstr (admin_err, "does not open"));
   g_assert_cmpint (stored_keys (f), ==, 1);
 }
@@ -258,17 +258,18 @@ typedef struct
   const char *name;
   KekCase how;
   const char *message_part;
+  int exit_code; /* 10: a file problem; 1: a bad command line */
 } KekTest;
 
 static const KekTest kek_tests[] = {
-  { "missing", KEK_MISSING, "No such file" },
-  { "loose-mode", KEK_LOOSE_MODE, "chmod 600" },
-  { "short", KEK_SHORT, "64 hexadecimal" },
-  { "not-hex", KEK_NOT_HEX, "64 hexadecimal" },
-  { "long", KEK_LONG, "64 hexadecimal" },
-  { "symlink", KEK_SYMLINK, "symbolic link" },
-  { "directory", KEK_DIRECTORY, "not a regular file" },
-  { "with-key-dir", KEK_WITH_KEY_DIR, "exclude each other" },
+  { "missing", KEK_MISSING, "No such file", 10 },
+  { "loose-mode", KEK_LOOSE_MODE, "chmod 600", 10 },
+  { "short", KEK_SHORT, "64 hexadecimal", 10 },
+  { "not-hex", KEK_NOT_HEX, "64 hexadecimal", 10 },
+  { "long", KEK_LONG, "64 hexadecimal", 10 },
+  { "symlink", KEK_SYMLINK, "symbolic link", 10 },
+  { "directory", KEK_DIRECTORY, "not a regular file", 10 },
+  { "with-key-dir", KEK_WITH_KEY_DIR, "exclude each other", 1 },
 };
 
 /* A key file that cannot be used stops the server before it opens the
@@ -318,7 +319,7 @@ test_kek_file (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   const char *args[]
       = { "--key-encryption-key", path, key_dir ? "--key-dir" : NULL, key_dir, NULL };
-  g_autofree char *err = refused (f, args);
+  g_autofree char *err = refused (f, args, t->exit_code);
   if (strstr (err, t->message_part) == NULL)
     g_error ("%s: %s", t->name, err);
   if (test_store_is_url (f->db))
@@ -420,7 +421,7 @@ test_import (Fixture *f, gconstpointer data)
   g_autofree char *err = NULL;
   g_assert_cmpint (admin (f, NULL, &err, "signing-key", "import", "--key-encryption-key", f->kek,
                           "--key", secret, NULL),
-                   ==, 3);
+                   ==, 11);
   g_assert_nonnull (strstr (err, "already stored"));
   g_assert_cmpint (stored_keys (f), ==, 1);
 }
@@ -484,7 +485,7 @@ test_tampered (Fixture *f, gconstpointer data)
   g_autofree char *sql = g_strdup_printf ("UPDATE signing_keys SET public_key = '%s'", line);
   test_store_exec (f->db, sql);
   const char *args[] = { "--key-encryption-key", f->kek, NULL };
-  g_autofree char *err = refused (f, args);
+  g_autofree char *err = refused (f, args, 10);
   g_assert_nonnull (strstr (err, "is not the sealed key's"));
 }
 

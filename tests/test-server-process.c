@@ -83,7 +83,7 @@ test_http_threads_refused (Fixture *f, gconstpointer data)
       const char *args[]
           = { "--database",     db,        "--key-dir", f->keys, "--listen", "127.0.0.1:0",
               "--http-threads", values[i], NULL };
-      g_autofree char *err = server_util_refused (args);
+      g_autofree char *err = server_util_refused (args, 1);
       g_assert_nonnull (strstr (err, "http-threads"));
       g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
       g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
@@ -494,7 +494,7 @@ test_insecure_refused (Fixture *f, gconstpointer data)
                          "--listen",
                          "0.0.0.0:0",
                          NULL };
-  g_autofree char *err = server_util_refused (args);
+  g_autofree char *err = server_util_refused (args, 1);
   g_assert_nonnull (strstr (err, "--allow-insecure"));
   /* nothing was created either */
   g_assert_false (g_file_test (f->keys, G_FILE_TEST_EXISTS));
@@ -508,7 +508,7 @@ test_url_needs_kek (Fixture *f, gconstpointer data)
 {
   const char *args[]
       = { "--database", "postgresql://127.0.0.1:1/none", "--listen", "127.0.0.1:0", NULL };
-  g_autofree char *err = server_util_refused (args);
+  g_autofree char *err = server_util_refused (args, 1);
   g_assert_nonnull (strstr (err, "--key-encryption-key FILE is required with a PostgreSQL"));
 }
 

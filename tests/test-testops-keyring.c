@@ -38,7 +38,7 @@ test_keyring (Fixture *f, gconstpointer data)
   g_autoptr (TesseraActivateOptions) beta = tessera_activate_options_new ();
   tessera_activate_options_set (beta, TESSERA_OPTION_ORG_ID, "beta");
   g_assert_null (activate (later, beta, &error));
-  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "not a member of organization beta"));
   g_clear_error (&error);
 

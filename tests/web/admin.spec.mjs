@@ -215,7 +215,7 @@ webTest('Offline Licenses: create after a warning, the download verifies for tha
   const key = env('TESSERA_TRUSTED_KEY');
   await run(tool, ['verify', file, '--trusted-key', key, '--machine-id', machine, '--product', 'KRE']);
   await assert.rejects(run(tool, ['verify', file, '--trusted-key', key, '--machine-id', '7QK2-M4RD-X9T1-0BHC']),
-    (e) => e.code === 3);
+    (e) => e.code === 8);
 });
 
 webTest('Online Licenses: force-release a session started by an API client, remove its machine', async (page) => {
