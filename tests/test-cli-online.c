@@ -615,6 +615,41 @@ test_grace_from_last_answer (void)
   online_tear_down (&o);
 }
 
+/* The clock set back behind the last signed answer, with the server gone:
+ * no grace at all (a rolled-back clock would otherwise stretch it), and the
+ * message says why; the real clock back, the grace holds again. */
+static void
+test_grace_clock_set_back (void)
+{
+  const char *extra[] = { "--lease", "3600", NULL };
+  Online o = { 0 };
+  g_autofree char *clock_dir = test_tmpdir_new ();
+  g_autofree char *clock = faked_clock_begin (clock_dir);
+  online_set_up (&o, "floating", 1, extra);
+  write_conf (o.f.dir, o.url, o.keys, "grace-seconds=600\n");
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  cli_expect (&o, 0, activate, &out, &err);
+  server_util_terminate (o.proc);
+  g_clear_object (&o.proc);
+
+  faked_clock_set (clock, -3600);
+  cli_expect (&o, 6, validate, &out, &err);
+  assert_one_line (err, "clock is before its last answer \\([^)]*\\): no grace without a new "
+                        "answer");
+  /* Refused, not forgotten: the kept session is still there for later. */
+  faked_clock_set (clock, 0);
+  cli_expect (&o, 0, validate, &out, &err);
+  assert_matches ("stdout", "^valid: KRE floating license", out);
+  faked_clock_end ();
+  g_unsetenv ("TESSERA_API_KEY");
+  online_tear_down (&o);
+}
+
 /* ---- a hung server ---- */
 
 /* A server with @sessions floating KRE seats behind a forwarder, a kept
@@ -817,6 +852,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-online/validate/moved", test_moved);
   g_test_add_func ("/cli-online/validate/revoked", test_revoked);
   g_test_add_func ("/cli-online/grace/last-answer", test_grace_from_last_answer);
+  g_test_add_func ("/cli-online/grace/clock-set-back", test_grace_clock_set_back);
   g_test_add_func ("/cli-online/hung/validate", test_hung_validate);
   g_test_add_func ("/cli-online/hung/several", test_hung_several);
   g_test_add_func ("/cli-online/hung/run", test_hung_run);
