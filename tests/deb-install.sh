@@ -168,6 +168,17 @@ for f in "$libdir/libtessera.so.0" "$full/usr/bin/tessera-license" "$full/usr/bi
          "$libdir/pkgconfig/tessera.pc" "$libdir/cmake/Tessera/TesseraConfig.cmake"; do
   [ -e "$f" ] || fail "${f#"$full"} is not installed"
 done
+# Each tool's man page and completions, generated from its command table
+# (tools/tool-cli-gen.c), not help2man's.
+for t in tessera tessera-license tessera-admin tessera-server; do
+  man="$full/usr/share/man/man1/$t.1.gz"
+  [ -e "$man" ] || fail "the man page of $t is not installed"
+  zcat "$man" | grep -q '^\.SH "*EXIT STATUS' || fail "the man page of $t has no EXIT STATUS"
+  [ -e "$full/usr/share/bash-completion/completions/$t" ] \
+    || fail "the bash completion of $t is not installed"
+  [ -e "$full/usr/share/zsh/vendor-completions/_$t" ] \
+    || fail "the zsh completion of $t is not installed"
+done
 for s in NoNewPrivileges=yes ProtectSystem=strict StateDirectory=tessera DynamicUser=yes; do
   grep -q "^$s" "$full/lib/systemd/system/tessera-server.service" \
     || fail "tessera-server.service lacks $s"
