@@ -578,7 +578,12 @@ testops_list (gpointer instance, const char *product, GError **error)
           || (product != NULL && !g_str_equal (r->product, product)))
         continue;
       if (machine_id == NULL && machine_error == NULL)
-        machine_id = testops_dup_machine_id (self, &machine_error);
+        {
+          machine_id = testops_dup_machine_id (self, &machine_error);
+          if (machine_id == NULL && machine_error == NULL)
+            machine_error = g_error_new_literal (TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                                                 "this machine's ID cannot be computed");
+        }
       g_autoptr (GError) unusable = NULL;
       if (machine_id == NULL)
         unusable = g_error_new (TESSERA_ERROR,
