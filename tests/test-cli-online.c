@@ -2,7 +2,8 @@
  * user meets when a kept session ends or the server goes quiet (issue 16):
  * validate never takes a seat (a node-locked license moved to a second
  * machine stays there) and keeps saying why a session ended (revoked, seen
- * by every later validate and status); the grace counts from the last
+ * by every later validate and status); a kept record edited by hand is
+ * shown unusable with the reason; the grace counts from the last
  * signed answer, and its message states the real time since; a hung server
  * costs one request bounded by timeout-seconds, and `run` exits once its
  * command stopped; `run --wait` shows its progress on a terminal and one
@@ -544,6 +545,47 @@ test_revoked (void)
   online_tear_down (&o);
 }
 
+/* A kept record edited by hand (a feature added): status says it is
+ * unusable and why, validate fails with one line, release still frees its
+ * seat (test-testops-records has every other edit). */
+static void
+test_edited_record (void)
+{
+  Online o = { 0 };
+  online_set_up (&o, "floating", 1, NULL);
+  write_conf (o.f.dir, o.url, o.keys, NULL);
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  cli_expect (&o, 0, activate, &out, &err);
+  g_autofree char *state = fixture_file (&o.f, "state");
+  g_autoptr (GDir) d = g_dir_open (state, 0, NULL);
+  g_assert_nonnull (d);
+  g_autofree char *path = g_build_filename (state, g_dir_read_name (d), NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL));
+  g_key_file_set_string (kf, "session", "features", "premium;");
+  g_assert_true (g_key_file_save_to_file (kf, path, NULL));
+
+  const char *status[] = { "--config", "@DIR@/online.conf", "status", NULL };
+  cli_expect (&o, 0, status, &out, &err);
+  assert_matches ("stdout",
+                  "^unusable: KRE floating license [^\n]*\n  reason: [^\n]*its features key "
+                  "differs from what the server signed[^\n]*'tessera activate --product KRE'",
+                  out);
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  cli_expect (&o, 7, validate, &out, &err);
+  assert_one_line (err, "its features key differs from what the server signed");
+  const char *release[] = { "--config", "@DIR@/online.conf", "release", "--product", "KRE", NULL };
+  cli_expect (&o, 0, release, &out, &err);
+  g_assert_cmpuint (online_sessions (&o, NULL), ==, 0);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_unsetenv ("TESSERA_API_KEY");
+  online_tear_down (&o);
+}
+
 /* ---- the grace counts from the last signed answer ---- */
 
 /* A kept session validated (a signed answer) after the activation, then
@@ -851,6 +893,7 @@ main (int argc, char **argv)
   cli_files_set_up ();
   g_test_add_func ("/cli-online/validate/moved", test_moved);
   g_test_add_func ("/cli-online/validate/revoked", test_revoked);
+  g_test_add_func ("/cli-online/status/edited-record", test_edited_record);
   g_test_add_func ("/cli-online/grace/last-answer", test_grace_from_last_answer);
   g_test_add_func ("/cli-online/grace/clock-set-back", test_grace_clock_set_back);
   g_test_add_func ("/cli-online/hung/validate", test_hung_validate);
