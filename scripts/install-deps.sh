@@ -28,6 +28,7 @@ packages=(
   ccache                                # scripts/build-matrix.sh: its 12 build configurations share compiled objects
   chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
   stress-ng                             # scripts/test-under-load.sh keeps the machine busy while every test runs
+  abigail-tools                         # scripts/abi-check.sh: abidw/abidiff against the ABI baseline abi/libtessera.abi
 )
 # Node.js and npm for playwright-core (tests/web/): the machine's own when it
 # has them (CI's machine has Node.js 20 with npm); otherwise Debian's. Debian

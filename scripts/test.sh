@@ -6,6 +6,8 @@
 #  4. clang-format check of every C source
 #  5. static analysis: cppcheck, clang-tidy, scan-build (scripts/static-analysis.sh)
 #  6. libFuzzer harnesses (clang, ASan + UBSan), 30 s each (docs/fuzzing.md)
+# and, after step 1, libtessera's ABI against the committed baseline
+# (scripts/abi-check.sh, docs/abi.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,9 @@ echo "== 1/6 build (-Werror) and tests"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WERROR=ON -DTESSERA_VALGRIND=ON >/dev/null
 cmake --build build-ci -j"$jobs"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" -LE memcheck | tee -a "$log"
+
+# Issue 18: a removed or changed public function fails here, an added one passes.
+echo "== ABI" && scripts/abi-check.sh build-ci
 
 echo "== 2/6 valgrind"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" -L memcheck | tee -a "$log"
