@@ -320,7 +320,7 @@ if ! (cd "$tmp/p/src" && DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=2" \
 fi
 set=$(for d in "$tmp"/p/*.deb; do dpkg-deb -f "$d" Package; done | grep -v -- '-dbgsym$' | sort | tr '\n' ' ')
 echo "  $set"
-[ "$set" = "libtessera-dev libtessera0 tessera tessera-common tessera-plugin-offline tessera-tools " ] \
+[ "$set" = "gir1.2-tessera-0 libtessera-dev libtessera-doc libtessera0 tessera tessera-common tessera-plugin-offline tessera-tools " ] \
   || fail "the offline-only build made: $set"
 dpkg-deb --fsys-tarfile "$tmp"/p/tessera-common_*.deb | tar -xOf - ./etc/tessera/tessera.conf \
   | grep -q '^providers=offline$' || fail "the offline-only default config does not say providers=offline"
