@@ -28,6 +28,10 @@ packages=(
   ccache                                # scripts/build-matrix.sh: its 12 build configurations share compiled objects
   chromium                              # browser tests of the /admin/ pages (tests/web/, playwright-core)
   stress-ng                             # scripts/test-under-load.sh keeps the machine busy while every test runs
+  abigail-tools                         # scripts/abi-check.sh: abidw/abidiff against the ABI baseline abi/libtessera.abi
+  gobject-introspection libgirepository1.0-dev  # Tessera-0.gir and its typelib (TESSERA_INTROSPECTION)
+  python3-gi gir1.2-glib-2.0 gjs        # tests/python/ and the gjs smoke test load the typelib
+  gi-docgen                             # the API reference (TESSERA_DOCS), generated from the .gir
 )
 # Node.js and npm for playwright-core (tests/web/): the machine's own when it
 # has them (CI's machine has Node.js 20 with npm); otherwise Debian's. Debian

@@ -12,7 +12,8 @@
 #     libsodium... stand in for the dependencies dpkg just checked): the
 #     providers are listed, the installed tessera-license issues an offline
 #     license for this machine and the installed offline plugin activates it,
-#     through a product built against the installed libtessera-dev.
+#     through a product built against the installed libtessera-dev, and
+#     through examples/python/product.py and the installed typelib.
 #     The installed tessera-admin bootstraps a scratch database and the
 #     installed tessera-server serves it on 127.0.0.1 until SIGTERM.
 #  4. A second root with only libtessera0 (+ tessera-common, its dependency)
@@ -97,8 +98,9 @@ deb() { # deb PACKAGE -> its .deb
   done
   fail "package $1 was not built"
 }
-for p in libtessera0 libtessera-dev tessera-common tessera-plugin-offline tessera-plugin-testops \
-         tessera-plugin-devmode tessera-plugin-mock tessera tessera-tools tessera-server; do
+for p in libtessera0 libtessera-dev gir1.2-tessera-0 libtessera-doc tessera-common \
+         tessera-plugin-offline tessera-plugin-testops tessera-plugin-devmode tessera-plugin-mock \
+         tessera tessera-tools tessera-server; do
   deb "$p" >/dev/null
 done
 
@@ -151,8 +153,9 @@ newroot "$full" $debs
 # shellcheck disable=SC2086
 dpkg_root "$full" -i $all_but_server
 dpkg_root "$full" --unpack "$(deb tessera-server)"
-for p in libtessera0 libtessera-dev tessera-common tessera-plugin-offline tessera-plugin-testops \
-         tessera-plugin-devmode tessera-plugin-mock tessera tessera-tools; do
+for p in libtessera0 libtessera-dev gir1.2-tessera-0 libtessera-doc tessera-common \
+         tessera-plugin-offline tessera-plugin-testops tessera-plugin-devmode tessera-plugin-mock \
+         tessera tessera-tools; do
   dpkg-query --root="$full" -W -f '${db:Status-Abbrev}' "$p" | grep -q '^ii' \
     || fail "$p is not installed in $full"
 done
@@ -165,7 +168,10 @@ for f in "$libdir/libtessera.so.0" "$full/usr/bin/tessera-license" "$full/usr/bi
          "$full/lib/systemd/system/tessera-server@.service" \
          "$full/usr/share/doc/tessera-server/examples/tessera-server-postgresql.env" \
          "$full/etc/tessera/tessera.conf" "$full/usr/include/tessera/tessera.h" \
-         "$libdir/pkgconfig/tessera.pc" "$libdir/cmake/Tessera/TesseraConfig.cmake"; do
+         "$libdir/pkgconfig/tessera.pc" "$libdir/cmake/Tessera/TesseraConfig.cmake" \
+         "$libdir/girepository-1.0/Tessera-0.typelib" "$full/usr/share/gir-1.0/Tessera-0.gir" \
+         "$full/usr/include/tessera/enum-types.h" "$full/usr/share/doc/Tessera-0/index.html" \
+         "$full/usr/share/devhelp/books/Tessera-0"; do
   [ -e "$f" ] || fail "${f#"$full"} is not installed"
 done
 # Each tool's man page and completions, generated from its command table
@@ -259,6 +265,18 @@ activate() { # activate ROOT CONFIG
 }
 step "offline activation in the full install"
 activate "$full" "$tmp/offline.conf" || fail "offline activation in the full install"
+# The installed typelib (gir1.2-tessera-0) from Python, as a product would
+# use it: Debian's python3-gi is for /usr/bin/python3.
+if /usr/bin/python3 -c 'import gi' >/dev/null 2>&1; then
+  step "examples/python/product.py through the installed Tessera-0.typelib"
+  run_in "$full" env GI_TYPELIB_PATH="$libdir/girepository-1.0" /usr/bin/python3 \
+    "$tmp/src/examples/python/product.py" "$tmp/offline.conf" >"$tmp/py.out" 2>&1 || true
+  sed 's/^/  /' "$tmp/py.out"
+  grep -q '^license: product=KRE provider=offline ' "$tmp/py.out" \
+    || fail "Python cannot activate through the installed typelib"
+else
+  echo "  (no python3-gi: the installed typelib is not loaded from Python)"
+fi
 if [ -x "$full/usr/bin/tessera" ]; then
   step "tessera run (the installed CLI) holds the offline license while a command runs"
   run_in "$full" env TESSERA_CONFIG="$tmp/offline.conf" "$full/usr/bin/tessera" machine-id \
@@ -331,7 +349,7 @@ if ! (cd "$tmp/p/src" && DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=2" \
 fi
 set=$(for d in "$tmp"/p/*.deb; do dpkg-deb -f "$d" Package; done | grep -v -- '-dbgsym$' | sort | tr '\n' ' ')
 echo "  $set"
-[ "$set" = "libtessera-dev libtessera0 tessera tessera-common tessera-plugin-offline tessera-tools " ] \
+[ "$set" = "gir1.2-tessera-0 libtessera-dev libtessera-doc libtessera0 tessera tessera-common tessera-plugin-offline tessera-tools " ] \
   || fail "the offline-only build made: $set"
 dpkg-deb --fsys-tarfile "$tmp"/p/tessera-common_*.deb | tar -xOf - ./etc/tessera/tessera.conf \
   | grep -q '^providers=offline$' || fail "the offline-only default config does not say providers=offline"

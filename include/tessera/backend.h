@@ -45,20 +45,49 @@ G_BEGIN_DECLS
  */
 typedef struct _TesseraBackendConfig TesseraBackendConfig;
 
-/* Returns: (transfer none): the provider name, e.g. "offline". */
+/**
+ * tessera_backend_config_get_name:
+ * @config: the configuration given to the create op
+ *
+ * Returns: (transfer none): the provider name, e.g. "offline".
+ */
 const char *tessera_backend_config_get_name (TesseraBackendConfig *config);
 
-/* Returns: the engine's flags (e.g. TESSERA_ENGINE_FLAG_PRODUCTION_ONLY). */
+/**
+ * tessera_backend_config_get_engine_flags:
+ * @config: the configuration given to the create op
+ *
+ * Returns: the engine's flags (e.g. %TESSERA_ENGINE_FLAG_PRODUCTION_ONLY).
+ */
 TesseraEngineFlags tessera_backend_config_get_engine_flags (TesseraBackendConfig *config);
 
-/* Returns: (transfer none): the whole configuration (read only) and the
- * provider's group name in it ("provider:NAME"), for backends that need more
- * than the helpers below. */
+/**
+ * tessera_backend_config_get_keyfile:
+ * @config: the configuration given to the create op
+ *
+ * For backends that need more than the helpers below.
+ *
+ * Returns: (transfer none): the whole configuration, read only, valid during
+ *   the create op.
+ */
 GKeyFile *tessera_backend_config_get_keyfile (TesseraBackendConfig *config);
+
+/**
+ * tessera_backend_config_get_group:
+ * @config: the configuration given to the create op
+ *
+ * Returns: (transfer none): the provider's group name in the configuration
+ *   ("provider:NAME").
+ */
 const char *tessera_backend_config_get_group (TesseraBackendConfig *config);
 
-/* Returns: (transfer none) (nullable): the config file the section came
- * from, or NULL if the configuration was given in memory. */
+/**
+ * tessera_backend_config_get_config_path:
+ * @config: the configuration given to the create op
+ *
+ * Returns: (transfer none) (nullable): the config file the section came from,
+ *   or NULL if the configuration was given in memory.
+ */
 const char *tessera_backend_config_get_config_path (TesseraBackendConfig *config);
 
 /**
@@ -268,12 +297,77 @@ struct _TesseraBackend
  * Returns: (transfer full): a new, unsealed license.
  */
 TesseraLicense *tessera_license_new (const char *product, TesseraLicenseKind kind, const char *id);
+
+/**
+ * tessera_license_set_machine_id:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @machine_id: (nullable): the machine ID the license is bound to (copied)
+ *
+ * For backends: fills in the license before the core seals it; refused
+ * (g_return_if_fail) once sealed.
+ */
 void tessera_license_set_machine_id (TesseraLicense *license, const char *machine_id);
+
+/**
+ * tessera_license_set_org:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @org: (nullable): the organization that owns it (copied)
+ *
+ * For backends: fills in the license before the core seals it; refused
+ * (g_return_if_fail) once sealed.
+ */
 void tessera_license_set_org (TesseraLicense *license, const char *org);
+
+/**
+ * tessera_license_set_issued_at:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @unix_time: issue time, Unix seconds (UTC); 0 for unknown
+ *
+ * For backends: fills in the license before the core seals it; refused
+ * (g_return_if_fail) once sealed.
+ */
 void tessera_license_set_issued_at (TesseraLicense *license, gint64 unix_time);
+
+/**
+ * tessera_license_set_expires_at:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @unix_time: expiry, Unix seconds (UTC); 0 for never (the core invalidates
+ *   the license when it passes)
+ *
+ * For backends: fills in the license before the core seals it; refused
+ * (g_return_if_fail) once sealed.
+ */
 void tessera_license_set_expires_at (TesseraLicense *license, gint64 unix_time);
+
+/**
+ * tessera_license_set_flags:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @flags: the license flags
+ *
+ * For backends: fills in the license before the core seals it; refused
+ * (g_return_if_fail) once sealed.
+ */
 void tessera_license_set_flags (TesseraLicense *license, TesseraLicenseFlags flags);
+
+/**
+ * tessera_license_add_feature:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @feature: an entitlement name (copied)
+ *
+ * For backends: adds an entitlement (tessera_license_has_feature()). Refused
+ * once sealed.
+ */
 void tessera_license_add_feature (TesseraLicense *license, const char *feature);
+
+/**
+ * tessera_license_set_attribute:
+ * @license: an unsealed license (in the backend's activate, list or install op)
+ * @key: attribute name, namespaced by the provider ("offline.file")
+ * @value: (nullable): the value (copied); NULL removes it
+ *
+ * For backends: sets a provider attribute (tessera_license_get_attribute()).
+ * Refused once sealed.
+ */
 void tessera_license_set_attribute (TesseraLicense *license, const char *key, const char *value);
 
 /**
@@ -285,7 +379,16 @@ void tessera_license_set_attribute (TesseraLicense *license, const char *key, co
  */
 void tessera_license_set_backend_data (TesseraLicense *license, gpointer data,
                                        GDestroyNotify notify);
-/** Returns: (transfer none): what tessera_license_set_backend_data() stored. */
+
+/**
+ * tessera_license_get_backend_data:
+ * @license: a license
+ *
+ * For backends: the per-license state stored with
+ * tessera_license_set_backend_data().
+ *
+ * Returns: (transfer none) (nullable): that data, or NULL.
+ */
 gpointer tessera_license_get_backend_data (TesseraLicense *license);
 
 /**

@@ -23,6 +23,15 @@ G_BEGIN_DECLS
  */
 typedef struct _TesseraEngine TesseraEngine;
 
+/**
+ * tessera_engine_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraEngine (copy is tessera_engine_ref(), free
+ *   tessera_engine_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_engine_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_ENGINE (tessera_engine_get_type ())
+
 typedef struct _TesseraBackend TesseraBackend;
 
 /**
@@ -61,11 +70,39 @@ TesseraEngine *tessera_engine_new (const char *config_path, GError **error);
  */
 TesseraEngine *tessera_engine_new_from_data (const char *data, gssize length, GError **error);
 
+/**
+ * tessera_engine_ref:
+ * @engine: an engine
+ *
+ * Returns: (transfer full): @engine, with one more reference. Any thread.
+ */
 TesseraEngine *tessera_engine_ref (TesseraEngine *engine);
+
+/**
+ * tessera_engine_unref:
+ * @engine: (transfer full): an engine
+ *
+ * Drops one reference; the last one unloads the providers. Licenses still
+ * held keep what they need alive. Any thread.
+ */
 void tessera_engine_unref (TesseraEngine *engine);
 
-/** Sets flags (before the first activation). Thread-safety: any thread. */
+/**
+ * tessera_engine_set_flags:
+ * @engine: an engine
+ * @flags: the flags, e.g. %TESSERA_ENGINE_FLAG_PRODUCTION_ONLY
+ *
+ * Sets flags; they take effect for providers loaded afterwards, so set them
+ * before tessera_engine_load() or the first activation. Any thread.
+ */
 void tessera_engine_set_flags (TesseraEngine *engine, TesseraEngineFlags flags);
+
+/**
+ * tessera_engine_get_flags:
+ * @engine: an engine
+ *
+ * Returns: the flags set with tessera_engine_set_flags(). Any thread.
+ */
 TesseraEngineFlags tessera_engine_get_flags (TesseraEngine *engine);
 
 /**
@@ -161,9 +198,33 @@ const char *tessera_engine_get_plugin_dir (TesseraEngine *engine);
 TesseraLicense *tessera_engine_activate (TesseraEngine *engine, const char *product,
                                          TesseraActivateOptions *options, GCancellable *cancellable,
                                          GError **error);
+
+/**
+ * tessera_engine_activate_async:
+ * @engine: an engine
+ * @product: the product to license (e.g. "KRE")
+ * @options: (nullable): per-call options (API key, org id, ...)
+ * @cancellable: (nullable): to stop the activation
+ * @callback: (scope async): called in the thread-default main context of the
+ *   caller when the activation is done
+ * @user_data: passed to @callback
+ *
+ * tessera_engine_activate() in a worker thread, so a main loop keeps running
+ * (network providers may take seconds). Call
+ * tessera_engine_activate_finish() from @callback.
+ */
 void tessera_engine_activate_async (TesseraEngine *engine, const char *product,
                                     TesseraActivateOptions *options, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * tessera_engine_activate_finish:
+ * @engine: the engine given to tessera_engine_activate_async()
+ * @result: the result given to the callback
+ *
+ * Returns: (transfer full): the license, or NULL with @error set (the errors of
+ *   tessera_engine_activate()).
+ */
 TesseraLicense *tessera_engine_activate_finish (TesseraEngine *engine, GAsyncResult *result,
                                                 GError **error);
 
@@ -187,9 +248,11 @@ char *tessera_engine_dup_machine_id (TesseraEngine *engine, GError **error);
  * why not), tessera_license_release() frees what it holds. Entries of earlier
  * providers come first.
  *
- * Returns: (transfer full) (element-type TesseraLicense): the licenses (maybe
- *   none), or NULL with @error set (the configuration does not load, or a
- *   provider cannot read its store). Free with g_ptr_array_unref().
+ * Returns: (transfer container) (element-type TesseraLicense): the licenses
+ *   (maybe none), or NULL with @error set (the configuration does not load, or
+ *   a provider cannot read its store). Free with g_ptr_array_unref(): the
+ *   array holds a reference to each license and drops it when freed (hence
+ *   "container" for bindings, which take their own references).
  */
 GPtrArray *tessera_engine_list_licenses (TesseraEngine *engine, const char *product,
                                          GError **error);

@@ -5,7 +5,7 @@
 #error "Only <tessera/tessera.h> can be included directly."
 #endif
 
-#include <glib.h>
+#include <glib-object.h>
 
 G_BEGIN_DECLS
 
@@ -19,6 +19,15 @@ G_BEGIN_DECLS
  * between threads.
  */
 typedef struct _TesseraFingerprint TesseraFingerprint;
+
+/**
+ * tessera_fingerprint_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraFingerprint (copy is tessera_fingerprint_ref(), free
+ *   tessera_fingerprint_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_fingerprint_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_FINGERPRINT (tessera_fingerprint_get_type ())
 
 /**
  * tessera_fingerprint_new:
@@ -47,7 +56,20 @@ TesseraFingerprint *tessera_fingerprint_new (GError **error);
 TesseraFingerprint *tessera_fingerprint_new_for_root (const char *root, guint32 uid,
                                                       const char *user_name, GError **error);
 
+/**
+ * tessera_fingerprint_ref:
+ * @fp: a fingerprint
+ *
+ * Returns: (transfer full): @fp, with one more reference. Any thread.
+ */
 TesseraFingerprint *tessera_fingerprint_ref (TesseraFingerprint *fp);
+
+/**
+ * tessera_fingerprint_unref:
+ * @fp: (transfer full): a fingerprint
+ *
+ * Drops one reference; the last one frees it. Any thread.
+ */
 void tessera_fingerprint_unref (TesseraFingerprint *fp);
 
 /**

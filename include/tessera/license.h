@@ -23,6 +23,15 @@ G_BEGIN_DECLS
 typedef struct _TesseraLicense TesseraLicense;
 
 /**
+ * tessera_license_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraLicense (copy is tessera_license_ref(), free
+ *   tessera_license_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_license_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_LICENSE (tessera_license_get_type ())
+
+/**
  * TesseraLicenseKind:
  * @TESSERA_LICENSE_KIND_NODE_LOCKED: bound to one machine (and user).
  * @TESSERA_LICENSE_KIND_FLOATING: any machine, counted per machine or user.
@@ -65,7 +74,12 @@ typedef enum
 typedef void (*TesseraLicenseInvalidatedFunc) (TesseraLicense *license, const GError *reason,
                                                gpointer user_data);
 
-/** tessera_license_ref: Returns: (transfer full) @license, with one more reference. */
+/**
+ * tessera_license_ref:
+ * @license: a license
+ *
+ * Returns: (transfer full): @license, with one more reference. Any thread.
+ */
 TesseraLicense *tessera_license_ref (TesseraLicense *license);
 
 /**
@@ -77,20 +91,80 @@ TesseraLicense *tessera_license_ref (TesseraLicense *license);
  */
 void tessera_license_unref (TesseraLicense *license);
 
-/* Getters: (transfer none), valid as long as the caller holds a reference. */
+/**
+ * tessera_license_get_product:
+ * @license: a license
+ *
+ * Returns: (transfer none): the product the license is for (e.g. "KRE"), valid as long as @license.
+ */
 const char *tessera_license_get_product (TesseraLicense *license);
-/** The name of the provider (backend) that granted the license. */
+
+/**
+ * tessera_license_get_provider:
+ * @license: a license
+ *
+ * Returns: (transfer none): the name of the provider (backend) that granted the license, valid as
+ * long as @license.
+ */
 const char *tessera_license_get_provider (TesseraLicense *license);
+
+/**
+ * tessera_license_get_id:
+ * @license: a license
+ *
+ * Returns: (transfer none): the license ID the provider gave it, valid as long as @license.
+ */
 const char *tessera_license_get_id (TesseraLicense *license);
+
+/**
+ * tessera_license_get_kind:
+ * @license: a license
+ *
+ * Returns: the kind of license (node-locked, floating, session).
+ */
 TesseraLicenseKind tessera_license_get_kind (TesseraLicense *license);
+
+/**
+ * tessera_license_get_flags:
+ * @license: a license
+ *
+ * Returns: its flags (development, offline, persistent).
+ */
 TesseraLicenseFlags tessera_license_get_flags (TesseraLicense *license);
-/** Returns: the machine ID the license is bound to or was granted for, or NULL. */
+
+/**
+ * tessera_license_get_machine_id:
+ * @license: a license
+ *
+ * Returns: (transfer none) (nullable): the machine ID the license is bound to
+ *   or was granted for, or NULL; valid as long as @license.
+ */
 const char *tessera_license_get_machine_id (TesseraLicense *license);
-/** Returns: the organization that owns the license, or NULL. */
+
+/**
+ * tessera_license_get_org:
+ * @license: a license
+ *
+ * Returns: (transfer none) (nullable): the organization that owns the license,
+ *   or NULL; valid as long as @license.
+ */
 const char *tessera_license_get_org (TesseraLicense *license);
-/** Returns: issue time in seconds since the Unix epoch (UTC), 0 if unknown. */
+
+/**
+ * tessera_license_get_issued_at:
+ * @license: a license
+ *
+ * Returns: issue time in seconds since the Unix epoch (UTC), 0 if unknown.
+ */
 gint64 tessera_license_get_issued_at (TesseraLicense *license);
-/** Returns: expiry in seconds since the Unix epoch (UTC), 0 if it never expires. */
+
+/**
+ * tessera_license_get_expires_at:
+ * @license: a license
+ *
+ * Returns: expiry in seconds since the Unix epoch (UTC), 0 if it never
+ *   expires.
+ */
 gint64 tessera_license_get_expires_at (TesseraLicense *license);
 
 /**
@@ -155,8 +229,29 @@ gboolean tessera_license_is_held (TesseraLicense *license);
  */
 gboolean tessera_license_validate (TesseraLicense *license, GCancellable *cancellable,
                                    GError **error);
+
+/**
+ * tessera_license_validate_async:
+ * @license: a license
+ * @cancellable: (nullable): to abort a slow backend
+ * @callback: (scope async): called in the caller's thread-default main
+ *   context when the check is done
+ * @user_data: passed to @callback
+ *
+ * tessera_license_validate() in a worker thread; call
+ * tessera_license_validate_finish() from @callback.
+ */
 void tessera_license_validate_async (TesseraLicense *license, GCancellable *cancellable,
                                      GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * tessera_license_validate_finish:
+ * @license: the license given to tessera_license_validate_async()
+ * @result: the result given to the callback
+ *
+ * Returns: TRUE if still valid; FALSE with @error set otherwise (the errors of
+ *   tessera_license_validate()).
+ */
 gboolean tessera_license_validate_finish (TesseraLicense *license, GAsyncResult *result,
                                           GError **error);
 
@@ -170,8 +265,29 @@ gboolean tessera_license_validate_finish (TesseraLicense *license, GAsyncResult 
  */
 gboolean tessera_license_release (TesseraLicense *license, GCancellable *cancellable,
                                   GError **error);
+
+/**
+ * tessera_license_release_async:
+ * @license: a license
+ * @cancellable: (nullable): to abort a slow backend
+ * @callback: (scope async): called in the caller's thread-default main
+ *   context when the release is done
+ * @user_data: passed to @callback
+ *
+ * tessera_license_release() in a worker thread; call
+ * tessera_license_release_finish() from @callback.
+ */
 void tessera_license_release_async (TesseraLicense *license, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * tessera_license_release_finish:
+ * @license: the license given to tessera_license_release_async()
+ * @result: the result given to the callback
+ *
+ * Returns: TRUE, or FALSE with the backend's error (the license is released
+ *   locally all the same; see tessera_license_release()).
+ */
 gboolean tessera_license_release_finish (TesseraLicense *license, GAsyncResult *result,
                                          GError **error);
 
@@ -193,7 +309,15 @@ guint tessera_license_add_invalidated_handler (TesseraLicense *license,
                                                TesseraLicenseInvalidatedFunc func,
                                                gpointer user_data, GDestroyNotify notify);
 
-/** Removes a handler; returns FALSE if @handler_id is unknown. */
+/**
+ * tessera_license_remove_invalidated_handler:
+ * @license: a license
+ * @handler_id: what tessera_license_add_invalidated_handler() returned
+ *
+ * Removes a handler (its destroy notify runs) so it will not be called.
+ *
+ * Returns: TRUE, or FALSE if @handler_id is unknown (or already removed).
+ */
 gboolean tessera_license_remove_invalidated_handler (TesseraLicense *license, guint handler_id);
 
 /**

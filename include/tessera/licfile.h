@@ -7,7 +7,7 @@
 #error "Only <tessera/tessera.h> can be included directly."
 #endif
 
-#include <glib.h>
+#include <glib-object.h>
 #include <tessera/fingerprint.h>
 
 G_BEGIN_DECLS
@@ -28,12 +28,30 @@ G_BEGIN_DECLS
 typedef struct _TesseraSigningKey TesseraSigningKey;
 
 /**
+ * tessera_signing_key_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraSigningKey (copy is tessera_signing_key_ref(), free
+ *   tessera_signing_key_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_signing_key_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_SIGNING_KEY (tessera_signing_key_get_type ())
+
+/**
  * TesseraTrustedKeys:
  *
  * A set of trusted public keys, looked up by key id. Reference counted; not
  * thread-safe while keys are being added, read-only use from any thread after.
  */
 typedef struct _TesseraTrustedKeys TesseraTrustedKeys;
+
+/**
+ * tessera_trusted_keys_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraTrustedKeys (copy is tessera_trusted_keys_ref(), free
+ *   tessera_trusted_keys_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_trusted_keys_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_TRUSTED_KEYS (tessera_trusted_keys_get_type ())
 
 /**
  * TesseraLicfile:
@@ -44,6 +62,15 @@ typedef struct _TesseraTrustedKeys TesseraTrustedKeys;
  * reference counted, any thread.
  */
 typedef struct _TesseraLicfile TesseraLicfile;
+
+/**
+ * tessera_licfile_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraLicfile (copy is tessera_licfile_ref(), free
+ *   tessera_licfile_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_licfile_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_LICFILE (tessera_licfile_get_type ())
 
 /**
  * TesseraLicfileInfo:
@@ -67,7 +94,14 @@ typedef struct
 
 /* ---- keys ---- */
 
-/** Returns: (transfer full): a new random key pair. */
+/**
+ * tessera_signing_key_generate:
+ *
+ * Generates a new random Ed25519 key pair.
+ *
+ * Returns: (transfer full) (nullable): the key, or NULL if libsodium cannot
+ *   be initialized.
+ */
 TesseraSigningKey *tessera_signing_key_generate (void);
 
 /**
@@ -92,10 +126,30 @@ TesseraSigningKey *tessera_signing_key_load (const char *path, GError **error);
 gboolean tessera_signing_key_save (TesseraSigningKey *key, const char *secret_path,
                                    const char *public_path, GError **error);
 
+/**
+ * tessera_signing_key_ref:
+ * @key: a key
+ *
+ * Returns: (transfer full): @key, with one more reference.
+ */
 TesseraSigningKey *tessera_signing_key_ref (TesseraSigningKey *key);
+
+/**
+ * tessera_signing_key_unref:
+ * @key: (transfer full): a key
+ *
+ * Drops one reference; the last one wipes the secret half and frees it.
+ */
 void tessera_signing_key_unref (TesseraSigningKey *key);
-/** Returns: (transfer none): the key id, 16 lowercase hex characters. */
+
+/**
+ * tessera_signing_key_get_id:
+ * @key: a key
+ *
+ * Returns: (transfer none): the key id, 16 lowercase hex characters.
+ */
 const char *tessera_signing_key_get_id (TesseraSigningKey *key);
+
 /**
  * tessera_signing_key_dup_public:
  * Returns: (transfer full): the public key as one text line
@@ -135,9 +189,27 @@ GBytes *tessera_signing_key_seal (TesseraSigningKey *key, const guint8 *kek, gsi
 TesseraSigningKey *tessera_signing_key_unseal (const char *id, GBytes *sealed, const guint8 *kek,
                                                gsize kek_len, GError **error);
 
-/** Returns: (transfer full): an empty set. */
+/**
+ * tessera_trusted_keys_new:
+ *
+ * Returns: (transfer full): an empty set of trusted keys.
+ */
 TesseraTrustedKeys *tessera_trusted_keys_new (void);
+
+/**
+ * tessera_trusted_keys_ref:
+ * @keys: a set of keys
+ *
+ * Returns: (transfer full): @keys, with one more reference.
+ */
 TesseraTrustedKeys *tessera_trusted_keys_ref (TesseraTrustedKeys *keys);
+
+/**
+ * tessera_trusted_keys_unref:
+ * @keys: (transfer full): a set of keys
+ *
+ * Drops one reference; the last one frees the set.
+ */
 void tessera_trusted_keys_unref (TesseraTrustedKeys *keys);
 
 /**
@@ -158,7 +230,12 @@ gboolean tessera_trusted_keys_add_public (TesseraTrustedKeys *keys, const char *
  */
 gboolean tessera_trusted_keys_add_path (TesseraTrustedKeys *keys, const char *path, GError **error);
 
-/** Returns: the number of keys in the set. */
+/**
+ * tessera_trusted_keys_get_count:
+ * @keys: a set of keys
+ *
+ * Returns: the number of keys in the set.
+ */
 guint tessera_trusted_keys_get_count (TesseraTrustedKeys *keys);
 
 /* ---- detached signatures (signed server answers) ---- */
@@ -308,7 +385,13 @@ typedef enum
   TESSERA_COMPONENT_UNKNOWN,
 } TesseraComponentMatch;
 
-/** Returns: (transfer none): "matched", "changed", "unread", "unbound", "absent" or "unknown". */
+/**
+ * tessera_component_match_to_string:
+ * @match: a component state
+ *
+ * Returns: (transfer none): "matched", "changed", "unread", "unbound",
+ *   "absent" or "unknown".
+ */
 const char *tessera_component_match_to_string (TesseraComponentMatch match);
 
 /**
@@ -318,6 +401,15 @@ const char *tessera_component_match_to_string (TesseraComponentMatch match);
  * component by component. Immutable, reference counted, any thread.
  */
 typedef struct _TesseraMachineMatch TesseraMachineMatch;
+
+/**
+ * tessera_machine_match_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraMachineMatch (copy is tessera_machine_match_ref(), free
+ *   tessera_machine_match_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_machine_match_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_MACHINE_MATCH (tessera_machine_match_get_type ())
 
 /**
  * tessera_licfile_match_machine:
@@ -330,20 +422,77 @@ typedef struct _TesseraMachineMatch TesseraMachineMatch;
  */
 TesseraMachineMatch *tessera_licfile_match_machine (TesseraLicfile *file, TesseraFingerprint *fp);
 
+/**
+ * tessera_machine_match_ref:
+ * @match: a comparison
+ *
+ * Returns: (transfer full): @match, with one more reference.
+ */
 TesseraMachineMatch *tessera_machine_match_ref (TesseraMachineMatch *match);
+
+/**
+ * tessera_machine_match_unref:
+ * @match: (transfer full): a comparison
+ *
+ * Drops one reference; the last one frees it.
+ */
 void tessera_machine_match_unref (TesseraMachineMatch *match);
-/** Returns: TRUE if the file is valid on the machine (as far as the machine goes). */
+
+/**
+ * tessera_machine_match_is_match:
+ * @match: a comparison
+ *
+ * Returns: TRUE if the file is valid on the machine (as far as the machine
+ *   goes).
+ */
 gboolean tessera_machine_match_is_match (TesseraMachineMatch *match);
-/** Returns: (transfer none): the file's policy, or "exact" for a format 1 file. */
+
+/**
+ * tessera_machine_match_get_policy:
+ * @match: a comparison
+ *
+ * Returns: (transfer none): the file's policy, or "exact" for a format 1 file.
+ */
 const char *tessera_machine_match_get_policy (TesseraMachineMatch *match);
-/* Hardware components only (0 for a format 1 file): how many the file
- * binds, how many of them match here, and how many its policy requires. */
+
+/**
+ * tessera_machine_match_get_bound:
+ * @match: a comparison
+ *
+ * Returns: how many hardware components the file binds (0 for a format
+ *   1 file).
+ */
 guint tessera_machine_match_get_bound (TesseraMachineMatch *match);
+
+/**
+ * tessera_machine_match_get_matched:
+ * @match: a comparison
+ *
+ * Returns: how many hardware components the file binds that match here (0 for a format
+ *   1 file).
+ */
 guint tessera_machine_match_get_matched (TesseraMachineMatch *match);
+
+/**
+ * tessera_machine_match_get_required:
+ * @match: a comparison
+ *
+ * Returns: how many hardware components the file its policy requires to match (0 for a format
+ *   1 file).
+ */
 guint tessera_machine_match_get_required (TesseraMachineMatch *match);
-/** Returns: how @component ("nic", ...) compares; ABSENT for an unknown name. */
+
+/**
+ * tessera_machine_match_get_component:
+ * @match: a comparison
+ * @component: a component name ("nic", ...)
+ *
+ * Returns: how @component compares; %TESSERA_COMPONENT_ABSENT for an unknown
+ *   name.
+ */
 TesseraComponentMatch tessera_machine_match_get_component (TesseraMachineMatch *match,
                                                            const char *component);
+
 /**
  * tessera_machine_match_dup_components:
  *
@@ -352,6 +501,7 @@ TesseraComponentMatch tessera_machine_match_get_component (TesseraMachineMatch *
  */
 char **tessera_machine_match_dup_components (TesseraMachineMatch *match,
                                              TesseraComponentMatch state);
+
 /**
  * tessera_machine_match_dup_explanation:
  *
@@ -378,21 +528,109 @@ char *tessera_machine_match_dup_explanation (TesseraMachineMatch *match);
 gboolean tessera_licfile_check_fingerprint (TesseraLicfile *file, const char *product,
                                             TesseraFingerprint *fp, gint64 now, GError **error);
 
+/**
+ * tessera_licfile_ref:
+ * @file: a verified license file
+ *
+ * Returns: (transfer full): @file, with one more reference.
+ */
 TesseraLicfile *tessera_licfile_ref (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_unref:
+ * @file: (transfer full): a verified license file
+ *
+ * Drops one reference; the last one frees it.
+ */
 void tessera_licfile_unref (TesseraLicfile *file);
 
-/* Getters: (transfer none), valid as long as @file. */
+/**
+ * tessera_licfile_get_license_id:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the license ID, valid as long as @file.
+ */
 const char *tessera_licfile_get_license_id (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_org:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the organization ID, valid as long as @file.
+ */
 const char *tessera_licfile_get_org (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_product:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the product (e.g. "KRE"), valid as long as @file.
+ */
 const char *tessera_licfile_get_product (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_machine_id:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the machine ID the file is bound to, valid as long as @file.
+ */
 const char *tessera_licfile_get_machine_id (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_kind:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the license kind ("node-locked"), valid as long as @file.
+ */
 const char *tessera_licfile_get_kind (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_billing:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the billing cycle ("annual"), valid as long as @file.
+ */
 const char *tessera_licfile_get_billing (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_key_id:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none): the id of the key that signed the file, valid as long as @file.
+ */
 const char *tessera_licfile_get_key_id (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_issued_at:
+ * @file: a verified license file
+ *
+ * Returns: issue time, in Unix seconds (UTC).
+ */
 gint64 tessera_licfile_get_issued_at (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_expires_at:
+ * @file: a verified license file
+ *
+ * Returns: the end of the file's validity, in Unix seconds (UTC).
+ */
 gint64 tessera_licfile_get_expires_at (TesseraLicfile *file);
+
+/**
+ * tessera_licfile_get_subscription_end:
+ * @file: a verified license file
+ *
+ * Returns: the end of the subscription, in Unix seconds (UTC).
+ */
 gint64 tessera_licfile_get_subscription_end (TesseraLicfile *file);
-/** Returns: (transfer none): NULL-terminated, sorted entitlement names. */
+
+/**
+ * tessera_licfile_get_entitlements:
+ * @file: a verified license file
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the sorted entitlement
+ *   names, valid as long as @file.
+ */
 const char *const *tessera_licfile_get_entitlements (TesseraLicfile *file);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraSigningKey, tessera_signing_key_unref)

@@ -5,7 +5,7 @@
 #error "Only <tessera/tessera.h> can be included directly."
 #endif
 
-#include <glib.h>
+#include <glib-object.h>
 
 G_BEGIN_DECLS
 
@@ -19,6 +19,15 @@ G_BEGIN_DECLS
  */
 typedef struct _TesseraActivateOptions TesseraActivateOptions;
 
+/**
+ * tessera_activate_options_get_type:
+ *
+ * Returns: the boxed #GType of #TesseraActivateOptions (copy is tessera_activate_options_ref(),
+ * free tessera_activate_options_unref()), for bindings and GValues. Thread-safety: any thread.
+ */
+GType tessera_activate_options_get_type (void) G_GNUC_CONST;
+#define TESSERA_TYPE_ACTIVATE_OPTIONS (tessera_activate_options_get_type ())
+
 #define TESSERA_OPTION_API_KEY "api-key"
 #define TESSERA_OPTION_ORG_ID "org-id"
 #define TESSERA_OPTION_WAIT_TIMEOUT "wait-timeout"
@@ -28,9 +37,30 @@ typedef struct _TesseraActivateOptions TesseraActivateOptions;
  * to validate or release it. Backends that cannot keep a license ignore it. */
 #define TESSERA_OPTION_PERSIST "persist"
 
-/** Returns: (transfer full): empty options. */
+/**
+ * tessera_activate_options_new:
+ * Creates empty options; set what the activation needs with
+ * tessera_activate_options_set().
+ *
+ * Returns: (transfer full): new options; free with tessera_activate_options_unref().
+ */
 TesseraActivateOptions *tessera_activate_options_new (void);
+
+/**
+ * tessera_activate_options_ref:
+ * @options: the options
+ *
+ * Returns: (transfer full): @options, with one more reference.
+ */
 TesseraActivateOptions *tessera_activate_options_ref (TesseraActivateOptions *options);
+
+/**
+ * tessera_activate_options_unref:
+ * @options: (transfer full): the options
+ *
+ * Drops one reference; the last one frees the options (and calls the wait
+ * function's destroy notify, if any).
+ */
 void tessera_activate_options_unref (TesseraActivateOptions *options);
 
 /**
@@ -41,7 +71,14 @@ void tessera_activate_options_unref (TesseraActivateOptions *options);
 void tessera_activate_options_set (TesseraActivateOptions *options, const char *key,
                                    const char *value);
 
-/** Returns: (transfer none) (nullable): the value of @key, or NULL. */
+/**
+ * tessera_activate_options_get:
+ * @options: the options
+ * @key: option name
+ *
+ * Returns: (transfer none) (nullable): the value of @key, valid until it is set
+ *   again or the options are freed; NULL if unset.
+ */
 const char *tessera_activate_options_get (TesseraActivateOptions *options, const char *key);
 
 /**

@@ -10,4 +10,5 @@
 #include <tessera/licfile.h>
 #include <tessera/engine.h>
 #include <tessera/backend.h>
+#include <tessera/enum-types.h>
 #undef TESSERA_INSIDE
