@@ -121,3 +121,83 @@ ts_body_no_nul (const char *data, gsize size, GError **error)
     }
   return TRUE;
 }
+
+/* The bytes of one scoped component digest (BLAKE2b-128). */
+#define TS_COMPONENT_BYTES 16
+/* Components a fingerprint has (docs/fingerprint.md). */
+#define TS_COMPONENTS_MAX 5
+
+/* Strict base64 of exactly TS_COMPONENT_BYTES: g_base64_decode() skips
+ * characters it does not know, so the text is checked first. */
+static gboolean
+ts_component_decode (const char *name, const char *b64, char hex[2 * TS_COMPONENT_BYTES + 1],
+                     GError **error)
+{
+  static const char digits[] = "0123456789abcdef";
+  gsize len = strlen (b64), n = 0;
+  gboolean ok = len == 4 * ((TS_COMPONENT_BYTES + 2) / 3);
+  for (gsize i = 0; ok && i < len; i++)
+    ok = g_ascii_isalnum (b64[i]) || b64[i] == '+' || b64[i] == '/'
+         || (b64[i] == '=' && i >= len - 2 && (i == len - 1 || b64[len - 1] == '='));
+  g_autofree guchar *raw = ok ? g_base64_decode (b64, &n) : NULL;
+  if (raw == NULL || n != TS_COMPONENT_BYTES)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "component \"%s\" must be the base64 of %d bytes (%d characters)", name,
+                   TS_COMPONENT_BYTES, 4 * ((TS_COMPONENT_BYTES + 2) / 3));
+      return FALSE;
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      hex[2 * i] = digits[raw[i] >> 4];
+      hex[2 * i + 1] = digits[raw[i] & 0xf];
+    }
+  hex[2 * n] = '\0';
+  return TRUE;
+}
+
+gboolean
+ts_body_components (TsRequest *req, char **out, GError **error)
+{
+  *out = NULL;
+  JsonNode *node = ts_body_member (req, "components", FALSE, error);
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return ts_wrong_type ("components", "an object of component names and base64 digests", error);
+  JsonObject *obj = json_node_get_object (node);
+  if (json_object_get_size (obj) > TS_COMPONENTS_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "\"components\" has %u members: a machine has at most %d",
+                   json_object_get_size (obj), TS_COMPONENTS_MAX);
+      return FALSE;
+    }
+  GString *list = g_string_new (NULL);
+  GList *names = json_object_get_members (obj);
+  gboolean ok = TRUE;
+  for (GList *l = names; l != NULL && ok; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *v = json_object_get_member (obj, name);
+      char hex[2 * TS_COMPONENT_BYTES + 1];
+      if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_STRING)
+        {
+          g_autofree char *field = g_strdup_printf ("components.%.40s", name);
+          ok = ts_wrong_type (field, "a base64 string", error);
+        }
+      else
+        ok = ts_component_decode (name, json_node_get_string (v), hex, error);
+      if (ok)
+        g_string_append_printf (list, "%s%s=%s", list->len ? " " : "", name, hex);
+    }
+  g_list_free (names);
+  /* The names, each once, the user and a hardware component. */
+  if (ok && !tessera_machine_digests_check (list->str, error))
+    ok = FALSE;
+  if (ok)
+    *out = g_string_free (g_steal_pointer (&list), FALSE);
+  else
+    g_string_free (list, TRUE);
+  return ok;
+}

@@ -153,6 +153,34 @@ cmd_pool_set_quota (const char *name, int argc, char **argv)
   return EXIT_OK;
 }
 
+static int
+cmd_pool_set_match (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *match = NULL;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "match", 'm', 0, G_OPTION_ARG_STRING, &match,
+      "How many hardware components of a registered machine must still match for a new machine "
+      "ID to be that machine, and the policy of offline files issued from a request: all, "
+      "all-but-one (the default), most, any, or 1 to 4",
+      "POLICY" },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", match, "--match POLICY");
+  g_autoptr (GError) error = NULL;
+  if (!tessera_match_policy_check (match, &error))
+    return admin_fail (EXIT_USAGE, "%s: %s", name, error->message);
+  OPEN (store, FALSE);
+  g_autoptr (TsPool) p
+      = ts_store_update_pool_policy (store, NULL, org, pool, -1, -1, match, admin_now (), &error);
+  if (p == NULL)
+    return admin_fail_error (error);
+  printf ("%s %s %s: match policy %s\n", p->product, p->kind, p->id, p->match_policy);
+  return EXIT_OK;
+}
+
 /* ---- members ---- */
 
 static int
@@ -359,6 +387,8 @@ const AdminCommand admin_org_commands[] = {
     cmd_pool_create },
   { "pool list", "List an organization's pools with their usage", cmd_pool_list },
   { "pool set-quota", "Change a pool's quota", cmd_pool_set_quota },
+  { "pool set-match", "Change a pool's match policy (a machine whose hardware changed)",
+    cmd_pool_set_match },
   { "member add", "Add a member, or change a member's role; print the user id", cmd_member_add },
   { "member remove", "Remove a member (ends their grants and sessions)", cmd_member_remove },
   { "member list", "List an organization's members", cmd_member_list },
