@@ -14,6 +14,17 @@ ts_body_member (TsRequest *req, const char *name, gboolean required, GError **er
   return node;
 }
 
+/* A name the client chose, as an error message shows it: escaped, and cut
+ * so that a megabyte of name does not come back in the answer. */
+static char *
+ts_shown_name (const char *name)
+{
+  g_autofree char *escaped = g_strescape (name, NULL);
+  if (strlen (escaped) <= 40)
+    return g_steal_pointer (&escaped);
+  return g_strdup_printf ("%.40s...", escaped);
+}
+
 static gboolean
 ts_wrong_type (const char *name, const char *want, GError **error)
 {
@@ -30,8 +41,9 @@ ts_body_only (TsRequest *req, const char *const *allowed, GError **error)
   for (GList *l = names; l != NULL && ok; l = l->next)
     if (!g_strv_contains (allowed, l->data))
       {
+        g_autofree char *shown = ts_shown_name (l->data);
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "unknown field \"%s\"",
-                     (const char *) l->data);
+                     shown);
         ok = FALSE;
       }
   g_list_free (names);
@@ -142,8 +154,9 @@ ts_component_decode (const char *name, const char *b64, char hex[2 * TS_COMPONEN
   g_autofree guchar *raw = ok ? g_base64_decode (b64, &n) : NULL;
   if (raw == NULL || n != TS_COMPONENT_BYTES)
     {
+      g_autofree char *shown = ts_shown_name (name);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "component \"%s\" must be the base64 of %d bytes (%d characters)", name,
+                   "component \"%s\" must be the base64 of %d bytes (%d characters)", shown,
                    TS_COMPONENT_BYTES, 4 * ((TS_COMPONENT_BYTES + 2) / 3));
       return FALSE;
     }
@@ -183,7 +196,8 @@ ts_body_components (TsRequest *req, char **out, GError **error)
       char hex[2 * TS_COMPONENT_BYTES + 1];
       if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_STRING)
         {
-          g_autofree char *field = g_strdup_printf ("components.%.40s", name);
+          g_autofree char *shown = ts_shown_name (name);
+          g_autofree char *field = g_strdup_printf ("components.%s", shown);
           ok = ts_wrong_type (field, "a base64 string", error);
         }
       else
@@ -200,4 +214,64 @@ ts_body_components (TsRequest *req, char **out, GError **error)
   else
     g_string_free (list, TRUE);
   return ok;
+}
+
+/* JsonParser keeps the last of two members with one name, silently: a
+ * body whose reader and the client's other readers (a proxy, a log) may
+ * see different values is refused instead. One count per object being
+ * parsed; a member that does not make its object grow is a second one. */
+typedef struct
+{
+  GArray *counts; /* guint, one per open object, innermost last */
+  char *twice;    /* the first name seen twice, shown */
+} TsDupCheck;
+
+static void
+ts_dup_object_start (JsonParser *parser, gpointer data)
+{
+  TsDupCheck *d = data;
+  guint zero = 0;
+  g_array_append_val (d->counts, zero);
+}
+
+static void
+ts_dup_object_member (JsonParser *parser, JsonObject *object, const char *name, gpointer data)
+{
+  TsDupCheck *d = data;
+  if (d->counts->len == 0)
+    return;
+  guint *count = &g_array_index (d->counts, guint, d->counts->len - 1);
+  if (json_object_get_size (object) <= (*count)++ && d->twice == NULL)
+    d->twice = ts_shown_name (name);
+}
+
+static void
+ts_dup_object_end (JsonParser *parser, JsonObject *object, gpointer data)
+{
+  TsDupCheck *d = data;
+  if (d->counts->len > 0)
+    g_array_set_size (d->counts, d->counts->len - 1);
+}
+
+JsonNode *
+ts_body_parse (const char *data, gsize size, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  TsDupCheck d = { g_array_new (FALSE, FALSE, sizeof (guint)), NULL };
+  g_signal_connect (parser, "object-start", G_CALLBACK (ts_dup_object_start), &d);
+  g_signal_connect (parser, "object-member", G_CALLBACK (ts_dup_object_member), &d);
+  g_signal_connect (parser, "object-end", G_CALLBACK (ts_dup_object_end), &d);
+  gboolean ok = json_parser_load_from_data (parser, data, (gssize) size, error);
+  g_array_unref (d.counts);
+  if (ok && d.twice != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "member \"%s\" is given twice in one object", d.twice);
+      ok = FALSE;
+    }
+  g_free (d.twice);
+  if (!ok)
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
 }

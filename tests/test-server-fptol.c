@@ -512,6 +512,104 @@ test_bad_components (Fixture *f, gconstpointer data)
   g_assert_cmpstr (machines, ==, "");
 }
 
+/* The error message of @r, which must be 400 invalid-argument. */
+static const char *
+bad_request_message (Resp *r)
+{
+  assert_error (r, 400, "invalid-argument");
+  return json_object_get_string_member (json_object_get_object_member (obj (r), "error"),
+                                        "message");
+}
+
+/* A hostile client: oversized and repeated members are refused with a
+ * message of bounded size, and copying another user's components, user
+ * digest included, while that user holds a seat takes nothing from them. */
+static void
+test_hostile (Fixture *f, gconstpointer data)
+{
+  g_autofree char *bob_id = NULL;
+  g_autofree char *bob_key = add_member (f, "bob@acme.test", &bob_id);
+  server_start (f, NULL);
+  g_autofree char *ok = digest_b64 (7);
+  g_autofree char *user = digest_b64 (5);
+  g_autofree char *huge_value = g_strnfill (60000, 'A');
+  g_autofree char *huge_name = g_strnfill (4000, 'x');
+  struct
+  {
+    char *comps;
+    const char *want;
+  } cases[] = {
+    { g_strdup_printf ("{\"cpu\":\"%s\",\"user\":\"%s\"}", huge_value, user),
+      "component \"cpu\" must be the base64 of 16 bytes" },
+    { g_strdup_printf ("{\"%s\":\"%s\",\"user\":\"%s\"}", huge_name, huge_value, user),
+      "component \"xxxxxxxxxx" },
+    { g_strdup_printf ("{\"%s\":\"%s\",\"user\":\"%s\"}", huge_name, ok, user),
+      "is not NAME=DIGEST" },
+    { g_strdup_printf ("{\"%s\":7,\"user\":\"%s\"}", huge_name, user), "\"components.xxxxxxxx" },
+    { g_strdup_printf ("{\"cpu\":\"%s\",\"cpu\":\"%s\",\"user\":\"%s\"}", ok, user, user),
+      "member \"cpu\" is given twice in one object" },
+    { g_strdup_printf ("{\"cpu\":\"%s\",\"user\":\"%s\",\"user\":\"%s\"}", ok, user, user),
+      "member \"user\" is given twice in one object" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body
+          = g_strdup_printf ("{\"product\":\"KRE\",\"machine_id\":\"AAAA-AAAA-AAAA-AAAA\","
+                             "\"nonce\":\"nonce-%04u\",\"org_id\":\"acme\",\"components\":%s}",
+                             i, cases[i].comps);
+      Resp r = call (f, "POST", "/activate", f->member_key, body);
+      const char *msg = bad_request_message (&r);
+      if (strstr (msg, cases[i].want) == NULL || strlen (msg) > 300)
+        g_error ("case %u: message '%.400s' lacks '%s' or is long", i, msg, cases[i].want);
+      resp_clear (&r);
+      g_free (cases[i].comps);
+    }
+  /* Repeated members elsewhere in a body too, and an unknown one shown cut. */
+  Resp r = call (f, "POST", "/activate", f->member_key,
+                 "{\"product\":\"KRE\",\"machine_id\":\"AAAA-AAAA-AAAA-AAAA\","
+                 "\"machine_id\":\"BBBB-BBBB-BBBB-BBBB\",\"nonce\":\"nonce-0100\"}");
+  g_assert_nonnull (strstr (bad_request_message (&r), "member \"machine_id\" is given twice"));
+  resp_clear (&r);
+  g_autofree char *unknown = g_strdup_printf ("{\"%s\":1}", huge_name);
+  r = call (f, "POST", "/activate", f->member_key, unknown);
+  g_assert_cmpuint (strlen (bad_request_message (&r)), <, 300);
+  resp_clear (&r);
+  g_autofree char *machines = machines_of (f, f->floating_pool);
+  g_assert_cmpstr (machines, ==, "");
+
+  /* Alice holds a seat on A; bob replays her digests, user digest
+   * included, from B: the server's user is bob, so B is bob's own machine,
+   * and alice's session and registration are untouched. */
+  set_quota (f, f->floating_pool, 2);
+  r = activate_hw (f, f->member_key, "AAAA-AAAA-AAAA-AAAA", &alice, "nonce-0200");
+  g_assert_cmpuint (r.status, ==, 200);
+  g_autofree char *sid = payload_str (&r, "session_id");
+  resp_clear (&r);
+  g_assert_cmpuint (use_once (f, bob_key, "BBBB-BBBB-BBBB-BBBB", &alice, "nonce-0201"), ==, 200);
+  g_free (machines);
+  machines = machines_of (f, f->floating_pool);
+  g_assert_cmpstr (machines, ==, "AAAA-AAAA-AAAA-AAAA,BBBB-BBBB-BBBB-BBBB");
+  g_autofree char *hb = g_strdup_printf ("{\"session_id\":\"%s\"}", sid);
+  r = call (f, "POST", "/heartbeat", f->member_key, hb);
+  g_assert_cmpuint (r.status, ==, 200);
+  resp_clear (&r);
+  /* Bob's session cannot heartbeat or release alice's either. */
+  r = call (f, "POST", "/heartbeat", bob_key, hb);
+  g_assert_cmpuint (r.status, !=, 200);
+  resp_clear (&r);
+  g_autofree char *audit = audit_of (f, "machine.replace");
+  g_assert_cmpstr (audit, ==, "");
+  /* Alice's registration still has her components: her replaced NIC is
+   * still her machine A. */
+  Hw new_nic = alice;
+  new_nic.nic = 40;
+  g_assert_cmpuint (use_once (f, f->member_key, "CCCC-CCCC-CCCC-CCCC", &new_nic, "nonce-0202"), ==,
+                    200);
+  g_free (machines);
+  machines = machines_of (f, f->floating_pool);
+  g_assert_cmpstr (machines, ==, "BBBB-BBBB-BBBB-BBBB,CCCC-CCCC-CCCC-CCCC");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -523,5 +621,6 @@ main (int argc, char **argv)
   ADD ("fptol/node-locked", test_node_locked, NULL);
   ADD ("fptol/bad-components", test_bad_components, NULL);
   ADD ("fptol/offline-request", test_offline_request, NULL);
+  ADD ("fptol/hostile", test_hostile, NO_SERVER);
   return g_test_run ();
 }
