@@ -48,7 +48,7 @@ read_both (JsonObject *body, const char *nonce, const char *product, const char 
   if (*activate_ok == (*activate_error != NULL))
     g_error ("testops_answer_read_activate: result and error disagree");
   fuzz_check_error (*activate_error);
-  *heartbeat_ok = testops_answer_read_heartbeat (trusted, SERVER, body, nonce, session, lease,
+  *heartbeat_ok = testops_answer_read_heartbeat (trusted, SERVER, body, nonce, session, lease, NULL,
                                                  heartbeat_error);
   if (*heartbeat_ok == (*heartbeat_error != NULL))
     g_error ("testops_answer_read_heartbeat: result and error disagree");

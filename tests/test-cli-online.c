@@ -2,7 +2,8 @@
  * user meets when a kept session ends or the server goes quiet (issue 16):
  * validate never takes a seat (a node-locked license moved to a second
  * machine stays there) and keeps saying why a session ended (revoked, seen
- * by every later validate and status); the grace counts from the last
+ * by every later validate and status); a kept record edited by hand is
+ * shown unusable with the reason; the grace counts from the last
  * signed answer, and its message states the real time since; a hung server
  * costs one request bounded by timeout-seconds, and `run` exits once its
  * command stopped; `run --wait` shows its progress on a terminal and one
@@ -10,17 +11,10 @@
  * another user (the machine ID includes the account), run with setpriv. */
 #include "server-util.h"
 #include "cli-util.h"
+#include "faked-clock.h"
 
 #include <errno.h>
 #include <signal.h>
-
-/* Under valgrind every tessera is several times slower: leases and waits
- * stretch so the order of events stays the same. */
-static gint64
-scale (void)
-{
-  return g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL ? 4 : 1;
-}
 
 /* ---- a loopback forwarder that can hang ---- */
 
@@ -551,28 +545,72 @@ test_revoked (void)
   online_tear_down (&o);
 }
 
-/* ---- the grace counts from the last signed answer ---- */
-
+/* A kept record edited by hand (a feature added): status says it is
+ * unusable and why, validate fails with one line, release still frees its
+ * seat (test-testops-records has every other edit). */
 static void
-sleep_until (gint64 when)
+test_edited_record (void)
 {
-  gint64 now = g_get_monotonic_time ();
-  if (when > now)
-    g_usleep ((gulong) (when - now));
+  Online o = { 0 };
+  online_set_up (&o, "floating", 1, NULL);
+  write_conf (o.f.dir, o.url, o.keys, NULL);
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  cli_expect (&o, 0, activate, &out, &err);
+  g_autofree char *state = fixture_file (&o.f, "state");
+  g_autoptr (GDir) d = g_dir_open (state, 0, NULL);
+  g_assert_nonnull (d);
+  g_autofree char *path = g_build_filename (state, g_dir_read_name (d), NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL));
+  g_key_file_set_string (kf, "session", "features", "premium;");
+  g_assert_true (g_key_file_save_to_file (kf, path, NULL));
+
+  const char *status[] = { "--config", "@DIR@/online.conf", "status", NULL };
+  cli_expect (&o, 0, status, &out, &err);
+  assert_matches ("stdout",
+                  "^unusable: KRE floating license [^\n]*\n  reason: [^\n]*its features key "
+                  "differs from what the server signed[^\n]*'tessera activate --product KRE'",
+                  out);
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  cli_expect (&o, 7, validate, &out, &err);
+  assert_one_line (err, "its features key differs from what the server signed");
+  const char *release[] = { "--config", "@DIR@/online.conf", "release", "--product", "KRE", NULL };
+  cli_expect (&o, 0, release, &out, &err);
+  g_assert_cmpuint (online_sessions (&o, NULL), ==, 0);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_unsetenv ("TESSERA_API_KEY");
+  online_tear_down (&o);
 }
+
+/* ---- the grace counts from the last signed answer ---- */
 
 /* A kept session validated (a signed answer) after the activation, then
  * the server dies: a validate past lease + grace counted from the
  * activation, but within it counted from that validation, still passes;
- * once that runs out, the message states the real time since that answer. */
+ * once that runs out, the message states the real time since that answer.
+ * The server and every tessera share a faked wall clock (tests/faked-clock.h)
+ * that the test moves: the points in time are exact, not slept for. Real
+ * time passing between steps only moves each point later, which the bounds
+ * below allow for, measured on the same faked clock. */
 static void
 test_grace_from_last_answer (void)
 {
-  const gint64 k = scale ();
-  const gint64 lease = 8 * k, grace = 2 * k;
+  const gint64 lease = 3600, grace = 600;
+  /* The faked clock's offsets (seconds after the activation, besides the
+   * real time that passes): a validation well inside the lease; a check
+   * past lease + grace since the activation but within it since the
+   * validation; one past it since the validation too. */
+  const gint64 at_validate = lease - 600, at_within = lease + grace + 1,
+               at_past = at_validate + lease + grace + 600;
   g_autofree char *lease_arg = g_strdup_printf ("%" G_GINT64_FORMAT, lease);
   const char *extra[] = { "--lease", lease_arg, NULL };
   Online o = { 0 };
+  g_autofree char *clock_dir = test_tmpdir_new ();
+  g_autofree char *clock = faked_clock_begin (clock_dir);
   online_set_up (&o, "floating", 1, extra);
   g_autofree char *conf_extra = g_strdup_printf ("grace-seconds=%" G_GINT64_FORMAT "\n", grace);
   write_conf (o.f.dir, o.url, o.keys, conf_extra);
@@ -582,44 +620,74 @@ test_grace_from_last_answer (void)
   const char *validate[]
       = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
   g_autofree char *out = NULL, *err = NULL;
+  gint64 before_activation = g_get_real_time () / G_USEC_PER_SEC;
   cli_expect (&o, 0, activate, &out, &err);
-  gint64 activated = g_get_monotonic_time (); /* the answer came before this */
 
   /* A signed answer well after the activation (before the lease ends). */
-  sleep_until (activated + (lease - 3 * k) * G_USEC_PER_SEC);
-  gint64 v_start = g_get_monotonic_time ();
+  faked_clock_set (clock, at_validate);
+  gint64 v_start = g_get_real_time () / G_USEC_PER_SEC + at_validate;
   cli_expect (&o, 0, validate, &out, &err);
-  gint64 v_end = g_get_monotonic_time ();
-  g_assert_cmpint (v_start - activated, >=, (lease - 3 * k) * G_USEC_PER_SEC);
+  gint64 v_end = g_get_real_time () / G_USEC_PER_SEC + at_validate + 1;
 
   server_util_terminate (o.proc);
   g_clear_object (&o.proc);
   /* Past lease + grace since the activation: within it since the validation. */
-  sleep_until (activated + (lease + grace + 1) * G_USEC_PER_SEC);
-  gint64 w_start = g_get_monotonic_time ();
-  if (w_start >= v_start + (lease + grace) * G_USEC_PER_SEC)
-    {
-      g_test_skip ("the machine was too slow to validate within the grace");
-      g_unsetenv ("TESSERA_API_KEY");
-      online_tear_down (&o);
-      return;
-    }
+  faked_clock_set (clock, at_within);
+  g_assert_cmpint (g_get_real_time () / G_USEC_PER_SEC + at_within, >,
+                   before_activation + lease + grace);
   cli_expect (&o, 0, validate, &out, &err);
   assert_matches ("stdout", "^valid: KRE floating license", out);
 
   /* Past the grace since the validation: the real time is stated. */
-  sleep_until (v_end + (lease + grace + 3 * k) * G_USEC_PER_SEC);
-  gint64 x_start = g_get_monotonic_time ();
+  faked_clock_set (clock, at_past);
+  gint64 x_start = g_get_real_time () / G_USEC_PER_SEC + at_past;
   cli_expect (&o, 6, validate, &out, &err);
-  gint64 x_end = g_get_monotonic_time ();
+  gint64 x_end = g_get_real_time () / G_USEC_PER_SEC + at_past + 1;
+  faked_clock_end ();
   assert_one_line (err, "no verified answer from the license server .* for [0-9]+ seconds \\(last "
                         "at [^)]*\\): the grace ran out");
   const char *at = strstr (err, " for ");
   gint64 silent = g_ascii_strtoll (at + strlen (" for "), NULL, 10);
-  /* Counted from the validation (not the activation, not the allowance). */
-  g_assert_cmpint (silent, >=, (x_start - v_end) / G_USEC_PER_SEC - 1);
-  g_assert_cmpint (silent, <=, (x_end - v_start) / G_USEC_PER_SEC + 1);
+  /* Counted from the validation (not the activation, not the allowance):
+   * between the two readings of the faked clock around each command. */
+  g_assert_cmpint (silent, >=, x_start - v_end);
+  g_assert_cmpint (silent, <=, x_end - v_start);
   g_assert_cmpint (silent, >, lease + grace);
+  g_unsetenv ("TESSERA_API_KEY");
+  online_tear_down (&o);
+}
+
+/* The clock set back behind the last signed answer, with the server gone:
+ * no grace at all (a rolled-back clock would otherwise stretch it), and the
+ * message says why; the real clock back, the grace holds again. */
+static void
+test_grace_clock_set_back (void)
+{
+  const char *extra[] = { "--lease", "3600", NULL };
+  Online o = { 0 };
+  g_autofree char *clock_dir = test_tmpdir_new ();
+  g_autofree char *clock = faked_clock_begin (clock_dir);
+  online_set_up (&o, "floating", 1, extra);
+  write_conf (o.f.dir, o.url, o.keys, "grace-seconds=600\n");
+  g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
+  const char *activate[]
+      = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
+  const char *validate[]
+      = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  cli_expect (&o, 0, activate, &out, &err);
+  server_util_terminate (o.proc);
+  g_clear_object (&o.proc);
+
+  faked_clock_set (clock, -3600);
+  cli_expect (&o, 6, validate, &out, &err);
+  assert_one_line (err, "clock is before its last answer \\([^)]*\\): no grace without a new "
+                        "answer");
+  /* Refused, not forgotten: the kept session is still there for later. */
+  faked_clock_set (clock, 0);
+  cli_expect (&o, 0, validate, &out, &err);
+  assert_matches ("stdout", "^valid: KRE floating license", out);
+  faked_clock_end ();
   g_unsetenv ("TESSERA_API_KEY");
   online_tear_down (&o);
 }
@@ -825,7 +893,9 @@ main (int argc, char **argv)
   cli_files_set_up ();
   g_test_add_func ("/cli-online/validate/moved", test_moved);
   g_test_add_func ("/cli-online/validate/revoked", test_revoked);
+  g_test_add_func ("/cli-online/status/edited-record", test_edited_record);
   g_test_add_func ("/cli-online/grace/last-answer", test_grace_from_last_answer);
+  g_test_add_func ("/cli-online/grace/clock-set-back", test_grace_clock_set_back);
   g_test_add_func ("/cli-online/hung/validate", test_hung_validate);
   g_test_add_func ("/cli-online/hung/several", test_hung_several);
   g_test_add_func ("/cli-online/hung/run", test_hung_run);

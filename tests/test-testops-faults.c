@@ -230,16 +230,14 @@ test_fault (gconstpointer data)
   g_autoptr (TesseraActivateOptions) opts = tessera_activate_options_new ();
   tessera_activate_options_set (opts, TESSERA_OPTION_API_KEY, "tsk_fake_key_for_faults");
   g_autoptr (GError) error = NULL;
-  gint64 start = g_get_monotonic_time ();
   g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", opts, NULL, &error);
-  gint64 took = g_get_monotonic_time () - start;
   g_assert_null (license);
   g_assert_error (error, TESSERA_ERROR, c->code);
   g_assert_nonnull (strstr (error->message, c->message_part));
-  /* Bounded: a few 1-second attempts, not a hang. Generous, since this is a
-   * correctness bound, not a speed target. */
-  g_assert_cmpint (took, <, 60 * G_USEC_PER_SEC);
+  /* Bounded by attempts, not by time: one server gets SEND_ATTEMPTS tries
+   * at most (plugins/testops/testops-private.h). A hang is ctest's timeout. */
   g_assert_cmpint (g_atomic_int_get (&fake->requests), >=, 1);
+  g_assert_cmpint (g_atomic_int_get (&fake->requests), <=, 3);
   fake_stop (fake);
 }
 

@@ -127,7 +127,6 @@ test_server_killed (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   Invalidated inv = { 0 };
   tessera_license_add_invalidated_handler (license, on_invalidated, &inv, NULL);
-  gint64 killed = g_get_monotonic_time ();
   server_kill (f);
 
   /* within the lease: the last known state */
@@ -138,7 +137,11 @@ test_server_killed (Fixture *f, gconstpointer data)
   wait_invalidated (&inv, 60);
   g_assert_error (inv.reason, TESSERA_ERROR, TESSERA_ERROR_NETWORK);
   g_assert_nonnull (strstr (inv.reason->message, "grace ran out"));
-  g_assert_cmpint (g_get_monotonic_time () - killed, >=, 5 * G_USEC_PER_SEC);
+  /* Not before lease 5 s + grace 1 s of silence, by the plugin's own count
+   * (which it states): a slow machine can only make that later. */
+  const char *silent_at = strstr (inv.reason->message, " for ");
+  g_assert_nonnull (silent_at);
+  g_assert_cmpint (g_ascii_strtoll (silent_at + strlen (" for "), NULL, 10), >=, 5 + 1);
   g_clear_error (&inv.reason);
   g_assert_false (tessera_license_validate (license, NULL, &error));
   g_assert_nonnull (error);

@@ -124,19 +124,17 @@ test_quota (Fixture *f, gconstpointer data)
   TesseraLicense *second = activate (engine, o, &error);
   g_assert_null (second);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
+  g_assert_null (strstr (error->message, "within"));
   g_clear_error (&error);
 
   /* waiting a second for a seat nobody frees */
   tessera_activate_options_set (o, TESSERA_OPTION_WAIT_TIMEOUT, "1");
-  gint64 start = g_get_monotonic_time ();
   second = activate (engine, o, &error);
   g_assert_null (second);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
+  /* It waited and gave up (the plain refusal above names no wait). */
   g_assert_nonnull (strstr (error->message, "within 1 seconds"));
   g_clear_error (&error);
-  /* It waited, and gave up: the upper bound is only "not a hang". */
-  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 60 * G_USEC_PER_SEC);
 
   /* a bad wait-timeout */
   tessera_activate_options_set (o, TESSERA_OPTION_WAIT_TIMEOUT, "soon");
@@ -196,14 +194,11 @@ test_wait_for_seat (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   GCancellable *cancel = g_cancellable_new ();
   GThread *canceller = g_thread_new ("canceller", cancel_later, cancel);
-  gint64 start = g_get_monotonic_time ();
   TesseraLicense *none = tessera_engine_activate (waiting, "KRE", plain, cancel, &error);
   g_assert_null (none);
-  g_assert_nonnull (error);
-  g_test_message ("cancelled: %s", error->message);
+  /* Cancelled, not the 60 s wait run out (that is QUOTA_EXCEEDED). */
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
-  /* Cancelled, not the 60 s wait run out. */
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 50 * G_USEC_PER_SEC);
   g_thread_join (canceller);
   g_object_unref (cancel);
   g_assert_true (tessera_license_release (held, NULL, &error));

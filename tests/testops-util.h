@@ -1,7 +1,8 @@
 /* Helpers shared by the tests of the online provider (plugins/testops)
  * against the real tessera-server ($TESSERA_SERVER) on 127.0.0.1, port 0:
- * test-testops (activation), test-testops-keyring (the API key cache) and
- * test-testops-sessions (a held session's life, persisted sessions, TLS).
+ * test-testops (activation), test-testops-keyring (the API key cache),
+ * test-testops-sessions (a held session's life, persisted sessions, TLS) and
+ * test-testops-records (kept records edited by hand).
  * Each test gets a Fixture: a temporary SQLite file bootstrapped through the
  * store API (server/store.h) with org acme, a member and their API key, a
  * floating and a node-locked pool, and a server on it. A real Secret

@@ -279,7 +279,7 @@ testops_answer_read_activate (TesseraTrustedKeys *keys, const char *server, Json
 
 static gboolean
 read_heartbeat (TesseraTrustedKeys *keys, JsonObject *body, const char *nonce,
-                const char *session_id, gint64 *lease_seconds, GError **error)
+                const char *session_id, gint64 *lease_seconds, gint64 *time_out, GError **error)
 {
   const char *ctx = "heartbeat";
   g_autoptr (JsonObject) p = open_answer (keys, body, ctx, nonce, error);
@@ -298,17 +298,162 @@ read_heartbeat (TesseraTrustedKeys *keys, JsonObject *body, const char *nonce,
       return FALSE;
     }
   *lease_seconds = expires_at - server_time;
+  if (time_out != NULL)
+    *time_out = server_time;
   return TRUE;
 }
 
 gboolean
 testops_answer_read_heartbeat (TesseraTrustedKeys *keys, const char *server, JsonObject *body,
                                const char *nonce, const char *session_id, gint64 *lease_seconds,
-                               GError **error)
+                               gint64 *server_time, GError **error)
 {
   g_autoptr (GError) local_error = NULL;
-  if (read_heartbeat (keys, body, nonce, session_id, lease_seconds, &local_error))
+  if (read_heartbeat (keys, body, nonce, session_id, lease_seconds, server_time, &local_error))
     return TRUE;
   refuse (error, server, local_error);
+  return FALSE;
+}
+
+char *
+testops_answer_to_text (JsonObject *body)
+{
+  g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), body);
+  return json_to_string (node, FALSE);
+}
+
+static JsonObject *
+parse_stored (const char *text)
+{
+  if (text == NULL)
+    return NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, text, -1, NULL))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  return root != NULL && JSON_NODE_HOLDS_OBJECT (root)
+             ? json_object_ref (json_node_get_object (root))
+             : NULL;
+}
+
+static gboolean
+edited (GError **error, const char *key)
+{
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+               "its %s key differs from what the server signed (the record was edited)", key);
+  return FALSE;
+}
+
+/* The plain keys are a cache of the signed answers: any difference is an
+ * edit, refused rather than quietly corrected, so that status says so. */
+static gboolean
+check_cache (const TestopsRecord *r, const TestopsRecord *s, gint64 lease_seconds, GError **error)
+{
+  if (g_strcmp0 (r->session_id, s->session_id) != 0)
+    return edited (error, "session-id");
+  if (g_strcmp0 (r->license_id, s->license_id) != 0)
+    return edited (error, "license-id");
+  if (g_strcmp0 (r->org, s->org) != 0)
+    return edited (error, "org");
+  if (g_strcmp0 (r->kind, s->kind) != 0)
+    return edited (error, "kind");
+  if (g_strcmp0 (r->machine_id, s->machine_id) != 0)
+    return edited (error, "machine-id");
+  if (r->issued_at != s->issued_at)
+    return edited (error, "issued-at");
+  if (r->expires_at != s->expires_at)
+    return edited (error, "expires-at");
+  if (r->lease_seconds != lease_seconds)
+    return edited (error, "lease-seconds");
+  /* Written from the signed list, in its order; none is written as none. */
+  guint n = r->features != NULL ? g_strv_length (r->features) : 0;
+  if (n != g_strv_length (s->features))
+    return edited (error, "features");
+  for (guint i = 0; i < n; i++)
+    if (!g_str_equal (r->features[i], s->features[i]))
+      return edited (error, "features");
+  return TRUE;
+}
+
+static gboolean
+check_record (TesseraTrustedKeys *keys, TestopsRecord *r, const char *machine_id, GError **error)
+{
+  if (r->activate_answer == NULL && r->activate_nonce == NULL && r->heartbeat_answer == NULL
+      && r->heartbeat_nonce == NULL)
+    {
+      g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
+                           "it was kept by an older tessera, which did not keep the server's "
+                           "signed answers, so nothing in it can be checked");
+      return FALSE;
+    }
+  g_autoptr (JsonObject) activation = parse_stored (r->activate_answer);
+  if (activation == NULL || r->activate_nonce == NULL)
+    {
+      g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+                           "its signed activation answer is missing or not JSON (the record was "
+                           "edited)");
+      return FALSE;
+    }
+  g_autoptr (TestopsRecord) s = g_new0 (TestopsRecord, 1);
+  g_autoptr (GError) local_error = NULL;
+  if (!read_activate (keys, activation, r->activate_nonce, r->product, machine_id, s, &local_error))
+    {
+      /* The record's own product is a plain key: another one is an edit. */
+      if (local_error->code == TESSERA_ERROR_PRODUCT_MISMATCH)
+        local_error->code = TESSERA_ERROR_TAMPERED;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  gint64 signed_time = s->issued_at;
+  gint64 lease_seconds = s->lease_seconds;
+  gint64 lease_expires_at = s->lease_expires_at;
+  if (r->heartbeat_answer != NULL || r->heartbeat_nonce != NULL)
+    {
+      g_autoptr (JsonObject) heartbeat = parse_stored (r->heartbeat_answer);
+      gint64 hb_lease = 0, hb_time = 0;
+      if (heartbeat == NULL || r->heartbeat_nonce == NULL)
+        {
+          g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+                               "its signed heartbeat answer is missing or not JSON (the record "
+                               "was edited)");
+          return FALSE;
+        }
+      /* Bound to the activation's session: another session's heartbeat
+       * (a later one, say) is signed too, but says nothing about this one. */
+      if (!read_heartbeat (keys, heartbeat, r->heartbeat_nonce, s->session_id, &hb_lease, &hb_time,
+                           error))
+        return FALSE;
+      if (hb_time >= signed_time)
+        {
+          signed_time = hb_time;
+          lease_seconds = hb_lease;
+          lease_expires_at = hb_time + hb_lease;
+        }
+    }
+  if (!check_cache (r, s, lease_seconds, error))
+    return FALSE;
+  r->lease_expires_at = lease_expires_at;
+  /* The record's own time is when this client asked, by its clock: an
+   * earlier time than the server signed is honest (a clock behind), a later
+   * one would stretch the grace, so the grace never counts from after the
+   * last signed server time. A clock ahead of the server's costs that much
+   * grace. */
+  r->last_answer_at = MIN (r->last_answer_at, signed_time);
+  return TRUE;
+}
+
+gboolean
+testops_answer_check_record (TesseraTrustedKeys *keys, TestopsRecord *r, const char *machine_id,
+                             GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  if (check_record (keys, r, machine_id, &local_error))
+    return TRUE;
+  g_set_error (error, TESSERA_ERROR, local_error->code,
+               "the kept %s session %s cannot be used: %s (record %s, license server %s); "
+               "'tessera release --product %s' removes it and frees its seat, 'tessera activate "
+               "--product %s' takes a new session",
+               r->product, r->session_id, local_error->message, r->path != NULL ? r->path : "?",
+               r->server, r->product, r->product);
   return FALSE;
 }

@@ -31,10 +31,31 @@ gboolean testops_answer_read_activate (TesseraTrustedKeys *keys, const char *ser
 
 /* Reads @body, the 2xx answer of @server to a heartbeat of @session_id that
  * sent @nonce: *@lease_seconds is the new lease (its end minus the server's
- * time). Returns: TRUE, or FALSE with the errors of
- * testops_answer_read_activate() (TAMPERED for another session's answer). */
+ * time), *@server_time (optional) the server's time. Returns: TRUE, or FALSE
+ * with the errors of testops_answer_read_activate() (TAMPERED for another
+ * session's answer). */
 gboolean testops_answer_read_heartbeat (TesseraTrustedKeys *keys, const char *server,
                                         JsonObject *body, const char *nonce, const char *session_id,
-                                        gint64 *lease_seconds, GError **error);
+                                        gint64 *lease_seconds, gint64 *server_time, GError **error);
+
+/* Returns: (transfer full) @body as JSON text, to keep in a record: the
+ * signed payload is a string member, so its bytes survive the round trip. */
+char *testops_answer_to_text (JsonObject *body);
+
+/* Checks @r (a record read back from disk) against the signed answers it
+ * holds: the activation (for @machine_id, this machine, and r->product) and
+ * the last heartbeat (of that session). Every plain key a user could edit
+ * (session, license, org, kind, machine, issue and expiry, features, lease)
+ * must equal the signed one; r->lease_expires_at is set from the signed
+ * answers and r->last_answer_at (the grace's start) is never after the
+ * last signed server time. Returns: TRUE, or FALSE with
+ * TESSERA_ERROR_TAMPERED (an answer missing, garbled or not verifying, an
+ * answer of another session, a plain key that differs), _MACHINE_MISMATCH
+ * (signed for another machine), _UNTRUSTED_KEY (signed by a key not
+ * configured), _NOT_SUPPORTED (a record of an older version, holding no
+ * signed answer; or an answer format this client does not know); the
+ * message names the record and says how to get a new session. */
+gboolean testops_answer_check_record (TesseraTrustedKeys *keys, TestopsRecord *r,
+                                      const char *machine_id, GError **error);
 
 G_END_DECLS

@@ -73,7 +73,9 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
   gboolean believed
       = obj != NULL
         && testops_answer_read_heartbeat (s->server_keys, server, obj, nonce, s->session_id,
-                                          &lease_seconds, &local_error);
+                                          &lease_seconds, NULL, &local_error);
+  /* Kept in a persistent record: what a later process believes of it. */
+  g_autofree char *answer = believed ? testops_answer_to_text (obj) : NULL;
   g_clear_pointer (&obj, json_object_unref);
   g_mutex_lock (&s->lock);
   if (believed)
@@ -86,7 +88,8 @@ session_heartbeat (Session *s, GCancellable *cancellable, GError **error)
        * lock: a record being dropped is never written back. */
       g_autoptr (GError) write_error = NULL;
       if (s->record_path != NULL
-          && !testops_state_set_answer (s->record_path, sent_real, lease_seconds, &write_error))
+          && !testops_state_set_answer (s->record_path, sent_real, lease_seconds, answer, nonce,
+                                        &write_error))
         g_warning ("testops: %s", write_error->message);
     }
   else if (!leaves_session_alive (local_error)

@@ -29,6 +29,10 @@ testops_record_free (TestopsRecord *record)
   g_strfreev (record->features);
   g_free (record->ended_code);
   g_free (record->ended_reason);
+  g_free (record->activate_answer);
+  g_free (record->activate_nonce);
+  g_free (record->heartbeat_answer);
+  g_free (record->heartbeat_nonce);
   g_free (record);
 }
 
@@ -162,6 +166,11 @@ testops_state_write (const char *dir, TestopsRecord *r, GError **error)
   if (r->features != NULL && r->features[0] != NULL)
     g_key_file_set_string_list (kf, GROUP, "features", (const char *const *) r->features,
                                 g_strv_length (r->features));
+  if (r->activate_answer != NULL)
+    {
+      g_key_file_set_string (kf, GROUP, "activate-answer", r->activate_answer);
+      g_key_file_set_string (kf, GROUP, "activate-nonce", r->activate_nonce);
+    }
   g_autofree char *path = g_strconcat (dir, G_DIR_SEPARATOR_S PREFIX, r->session_id, SUFFIX, NULL);
   if (!write_record (path, kf, "cannot record the session", error))
     return FALSE;
@@ -202,6 +211,10 @@ read_record (const char *path)
   r->ended_code = g_key_file_get_string (kf, GROUP, "ended-code", NULL);
   r->ended_reason = g_key_file_get_string (kf, GROUP, "ended-reason", NULL);
   r->ended_at = g_key_file_get_int64 (kf, GROUP, "ended-at", NULL);
+  r->activate_answer = g_key_file_get_string (kf, GROUP, "activate-answer", NULL);
+  r->activate_nonce = g_key_file_get_string (kf, GROUP, "activate-nonce", NULL);
+  r->heartbeat_answer = g_key_file_get_string (kf, GROUP, "heartbeat-answer", NULL);
+  r->heartbeat_nonce = g_key_file_get_string (kf, GROUP, "heartbeat-nonce", NULL);
   if (r->ended_code != NULL && r->ended_reason == NULL)
     r->ended_reason = g_strdup ("the license server ended the session");
   if (r->server == NULL || r->product == NULL || r->session_id == NULL || r->license_id == NULL
@@ -289,6 +302,7 @@ testops_state_set_server (const char *path, const char *server, GError **error)
 typedef struct
 {
   gint64 at, lease;
+  const char *answer, *nonce;
 } Answer;
 
 static void
@@ -298,13 +312,15 @@ apply_answer (GKeyFile *kf, gconstpointer data)
   g_key_file_set_int64 (kf, GROUP, "last-answer-at", a->at);
   g_key_file_set_int64 (kf, GROUP, "lease-seconds", a->lease);
   g_key_file_set_int64 (kf, GROUP, "lease-expires-at", a->at + a->lease);
+  g_key_file_set_string (kf, GROUP, "heartbeat-answer", a->answer);
+  g_key_file_set_string (kf, GROUP, "heartbeat-nonce", a->nonce);
 }
 
 gboolean
 testops_state_set_answer (const char *path, gint64 answered_at, gint64 lease_seconds,
-                          GError **error)
+                          const char *answer, const char *nonce, GError **error)
 {
-  Answer a = { answered_at, lease_seconds };
+  Answer a = { answered_at, lease_seconds, answer, nonce };
   return update_record (path, apply_answer, &a, error);
 }
 

@@ -38,6 +38,14 @@ typedef struct
   char *ended_code;
   char *ended_reason;
   gint64 ended_at;
+  /* The server's signed answers as received (JSON) and the nonces they were
+   * signed over: the activation's, and the last believed heartbeat's (NULL
+   * if none). A later process believes only what these prove: the fields
+   * above are a cache a user can edit (docs/testops.md, "Kept sessions"). */
+  char *activate_answer;
+  char *activate_nonce;
+  char *heartbeat_answer;
+  char *heartbeat_nonce;
 } TestopsRecord;
 
 void testops_record_free (TestopsRecord *record);
@@ -83,12 +91,12 @@ GPtrArray *testops_state_list (const char *dir, GError **error);
  * Returns FALSE with TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
 gboolean testops_state_set_server (const char *path, const char *server, GError **error);
 
-/* Records, in the record at @path, the signed answer asked for at
- * @answered_at (unix time) with a lease of @lease_seconds. A record already
- * gone is no error. Returns FALSE with TESSERA_ERROR_PERMISSION_DENIED or
- * _FAILED. */
+/* Records, in the record at @path, the signed heartbeat answer @answer
+ * (its JSON, signed over @nonce) asked for at @answered_at (unix time) with
+ * a lease of @lease_seconds. A record already gone is no error. Returns
+ * FALSE with TESSERA_ERROR_PERMISSION_DENIED or _FAILED. */
 gboolean testops_state_set_answer (const char *path, gint64 answered_at, gint64 lease_seconds,
-                                   GError **error);
+                                   const char *answer, const char *nonce, GError **error);
 
 /* Records in the record at @path that the server ended the session with
  * @reason (a TESSERA_ERROR), learned at @at (unix time); an earlier reason

@@ -138,6 +138,14 @@ testops_dup_fingerprint (Testops *self, GError **error)
   return fp;
 }
 
+/* This machine's ID (the kept records are checked against it). */
+static char *
+testops_dup_machine_id (Testops *self, GError **error)
+{
+  g_autoptr (TesseraFingerprint) fp = testops_dup_fingerprint (self, error);
+  return fp != NULL ? g_strdup (tessera_fingerprint_get_id (fp)) : NULL;
+}
+
 /* The "components" member of an activation: each component read, keyed with
  * the organization asked for ("" for none), so that the digests sent to
  * two organizations or servers cannot be linked (docs/protocol.md). Base64
@@ -404,6 +412,13 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   g_autoptr (TestopsRecord) r = g_new0 (TestopsRecord, 1);
   gboolean ok = testops_answer_read_activate (self->server_keys, server, obj, nonce, product,
                                               machine_id, r, error);
+  /* Kept as received: a later process believes the record only as far as
+   * this signed answer proves it. */
+  if (ok)
+    {
+      r->activate_answer = testops_answer_to_text (obj);
+      r->activate_nonce = g_strdup (nonce);
+    }
   json_object_unref (obj);
   if (!ok)
     {
@@ -558,6 +573,24 @@ testops_release (gpointer instance, TesseraLicense *license, GCancellable *cance
   return FALSE;
 }
 
+/* A record that does not verify: listed, so that status says why and
+ * release can free its seat, but invalid from the start and holding
+ * nothing the record claims beyond what names it. */
+static TesseraLicense *
+unverified_license (Testops *self, const TestopsRecord *r, const GError *why)
+{
+  TesseraLicense *license
+      = tessera_license_new (r->product, kind_from_string (r->kind), r->license_id);
+  if (r->org != NULL)
+    tessera_license_set_org (license, r->org);
+  tessera_license_set_attribute (license, "testops.session-id", r->session_id);
+  Session *s = session_new (self, license, r, NULL, G_MININT64 / 2, r->last_answer_at);
+  s->record_path = g_strdup (r->path);
+  tessera_license_set_flags (license, TESSERA_LICENSE_FLAG_PERSISTENT);
+  tessera_license_invalidate (license, why);
+  return license;
+}
+
 static GPtrArray *
 testops_list (gpointer instance, const char *product, GError **error)
 {
@@ -568,6 +601,8 @@ testops_list (gpointer instance, const char *product, GError **error)
   g_autoptr (GPtrArray) out
       = g_ptr_array_new_with_free_func ((GDestroyNotify) tessera_license_unref);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *machine_id = NULL;
+  g_autoptr (GError) machine_error = NULL;
   for (guint i = 0; i < records->len; i++)
     {
       TestopsRecord *r = records->pdata[i];
@@ -575,6 +610,27 @@ testops_list (gpointer instance, const char *product, GError **error)
       if (servers_find (self->servers, r->server) < 0
           || (product != NULL && !g_str_equal (r->product, product)))
         continue;
+      if (machine_id == NULL && machine_error == NULL)
+        {
+          machine_id = testops_dup_machine_id (self, &machine_error);
+          if (machine_id == NULL && machine_error == NULL)
+            machine_error = g_error_new_literal (TESSERA_ERROR, TESSERA_ERROR_FAILED,
+                                                 "this machine's ID cannot be computed");
+        }
+      g_autoptr (GError) unusable = NULL;
+      if (machine_id == NULL)
+        unusable = g_error_new (TESSERA_ERROR,
+                                machine_error->domain == TESSERA_ERROR ? machine_error->code
+                                                                       : TESSERA_ERROR_FAILED,
+                                "the kept %s session %s cannot be checked: %s", r->product,
+                                r->session_id, machine_error->message);
+      else
+        testops_answer_check_record (self->server_keys, r, machine_id, &unusable);
+      if (unusable != NULL)
+        {
+          g_ptr_array_add (out, unverified_license (self, r, unusable));
+          continue;
+        }
       TesseraLicense *license = license_from_record (r);
       /* The grace counts from the last signed answer any process got for
        * this session. A clock now before it was set back: no grace. */
