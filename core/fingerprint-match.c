@@ -15,9 +15,13 @@
 G_STATIC_ASSERT (KEYED_BYTES >= crypto_generichash_BYTES_MIN);
 G_STATIC_ASSERT (KEY_BYTES >= crypto_generichash_KEYBYTES_MIN);
 
-void
-_tessera_fp_keyed_digest (const char *license_id, guint c, const char *digest,
-                          char out[TESSERA_FP_KEYED_HEX_LEN + 1])
+/* The domain of the digests an online activation sends: never equal to a
+ * license file's for the same key string. */
+#define ONLINE_DOMAIN "tessera-fp-online-v1"
+
+static void
+keyed_digest_in (const char *domain, gsize domain_len, const char *key_id, guint c,
+                 const char *digest, char out[TESSERA_FP_KEYED_HEX_LEN + 1])
 {
   static const char hex[] = "0123456789abcdef";
   crypto_generichash_state state;
@@ -26,8 +30,8 @@ _tessera_fp_keyed_digest (const char *license_id, guint c, const char *digest,
 
   /* A license ID is 1 to 64 bytes, a BLAKE2b key 16 to 64: hash it to one. */
   crypto_generichash_init (&state, NULL, 0, sizeof key);
-  crypto_generichash_update (&state, (const unsigned char *) KEY_DOMAIN, sizeof KEY_DOMAIN);
-  crypto_generichash_update (&state, (const unsigned char *) license_id, strlen (license_id));
+  crypto_generichash_update (&state, (const unsigned char *) domain, domain_len);
+  crypto_generichash_update (&state, (const unsigned char *) key_id, strlen (key_id));
   crypto_generichash_final (&state, key, sizeof key);
 
   /* The name is hashed too (NUL-separated), so one value moved to another
@@ -44,6 +48,30 @@ _tessera_fp_keyed_digest (const char *license_id, guint c, const char *digest,
       out[2 * i + 1] = hex[mac[i] & 0xf];
     }
   out[TESSERA_FP_KEYED_HEX_LEN] = '\0';
+}
+
+void
+_tessera_fp_keyed_digest (const char *license_id, guint c, const char *digest,
+                          char out[TESSERA_FP_KEYED_HEX_LEN + 1])
+{
+  /* sizeof: the NUL is part of the domain (docs/fingerprint.md). */
+  keyed_digest_in (KEY_DOMAIN, sizeof KEY_DOMAIN, license_id, c, digest, out);
+}
+
+char *
+tessera_fingerprint_dup_scoped_digest (TesseraFingerprint *fp, const char *component,
+                                       const char *scope)
+{
+  g_return_val_if_fail (fp != NULL, NULL);
+  g_return_val_if_fail (component != NULL, NULL);
+  g_return_val_if_fail (scope != NULL, NULL);
+  int c = _tessera_fp_component_index (component);
+  if (c < 0 || _tessera_fp_get_digest (fp, (guint) c)[0] == '\0')
+    return NULL;
+  char *out = g_malloc (TESSERA_FP_KEYED_HEX_LEN + 1);
+  keyed_digest_in (ONLINE_DOMAIN, sizeof ONLINE_DOMAIN, scope, (guint) c,
+                   _tessera_fp_get_digest (fp, (guint) c), out);
+  return out;
 }
 
 gboolean
@@ -176,6 +204,111 @@ tessera_licfile_match_machine (TesseraLicfile *file, TesseraFingerprint *fp)
    * was verified. */
   if (!_tessera_fp_policy_required (m->policy, m->bound, &m->required, NULL))
     m->required = m->bound;
+  m->ok = m->states[_tessera_fp_component_index ("user")] == TESSERA_COMPONENT_MATCHED
+          && m->matched >= m->required;
+  return m;
+}
+
+/* Parses "NAME=HEX NAME=HEX ..." into @out (NULL where absent): known
+ * names, each once, TESSERA_FP_KEYED_HEX_LEN lowercase hex digits, the user
+ * and at least one hardware component. */
+static gboolean
+parse_digests (const char *what, const char *digests, char **out, GError **error)
+{
+  g_auto (GStrv) items = g_strsplit (digests != NULL ? digests : "", " ", -1);
+  guint hardware = 0;
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      const char *eq = strchr (items[i], '=');
+      g_autofree char *name = eq ? g_strndup (items[i], (gsize) (eq - items[i])) : NULL;
+      int c = name ? _tessera_fp_component_index (name) : -1;
+      gboolean hex = eq != NULL && strlen (eq + 1) == TESSERA_FP_KEYED_HEX_LEN;
+      for (const char *h = eq ? eq + 1 : ""; hex && *h; h++)
+        hex = g_ascii_isdigit (*h) || (*h >= 'a' && *h <= 'f');
+      if (c < 0 || !hex || out[c] != NULL)
+        {
+          g_autofree char *shown = g_strescape (items[i], NULL);
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "%s: '%.60s' is not NAME=DIGEST with a component name (machine-id, "
+                       "dmi-uuid, cpu, nic, user), given once, and %d lowercase hex digits",
+                       what, shown, TESSERA_FP_KEYED_HEX_LEN);
+          return FALSE;
+        }
+      out[c] = g_strdup (eq + 1);
+      hardware += _tessera_fp_component_is_hardware ((guint) c);
+    }
+  if (out[_tessera_fp_component_index ("user")] == NULL || hardware == 0)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "%s: the user component and at least one hardware component are required", what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+clear_digests (char **digests)
+{
+  for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+    g_clear_pointer (&digests[c], g_free);
+}
+
+gboolean
+tessera_machine_digests_check (const char *digests, GError **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  char *parsed[TESSERA_FP_N_COMPONENTS] = { 0 };
+  gboolean ok = parse_digests ("component digests", digests, parsed, error);
+  clear_digests (parsed);
+  return ok;
+}
+
+gboolean
+tessera_match_policy_check (const char *policy, GError **error)
+{
+  guint required;
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  /* Against the most hardware components there are: "4" is a policy. */
+  return _tessera_fp_policy_required (policy, 4, &required, error);
+}
+
+TesseraMachineMatch *
+tessera_machine_match_new_for_digests (const char *policy, const char *bound, const char *current,
+                                       GError **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  char *was[TESSERA_FP_N_COMPONENTS] = { 0 }, *now[TESSERA_FP_N_COMPONENTS] = { 0 };
+  if (!tessera_match_policy_check (policy, error)
+      || !parse_digests ("registered component digests", bound, was, error)
+      || !parse_digests ("component digests", current, now, error))
+    {
+      clear_digests (was);
+      clear_digests (now);
+      return NULL;
+    }
+  TesseraMachineMatch *m = g_new0 (TesseraMachineMatch, 1);
+  g_atomic_ref_count_init (&m->ref_count);
+  m->policy = g_strdup (policy);
+  for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+    {
+      gboolean hardware = _tessera_fp_component_is_hardware (c);
+      if (was[c] == NULL)
+        m->states[c] = now[c] ? TESSERA_COMPONENT_UNBOUND : TESSERA_COMPONENT_ABSENT;
+      else if (now[c] == NULL)
+        m->states[c] = TESSERA_COMPONENT_UNREAD;
+      else
+        m->states[c] = sodium_memcmp (was[c], now[c], TESSERA_FP_KEYED_HEX_LEN) == 0
+                           ? TESSERA_COMPONENT_MATCHED
+                           : TESSERA_COMPONENT_CHANGED;
+      m->bound += hardware && was[c] != NULL;
+      m->matched += hardware && m->states[c] == TESSERA_COMPONENT_MATCHED;
+    }
+  clear_digests (was);
+  clear_digests (now);
+  /* A number over the registered components can never be met (a license
+   * refuses it when issued; here the machine registered before). */
+  if (!_tessera_fp_policy_required (m->policy, m->bound, &m->required, NULL))
+    m->required = (guint) (policy[0] - '0');
   m->ok = m->states[_tessera_fp_component_index ("user")] == TESSERA_COMPONENT_MATCHED
           && m->matched >= m->required;
   return m;

@@ -38,10 +38,10 @@ ts_reply_done (TsRequest *req, gboolean ok, GError *error)
 static JsonNode *
 ts_pool_json (const TsPool *p, gboolean usage)
 {
-  JsonNode *node
-      = ts_json_object ("id", 's', p->id, "org", 's', p->org_id, "product", 's', p->product, "kind",
-                        's', p->kind, "billing", 's', p->billing, "quota", 'i', p->quota,
-                        "subscription_end", 'i', p->subscription_end, NULL);
+  JsonNode *node = ts_json_object ("id", 's', p->id, "org", 's', p->org_id, "product", 's',
+                                   p->product, "kind", 's', p->kind, "billing", 's', p->billing,
+                                   "quota", 'i', p->quota, "subscription_end", 'i',
+                                   p->subscription_end, "match_policy", 's', p->match_policy, NULL);
   if (usage)
     {
       JsonObject *o = json_node_get_object (node);
@@ -98,21 +98,23 @@ ts_handle_pools_create (TsRequest *req)
 void
 ts_handle_pools_update (TsRequest *req)
 {
-  static const char *const fields[] = { "quota", "subscription_end", NULL };
+  static const char *const fields[] = { "quota", "subscription_end", "match_policy", NULL };
   GError *error = NULL;
   gint64 quota = -1, end = -1;
   gboolean has_quota = FALSE, has_end = FALSE;
+  const char *policy = NULL;
   req->org = g_strdup (req->args[0]);
   if (!ts_check (req,
                  ts_body_only (req, fields, &error)
                      && ts_body_int (req, "quota", FALSE, &quota, &has_quota, &error)
-                     && ts_body_int (req, "subscription_end", FALSE, &end, &has_end, &error),
+                     && ts_body_int (req, "subscription_end", FALSE, &end, &has_end, &error)
+                     && ts_body_string (req, "match_policy", FALSE, &policy, &error),
                  &error))
     return;
-  if (!has_quota && !has_end)
+  if (!has_quota && !has_end && policy == NULL)
     {
       ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
-                       "missing field \"quota\" or \"subscription_end\"");
+                       "missing field \"quota\", \"subscription_end\" or \"match_policy\"");
       return;
     }
   if ((has_quota && quota < 0) || (has_end && end < 0))
@@ -122,8 +124,8 @@ ts_handle_pools_update (TsRequest *req)
                        has_quota && quota < 0 ? "quota" : "subscription_end");
       return;
     }
-  TsPool *p = ts_store_update_pool (req->server->store, req->user_id, req->args[0], req->args[1],
-                                    quota, end, req->now, &error);
+  TsPool *p = ts_store_update_pool_policy (req->server->store, req->user_id, req->args[0],
+                                           req->args[1], quota, end, policy, req->now, &error);
   if (!ts_check (req, p != NULL, &error))
     return;
   ts_reply_json (req, SOUP_STATUS_OK, ts_pool_json (p, FALSE));
@@ -259,9 +261,20 @@ static JsonNode *
 ts_machine_json (gconstpointer item)
 {
   const TsMachine *m = item;
-  return ts_json_object ("machine_id", 's', m->machine_id, "user_id", 's', m->user_id,
-                         "registered_at", 'i', m->registered_at, "last_seen", 'i', m->last_seen,
-                         NULL);
+  JsonNode *node = ts_json_object ("machine_id", 's', m->machine_id, "user_id", 's', m->user_id,
+                                   "registered_at", 'i', m->registered_at, "last_seen", 'i',
+                                   m->last_seen, NULL);
+  /* Which components changed over time, newest first (never the digests). */
+  JsonArray *changes = json_array_new ();
+  for (guint i = 0; m->changes != NULL && i < m->changes->len; i++)
+    {
+      const TsMachineChange *c = m->changes->pdata[i];
+      json_array_add_element (changes, ts_json_object ("at", 'i', c->at, "from", 's', c->from, "to",
+                                                       's', c->to, "changed", 's', c->changed,
+                                                       "unread", 's', c->unread, NULL));
+    }
+  json_object_set_array_member (json_node_get_object (node), "changes", changes);
+  return node;
 }
 
 void
@@ -271,6 +284,10 @@ ts_handle_machines_list (TsRequest *req)
   req->org = g_strdup (req->args[0]);
   GPtrArray *machines = ts_store_list_machines (req->server->store, req->user_id, req->args[0],
                                                 req->args[1], &error);
+  if (machines != NULL
+      && !ts_store_fill_machine_changes (req->server->store, req->user_id, req->args[0],
+                                         req->args[1], machines, &error))
+    g_clear_pointer (&machines, g_ptr_array_unref);
   ts_reply_list (req, "machines", machines, error, ts_machine_json);
 }
 
@@ -337,19 +354,26 @@ ts_handle_offline_list (TsRequest *req)
 void
 ts_handle_offline_create (TsRequest *req)
 {
-  static const char *const fields[] = { "machine_id", "entitlements", NULL };
+  static const char *const fields[] = { "machine_id", "request", "entitlements", NULL };
   GError *error = NULL;
-  const char *machine_id;
+  const char *machine_id, *request_line;
+  g_autoptr (TesseraFingerprint) request = NULL;
   g_auto (GStrv) entitlements = NULL;
   req->org = g_strdup (req->args[0]);
   if (!ts_check (req,
                  ts_body_only (req, fields, &error)
-                     && ts_body_string (req, "machine_id", TRUE, &machine_id, &error)
-                     && ts_body_strv (req, "entitlements", FALSE, &entitlements, &error),
+                     && ts_body_string (req, "machine_id", FALSE, &machine_id, &error)
+                     && ts_body_string (req, "request", FALSE, &request_line, &error)
+                     && ts_body_strv (req, "entitlements", FALSE, &entitlements, &error)
+                     /* The machine's request: a file that survives a replaced
+                      * NIC (format 2, the pool's match policy). */
+                     && (request_line == NULL
+                         || (request = tessera_fingerprint_new_from_string (request_line, &error))
+                                != NULL),
                  &error))
     return;
-  TsOffline *o = ts_store_create_offline (
-      req->server->store, req->user_id, req->args[0], req->args[1], machine_id,
+  TsOffline *o = ts_store_create_offline_request (
+      req->server->store, req->user_id, req->args[0], req->args[1], machine_id, request,
       (const char *const *) entitlements, req->server->key, req->now, &error);
   if (!ts_check (req, o != NULL, &error))
     return;

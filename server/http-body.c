@@ -14,6 +14,17 @@ ts_body_member (TsRequest *req, const char *name, gboolean required, GError **er
   return node;
 }
 
+/* A name the client chose, as an error message shows it: escaped, and cut
+ * so that a megabyte of name does not come back in the answer. */
+static char *
+ts_shown_name (const char *name)
+{
+  g_autofree char *escaped = g_strescape (name, NULL);
+  if (strlen (escaped) <= 40)
+    return g_steal_pointer (&escaped);
+  return g_strdup_printf ("%.40s...", escaped);
+}
+
 static gboolean
 ts_wrong_type (const char *name, const char *want, GError **error)
 {
@@ -30,8 +41,9 @@ ts_body_only (TsRequest *req, const char *const *allowed, GError **error)
   for (GList *l = names; l != NULL && ok; l = l->next)
     if (!g_strv_contains (allowed, l->data))
       {
+        g_autofree char *shown = ts_shown_name (l->data);
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "unknown field \"%s\"",
-                     (const char *) l->data);
+                     shown);
         ok = FALSE;
       }
   g_list_free (names);
@@ -120,4 +132,146 @@ ts_body_no_nul (const char *data, gsize size, GError **error)
         }
     }
   return TRUE;
+}
+
+/* The bytes of one scoped component digest (BLAKE2b-128). */
+#define TS_COMPONENT_BYTES 16
+/* Components a fingerprint has (docs/fingerprint.md). */
+#define TS_COMPONENTS_MAX 5
+
+/* Strict base64 of exactly TS_COMPONENT_BYTES: g_base64_decode() skips
+ * characters it does not know, so the text is checked first. */
+static gboolean
+ts_component_decode (const char *name, const char *b64, char hex[2 * TS_COMPONENT_BYTES + 1],
+                     GError **error)
+{
+  static const char digits[] = "0123456789abcdef";
+  gsize len = strlen (b64), n = 0;
+  gboolean ok = len == 4 * ((TS_COMPONENT_BYTES + 2) / 3);
+  for (gsize i = 0; ok && i < len; i++)
+    ok = g_ascii_isalnum (b64[i]) || b64[i] == '+' || b64[i] == '/'
+         || (b64[i] == '=' && i >= len - 2 && (i == len - 1 || b64[len - 1] == '='));
+  g_autofree guchar *raw = ok ? g_base64_decode (b64, &n) : NULL;
+  if (raw == NULL || n != TS_COMPONENT_BYTES)
+    {
+      g_autofree char *shown = ts_shown_name (name);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "component \"%s\" must be the base64 of %d bytes (%d characters)", shown,
+                   TS_COMPONENT_BYTES, 4 * ((TS_COMPONENT_BYTES + 2) / 3));
+      return FALSE;
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      hex[2 * i] = digits[raw[i] >> 4];
+      hex[2 * i + 1] = digits[raw[i] & 0xf];
+    }
+  hex[2 * n] = '\0';
+  return TRUE;
+}
+
+gboolean
+ts_body_components (TsRequest *req, char **out, GError **error)
+{
+  *out = NULL;
+  JsonNode *node = ts_body_member (req, "components", FALSE, error);
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return ts_wrong_type ("components", "an object of component names and base64 digests", error);
+  JsonObject *obj = json_node_get_object (node);
+  if (json_object_get_size (obj) > TS_COMPONENTS_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "\"components\" has %u members: a machine has at most %d",
+                   json_object_get_size (obj), TS_COMPONENTS_MAX);
+      return FALSE;
+    }
+  GString *list = g_string_new (NULL);
+  GList *names = json_object_get_members (obj);
+  gboolean ok = TRUE;
+  for (GList *l = names; l != NULL && ok; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *v = json_object_get_member (obj, name);
+      char hex[2 * TS_COMPONENT_BYTES + 1];
+      if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_STRING)
+        {
+          g_autofree char *shown = ts_shown_name (name);
+          g_autofree char *field = g_strdup_printf ("components.%s", shown);
+          ok = ts_wrong_type (field, "a base64 string", error);
+        }
+      else
+        ok = ts_component_decode (name, json_node_get_string (v), hex, error);
+      if (ok)
+        g_string_append_printf (list, "%s%s=%s", list->len ? " " : "", name, hex);
+    }
+  g_list_free (names);
+  /* The names, each once, the user and a hardware component. */
+  if (ok && !tessera_machine_digests_check (list->str, error))
+    ok = FALSE;
+  if (ok)
+    *out = g_string_free (g_steal_pointer (&list), FALSE);
+  else
+    g_string_free (list, TRUE);
+  return ok;
+}
+
+/* JsonParser keeps the last of two members with one name, silently: a
+ * body whose reader and the client's other readers (a proxy, a log) may
+ * see different values is refused instead. One count per object being
+ * parsed; a member that does not make its object grow is a second one. */
+typedef struct
+{
+  GArray *counts; /* guint, one per open object, innermost last */
+  char *twice;    /* the first name seen twice, shown */
+} TsDupCheck;
+
+static void
+ts_dup_object_start (JsonParser *parser, gpointer data)
+{
+  TsDupCheck *d = data;
+  guint zero = 0;
+  g_array_append_val (d->counts, zero);
+}
+
+static void
+ts_dup_object_member (JsonParser *parser, JsonObject *object, const char *name, gpointer data)
+{
+  TsDupCheck *d = data;
+  if (d->counts->len == 0)
+    return;
+  guint *count = &g_array_index (d->counts, guint, d->counts->len - 1);
+  if (json_object_get_size (object) <= (*count)++ && d->twice == NULL)
+    d->twice = ts_shown_name (name);
+}
+
+static void
+ts_dup_object_end (JsonParser *parser, JsonObject *object, gpointer data)
+{
+  TsDupCheck *d = data;
+  if (d->counts->len > 0)
+    g_array_set_size (d->counts, d->counts->len - 1);
+}
+
+JsonNode *
+ts_body_parse (const char *data, gsize size, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  TsDupCheck d = { g_array_new (FALSE, FALSE, sizeof (guint)), NULL };
+  g_signal_connect (parser, "object-start", G_CALLBACK (ts_dup_object_start), &d);
+  g_signal_connect (parser, "object-member", G_CALLBACK (ts_dup_object_member), &d);
+  g_signal_connect (parser, "object-end", G_CALLBACK (ts_dup_object_end), &d);
+  gboolean ok = json_parser_load_from_data (parser, data, (gssize) size, error);
+  g_array_unref (d.counts);
+  if (ok && d.twice != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "member \"%s\" is given twice in one object", d.twice);
+      ok = FALSE;
+    }
+  g_free (d.twice);
+  if (!ok)
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
 }

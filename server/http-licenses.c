@@ -34,14 +34,17 @@ ts_handle_me (TsRequest *req)
 void
 ts_handle_activate (TsRequest *req)
 {
-  static const char *const fields[] = { "product", "machine_id", "nonce", "org_id", NULL };
+  static const char *const fields[]
+      = { "product", "machine_id", "nonce", "org_id", "components", NULL };
   GError *error = NULL;
   const char *product, *machine_id, *nonce, *org_id;
+  g_autofree char *components = NULL;
   if (!ts_body_only (req, fields, &error)
       || !ts_body_string (req, "product", TRUE, &product, &error)
       || !ts_body_string (req, "machine_id", TRUE, &machine_id, &error)
       || !ts_body_string (req, "nonce", TRUE, &nonce, &error)
-      || !ts_body_string (req, "org_id", FALSE, &org_id, &error))
+      || !ts_body_string (req, "org_id", FALSE, &org_id, &error)
+      || !ts_body_components (req, &components, &error))
     {
       ts_reply_error (req, error);
       g_error_free (error);
@@ -50,8 +53,9 @@ ts_handle_activate (TsRequest *req)
   req->org = g_strdup (org_id);
   req->product = g_strdup (product);
   gint64 lease = req->server->lease_seconds;
-  TsSession *s = ts_store_activate (req->server->store, req->user_id, org_id, product, machine_id,
-                                    nonce, lease, req->now, &error);
+  TsSession *s
+      = ts_store_activate_components (req->server->store, req->user_id, org_id, product, machine_id,
+                                      components, nonce, lease, req->now, &error);
   if (s == NULL)
     {
       ts_reply_error (req, error);

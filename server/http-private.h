@@ -210,6 +210,14 @@ gboolean ts_body_strv (TsRequest *req, const char *name, gboolean required, GStr
 /* FALSE with INVALID_ARGUMENT when the JSON text @data has a \u0000 escape
  * in a string (http-body.c). */
 gboolean ts_body_no_nul (const char *data, gsize size, GError **error);
+/* json_parser_load_from_data() that also refuses an object with two
+ * members of one name (INVALID_ARGUMENT naming it). Returns: (transfer
+ * full) the root (a null node for an empty document), or NULL. */
+JsonNode *ts_body_parse (const char *data, gsize size, GError **error);
+/* The optional "components" object of an activation (docs/protocol.md),
+ * checked, as *@out "NAME=HEX ..." (tessera_machine_digests_check()), or
+ * NULL when absent. */
+gboolean ts_body_components (TsRequest *req, char **out, GError **error);
 
 /* JSON building: pass an even list of "name", type char, value, ending NULL.
  * Types: 's' const char * (NULL → null), 'i' gint64, 'n' JsonNode * (taken). */

@@ -355,27 +355,23 @@ ts_request_run (TsRequest *req)
           return;
         }
       const char *data = size > 0 ? g_bytes_get_data (req->body, NULL) : "";
-      JsonParser *parser = json_parser_new_immutable ();
+      g_autoptr (JsonNode) root = NULL;
       if (size == 0 || !g_utf8_validate (data, size, NULL) || !ts_body_no_nul (data, size, &error)
-          || !json_parser_load_from_data (parser, data, size, &error))
+          || (root = ts_body_parse (data, size, &error)) == NULL)
         {
           ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
                            "malformed JSON body%s%s", error != NULL ? ": " : "",
                            error != NULL ? error->message : "");
           g_clear_error (&error);
-          g_object_unref (parser);
           return;
         }
-      JsonNode *root = json_parser_get_root (parser);
-      if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+      if (!JSON_NODE_HOLDS_OBJECT (root))
         {
           ts_reply_errorf (req, SOUP_STATUS_BAD_REQUEST, TESSERA_ERROR_INVALID_ARGUMENT,
                            "the request body must be a JSON object");
-          g_object_unref (parser);
           return;
         }
       req->json = json_object_ref (json_node_get_object (root));
-      g_object_unref (parser);
     }
   req->handler (req);
 }

@@ -119,6 +119,7 @@ ts_pool_free (TsPool *p)
   g_free (p->product);
   g_free (p->kind);
   g_free (p->billing);
+  g_free (p->match_policy);
   g_free (p);
 }
 
@@ -146,7 +147,67 @@ ts_machine_free (TsMachine *m)
   g_free (m->pool_id);
   g_free (m->machine_id);
   g_free (m->user_id);
+  g_clear_pointer (&m->changes, g_ptr_array_unref);
   g_free (m);
+}
+
+static void
+ts_machine_change_free (TsMachineChange *c)
+{
+  g_free (c->from);
+  g_free (c->to);
+  g_free (c->changed);
+  g_free (c->unread);
+  g_free (c);
+}
+
+/* "OLD -> NEW; changed=A,B; unread=C; ..." (ts_recognize_machine()), or NULL. */
+static TsMachineChange *
+ts_machine_change_parse (const TsAudit *a)
+{
+  if (a->detail == NULL)
+    return NULL;
+  g_auto (GStrv) parts = g_strsplit (a->detail, "; ", 4);
+  if (g_strv_length (parts) < 3 || !g_str_has_prefix (parts[1], "changed=")
+      || !g_str_has_prefix (parts[2], "unread="))
+    return NULL;
+  g_auto (GStrv) ids = g_strsplit (parts[0], " -> ", 2);
+  if (g_strv_length (ids) != 2)
+    return NULL;
+  TsMachineChange *c = g_new0 (TsMachineChange, 1);
+  c->at = a->at;
+  c->from = g_strdup (ids[0]);
+  c->to = g_strdup (ids[1]);
+  c->changed = g_strdup (parts[1] + strlen ("changed="));
+  c->unread = g_strdup (parts[2] + strlen ("unread="));
+  return c;
+}
+
+void
+ts_machines_add_changes (GPtrArray *audit, const char *pool_id, GPtrArray *machines)
+{
+  for (guint m = 0; m < machines->len; m++)
+    {
+      TsMachine *machine = machines->pdata[m];
+      const char *current = machine->machine_id;
+      g_clear_pointer (&machine->changes, g_ptr_array_unref);
+      machine->changes = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_machine_change_free);
+      /* Newest first: each record found moves back to the ID before it. */
+      for (guint i = 0; i < audit->len; i++)
+        {
+          const TsAudit *a = audit->pdata[i];
+          if (!g_str_equal (a->action, "machine.replace") || g_strcmp0 (a->target, pool_id) != 0)
+            continue;
+          TsMachineChange *c = ts_machine_change_parse (a);
+          if (c == NULL || !g_str_equal (c->to, current))
+            {
+              g_clear_pointer (&c, ts_machine_change_free);
+              continue;
+            }
+          g_ptr_array_add (machine->changes, c);
+          current = c->from;
+        }
+    }
 }
 
 void
@@ -195,4 +256,79 @@ ts_audit_free (TsAudit *a)
   g_free (a->target);
   g_free (a->detail);
   g_free (a);
+}
+
+char *
+ts_recognize_machine (const char *policy, GPtrArray *registered, const char *machine_id,
+                      const char *components, char **detail)
+{
+  *detail = NULL;
+  for (guint i = 0; i + 1 < registered->len; i += 2)
+    {
+      const char *stored = registered->pdata[i + 1];
+      /* A row written by this server always parses; one that does not is
+       * no match rather than a failed activation. */
+      g_autoptr (TesseraMachineMatch) m
+          = tessera_machine_match_new_for_digests (policy, stored, components, NULL);
+      if (m == NULL || !tessera_machine_match_is_match (m))
+        continue;
+      g_auto (GStrv) changed = tessera_machine_match_dup_components (m, TESSERA_COMPONENT_CHANGED);
+      g_auto (GStrv) unread = tessera_machine_match_dup_components (m, TESSERA_COMPONENT_UNREAD);
+      g_autofree char *changed_list = g_strjoinv (",", changed);
+      g_autofree char *unread_list = g_strjoinv (",", unread);
+      /* "OLD -> NEW; changed=A,B; ..." is read back by the machine
+       * history (ts_store_machine_history()). */
+      *detail = g_strdup_printf ("%s -> %s; changed=%s; unread=%s; %u of %u hardware "
+                                 "components match, policy %s needs %u",
+                                 (const char *) registered->pdata[i], machine_id, changed_list,
+                                 unread_list, tessera_machine_match_get_matched (m),
+                                 tessera_machine_match_get_bound (m), policy,
+                                 tessera_machine_match_get_required (m));
+      return g_strdup (registered->pdata[i]);
+    }
+  return NULL;
+}
+
+GBytes *
+ts_sign_offline (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                 TesseraFingerprint *request, const char *match_policy, GError **error)
+{
+  if (request == NULL)
+    return tessera_licfile_sign (key, info, error);
+  return tessera_licfile_sign_for_request (key, info, request, match_policy, error);
+}
+
+gboolean
+ts_check_offline_machine (const char **machine_id, TesseraFingerprint *request, GError **error)
+{
+  if (request != NULL)
+    {
+      const char *id = tessera_fingerprint_get_id (request);
+      if (*machine_id != NULL && !g_str_equal (*machine_id, id))
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                       "the request is for machine %s, not %s: give one or the other", id,
+                       *machine_id);
+          return FALSE;
+        }
+      *machine_id = id;
+    }
+  if (*machine_id == NULL)
+    {
+      g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                           "a machine ID or the machine's request is required");
+      return FALSE;
+    }
+  return ts_check_machine_id (*machine_id, error);
+}
+
+gboolean
+ts_store_fill_machine_changes (TsStore *store, const char *actor, const char *org_id,
+                               const char *pool_id, GPtrArray *machines, GError **error)
+{
+  g_autoptr (GPtrArray) audit = ts_store_list_audit (store, actor, org_id, 0, error);
+  if (audit == NULL)
+    return FALSE;
+  ts_machines_add_changes (audit, pool_id, machines);
+  return TRUE;
 }

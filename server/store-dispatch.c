@@ -204,11 +204,22 @@ TsPool *
 ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                       gint64 quota, gint64 subscription_end, gint64 now, GError **error)
 {
+  return ts_store_update_pool_policy (store, actor, org_id, pool_id, quota, subscription_end, NULL,
+                                      now, error);
+}
+
+TsPool *
+ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_id,
+                             const char *pool_id, gint64 quota, gint64 subscription_end,
+                             const char *match_policy, gint64 now, GError **error)
+{
+  if (match_policy != NULL && !tessera_match_policy_check (match_policy, error))
+    return NULL;
   if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_update_pool (store->pg, actor, org_id, pool_id, quota, subscription_end, now,
-                              error);
-  return ts_sqlite_update_pool (store->sqlite, actor, org_id, pool_id, quota, subscription_end, now,
-                                error);
+    return ts_pg_update_pool (store->pg, actor, org_id, pool_id, quota, subscription_end,
+                              match_policy, now, error);
+  return ts_sqlite_update_pool (store->sqlite, actor, org_id, pool_id, quota, subscription_end,
+                                match_policy, now, error);
 }
 
 GPtrArray *
@@ -252,10 +263,22 @@ ts_store_activate (TsStore *store, const char *user_id, const char *org_id, cons
                    const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
                    GError **error)
 {
+  return ts_store_activate_components (store, user_id, org_id, product, machine_id, NULL, nonce,
+                                       lease_seconds, now, error);
+}
+
+TsSession *
+ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *components,
+                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+{
+  /* Checked by the HTTP layer; checked again for any other caller. */
+  if (components != NULL && !tessera_machine_digests_check (components, error))
+    return NULL;
   if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_activate (store->pg, user_id, org_id, product, machine_id, nonce, lease_seconds,
-                           now, error);
-  return ts_sqlite_activate (store->sqlite, user_id, org_id, product, machine_id, nonce,
+    return ts_pg_activate (store->pg, user_id, org_id, product, machine_id, components, nonce,
+                           lease_seconds, now, error);
+  return ts_sqlite_activate (store->sqlite, user_id, org_id, product, machine_id, components, nonce,
                              lease_seconds, now, error);
 }
 
@@ -380,11 +403,21 @@ ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, 
                          const char *machine_id, const char *const *entitlements,
                          TesseraSigningKey *key, gint64 now, GError **error)
 {
+  return ts_store_create_offline_request (store, actor, org_id, pool_id, machine_id, NULL,
+                                          entitlements, key, now, error);
+}
+
+TsOffline *
+ts_store_create_offline_request (TsStore *store, const char *actor, const char *org_id,
+                                 const char *pool_id, const char *machine_id,
+                                 TesseraFingerprint *request, const char *const *entitlements,
+                                 TesseraSigningKey *key, gint64 now, GError **error)
+{
   if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_create_offline (store->pg, actor, org_id, pool_id, machine_id, entitlements, key,
-                                 now, error);
-  return ts_sqlite_create_offline (store->sqlite, actor, org_id, pool_id, machine_id, entitlements,
-                                   key, now, error);
+    return ts_pg_create_offline (store->pg, actor, org_id, pool_id, machine_id, request,
+                                 entitlements, key, now, error);
+  return ts_sqlite_create_offline (store->sqlite, actor, org_id, pool_id, machine_id, request,
+                                   entitlements, key, now, error);
 }
 
 GPtrArray *

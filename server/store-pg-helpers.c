@@ -119,6 +119,7 @@ ts_pg_pool_from_row (const PGresult *res, int row)
   p->billing = ts_pg_col_strdup (res, row, 4);
   p->quota = ts_pg_col_int (res, row, 5);
   p->subscription_end = ts_pg_col_int (res, row, 6);
+  p->match_policy = ts_pg_col_strdup (res, row, 7);
   return p;
 }
 

@@ -79,6 +79,7 @@ ts_pg_create_pool (TsPgStore *store, const char *actor, const char *org_id, cons
       pool->billing = g_strdup (billing);
       pool->quota = quota;
       pool->subscription_end = subscription_end;
+      pool->match_policy = g_strdup (TESSERA_MATCH_DEFAULT);
       char *detail
           = g_strdup_printf ("%s %s %s quota %" G_GINT64_FORMAT, product, kind, billing, quota);
       ok = ts_pg_exec (db, error, NULL,
@@ -96,7 +97,8 @@ ts_pg_create_pool (TsPgStore *store, const char *actor, const char *org_id, cons
 
 TsPool *
 ts_pg_update_pool (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
-                   gint64 quota, gint64 subscription_end, gint64 now, GError **error)
+                   gint64 quota, gint64 subscription_end, const char *match_policy, gint64 now,
+                   GError **error)
 {
   if (quota >= 0 && !ts_check_quota (quota, error))
     return NULL;
@@ -129,12 +131,21 @@ ts_pg_update_pool (TsPgStore *store, const char *actor, const char *org_id, cons
         pool->quota = quota;
       if (subscription_end >= 0)
         pool->subscription_end = subscription_end;
-      char *detail
-          = g_strdup_printf ("quota %" G_GINT64_FORMAT " subscription_end %" G_GINT64_FORMAT,
-                             pool->quota, pool->subscription_end);
+      if (match_policy != NULL)
+        {
+          g_free (pool->match_policy);
+          pool->match_policy = g_strdup (match_policy);
+        }
+      /* The policy only when it changes: the detail of a quota or an end
+       * date stays what it was. */
+      char *detail = g_strdup_printf (
+          "quota %" G_GINT64_FORMAT " subscription_end %" G_GINT64_FORMAT "%s%s", pool->quota,
+          pool->subscription_end, match_policy ? " match_policy " : "",
+          match_policy ? match_policy : "");
       ok = ts_pg_exec (db, error, NULL,
-                       "UPDATE pools SET quota = ?, subscription_end = ? WHERE id = ?", "iis",
-                       pool->quota, pool->subscription_end, pool_id)
+                       "UPDATE pools SET quota = ?, subscription_end = ?, match_policy = ?"
+                       " WHERE id = ?",
+                       "iiss", pool->quota, pool->subscription_end, pool->match_policy, pool_id)
            && ts_pg_audit (db, now, org_id, actor, "pool.update", pool_id, detail, error)
            && ts_pool_fill_usage (db, pool, now, error);
       g_free (detail);
@@ -284,10 +295,11 @@ ts_pg_list_grants (TsPgStore *store, const char *actor, const char *org_id, cons
 
 TsOffline *
 ts_pg_create_offline (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
-                      const char *machine_id, const char *const *entitlements,
-                      TesseraSigningKey *key, gint64 now, GError **error)
+                      const char *machine_id, TesseraFingerprint *request,
+                      const char *const *entitlements, TesseraSigningKey *key, gint64 now,
+                      GError **error)
 {
-  if (!ts_check_machine_id (machine_id, error))
+  if (!ts_check_offline_machine (&machine_id, request, error))
     return NULL;
   if (key == NULL)
     {
@@ -344,7 +356,7 @@ ts_pg_create_offline (TsPgStore *store, const char *actor, const char *org_id, c
         .subscription_end = pool->subscription_end,
         .entitlements = entitlements,
       };
-      off->file = tessera_licfile_sign (key, &info, error);
+      off->file = ts_sign_offline (key, &info, request, pool->match_policy, error);
       off->file_name = tessera_licfile_file_name (pool->product, machine_id, 0);
       char *detail
           = g_strdup_printf ("machine %s expires %" G_GINT64_FORMAT, machine_id, off->expires_at);

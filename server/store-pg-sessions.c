@@ -126,11 +126,11 @@ ts_check_nonce (const char *nonce, GError **error)
 /* The pools the user may activate a product from: one row per pool of the
  * product in each of the user's organizations (only ?3 when given), pool
  * columns NULL for an organization without one. Columns: TS_POOL_COLUMNS
- * (0-6), the organization's id and name, whether the user holds a grant in
+ * (0-7), the organization's id and name, whether the user holds a grant in
  * the pool. */
 #define TS_CHOICE_SELECT                                                                           \
   "SELECT p.id, p.org_id, p.product, p.kind, p.billing, p.quota, p.subscription_end,"              \
-  " m.org_id, o.name,"                                                                             \
+  " p.match_policy, m.org_id, o.name,"                                                             \
   " EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = ?1)"                     \
   " FROM members m JOIN orgs o ON o.id = m.org_id"                                                 \
   " LEFT JOIN pools p ON p.org_id = m.org_id AND p.product = ?2"                                   \
@@ -162,14 +162,14 @@ ts_choose_pool (TsPgDb *db, const char *user_id, const char *org_id, const char 
       guint orgs = 0;
       for (int i = 0; i < n; i++)
         {
-          const char *o = PQgetvalue (res, i, 7);
+          const char *o = PQgetvalue (res, i, 8);
           if (PQgetisnull (res, i, 0) || (last != NULL && g_str_equal (last, o)))
             continue; /* no pool there, or the organization's second pool */
           last = o;
           if (orgs++ == 0)
             org = o;
           g_string_append_printf (list, "%s%s (%s)", list->len ? ", " : "", o,
-                                  PQgetvalue (res, i, 8));
+                                  PQgetvalue (res, i, 9));
         }
       if (orgs == 0)
         g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
@@ -186,12 +186,12 @@ ts_choose_pool (TsPgDb *db, const char *user_id, const char *org_id, const char 
   gboolean granted = FALSE;
   for (int i = 0; org != NULL && i < n; i++)
     {
-      if (PQgetisnull (res, i, 0) || !g_str_equal (PQgetvalue (res, i, 7), org))
+      if (PQgetisnull (res, i, 0) || !g_str_equal (PQgetvalue (res, i, 8), org))
         continue;
       if (g_str_equal (PQgetvalue (res, i, 3), "node-locked"))
         {
           nl = ts_pg_pool_from_row (res, i);
-          granted = g_str_equal (PQgetvalue (res, i, 9), "t");
+          granted = g_str_equal (PQgetvalue (res, i, 10), "t");
         }
       else
         fl = ts_pg_pool_from_row (res, i);
@@ -301,10 +301,46 @@ ts_check_seat (const PGresult *res, const char *user_id, TsPool *pool, const cha
   return TRUE;
 }
 
+/* As store-sessions.c's ts_recognize(): a machine ID new to the pool whose
+ * @components match a machine of the same user by the pool's policy takes
+ * over that machine's registration. Under the pool's lock. */
+static gboolean
+ts_pg_recognize (TsPgDb *db, const char *user_id, TsPool *pool, const char *machine_id,
+                 const char *components, gint64 now, GError **error)
+{
+  PGresult *res = ts_pg_query (db, error,
+                               "SELECT machine_id, components FROM machines"
+                               " WHERE pool_id = ?1 AND user_id = ?2 AND components IS NOT NULL"
+                               " AND NOT EXISTS (SELECT 1 FROM machines"
+                               "  WHERE pool_id = ?1 AND machine_id = ?3)"
+                               " ORDER BY last_seen DESC",
+                               "sss", pool->id, user_id, machine_id);
+  if (res == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < PQntuples (res); i++)
+    {
+      g_ptr_array_add (rows, ts_pg_col_strdup (res, i, 0));
+      g_ptr_array_add (rows, ts_pg_col_strdup (res, i, 1));
+    }
+  PQclear (res);
+  g_autofree char *detail = NULL;
+  g_autofree char *old
+      = ts_recognize_machine (pool->match_policy, rows, machine_id, components, &detail);
+  if (old == NULL)
+    return TRUE;
+  return ts_pg_exec (db, error, NULL,
+                     "UPDATE machines SET machine_id = ?, last_seen = ?"
+                     " WHERE pool_id = ? AND machine_id = ?",
+                     "siss", machine_id, now, pool->id, old)
+         && ts_pg_audit (db, now, pool->org_id, user_id, "machine.replace", pool->id, detail,
+                         error);
+}
+
 TsSession *
 ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const char *product,
-                const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
-                GError **error)
+                const char *machine_id, const char *components, const char *nonce,
+                gint64 lease_seconds, gint64 now, GError **error)
 {
   if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
       || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
@@ -322,6 +358,8 @@ ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const
                  * retry check, the counts and the insert below are one step
                  * for every instance sharing the database. */
                 && ts_pg_lock_pool (db, pool, error)
+                && (components == NULL
+                    || ts_pg_recognize (db, user_id, pool, machine_id, components, now, error))
                 && (res = ts_pg_query (db, error, TS_ACTIVATION_SELECT, "sssssi", pool->id, user_id,
                                        nonce, machine_id, pool->kind, now))
                        != NULL;
@@ -398,6 +436,13 @@ ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id, const
                        nonce);
           ok = FALSE;
         }
+      /* The components it was last seen with: another user's machine ID
+       * sent by someone else changes nothing. */
+      if (ok && components != NULL)
+        ok = ts_pg_exec (db, error, NULL,
+                         "UPDATE machines SET components = ?"
+                         " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
+                         "ssss", components, pool->id, machine_id, user_id);
     }
   PQclear (res);
   ts_session_row_clear (&row);

@@ -79,6 +79,9 @@ static const char *const migrations[] = {
   "ALTER TABLE web_invites ADD COLUMN role INTEGER;"
   "UPDATE web_invites SET role = (SELECT m.role FROM members m"
   "  WHERE m.org_id = web_invites.org_id AND m.user_id = web_invites.user_id);",
+  /* 5: match policies and machine components, as SQLite's migration 5 */
+  "ALTER TABLE pools ADD COLUMN match_policy " T " NOT NULL DEFAULT 'all-but-one';"
+  "ALTER TABLE machines ADD COLUMN components " T ";",
 };
 
 #undef T

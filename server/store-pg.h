@@ -36,8 +36,8 @@ TsPool *ts_pg_create_pool (TsPgStore *store, const char *actor, const char *org_
                            const char *product, const char *kind, const char *billing, gint64 quota,
                            gint64 subscription_end, gint64 now, GError **error);
 TsPool *ts_pg_update_pool (TsPgStore *store, const char *actor, const char *org_id,
-                           const char *pool_id, gint64 quota, gint64 subscription_end, gint64 now,
-                           GError **error);
+                           const char *pool_id, gint64 quota, gint64 subscription_end,
+                           const char *match_policy, gint64 now, GError **error);
 GPtrArray *ts_pg_list_pools (TsPgStore *store, const char *actor, const char *org_id, gint64 now,
                              GError **error);
 gboolean ts_pg_grant (TsPgStore *store, const char *actor, const char *org_id, const char *pool_id,
@@ -47,8 +47,8 @@ gboolean ts_pg_revoke_grant (TsPgStore *store, const char *actor, const char *or
 GPtrArray *ts_pg_list_grants (TsPgStore *store, const char *actor, const char *org_id,
                               const char *pool_id, GError **error);
 TsSession *ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id,
-                           const char *product, const char *machine_id, const char *nonce,
-                           gint64 lease_seconds, gint64 now, GError **error);
+                           const char *product, const char *machine_id, const char *components,
+                           const char *nonce, gint64 lease_seconds, gint64 now, GError **error);
 TsSession *ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
                             gint64 lease_seconds, gint64 now, GError **error);
 gboolean ts_pg_release (TsPgStore *store, const char *user_id, const char *session_id, gint64 now,
@@ -66,8 +66,8 @@ gboolean ts_pg_remove_machine (TsPgStore *store, const char *actor, const char *
                                GError **error);
 TsOffline *ts_pg_create_offline (TsPgStore *store, const char *actor, const char *org_id,
                                  const char *pool_id, const char *machine_id,
-                                 const char *const *entitlements, TesseraSigningKey *key,
-                                 gint64 now, GError **error);
+                                 TesseraFingerprint *request, const char *const *entitlements,
+                                 TesseraSigningKey *key, gint64 now, GError **error);
 GPtrArray *ts_pg_list_offline (TsPgStore *store, const char *actor, const char *org_id,
                                const char *pool_id, GError **error);
 TsOffline *ts_pg_get_offline (TsPgStore *store, const char *actor, const char *org_id,

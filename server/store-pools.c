@@ -1,4 +1,5 @@
-/* tessera-store: pools, grants (node-locked) and offline licenses. */
+/* tessera-store: pools, grants (node-locked), machines recognized by their
+ * components (docs/fingerprint.md "Online") and offline licenses. */
 #include "store-private.h"
 
 #include <string.h>
@@ -77,6 +78,7 @@ ts_store_create_pool (TsStore *store, const char *actor, const char *org_id, con
       pool->billing = g_strdup (billing);
       pool->quota = quota;
       pool->subscription_end = subscription_end;
+      pool->match_policy = g_strdup (TESSERA_MATCH_DEFAULT);
       char *detail
           = g_strdup_printf ("%s %s %s quota %" G_GINT64_FORMAT, product, kind, billing, quota);
       ok = ts_exec (db, error, NULL,
@@ -93,8 +95,9 @@ ts_store_create_pool (TsStore *store, const char *actor, const char *org_id, con
 }
 
 TsPool *
-ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                      gint64 quota, gint64 subscription_end, gint64 now, GError **error)
+ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_id,
+                             const char *pool_id, gint64 quota, gint64 subscription_end,
+                             const char *match_policy, gint64 now, GError **error)
 {
   if (quota >= 0 && !ts_check_quota (quota, error))
     return NULL;
@@ -128,12 +131,21 @@ ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, con
         pool->quota = quota;
       if (subscription_end >= 0)
         pool->subscription_end = subscription_end;
-      char *detail
-          = g_strdup_printf ("quota %" G_GINT64_FORMAT " subscription_end %" G_GINT64_FORMAT,
-                             pool->quota, pool->subscription_end);
+      if (match_policy != NULL)
+        {
+          g_free (pool->match_policy);
+          pool->match_policy = g_strdup (match_policy);
+        }
+      /* The policy only when it changes: the detail of a quota or an end
+       * date stays what it was. */
+      char *detail = g_strdup_printf (
+          "quota %" G_GINT64_FORMAT " subscription_end %" G_GINT64_FORMAT "%s%s", pool->quota,
+          pool->subscription_end, match_policy ? " match_policy " : "",
+          match_policy ? match_policy : "");
       ok = ts_exec (db, error, NULL,
-                    "UPDATE pools SET quota = ?, subscription_end = ? WHERE id = ?", "iis",
-                    pool->quota, pool->subscription_end, pool_id)
+                    "UPDATE pools SET quota = ?, subscription_end = ?, match_policy = ?"
+                    " WHERE id = ?",
+                    "iiss", pool->quota, pool->subscription_end, pool->match_policy, pool_id)
            && ts_audit (db, now, org_id, actor, "pool.update", pool_id, detail, error)
            && ts_pool_fill_usage (db, pool, now, error);
       g_free (detail);
@@ -282,14 +294,60 @@ ts_store_list_grants (TsStore *store, const char *actor, const char *org_id, con
                        "s", pool_id);
 }
 
+/* ---- machines ---- */
+
+/* A machine ID new to the pool, whose @components match a machine the same
+ * user registered by the pool's policy, is that machine: its registration
+ * takes the new ID (docs/fingerprint.md, "Online"). */
+gboolean
+ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool, const char *machine_id,
+                     const char *components, gint64 now, GError **error)
+{
+  gint64 registered = 0;
+  if (!ts_query_int (db, error, &registered, NULL,
+                     "SELECT count(*) FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                     pool->id, machine_id))
+    return FALSE;
+  if (registered)
+    return TRUE;
+  sqlite3_stmt *stmt = ts_stmt_cached (db, error,
+                                       "SELECT machine_id, components FROM machines"
+                                       " WHERE pool_id = ? AND user_id = ?"
+                                       " AND components IS NOT NULL ORDER BY last_seen DESC",
+                                       "ss", pool->id, user_id);
+  if (stmt == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  int rc;
+  while ((rc = ts_step (db, stmt, error)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (rows, ts_col_strdup (stmt, 0));
+      g_ptr_array_add (rows, ts_col_strdup (stmt, 1));
+    }
+  ts_stmt_done (db, stmt);
+  if (rc == -1)
+    return FALSE;
+  g_autofree char *detail = NULL;
+  g_autofree char *old
+      = ts_recognize_machine (pool->match_policy, rows, machine_id, components, &detail);
+  if (old == NULL)
+    return TRUE;
+  return ts_exec (db, error, NULL,
+                  "UPDATE machines SET machine_id = ?, last_seen = ?"
+                  " WHERE pool_id = ? AND machine_id = ?",
+                  "siss", machine_id, now, pool->id, old)
+         && ts_audit (db, now, pool->org_id, user_id, "machine.replace", pool->id, detail, error);
+}
+
 /* ---- offline ---- */
 
 TsOffline *
-ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                         const char *machine_id, const char *const *entitlements,
-                         TesseraSigningKey *key, gint64 now, GError **error)
+ts_store_create_offline_request (TsStore *store, const char *actor, const char *org_id,
+                                 const char *pool_id, const char *machine_id,
+                                 TesseraFingerprint *request, const char *const *entitlements,
+                                 TesseraSigningKey *key, gint64 now, GError **error)
 {
-  if (!ts_check_machine_id (machine_id, error))
+  if (!ts_check_offline_machine (&machine_id, request, error))
     return NULL;
   if (key == NULL)
     {
@@ -347,7 +405,7 @@ ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, 
         .subscription_end = pool->subscription_end,
         .entitlements = entitlements,
       };
-      off->file = tessera_licfile_sign (key, &info, error);
+      off->file = ts_sign_offline (key, &info, request, pool->match_policy, error);
       off->file_name = tessera_licfile_file_name (pool->product, machine_id, 0);
       char *detail
           = g_strdup_printf ("machine %s expires %" G_GINT64_FORMAT, machine_id, off->expires_at);

@@ -173,7 +173,7 @@ gboolean ts_require_admin (sqlite3 *db, const char *actor, const char *org_id, T
 /* The pool @pool_id if it belongs to @org_id, else NOT_FOUND. */
 TsPool *ts_load_pool (sqlite3 *db, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_pool_from_row (sqlite3_stmt *stmt); /* columns of TS_POOL_COLUMNS */
-#define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end"
+#define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end, match_policy"
 /* Seats taken by unexpired offline licenses of @pool_id. */
 gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
                            GError **error);
@@ -182,6 +182,29 @@ gboolean ts_count_sessions (sqlite3 *db, const char *pool_id, gint64 now, gint64
                             GError **error);
 
 gboolean ts_check_product (const char *product, GError **error);
+/* store-pools.c: ts_store_activate_components()'s recognition of a
+ * machine by its components, in the activation's transaction. */
+gboolean ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool,
+                              const char *machine_id, const char *components, gint64 now,
+                              GError **error);
+/* ts_store_fill_machine_changes() on an audit log already read (newest first). */
+void ts_machines_add_changes (GPtrArray *audit, const char *pool_id, GPtrArray *machines);
+/* The machine an offline license is for: *@machine_id, or @request's ID
+ * (then *@machine_id must be NULL or the same), checked. */
+gboolean ts_check_offline_machine (const char **machine_id, TesseraFingerprint *request,
+                                   GError **error);
+/* tessera_licfile_sign(), or with a @request (nullable)
+ * tessera_licfile_sign_for_request() under @match_policy. */
+GBytes *ts_sign_offline (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                         TesseraFingerprint *request, const char *match_policy, GError **error);
+/* A machine not registered in a pool, reporting @components (checked:
+ * ts_body_components()): is it one of @registered (pairs of machine ID and
+ * its stored components, of the same user) by @policy
+ * (tessera_machine_match_new_for_digests())? Returns (transfer full) that
+ * machine's ID and *@detail, the audit detail with one "%s" for the new ID
+ * to fill in, or NULL. */
+char *ts_recognize_machine (const char *policy, GPtrArray *registered, const char *machine_id,
+                            const char *components, char **detail);
 gboolean ts_check_machine_id (const char *machine_id, GError **error);
 gboolean ts_check_org_id (const char *org_id, GError **error);
 gboolean ts_check_email (const char *email, GError **error);

@@ -314,9 +314,9 @@ ts_activate_floating (TsStore *store, sqlite3 *db, const char *user_id, TsPool *
 }
 
 TsSession *
-ts_store_activate (TsStore *store, const char *user_id, const char *org_id, const char *product,
-                   const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
-                   GError **error)
+ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *components,
+                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
 {
   if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
       || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
@@ -368,9 +368,18 @@ ts_store_activate (TsStore *store, const char *user_id, const char *org_id, cons
     {
       gboolean floating = !g_str_equal (pool->kind, "node-locked");
       gint64 seats = 0;
-      ok = floating
-               ? ts_activate_floating (store, db, user_id, pool, machine_id, now, &seats, error)
-               : ts_activate_node_locked (db, user_id, pool, machine_id, now, error);
+      ok = (components == NULL
+            || ts_recognize_sqlite (db, user_id, pool, machine_id, components, now, error))
+           && (floating
+                   ? ts_activate_floating (store, db, user_id, pool, machine_id, now, &seats, error)
+                   : ts_activate_node_locked (db, user_id, pool, machine_id, now, error))
+           /* The components it was last seen with: another user's machine
+            * ID sent by someone else changes nothing. */
+           && (components == NULL
+               || ts_exec (db, error, NULL,
+                           "UPDATE machines SET components = ?"
+                           " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
+                           "ssss", components, pool->id, machine_id, user_id));
       if (ok)
         {
           result = g_new0 (TsSession, 1);

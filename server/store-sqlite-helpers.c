@@ -106,6 +106,7 @@ ts_pool_from_row (sqlite3_stmt *stmt)
   p->billing = ts_col_strdup (stmt, 4);
   p->quota = sqlite3_column_int64 (stmt, 5);
   p->subscription_end = sqlite3_column_int64 (stmt, 6);
+  p->match_policy = ts_col_strdup (stmt, 7);
   return p;
 }
 

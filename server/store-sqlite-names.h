@@ -8,7 +8,10 @@
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
  * line here, its forwarder in store-dispatch.c and its ts_pg_* (a missing
- * one is a link error). The exceptions: ts_store_heartbeat() (a wrapper
+ * one is a link error). The exceptions: ts_store_activate() (a wrapper of
+ * ts_store_activate_components()), ts_store_create_offline() (a wrapper of
+ * ts_store_create_offline_request()), ts_store_update_pool() (a wrapper of
+ * ts_store_update_pool_policy()), ts_store_heartbeat() (a wrapper
  * that waits for ts_store_heartbeat_async()), ts_store_heartbeat_queues(),
  * and the missing ts_pg_heartbeat_async() (PostgreSQL runs a heartbeat in
  * its caller). store-dispatch.c includes this header
@@ -33,12 +36,12 @@
 #define ts_store_list_api_keys ts_sqlite_list_api_keys
 #define ts_store_authenticate ts_sqlite_authenticate
 #define ts_store_create_pool ts_sqlite_create_pool
-#define ts_store_update_pool ts_sqlite_update_pool
+#define ts_store_update_pool_policy ts_sqlite_update_pool
 #define ts_store_list_pools ts_sqlite_list_pools
 #define ts_store_grant ts_sqlite_grant
 #define ts_store_revoke_grant ts_sqlite_revoke_grant
 #define ts_store_list_grants ts_sqlite_list_grants
-#define ts_store_activate ts_sqlite_activate
+#define ts_store_activate_components ts_sqlite_activate
 #define ts_store_heartbeat_async ts_sqlite_heartbeat_async
 #define ts_store_release ts_sqlite_release
 #define ts_store_reap ts_sqlite_reap
@@ -46,7 +49,7 @@
 #define ts_store_force_release ts_sqlite_force_release
 #define ts_store_list_machines ts_sqlite_list_machines
 #define ts_store_remove_machine ts_sqlite_remove_machine
-#define ts_store_create_offline ts_sqlite_create_offline
+#define ts_store_create_offline_request ts_sqlite_create_offline
 #define ts_store_list_offline ts_sqlite_list_offline
 #define ts_store_get_offline ts_sqlite_get_offline
 #define ts_store_list_audit ts_sqlite_list_audit
@@ -96,7 +99,7 @@ TsPool *ts_sqlite_create_pool (TsSqliteStore *store, const char *actor, const ch
                                gint64 quota, gint64 subscription_end, gint64 now, GError **error);
 TsPool *ts_sqlite_update_pool (TsSqliteStore *store, const char *actor, const char *org_id,
                                const char *pool_id, gint64 quota, gint64 subscription_end,
-                               gint64 now, GError **error);
+                               const char *match_policy, gint64 now, GError **error);
 GPtrArray *ts_sqlite_list_pools (TsSqliteStore *store, const char *actor, const char *org_id,
                                  gint64 now, GError **error);
 gboolean ts_sqlite_grant (TsSqliteStore *store, const char *actor, const char *org_id,
@@ -107,8 +110,8 @@ gboolean ts_sqlite_revoke_grant (TsSqliteStore *store, const char *actor, const 
 GPtrArray *ts_sqlite_list_grants (TsSqliteStore *store, const char *actor, const char *org_id,
                                   const char *pool_id, GError **error);
 TsSession *ts_sqlite_activate (TsSqliteStore *store, const char *user_id, const char *org_id,
-                               const char *product, const char *machine_id, const char *nonce,
-                               gint64 lease_seconds, gint64 now, GError **error);
+                               const char *product, const char *machine_id, const char *components,
+                               const char *nonce, gint64 lease_seconds, gint64 now, GError **error);
 void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
                                 gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                 gpointer data);
@@ -127,8 +130,8 @@ gboolean ts_sqlite_remove_machine (TsSqliteStore *store, const char *actor, cons
                                    GError **error);
 TsOffline *ts_sqlite_create_offline (TsSqliteStore *store, const char *actor, const char *org_id,
                                      const char *pool_id, const char *machine_id,
-                                     const char *const *entitlements, TesseraSigningKey *key,
-                                     gint64 now, GError **error);
+                                     TesseraFingerprint *request, const char *const *entitlements,
+                                     TesseraSigningKey *key, gint64 now, GError **error);
 GPtrArray *ts_sqlite_list_offline (TsSqliteStore *store, const char *actor, const char *org_id,
                                    const char *pool_id, GError **error);
 TsOffline *ts_sqlite_get_offline (TsSqliteStore *store, const char *actor, const char *org_id,

@@ -70,6 +70,11 @@ static const char *const migrations[] = {
   "ALTER TABLE web_invites ADD COLUMN role INTEGER;"
   "UPDATE web_invites SET role = (SELECT m.role FROM members m"
   "  WHERE m.org_id = web_invites.org_id AND m.user_id = web_invites.user_id);",
+  /* 5: fingerprint tolerance online: a pool's match policy, and the
+   * (scoped) component digests a machine was last seen with, NULL for a
+   * client that sends none (docs/fingerprint.md, "Online") */
+  "ALTER TABLE pools ADD COLUMN match_policy TEXT NOT NULL DEFAULT 'all-but-one';"
+  "ALTER TABLE machines ADD COLUMN components TEXT;",
 };
 
 /* ---- connections ---- */

@@ -53,6 +53,9 @@ typedef struct
   char *billing; /* "annual" | "monthly" */
   gint64 quota;
   gint64 subscription_end;
+  /* how many of a machine's components must match for it to stay the same
+   * registered machine (tessera_match_policy_check()) */
+  char *match_policy;
   /* usage, filled by listings */
   gint64 granted;
   gint64 machines;
@@ -76,6 +79,17 @@ typedef struct
   gint64 subscription_end;
 } TsSession;
 
+/* One change of a registered machine's components (an audit record
+ * "machine.replace", docs/fingerprint.md "Online"). */
+typedef struct
+{
+  gint64 at;
+  char *from;    /* the machine ID before */
+  char *to;      /* the machine ID after */
+  char *changed; /* comma-separated component names, "" for none */
+  char *unread;  /* comma-separated: registered, not reported this time */
+} TsMachineChange;
+
 typedef struct
 {
   char *pool_id;
@@ -83,6 +97,8 @@ typedef struct
   char *user_id; /* node-locked: the user it belongs to; floating: who registered it */
   gint64 registered_at;
   gint64 last_seen;
+  /* (nullable) TsMachineChange*, newest first: ts_store_fill_machine_changes() */
+  GPtrArray *changes;
 } TsMachine;
 
 typedef struct
@@ -192,6 +208,13 @@ TsPool *ts_store_create_pool (TsStore *store, const char *actor, const char *org
 TsPool *ts_store_update_pool (TsStore *store, const char *actor, const char *org_id,
                               const char *pool_id, gint64 quota, gint64 subscription_end,
                               gint64 now, GError **error);
+/* ts_store_update_pool(), and @match_policy (nullable: unchanged;
+ * tessera_match_policy_check(), INVALID_ARGUMENT otherwise): how many of
+ * a machine's components must match for it to stay the same registered
+ * machine. */
+TsPool *ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_id,
+                                     const char *pool_id, gint64 quota, gint64 subscription_end,
+                                     const char *match_policy, gint64 now, GError **error);
 GPtrArray *ts_store_list_pools (TsStore *store, const char *actor, const char *org_id, gint64 now,
                                 GError **error);
 
@@ -214,6 +237,18 @@ GPtrArray *ts_store_list_grants (TsStore *store, const char *actor, const char *
 TsSession *ts_store_activate (TsStore *store, const char *user_id, const char *org_id,
                               const char *product, const char *machine_id, const char *nonce,
                               gint64 lease_seconds, gint64 now, GError **error);
+/* ts_store_activate() for a client that reports its machine's @components
+ * (nullable; "NAME=HEX ...", as tessera_machine_digests_check() takes):
+ * they are stored with the machine's registration, and a machine ID not
+ * registered in the pool whose components match a machine the same user
+ * registered, by the pool's match_policy, is that machine: its
+ * registration takes the new ID (no second machine slot), audited as
+ * "machine.replace" with the components that changed. NULL: the exact
+ * machine ID, as ts_store_activate(). */
+TsSession *ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                                         const char *product, const char *machine_id,
+                                         const char *components, const char *nonce,
+                                         gint64 lease_seconds, gint64 now, GError **error);
 /* Extends the lease; REVOKED / TERMINATED (moved, over quota, force-released,
  * expired, member removed) with the reason in the message. */
 TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
@@ -243,6 +278,12 @@ gboolean ts_store_force_release (TsStore *store, const char *actor, const char *
                                  GError **error);
 GPtrArray *ts_store_list_machines (TsStore *store, const char *actor, const char *org_id,
                                    const char *pool_id, GError **error);
+/* Fills each TsMachine of @machines (ts_store_list_machines() of @pool_id)
+ * with its component changes over time, from @org_id's audit log: the
+ * chain of "machine.replace" records that ends at its current ID. Same
+ * permissions as ts_store_list_audit(). */
+gboolean ts_store_fill_machine_changes (TsStore *store, const char *actor, const char *org_id,
+                                        const char *pool_id, GPtrArray *machines, GError **error);
 gboolean ts_store_remove_machine (TsStore *store, const char *actor, const char *org_id,
                                   const char *pool_id, const char *machine_id, gint64 now,
                                   GError **error);
@@ -256,6 +297,17 @@ TsOffline *ts_store_create_offline (TsStore *store, const char *actor, const cha
                                     const char *pool_id, const char *machine_id,
                                     const char *const *entitlements, TesseraSigningKey *key,
                                     gint64 now, GError **error);
+/* ts_store_create_offline() from the machine's @request (nullable: as
+ * ts_store_create_offline(); `tessera machine-id --request`, parsed by
+ * tessera_fingerprint_new_from_string()): a format 2 file carrying the
+ * request's component digests and the pool's match_policy
+ * (tessera_licfile_sign_for_request()), so it survives a replaced NIC.
+ * @machine_id: (nullable) with a @request, its ID or NULL. */
+TsOffline *ts_store_create_offline_request (TsStore *store, const char *actor, const char *org_id,
+                                            const char *pool_id, const char *machine_id,
+                                            TesseraFingerprint *request,
+                                            const char *const *entitlements, TesseraSigningKey *key,
+                                            gint64 now, GError **error);
 GPtrArray *ts_store_list_offline (TsStore *store, const char *actor, const char *org_id,
                                   const char *pool_id, GError **error);
 /* One offline license with its signed file (@file and @file_name set), to

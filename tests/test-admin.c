@@ -16,6 +16,11 @@
 #include <utime.h>
 
 #define MID "AAAA-BBBB-CCCC-DDDD"
+/* A machine's request (`tessera machine-id --request`) and its ID. */
+#define REQ_ID "VPA5-VEPD-4TTG-0KFT"
+#define REQ                                                                                        \
+  "tessera-fp1 " REQ_ID " machine-id=2bdf832aea51a137 cpu=a18b6e1725594970 "                       \
+  "nic=0db09e30d80eab44 user=19f6fbdbe32b1d41"
 #define DAY (24 * 3600)
 
 typedef struct
@@ -325,6 +330,20 @@ check_quota_set (Fixture *f, const char *out)
   g_assert_cmpint (p->quota, ==, 9);
 }
 
+static void
+check_match_set (Fixture *f, const char *out)
+{
+  g_autoptr (TsPool) p = find_pool (f, "KRE", "node-locked");
+  g_assert_cmpstr (p->match_policy, ==, "most");
+}
+
+static void
+check_match_default (Fixture *f, const char *out)
+{
+  g_autoptr (TsPool) p = find_pool (f, "KRE", "node-locked");
+  g_assert_cmpstr (p->match_policy, ==, TESSERA_MATCH_DEFAULT);
+}
+
 /* ISO 8601 in UTC, as listings show times, e.g. 2026-12-06T05:17:14Z. */
 static void
 assert_iso (const char *what, const char *text)
@@ -589,6 +608,19 @@ check_offline_created (Fixture *f, const char *out)
   g_assert_cmpstr (ents[0], ==, "parallel-execution");
   g_assert_cmpstr (ents[1], ==, "reports");
   g_assert_null (ents[2]);
+  g_assert_cmpuint (count_offline (f), ==, 1);
+}
+
+/* From a request: format 2 under the pool's policy, named for its ID. */
+static void
+check_offline_from_request (Fixture *f, const char *out)
+{
+  g_autofree char *path = g_build_filename (f->out, "KRE_" REQ_ID ".lic", NULL);
+  g_autofree char *line = g_strdup_printf ("%s\n", path);
+  g_assert_cmpstr (out, ==, line);
+  g_autoptr (TesseraLicfile) file = verify_license (f, path);
+  g_assert_cmpstr (tessera_licfile_get_machine_id (file), ==, REQ_ID);
+  g_assert_cmpstr (tessera_licfile_get_match_policy (file), ==, "all-but-one");
   g_assert_cmpuint (count_offline (f), ==, 1);
 }
 
@@ -1029,6 +1061,24 @@ static const AdminCase cases[] = {
     .populate = TRUE,
     .stdout_re = "^KRE node-locked @NL@: quota 9\n$",
     .check = check_quota_set },
+  { .name = "pool-set-match/ok",
+    .args = { "pool", "set-match", DB, "--org", "acme", "--pool", "@NL@", "--match", "most", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .stdout_re = "^KRE node-locked @NL@: match policy most\n$",
+    .check = check_match_set },
+  { .name = "pool-set-match/unknown-policy",
+    .args = { "pool", "set-match", DB, "--org", "acme", "--pool", "@NL@", "--match", "some", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "^tessera-admin: pool set-match: unknown match policy 'some'",
+    .check = check_match_default },
+  { .name = "pool-set-match/unknown-pool",
+    .args = { "pool", "set-match", DB, "--org", "acme", "--pool", "nope", "--match", "any", NULL },
+    .exit_code = 12,
+    .populate = TRUE,
+    .stderr_re = ".",
+    .check = check_match_default },
   { .name = "pool-set-quota/unknown-pool",
     .args = { "pool", "set-quota", DB, "--org", "acme", "--pool", "nope", "--quota", "9", NULL },
     .exit_code = 12,
@@ -1249,8 +1299,8 @@ static const AdminCase cases[] = {
     .args = { "machines", DB, "--org", "acme", "--pool", "@FL@", NULL },
     .exit_code = 0,
     .populate = TRUE,
-    .stdout_re = "^MACHINE +USER +REGISTERED +LAST-SEEN\nSESS-ION0-MACH-INE0 +alice@acme.test +"
-                 "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]{4}-",
+    .stdout_re = "^MACHINE +USER +REGISTERED +LAST-SEEN +CHANGES\nSESS-ION0-MACH-INE0 +"
+                 "alice@acme.test +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]{4}-.* -\n",
     .check = check_no_user_ids },
   { .name = "machine-remove/ok",
     .args = { "machine", "remove", DB, "--org", "acme", "--pool", "@FL@", "--machine",
@@ -1275,6 +1325,27 @@ static const AdminCase cases[] = {
     .populate = TRUE,
     .stdout_re = ONE_LINE,
     .check = check_offline_created },
+  { .name = "offline-create/request",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--request", REQ,
+              "--key-dir", "@KEYS@", "--out", "@OUT@", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .stdout_re = ONE_LINE,
+    .check = check_offline_from_request },
+  { .name = "offline-create/request-other-id",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--request", REQ,
+              "--machine-id", MID, "--key-dir", "@KEYS@", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "^tessera-admin: .*the request is for machine " REQ_ID ", not " MID,
+    .check = check_no_offline },
+  { .name = "offline-create/request-malformed",
+    .args = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--request",
+              "tessera-fp1 nope", "--key-dir", "@KEYS@", "--out", "@OUT@", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--request: ",
+    .check = check_no_offline },
   { .name = "offline-create/newest-key",
     .args
     = { "offline", "create", DB, "--org", "acme", "--pool", "@NL@", "--machine-id", MID, "-e",

@@ -289,6 +289,105 @@ test_default_policy_small (Fixture *f, gconstpointer data)
   assert_match (single, one, 1, 1, 1);
 }
 
+/* ---- online: scoped digests and the comparison of digest lists ---- */
+
+/* "name=scoped name=scoped ..." of @fp for @scope, as the server stores them. */
+static char *
+scoped_list (TesseraFingerprint *fp, const char *scope)
+{
+  g_auto (GStrv) names = tessera_fingerprint_dup_components (fp);
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autofree char *d = tessera_fingerprint_dup_scoped_digest (fp, names[i], scope);
+      g_assert_nonnull (d);
+      g_assert_cmpuint (strlen (d), ==, 32);
+      g_string_append_printf (s, "%s%s=%s", s->len ? " " : "", names[i], d);
+    }
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_online_digests (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FakeRoot) root = make_base_root ();
+  g_autoptr (TesseraFingerprint) fp = fingerprint_of (root);
+
+  /* Scoped per organization, never the plain digest, stable. */
+  g_autofree char *acme = tessera_fingerprint_dup_scoped_digest (fp, "nic", "acme");
+  g_autofree char *acme2 = tessera_fingerprint_dup_scoped_digest (fp, "nic", "acme");
+  g_autofree char *globex = tessera_fingerprint_dup_scoped_digest (fp, "nic", "globex");
+  g_autofree char *none = tessera_fingerprint_dup_scoped_digest (fp, "nic", "");
+  g_assert_cmpstr (acme, ==, acme2);
+  g_assert_cmpstr (acme, !=, globex);
+  g_assert_cmpstr (acme, !=, none);
+  g_assert_null (strstr (acme, tessera_fingerprint_get_component_digest (fp, "nic")));
+  g_assert_null (tessera_fingerprint_dup_scoped_digest (fp, "disk", "acme"));
+  /* The value of one component scoped never matches another's. */
+  g_autofree char *cpu = tessera_fingerprint_dup_scoped_digest (fp, "cpu", "acme");
+  g_assert_cmpstr (cpu, !=, acme);
+
+  /* The NIC replaced: matched under the default policy, not under "all". */
+  root_remove (root, "sys/class/net/eth0");
+  root_add_nic (root, "eth0", MAC_2, NIC_PCI, "03", "0");
+  g_autoptr (TesseraFingerprint) nic = fingerprint_of (root);
+  g_autofree char *was = scoped_list (fp, "acme");
+  g_autofree char *now = scoped_list (nic, "acme");
+  g_assert_true (tessera_machine_digests_check (was, &error));
+  g_assert_no_error (error);
+  g_autoptr (TesseraMachineMatch) m
+      = tessera_machine_match_new_for_digests (TESSERA_MATCH_DEFAULT, was, now, &error);
+  g_assert_no_error (error);
+  g_assert_true (tessera_machine_match_is_match (m));
+  g_assert_cmpint (tessera_machine_match_get_component (m, "nic"), ==, TESSERA_COMPONENT_CHANGED);
+  g_autoptr (TesseraMachineMatch) all
+      = tessera_machine_match_new_for_digests ("all", was, now, &error);
+  g_assert_false (tessera_machine_match_is_match (all));
+  /* Scoped for another organization: nothing matches. */
+  g_autofree char *other = scoped_list (fp, "globex");
+  g_autoptr (TesseraMachineMatch) cross
+      = tessera_machine_match_new_for_digests (TESSERA_MATCH_DEFAULT, was, other, &error);
+  g_assert_false (tessera_machine_match_is_match (cross));
+  g_assert_cmpuint (tessera_machine_match_get_matched (cross), ==, 0);
+  /* "2" with one registered hardware component can never be met. */
+  const char *small = "cpu=0123456789abcdef0123456789abcdef user=00112233445566778899aabbccddeeff";
+  g_autoptr (TesseraMachineMatch) two
+      = tessera_machine_match_new_for_digests ("2", small, small, &error);
+  g_assert_no_error (error);
+  g_assert_false (tessera_machine_match_is_match (two));
+  g_autoptr (TesseraMachineMatch) one
+      = tessera_machine_match_new_for_digests ("1", small, small, &error);
+  g_assert_true (tessera_machine_match_is_match (one));
+
+  /* Refused lists and policies. */
+  const char *bad[]
+      = { "",
+          "user=00",
+          "cpu="
+          "0123456789abcdef0123456789abcdef",
+          "user=0123456789abcdef0123456789abcdef",
+          "cpu=0123456789ABCDEF0123456789ABCDEF user=0123456789abcdef0123456789abcdef",
+          "cpu=0123456789abcdef0123456789abcdef cpu=0123456789abcdef0123456789abcdef "
+          "user=0123456789abcdef0123456789abcdef",
+          "disk=0123456789abcdef0123456789abcdef user=0123456789abcdef0123456789abcdef" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_false (tessera_machine_digests_check (bad[i], &error));
+      g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+      g_assert_null (tessera_machine_match_new_for_digests ("all", was, bad[i], &error));
+      g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+    }
+  g_assert_null (tessera_machine_match_new_for_digests ("some", was, was, &error));
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (tessera_match_policy_check ("0", &error));
+  g_clear_error (&error);
+  g_assert_true (tessera_match_policy_check ("4", NULL));
+}
+
 /* ---- the file ---- */
 
 /* The digests in the file are keyed by its license ID: two licenses for
@@ -459,6 +558,7 @@ main (int argc, char **argv)
   ADD ("/fingerprint-match/unread", test_unread);
   ADD ("/fingerprint-match/default-policy-small", test_default_policy_small);
   ADD ("/fingerprint-match/keyed", test_keyed);
+  ADD ("/fingerprint-match/online-digests", test_online_digests);
   ADD ("/fingerprint-match/old-file", test_old_file);
   ADD ("/fingerprint-match/check-order", test_check_order);
   ADD ("/fingerprint-match/issue-refused", test_issue_refused);

@@ -6,6 +6,8 @@
  * The fixture is tests/testops-util.h. */
 #include "testops-util.h"
 
+#include <sqlite3.h>
+
 /* ---------------------------------------------------------------- tests */
 
 static void
@@ -39,6 +41,29 @@ test_flow (Fixture *f, gconstpointer data)
   g_assert_cmpstr (s->user_id, ==, f->member_id);
   g_ptr_array_unref (list);
   ts_store_close (store);
+
+  /* The machine was registered with its components, each keyed with the
+   * organization asked for (none here: ""), never the plain digests. */
+  g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (&error);
+  g_assert_no_error (error);
+  g_auto (GStrv) names = tessera_fingerprint_dup_components (fp);
+  g_assert_true (g_strv_contains ((const char *const *) names, "user"));
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autofree char *scoped = tessera_fingerprint_dup_scoped_digest (fp, names[i], "");
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM machines WHERE machine_id = '%s' AND components LIKE '%%%s=%s%%'"
+          " AND components NOT LIKE '%%%s%%'",
+          machine, names[i], scoped, tessera_fingerprint_get_component_digest (fp, names[i]));
+      sqlite3 *db = NULL;
+      sqlite3_stmt *stmt = NULL;
+      g_assert_cmpint (sqlite3_open_v2 (f->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+      g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+      g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+      g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+      sqlite3_finalize (stmt);
+      sqlite3_close (db);
+    }
 
   g_assert_true (tessera_license_validate (license, NULL, &error));
   g_assert_no_error (error);

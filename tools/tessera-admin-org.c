@@ -150,6 +150,30 @@ cmd_pool_set_quota (const char *name, int argc, char **argv)
   return EXIT_OK;
 }
 
+static int
+cmd_pool_set_match (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *match = NULL;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "match", 'm', 0, G_OPTION_ARG_STRING, &match, NULL, NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", match, "--match POLICY");
+  g_autoptr (GError) error = NULL;
+  if (!tessera_match_policy_check (match, &error))
+    return admin_fail (EXIT_USAGE, "%s: %s", name, error->message);
+  OPEN (store, FALSE);
+  g_autoptr (TsPool) p
+      = ts_store_update_pool_policy (store, NULL, org, pool, -1, -1, match, admin_now (), &error);
+  if (p == NULL)
+    return admin_fail_error (error);
+  printf ("%s %s %s: match policy %s\n", p->product, p->kind, p->id, p->match_policy);
+  return EXIT_OK;
+}
+
 /* ---- members ---- */
 
 static int
@@ -348,12 +372,19 @@ cmd_grant_list (const char *name, int argc, char **argv)
 }
 
 const AdminCommand admin_org_commands[] = {
-  { "bootstrap", cmd_bootstrap },     { "pool create", cmd_pool_create },
-  { "pool list", cmd_pool_list },     { "pool set-quota", cmd_pool_set_quota },
-  { "member add", cmd_member_add },   { "member remove", cmd_member_remove },
-  { "member list", cmd_member_list }, { "key create", cmd_key_create },
-  { "key list", cmd_key_list },       { "key revoke", cmd_key_revoke },
-  { "grant list", cmd_grant_list },   { "grant", cmd_grant },
+  { "bootstrap", cmd_bootstrap },
+  { "pool create", cmd_pool_create },
+  { "pool list", cmd_pool_list },
+  { "pool set-quota", cmd_pool_set_quota },
+  { "pool set-match", cmd_pool_set_match },
+  { "member add", cmd_member_add },
+  { "member remove", cmd_member_remove },
+  { "member list", cmd_member_list },
+  { "key create", cmd_key_create },
+  { "key list", cmd_key_list },
+  { "key revoke", cmd_key_revoke },
+  { "grant list", cmd_grant_list },
+  { "grant", cmd_grant },
   { "revoke", cmd_revoke },
 };
 const guint admin_n_org_commands = G_N_ELEMENTS (admin_org_commands);

@@ -85,15 +85,32 @@ cmd_machines (const char *name, int argc, char **argv)
   g_autoptr (GPtrArray) machines = ts_store_list_machines (store, NULL, org, pool, &error);
   if (machines == NULL)
     return admin_fail_error (error);
+  if (!ts_store_fill_machine_changes (store, NULL, org, pool, machines, &error))
+    return admin_fail_error (error);
   g_autoptr (AdminEmails) emails = admin_emails_new (store);
-  AdminTable *t = admin_table_new ("machines", "sjjxtt", "machine_id", "machine", "user_id", NULL,
-                                   "user_email", NULL, "user", "user", "registered_at",
-                                   "registered", "last_seen", "last-seen", NULL);
+  AdminTable *t = admin_table_new (
+      "machines", "sjjxtts", "machine_id", "machine", "user_id", NULL, "user_email", NULL, "user",
+      "user", "registered_at", "registered", "last_seen", "last-seen", "changes", "changes", NULL);
   for (guint i = 0; i < machines->len; i++)
     {
       TsMachine *m = g_ptr_array_index (machines, i);
+      /* "DATE: nic (was ID), ..." newest first; "-" for none. */
+      GString *changes = g_string_new (NULL);
+      for (guint c = 0; c < m->changes->len; c++)
+        {
+          const TsMachineChange *ch = m->changes->pdata[c];
+          g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (ch->at);
+          g_autofree char *day = dt ? g_date_time_format (dt, "%F") : g_strdup ("?");
+          g_string_append_printf (changes, "%s%s: %s%s%s%s (was %s)", c ? "; " : "", day,
+                                  ch->changed, *ch->changed && *ch->unread ? "," : "",
+                                  *ch->unread ? "unread " : "", ch->unread, ch->from);
+        }
+      if (changes->len == 0)
+        g_string_append_c (changes, '-');
       admin_table_add (t, m->machine_id, m->user_id, admin_emails_get (emails, m->user_id),
-                       admin_emails_show (emails, m->user_id), m->registered_at, m->last_seen);
+                       admin_emails_show (emails, m->user_id), m->registered_at, m->last_seen,
+                       changes->str);
+      g_string_free (changes, TRUE);
     }
   return admin_table_print (t);
 }
@@ -233,16 +250,44 @@ publish_license (int fd, const char *tmp, const char *dir, const char *target_pa
   return NULL;
 }
 
+/* @arg: the request line itself ("tessera-fp1 ..."), or a file holding it,
+ * as `tessera-license issue --request` takes it. */
+static TesseraFingerprint *
+read_request (const char *arg, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  if (g_str_has_prefix (arg, "tessera-fp1 "))
+    contents = g_strdup (arg);
+  else if (!g_file_get_contents (arg, &contents, &len, error))
+    return NULL;
+  else if (strlen (contents) != len)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "%s holds a NUL byte: not a request", arg);
+      return NULL;
+    }
+  g_strchomp (contents);
+  if (strchr (contents, '\n') != NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "a request is one line ('tessera machine-id --request' prints it)");
+      return NULL;
+    }
+  return tessera_fingerprint_new_from_string (contents, error);
+}
+
 static int
 cmd_offline_create (const char *name, int argc, char **argv)
 {
   g_autofree char *org = NULL, *pool = NULL, *machine = NULL, *key_dir = NULL, *out = NULL;
-  g_autofree char *kek_path = NULL;
+  g_autofree char *kek_path = NULL, *request_arg = NULL;
   g_auto (GStrv) entitlements = NULL;
   const GOptionEntry entries[] = {
     ORG_ENTRY,
     POOL_ENTRY,
     { "machine-id", 'm', 0, G_OPTION_ARG_FILENAME, &machine, NULL, NULL },
+    { "request", 'r', 0, G_OPTION_ARG_FILENAME, &request_arg, NULL, NULL },
     { "entitlement", 'e', 0, G_OPTION_ARG_FILENAME_ARRAY, &entitlements, NULL, NULL },
     { "key-dir", 'k', 0, G_OPTION_ARG_FILENAME, &key_dir, NULL, NULL },
     { "key-encryption-key", 'K', 0, G_OPTION_ARG_FILENAME, &kek_path, NULL, NULL },
@@ -250,10 +295,22 @@ cmd_offline_create (const char *name, int argc, char **argv)
     G_OPTION_ENTRY_NULL,
   };
   PARSE (entries);
-  REQUIRED (org, "--org ID", pool, "--pool ID", machine, "--machine-id M");
+  REQUIRED (org, "--org ID", pool, "--pool ID");
+  if (machine == NULL && request_arg == NULL)
+    return admin_fail (EXIT_USAGE, "%s: --machine-id M or --request REQ is required", name);
   const char *dir = out ? out : ".";
 
   g_autoptr (GError) error = NULL;
+  g_autoptr (TesseraFingerprint) request = NULL;
+  if (request_arg != NULL && (request = read_request (request_arg, &error)) == NULL)
+    return admin_fail (EXIT_USAGE, "%s: --request: %s", name, error->message);
+  if (request != NULL && machine != NULL
+      && !g_str_equal (machine, tessera_fingerprint_get_id (request)))
+    return admin_fail (EXIT_USAGE,
+                       "%s: the request is for machine %s, not %s: give --request alone", name,
+                       tessera_fingerprint_get_id (request), machine);
+  if (machine == NULL)
+    machine = g_strdup (tessera_fingerprint_get_id (request));
   OPEN (store);
   int key_rc = EXIT_IO;
   g_autoptr (TesseraSigningKey) key = admin_signing_key (store, key_dir, kek_path, &key_rc);
@@ -266,9 +323,9 @@ cmd_offline_create (const char *name, int argc, char **argv)
   int fd = open_temporary (dir, &tmp, &error);
   if (fd < 0)
     return admin_fail (EXIT_IO, "%s", error->message);
-  g_autoptr (TsOffline) o
-      = ts_store_create_offline (store, NULL, org, pool, machine,
-                                 (const char *const *) entitlements, key, admin_now (), &error);
+  g_autoptr (TsOffline) o = ts_store_create_offline_request (
+      store, NULL, org, pool, machine, request, (const char *const *) entitlements, key,
+      admin_now (), &error);
   if (o == NULL)
     {
       close (fd);

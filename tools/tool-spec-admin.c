@@ -36,6 +36,16 @@ static const ToolOption pool_set_quota_options[] = {
   TOOL_OPTION_END,
 };
 
+static const ToolOption pool_set_match_options[] = {
+  { "org", 'o', TOOL_ARG_FILENAME, "ID", "The organization's id" },
+  { "pool", 'p', TOOL_ARG_FILENAME, "ID", "The pool's id ('pool list')" },
+  { "match", 'm', TOOL_ARG_STRING, "POLICY",
+    "How many hardware components of a registered machine must still match for a new machine "
+    "ID to be that machine, and the policy of offline files issued from a request: all, "
+    "all-but-one (the default), most, any, or 1 to 4" },
+  TOOL_OPTION_END,
+};
+
 static const ToolOption member_add_options[] = {
   { "org", 'o', TOOL_ARG_FILENAME, "ID", "The organization's id" },
   { "email", 'e', TOOL_ARG_FILENAME, "EMAIL", "The user's email (created if new)" },
@@ -127,6 +137,9 @@ static const ToolOption offline_create_options[] = {
   { "pool", 'p', TOOL_ARG_FILENAME, "ID", "The pool's id ('pool list')" },
   { "machine-id", 'm', TOOL_ARG_FILENAME, "M",
     "The machine ID the user sent ('tessera-license machine-id' on their machine)" },
+  { "request", 'r', TOOL_ARG_FILENAME, "REQ",
+    "Or the request the user sent ('tessera machine-id --request'), a file or the line: the "
+    "license then survives the hardware changes the pool's match policy allows" },
   { "entitlement", 'e', TOOL_ARG_FILENAME_ARRAY, "E",
     "A feature the license unlocks; repeat for several" },
   { "key-dir", 'k', TOOL_ARG_FILENAME, "DIR",
@@ -201,6 +214,8 @@ static const ToolCommand commands[] = {
     pool_create_options },
   { "pool list", NULL, "List an organization's pools with their usage", pool_list_options },
   { "pool set-quota", NULL, "Change a pool's quota", pool_set_quota_options },
+  { "pool set-match", NULL, "Change a pool's match policy (a machine whose hardware changed)",
+    pool_set_match_options },
   { "member add", NULL, "Add a member, or change a member's role; print the user id",
     member_add_options },
   { "member remove", NULL, "Remove a member (ends their grants and sessions)",

@@ -113,6 +113,25 @@ const char *tessera_fingerprint_get_component_digest (TesseraFingerprint *fp,
                                                       const char *component);
 
 /**
+ * tessera_fingerprint_dup_scoped_digest:
+ * @component: a component name
+ * @scope: what the digest is for (an online activation: the organization
+ *   it names, "" when it names none); not secret
+ *
+ * The component's digest keyed with @scope (BLAKE2b-128 under a key
+ * derived from "tessera-fp-online-v1" and @scope), so that digests sent
+ * for two scopes (two servers' organizations) cannot be linked by comparing
+ * them, while two reports of one machine in one scope can be
+ * (tessera_machine_match_new_for_digests()). Never equal to a license
+ * file's keyed digest.
+ *
+ * Returns: (transfer full) (nullable): 32 lowercase hex characters, or NULL
+ *   if the component was not read or is no component name.
+ */
+char *tessera_fingerprint_dup_scoped_digest (TesseraFingerprint *fp, const char *component,
+                                             const char *scope);
+
+/**
  * tessera_fingerprint_to_string:
  *
  * Returns: (transfer full): a one-line serialization

@@ -512,6 +512,47 @@ char **tessera_machine_match_dup_components (TesseraMachineMatch *match,
 char *tessera_machine_match_dup_explanation (TesseraMachineMatch *match);
 
 /**
+ * tessera_match_policy_check:
+ * @policy: (nullable): a match policy name
+ *
+ * Returns: TRUE if @policy is one tessera_licfile_sign_for_request() takes
+ *   ("all", "all-but-one", "most", "any", "1" to "4"), else FALSE with
+ *   TESSERA_ERROR_INVALID_ARGUMENT saying which are.
+ */
+gboolean tessera_match_policy_check (const char *policy, GError **error);
+
+/**
+ * tessera_machine_digests_check:
+ * @digests: (nullable): "NAME=DIGEST NAME=DIGEST ...": component names, each
+ *   at most once, with 32 lowercase hex digits (a scoped digest,
+ *   tessera_fingerprint_dup_scoped_digest())
+ *
+ * Returns: TRUE if @digests is such a list with the user component and at
+ *   least one hardware component, else FALSE with
+ *   TESSERA_ERROR_INVALID_ARGUMENT naming the item at fault.
+ */
+gboolean tessera_machine_digests_check (const char *digests, GError **error);
+
+/**
+ * tessera_machine_match_new_for_digests:
+ * @policy: the match policy (tessera_match_policy_check())
+ * @bound: the digests a machine was registered with (as
+ *   tessera_machine_digests_check() takes)
+ * @current: the digests reported now, keyed the same way
+ *
+ * tessera_licfile_match_machine()'s comparison, for digests kept elsewhere
+ * than in a license file (a license server's registered machines): the
+ * user must be in both and equal; of the hardware components in @bound,
+ * @policy says how many must be equal in @current (a number over the
+ * components of @bound is never met). The match has no machine IDs.
+ *
+ * Returns: (transfer full): the comparison, or NULL with
+ *   TESSERA_ERROR_INVALID_ARGUMENT (an unknown @policy, a malformed list).
+ */
+TesseraMachineMatch *tessera_machine_match_new_for_digests (const char *policy, const char *bound,
+                                                            const char *current, GError **error);
+
+/**
  * tessera_licfile_check_fingerprint:
  * @product: (nullable): the product asked for
  * @fp: this machine's fingerprint

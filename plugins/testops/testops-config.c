@@ -199,7 +199,7 @@ testops_destroy (gpointer instance)
   g_free (self->state_dir);
   g_clear_pointer (&self->server_keys, tessera_trusted_keys_unref);
   g_free (self->org_id);
-  g_free (self->machine_id);
+  g_clear_pointer (&self->fingerprint, tessera_fingerprint_unref);
   g_mutex_clear (&self->lock);
   g_free (self);
 }

@@ -61,7 +61,7 @@ typedef struct
   TesseraTrustedKeys *server_keys; /* what every server's answers must be signed with */
 
   GMutex lock;
-  char *machine_id; /* computed once; guarded by @lock */
+  TesseraFingerprint *fingerprint; /* read once; guarded by @lock */
 } Testops;
 
 /* A granted license's backend data: the server session. */

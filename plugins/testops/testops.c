@@ -126,19 +126,50 @@ notice_not_cached (const char *server, const char *why)
 
 /* ---- ops ---- */
 
+/* This machine's fingerprint, read once. */
+static TesseraFingerprint *
+testops_dup_fingerprint (Testops *self, GError **error)
+{
+  g_mutex_lock (&self->lock);
+  if (self->fingerprint == NULL)
+    self->fingerprint = tessera_fingerprint_new (error);
+  TesseraFingerprint *fp = self->fingerprint ? tessera_fingerprint_ref (self->fingerprint) : NULL;
+  g_mutex_unlock (&self->lock);
+  return fp;
+}
+
+/* This machine's ID (the kept records are checked against it). */
 static char *
 testops_dup_machine_id (Testops *self, GError **error)
 {
-  g_mutex_lock (&self->lock);
-  if (self->machine_id == NULL)
+  g_autoptr (TesseraFingerprint) fp = testops_dup_fingerprint (self, error);
+  return fp != NULL ? g_strdup (tessera_fingerprint_get_id (fp)) : NULL;
+}
+
+/* The "components" member of an activation: each component read, keyed with
+ * the organization asked for ("" for none), so that the digests sent to
+ * two organizations or servers cannot be linked (docs/protocol.md). Base64
+ * of the 16 bytes. */
+static void
+add_components (JsonBuilder *b, TesseraFingerprint *fp, const char *org)
+{
+  g_auto (GStrv) names = tessera_fingerprint_dup_components (fp);
+  json_builder_set_member_name (b, "components");
+  json_builder_begin_object (b);
+  for (guint i = 0; names[i] != NULL; i++)
     {
-      g_autoptr (TesseraFingerprint) fp = tessera_fingerprint_new (error);
-      if (fp != NULL)
-        self->machine_id = g_strdup (tessera_fingerprint_get_id (fp));
+      g_autofree char *hex = tessera_fingerprint_dup_scoped_digest (fp, names[i], org ? org : "");
+      if (hex == NULL)
+        continue;
+      guchar raw[16];
+      for (guint j = 0; j < sizeof raw; j++)
+        raw[j] = (guchar) (g_ascii_xdigit_value (hex[2 * j]) << 4
+                           | g_ascii_xdigit_value (hex[2 * j + 1]));
+      g_autofree char *b64 = g_base64_encode (raw, sizeof raw);
+      json_builder_set_member_name (b, names[i]);
+      json_builder_add_string_value (b, b64);
     }
-  char *id = g_strdup (self->machine_id);
-  g_mutex_unlock (&self->lock);
-  return id;
+  json_builder_end_object (b);
 }
 
 /* Sleeps @usec, or less if @cancellable fires. */
@@ -283,9 +314,10 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
   /* Before taking a seat: a session that cannot be recorded is not taken. */
   if (persist && !testops_state_check_dir (self->state_dir, TRUE, NULL, error))
     return NULL;
-  g_autofree char *machine_id = testops_dup_machine_id (self, error);
-  if (machine_id == NULL)
+  g_autoptr (TesseraFingerprint) fp = testops_dup_fingerprint (self, error);
+  if (fp == NULL)
     return NULL;
+  const char *machine_id = tessera_fingerprint_get_id (fp);
   const char *org
       = options != NULL ? tessera_activate_options_get (options, TESSERA_OPTION_ORG_ID) : NULL;
   if (org == NULL || *org == '\0')
@@ -312,6 +344,7 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       json_builder_set_member_name (b, "org_id");
       json_builder_add_string_value (b, org);
     }
+  add_components (b, fp, org);
   json_builder_end_object (b);
 
   /* Sticky: start where the last exchange succeeded; post_json moves on

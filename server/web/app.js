@@ -37,6 +37,18 @@ function fmtTime(t) {
   if (!t) return '-';
   return new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 }
+// A registered machine's component changes, newest first (server: the
+// "machine.replace" audit records): which parts changed, never any digest.
+function machineChanges(changes) {
+  if (changes.length === 0) return '—';
+  return el('ul', { class: 'changes', 'data-machine-changes': '' }, ...changes.map((c) => {
+    const parts = [];
+    if (c.changed) parts.push(`${c.changed.split(',').join(', ')} changed`);
+    if (c.unread) parts.push(`${c.unread.split(',').join(', ')} not read`);
+    return el('li', { text: `${fmtTime(c.at)}: ${parts.join('; ') || 'no change'} (was ${c.from})` });
+  }));
+}
+
 function fmtDate(t) {
   return t ? new Date(t * 1000).toISOString().slice(0, 10) : '-';
 }
@@ -331,8 +343,9 @@ async function renderPool(body, pool, members) {
   const onlineBox = errorBox('online-error');
   parts.push(el('h2', { text: 'Online Licenses' }), onlineBox,
     el('h3', { text: 'Registered machines' }),
-    table(['Machine ID', 'User', 'Registered', 'Last seen', ''], machines.machines.map((m) => [
+    table(['Machine ID', 'User', 'Registered', 'Last seen', 'Hardware changes', ''], machines.machines.map((m) => [
       el('span', { class: 'mono', text: m.machine_id }), who(m.user_id), fmtTime(m.registered_at), fmtTime(m.last_seen),
+      machineChanges(m.changes || []),
       el('button', {
         type: 'button', class: 'small danger', 'data-remove-machine': m.machine_id, text: 'Remove machine',
         onclick: async () => {

@@ -255,6 +255,37 @@ webTest('Online Licenses: force-release a session started by an API client, remo
   assert.equal(list.json.machines.some((m) => m.machine_id === machine), false);
 });
 
+webTest('Online Licenses: a machine whose network card was replaced keeps its registration and shows the change', async (page) => {
+  const bearer = { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' };
+  // Scoped component digests as the testops plugin sends them (docs/protocol.md), made up here.
+  const b64 = (v) => Buffer.alloc(16, v).toString('base64');
+  const components = (nic) => ({ 'machine-id': b64(1), cpu: b64(3), nic: b64(nic), user: b64(5) });
+  const before = 'W3BT-NIC0-0000-0001';
+  const after = 'W3BT-NIC0-0000-0002';
+  for (const [machine, nic, nonce] of [[before, 4, 'web-nic-0001'], [after, 40, 'web-nic-0002']]) {
+    const r = await fetch(`${URL_BASE}/api/v1/activate`, {
+      method: 'POST', headers: bearer,
+      body: JSON.stringify({ product: 'KRE', machine_id: machine, nonce, org_id: 'acme', components: components(nic) }),
+    });
+    assert.equal(r.status, 200);
+    const session = JSON.parse((await r.json()).payload);
+    const rel = await fetch(`${URL_BASE}/api/v1/release`, {
+      method: 'POST', headers: bearer, body: JSON.stringify({ session_id: session.session_id }),
+    });
+    assert.equal(rel.status, 200);
+  }
+  await signIn(page, 'owner');
+  await openPool(page, 'KRE (Floating)');
+  const row = page.locator('tr', { has: page.locator(`[data-remove-machine="${after}"]`) });
+  await row.waitFor();
+  assert.match(await row.locator('[data-machine-changes]').textContent(), new RegExp(`nic changed \\(was ${before}\\)`));
+  assert.equal(await page.locator(`[data-remove-machine="${before}"]`).count(), 0);
+  // Tidy up for the tests after this one.
+  await page.locator(`[data-remove-machine="${after}"]`).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.locator(`[data-remove-machine="${after}"]`).waitFor({ state: 'detached' });
+});
+
 webTest('a member sees only their own licenses and keys; the API refuses admin calls', async (page) => {
   await signIn(page, 'member');
   const nav = await page.locator('#nav [role="tab"]').allTextContents();

@@ -1,0 +1,148 @@
+/* tessera-store: a database written by the previous release (schema 4,
+ * before the machines' component digests) opened by this one, on SQLite or
+ * on PostgreSQL (tests/store-backend.h). The old database is made by this
+ * store and then taken back to schema 4 by undoing migration 5 (it only
+ * adds two columns), which leaves exactly the tables the previous server
+ * wrote: the upgrade must keep every registered machine under its ID, and
+ * machines registered before it are recognized once they report their
+ * components. */
+#include "store-backend.h"
+#include "store.h"
+#include "test-util.h"
+
+#include <string.h>
+
+#define NOW ((gint64) 1700000000)
+#define SUB_END (NOW + 365 * 86400)
+#define LEASE 60
+
+/* Scoped digests as the HTTP layer hands them to the store: one hex byte
+ * value repeated, per component. */
+#define HEX(b) b b b b b b b b b b b b b b b b
+#define DIGESTS(nic)                                                                               \
+  "machine-id=" HEX ("01") " dmi-uuid=" HEX ("02") " cpu=" HEX ("03") " nic=" HEX (                \
+      nic) " user=" HEX ("05")
+
+static gint
+cmp_strptr (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static void
+assert_machines (TsStore *store, const char *owner, const char *pool, const char *want)
+{
+  GError *error = NULL;
+  g_autoptr (GPtrArray) rows = ts_store_list_machines (store, owner, "acme", pool, &error);
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+  for (guint i = 0; i < rows->len; i++)
+    g_ptr_array_add (ids, ((TsMachine *) rows->pdata[i])->machine_id);
+  g_ptr_array_sort (ids, cmp_strptr);
+  g_ptr_array_add (ids, NULL);
+  g_autofree char *got = g_strjoinv (",", (char **) ids->pdata);
+  g_assert_cmpstr (got, ==, want);
+}
+
+static void
+test_from_schema_4 (void)
+{
+  GError *error = NULL;
+  char *dir = test_tmpdir_new ();
+  char *path = test_store_location (dir);
+  TsStore *store = ts_store_open (path, &error);
+  g_assert_no_error (error);
+  gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
+  g_assert_cmpint (latest, ==, 5);
+  g_autofree char *owner
+      = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
+  g_assert_no_error (error);
+  g_autofree char *member
+      = ts_store_set_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
+                                                2, SUB_END, NOW, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsPool) nl = ts_store_create_pool (store, owner, "acme", "KSE", "node-locked",
+                                                "annual", 1, SUB_END, NOW, &error);
+  g_assert_no_error (error);
+  g_assert_true (ts_store_grant (store, owner, "acme", nl->id, member, NOW, &error));
+  g_assert_no_error (error);
+  /* Registered by old clients: no components. */
+  const struct
+  {
+    const char *product, *machine, *nonce;
+  } old[] = { { "KRE", "AAAA-AAAA-AAAA-AAAA", "nonce-0001" },
+              { "KRE", "BBBB-BBBB-BBBB-BBBB", "nonce-0002" },
+              { "KSE", "AAAA-AAAA-AAAA-AAAA", "nonce-0003" } };
+  for (guint i = 0; i < G_N_ELEMENTS (old); i++)
+    {
+      g_autoptr (TsSession) s = ts_store_activate (
+          store, member, "acme", old[i].product, old[i].machine, old[i].nonce, LEASE, NOW, &error);
+      g_assert_no_error (error);
+      g_assert_true (ts_store_release (store, member, s->id, NOW, &error));
+      g_assert_no_error (error);
+    }
+  ts_store_close (store);
+
+  /* Back to schema 4, as the previous server left it. */
+  test_store_exec (path, "ALTER TABLE pools DROP COLUMN match_policy");
+  test_store_exec (path, "ALTER TABLE machines DROP COLUMN components");
+  test_store_exec (path, "DELETE FROM schema_version WHERE version = 5");
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 4);
+
+  store = ts_store_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, latest);
+  g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM machines"), ==, 3);
+  g_assert_cmpint (
+      test_store_count (path, "SELECT count(*) FROM machines WHERE components IS NULL"), ==, 3);
+  assert_machines (store, owner, fl->id, "AAAA-AAAA-AAAA-AAAA,BBBB-BBBB-BBBB-BBBB");
+  assert_machines (store, owner, nl->id, "AAAA-AAAA-AAAA-AAAA");
+  g_autoptr (GPtrArray) pools = ts_store_list_pools (store, owner, "acme", NOW, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pools->len, ==, 2);
+  for (guint i = 0; i < pools->len; i++)
+    g_assert_cmpstr (((TsPool *) pools->pdata[i])->match_policy, ==, "all-but-one");
+
+  /* A machine registered without components is matched by its ID only: a
+   * new ID is a new machine (the floating pool is full). */
+  g_autoptr (TsSession) refused
+      = ts_store_activate_components (store, member, "acme", "KRE", "CCCC-CCCC-CCCC-CCCC",
+                                      DIGESTS ("04"), "nonce-0004", LEASE, NOW + 1, &error);
+  g_assert_null (refused);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED);
+  g_clear_error (&error);
+  /* Once an upgraded client reports them from the old ID, they are kept,
+   * and a replaced NIC is the same registration. */
+  const struct
+  {
+    const char *product, *machine, *digests, *nonce;
+  } next[] = { { "KSE", "AAAA-AAAA-AAAA-AAAA", DIGESTS ("04"), "nonce-0005" },
+               { "KSE", "DDDD-DDDD-DDDD-DDDD", DIGESTS ("40"), "nonce-0006" },
+               { "KRE", "AAAA-AAAA-AAAA-AAAA", DIGESTS ("04"), "nonce-0007" },
+               { "KRE", "DDDD-DDDD-DDDD-DDDD", DIGESTS ("40"), "nonce-0008" } };
+  for (guint i = 0; i < G_N_ELEMENTS (next); i++)
+    {
+      g_autoptr (TsSession) s
+          = ts_store_activate_components (store, member, "acme", next[i].product, next[i].machine,
+                                          next[i].digests, next[i].nonce, LEASE, NOW + 2, &error);
+      g_assert_no_error (error);
+      g_assert_true (ts_store_release (store, member, s->id, NOW + 2, &error));
+      g_assert_no_error (error);
+    }
+  assert_machines (store, owner, fl->id, "BBBB-BBBB-BBBB-BBBB,DDDD-DDDD-DDDD-DDDD");
+  assert_machines (store, owner, nl->id, "DDDD-DDDD-DDDD-DDDD");
+
+  ts_store_close (store);
+  test_store_location_free (path);
+  test_tmpdir_free (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_add_func ("/store/upgrade/from-schema-4", test_from_schema_4);
+  return g_test_run ();
+}
