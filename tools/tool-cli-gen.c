@@ -490,7 +490,8 @@ main (int argc, char **argv)
     }
   if (text == NULL || !g_file_set_contents (out, text, -1, &error))
     {
-      g_printerr ("tool-cli-gen: %s\n", error->message);
+      /* The generators return NULL only with an error; say something either way. */
+      g_printerr ("tool-cli-gen: %s\n", error != NULL ? error->message : "nothing was generated");
       return TOOL_EXIT_IO;
     }
   return TOOL_EXIT_OK;
