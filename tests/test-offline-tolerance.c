@@ -6,6 +6,7 @@
  * another network card (or processor, or user). Its request is what an
  * issuer would have received before the part was replaced. */
 #include "test-util.h"
+#include "call-counter.h"
 #include "fake-root.h"
 
 #include <json-glib/json-glib.h>
@@ -260,6 +261,54 @@ test_nic_replaced (void)
   g_assert_true (g_regex_match (nic_line, out, 0, NULL));
   g_autoptr (GRegex) cpu_line = g_regex_new ("^cpu .* matched$", G_REGEX_MULTILINE, 0, NULL);
   g_assert_true (g_regex_match (cpu_line, out, 0, NULL));
+}
+
+/* A folder shared by several machines: besides this machine's own file,
+ * tolerant files issued for other machine IDs (here: this machine before
+ * five different network cards, each of which would match). The own file
+ * is granted, and the others are never verified: one signature check per
+ * activation, not one per file in the folder (bench/offline-bench (d)).
+ * Counted, not timed (tests/call-counter.h). */
+static void
+test_own_file_first (void)
+{
+  g_autoptr (Env) env = env_new ();
+  if (env == NULL)
+    return;
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *mac = g_strdup_printf ("02:00:00:00:fe:%02x", i + 1);
+      g_autofree char *id = g_strdup_printf ("LIC-BEFORE-%u", i);
+      g_autoptr (FakeRoot) root = before_root (mac, NULL);
+      g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+      g_autofree char *path = put_tolerant (env, request, NULL, id);
+    }
+  g_autofree char *own = put_tolerant (env, env->real, NULL, "LIC-OWN");
+
+  /* The counting reaches the plugin, and the other files are usable: with
+   * the own file gone, one of them is granted after verifying them. */
+  g_autofree char *aside = g_strconcat (own, ".aside", NULL);
+  g_assert_cmpint (g_rename (own, aside), ==, 0);
+  g_autoptr (GError) error = NULL;
+  {
+    g_autoptr (TesseraEngine) engine = env_engine (env);
+    call_counter_reset ();
+    g_autoptr (TesseraLicense) license
+        = tessera_engine_activate (engine, "KRE", NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_prefix (tessera_license_get_id (license), "LIC-BEFORE-"));
+    g_assert_cmpuint (call_counter_get ().verifies, >=, 5);
+    g_assert_true (tessera_license_release (license, NULL, &error));
+  }
+  g_assert_cmpint (g_rename (aside, own), ==, 0);
+
+  g_autoptr (TesseraEngine) engine = env_engine (env);
+  call_counter_reset ();
+  g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_id (license), ==, "LIC-OWN");
+  g_assert_cmpuint (call_counter_get ().verifies, ==, 1);
+  g_assert_true (tessera_license_release (license, NULL, &error));
 }
 
 /* The same change under `--match all`: refused, and the message says why. */
@@ -532,6 +581,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/offline-tolerance/nic-replaced", test_nic_replaced);
+  g_test_add_func ("/offline-tolerance/own-file-first", test_own_file_first);
   g_test_add_func ("/offline-tolerance/strict-policy", test_strict_policy);
   g_test_add_func ("/offline-tolerance/two-changed", test_two_changed);
   g_test_add_func ("/offline-tolerance/other-user", test_other_user);

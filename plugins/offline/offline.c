@@ -410,6 +410,37 @@ add_tolerant_names (Offline *self, DIR *dir, GPtrArray *other_machines, const ch
     }
 }
 
+/* Tries @names in order: the first valid, free one is returned locked.
+ * Refused files go to @refusals, busy ones to @busy. FALSE (and @error)
+ * only when a valid file cannot be counted: fail safe, grant nothing. */
+static gboolean
+try_names (Offline *self, DIR *dir, GPtrArray *names, const char *product, TesseraFingerprint *fp,
+           gint64 now, GCancellable *cancellable, Refusals *refusals, OfflineBusy *busy,
+           OfflineCandidate **chosen, GError **error)
+{
+  for (guint i = 0; i < names->len && *chosen == NULL; i++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      const char *name = names->pdata[i];
+      g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
+      GError *local_error = NULL;
+      OfflineRank rank = OFFLINE_RANK_NONE;
+      g_autoptr (OfflineCandidate) cand
+          = offline_candidate_open (dirfd (dir), name, path, &rank, &local_error);
+      if (cand == NULL
+          || !offline_check_candidate (self, cand, product, fp, now, &rank, &local_error))
+        refusals_add (refusals, rank, local_error);
+      else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
+        return FALSE;
+      else if (cand->busy) /* valid, but another session holds the file or its license */
+        offline_busy_add (busy, tessera_licfile_get_license_id (cand->file), name);
+      else
+        *chosen = g_steal_pointer (&cand);
+    }
+  return TRUE;
+}
+
 static OfflineCandidate *
 choose_from_folder (Offline *self, const char *product, TesseraFingerprint *fp, gint64 now,
                     GCancellable *cancellable, GError **error)
@@ -470,65 +501,51 @@ choose_from_folder (Offline *self, const char *product, TesseraFingerprint *fp, 
     }
   g_ptr_array_sort (names, compare_names);
   g_ptr_array_sort (other_machines, compare_names);
-  Refusals mismatches = { OFFLINE_RANK_NONE, NULL, 0 };
-  /* After this machine's own names: a file issued for this very ID is the
-   * better choice. */
-  add_tolerant_names (self, dir, other_machines, product, fp, names, &mismatches);
-  if (names->len == 0 && mismatches.error != NULL)
-    {
-      closedir (dir);
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_MISMATCH,
-                   "no offline %s license file in %s is for this machine (ID %s): %s", product,
-                   self->license_dir, machine_id, mismatches.error->message);
-      g_clear_error (&mismatches.error);
-      return NULL;
-    }
-  g_clear_error (&mismatches.error);
-  if (names->len == 0)
-    {
-      closedir (dir);
-      g_ptr_array_sort (other_products, compare_names);
-      g_autofree char *others = describe_others (other_machines, other_products, product);
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
-                   "no offline %s license file for this machine in %s: put the file %s there; "
-                   "your administrator issues it for this machine's ID, %s%s",
-                   product, self->license_dir, expected, machine_id, others);
-      return NULL;
-    }
 
+  /* This machine's own names first: a file issued for this very ID is the
+   * better choice, and when one is granted the files for other machine IDs
+   * are never opened (verifying each would cost one signature check per
+   * file in a shared folder). */
   Refusals refusals = { OFFLINE_RANK_NONE, NULL, 0 };
   g_autoptr (OfflineBusy) busy = offline_busy_new ();
   OfflineCandidate *chosen = NULL;
-  for (guint i = 0; i < names->len && chosen == NULL; i++)
+  gboolean ok = try_names (self, dir, names, product, fp, now, cancellable, &refusals, busy,
+                           &chosen, error);
+  if (ok && chosen == NULL)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      g_autoptr (GPtrArray) tolerant = g_ptr_array_new_with_free_func (g_free);
+      Refusals mismatches = { OFFLINE_RANK_NONE, NULL, 0 };
+      add_tolerant_names (self, dir, other_machines, product, fp, tolerant, &mismatches);
+      if (names->len == 0 && tolerant->len == 0)
         {
           closedir (dir);
           g_clear_error (&refusals.error);
+          if (mismatches.error != NULL)
+            {
+              g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_MISMATCH,
+                           "no offline %s license file in %s is for this machine (ID %s): %s",
+                           product, self->license_dir, machine_id, mismatches.error->message);
+              g_clear_error (&mismatches.error);
+              return NULL;
+            }
+          g_ptr_array_sort (other_products, compare_names);
+          g_autofree char *others = describe_others (other_machines, other_products, product);
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                       "no offline %s license file for this machine in %s: put the file %s "
+                       "there; your administrator issues it for this machine's ID, %s%s",
+                       product, self->license_dir, expected, machine_id, others);
           return NULL;
         }
-      const char *name = names->pdata[i];
-      g_autofree char *path = g_build_filename (self->license_dir, name, NULL);
-      GError *local_error = NULL;
-      OfflineRank rank = OFFLINE_RANK_NONE;
-      g_autoptr (OfflineCandidate) cand
-          = offline_candidate_open (dirfd (dir), name, path, &rank, &local_error);
-      if (cand == NULL
-          || !offline_check_candidate (self, cand, product, fp, now, &rank, &local_error))
-        refusals_add (&refusals, rank, local_error);
-      else if (!cand->busy && !offline_candidate_lock_license (cand, self->lock_dir, error))
-        {
-          /* Fail safe: a session that cannot be counted is not granted. */
-          closedir (dir);
-          g_clear_error (&refusals.error);
-          return NULL;
-        }
-      else if (cand->busy) /* valid, but another session holds the file or its license */
-        offline_busy_add (busy, tessera_licfile_get_license_id (cand->file), name);
-      else
-        chosen = g_steal_pointer (&cand);
+      g_clear_error (&mismatches.error);
+      ok = try_names (self, dir, tolerant, product, fp, now, cancellable, &refusals, busy, &chosen,
+                      error);
     }
   closedir (dir);
+  if (!ok)
+    {
+      g_clear_error (&refusals.error);
+      return NULL;
+    }
 
   if (chosen != NULL)
     {
