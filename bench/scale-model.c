@@ -53,8 +53,7 @@ print_cells (const Cell *cells)
           "  instances: the tessera-server processes; database: PostgreSQL's postmaster and every\n"
           "  process it runs (backends, WAL writer, checkpointer, autovacuum). With SQLite the\n"
           "  database runs inside the server process: its CPU is in the instances column.\n");
-  printf ("%-10s %4s %-6s  %-21s  %-21s  %-21s\n", "", "", "", "activation", "heartbeat",
-          "release");
+  printf ("%-10s %4s %-6s  %-21s  %-21s  %s\n", "", "", "", "activation", "heartbeat", "release");
   printf ("%-10s %4s %-6s  %10s %10s  %10s %10s  %10s %10s\n", "backend", "inst", "load",
           "instances", "database", "instances", "database", "instances", "database");
   for (guint i = 0; i < N_CELLS; i++)
