@@ -454,6 +454,17 @@ test_check_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out2, "\nlease=60\n"));
   g_assert_nonnull (strstr (out2, "\nlog-format=text\n"));
   g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+
+  /* The sample the packages install is a valid file, with the service's
+   * database and address. */
+  g_autofree char *sample
+      = g_build_filename (g_getenv ("TESSERA_TEST_SRCDIR"), "data", "server.conf", NULL);
+  const char *check_sample[] = { "--config", sample, "--check-config", NULL };
+  g_autofree char *out3 = NULL, *err3 = NULL;
+  g_assert_cmpint (run_server (check_sample, &out3, &err3), ==, 0);
+  g_assert_cmpstr (err3, ==, "");
+  g_assert_nonnull (strstr (out3, "\ndatabase=/var/lib/tessera/tessera.db\n"));
+  g_assert_nonnull (strstr (out3, "\nlisten=127.0.0.1:8443\n"));
 }
 
 /* Every bad configuration: the exit code (9 a bad file, 10 one that cannot
