@@ -359,7 +359,14 @@ ts_options_parse (TsOptions *o, int argc, char **argv)
     raw.num[i] = G_MININT;
   int rc = ts_raw_parse_args (&raw, argc, argv);
   const char *path = raw.config;
-  if (rc < 0 && path == NULL && g_file_test (TS_SERVER_CONFIG, G_FILE_TEST_EXISTS))
+  /* TESSERA_SERVER_CONFIG names the file read without --config; set but
+   * empty, none is: a test suite or a container must not pick up the
+   * host's /etc/tessera/server.conf. */
+  const char *env_path = g_getenv ("TESSERA_SERVER_CONFIG");
+  if (rc < 0 && path == NULL && env_path != NULL && *env_path != '\0')
+    path = env_path;
+  else if (rc < 0 && path == NULL && env_path == NULL
+           && g_file_test (TS_SERVER_CONFIG, G_FILE_TEST_EXISTS))
     path = TS_SERVER_CONFIG;
   if (rc < 0 && path != NULL)
     rc = ts_raw_read_file (&raw, path);

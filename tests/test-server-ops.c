@@ -536,6 +536,42 @@ test_config_refused (Fixture *f, gconstpointer data)
 }
 
 /* --version: the version, exit 0. */
+/* TESSERA_SERVER_CONFIG: the file read without --config (--config wins over
+ * it); set but empty, no file is read; a file it names must exist. */
+static void
+test_config_env (Fixture *f, gconstpointer data)
+{
+  g_autofree char *env_conf = write_config (f, "env.conf", "[server]\nlease=42\n");
+  g_autofree char *arg_conf = write_config (f, "arg.conf", "[server]\nlease=30\n");
+  g_autofree char *missing = g_build_filename (f->dir, "missing.conf", NULL);
+  g_autofree char *saved = g_strdup (g_getenv ("TESSERA_SERVER_CONFIG"));
+  const char *check[] = { "--check-config", NULL };
+  const char *with_arg[] = { "--config", arg_conf, "--check-config", NULL };
+  g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+  g_autofree char *out3 = NULL, *err3 = NULL, *out4 = NULL, *err4 = NULL;
+
+  g_setenv ("TESSERA_SERVER_CONFIG", env_conf, TRUE);
+  g_assert_cmpint (run_server (check, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "\nlease=42\n"));
+  g_assert_cmpint (run_server (with_arg, &out2, &err2), ==, 0);
+  g_assert_nonnull (strstr (out2, "\nlease=30\n"));
+
+  g_setenv ("TESSERA_SERVER_CONFIG", missing, TRUE);
+  g_assert_cmpint (run_server (check, &out3, &err3), ==, 10);
+  g_assert_nonnull (strstr (err3, "missing.conf"));
+  /* One line. */
+  g_assert_true (strchr (err3, '\n') == err3 + strlen (err3) - 1);
+
+  g_setenv ("TESSERA_SERVER_CONFIG", "", TRUE);
+  g_assert_cmpint (run_server (check, &out4, &err4), ==, 0);
+  g_assert_nonnull (strstr (out4, "\nlease=60\n"));
+
+  if (saved != NULL)
+    g_setenv ("TESSERA_SERVER_CONFIG", saved, TRUE);
+  else
+    g_unsetenv ("TESSERA_SERVER_CONFIG");
+}
+
 static void
 test_version (Fixture *f, gconstpointer data)
 {
@@ -561,6 +597,7 @@ main (int argc, char **argv)
   ADD ("ops/config/file", test_config_file, NO_SERVER);
   ADD ("ops/config/check", test_check_config, NO_SERVER);
   ADD ("ops/config/refused", test_config_refused, NO_SERVER);
+  ADD ("ops/config/env", test_config_env, NO_SERVER);
   ADD ("ops/version", test_version, NO_SERVER);
   return g_test_run ();
 }
