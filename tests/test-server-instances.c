@@ -6,91 +6,46 @@
  * under tests/with-postgres.sh; exits 77 (skipped) without
  * TESSERA_TEST_POSTGRES. */
 #include "answer-payload.h"
-#include "server-util.h"
-#include "store-backend.h"
-#include "test-util.h"
+#include "instances-util.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
-#define N_INSTANCES 3
 #define N_CLIENTS 64
 #define QUOTA 10
 #define DAY (24 * 3600)
 
 typedef struct
 {
-  char *dir;
-  char *db;
-  char *keys;
-  char *key; /* a member's API key */
-  char *pool;
-  GSubprocess *procs[N_INSTANCES];
-  char *urls[N_INSTANCES];
-  char *logs[N_INSTANCES];
+  InstancesBase b;
 } Fixture;
 
 static void
 start_instances (Fixture *f, const char *const *extra)
 {
   for (guint i = 0; i < N_INSTANCES; i++)
-    f->procs[i] = server_util_spawn (f->db, f->keys, f->logs[i], extra, FALSE, &f->urls[i]);
+    f->b.procs[i]
+        = server_util_spawn (f->b.db, f->b.keys, f->b.logs[i], extra, FALSE, &f->b.urls[i]);
 }
 
 static void
 setup (Fixture *f, gconstpointer data)
 {
-  f->dir = test_tmpdir_new ();
-  f->db = test_store_location (f->dir);
-  f->keys = g_build_filename (f->dir, "keys", NULL);
-  for (guint i = 0; i < N_INSTANCES; i++)
-    {
-      g_autofree char *name = g_strdup_printf ("server-%u.log", i);
-      f->logs[i] = g_build_filename (f->dir, name, NULL);
-    }
-  GError *error = NULL;
-  gint64 now = now_s ();
-  TsStore *store = ts_store_open (f->db, &error);
-  g_assert_no_error (error);
-  g_free (ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error));
-  g_assert_no_error (error);
-  g_autofree char *member
-      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
-  g_assert_no_error (error);
-  g_autofree char *kid = NULL;
-  f->key = ts_store_create_api_key (store, member, "test", now, &kid, &error);
-  g_assert_no_error (error);
-  f->pool = server_util_create_pool (store, "floating", QUOTA, now);
-  ts_store_close (store);
+  instances_base_setup (&f->b, QUOTA);
 }
 
 static void
 teardown (Fixture *f, gconstpointer data)
 {
-  for (guint i = 0; i < N_INSTANCES; i++)
-    {
-      if (f->procs[i] != NULL)
-        {
-          server_util_stop_clean (f->procs[i], f->logs[i]);
-          g_object_unref (f->procs[i]);
-        }
-      g_free (f->urls[i]);
-      g_free (f->logs[i]);
-    }
-  test_store_location_free (f->db);
-  test_rm_rf (f->dir);
-  g_free (f->dir);
-  g_free (f->keys);
-  g_free (f->key);
-  g_free (f->pool);
+  instances_base_teardown (&f->b);
 }
 
 static gint64
 active_sessions (Fixture *f)
 {
   g_autofree char *sql = g_strdup_printf (
-      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", f->pool);
-  return test_store_count (f->db, sql);
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", f->b.pool);
+  return test_store_count (f->b.db, sql);
 }
 
 /* ---- a client that fails over ---- */
@@ -122,9 +77,9 @@ post (Client *c, const char *path, const char *body, JsonObject **out)
 {
   for (guint tries = 0; tries < N_INSTANCES; tries++)
     {
-      g_autofree char *url = g_strconcat (c->f->urls[c->instance], "/api/v1", path, NULL);
+      g_autofree char *url = g_strconcat (c->f->b.urls[c->instance], "/api/v1", path, NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-      g_autofree char *auth = g_strdup_printf ("Bearer %s", c->f->key);
+      g_autofree char *auth = g_strdup_printf ("Bearer %s", c->f->b.key);
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
       g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
       soup_message_set_request_body_from_bytes (msg, "application/json", req);
@@ -311,10 +266,10 @@ test_sigkill (Fixture *f, gconstpointer data)
         break;
       g_usleep (10 * 1000);
     }
-  g_subprocess_send_signal (f->procs[0], SIGKILL);
-  g_subprocess_wait (f->procs[0], NULL, NULL);
-  g_assert_true (g_subprocess_get_if_signaled (f->procs[0]));
-  g_clear_object (&f->procs[0]);
+  g_subprocess_send_signal (f->b.procs[0], SIGKILL);
+  g_subprocess_wait (f->b.procs[0], NULL, NULL);
+  g_assert_true (g_subprocess_get_if_signaled (f->b.procs[0]));
+  g_clear_object (&f->b.procs[0]);
   g_usleep (1500 * 1000); /* the load goes on at the others */
   g_atomic_int_set (&stop, 1);
   guint failovers = 0, activated = 0;
@@ -336,8 +291,8 @@ test_sigkill (Fixture *f, gconstpointer data)
   /* The database's active sessions are exactly the held ones: none lost
    * (a held seat gone), none duplicated (an activation whose answer the
    * kill cut off, retried elsewhere, is the same session). */
-  TestDb *db = test_db_open (f->db);
-  gint64 active = test_db_count_active (db, f->pool, now_s ());
+  TestDb *db = test_db_open (f->b.db);
+  gint64 active = test_db_count_active (db, f->b.pool, now_s ());
   test_db_close (db);
   g_assert_cmpint (active, ==, g_hash_table_size (held));
   GHashTableIter it;
@@ -347,7 +302,7 @@ test_sigkill (Fixture *f, gconstpointer data)
     {
       g_autofree char *sql = g_strdup_printf (
           "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL", (char *) id);
-      g_assert_cmpint (test_store_count (f->db, sql), ==, 1);
+      g_assert_cmpint (test_store_count (f->b.db, sql), ==, 1);
     }
   /* released seats stay released */
   for (guint i = 0; i < N_CLIENTS; i++)
@@ -356,7 +311,7 @@ test_sigkill (Fixture *f, gconstpointer data)
         g_autofree char *sql
             = g_strdup_printf ("SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL",
                                (char *) g_ptr_array_index (clients[i].released, j));
-        g_assert_cmpint (test_store_count (f->db, sql), ==, 0);
+        g_assert_cmpint (test_store_count (f->b.db, sql), ==, 0);
       }
   g_hash_table_unref (held);
   clients_clear (clients);
@@ -384,13 +339,13 @@ test_reap (Fixture *f, gconstpointer data)
     g_usleep (100 * 1000);
   g_assert_cmpint (active_sessions (f), ==, 0);
   g_autofree char *ended = g_strdup_printf (
-      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NOT NULL", f->pool);
-  g_assert_cmpint (test_store_count (f->db, ended), ==, activated);
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NOT NULL", f->b.pool);
+  g_assert_cmpint (test_store_count (f->b.db, ended), ==, activated);
   guint reaped = 0;
   for (guint i = 0; i < N_INSTANCES; i++)
     {
       g_autofree char *log = NULL;
-      g_assert_true (g_file_get_contents (f->logs[i], &log, NULL, NULL));
+      g_assert_true (g_file_get_contents (f->b.logs[i], &log, NULL, NULL));
       if (strstr (log, "reaping expired sessions failed") != NULL)
         g_error ("instance %u: %s", i, log);
       g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
@@ -423,32 +378,32 @@ static void
 test_product_failover (Fixture *f, gconstpointer data)
 {
   start_instances (f, NULL);
-  g_autofree char *full = g_strconcat (f->urls[1], "/api/v1/public-key", NULL);
+  g_autofree char *full = g_strconcat (f->b.urls[1], "/api/v1/public-key", NULL);
   g_autoptr (SoupSession) session = soup_session_new ();
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", full);
   GError *error = NULL;
   g_autoptr (GBytes) pub = soup_session_send_and_read (session, msg, NULL, &error);
   g_assert_no_error (error);
-  g_autofree char *pub_path = g_build_filename (f->dir, "server.pub", NULL);
+  g_autofree char *pub_path = g_build_filename (f->b.dir, "server.pub", NULL);
   g_assert_true (g_file_set_contents (pub_path, g_bytes_get_data (pub, NULL),
                                       (gssize) g_bytes_get_size (pub), &error));
-  g_autofree char *state = g_build_filename (f->dir, "state", NULL);
+  g_autofree char *state = g_build_filename (f->b.dir, "state", NULL);
   g_autofree char *config = g_strdup_printf (
       "[engine]\nproviders=testops\n[provider:testops]\nserver=%s;%s;%s\nallow-http=true\n"
       "server-key=%s\nkey-storage=env-only\nstate-dir=%s\n",
-      f->urls[0], f->urls[1], f->urls[2], pub_path, state);
+      f->b.urls[0], f->b.urls[1], f->b.urls[2], pub_path, state);
   g_autoptr (TesseraEngine) engine = tessera_engine_new_from_data (config, -1, &error);
   g_assert_no_error (error);
   g_autoptr (TesseraActivateOptions) o = tessera_activate_options_new ();
-  tessera_activate_options_set (o, TESSERA_OPTION_API_KEY, f->key);
+  tessera_activate_options_set (o, TESSERA_OPTION_API_KEY, f->b.key);
   g_autoptr (TesseraLicense) license = tessera_engine_activate (engine, "KRE", o, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (tessera_license_get_attribute (license, "testops.server"), ==, f->urls[0]);
+  g_assert_cmpstr (tessera_license_get_attribute (license, "testops.server"), ==, f->b.urls[0]);
   g_assert_cmpint (active_sessions (f), ==, 1);
 
-  g_subprocess_send_signal (f->procs[0], SIGKILL);
-  g_subprocess_wait (f->procs[0], NULL, NULL);
-  g_clear_object (&f->procs[0]);
+  g_subprocess_send_signal (f->b.procs[0], SIGKILL);
+  g_subprocess_wait (f->b.procs[0], NULL, NULL);
+  g_clear_object (&f->b.procs[0]);
   for (guint i = 0; i < 3; i++)
     {
       g_assert_true (tessera_license_validate (license, NULL, &error));
@@ -461,7 +416,7 @@ test_product_failover (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_autoptr (TesseraLicense) second = tessera_engine_activate (engine2, "KRE", o, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (tessera_license_get_attribute (second, "testops.server"), !=, f->urls[0]);
+  g_assert_cmpstr (tessera_license_get_attribute (second, "testops.server"), !=, f->b.urls[0]);
   g_assert_cmpint (active_sessions (f), ==, 2);
 
   g_assert_true (tessera_license_release (license, NULL, &error));

@@ -12,14 +12,11 @@
  * by ctest under tests/with-postgres.sh; exits 77 (skipped) without
  * TESSERA_TEST_POSTGRES. */
 #include "answer-payload.h"
-#include "server-util.h"
-#include "store-backend.h"
-#include "test-util.h"
+#include "instances-util.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
-#define N_INSTANCES 3
 #define N_CLIENTS 64
 /* Below the clients: seats are contended (409s) while instances restart. */
 #define QUOTA 40
@@ -28,14 +25,7 @@
 
 typedef struct
 {
-  char *dir;
-  char *db;
-  char *keys;
-  char *key; /* a member's API key */
-  char *pool;
-  GSubprocess *procs[N_INSTANCES];
-  char *urls[N_INSTANCES];
-  char *logs[N_INSTANCES];
+  InstancesBase b;
   guint16 ports[N_INSTANCES];
   /* what the clients observe, all atomic */
   gint held_now;               /* seats the clients hold at this moment */
@@ -53,8 +43,8 @@ spawn (Fixture *f, guint i)
   /* --lease: no seat expires during the test, so every end is a release */
   const char *const extra[] = { "--lease", "86400", "--listen", listen, NULL };
   /* the last --listen wins: port 0 the first time, then the same port */
-  f->procs[i] = server_util_spawn (f->db, f->keys, f->logs[i], extra, FALSE, &f->urls[i]);
-  const char *colon = strrchr (f->urls[i], ':');
+  f->b.procs[i] = server_util_spawn (f->b.db, f->b.keys, f->b.logs[i], extra, FALSE, &f->b.urls[i]);
+  const char *colon = strrchr (f->b.urls[i], ':');
   g_assert_nonnull (colon);
   guint16 port = (guint16) g_ascii_strtoull (colon + 1, NULL, 10);
   if (f->ports[i] != 0)
@@ -65,28 +55,7 @@ spawn (Fixture *f, guint i)
 static void
 setup (Fixture *f, gconstpointer data)
 {
-  f->dir = test_tmpdir_new ();
-  f->db = test_store_location (f->dir);
-  f->keys = g_build_filename (f->dir, "keys", NULL);
-  for (guint i = 0; i < N_INSTANCES; i++)
-    {
-      g_autofree char *name = g_strdup_printf ("server-%u.log", i);
-      f->logs[i] = g_build_filename (f->dir, name, NULL);
-    }
-  GError *error = NULL;
-  gint64 now = now_s ();
-  TsStore *store = ts_store_open (f->db, &error);
-  g_assert_no_error (error);
-  g_free (ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error));
-  g_assert_no_error (error);
-  g_autofree char *member
-      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
-  g_assert_no_error (error);
-  g_autofree char *kid = NULL;
-  f->key = ts_store_create_api_key (store, member, "test", now, &kid, &error);
-  g_assert_no_error (error);
-  f->pool = server_util_create_pool (store, "floating", QUOTA, now);
-  ts_store_close (store);
+  instances_base_setup (&f->b, QUOTA);
   /* one after the other: the first creates the signing key */
   for (guint i = 0; i < N_INSTANCES; i++)
     spawn (f, i);
@@ -95,22 +64,7 @@ setup (Fixture *f, gconstpointer data)
 static void
 teardown (Fixture *f, gconstpointer data)
 {
-  for (guint i = 0; i < N_INSTANCES; i++)
-    {
-      if (f->procs[i] != NULL)
-        {
-          server_util_stop_clean (f->procs[i], f->logs[i]);
-          g_object_unref (f->procs[i]);
-        }
-      g_free (f->urls[i]);
-      g_free (f->logs[i]);
-    }
-  test_store_location_free (f->db);
-  test_rm_rf (f->dir);
-  g_free (f->dir);
-  g_free (f->keys);
-  g_free (f->key);
-  g_free (f->pool);
+  instances_base_teardown (&f->b);
 }
 
 /* ---- a client with a list of endpoints ---- */
@@ -143,7 +97,7 @@ post (Client *c, const char *path, const char *body, JsonObject **out)
         g_usleep (50 * 1000); /* all three refused: one is restarting */
       g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/api/v1%s", f->ports[i], path);
       g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-      g_autofree char *auth = g_strdup_printf ("Bearer %s", f->key);
+      g_autofree char *auth = g_strdup_printf ("Bearer %s", f->b.key);
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
       g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
       soup_message_set_request_body_from_bytes (msg, "application/json", req);
@@ -281,8 +235,8 @@ test_rolling_restart (Fixture *f, gconstpointer data)
 
   for (guint i = 0; i < N_INSTANCES; i++)
     {
-      server_util_stop_clean (f->procs[i], f->logs[i]);
-      g_clear_object (&f->procs[i]);
+      server_util_stop_clean (f->b.procs[i], f->b.logs[i]);
+      g_clear_object (&f->b.procs[i]);
       gint failed = g_atomic_int_get (&f->failed_at[i]);
       /* its clients noticed and went to the others ... */
       wait_above (&f->failed_at[i], failed, "a failover while an instance is down");
@@ -327,8 +281,8 @@ test_rolling_restart (Fixture *f, gconstpointer data)
    * (a held seat ended), none duplicated (an activation retried at another
    * instance is the same session). */
   g_autofree char *count_sql = g_strdup_printf (
-      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", f->pool);
-  g_assert_cmpint (test_store_count (f->db, count_sql), ==, g_hash_table_size (held));
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", f->b.pool);
+  g_assert_cmpint (test_store_count (f->b.db, count_sql), ==, g_hash_table_size (held));
   GHashTableIter it;
   gpointer id;
   g_hash_table_iter_init (&it, held);
@@ -336,12 +290,12 @@ test_rolling_restart (Fixture *f, gconstpointer data)
     {
       g_autofree char *sql = g_strdup_printf (
           "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NULL", (char *) id);
-      g_assert_cmpint (test_store_count (f->db, sql), ==, 1);
+      g_assert_cmpint (test_store_count (f->b.db, sql), ==, 1);
     }
   /* every session ever made is one the clients were given */
   g_autofree char *all_sql
-      = g_strdup_printf ("SELECT count(*) FROM sessions WHERE pool_id = '%s'", f->pool);
-  g_assert_cmpint (test_store_count (f->db, all_sql), ==, activated);
+      = g_strdup_printf ("SELECT count(*) FROM sessions WHERE pool_id = '%s'", f->b.pool);
+  g_assert_cmpint (test_store_count (f->b.db, all_sql), ==, activated);
   g_hash_table_unref (held);
   for (guint i = 0; i < N_CLIENTS; i++)
     {
