@@ -8,6 +8,9 @@
 #include "store-backend.h"
 #include "test-util.h"
 
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
 #define N_INSTANCES 3
 
 typedef struct
@@ -70,4 +73,36 @@ instances_base_teardown (InstancesBase *b)
   g_free (b->keys);
   g_free (b->key);
   g_free (b->pool);
+}
+
+/* One POST of @body to @url as the member (@key): the HTTP status, 0 when
+ * no answer came (an instance stopped), and the answer's JSON object in
+ * *@out (nullable; NULL when the answer is not an object). */
+static inline guint
+instances_post_once (SoupSession *session, const char *url, const char *key, const char *body,
+                     JsonObject **out)
+{
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", key);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
+  soup_message_set_request_body_from_bytes (msg, "application/json", req);
+  GError *error = NULL;
+  g_autoptr (GBytes) answer = soup_session_send_and_read (session, msg, NULL, &error);
+  if (out != NULL)
+    *out = NULL;
+  if (answer == NULL)
+    {
+      g_clear_error (&error);
+      return 0;
+    }
+  if (out != NULL)
+    {
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      if (json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
+                                      (gssize) g_bytes_get_size (answer), NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        *out = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+    }
+  return soup_message_get_status (msg);
 }

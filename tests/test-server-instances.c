@@ -78,29 +78,12 @@ post (Client *c, const char *path, const char *body, JsonObject **out)
   for (guint tries = 0; tries < N_INSTANCES; tries++)
     {
       g_autofree char *url = g_strconcat (c->f->b.urls[c->instance], "/api/v1", path, NULL);
-      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-      g_autofree char *auth = g_strdup_printf ("Bearer %s", c->f->b.key);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-      g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", req);
-      GError *error = NULL;
-      g_autoptr (GBytes) answer = soup_session_send_and_read (c->session, msg, NULL, &error);
-      if (answer == NULL)
+      guint status = instances_post_once (c->session, url, c->f->b.key, body, out);
+      if (status == 0)
         {
-          g_clear_error (&error);
           c->instance = (c->instance + 1) % N_INSTANCES;
           c->failovers++;
           continue;
-        }
-      guint status = soup_message_get_status (msg);
-      if (out != NULL)
-        {
-          *out = NULL;
-          g_autoptr (JsonParser) parser = json_parser_new ();
-          if (json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
-                                          (gssize) g_bytes_get_size (answer), NULL)
-              && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-            *out = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
         }
       return status;
     }

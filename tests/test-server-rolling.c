@@ -96,31 +96,16 @@ post (Client *c, const char *path, const char *body, JsonObject **out)
       if (tries > 0 && i == home)
         g_usleep (50 * 1000); /* all three refused: one is restarting */
       g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/api/v1%s", f->ports[i], path);
-      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-      g_autofree char *auth = g_strdup_printf ("Bearer %s", f->b.key);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-      g_autoptr (GBytes) req = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", req);
-      GError *error = NULL;
-      g_autoptr (GBytes) answer = soup_session_send_and_read (c->session, msg, NULL, &error);
-      guint status = answer != NULL ? soup_message_get_status (msg) : 0;
-      g_clear_error (&error);
+      guint status = instances_post_once (c->session, url, f->b.key, body, out);
       if (status == 0 || status == SOUP_STATUS_SERVICE_UNAVAILABLE)
         {
+          if (out != NULL)
+            g_clear_pointer (out, json_object_unref);
           c->failovers++;
           g_atomic_int_inc (&f->failed_at[i]);
           continue;
         }
       g_atomic_int_inc (&f->served[i]);
-      if (out != NULL)
-        {
-          *out = NULL;
-          g_autoptr (JsonParser) parser = json_parser_new ();
-          if (json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
-                                          (gssize) g_bytes_get_size (answer), NULL)
-              && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-            *out = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
-        }
       return status;
     }
   return 0;
