@@ -4,27 +4,11 @@
  * SQLite store (store-sqlite.c and friends, compiled as ts_sqlite_* through
  * store-sqlite-names.h) for anything else, a file path. Callers (the HTTP
  * layer, tessera-admin, the tests) see one opaque TsStore either way. */
-#include "store.h"
+#include "db.h"
 
 #define TS_STORE_NO_SQLITE_RENAME
 #include "store-pg.h"
 #include "store-sqlite-names.h"
-
-typedef enum
-{
-  TS_STORE_SQLITE,
-  TS_STORE_POSTGRESQL,
-} TsStoreKind;
-
-struct _TsStore
-{
-  TsStoreKind kind;
-  union
-  {
-    TsSqliteStore *sqlite;
-    TsPgStore *pg;
-  };
-};
 
 static gboolean
 ts_store_is_postgresql_url (const char *location)
@@ -124,23 +108,6 @@ ts_store_get_user_email (TsStore *store, const char *user_id, GError **error)
   if (store->kind == TS_STORE_POSTGRESQL)
     return ts_pg_get_user_email (store->pg, user_id, error);
   return ts_sqlite_get_user_email (store->sqlite, user_id, error);
-}
-
-GPtrArray *
-ts_store_list_signing_keys (TsStore *store, GError **error)
-{
-  if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_list_signing_keys (store->pg, error);
-  return ts_sqlite_list_signing_keys (store->sqlite, error);
-}
-
-gboolean
-ts_store_add_signing_key (TsStore *store, const char *actor, const TsSigningKeyRow *row,
-                          gboolean only_if_none, gboolean *added, GError **error)
-{
-  if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_add_signing_key (store->pg, actor, row, only_if_none, added, error);
-  return ts_sqlite_add_signing_key (store->sqlite, actor, row, only_if_none, added, error);
 }
 
 void

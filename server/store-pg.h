@@ -23,9 +23,6 @@ GPtrArray *ts_pg_list_user_orgs (TsPgStore *store, const char *user_id, GError *
 gboolean ts_pg_get_role (TsPgStore *store, const char *org_id, const char *user_id, TsRole *role,
                          GError **error);
 char *ts_pg_get_user_email (TsPgStore *store, const char *user_id, GError **error);
-GPtrArray *ts_pg_list_signing_keys (TsPgStore *store, GError **error);
-gboolean ts_pg_add_signing_key (TsPgStore *store, const char *actor, const TsSigningKeyRow *row,
-                                gboolean only_if_none, gboolean *added, GError **error);
 char *ts_pg_create_api_key (TsPgStore *store, const char *user_id, const char *label, gint64 now,
                             char **key_id, GError **error);
 gboolean ts_pg_revoke_api_key (TsPgStore *store, const char *user_id, const char *key_id,

@@ -3,7 +3,7 @@
  * between SQLite and PostgreSQL (store-pg*.c) at ts_store_open(). CMake
  * force-includes this header (-include) into the SQLite sources only
  * (store-sqlite*.c, store-identity.c, store-pools.c, store-sessions.c,
- * store-web.c, store-signing.c), which therefore compile unchanged: their "ts_store_X" and
+ * store-web.c), which therefore compile unchanged: their "ts_store_X" and
  * "struct _TsStore" become ts_sqlite_X and struct _TsSqliteStore.
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
@@ -29,8 +29,6 @@
 #define ts_store_list_user_orgs ts_sqlite_list_user_orgs
 #define ts_store_get_role ts_sqlite_get_role
 #define ts_store_get_user_email ts_sqlite_get_user_email
-#define ts_store_list_signing_keys ts_sqlite_list_signing_keys
-#define ts_store_add_signing_key ts_sqlite_add_signing_key
 #define ts_store_create_api_key ts_sqlite_create_api_key
 #define ts_store_revoke_api_key ts_sqlite_revoke_api_key
 #define ts_store_list_api_keys ts_sqlite_list_api_keys
@@ -84,10 +82,6 @@ GPtrArray *ts_sqlite_list_user_orgs (TsSqliteStore *store, const char *user_id, 
 gboolean ts_sqlite_get_role (TsSqliteStore *store, const char *org_id, const char *user_id,
                              TsRole *role, GError **error);
 char *ts_sqlite_get_user_email (TsSqliteStore *store, const char *user_id, GError **error);
-GPtrArray *ts_sqlite_list_signing_keys (TsSqliteStore *store, GError **error);
-gboolean ts_sqlite_add_signing_key (TsSqliteStore *store, const char *actor,
-                                    const TsSigningKeyRow *row, gboolean only_if_none,
-                                    gboolean *added, GError **error);
 char *ts_sqlite_create_api_key (TsSqliteStore *store, const char *user_id, const char *label,
                                 gint64 now, char **key_id, GError **error);
 gboolean ts_sqlite_revoke_api_key (TsSqliteStore *store, const char *user_id, const char *key_id,
