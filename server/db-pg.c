@@ -20,8 +20,9 @@ ts_pg_tx_begin (gpointer store, TsTxMode mode, GError **error)
 }
 
 static gboolean
-ts_pg_tx_finish (gpointer store, gpointer conn, gboolean ok, GError **error)
+ts_pg_tx_finish (gpointer store, gpointer conn, TsTxMode mode, gboolean ok, GError **error)
 {
+  (void) mode;
   return ts_pg_finish (store, conn, ok, error);
 }
 
@@ -78,6 +79,31 @@ ts_pg_tx_is_null (gpointer cursor, int col)
   return PQgetisnull (c->res, c->row, col);
 }
 
+static GBytes *
+ts_pg_tx_bytes (gpointer cursor, int col)
+{
+  TsPgCursor *c = cursor;
+  if (PQgetisnull (c->res, c->row, col))
+    return NULL;
+  /* Results come as text (PQexecParams' result format is all-or-none):
+   * bytea in its hex form, decoded here. */
+  size_t len = 0;
+  unsigned char *bin
+      = PQunescapeBytea ((const unsigned char *) PQgetvalue (c->res, c->row, col), &len);
+  if (bin == NULL)
+    return NULL;
+  GBytes *b = g_bytes_new (bin, len);
+  PQfreemem (bin);
+  return b;
+}
+
+static int
+ts_pg_tx_columns (gpointer cursor)
+{
+  TsPgCursor *c = cursor;
+  return PQnfields (c->res);
+}
+
 static void
 ts_pg_tx_done (gpointer conn, gpointer cursor)
 {
@@ -97,7 +123,10 @@ const TsTxOps ts_tx_pg_ops = {
   .text = ts_pg_tx_text,
   .int64 = ts_pg_tx_int64,
   .is_null = ts_pg_tx_is_null,
+  .bytes = ts_pg_tx_bytes,
+  .columns = ts_pg_tx_columns,
   .done = ts_pg_tx_done,
   /* Several server instances write at once: rules lock what they count. */
   .row_locks = TRUE,
+  .postgresql = TRUE,
 };

@@ -9,13 +9,18 @@ ts_sqlite_tx_begin (gpointer store, TsTxMode mode, GError **error)
 {
   if (mode == TS_TX_LEASE)
     return ts_db_begin_lease (store, error);
+  if (mode == TS_TX_ONE)
+    return ts_db_acquire (store, error);
   return ts_db_begin (store, mode == TS_TX_WRITE, error);
 }
 
 static gboolean
-ts_sqlite_tx_finish (gpointer store, gpointer conn, gboolean ok, GError **error)
+ts_sqlite_tx_finish (gpointer store, gpointer conn, TsTxMode mode, gboolean ok, GError **error)
 {
-  return ts_db_finish (store, conn, ok, error);
+  if (mode != TS_TX_ONE)
+    return ts_db_finish (store, conn, ok, error);
+  ts_db_release (store, conn);
+  return ok;
 }
 
 static gpointer
@@ -59,6 +64,26 @@ ts_sqlite_tx_is_null (gpointer cursor, int col)
   return sqlite3_column_type (cursor, col) == SQLITE_NULL;
 }
 
+static GBytes *
+ts_sqlite_tx_bytes (gpointer cursor, int col)
+{
+  if (sqlite3_column_type (cursor, col) == SQLITE_NULL)
+    return NULL;
+  return g_bytes_new (sqlite3_column_blob (cursor, col), sqlite3_column_bytes (cursor, col));
+}
+
+static int
+ts_sqlite_tx_columns (gpointer cursor)
+{
+  return sqlite3_column_count (cursor);
+}
+
+static void
+ts_sqlite_tx_quota_forget (gpointer store, gpointer conn)
+{
+  ts_quota_forget (store, conn);
+}
+
 static void
 ts_sqlite_tx_done (gpointer conn, gpointer cursor)
 {
@@ -73,6 +98,9 @@ const TsTxOps ts_tx_sqlite_ops = {
   .text = ts_sqlite_tx_text,
   .int64 = ts_sqlite_tx_int64,
   .is_null = ts_sqlite_tx_is_null,
+  .bytes = ts_sqlite_tx_bytes,
+  .columns = ts_sqlite_tx_columns,
+  .quota_forget = ts_sqlite_tx_quota_forget,
   .done = ts_sqlite_tx_done,
   /* One writer holds the database for the whole write transaction. */
   .row_locks = FALSE,

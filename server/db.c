@@ -37,15 +37,28 @@ ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
 gboolean
 ts_tx_finish (TsTx *tx, gboolean ok, GError **error)
 {
-  ok = tx->ops->finish (tx->store, tx->conn, ok, error);
+  ok = tx->ops->finish (tx->store, tx->conn, tx->mode, ok, error);
   g_free (tx);
   return ok;
+}
+
+const char *
+ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql)
+{
+  return tx->ops->postgresql ? pg_sql : sqlite_sql;
+}
+
+void
+ts_tx_quota_forget (TsTx *tx)
+{
+  if (tx->ops->quota_forget != NULL)
+    tx->ops->quota_forget (tx->store, tx->conn);
 }
 
 gboolean
 ts_tx_row_locks (TsTx *tx)
 {
-  return tx->ops->row_locks && tx->mode != TS_TX_READ;
+  return tx->ops->row_locks && (tx->mode == TS_TX_WRITE || tx->mode == TS_TX_LEASE);
 }
 
 gboolean
@@ -147,6 +160,18 @@ gboolean
 ts_rows_is_null (TsRows *rows, int col)
 {
   return rows->tx->ops->is_null (rows->cursor, col);
+}
+
+GBytes *
+ts_rows_bytes (TsRows *rows, int col)
+{
+  return rows->tx->ops->bytes (rows->cursor, col);
+}
+
+int
+ts_rows_columns (TsRows *rows)
+{
+  return rows->tx->ops->columns (rows->cursor);
 }
 
 void

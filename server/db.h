@@ -61,6 +61,19 @@ gboolean ts_tx_lock_row (TsTx *tx, const char *table, const char *id, gboolean *
  * (readers go on); nothing when !ts_tx_row_locks(). @table: a constant. */
 gboolean ts_tx_lock_table (TsTx *tx, const char *table, GError **error);
 
+/* The same statement in each engine's words: only where the dialects
+ * differ and no common form keeps an index in use (TS_SQL_* below). */
+const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
+/* A user by email, whatever its case: SQLite's column is COLLATE NOCASE,
+ * PostgreSQL's unique index is on lower (email). */
+#define TS_SQL_USER_BY_EMAIL                                                                       \
+  "SELECT id FROM users WHERE email = ?", "SELECT id FROM users WHERE lower (email) = lower (?)"
+
+/* This write may put a pool over its quota (a lower quota, one more
+ * offline license): the engine's knowledge of pools within it is dropped
+ * (SQLite keeps some across writes, see ts_quota_known_ok()). */
+void ts_tx_quota_forget (TsTx *tx);
+
 /* Runs a statement to completion; *changes (nullable): rows it changed. */
 gboolean ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types,
                      ...);
@@ -81,6 +94,9 @@ gboolean ts_rows_ok (TsRows *rows);
 gint64 ts_rows_int (TsRows *rows, int col);
 char *ts_rows_strdup (TsRows *rows, int col);
 gboolean ts_rows_is_null (TsRows *rows, int col);
+/* A blob column (transfer full), NULL for NULL. */
+GBytes *ts_rows_bytes (TsRows *rows, int col);
+int ts_rows_columns (TsRows *rows);
 void ts_rows_free (TsRows *rows);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsRows, ts_rows_free)
 
@@ -125,5 +141,39 @@ gboolean ts_tx_require_admin (TsTx *tx, const char *actor, const char *org_id, T
  * that lock, so the count and the insert it allows are one step). */
 TsPool *ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_tx_pool_from_row (TsRows *rows); /* columns of TS_POOL_COLUMNS */
+/* Seats taken by unexpired offline licenses of @pool_id. */
+gboolean ts_tx_count_offline (TsTx *tx, const char *pool_id, gint64 now, gint64 *out,
+                              GError **error);
+/* Active sessions (not ended, lease running) of @pool_id. */
+gboolean ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64 *out,
+                               GError **error);
+
+/* ---- sessions (store-rules.c) ---- */
+
+#define TS_SESSION_SELECT                                                                          \
+  "SELECT s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"         \
+  " s.started_at, s.last_heartbeat, s.lease_expires_at, p.subscription_end, s.ended_at,"           \
+  " s.end_code, s.end_reason, p.quota FROM sessions s JOIN pools p ON p.id = s.pool_id "
+
+/* The first 12 columns of TS_SESSION_SELECT. */
+gpointer ts_tx_session_from_row (TsRows *rows);
+
+typedef struct
+{
+  TsSession *session;
+  gboolean ended;
+  TesseraError end_code;
+  char *end_reason;
+} TsSessionRow;
+
+void ts_tx_session_row_clear (TsSessionRow *row);
+/* One session by TS_SESSION_SELECT @where (one to three string parameters,
+ * the unused ones NULL); *found FALSE if none. In a write with row locks,
+ * the session's row stays locked: a heartbeat and a reaper (of another
+ * instance) never both act on it; the reaper skips it. */
+gboolean ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error,
+                             const char *where, const char *a, const char *b, const char *c);
+gboolean ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
+                            const char *reason, GError **error);
 
 G_END_DECLS

@@ -137,3 +137,81 @@ ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **err
                  org_id, pool_id);
   return NULL;
 }
+
+gboolean
+ts_tx_count_offline (TsTx *tx, const char *pool_id, gint64 now, gint64 *out, GError **error)
+{
+  return ts_tx_int (tx, error, out, NULL,
+                    "SELECT count(*) FROM offline WHERE pool_id = ? AND expires_at > ?", "si",
+                    pool_id, now);
+}
+
+gboolean
+ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64 *out, GError **error)
+{
+  return ts_tx_int (tx, error, out, NULL,
+                    "SELECT count(*) FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
+                    " AND lease_expires_at > ?",
+                    "si", pool_id, now);
+}
+
+/* ---- sessions ---- */
+
+gpointer
+ts_tx_session_from_row (TsRows *rows)
+{
+  TsSession *s = g_new0 (TsSession, 1);
+  s->id = ts_rows_strdup (rows, 0);
+  s->org_id = ts_rows_strdup (rows, 1);
+  s->pool_id = ts_rows_strdup (rows, 2);
+  s->product = ts_rows_strdup (rows, 3);
+  s->kind = ts_rows_strdup (rows, 4);
+  s->user_id = ts_rows_strdup (rows, 5);
+  s->machine_id = ts_rows_strdup (rows, 6);
+  s->nonce = ts_rows_strdup (rows, 7);
+  s->started_at = ts_rows_int (rows, 8);
+  s->last_heartbeat = ts_rows_int (rows, 9);
+  s->lease_expires_at = ts_rows_int (rows, 10);
+  s->subscription_end = ts_rows_int (rows, 11);
+  return s;
+}
+
+void
+ts_tx_session_row_clear (TsSessionRow *row)
+{
+  g_clear_pointer (&row->session, ts_session_free);
+  g_clear_pointer (&row->end_reason, g_free);
+}
+
+gboolean
+ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error, const char *where,
+                    const char *a, const char *b, const char *c)
+{
+  g_autofree char *sql = g_strconcat (TS_SESSION_SELECT, where,
+                                      ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
+  g_autoptr (TsRows) rows = c != NULL   ? ts_tx_rows (tx, error, sql, "sss", a, b, c)
+                            : b != NULL ? ts_tx_rows (tx, error, sql, "ss", a, b)
+                                        : ts_tx_rows (tx, error, sql, "s", a);
+  *found = FALSE;
+  if (rows == NULL)
+    return FALSE;
+  if (ts_rows_next (rows, error))
+    {
+      *found = TRUE;
+      row->session = ts_tx_session_from_row (rows);
+      row->ended = !ts_rows_is_null (rows, 12);
+      row->end_code = (TesseraError) ts_rows_int (rows, 13);
+      row->end_reason = ts_rows_strdup (rows, 14);
+    }
+  return ts_rows_ok (rows);
+}
+
+gboolean
+ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
+                   const char *reason, GError **error)
+{
+  return ts_tx_exec (tx, error, NULL,
+                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                     " WHERE id = ? AND ended_at IS NULL",
+                     "iiss", now, (gint64) code, reason, session_id);
+}
