@@ -147,12 +147,3 @@ ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
     g_propagate_error (error, w.error);
   return w.session;
 }
-
-GPtrArray *
-ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
-                     GError **error)
-{
-  if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_list_audit (store->pg, actor, org_id, limit, error);
-  return ts_sqlite_list_audit (store->sqlite, actor, org_id, limit, error);
-}

@@ -16,7 +16,5 @@ TsSession *ts_pg_activate (TsPgStore *store, const char *user_id, const char *or
                            const char *nonce, gint64 lease_seconds, gint64 now, GError **error);
 TsSession *ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
                             gint64 lease_seconds, gint64 now, GError **error);
-GPtrArray *ts_pg_list_audit (TsPgStore *store, const char *actor, const char *org_id, guint limit,
-                             GError **error);
 
 G_END_DECLS

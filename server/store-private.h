@@ -128,43 +128,10 @@ void ts_seats_set_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint6
 void ts_quota_remember_ok (TsStore *store, sqlite3 *db, const char *pool_id);
 void ts_quota_forget (TsStore *store, sqlite3 *db);
 
-/* ---- listings (store-sqlite.c) ---- */
-
-/* A new item from the current row of @stmt (the caller's SELECT columns). */
-typedef gpointer (*TsRowFunc) (sqlite3_stmt *stmt);
-/* The shape of every ts_store_list_*: in one read transaction, @actor must
- * be owner or admin of @org_id (not checked when @org_id is NULL), @pool_id
- * a pool of @org_id (not checked when NULL), then each row of @sql (bound
- * from @types as in ts_stmt()) becomes an item by @map. Returns: (transfer
- * full): the items, freed by @free_item; NULL with @error. */
-GPtrArray *ts_list_rows (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                         TsRowFunc map, GDestroyNotify free_item, GError **error, const char *sql,
-                         const char *types, ...);
-
-/* ---- helpers ---- */
+/* ---- helpers of the activation and heartbeat (store-sqlite-helpers.c) ---- */
 
 gboolean ts_audit (sqlite3 *db, gint64 now, const char *org_id, const char *actor,
                    const char *action, const char *target, const char *detail, GError **error);
-/* A change to the account @user_id (its password, a membership, a role),
- * audited in @org_id (nullable: where it happened) and in every other
- * organization the account belongs to, whose log says "in ORG: DETAIL";
- * with no organization at all, once outside any. */
-gboolean ts_audit_account (sqlite3 *db, gint64 now, const char *user_id, const char *org_id,
-                           const char *actor, const char *action, const char *detail,
-                           GError **error);
-/* *held: whether someone already holds the account @user_id outside
- * @org_id: it has a web password, an API key, or a membership of another
- * organization. Only an account nobody holds may be joined to @org_id or
- * given a password without its holder's consent. */
-gboolean ts_account_held (sqlite3 *db, const char *user_id, const char *org_id, gboolean *held,
-                          GError **error);
-/* @actor NULL: trusted (the org must exist, else NOT_FOUND). Otherwise
- * @actor must be owner or admin of @org_id (else PERMISSION_DENIED). The
- * actor's role goes to *role (nullable; OWNER for NULL). */
-gboolean ts_require_admin (sqlite3 *db, const char *actor, const char *org_id, TsRole *role,
-                           GError **error);
-/* The pool @pool_id if it belongs to @org_id, else NOT_FOUND. */
-TsPool *ts_load_pool (sqlite3 *db, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_pool_from_row (sqlite3_stmt *stmt); /* columns of TS_POOL_COLUMNS */
 /* Seats taken by unexpired offline licenses of @pool_id. */
 gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,

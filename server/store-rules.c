@@ -215,3 +215,28 @@ ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError co
                      " WHERE id = ? AND ended_at IS NULL",
                      "iiss", now, (gint64) code, reason, session_id);
 }
+
+/* ---- audit ---- */
+
+static gpointer
+ts_audit_from_row (TsRows *rows)
+{
+  TsAudit *a = g_new0 (TsAudit, 1);
+  a->at = ts_rows_int (rows, 0);
+  a->actor = ts_rows_strdup (rows, 1);
+  a->action = ts_rows_strdup (rows, 2);
+  a->target = ts_rows_strdup (rows, 3);
+  a->detail = ts_rows_strdup (rows, 4);
+  return a;
+}
+
+GPtrArray *
+ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
+                     GError **error)
+{
+  return ts_tx_list_rows (store, actor, org_id, NULL, ts_audit_from_row,
+                          (GDestroyNotify) ts_audit_free, error,
+                          "SELECT at, actor, action, target, detail FROM audit"
+                          " WHERE org_id = ? ORDER BY seq DESC LIMIT ?",
+                          "si", org_id, (gint64) (limit > 0 ? limit : 1000));
+}

@@ -23,7 +23,6 @@
 #define ts_store_close ts_sqlite_close
 #define ts_store_activate_components ts_sqlite_activate
 #define ts_store_heartbeat_async ts_sqlite_heartbeat_async
-#define ts_store_list_audit ts_sqlite_list_audit
 #endif
 
 #include "store.h"
@@ -40,7 +39,5 @@ TsSession *ts_sqlite_activate (TsSqliteStore *store, const char *user_id, const 
 void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
                                 gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                 gpointer data);
-GPtrArray *ts_sqlite_list_audit (TsSqliteStore *store, const char *actor, const char *org_id,
-                                 guint limit, GError **error);
 
 G_END_DECLS
