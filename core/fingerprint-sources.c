@@ -19,6 +19,24 @@
 
 /* ---- reading the root ---- */
 
+/* -1 unless @path opens as a regular file. */
+static int
+open_regular (const char *path)
+{
+  struct stat st;
+  /* O_NONBLOCK so opening a FIFO does not wait for a writer. */
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_close (fd, NULL);
+      return -1;
+    }
+  return fd;
+}
+
 /* Reads at most FP_MAX_FILE_SIZE bytes of a regular file. Missing,
  * unreadable and special files (FIFOs, devices) all count as absent: a
  * component we cannot read is simply not part of the ID. If @truncated is
@@ -27,19 +45,12 @@ static char *
 read_bounded (const char *path, gboolean *truncated)
 {
   g_autofree char *buf = NULL;
-  struct stat st;
   gsize len = 0;
   int fd;
 
-  /* O_NONBLOCK so opening a FIFO does not wait for a writer. */
-  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  fd = open_regular (path);
   if (fd < 0)
     return NULL;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      g_close (fd, NULL);
-      return NULL;
-    }
 
   /* One byte more than allowed tells "exactly at the limit" from "too long". */
   buf = g_malloc (FP_MAX_FILE_SIZE + 2);
@@ -134,6 +145,93 @@ _tessera_fp_read_dmi_uuid (const char *root)
   return g_steal_pointer (&value);
 }
 
+/* The kernel formats /proc/cpuinfo one processor at a time as it is read,
+ * and only the first entry is used (_tessera_fp_read_cpu), so reading stops
+ * at the line that closes it: on a machine with many processors the rest is
+ * most of the cost of the machine ID. */
+#define FP_CPUINFO_CHUNK 4096
+
+/* Where the first entry ends in @buf (just after the blank line that closes
+ * it, as the parse in _tessera_fp_read_cpu() sees blank), or 0 while it has
+ * not. Complete lines from *@scan on are looked at; *@in_entry carries over
+ * between calls. A NUL makes the parse see the end of the file there, so it
+ * turns early stopping off and the whole bounded file is read as before. */
+static gsize
+cpuinfo_entry_end (const char *buf, gsize len, gsize *scan, gboolean *in_entry)
+{
+  while (*scan < len)
+    {
+      const char *line = buf + *scan;
+      const char *nl = memchr (line, '\n', len - *scan);
+      gboolean blank = TRUE;
+
+      if (nl == NULL)
+        return 0;
+      for (const char *p = line; p < nl; p++)
+        {
+          if (*p == '\0')
+            {
+              *scan = G_MAXSIZE;
+              return 0;
+            }
+          if (!g_ascii_isspace (*p))
+            blank = FALSE;
+        }
+      *scan = (gsize) (nl - buf) + 1;
+      if (!blank)
+        *in_entry = TRUE;
+      else if (*in_entry)
+        return *scan;
+    }
+  return 0;
+}
+
+/* read_bounded (@path, @truncated), but what follows the first entry may be
+ * left unread: the parse gives the same values either way. */
+static char *
+read_cpuinfo_head (const char *path, gboolean *truncated)
+{
+  g_autofree char *buf = NULL;
+  gsize len = 0, scan = 0;
+  gboolean in_entry = FALSE;
+  int fd = open_regular (path);
+
+  if (fd < 0)
+    return NULL;
+  buf = g_malloc (FP_MAX_FILE_SIZE + 2);
+  while (len < FP_MAX_FILE_SIZE + 1)
+    {
+      gssize n = read (fd, buf + len, MIN (FP_CPUINFO_CHUNK, FP_MAX_FILE_SIZE + 1 - len));
+      gsize end;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_close (fd, NULL);
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      len += (gsize) n;
+      end = cpuinfo_entry_end (buf, len, &scan, &in_entry);
+      if (end > 0)
+        {
+          g_close (fd, NULL);
+          *truncated = FALSE;
+          buf[end] = '\0';
+          return g_steal_pointer (&buf);
+        }
+    }
+  g_close (fd, NULL);
+
+  *truncated = len > FP_MAX_FILE_SIZE;
+  if (len > FP_MAX_FILE_SIZE)
+    len = FP_MAX_FILE_SIZE;
+  buf[len] = '\0';
+  return g_steal_pointer (&buf);
+}
+
 char *
 _tessera_fp_read_cpu (const char *root)
 {
@@ -153,7 +251,7 @@ _tessera_fp_read_cpu (const char *root)
   gboolean truncated = FALSE, in_entry = FALSE, any = FALSE;
   GString *out;
 
-  contents = read_bounded (path, &truncated);
+  contents = read_cpuinfo_head (path, &truncated);
   if (contents == NULL)
     return NULL;
   if (truncated)
@@ -296,13 +394,12 @@ nic_is_permanent_physical (const char *root_real, const char *iface_dir)
    * at the next boot or with the admin's mood. An old kernel without the
    * file only has permanent addresses to show. */
   assign_path = g_build_filename (iface_dir, "addr_assign_type", NULL);
-  if (g_lstat (assign_path, &st) == 0)
-    {
-      assign = read_bounded (assign_path, NULL);
-      if (assign == NULL || strcmp (g_strstrip (assign), "0") != 0)
-        return FALSE;
-    }
-  return TRUE;
+  assign = read_bounded (assign_path, NULL);
+  if (assign != NULL)
+    return strcmp (g_strstrip (assign), "0") == 0;
+  /* Absent counts as permanent, present but unreadable (a dangling link, a
+   * FIFO) does not: only this rare case pays for telling them apart. */
+  return g_lstat (assign_path, &st) != 0;
 }
 
 char *

@@ -244,7 +244,9 @@ check_json_status (Fixture *f, const char *out)
       else
         {
           g_assert_false (json_object_has_member (l, "error"));
-          g_assert_cmpint (json_object_get_int_member (l, "days_left"), >=, 58);
+          /* 57 once midnight UTC has passed since the files were issued. */
+          g_assert_cmpint (json_object_get_int_member (l, "days_left"), >=, 57);
+          g_assert_cmpint (json_object_get_int_member (l, "days_left"), <=, 58);
         }
     }
 }
@@ -355,10 +357,11 @@ static const CliCase cases[] = {
   CASE ("machine-id-missing-config", NULL, 9, NULL, "nope.conf", NULL, NULL, "--config",
         "@DIR@/nope.conf", "machine-id"),
 
-  /* offline install */
+  /* offline install. The files are issued once, at start, from yesterday's
+   * date: 58 days are left, or 57 once midnight UTC has passed since. */
   CASE ("install", NULL, 0,
         "^installed: KRE node-locked license .* from offline \\(org example-org\\), expires .* "
-        "\\(5[89] "
+        "\\(5[78] "
         "days left\\), as @LIC@/KRE_@MID@.lic\n$",
         NULL, NULL, check_installed_file, C ("offline", "install", "@FILES@/good.lic")),
   CASE ("install-json", NULL, 0, "\"installed\"", NULL, NULL, check_json_installed,
@@ -412,7 +415,7 @@ static const CliCase cases[] = {
         "^unusable: KRE node-locked license KRE_@MID@.2.lic from offline, file "
         "@LIC@/KRE_@MID@.2.lic\n  reason: .*modified or damaged.*\n"
         "unusable: KRE .*KRE_@MID@.3.lic\n  reason: .*expired.*\n"
-        "usable: KRE .*\\(5[89] days left\\), file @LIC@/KRE_@MID@.lic\n"
+        "usable: KRE .*\\(5[78] days left\\), file @LIC@/KRE_@MID@.lic\n"
         "usable: KSE .*\n$",
         NULL, prep_mixed, NULL, C ("status")),
   CASE ("status-json", NULL, 0, "licenses", NULL, prep_mixed, check_json_status,
