@@ -38,6 +38,10 @@ gboolean ts_check_machine_id (const char *machine_id, GError **error);
 gboolean ts_check_org_id (const char *org_id, GError **error);
 gboolean ts_check_email (const char *email, GError **error);
 gboolean ts_check_id (const char *what, const char *id, GError **error);
+/* A lease the protocol allows (TS_LEASE_MIN to TS_LEASE_MAX seconds). */
+gboolean ts_check_lease (gint64 lease_seconds, GError **error);
+/* An activation's nonce: 8 to 64 of A-Z a-z 0-9 - _ (docs/protocol.md). */
+gboolean ts_check_nonce (const char *nonce, GError **error);
 
 /* ---- web sign-in, both backends (store-web-common.c) ---- */
 

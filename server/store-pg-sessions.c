@@ -88,31 +88,6 @@ ts_end_session (TsPgDb *db, const char *session_id, gint64 now, TesseraError cod
                      "iiss", now, (gint64) code, reason, session_id);
 }
 
-static gboolean
-ts_check_lease (gint64 lease_seconds, GError **error)
-{
-  if (lease_seconds < TS_LEASE_MIN || lease_seconds > TS_LEASE_MAX)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "invalid lease_seconds: %d to %d", TS_LEASE_MIN, TS_LEASE_MAX);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-ts_check_nonce (const char *nonce, GError **error)
-{
-  gsize len = nonce != NULL ? strlen (nonce) : 0;
-  gboolean ok = len >= 8 && len <= 64;
-  for (gsize i = 0; ok && i < len; i++)
-    ok = g_ascii_isalnum (nonce[i]) || nonce[i] == '-' || nonce[i] == '_';
-  if (!ok)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                 "invalid nonce: 8 to 64 characters of A-Z, a-z, 0-9, - and _");
-  return ok;
-}
-
 /* ---- activation ----
  *
  * Round trips per activation: BEGIN, the choice of the pool (one SELECT),
