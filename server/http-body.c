@@ -1,7 +1,9 @@
 /* tessera-server: the JSON body of a request, read by the handlers
- * (http-private.h), and what is refused in it before it is parsed. */
+ * (http-private.h), and what is refused in it before it is parsed; and
+ * the JSON building helpers of the answers. */
 #include "http-private.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 static JsonNode *
@@ -274,4 +276,54 @@ ts_body_parse (const char *data, gsize size, GError **error)
     return NULL;
   JsonNode *root = json_parser_get_root (parser);
   return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+JsonNode *
+ts_json_object (const char *first, ...)
+{
+  JsonObject *obj = json_object_new ();
+  va_list ap;
+  va_start (ap, first);
+  for (const char *name = first; name != NULL; name = va_arg (ap, const char *))
+    {
+      int type = va_arg (ap, int);
+      if (type == 's')
+        {
+          const char *s = va_arg (ap, const char *);
+          if (s != NULL)
+            json_object_set_string_member (obj, name, s);
+          else
+            json_object_set_null_member (obj, name);
+        }
+      else if (type == 'i')
+        json_object_set_int_member (obj, name, va_arg (ap, gint64));
+      else
+        {
+          g_assert (type == 'n');
+          json_object_set_member (obj, name, va_arg (ap, JsonNode *));
+        }
+    }
+  va_end (ap);
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, obj);
+  return node;
+}
+
+JsonNode *
+ts_json_array (GPtrArray *items, JsonNode *(*convert) (gconstpointer item))
+{
+  JsonArray *arr = json_array_sized_new (items != NULL ? items->len : 0);
+  for (guint i = 0; items != NULL && i < items->len; i++)
+    json_array_add_element (arr, convert (g_ptr_array_index (items, i)));
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, arr);
+  return node;
+}
+
+JsonNode *
+ts_json_wrap (const char *name, JsonNode *value)
+{
+  return ts_json_object (name, 'n', value, NULL);
 }

@@ -21,6 +21,7 @@
  *   gets 400, at once. The answer is written under libsoup, then the
  *   connection is closed after a lingering read, so the client reads the
  *   answer rather than a reset. */
+#include "http-log.h"
 #include "http-private.h"
 
 #include <errno.h>
@@ -174,6 +175,20 @@ ts_conn_linger (TsConn *conn)
 /* Writes an error answer under libsoup (which is reading, and will be told
  * by the next read that the connection failed) and ends the sending side,
  * so the client sees the answer and then the end. */
+/* The peer's address, for the log. Returns: (transfer full) (nullable). */
+static char *
+ts_conn_remote (TsConn *conn)
+{
+  GSocketAddress *remote = g_socket_get_remote_address (conn->socket, NULL);
+  if (remote == NULL)
+    return NULL;
+  char *text = G_IS_INET_SOCKET_ADDRESS (remote) ? g_inet_address_to_string (
+                   g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)))
+                                                 : NULL;
+  g_object_unref (remote);
+  return text;
+}
+
 static void
 ts_conn_refuse (TsConn *conn, guint status, const char *message)
 {
@@ -204,7 +219,11 @@ ts_conn_refuse (TsConn *conn, guint status, const char *message)
       done += (gsize) n;
     }
   g_socket_shutdown (conn->socket, FALSE, TRUE, NULL);
-  g_printerr ("- - %u 0.0ms org=- (refused: %s)\n", status, message);
+  g_autofree char *request_id = ts_request_id_new ();
+  g_autofree char *remote = ts_conn_remote (conn);
+  TsLogRequest line
+      = { .request_id = request_id, .remote = remote, .status = status, .note = message };
+  ts_log_request (TS_LOG_WARNING, &line);
   conn->lingering = TRUE;
   ts_conn_fail (conn, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "refused: %s", message));
 }

@@ -3,6 +3,7 @@
  * main thread accepts connections and deals them out in turn; everything of
  * a connection (TLS, libsoup's reading and writing, the handlers' quick
  * checks, the answers) then happens in its loop's thread. */
+#include "http-log.h"
 #include "http-private.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -86,8 +87,7 @@ ts_loop_new (TsServer *server, guint index, GError **error)
     {
       /* Still correct, only slower: every response closes its connection
        * (ts_request_finish_main() says so in Connection: close). */
-      g_printerr ("tessera-server: warning: no keep-alive on HTTP thread %u: %s\n", index + 1,
-                  local->message);
+      ts_log (TS_LOG_WARNING, "no keep-alive on HTTP thread %u: %s", index + 1, local->message);
       g_clear_error (&local);
     }
   char *name = g_strdup_printf ("http-%u", index);
@@ -144,7 +144,7 @@ ts_loop_accept (gpointer data)
   if (server->cert != NULL
       && (tls = g_tls_server_connection_new (G_IO_STREAM (a->conn), server->cert, &error)) == NULL)
     {
-      g_printerr ("tessera-server: cannot accept a connection: %s\n", error->message);
+      ts_log (TS_LOG_WARNING, "cannot accept a connection: %s", error->message);
       g_clear_error (&error);
       g_io_stream_close (G_IO_STREAM (a->conn), NULL, NULL);
       return G_SOURCE_REMOVE;
@@ -209,10 +209,11 @@ ts_accept_failed (TsServer *server, const GError *error)
   if (server->accept_logged == 0
       || now - server->accept_logged >= TS_ACCEPT_LOG_SECONDS * G_USEC_PER_SEC)
     {
-      g_printerr ("tessera-server: cannot accept connections: %s (%u time%s since the last such "
-                  "line); retrying at most every %d ms\n",
-                  error->message, server->accept_failures, server->accept_failures == 1 ? "" : "s",
-                  TS_ACCEPT_BACKOFF_MAX_MS);
+      ts_log (TS_LOG_ERROR,
+              "cannot accept connections: %s (%u time%s since the last such line); retrying at "
+              "most every %d ms",
+              error->message, server->accept_failures, server->accept_failures == 1 ? "" : "s",
+              TS_ACCEPT_BACKOFF_MAX_MS);
       server->accept_logged = now;
       server->accept_failures = 0;
     }
@@ -256,10 +257,10 @@ ts_accept_ready (GSocket *listener, GIOCondition condition, gpointer data)
       if (server->accept_backoff_ms != 0)
         {
           if (server->accept_failures > 0)
-            g_printerr ("tessera-server: accepting connections again (%u more failure%s)\n",
-                        server->accept_failures, server->accept_failures == 1 ? "" : "s");
+            ts_log (TS_LOG_WARNING, "accepting connections again (%u more failure%s)",
+                    server->accept_failures, server->accept_failures == 1 ? "" : "s");
           else
-            g_printerr ("tessera-server: accepting connections again\n");
+            ts_log (TS_LOG_WARNING, "accepting connections again");
           server->accept_backoff_ms = 0;
           server->accept_failures = 0;
           server->accept_logged = 0;

@@ -1,5 +1,7 @@
-/* tessera-server: routing, authentication, request parsing, JSON helpers,
- * error mapping and the request log (docs/protocol.md). */
+/* tessera-server: routing, authentication, request parsing, replies,
+ * error mapping and the request log (docs/protocol.md); JSON building is in
+ * http-body.c, the log's format in http-log.c. */
+#include "http-log.h"
 #include "http-private.h"
 
 #include <netinet/in.h>
@@ -60,56 +62,6 @@ static const TsRoute ts_routes[] = {
   { "POST", "orgs/*/invites", TRUE, ts_handle_web_invite, FALSE },
   { "GET", "web/my-licenses", FALSE, ts_handle_web_my_licenses, FALSE },
 };
-
-/* ---------------------------------------------------------------- JSON */
-
-JsonNode *
-ts_json_object (const char *first, ...)
-{
-  JsonObject *obj = json_object_new ();
-  va_list ap;
-  va_start (ap, first);
-  for (const char *name = first; name != NULL; name = va_arg (ap, const char *))
-    {
-      int type = va_arg (ap, int);
-      if (type == 's')
-        {
-          const char *s = va_arg (ap, const char *);
-          if (s != NULL)
-            json_object_set_string_member (obj, name, s);
-          else
-            json_object_set_null_member (obj, name);
-        }
-      else if (type == 'i')
-        json_object_set_int_member (obj, name, va_arg (ap, gint64));
-      else
-        {
-          g_assert (type == 'n');
-          json_object_set_member (obj, name, va_arg (ap, JsonNode *));
-        }
-    }
-  va_end (ap);
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-  json_node_take_object (node, obj);
-  return node;
-}
-
-JsonNode *
-ts_json_array (GPtrArray *items, JsonNode *(*convert) (gconstpointer item))
-{
-  JsonArray *arr = json_array_sized_new (items != NULL ? items->len : 0);
-  for (guint i = 0; items != NULL && i < items->len; i++)
-    json_array_add_element (arr, convert (g_ptr_array_index (items, i)));
-  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-  json_node_take_array (node, arr);
-  return node;
-}
-
-JsonNode *
-ts_json_wrap (const char *name, JsonNode *value)
-{
-  return ts_json_object (name, 'n', value, NULL);
-}
 
 /* ---------------------------------------------------------------- replies */
 
@@ -393,6 +345,8 @@ ts_request_finish_main (TsRequest *req)
   SoupServerMessage *msg = req->msg;
   if (req->org != NULL)
     g_object_set_data_full (G_OBJECT (msg), "ts-org", g_strdup (req->org), g_free);
+  if (req->user_id != NULL)
+    g_object_set_data_full (G_OBJECT (msg), "ts-user", g_strdup (req->user_id), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
       ts_conn_set_phase (ts_conn_of (msg), TS_PHASE_RESPONSE);
@@ -407,6 +361,12 @@ ts_request_finish_main (TsRequest *req)
         soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
                                       "close");
       g_slist_free (listeners);
+      /* Here, not in the early handler: libsoup starts the response's
+       * headers afresh once the request is read. */
+      const char *id = g_object_get_data (G_OBJECT (msg), "ts-request-id");
+      if (id != NULL)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                      TS_REQUEST_ID_HEADER, id);
       if (req->resp_disposition != NULL)
         soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                       "Content-Disposition", req->resp_disposition);
@@ -706,7 +666,25 @@ ts_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
     }
 }
 
-/* Before the body is read: the start time; a body announced (or turning
+/* The client's X-Request-Id when it is a sane one (one header, a short
+ * token) and no part of its credentials (it is logged); else a new one. */
+static char *
+ts_request_id_of (SoupMessageHeaders *hdrs)
+{
+  const char *id = soup_message_headers_get_list (hdrs, TS_REQUEST_ID_HEADER);
+  if (!ts_request_id_valid (id))
+    return ts_request_id_new ();
+  const char *secrets[] = { "Authorization", "Cookie", TS_WEB_CSRF_HEADER };
+  for (guint i = 0; i < G_N_ELEMENTS (secrets); i++)
+    {
+      const char *value = soup_message_headers_get_list (hdrs, secrets[i]);
+      if (value != NULL && strstr (value, id) != NULL)
+        return ts_request_id_new ();
+    }
+  return g_strdup (id);
+}
+
+/* Before the body is read: the start time, the request id; a body announced (or turning
  * out) too large is read and thrown away, never kept (answering before
  * reading it would cut clients still sending it). */
 static void
@@ -716,9 +694,10 @@ ts_early_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, G
   gint64 *start = g_new (gint64, 1);
   *start = g_get_monotonic_time ();
   g_object_set_data_full (G_OBJECT (msg), "ts-start", start, g_free);
+  SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
+  g_object_set_data_full (G_OBJECT (msg), "ts-request-id", ts_request_id_of (hdrs), g_free);
   if (!ts_conn_check_headers (ts_conn_of (msg), msg))
     return;
-  SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   SoupEncoding encoding = soup_message_headers_get_encoding (hdrs);
   if (encoding == SOUP_ENCODING_CONTENT_LENGTH
       && soup_message_headers_get_content_length (hdrs) > TS_MAX_BODY)
@@ -750,20 +729,25 @@ ts_request_ended (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
   if (g_object_get_data (obj, "ts-counted"))
     g_atomic_int_add (&loop->inflight, -1);
   const gint64 *start = g_object_get_data (obj, "ts-start");
-  double ms = start != NULL ? (g_get_monotonic_time () - *start) / 1000.0 : 0.0;
-  const char *org = g_object_get_data (obj, "ts-org");
   GUri *uri = soup_server_message_get_uri (msg);
-  char *line = g_strdup_printf ("%s %s %u %.1fms org=%s\n", soup_server_message_get_method (msg),
-                                uri != NULL ? g_uri_get_path (uri) : "-",
-                                soup_server_message_get_status (msg), ms, org != NULL ? org : "-");
-  /* g_printerr() converts to the locale's charset, opening an iconv
-   * converter for every line (perf: 2% of the server's CPU under load); an
-   * ASCII line (all but odd org ids) needs no conversion. */
-  if (g_str_is_ascii (line))
-    fputs (line, stderr);
-  else
-    g_printerr ("%s", line);
-  g_free (line);
+  guint status = soup_server_message_get_status (msg);
+  const char *id = g_object_get_data (obj, "ts-request-id");
+  g_autofree char *own_id = id == NULL ? ts_request_id_new () : NULL;
+  TsLogRequest line = {
+    .request_id = id != NULL ? id : own_id,
+    .remote = soup_server_message_get_remote_host (msg),
+    .method = soup_server_message_get_method (msg),
+    .path = uri != NULL ? g_uri_get_path (uri) : "-",
+    .status = status,
+    .ms = start != NULL ? (g_get_monotonic_time () - *start) / 1000.0 : 0.0,
+    .org = g_object_get_data (obj, "ts-org"),
+    .user = g_object_get_data (obj, "ts-user"),
+  };
+  /* A server error is the administrator's to see; a client's mistake is
+   * an ordinary answer. */
+  ts_log_request (status >= 500 && status != SOUP_STATUS_SERVICE_UNAVAILABLE ? TS_LOG_ERROR
+                                                                             : TS_LOG_INFO,
+                  &line);
 }
 
 gboolean

@@ -4,11 +4,34 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static TsKeysNoteFunc ts_keys_note_func;
+
+void
+ts_keys_set_note_func (TsKeysNoteFunc func)
+{
+  ts_keys_note_func = func;
+}
+
+G_GNUC_PRINTF (2, 3)
+static void
+ts_keys_note (gboolean warning, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (ts_keys_note_func != NULL)
+    ts_keys_note_func (warning, message);
+  else
+    g_printerr ("tessera-server: %s%s\n", warning ? "warning: " : "", message);
+}
 
 /* ---- a key directory ---- */
 
@@ -65,8 +88,8 @@ ts_keys_load_dir (const char *dir, gboolean create, GError **error)
     }
   g_dir_close (d);
   if (current_id != NULL && !named && best != NULL)
-    g_printerr ("tessera-server: warning: %s/current names key %s, which is not there; using %s\n",
-                dir, current_id, tessera_signing_key_get_id (best));
+    ts_keys_note (TRUE, "%s/current names key %s, which is not there; using %s", dir, current_id,
+                  tessera_signing_key_get_id (best));
   g_free (current_id);
   if (count == 0 && !create)
     {
@@ -92,7 +115,7 @@ ts_keys_load_dir (const char *dir, gboolean create, GError **error)
           tessera_signing_key_unref (key);
           return NULL;
         }
-      g_printerr ("tessera-server: generated signing key %s in %s\n", id, dir);
+      ts_keys_note (FALSE, "generated signing key %s in %s", id, dir);
       best = key;
     }
   return best;
@@ -322,8 +345,8 @@ ts_keys_load_db (TsStore *store, TsKek *kek, gboolean create, GError **error)
         return NULL;
       if (added)
         {
-          g_printerr ("tessera-server: generated signing key %s (stored sealed in the database)\n",
-                      tessera_signing_key_get_id (key));
+          ts_keys_note (FALSE, "generated signing key %s (stored sealed in the database)",
+                        tessera_signing_key_get_id (key));
           return g_steal_pointer (&key);
         }
       /* Another instance stored one first: use that one. */

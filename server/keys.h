@@ -48,4 +48,10 @@ TesseraSigningKey *ts_keys_load_db (TsStore *store, TsKek *kek, gboolean create,
 gboolean ts_keys_store (TsStore *store, TsKek *kek, TesseraSigningKey *key, const char *actor,
                         gint64 now, GError **error);
 
+/* What loading keys has to say (a key generated, a missing one named):
+ * "tessera-server: …" on stderr, unless the server sends it to its log
+ * (http-log.h) instead. */
+typedef void (*TsKeysNoteFunc) (gboolean warning, const char *message);
+void ts_keys_set_note_func (TsKeysNoteFunc func);
+
 G_END_DECLS

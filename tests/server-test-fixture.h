@@ -102,12 +102,19 @@ static inline void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   server_stop (f);
-  /* Never the API key in the log. */
+  /* Never a secret in the log: the fixture's API keys, and no API key,
+   * session cookie, invite token or Authorization value of any test
+   * (known by their prefixes; the log has no reason to hold one). */
   char *log = NULL;
   if (g_file_get_contents (f->log, &log, NULL, NULL))
     {
       g_assert_null (strstr (log, f->owner_key));
       g_assert_null (strstr (log, f->member_key));
+      const char *const marks[]
+          = { "tsk_", TS_WEB_SESSION_PREFIX, TS_WEB_INVITE_PREFIX, "Bearer", NULL };
+      for (guint i = 0; marks[i] != NULL; i++)
+        if (strstr (log, marks[i]) != NULL)
+          g_error ("'%s' in the server's log:\n%s", marks[i], log);
     }
   g_free (log);
   g_object_unref (f->session);

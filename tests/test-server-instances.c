@@ -397,7 +397,8 @@ test_reap (Fixture *f, gconstpointer data)
       for (guint l = 0; lines[l] != NULL; l++)
         {
           guint n = 0;
-          if (sscanf (lines[l], "tessera-server: reaped %u expired session", &n) == 1)
+          const char *at = strstr (lines[l], " info reaped ");
+          if (at != NULL && sscanf (at, " info reaped %u expired session", &n) == 1)
             reaped += n;
         }
     }

@@ -3,6 +3,11 @@
 #include "tool-cli.h"
 
 static const ToolOption server_options[] = {
+  { "config", 0, TOOL_ARG_FILENAME, "FILE",
+    "Read the settings from FILE (group [server], a key per option; default "
+    "/etc/tessera/server.conf when it exists); options given here win" },
+  { "check-config", 0, TOOL_ARG_NONE, NULL,
+    "Check the settings, print those in effect (passwords hidden) and exit" },
   { "database", 0, TOOL_ARG_FILENAME, "PATH|URL",
     "SQLite database file (default ./tessera.db), or a postgresql:// URL" },
   { "listen", 0, TOOL_ARG_STRING, "ADDR:PORT",
@@ -23,6 +28,10 @@ static const ToolOption server_options[] = {
     "answer, before it is closed (default 60)" },
   { "http-threads", 0, TOOL_ARG_INT, "N",
     "Threads reading and writing HTTP (default: one per CPU, at most 8)" },
+  { "log-format", 0, TOOL_ARG_STRING, "text|json",
+    "Log lines as text (default) or one JSON object each" },
+  { "log-level", 0, TOOL_ARG_STRING, "LEVEL",
+    "Log error, warning, info (default: every request) or debug lines" },
   TOOL_OPTION_END,
 };
 
