@@ -332,3 +332,28 @@ ts_store_fill_machine_changes (TsStore *store, const char *actor, const char *or
   ts_machines_add_changes (audit, pool_id, machines);
   return TRUE;
 }
+
+gboolean
+ts_check_lease (gint64 lease_seconds, GError **error)
+{
+  if (lease_seconds < TS_LEASE_MIN || lease_seconds > TS_LEASE_MAX)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "invalid lease_seconds: %d to %d", TS_LEASE_MIN, TS_LEASE_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ts_check_nonce (const char *nonce, GError **error)
+{
+  gsize len = nonce != NULL ? strlen (nonce) : 0;
+  gboolean ok = len >= 8 && len <= 64;
+  for (gsize i = 0; ok && i < len; i++)
+    ok = g_ascii_isalnum (nonce[i]) || nonce[i] == '-' || nonce[i] == '_';
+  if (!ok)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "invalid nonce: 8 to 64 characters of A-Z, a-z, 0-9, - and _");
+  return ok;
+}

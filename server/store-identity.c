@@ -1,5 +1,5 @@
 /* tessera-store: organizations, users, members and API keys. */
-#include "store-private.h"
+#include "db.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -8,28 +8,36 @@
 #define TS_API_KEY_LEN (4 + 43)
 #define TS_API_KEY_DISPLAY 8
 
-/* The id of the user with @email, created if new. */
+/* The id of the user with @email, created if new. Insert-or-nothing, then
+ * read: two server instances adding the same new user at once both end up
+ * with the one row (emails are unique whatever their case). */
 static char *
-ts_ensure_user (sqlite3 *db, const char *email, gint64 now, GError **error)
+ts_ensure_user (TsTx *tx, const char *email, gint64 now, GError **error)
 {
   char *id = NULL;
-  if (!ts_query_str (db, error, &id, "SELECT id FROM users WHERE email = ?", "s", email))
+  if (!ts_tx_str (tx, error, &id, ts_tx_sql (tx, TS_SQL_USER_BY_EMAIL), "s", email))
     return NULL;
   if (id != NULL)
     return id;
-  id = ts_new_id ();
-  if (!ts_exec (db, error, NULL, "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)",
-                "ssi", id, email, now))
-    g_clear_pointer (&id, g_free);
+  g_autofree char *new_id = ts_new_id ();
+  if (!ts_tx_exec (tx, error, NULL,
+                   "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT DO NOTHING",
+                   "ssi", new_id, email, now)
+      || !ts_tx_str (tx, error, &id, ts_tx_sql (tx, TS_SQL_USER_BY_EMAIL), "s", email))
+    return NULL;
+  if (id == NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                 "the user %s was removed while being added: try again", email);
   return id;
 }
 
 static gboolean
-ts_count_owners (sqlite3 *db, const char *org_id, gint64 *out, GError **error)
+ts_count_owners (TsTx *tx, const char *org_id, gint64 *out, GError **error)
 {
-  return ts_query_int (db, error, out, NULL,
-                       "SELECT count(*) FROM members WHERE org_id = ? AND role = ?", "si", org_id,
-                       (gint64) TS_ROLE_OWNER);
+  return ts_tx_int (tx, error, out, NULL,
+                    "SELECT count(*) FROM members WHERE org_id = ? AND role = ?", "si", org_id,
+                    (gint64) TS_ROLE_OWNER);
 }
 
 char *
@@ -45,13 +53,13 @@ ts_store_bootstrap_org (TsStore *store, const char *org_id, const char *org_name
                    "invalid org_name: 1 to 200 bytes of UTF-8");
       return NULL;
     }
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   char *user_id = NULL;
   gint64 exists = 0;
-  gboolean ok = ts_query_int (db, error, &exists, NULL, "SELECT count(*) FROM orgs WHERE id = ?",
-                              "s", org_id);
+  gboolean ok
+      = ts_tx_int (tx, error, &exists, NULL, "SELECT count(*) FROM orgs WHERE id = ?", "s", org_id);
   if (ok && exists)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
@@ -59,13 +67,14 @@ ts_store_bootstrap_org (TsStore *store, const char *org_id, const char *org_name
       ok = FALSE;
     }
   ok = ok
-       && ts_exec (db, error, NULL, "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)",
-                   "ssi", org_id, org_name, now)
-       && (user_id = ts_ensure_user (db, owner_email, now, error)) != NULL
-       && ts_exec (db, error, NULL, "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)",
-                   "ssi", org_id, user_id, (gint64) TS_ROLE_OWNER)
-       && ts_audit (db, now, org_id, NULL, "org.create", org_id, owner_email, error);
-  if (!ts_db_finish (store, db, ok, error))
+       && ts_tx_exec (tx, error, NULL, "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)",
+                      "ssi", org_id, org_name, now)
+       && (user_id = ts_ensure_user (tx, owner_email, now, error)) != NULL
+       && ts_tx_exec (tx, error, NULL,
+                      "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)", "ssi", org_id,
+                      user_id, (gint64) TS_ROLE_OWNER)
+       && ts_tx_audit (tx, now, org_id, NULL, "org.create", org_id, owner_email, error);
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&user_id, g_free);
   return user_id;
 }
@@ -82,24 +91,24 @@ ts_store_set_member (TsStore *store, const char *actor, const char *org_id, cons
                    "invalid role: owner, admin or member");
       return NULL;
     }
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   TsRole actor_role = TS_ROLE_MEMBER;
   char *user_id = NULL;
   gint64 old_role = -1, owners = 0;
   gboolean found = FALSE;
-  gboolean ok = ts_require_admin (db, actor, org_id, &actor_role, error)
-                && (user_id = ts_ensure_user (db, email, now, error)) != NULL
-                && ts_query_int (db, error, &old_role, &found,
-                                 "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                                 org_id, user_id)
-                && ts_count_owners (db, org_id, &owners, error);
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, &actor_role, error)
+                && (user_id = ts_ensure_user (tx, email, now, error)) != NULL
+                && ts_tx_int (tx, error, &old_role, &found,
+                              "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
+                              org_id, user_id)
+                && ts_count_owners (tx, org_id, &owners, error);
   gboolean held = FALSE;
   if (ok && !found)
     {
       old_role = -1;
-      ok = actor == NULL || ts_account_held (db, user_id, org_id, &held, error);
+      ok = actor == NULL || ts_tx_account_held (tx, user_id, org_id, &held, error);
     }
   if (ok && held)
     {
@@ -127,13 +136,13 @@ ts_store_set_member (TsStore *store, const char *actor, const char *org_id, cons
       ok = FALSE;
     }
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
-                   " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
-                   "ssi", org_id, user_id, (gint64) role)
-       && ts_audit_account (db, now, user_id, org_id, actor, "member.set", ts_role_to_string (role),
-                            error);
-  if (!ts_db_finish (store, db, ok, error))
+       && ts_tx_exec (tx, error, NULL,
+                      "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
+                      " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+                      "ssi", org_id, user_id, (gint64) role)
+       && ts_tx_audit_account (tx, now, user_id, org_id, actor, "member.set",
+                               ts_role_to_string (role), error);
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&user_id, g_free);
   return user_id;
 }
@@ -144,17 +153,17 @@ ts_store_remove_member (TsStore *store, const char *actor, const char *org_id, c
 {
   if (!ts_check_id ("user_id", user_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   TsRole actor_role = TS_ROLE_MEMBER;
   gint64 role = 0, owners = 0;
   gboolean found = FALSE;
-  gboolean ok = ts_require_admin (db, actor, org_id, &actor_role, error)
-                && ts_query_int (db, error, &role, &found,
-                                 "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                                 org_id, user_id)
-                && ts_count_owners (db, org_id, &owners, error);
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, &actor_role, error)
+                && ts_tx_int (tx, error, &role, &found,
+                              "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
+                              org_id, user_id)
+                && ts_count_owners (tx, org_id, &owners, error);
   if (ok && !found)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
@@ -174,55 +183,55 @@ ts_store_remove_member (TsStore *store, const char *actor, const char *org_id, c
       ok = FALSE;
     }
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "UPDATE sessions SET ended_at = ?, end_code = ?,"
-                   " end_reason = 'member removed from organization ' || ?"
-                   " WHERE user_id = ? AND ended_at IS NULL"
-                   " AND pool_id IN (SELECT id FROM pools WHERE org_id = ?)",
-                   "iisss", now, (gint64) TESSERA_ERROR_TERMINATED, org_id, user_id, org_id)
-       && ts_exec (db, error, NULL,
-                   "DELETE FROM grants WHERE user_id = ?"
-                   " AND pool_id IN (SELECT id FROM pools WHERE org_id = ?)",
-                   "ss", user_id, org_id)
-       && ts_exec (
-           db, error, NULL,
+       && ts_tx_exec (tx, error, NULL,
+                      "UPDATE sessions SET ended_at = ?, end_code = ?,"
+                      " end_reason = 'member removed from organization ' || ?"
+                      " WHERE user_id = ? AND ended_at IS NULL"
+                      " AND pool_id IN (SELECT id FROM pools WHERE org_id = ?)",
+                      "iisss", now, (gint64) TESSERA_ERROR_TERMINATED, org_id, user_id, org_id)
+       && ts_tx_exec (tx, error, NULL,
+                      "DELETE FROM grants WHERE user_id = ?"
+                      " AND pool_id IN (SELECT id FROM pools WHERE org_id = ?)",
+                      "ss", user_id, org_id)
+       && ts_tx_exec (
+           tx, error, NULL,
            "DELETE FROM machines WHERE user_id = ?"
            " AND pool_id IN (SELECT id FROM pools WHERE org_id = ? AND kind = 'node-locked')",
            "ss", user_id, org_id)
-       && ts_exec (db, error, NULL, "DELETE FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                   org_id, user_id)
-       && ts_audit_account (db, now, user_id, org_id, actor, "member.remove", NULL, error);
-  return ts_db_finish (store, db, ok, error);
+       && ts_tx_exec (tx, error, NULL, "DELETE FROM members WHERE org_id = ? AND user_id = ?", "ss",
+                      org_id, user_id)
+       && ts_tx_audit_account (tx, now, user_id, org_id, actor, "member.remove", NULL, error);
+  return ts_tx_finish (tx, ok, error);
 }
 
 static gpointer
-ts_member_from_row (sqlite3_stmt *stmt)
+ts_member_from_row (TsRows *rows)
 {
   TsMember *m = g_new0 (TsMember, 1);
-  m->user_id = ts_col_strdup (stmt, 0);
-  m->email = ts_col_strdup (stmt, 1);
-  m->role = (TsRole) sqlite3_column_int (stmt, 2);
+  m->user_id = ts_rows_strdup (rows, 0);
+  m->email = ts_rows_strdup (rows, 1);
+  m->role = (TsRole) ts_rows_int (rows, 2);
   return m;
 }
 
 GPtrArray *
 ts_store_list_members (TsStore *store, const char *actor, const char *org_id, GError **error)
 {
-  return ts_list_rows (store, actor, org_id, NULL, ts_member_from_row,
-                       (GDestroyNotify) ts_member_free, error,
-                       "SELECT u.id, u.email, m.role FROM members m"
-                       " JOIN users u ON u.id = m.user_id WHERE m.org_id = ?"
-                       " ORDER BY u.email",
-                       "s", org_id);
+  return ts_tx_list_rows (store, actor, org_id, NULL, ts_member_from_row,
+                          (GDestroyNotify) ts_member_free, error,
+                          "SELECT u.id, u.email, m.role FROM members m"
+                          " JOIN users u ON u.id = m.user_id WHERE m.org_id = ?"
+                          " ORDER BY u.email",
+                          "s", org_id);
 }
 
 static gpointer
-ts_org_from_row (sqlite3_stmt *stmt)
+ts_org_from_row (TsRows *rows)
 {
   TsOrg *o = g_new0 (TsOrg, 1);
-  o->id = ts_col_strdup (stmt, 0);
-  o->name = ts_col_strdup (stmt, 1);
-  o->role = (TsRole) sqlite3_column_int (stmt, 2);
+  o->id = ts_rows_strdup (rows, 0);
+  o->name = ts_rows_strdup (rows, 1);
+  o->role = (TsRole) ts_rows_int (rows, 2);
   return o;
 }
 
@@ -232,12 +241,12 @@ ts_store_list_user_orgs (TsStore *store, const char *user_id, GError **error)
   if (!ts_check_id ("user_id", user_id, error))
     return NULL;
   /* The user's own organizations: no admin check. */
-  return ts_list_rows (store, NULL, NULL, NULL, ts_org_from_row, (GDestroyNotify) ts_org_free,
-                       error,
-                       "SELECT o.id, o.name, m.role FROM members m"
-                       " JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
-                       " ORDER BY o.id",
-                       "s", user_id);
+  return ts_tx_list_rows (store, NULL, NULL, NULL, ts_org_from_row, (GDestroyNotify) ts_org_free,
+                          error,
+                          "SELECT o.id, o.name, m.role FROM members m"
+                          " JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?"
+                          " ORDER BY o.id",
+                          "s", user_id);
 }
 
 gboolean
@@ -246,21 +255,21 @@ ts_store_get_role (TsStore *store, const char *org_id, const char *user_id, TsRo
 {
   if (!ts_check_org_id (org_id, error) || !ts_check_id ("user_id", user_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return FALSE;
   gint64 v = 0;
   gboolean found = FALSE;
-  gboolean ok = ts_query_int (db, error, &v, &found,
-                              "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                              org_id, user_id);
+  gboolean ok = ts_tx_int (tx, error, &v, &found,
+                           "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss",
+                           org_id, user_id);
   if (ok && !found)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
                    "you are not a member of organization %s", org_id);
       ok = FALSE;
     }
-  ok = ts_db_finish (store, db, ok, error);
+  ok = ts_tx_finish (tx, ok, error);
   if (ok && role != NULL)
     *role = (TsRole) v;
   return ok;
@@ -271,18 +280,17 @@ ts_store_get_user_email (TsStore *store, const char *user_id, GError **error)
 {
   if (!ts_check_id ("user_id", user_id, error))
     return NULL;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return NULL;
   char *email = NULL;
-  gboolean ok
-      = ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
+  gboolean ok = ts_tx_str (tx, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
   if (ok && email == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
       ok = FALSE;
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&email, g_free);
   return email;
 }
@@ -325,25 +333,25 @@ ts_store_create_api_key (TsStore *store, const char *user_id, const char *label,
   char *prefix = g_strndup (key, TS_API_KEY_DISPLAY);
   char *id = ts_new_id ();
 
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  gboolean ok = db != NULL;
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  gboolean ok = tx != NULL;
   if (ok)
     {
       gint64 exists = 0;
-      ok = ts_query_int (db, error, &exists, NULL, "SELECT count(*) FROM users WHERE id = ?", "s",
-                         user_id);
+      ok = ts_tx_int (tx, error, &exists, NULL, "SELECT count(*) FROM users WHERE id = ?", "s",
+                      user_id);
       if (ok && !exists)
         {
           g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
           ok = FALSE;
         }
       ok = ok
-           && ts_exec (db, error, NULL,
-                       "INSERT INTO api_keys (id, user_id, label, prefix, hash, created_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?)",
-                       "sssssi", id, user_id, label, prefix, hash, now)
-           && ts_audit (db, now, NULL, user_id, "key.create", id, label, error);
-      ok = ts_db_finish (store, db, ok, error);
+           && ts_tx_exec (tx, error, NULL,
+                          "INSERT INTO api_keys (id, user_id, label, prefix, hash, created_at)"
+                          " VALUES (?, ?, ?, ?, ?, ?)",
+                          "sssssi", id, user_id, label, prefix, hash, now)
+           && ts_tx_audit (tx, now, NULL, user_id, "key.create", id, label, error);
+      ok = ts_tx_finish (tx, ok, error);
     }
   g_free (hash);
   g_free (prefix);
@@ -366,35 +374,35 @@ ts_store_revoke_api_key (TsStore *store, const char *user_id, const char *key_id
 {
   if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("key_id", key_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   gint64 revoked_at = 0;
   gboolean found = FALSE;
-  gboolean ok = ts_query_int (db, error, &revoked_at, &found,
-                              "SELECT revoked_at FROM api_keys WHERE id = ? AND user_id = ?", "ss",
-                              key_id, user_id);
+  gboolean ok = ts_tx_int (tx, error, &revoked_at, &found,
+                           "SELECT revoked_at FROM api_keys WHERE id = ? AND user_id = ?", "ss",
+                           key_id, user_id);
   if (ok && !found)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no API key %s", key_id);
       ok = FALSE;
     }
   if (ok && revoked_at == 0)
-    ok = ts_exec (db, error, NULL, "UPDATE api_keys SET revoked_at = ? WHERE id = ?", "is", now,
-                  key_id)
-         && ts_audit (db, now, NULL, user_id, "key.revoke", key_id, NULL, error);
-  return ts_db_finish (store, db, ok, error);
+    ok = ts_tx_exec (tx, error, NULL, "UPDATE api_keys SET revoked_at = ? WHERE id = ?", "is", now,
+                     key_id)
+         && ts_tx_audit (tx, now, NULL, user_id, "key.revoke", key_id, NULL, error);
+  return ts_tx_finish (tx, ok, error);
 }
 
 static gpointer
-ts_api_key_from_row (sqlite3_stmt *stmt)
+ts_api_key_from_row (TsRows *rows)
 {
   TsApiKey *k = g_new0 (TsApiKey, 1);
-  k->id = ts_col_strdup (stmt, 0);
-  k->label = ts_col_strdup (stmt, 1);
-  k->prefix = ts_col_strdup (stmt, 2);
-  k->created_at = sqlite3_column_int64 (stmt, 3);
-  k->revoked_at = sqlite3_column_int64 (stmt, 4);
+  k->id = ts_rows_strdup (rows, 0);
+  k->label = ts_rows_strdup (rows, 1);
+  k->prefix = ts_rows_strdup (rows, 2);
+  k->created_at = ts_rows_int (rows, 3);
+  k->revoked_at = ts_rows_int (rows, 4);
   return k;
 }
 
@@ -404,11 +412,11 @@ ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error)
   if (!ts_check_id ("user_id", user_id, error))
     return NULL;
   /* The user's own keys: no admin check. */
-  return ts_list_rows (store, NULL, NULL, NULL, ts_api_key_from_row,
-                       (GDestroyNotify) ts_api_key_free, error,
-                       "SELECT id, label, prefix, created_at, revoked_at FROM api_keys"
-                       " WHERE user_id = ? ORDER BY created_at, id",
-                       "s", user_id);
+  return ts_tx_list_rows (store, NULL, NULL, NULL, ts_api_key_from_row,
+                          (GDestroyNotify) ts_api_key_free, error,
+                          "SELECT id, label, prefix, created_at, revoked_at FROM api_keys"
+                          " WHERE user_id = ? ORDER BY created_at, id",
+                          "s", user_id);
 }
 
 char *
@@ -421,22 +429,27 @@ ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
       return NULL;
     }
   char *hash = ts_key_hash (api_key);
-  /* One statement is its own read transaction: BEGIN and COMMIT around it
-   * were two more statements on every request. No cache: a key revoked by
-   * another process (tessera-admin, another instance) must fail at once. */
-  sqlite3 *db = ts_db_acquire (store, error);
-  if (db == NULL)
+  /* One statement (TS_TX_ONE: on SQLite its own read transaction, BEGIN
+   * and COMMIT around it were two more statements on every request). No
+   * cache: a key revoked by another process (tessera-admin, another
+   * instance) must fail at once. */
+  TsTx *tx = ts_tx_begin (store, TS_TX_ONE, error);
+  if (tx == NULL)
     {
       g_free (hash);
       return NULL;
     }
   char *user_id = NULL;
   gboolean ok
-      = ts_query_str (db, error, &user_id,
-                      "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s", hash);
+      = ts_tx_str (tx, error, &user_id,
+                   "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s", hash);
   g_free (hash);
-  ts_db_release (store, db);
   if (ok && user_id == NULL)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
+      ok = FALSE;
+    }
+  if (!ts_tx_finish (tx, ok, error))
+    g_clear_pointer (&user_id, g_free);
   return user_id;
 }

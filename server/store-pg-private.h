@@ -83,39 +83,13 @@ gboolean ts_pg_query_str (TsPgDb *db, GError **error, char **out, const char *sq
 char *ts_pg_col_strdup (const PGresult *res, int row, int col);
 gint64 ts_pg_col_int (const PGresult *res, int row, int col);
 
-/* A listing, as ts_list_rows() of the SQLite store: a read transaction,
- * the admin check when @org_id is given, the pool check when @pool_id is,
- * then one item per row of @sql made by @map. */
-typedef gpointer (*TsPgRowFunc) (const PGresult *res, int row);
-GPtrArray *ts_pg_list_rows (TsPgStore *store, const char *actor, const char *org_id,
-                            const char *pool_id, TsPgRowFunc map, GDestroyNotify free_item,
-                            GError **error, const char *sql, const char *types, ...);
-
-/* ---- helpers (store-pg-helpers.c), as their SQLite namesakes ---- */
+/* ---- helpers of the activation and heartbeat (store-pg-helpers.c) ---- */
 
 gboolean ts_pg_audit (TsPgDb *db, gint64 now, const char *org_id, const char *actor,
                       const char *action, const char *target, const char *detail, GError **error);
-/* As ts_audit_account() and ts_account_held() (store-private.h). */
-gboolean ts_pg_audit_account (TsPgDb *db, gint64 now, const char *user_id, const char *org_id,
-                              const char *actor, const char *action, const char *detail,
-                              GError **error);
-gboolean ts_pg_account_held (TsPgDb *db, const char *user_id, const char *org_id, gboolean *held,
-                             GError **error);
-gboolean ts_pg_require_admin (TsPgDb *db, const char *actor, const char *org_id, TsRole *role,
-                              GError **error);
-/* In a write transaction the pool row is locked until the end of it: every
- * rule that counts seats of a pool runs under that lock, so the count and
- * the insert it allows are one step for every server instance. */
-TsPool *ts_pg_load_pool (TsPgDb *db, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_pg_pool_from_row (const PGresult *res, int row); /* TS_POOL_COLUMNS */
-/* ts_pg_load_pool() for its checks (and lock) only. */
-gboolean ts_pg_check_pool (TsPgDb *db, const char *org_id, const char *pool_id, GError **error);
 /* Locks @pool's row (write transactions) and re-reads its quota and
  * subscription end, which another instance may just have changed. */
 gboolean ts_pg_lock_pool (TsPgDb *db, TsPool *pool, GError **error);
-gboolean ts_pg_count_offline (TsPgDb *db, const char *pool_id, gint64 now, gint64 *out,
-                              GError **error);
-gboolean ts_pg_count_sessions (TsPgDb *db, const char *pool_id, gint64 now, gint64 *out,
-                               GError **error);
 
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* tessera-store: pools, grants (node-locked), machines recognized by their
  * components (docs/fingerprint.md "Online") and offline licenses. */
-#include "store-private.h"
+#include "db.h"
 
 #include <string.h>
 
@@ -17,14 +17,14 @@ ts_check_quota (gint64 quota, GError **error)
 }
 
 static gboolean
-ts_pool_fill_usage (sqlite3 *db, TsPool *p, gint64 now, GError **error)
+ts_pool_fill_usage (TsTx *tx, TsPool *p, gint64 now, GError **error)
 {
-  return ts_query_int (db, error, &p->granted, NULL,
-                       "SELECT count(*) FROM grants WHERE pool_id = ?", "s", p->id)
-         && ts_query_int (db, error, &p->machines, NULL,
-                          "SELECT count(*) FROM machines WHERE pool_id = ?", "s", p->id)
-         && ts_count_sessions (db, p->id, now, &p->sessions, error)
-         && ts_count_offline (db, p->id, now, &p->offline, error);
+  return ts_tx_int (tx, error, &p->granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?",
+                    "s", p->id)
+         && ts_tx_int (tx, error, &p->machines, NULL,
+                       "SELECT count(*) FROM machines WHERE pool_id = ?", "s", p->id)
+         && ts_tx_count_sessions (tx, p->id, now, &p->sessions, error)
+         && ts_tx_count_offline (tx, p->id, now, &p->offline, error);
 }
 
 TsPool *
@@ -52,16 +52,16 @@ ts_store_create_pool (TsStore *store, const char *actor, const char *org_id, con
                    "invalid subscription_end: a positive Unix time");
       return NULL;
     }
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   TsPool *pool = NULL;
   gint64 exists = 0;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && ts_query_int (db, error, &exists, NULL,
-                                 "SELECT count(*) FROM pools WHERE org_id = ? AND product = ?"
-                                 " AND kind = ?",
-                                 "sss", org_id, product, kind);
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+                && ts_tx_int (tx, error, &exists, NULL,
+                              "SELECT count(*) FROM pools WHERE org_id = ? AND product = ?"
+                              " AND kind = ?",
+                              "sss", org_id, product, kind);
   if (ok && exists)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
@@ -81,17 +81,25 @@ ts_store_create_pool (TsStore *store, const char *actor, const char *org_id, con
       pool->match_policy = g_strdup (TESSERA_MATCH_DEFAULT);
       char *detail
           = g_strdup_printf ("%s %s %s quota %" G_GINT64_FORMAT, product, kind, billing, quota);
-      ok = ts_exec (db, error, NULL,
-                    "INSERT INTO pools (id, org_id, product, kind, billing, quota,"
-                    " subscription_end, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    "sssssiii", pool->id, org_id, product, kind, billing, quota, subscription_end,
-                    now)
-           && ts_audit (db, now, org_id, actor, "pool.create", pool->id, detail, error);
+      ok = ts_tx_exec (tx, error, NULL,
+                       "INSERT INTO pools (id, org_id, product, kind, billing, quota,"
+                       " subscription_end, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "sssssiii", pool->id, org_id, product, kind, billing, quota,
+                       subscription_end, now)
+           && ts_tx_audit (tx, now, org_id, actor, "pool.create", pool->id, detail, error);
       g_free (detail);
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&pool, ts_pool_free);
   return pool;
+}
+
+TsPool *
+ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                      gint64 quota, gint64 subscription_end, gint64 now, GError **error)
+{
+  return ts_store_update_pool_policy (store, actor, org_id, pool_id, quota, subscription_end, NULL,
+                                      now, error);
 }
 
 TsPool *
@@ -99,22 +107,24 @@ ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_
                              const char *pool_id, gint64 quota, gint64 subscription_end,
                              const char *match_policy, gint64 now, GError **error)
 {
+  if (match_policy != NULL && !tessera_match_policy_check (match_policy, error))
+    return NULL;
   if (quota >= 0 && !ts_check_quota (quota, error))
     return NULL;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
-  ts_quota_forget (store, db); /* a lower quota may put sessions over it */
+  ts_tx_quota_forget (tx); /* a lower quota may put sessions over it */
   TsPool *pool = NULL;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL;
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+                && (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL;
   if (ok && quota >= 0 && g_str_equal (pool->kind, "node-locked"))
     {
       /* Grants and offline licenses are not ended by a lower quota: refuse. */
       gint64 granted = 0, offline = 0;
-      ok = ts_query_int (db, error, &granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?",
-                         "s", pool_id)
-           && ts_count_offline (db, pool_id, now, &offline, error);
+      ok = ts_tx_int (tx, error, &granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?",
+                      "s", pool_id)
+           && ts_tx_count_offline (tx, pool_id, now, &offline, error);
       if (ok && granted + offline > quota)
         {
           g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
@@ -142,15 +152,15 @@ ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_
           "quota %" G_GINT64_FORMAT " subscription_end %" G_GINT64_FORMAT "%s%s", pool->quota,
           pool->subscription_end, match_policy ? " match_policy " : "",
           match_policy ? match_policy : "");
-      ok = ts_exec (db, error, NULL,
-                    "UPDATE pools SET quota = ?, subscription_end = ?, match_policy = ?"
-                    " WHERE id = ?",
-                    "iiss", pool->quota, pool->subscription_end, pool->match_policy, pool_id)
-           && ts_audit (db, now, org_id, actor, "pool.update", pool_id, detail, error)
-           && ts_pool_fill_usage (db, pool, now, error);
+      ok = ts_tx_exec (tx, error, NULL,
+                       "UPDATE pools SET quota = ?, subscription_end = ?, match_policy = ?"
+                       " WHERE id = ?",
+                       "iiss", pool->quota, pool->subscription_end, pool->match_policy, pool_id)
+           && ts_tx_audit (tx, now, org_id, actor, "pool.update", pool_id, detail, error)
+           && ts_pool_fill_usage (tx, pool, now, error);
       g_free (detail);
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&pool, ts_pool_free);
   return pool;
 }
@@ -159,30 +169,50 @@ GPtrArray *
 ts_store_list_pools (TsStore *store, const char *actor, const char *org_id, gint64 now,
                      GError **error)
 {
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return NULL;
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_pool_free);
-  sqlite3_stmt *stmt = NULL;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (stmt = ts_stmt (db, error,
-                                    "SELECT " TS_POOL_COLUMNS " FROM pools WHERE org_id = ?"
-                                    " ORDER BY product, kind",
-                                    "s", org_id))
+  TsRows *rows = NULL;
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+                && (rows = ts_tx_rows (tx, error,
+                                       "SELECT " TS_POOL_COLUMNS " FROM pools WHERE org_id = ?"
+                                       " ORDER BY product, kind",
+                                       "s", org_id))
                        != NULL;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    g_ptr_array_add (out, ts_pool_from_row (stmt));
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize (stmt);
+  while (ok && ts_rows_next (rows, error))
+    g_ptr_array_add (out, ts_tx_pool_from_row (rows));
+  ok = ok && ts_rows_ok (rows);
+  ts_rows_free (rows);
   for (guint i = 0; ok && i < out->len; i++)
-    ok = ts_pool_fill_usage (db, out->pdata[i], now, error);
-  if (!ts_db_finish (store, db, ok, error))
+    ok = ts_pool_fill_usage (tx, out->pdata[i], now, error);
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&out, g_ptr_array_unref);
   return out;
 }
 
 /* ---- grants ---- */
+
+/* The node-locked rule: users granted and offline licenses running take a
+ * seat each, within the quota. A grant or an offline license is one more:
+ * is there a seat for it? @pool was loaded in this write, which locked its
+ * row (ts_tx_load_pool()): the count and the insert it allows are one step. */
+static gboolean
+ts_node_locked_seat_free (TsTx *tx, const TsPool *pool, gint64 now, GError **error)
+{
+  gint64 granted = 0, offline = 0;
+  if (!ts_tx_int (tx, error, &granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?", "s",
+                  pool->id)
+      || !ts_tx_count_offline (tx, pool->id, now, &offline, error))
+    return FALSE;
+  if (granted + offline < pool->quota)
+    return TRUE;
+  g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
+               "all %" G_GINT64_FORMAT " %s node-locked licenses of organization %s are "
+               "taken (%" G_GINT64_FORMAT " granted, %" G_GINT64_FORMAT " offline)",
+               pool->quota, pool->product, pool->org_id, granted, offline);
+  return FALSE;
+}
 
 gboolean
 ts_store_grant (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
@@ -190,13 +220,13 @@ ts_store_grant (TsStore *store, const char *actor, const char *org_id, const cha
 {
   if (!ts_check_id ("user_id", user_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   g_autoptr (TsPool) pool = NULL;
-  gint64 member = 0, granted = 0, offline = 0, already = 0;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL;
+  gint64 member = 0, already = 0;
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+                && (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL;
   if (ok && !g_str_equal (pool->kind, "node-locked"))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
@@ -204,9 +234,9 @@ ts_store_grant (TsStore *store, const char *actor, const char *org_id, const cha
       ok = FALSE;
     }
   ok = ok
-       && ts_query_int (db, error, &member, NULL,
-                        "SELECT count(*) FROM members WHERE org_id = ? AND user_id = ?", "ss",
-                        org_id, user_id);
+       && ts_tx_int (tx, error, &member, NULL,
+                     "SELECT count(*) FROM members WHERE org_id = ? AND user_id = ?", "ss", org_id,
+                     user_id);
   if (ok && !member)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
@@ -214,29 +244,18 @@ ts_store_grant (TsStore *store, const char *actor, const char *org_id, const cha
       ok = FALSE;
     }
   ok = ok
-       && ts_query_int (db, error, &already, NULL,
-                        "SELECT count(*) FROM grants WHERE pool_id = ? AND user_id = ?", "ss",
-                        pool_id, user_id);
+       && ts_tx_int (tx, error, &already, NULL,
+                     "SELECT count(*) FROM grants WHERE pool_id = ? AND user_id = ?", "ss", pool_id,
+                     user_id);
   if (ok && already) /* granting twice is fine */
-    return ts_db_finish (store, db, TRUE, error);
+    return ts_tx_finish (tx, TRUE, error);
+  ok = ok && ts_node_locked_seat_free (tx, pool, now, error);
   ok = ok
-       && ts_query_int (db, error, &granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?",
-                        "s", pool_id)
-       && ts_count_offline (db, pool_id, now, &offline, error);
-  if (ok && granted + offline >= pool->quota)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
-                   "all %" G_GINT64_FORMAT " %s node-locked licenses of organization %s are "
-                   "taken (%" G_GINT64_FORMAT " granted, %" G_GINT64_FORMAT " offline)",
-                   pool->quota, pool->product, org_id, granted, offline);
-      ok = FALSE;
-    }
-  ok = ok
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO grants (pool_id, user_id, granted_at) VALUES (?, ?, ?)", "ssi",
-                   pool_id, user_id, now)
-       && ts_audit (db, now, org_id, actor, "grant", pool_id, user_id, error);
-  return ts_db_finish (store, db, ok, error);
+       && ts_tx_exec (tx, error, NULL,
+                      "INSERT INTO grants (pool_id, user_id, granted_at) VALUES (?, ?, ?)", "ssi",
+                      pool_id, user_id, now)
+       && ts_tx_audit (tx, now, org_id, actor, "grant", pool_id, user_id, error);
+  return ts_tx_finish (tx, ok, error);
 }
 
 gboolean
@@ -245,16 +264,16 @@ ts_store_revoke_grant (TsStore *store, const char *actor, const char *org_id, co
 {
   if (!ts_check_id ("user_id", user_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   g_autoptr (TsPool) pool = NULL;
   gint64 changes = 0;
   gboolean ok
-      = ts_require_admin (db, actor, org_id, NULL, error)
-        && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL
-        && ts_exec (db, error, &changes, "DELETE FROM grants WHERE pool_id = ? AND user_id = ?",
-                    "ss", pool_id, user_id);
+      = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+        && (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL
+        && ts_tx_exec (tx, error, &changes, "DELETE FROM grants WHERE pool_id = ? AND user_id = ?",
+                       "ss", pool_id, user_id);
   if (ok && changes == 0)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "%s has no grant in pool %s",
@@ -262,23 +281,23 @@ ts_store_revoke_grant (TsStore *store, const char *actor, const char *org_id, co
       ok = FALSE;
     }
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = 'revoked'"
-                   " WHERE pool_id = ? AND user_id = ? AND ended_at IS NULL",
-                   "iiss", now, (gint64) TESSERA_ERROR_REVOKED, pool_id, user_id)
-       && ts_exec (db, error, NULL, "DELETE FROM machines WHERE pool_id = ? AND user_id = ?", "ss",
-                   pool_id, user_id)
-       && ts_audit (db, now, org_id, actor, "grant.revoke", pool_id, user_id, error);
-  return ts_db_finish (store, db, ok, error);
+       && ts_tx_exec (tx, error, NULL,
+                      "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = 'revoked'"
+                      " WHERE pool_id = ? AND user_id = ? AND ended_at IS NULL",
+                      "iiss", now, (gint64) TESSERA_ERROR_REVOKED, pool_id, user_id)
+       && ts_tx_exec (tx, error, NULL, "DELETE FROM machines WHERE pool_id = ? AND user_id = ?",
+                      "ss", pool_id, user_id)
+       && ts_tx_audit (tx, now, org_id, actor, "grant.revoke", pool_id, user_id, error);
+  return ts_tx_finish (tx, ok, error);
 }
 
 static gpointer
-ts_grant_from_row (sqlite3_stmt *stmt)
+ts_grant_from_row (TsRows *rows)
 {
   TsGrant *g = g_new0 (TsGrant, 1);
-  g->user_id = ts_col_strdup (stmt, 0);
-  g->email = ts_col_strdup (stmt, 1);
-  g->granted_at = sqlite3_column_int64 (stmt, 2);
+  g->user_id = ts_rows_strdup (rows, 0);
+  g->email = ts_rows_strdup (rows, 1);
+  g->granted_at = ts_rows_int (rows, 2);
   return g;
 }
 
@@ -286,60 +305,24 @@ GPtrArray *
 ts_store_list_grants (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                       GError **error)
 {
-  return ts_list_rows (store, actor, org_id, pool_id, ts_grant_from_row,
-                       (GDestroyNotify) ts_grant_free, error,
-                       "SELECT g.user_id, u.email, g.granted_at FROM grants g"
-                       " JOIN users u ON u.id = g.user_id WHERE g.pool_id = ?"
-                       " ORDER BY g.granted_at, u.email",
-                       "s", pool_id);
-}
-
-/* ---- machines ---- */
-
-/* A machine ID new to the pool, whose @components match a machine the same
- * user registered by the pool's policy, is that machine: its registration
- * takes the new ID (docs/fingerprint.md, "Online"). */
-gboolean
-ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool, const char *machine_id,
-                     const char *components, gint64 now, GError **error)
-{
-  gint64 registered = 0;
-  if (!ts_query_int (db, error, &registered, NULL,
-                     "SELECT count(*) FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
-                     pool->id, machine_id))
-    return FALSE;
-  if (registered)
-    return TRUE;
-  sqlite3_stmt *stmt = ts_stmt_cached (db, error,
-                                       "SELECT machine_id, components FROM machines"
-                                       " WHERE pool_id = ? AND user_id = ?"
-                                       " AND components IS NOT NULL ORDER BY last_seen DESC",
-                                       "ss", pool->id, user_id);
-  if (stmt == NULL)
-    return FALSE;
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
-  int rc;
-  while ((rc = ts_step (db, stmt, error)) == SQLITE_ROW)
-    {
-      g_ptr_array_add (rows, ts_col_strdup (stmt, 0));
-      g_ptr_array_add (rows, ts_col_strdup (stmt, 1));
-    }
-  ts_stmt_done (db, stmt);
-  if (rc == -1)
-    return FALSE;
-  g_autofree char *detail = NULL;
-  g_autofree char *old
-      = ts_recognize_machine (pool->match_policy, rows, machine_id, components, &detail);
-  if (old == NULL)
-    return TRUE;
-  return ts_exec (db, error, NULL,
-                  "UPDATE machines SET machine_id = ?, last_seen = ?"
-                  " WHERE pool_id = ? AND machine_id = ?",
-                  "siss", machine_id, now, pool->id, old)
-         && ts_audit (db, now, pool->org_id, user_id, "machine.replace", pool->id, detail, error);
+  return ts_tx_list_rows (store, actor, org_id, pool_id, ts_grant_from_row,
+                          (GDestroyNotify) ts_grant_free, error,
+                          "SELECT g.user_id, u.email, g.granted_at FROM grants g"
+                          " JOIN users u ON u.id = g.user_id WHERE g.pool_id = ?"
+                          " ORDER BY g.granted_at, u.email",
+                          "s", pool_id);
 }
 
 /* ---- offline ---- */
+
+TsOffline *
+ts_store_create_offline (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                         const char *machine_id, const char *const *entitlements,
+                         TesseraSigningKey *key, gint64 now, GError **error)
+{
+  return ts_store_create_offline_request (store, actor, org_id, pool_id, machine_id, NULL,
+                                          entitlements, key, now, error);
+}
 
 TsOffline *
 ts_store_create_offline_request (TsStore *store, const char *actor, const char *org_id,
@@ -355,15 +338,14 @@ ts_store_create_offline_request (TsStore *store, const char *actor, const char *
                    "no signing key: the server has none configured");
       return NULL;
     }
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
-  ts_quota_forget (store, db); /* an offline license takes a seat */
+  ts_tx_quota_forget (tx); /* an offline license takes a seat */
   g_autoptr (TsPool) pool = NULL;
   TsOffline *off = NULL;
-  gint64 granted = 0, offline = 0;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL;
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
+                && (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL;
   if (ok && (!g_str_equal (pool->kind, "node-locked") || !g_str_equal (pool->billing, "annual")))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_SUPPORTED,
@@ -372,18 +354,7 @@ ts_store_create_offline_request (TsStore *store, const char *actor, const char *
                    pool_id, pool->billing, pool->kind);
       ok = FALSE;
     }
-  ok = ok
-       && ts_query_int (db, error, &granted, NULL, "SELECT count(*) FROM grants WHERE pool_id = ?",
-                        "s", pool_id)
-       && ts_count_offline (db, pool_id, now, &offline, error);
-  if (ok && granted + offline >= pool->quota)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
-                   "all %" G_GINT64_FORMAT " %s node-locked licenses of organization %s are "
-                   "taken (%" G_GINT64_FORMAT " granted, %" G_GINT64_FORMAT " offline)",
-                   pool->quota, pool->product, org_id, granted, offline);
-      ok = FALSE;
-    }
+  ok = ok && ts_node_locked_seat_free (tx, pool, now, error);
   if (ok)
     {
       off = g_new0 (TsOffline, 1);
@@ -410,15 +381,15 @@ ts_store_create_offline_request (TsStore *store, const char *actor, const char *
       char *detail
           = g_strdup_printf ("machine %s expires %" G_GINT64_FORMAT, machine_id, off->expires_at);
       ok = off->file != NULL
-           && ts_exec (db, error, NULL,
-                       "INSERT INTO offline (id, pool_id, machine_id, created_by, created_at,"
-                       " expires_at, file, file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       "ssssiibs", off->id, pool_id, machine_id, off->created_by, now,
-                       off->expires_at, off->file, off->file_name)
-           && ts_audit (db, now, org_id, actor, "offline.create", off->id, detail, error);
+           && ts_tx_exec (tx, error, NULL,
+                          "INSERT INTO offline (id, pool_id, machine_id, created_by, created_at,"
+                          " expires_at, file, file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          "ssssiibs", off->id, pool_id, machine_id, off->created_by, now,
+                          off->expires_at, off->file, off->file_name)
+           && ts_tx_audit (tx, now, org_id, actor, "offline.create", off->id, detail, error);
       g_free (detail);
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&off, ts_offline_free);
   return off;
 }
@@ -428,18 +399,18 @@ ts_store_create_offline_request (TsStore *store, const char *actor, const char *
 
 /* TS_OFFLINE_COLUMNS, then the file when selected (column 7). */
 static gpointer
-ts_offline_from_row (sqlite3_stmt *stmt)
+ts_offline_from_row (TsRows *rows)
 {
   TsOffline *o = g_new0 (TsOffline, 1);
-  o->id = ts_col_strdup (stmt, 0);
-  o->pool_id = ts_col_strdup (stmt, 1);
-  o->machine_id = ts_col_strdup (stmt, 2);
-  o->created_by = ts_col_strdup (stmt, 3);
-  o->created_at = sqlite3_column_int64 (stmt, 4);
-  o->expires_at = sqlite3_column_int64 (stmt, 5);
-  o->file_name = ts_col_strdup (stmt, 6);
-  if (sqlite3_column_count (stmt) > 7)
-    o->file = g_bytes_new (sqlite3_column_blob (stmt, 7), sqlite3_column_bytes (stmt, 7));
+  o->id = ts_rows_strdup (rows, 0);
+  o->pool_id = ts_rows_strdup (rows, 1);
+  o->machine_id = ts_rows_strdup (rows, 2);
+  o->created_by = ts_rows_strdup (rows, 3);
+  o->created_at = ts_rows_int (rows, 4);
+  o->expires_at = ts_rows_int (rows, 5);
+  o->file_name = ts_rows_strdup (rows, 6);
+  if (ts_rows_columns (rows) > 7)
+    o->file = ts_rows_bytes (rows, 7);
   return o;
 }
 
@@ -447,11 +418,11 @@ GPtrArray *
 ts_store_list_offline (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                        GError **error)
 {
-  return ts_list_rows (store, actor, org_id, pool_id, ts_offline_from_row,
-                       (GDestroyNotify) ts_offline_free, error,
-                       "SELECT " TS_OFFLINE_COLUMNS " FROM offline o WHERE o.pool_id = ?"
-                       " ORDER BY o.created_at, o.id",
-                       "s", pool_id);
+  return ts_tx_list_rows (store, actor, org_id, pool_id, ts_offline_from_row,
+                          (GDestroyNotify) ts_offline_free, error,
+                          "SELECT " TS_OFFLINE_COLUMNS " FROM offline o WHERE o.pool_id = ?"
+                          " ORDER BY o.created_at, o.id",
+                          "s", pool_id);
 }
 
 TsOffline *
@@ -468,7 +439,7 @@ ts_store_get_offline (TsStore *store, const char *actor, const char *org_id, con
     }
   /* The pool is checked against the organization by the query itself, so a
    * license of another organization is simply not found. */
-  g_autoptr (GPtrArray) rows = ts_list_rows (
+  g_autoptr (GPtrArray) rows = ts_tx_list_rows (
       store, actor, org_id, NULL, ts_offline_from_row, (GDestroyNotify) ts_offline_free, error,
       "SELECT " TS_OFFLINE_COLUMNS ", o.file FROM offline o"
       " JOIN pools p ON p.id = o.pool_id WHERE o.id = ?"

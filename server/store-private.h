@@ -1,7 +1,7 @@
 /* tessera-store internals shared by the store-*.c files (not installed). */
 #pragma once
 
-#include "store.h"
+#include "store-common.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -42,12 +42,6 @@ struct _TsStore
   gboolean lease_stop;      /* ts_store_close(): the writer ends when idle */
   GThread *lease_thread;    /* the lease writer, once a heartbeat came */
 };
-
-/* Input limits of docs/protocol.md (lease: 5 s to one day). */
-#define TS_LEASE_MIN 5
-#define TS_LEASE_MAX 86400
-#define TS_QUOTA_MAX 1000000
-#define TS_OFFLINE_VALIDITY TESSERA_LICFILE_MAX_VALIDITY
 
 /* ---- connections and transactions (store-sqlite.c) ---- */
 
@@ -134,46 +128,11 @@ void ts_seats_set_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint6
 void ts_quota_remember_ok (TsStore *store, sqlite3 *db, const char *pool_id);
 void ts_quota_forget (TsStore *store, sqlite3 *db);
 
-/* ---- listings (store-sqlite.c) ---- */
+/* ---- helpers of the activation and heartbeat (store-sqlite-helpers.c) ---- */
 
-/* A new item from the current row of @stmt (the caller's SELECT columns). */
-typedef gpointer (*TsRowFunc) (sqlite3_stmt *stmt);
-/* The shape of every ts_store_list_*: in one read transaction, @actor must
- * be owner or admin of @org_id (not checked when @org_id is NULL), @pool_id
- * a pool of @org_id (not checked when NULL), then each row of @sql (bound
- * from @types as in ts_stmt()) becomes an item by @map. Returns: (transfer
- * full): the items, freed by @free_item; NULL with @error. */
-GPtrArray *ts_list_rows (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                         TsRowFunc map, GDestroyNotify free_item, GError **error, const char *sql,
-                         const char *types, ...);
-
-/* ---- helpers ---- */
-
-char *ts_new_id (void);
 gboolean ts_audit (sqlite3 *db, gint64 now, const char *org_id, const char *actor,
                    const char *action, const char *target, const char *detail, GError **error);
-/* A change to the account @user_id (its password, a membership, a role),
- * audited in @org_id (nullable: where it happened) and in every other
- * organization the account belongs to, whose log says "in ORG: DETAIL";
- * with no organization at all, once outside any. */
-gboolean ts_audit_account (sqlite3 *db, gint64 now, const char *user_id, const char *org_id,
-                           const char *actor, const char *action, const char *detail,
-                           GError **error);
-/* *held: whether someone already holds the account @user_id outside
- * @org_id: it has a web password, an API key, or a membership of another
- * organization. Only an account nobody holds may be joined to @org_id or
- * given a password without its holder's consent. */
-gboolean ts_account_held (sqlite3 *db, const char *user_id, const char *org_id, gboolean *held,
-                          GError **error);
-/* @actor NULL: trusted (the org must exist, else NOT_FOUND). Otherwise
- * @actor must be owner or admin of @org_id (else PERMISSION_DENIED). The
- * actor's role goes to *role (nullable; OWNER for NULL). */
-gboolean ts_require_admin (sqlite3 *db, const char *actor, const char *org_id, TsRole *role,
-                           GError **error);
-/* The pool @pool_id if it belongs to @org_id, else NOT_FOUND. */
-TsPool *ts_load_pool (sqlite3 *db, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_pool_from_row (sqlite3_stmt *stmt); /* columns of TS_POOL_COLUMNS */
-#define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end, match_policy"
 /* Seats taken by unexpired offline licenses of @pool_id. */
 gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
                            GError **error);
@@ -181,62 +140,10 @@ gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 
 gboolean ts_count_sessions (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
                             GError **error);
 
-gboolean ts_check_product (const char *product, GError **error);
 /* store-pools.c: ts_store_activate_components()'s recognition of a
  * machine by its components, in the activation's transaction. */
 gboolean ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool,
                               const char *machine_id, const char *components, gint64 now,
                               GError **error);
-/* ts_store_fill_machine_changes() on an audit log already read (newest first). */
-void ts_machines_add_changes (GPtrArray *audit, const char *pool_id, GPtrArray *machines);
-/* The machine an offline license is for: *@machine_id, or @request's ID
- * (then *@machine_id must be NULL or the same), checked. */
-gboolean ts_check_offline_machine (const char **machine_id, TesseraFingerprint *request,
-                                   GError **error);
-/* tessera_licfile_sign(), or with a @request (nullable)
- * tessera_licfile_sign_for_request() under @match_policy. */
-GBytes *ts_sign_offline (TesseraSigningKey *key, const TesseraLicfileInfo *info,
-                         TesseraFingerprint *request, const char *match_policy, GError **error);
-/* A machine not registered in a pool, reporting @components (checked:
- * ts_body_components()): is it one of @registered (pairs of machine ID and
- * its stored components, of the same user) by @policy
- * (tessera_machine_match_new_for_digests())? Returns (transfer full) that
- * machine's ID and *@detail, the audit detail with one "%s" for the new ID
- * to fill in, or NULL. */
-char *ts_recognize_machine (const char *policy, GPtrArray *registered, const char *machine_id,
-                            const char *components, char **detail);
-gboolean ts_check_machine_id (const char *machine_id, GError **error);
-gboolean ts_check_org_id (const char *org_id, GError **error);
-gboolean ts_check_email (const char *email, GError **error);
-gboolean ts_check_id (const char *what, const char *id, GError **error);
-
-/* ---- web sign-in, both backends (store-web-common.c) ---- */
-
-/* A new random token: @prefix and 43 base64url characters. */
-char *ts_web_token (const char *prefix);
-gboolean ts_web_token_valid (const char *token, const char *prefix);
-/* What the database keeps of a token: its SHA-256, hex. */
-char *ts_web_hash_token (const char *token);
-/* A password the rules accept, or FALSE with TESSERA_ERROR_INVALID_ARGUMENT. */
-gboolean ts_web_check_password (const char *password, GError **error);
-/* Argon2id hash string of @password, or NULL with @error. */
-char *ts_web_hash_password (const char *password, GError **error);
-/* A hash to verify against when the account does not exist (same time). */
-const char *ts_web_dummy_hash (void);
-gboolean ts_web_verify (const char *hash, const char *password);
-/* The rate-limit subject of an account ("account:" + lowercase email). */
-char *ts_web_account_subject (const char *email);
-
-/* One of the few Argon2id slots of the process (TS_WEB_HASH_SLOTS): every
- * password hash or check runs holding one, so a sign-in flood costs at most
- * that many times 64 MiB and that many cores, and the licensing API keeps
- * the rest of the worker threads. Up to TS_WEB_HASH_QUEUE callers wait for
- * a slot; past that the caller gets UNAVAILABLE at once ("busy, try again").
- * Use as: g_auto (TsWebHashSlot) slot = 0; if (!ts_web_hash_enter (&slot,
- * error)) ...; the slot is given back when it goes out of scope. */
-typedef int TsWebHashSlot;
-gboolean ts_web_hash_enter (TsWebHashSlot *slot, GError **error);
-void ts_web_hash_leave (TsWebHashSlot slot);
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (TsWebHashSlot, ts_web_hash_leave, 0)
 
 G_END_DECLS

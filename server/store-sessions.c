@@ -3,6 +3,51 @@
  * one immediate transaction. */
 #include "store-private.h"
 
+/* ---- machines (SQLite until sessions are written once) ---- */
+
+/* A machine ID new to the pool, whose @components match a machine the same
+ * user registered by the pool's policy, is that machine: its registration
+ * takes the new ID (docs/fingerprint.md, "Online"). */
+gboolean
+ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool, const char *machine_id,
+                     const char *components, gint64 now, GError **error)
+{
+  gint64 registered = 0;
+  if (!ts_query_int (db, error, &registered, NULL,
+                     "SELECT count(*) FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                     pool->id, machine_id))
+    return FALSE;
+  if (registered)
+    return TRUE;
+  sqlite3_stmt *stmt = ts_stmt_cached (db, error,
+                                       "SELECT machine_id, components FROM machines"
+                                       " WHERE pool_id = ? AND user_id = ?"
+                                       " AND components IS NOT NULL ORDER BY last_seen DESC",
+                                       "ss", pool->id, user_id);
+  if (stmt == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  int rc;
+  while ((rc = ts_step (db, stmt, error)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (rows, ts_col_strdup (stmt, 0));
+      g_ptr_array_add (rows, ts_col_strdup (stmt, 1));
+    }
+  ts_stmt_done (db, stmt);
+  if (rc == -1)
+    return FALSE;
+  g_autofree char *detail = NULL;
+  g_autofree char *old
+      = ts_recognize_machine (pool->match_policy, rows, machine_id, components, &detail);
+  if (old == NULL)
+    return TRUE;
+  return ts_exec (db, error, NULL,
+                  "UPDATE machines SET machine_id = ?, last_seen = ?"
+                  " WHERE pool_id = ? AND machine_id = ?",
+                  "siss", machine_id, now, pool->id, old)
+         && ts_audit (db, now, pool->org_id, user_id, "machine.replace", pool->id, detail, error);
+}
+
 #include <string.h>
 
 #define TS_SESSION_SELECT                                                                          \
@@ -78,31 +123,6 @@ ts_end_session (sqlite3 *db, const char *session_id, gint64 now, TesseraError co
                   "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
                   " WHERE id = ? AND ended_at IS NULL",
                   "iiss", now, (gint64) code, reason, session_id);
-}
-
-static gboolean
-ts_check_lease (gint64 lease_seconds, GError **error)
-{
-  if (lease_seconds < TS_LEASE_MIN || lease_seconds > TS_LEASE_MAX)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "invalid lease_seconds: %d to %d", TS_LEASE_MIN, TS_LEASE_MAX);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-ts_check_nonce (const char *nonce, GError **error)
-{
-  gsize len = nonce != NULL ? strlen (nonce) : 0;
-  gboolean ok = len >= 8 && len <= 64;
-  for (gsize i = 0; ok && i < len; i++)
-    ok = g_ascii_isalnum (nonce[i]) || nonce[i] == '-' || nonce[i] == '_';
-  if (!ok)
-    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                 "invalid nonce: 8 to 64 characters of A-Z, a-z, 0-9, - and _");
-  return ok;
 }
 
 /* The organization to activate in: @org_id (the user must belong to it), or
@@ -727,143 +747,4 @@ ts_lease_writer_stop (TsStore *store)
   g_mutex_unlock (&store->lease_lock);
   if (thread != NULL)
     g_thread_join (thread);
-}
-
-gboolean
-ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
-                  GError **error)
-{
-  if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("session_id", session_id, error))
-    return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
-    return FALSE;
-  TsSessionRow row = { 0 };
-  gboolean found = FALSE;
-  gboolean ok = ts_load_session (db, &row, &found, error, "WHERE s.id = ? AND s.user_id = ?",
-                                 session_id, user_id, NULL);
-  if (ok && !found)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
-                   session_id);
-      ok = FALSE;
-    }
-  /* Releasing twice is fine. */
-  ok = ok && ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED, "released", error);
-  ts_session_row_clear (&row);
-  return ts_db_finish (store, db, ok, error);
-}
-
-guint
-ts_store_reap (TsStore *store, gint64 now, GError **error)
-{
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
-    return 0;
-  gint64 changes = 0;
-  gboolean ok = ts_exec (db, error, &changes,
-                         "UPDATE sessions SET ended_at = lease_expires_at, end_code = ?,"
-                         " end_reason = 'lease expired'"
-                         " WHERE ended_at IS NULL AND lease_expires_at <= ?",
-                         "ii", (gint64) TESSERA_ERROR_TERMINATED, now);
-  if (!ts_db_finish (store, db, ok, error))
-    return 0;
-  return (guint) changes;
-}
-
-GPtrArray *
-ts_store_list_sessions (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                        gint64 now, GError **error)
-{
-  return ts_list_rows (store, actor, org_id, pool_id, ts_session_from_row,
-                       (GDestroyNotify) ts_session_free, error,
-                       TS_SESSION_SELECT "WHERE s.pool_id = ? AND s.ended_at IS NULL"
-                                         " AND s.lease_expires_at > ? ORDER BY s.started_at, s.id",
-                       "si", pool_id, now);
-}
-
-gboolean
-ts_store_force_release (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                        const char *session_id, gint64 now, GError **error)
-{
-  if (!ts_check_id ("session_id", session_id, error))
-    return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
-    return FALSE;
-  g_autoptr (TsPool) pool = NULL;
-  TsSessionRow row = { 0 };
-  gboolean found = FALSE;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL
-                && ts_load_session (db, &row, &found, error, "WHERE s.id = ? AND s.pool_id = ?",
-                                    session_id, pool_id, NULL);
-  if (ok && !found)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "pool %s has no session %s",
-                   pool_id, session_id);
-      ok = FALSE;
-    }
-  ok = ok
-       && ts_end_session (db, session_id, now, TESSERA_ERROR_TERMINATED,
-                          "force-released by an administrator", error)
-       && ts_audit (db, now, org_id, actor, "session.force-release", session_id,
-                    row.session->user_id, error);
-  ts_session_row_clear (&row);
-  return ts_db_finish (store, db, ok, error);
-}
-
-static gpointer
-ts_machine_from_row (sqlite3_stmt *stmt)
-{
-  TsMachine *m = g_new0 (TsMachine, 1);
-  m->pool_id = ts_col_strdup (stmt, 0);
-  m->machine_id = ts_col_strdup (stmt, 1);
-  m->user_id = ts_col_strdup (stmt, 2);
-  m->registered_at = sqlite3_column_int64 (stmt, 3);
-  m->last_seen = sqlite3_column_int64 (stmt, 4);
-  return m;
-}
-
-GPtrArray *
-ts_store_list_machines (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                        GError **error)
-{
-  return ts_list_rows (store, actor, org_id, pool_id, ts_machine_from_row,
-                       (GDestroyNotify) ts_machine_free, error,
-                       "SELECT pool_id, machine_id, user_id, registered_at, last_seen"
-                       " FROM machines WHERE pool_id = ? ORDER BY registered_at, machine_id",
-                       "s", pool_id);
-}
-
-gboolean
-ts_store_remove_machine (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
-                         const char *machine_id, gint64 now, GError **error)
-{
-  if (!ts_check_machine_id (machine_id, error))
-    return FALSE;
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
-    return FALSE;
-  g_autoptr (TsPool) pool = NULL;
-  gint64 changes = 0;
-  gboolean ok = ts_require_admin (db, actor, org_id, NULL, error)
-                && (pool = ts_load_pool (db, org_id, pool_id, error)) != NULL
-                && ts_exec (db, error, &changes,
-                            "DELETE FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
-                            pool_id, machine_id);
-  if (ok && changes == 0)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
-                   "machine %s is not registered in pool %s", machine_id, pool_id);
-      ok = FALSE;
-    }
-  ok = ok
-       && ts_exec (db, error, NULL,
-                   "UPDATE sessions SET ended_at = ?, end_code = ?,"
-                   " end_reason = 'machine removed by an administrator'"
-                   " WHERE pool_id = ? AND machine_id = ? AND ended_at IS NULL",
-                   "iiss", now, (gint64) TESSERA_ERROR_TERMINATED, pool_id, machine_id)
-       && ts_audit (db, now, org_id, actor, "machine.remove", pool_id, machine_id, error);
-  return ts_db_finish (store, db, ok, error);
 }

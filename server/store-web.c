@@ -1,10 +1,11 @@
 /* tessera-store: web sign-in for the /admin/ pages (store.h, "web sign-in").
  *
  * The slow part of a sign-in, the Argon2id check (~0.1 s and 64 MiB), runs
- * OUTSIDE any transaction, so sign-ins never hold the write lock that seat
- * changes wait for. The attempt is counted in a short write transaction
- * before the check and given back after a success. */
-#include "store-private.h"
+ * OUTSIDE any transaction, so sign-ins never hold a connection, the write
+ * lock (SQLite) or a row lock (PostgreSQL) that seat changes wait for. The
+ * attempt is counted in a short write transaction before the check and
+ * given back after a success. */
+#include "db.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -23,7 +24,7 @@ ts_web_session_free (TsWebSession *s)
 /* ---- helpers ---- */
 
 static TsWebSession *
-ts_web_new_session (sqlite3 *db, const char *user_id, const char *token_hash, gint64 now,
+ts_web_new_session (TsTx *tx, const char *user_id, const char *token_hash, gint64 now,
                     GError **error)
 {
   TsWebSession *s = g_new0 (TsWebSession, 1);
@@ -31,13 +32,13 @@ ts_web_new_session (sqlite3 *db, const char *user_id, const char *token_hash, gi
   s->csrf = ts_web_token ("");
   s->expires_at = now + TS_WEB_SESSION_SECONDS;
   gboolean ok
-      = ts_query_str (db, error, &s->email, "SELECT email FROM users WHERE id = ?", "s", user_id)
+      = ts_tx_str (tx, error, &s->email, "SELECT email FROM users WHERE id = ?", "s", user_id)
         /* Expired sessions of anyone go at each sign-in: the table stays small. */
-        && ts_exec (db, error, NULL, "DELETE FROM web_sessions WHERE expires_at <= ?", "i", now)
-        && ts_exec (db, error, NULL,
-                    "INSERT INTO web_sessions (hash, user_id, csrf, created_at, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    "sssii", token_hash, user_id, s->csrf, now, s->expires_at);
+        && ts_tx_exec (tx, error, NULL, "DELETE FROM web_sessions WHERE expires_at <= ?", "i", now)
+        && ts_tx_exec (tx, error, NULL,
+                       "INSERT INTO web_sessions (hash, user_id, csrf, created_at, expires_at)"
+                       " VALUES (?, ?, ?, ?, ?)",
+                       "sssii", token_hash, user_id, s->csrf, now, s->expires_at);
   if (!ok)
     g_clear_pointer (&s, ts_web_session_free);
   return s;
@@ -48,16 +49,27 @@ ts_web_new_session (sqlite3 *db, const char *user_id, const char *token_hash, gi
 /* Counts one attempt for @subject; *retry_after > 0 when the window's limit
  * was already reached (then nothing is counted). */
 static gboolean
-ts_web_count_attempt (sqlite3 *db, const char *subject, gint64 max, gint64 now, gint64 *retry_after,
+ts_web_count_attempt (TsTx *tx, const char *subject, gint64 max, gint64 now, gint64 *retry_after,
                       GError **error)
 {
   gint64 count = 0, start = 0;
   gboolean found = FALSE;
-  if (!ts_query_int (db, error, &count, &found,
-                     "SELECT count FROM web_login_failures WHERE subject = ?", "s", subject)
-      || !ts_query_int (db, error, &start, NULL,
-                        "SELECT window_start FROM web_login_failures WHERE subject = ?", "s",
-                        subject))
+  /* Where writers exclude each other row by row (ts_tx_row_locks()), the
+   * counter row exists and is locked before it is read: parallel attempts
+   * on several instances count one after the other (READ COMMITTED alone
+   * would let them all read the same count). */
+  if ((ts_tx_row_locks (tx)
+       && !ts_tx_exec (tx, error, NULL,
+                       "INSERT INTO web_login_failures (subject, count, window_start)"
+                       " VALUES (?, 0, ?) ON CONFLICT (subject) DO NOTHING",
+                       "si", subject, now))
+      || !ts_tx_int (tx, error, &count, &found,
+                     ts_tx_row_locks (tx)
+                         ? "SELECT count FROM web_login_failures WHERE subject = ? FOR UPDATE"
+                         : "SELECT count FROM web_login_failures WHERE subject = ?",
+                     "s", subject)
+      || !ts_tx_int (tx, error, &start, NULL,
+                     "SELECT window_start FROM web_login_failures WHERE subject = ?", "s", subject))
     return FALSE;
   if (!found || now >= start + TS_WEB_FAIL_WINDOW)
     {
@@ -69,11 +81,12 @@ ts_web_count_attempt (sqlite3 *db, const char *subject, gint64 max, gint64 now, 
       *retry_after = MAX (1, start + TS_WEB_FAIL_WINDOW - now);
       return TRUE;
     }
-  return ts_exec (db, error, NULL,
-                  "INSERT INTO web_login_failures (subject, count, window_start) VALUES (?, ?, ?)"
-                  " ON CONFLICT (subject) DO UPDATE SET count = excluded.count,"
-                  " window_start = excluded.window_start",
-                  "sii", subject, count + 1, start);
+  return ts_tx_exec (
+      tx, error, NULL,
+      "INSERT INTO web_login_failures (subject, count, window_start) VALUES (?, ?, ?)"
+      " ON CONFLICT (subject) DO UPDATE SET count = excluded.count,"
+      " window_start = excluded.window_start",
+      "sii", subject, count + 1, start);
 }
 
 /* ---- API ---- */
@@ -83,12 +96,11 @@ ts_store_user_by_email (TsStore *store, const char *email, GError **error)
 {
   if (!ts_check_email (email, error))
     return NULL;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return NULL;
   char *user_id = NULL;
-  gboolean ok
-      = ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email);
+  gboolean ok = ts_tx_str (tx, error, &user_id, ts_tx_sql (tx, TS_SQL_USER_BY_EMAIL), "s", email);
   if (ok && user_id == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
@@ -96,7 +108,7 @@ ts_store_user_by_email (TsStore *store, const char *email, GError **error)
                    email);
       ok = FALSE;
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&user_id, g_free);
   return user_id;
 }
@@ -107,12 +119,11 @@ static gboolean
 ts_web_store_password (TsStore *store, const char *user_id, const char *hash, const char *keep_hash,
                        const char *actor, gint64 now, GError **error)
 {
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   char *email = NULL;
-  gboolean ok
-      = ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
+  gboolean ok = ts_tx_str (tx, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
   if (ok && email == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
@@ -120,19 +131,19 @@ ts_web_store_password (TsStore *store, const char *user_id, const char *hash, co
     }
   g_autofree char *subject = email != NULL ? ts_web_account_subject (email) : NULL;
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)"
-                   " ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash,"
-                   " set_at = excluded.set_at",
-                   "ssi", user_id, hash, now)
-       && ts_exec (db, error, NULL,
-                   "DELETE FROM web_sessions WHERE user_id = ? AND hash IS NOT coalesce (?, '')",
-                   "ss", user_id, keep_hash)
-       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
-                   subject)
-       && ts_audit_account (db, now, user_id, NULL, actor, "password.set", NULL, error);
+       && ts_tx_exec (tx, error, NULL,
+                      "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)"
+                      " ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash,"
+                      " set_at = excluded.set_at",
+                      "ssi", user_id, hash, now)
+       && ts_tx_exec (tx, error, NULL,
+                      "DELETE FROM web_sessions WHERE user_id = ? AND hash <> coalesce (?, '')",
+                      "ss", user_id, keep_hash)
+       && ts_tx_exec (tx, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                      subject)
+       && ts_tx_audit_account (tx, now, user_id, NULL, actor, "password.set", NULL, error);
   g_free (email);
-  return ts_db_finish (store, db, ok, error);
+  return ts_tx_finish (tx, ok, error);
 }
 
 gboolean
@@ -165,23 +176,22 @@ ts_store_web_change_password (TsStore *store, const char *user_id, const char *o
   /* A wrong current password counts as a failed sign-in of the account, as
    * in ts_store_web_login(): a stolen session cookie must not become an
    * unlimited password oracle. */
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
   g_autofree char *email = NULL, *old_hash = NULL, *subject = NULL;
   gint64 retry_after = 0;
-  gboolean ok
-      = ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
+  gboolean ok = ts_tx_str (tx, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id);
   if (ok && email == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no user %s", user_id);
       ok = FALSE;
     }
   ok = ok && (subject = ts_web_account_subject (email)) != NULL
-       && ts_web_count_attempt (db, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error)
-       && ts_query_str (db, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
-                        "s", user_id);
-  if (!ts_db_finish (store, db, ok, error))
+       && ts_web_count_attempt (tx, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error)
+       && ts_tx_str (tx, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?", "s",
+                     user_id);
+  if (!ts_tx_finish (tx, ok, error))
     return FALSE;
   if (retry_after > 0)
     {
@@ -224,29 +234,29 @@ ts_store_web_login (TsStore *store, const char *email, const char *password, con
   g_autofree char *client = g_strconcat ("address:", address != NULL ? address : "-", NULL);
 
   /* 1. Count the attempt (both subjects) and read the hash. */
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   g_autofree char *user_id = NULL, *hash = NULL;
   gboolean ok
-      = ts_web_count_attempt (db, client, TS_WEB_FAIL_MAX_ADDRESS, now, retry_after, error)
+      = ts_web_count_attempt (tx, client, TS_WEB_FAIL_MAX_ADDRESS, now, retry_after, error)
         && (*retry_after > 0
-            || ts_web_count_attempt (db, account, TS_WEB_FAIL_MAX_ACCOUNT, now, retry_after, error))
-        && ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email)
-        && ts_query_str (db, error, &hash, "SELECT hash FROM web_passwords WHERE user_id = ?", "s",
-                         user_id != NULL ? user_id : "");
+            || ts_web_count_attempt (tx, account, TS_WEB_FAIL_MAX_ACCOUNT, now, retry_after, error))
+        && ts_tx_str (tx, error, &user_id, ts_tx_sql (tx, TS_SQL_USER_BY_EMAIL), "s", email)
+        && ts_tx_str (tx, error, &hash, "SELECT hash FROM web_passwords WHERE user_id = ?", "s",
+                      user_id != NULL ? user_id : "");
   if (ok && *retry_after > 0)
     {
       /* Nothing was counted by the limited subject, but the other one may
        * have been: roll back so a refused attempt counts nowhere. */
-      ts_db_finish (store, db, FALSE, NULL);
+      ts_tx_finish (tx, FALSE, NULL);
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
                    "too many failed sign-ins for this account or from this address: try again "
                    "in %" G_GINT64_FORMAT " seconds",
                    *retry_after);
       return NULL;
     }
-  if (!ts_db_finish (store, db, ok, error))
+  if (!ts_tx_finish (tx, ok, error))
     return NULL;
 
   /* 2. The slow check, with no transaction open. */
@@ -259,15 +269,17 @@ ts_store_web_login (TsStore *store, const char *email, const char *password, con
   /* 3. Give the attempt back and open the session. */
   char *token = ts_web_token (TS_WEB_SESSION_PREFIX);
   g_autofree char *token_hash = ts_web_hash_token (token);
-  db = ts_db_begin (store, TRUE, error);
-  ok = db != NULL
-       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
-                   account)
-       && ts_exec (db, error, NULL,
-                   "UPDATE web_login_failures SET count = max (count - 1, 0) WHERE subject = ?",
-                   "s", client)
-       && (*session = ts_web_new_session (db, user_id, token_hash, now, error)) != NULL;
-  if (db == NULL || !ts_db_finish (store, db, ok, error))
+  tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  ok = tx != NULL
+       && ts_tx_exec (tx, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                      account)
+       && ts_tx_exec (
+           tx, error, NULL,
+           "UPDATE web_login_failures SET count = CASE WHEN count > 0 THEN count - 1 ELSE 0 END"
+           " WHERE subject = ?",
+           "s", client)
+       && (*session = ts_web_new_session (tx, user_id, token_hash, now, error)) != NULL;
+  if (tx == NULL || !ts_tx_finish (tx, ok, error))
     {
       g_clear_pointer (session, ts_web_session_free);
       sodium_memzero (token, strlen (token));
@@ -286,28 +298,25 @@ ts_store_web_session (TsStore *store, const char *token, gint64 now, GError **er
       return NULL;
     }
   g_autofree char *hash = ts_web_hash_token (token);
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return NULL;
   TsWebSession *s = NULL;
-  sqlite3_stmt *stmt
-      = ts_stmt (db, error,
-                 "SELECT s.user_id, u.email, s.csrf, s.expires_at FROM web_sessions s"
-                 " JOIN users u ON u.id = s.user_id WHERE s.hash = ?",
-                 "s", hash);
-  gboolean ok = stmt != NULL;
-  int rc = ok ? ts_step (db, stmt, error) : -1;
-  ok = rc != -1;
-  if (rc == SQLITE_ROW)
+  TsRows *rows = ts_tx_rows (tx, error,
+                             "SELECT s.user_id, u.email, s.csrf, s.expires_at FROM web_sessions s"
+                             " JOIN users u ON u.id = s.user_id WHERE s.hash = ?",
+                             "s", hash);
+  gboolean ok = rows != NULL;
+  if (ok && ts_rows_next (rows, error))
     {
       s = g_new0 (TsWebSession, 1);
-      s->user_id = ts_col_strdup (stmt, 0);
-      s->email = ts_col_strdup (stmt, 1);
-      s->csrf = ts_col_strdup (stmt, 2);
-      s->expires_at = sqlite3_column_int64 (stmt, 3);
+      s->user_id = ts_rows_strdup (rows, 0);
+      s->email = ts_rows_strdup (rows, 1);
+      s->csrf = ts_rows_strdup (rows, 2);
+      s->expires_at = ts_rows_int (rows, 3);
     }
-  if (stmt != NULL)
-    sqlite3_finalize (stmt);
+  ok = ok && ts_rows_ok (rows);
+  ts_rows_free (rows);
   if (ok && s == NULL)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
@@ -320,7 +329,7 @@ ts_store_web_session (TsStore *store, const char *token, gint64 now, GError **er
                    "your web session has expired: sign in again");
       ok = FALSE;
     }
-  if (!ts_db_finish (store, db, ok, error) || !ok)
+  if (!ts_tx_finish (tx, ok, error) || !ok)
     g_clear_pointer (&s, ts_web_session_free);
   return s;
 }
@@ -331,11 +340,11 @@ ts_store_web_logout (TsStore *store, const char *token, GError **error)
   if (!ts_web_token_valid (token, TS_WEB_SESSION_PREFIX))
     return TRUE; /* nothing to end */
   g_autofree char *hash = ts_web_hash_token (token);
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return FALSE;
-  gboolean ok = ts_exec (db, error, NULL, "DELETE FROM web_sessions WHERE hash = ?", "s", hash);
-  return ts_db_finish (store, db, ok, error);
+  gboolean ok = ts_tx_exec (tx, error, NULL, "DELETE FROM web_sessions WHERE hash = ?", "s", hash);
+  return ts_tx_finish (tx, ok, error);
 }
 
 char *
@@ -350,31 +359,32 @@ ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, cons
                    "invalid role: owner, admin or member");
       return NULL;
     }
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   TsRole actor_role = TS_ROLE_MEMBER;
   g_autofree char *user_id = NULL;
   gint64 old_role = -1;
   gboolean found = FALSE;
-  gboolean ok = ts_require_admin (db, actor, org_id, &actor_role, error);
+  gboolean ok = ts_tx_require_admin (tx, actor, org_id, &actor_role, error);
   if (ok && actor_role != TS_ROLE_OWNER)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
                    "only an owner of organization %s may invite members", org_id);
       ok = FALSE;
     }
-  ok = ok && ts_query_str (db, error, &user_id, "SELECT id FROM users WHERE email = ?", "s", email);
+  ok = ok && ts_tx_str (tx, error, &user_id, ts_tx_sql (tx, TS_SQL_USER_BY_EMAIL), "s", email);
   if (ok && user_id == NULL)
     {
       user_id = ts_new_id ();
-      ok = ts_exec (db, error, NULL, "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)",
-                    "ssi", user_id, email, now);
+      ok = ts_tx_exec (tx, error, NULL,
+                       "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)", "ssi", user_id,
+                       email, now);
     }
   ok = ok
-       && ts_query_int (db, error, &old_role, &found,
-                        "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss", org_id,
-                        user_id);
+       && ts_tx_int (tx, error, &old_role, &found,
+                     "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss", org_id,
+                     user_id);
   if (ok && found && old_role == TS_ROLE_OWNER && role != TS_ROLE_OWNER)
     {
       /* Demoting an owner goes through the members endpoint and its
@@ -390,14 +400,14 @@ ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, cons
   char *token = ts_web_token (TS_WEB_INVITE_PREFIX);
   g_autofree char *hash = ts_web_hash_token (token);
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO web_invites (hash, user_id, org_id, role, created_by, created_at,"
-                   " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   "sssisii", hash, user_id, org_id, (gint64) role, actor, now,
-                   now + TS_WEB_INVITE_SECONDS)
-       && ts_audit (db, now, org_id, actor, "member.invite", user_id, ts_role_to_string (role),
-                    error);
-  if (!ts_db_finish (store, db, ok, error))
+       && ts_tx_exec (
+           tx, error, NULL,
+           "INSERT INTO web_invites (hash, user_id, org_id, role, created_by, created_at,"
+           " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+           "sssisii", hash, user_id, org_id, (gint64) role, actor, now, now + TS_WEB_INVITE_SECONDS)
+       && ts_tx_audit (tx, now, org_id, actor, "member.invite", user_id, ts_role_to_string (role),
+                       error);
+  if (!ts_tx_finish (tx, ok, error))
     {
       sodium_memzero (token, strlen (token));
       g_clear_pointer (&token, g_free);
@@ -410,22 +420,25 @@ ts_store_web_invite (TsStore *store, const char *actor, const char *org_id, cons
 /* The invitation hashed @hash if it can still be used: its user, org and
  * role; else AUTH. */
 static gboolean
-ts_web_load_invite (sqlite3 *db, const char *hash, gint64 now, char **user_id, char **org_id,
-                    gint64 *role, GError **error)
+ts_web_load_invite (TsTx *tx, const char *hash, gint64 now, gboolean lock, char **user_id,
+                    char **org_id, gint64 *role, GError **error)
 {
   gint64 expires = 0, used = 0;
+  gboolean found = FALSE;
   gboolean ok
-      = ts_query_str (db, error, user_id, "SELECT user_id FROM web_invites WHERE hash = ?", "s",
+      = ts_tx_int (tx, error, &used, &found,
+                   lock && ts_tx_row_locks (tx)
+                       ? "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ? FOR UPDATE"
+                       : "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ?",
+                   "s", hash)
+        && ts_tx_str (tx, error, user_id, "SELECT user_id FROM web_invites WHERE hash = ?", "s",
                       hash)
-        && ts_query_str (db, error, org_id, "SELECT org_id FROM web_invites WHERE hash = ?", "s",
-                         hash)
-        && ts_query_int (db, error, role, NULL,
-                         "SELECT coalesce (role, -1) FROM web_invites WHERE hash = ?", "s", hash)
-        && ts_query_int (db, error, &expires, NULL,
-                         "SELECT expires_at FROM web_invites WHERE hash = ?", "s", hash)
-        && ts_query_int (db, error, &used, NULL,
-                         "SELECT coalesce (used_at, 0) FROM web_invites WHERE hash = ?", "s", hash);
-  if (ok && (*user_id == NULL || used > 0 || expires <= now || *role < 0))
+        && ts_tx_str (tx, error, org_id, "SELECT org_id FROM web_invites WHERE hash = ?", "s", hash)
+        && ts_tx_int (tx, error, role, NULL,
+                      "SELECT coalesce (role, -1) FROM web_invites WHERE hash = ?", "s", hash)
+        && ts_tx_int (tx, error, &expires, NULL,
+                      "SELECT expires_at FROM web_invites WHERE hash = ?", "s", hash);
+  if (ok && (!found || *user_id == NULL || used > 0 || expires <= now || *role < 0))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH,
                    "this invitation is unknown, already used or expired: ask your organization's "
@@ -459,23 +472,23 @@ ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char
   /* 1. Whose account is it? One that someone holds proves it is theirs
    * with its current password: the attempt is counted first, as a
    * sign-in's. */
-  sqlite3 *db = ts_db_begin (store, TRUE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
     return NULL;
   g_autofree char *user_id = NULL, *org_id = NULL, *email = NULL, *old_hash = NULL;
   g_autofree char *subject = NULL;
   gint64 role = 0, retry_after = 0;
   gboolean held = FALSE;
   gboolean ok
-      = ts_web_load_invite (db, hash, now, &user_id, &org_id, &role, error)
-        && ts_account_held (db, user_id, org_id, &held, error)
-        && ts_query_str (db, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id)
-        && ts_query_str (db, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
-                         "s", user_id);
+      = ts_web_load_invite (tx, hash, now, FALSE, &user_id, &org_id, &role, error)
+        && ts_tx_account_held (tx, user_id, org_id, &held, error)
+        && ts_tx_str (tx, error, &email, "SELECT email FROM users WHERE id = ?", "s", user_id)
+        && ts_tx_str (tx, error, &old_hash, "SELECT hash FROM web_passwords WHERE user_id = ?", "s",
+                      user_id);
   if (ok && held)
     ok = (subject = ts_web_account_subject (email)) != NULL
-         && ts_web_count_attempt (db, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error);
-  if (!ts_db_finish (store, db, ok, error))
+         && ts_web_count_attempt (tx, subject, TS_WEB_FAIL_MAX_ACCOUNT, now, &retry_after, error);
+  if (!ts_tx_finish (tx, ok, error))
     return NULL;
   if (retry_after > 0)
     {
@@ -509,11 +522,12 @@ ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char
   gint64 again_role = 0;
   gboolean again_held = FALSE;
   const char *role_name = ts_role_to_string ((TsRole) role);
-  db = ts_db_begin (store, TRUE, error);
-  ok = db != NULL && ts_web_load_invite (db, hash, now, &again_user, &again_org, &again_role, error)
-       && ts_account_held (db, user_id, org_id, &again_held, error)
-       && ts_query_str (db, error, &again_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
-                        "s", user_id);
+  tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  ok = tx != NULL
+       && ts_web_load_invite (tx, hash, now, TRUE, &again_user, &again_org, &again_role, error)
+       && ts_tx_account_held (tx, user_id, org_id, &again_held, error)
+       && ts_tx_str (tx, error, &again_hash, "SELECT hash FROM web_passwords WHERE user_id = ?",
+                     "s", user_id);
   if (ok && (again_held != held || g_strcmp0 (again_hash, old_hash) != 0))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
@@ -521,24 +535,26 @@ ts_store_web_accept_invite (TsStore *store, const char *invite_token, const char
       ok = FALSE;
     }
   ok = ok
-       && ts_exec (db, error, NULL,
-                   "UPDATE web_invites SET used_at = ? WHERE hash = ? AND used_at IS NULL", "is",
-                   now, hash)
-       && ts_exec (db, error, NULL,
-                   "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
-                   " ON CONFLICT (org_id, user_id) DO UPDATE SET role = max (role, excluded.role)",
-                   "ssi", org_id, user_id, role)
-       && ts_audit_account (db, now, user_id, org_id, user_id, "member.join", role_name, error)
+       && ts_tx_exec (tx, error, NULL,
+                      "UPDATE web_invites SET used_at = ? WHERE hash = ? AND used_at IS NULL", "is",
+                      now, hash)
+       && ts_tx_exec (tx, error, NULL,
+                      "INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)"
+                      " ON CONFLICT (org_id, user_id) DO UPDATE SET role = CASE WHEN excluded.role "
+                      "> members.role"
+                      " THEN excluded.role ELSE members.role END",
+                      "ssi", org_id, user_id, role)
+       && ts_tx_audit_account (tx, now, user_id, org_id, user_id, "member.join", role_name, error)
        && (held
-           || (ts_exec (db, error, NULL,
-                        "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)", "ssi",
-                        user_id, pw_hash, now)
-               && ts_audit_account (db, now, user_id, NULL, user_id, "password.set", "invitation",
-                                    error)))
-       && ts_exec (db, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
-                   subject)
-       && (*session = ts_web_new_session (db, user_id, token_hash, now, error)) != NULL;
-  if (db == NULL || !ts_db_finish (store, db, ok, error))
+           || (ts_tx_exec (tx, error, NULL,
+                           "INSERT INTO web_passwords (user_id, hash, set_at) VALUES (?, ?, ?)",
+                           "ssi", user_id, pw_hash, now)
+               && ts_tx_audit_account (tx, now, user_id, NULL, user_id, "password.set",
+                                       "invitation", error)))
+       && ts_tx_exec (tx, error, NULL, "DELETE FROM web_login_failures WHERE subject = ?", "s",
+                      subject)
+       && (*session = ts_web_new_session (tx, user_id, token_hash, now, error)) != NULL;
+  if (tx == NULL || !ts_tx_finish (tx, ok, error))
     {
       g_clear_pointer (session, ts_web_session_free);
       sodium_memzero (token, strlen (token));
@@ -563,28 +579,26 @@ ts_my_license_free (TsMyLicense *l)
 /* Rows of (org_id, pool_id, product, kind, machine_id, granted_at,
  * started_at, last_heartbeat). */
 static GPtrArray *
-ts_web_my_rows (sqlite3 *db, const char *sql, const char *user_id, gint64 now, GError **error)
+ts_web_my_rows (TsTx *tx, const char *sql, const char *user_id, gint64 now, GError **error)
 {
-  sqlite3_stmt *stmt = ts_stmt (db, error, sql, "si", user_id, now);
-  if (stmt == NULL)
+  g_autoptr (TsRows) rows = ts_tx_rows (tx, error, sql, "si", user_id, now);
+  if (rows == NULL)
     return NULL;
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_my_license_free);
-  int rc;
-  while ((rc = ts_step (db, stmt, error)) == SQLITE_ROW)
+  while (ts_rows_next (rows, error))
     {
       TsMyLicense *l = g_new0 (TsMyLicense, 1);
-      l->org_id = ts_col_strdup (stmt, 0);
-      l->pool_id = ts_col_strdup (stmt, 1);
-      l->product = ts_col_strdup (stmt, 2);
-      l->kind = ts_col_strdup (stmt, 3);
-      l->machine_id = ts_col_strdup (stmt, 4);
-      l->granted_at = sqlite3_column_int64 (stmt, 5);
-      l->started_at = sqlite3_column_int64 (stmt, 6);
-      l->last_heartbeat = sqlite3_column_int64 (stmt, 7);
+      l->org_id = ts_rows_strdup (rows, 0);
+      l->pool_id = ts_rows_strdup (rows, 1);
+      l->product = ts_rows_strdup (rows, 2);
+      l->kind = ts_rows_strdup (rows, 3);
+      l->machine_id = ts_rows_strdup (rows, 4);
+      l->granted_at = ts_rows_int (rows, 5);
+      l->started_at = ts_rows_int (rows, 6);
+      l->last_heartbeat = ts_rows_int (rows, 7);
       g_ptr_array_add (out, l);
     }
-  sqlite3_finalize (stmt);
-  if (rc == -1)
+  if (!ts_rows_ok (rows))
     g_clear_pointer (&out, g_ptr_array_unref);
   return out;
 }
@@ -596,11 +610,11 @@ ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now, GPtrA
   *grants = *sessions = NULL;
   if (!ts_check_id ("user_id", user_id, error))
     return FALSE;
-  sqlite3 *db = ts_db_begin (store, FALSE, error);
-  if (db == NULL)
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
     return FALSE;
   /* Only orgs the user is still a member of: a removed member sees nothing. */
-  *grants = ts_web_my_rows (db,
+  *grants = ts_web_my_rows (tx,
                             "SELECT p.org_id, p.id, p.product, p.kind, NULL, g.granted_at, 0, 0"
                             " FROM grants g JOIN pools p ON p.id = g.pool_id"
                             " JOIN members m ON m.org_id = p.org_id AND m.user_id = g.user_id"
@@ -608,7 +622,7 @@ ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now, GPtrA
                             user_id, now, error);
   if (*grants != NULL)
     *sessions
-        = ts_web_my_rows (db,
+        = ts_web_my_rows (tx,
                           "SELECT p.org_id, p.id, p.product, p.kind, s.machine_id, 0, s.started_at,"
                           " s.last_heartbeat FROM sessions s JOIN pools p ON p.id = s.pool_id"
                           " JOIN members m ON m.org_id = p.org_id AND m.user_id = s.user_id"
@@ -616,7 +630,7 @@ ts_store_web_my_licenses (TsStore *store, const char *user_id, gint64 now, GPtrA
                           " ORDER BY s.started_at",
                           user_id, now, error);
   gboolean ok = *grants != NULL && *sessions != NULL;
-  if (!ts_db_finish (store, db, ok, error) || !ok)
+  if (!ts_tx_finish (tx, ok, error) || !ok)
     {
       g_clear_pointer (grants, g_ptr_array_unref);
       g_clear_pointer (sessions, g_ptr_array_unref);

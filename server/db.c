@@ -1,0 +1,251 @@
+/* tessera-store's database layer (db.h): the engine-neutral half. Each call
+ * goes to the engine of the store (TsTxOps of db-sqlite.c or db-pg.c). */
+#include "db.h"
+
+struct _TsTx
+{
+  const TsTxOps *ops;
+  gpointer store; /* the engine's store */
+  gpointer conn;  /* the engine's transaction */
+  TsTxMode mode;
+};
+
+struct _TsRows
+{
+  TsTx *tx;
+  gpointer cursor;
+  gboolean failed;
+};
+
+TsTx *
+ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
+{
+  const TsTxOps *ops = store->kind == TS_STORE_POSTGRESQL ? &ts_tx_pg_ops : &ts_tx_sqlite_ops;
+  gpointer engine
+      = store->kind == TS_STORE_POSTGRESQL ? (gpointer) store->pg : (gpointer) store->sqlite;
+  gpointer conn = ops->begin (engine, mode, error);
+  if (conn == NULL)
+    return NULL;
+  TsTx *tx = g_new0 (TsTx, 1);
+  tx->ops = ops;
+  tx->store = engine;
+  tx->conn = conn;
+  tx->mode = mode;
+  return tx;
+}
+
+gboolean
+ts_tx_finish (TsTx *tx, gboolean ok, GError **error)
+{
+  ok = tx->ops->finish (tx->store, tx->conn, tx->mode, ok, error);
+  g_free (tx);
+  return ok;
+}
+
+const char *
+ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql)
+{
+  return tx->ops->postgresql ? pg_sql : sqlite_sql;
+}
+
+void
+ts_tx_quota_forget (TsTx *tx)
+{
+  if (tx->ops->quota_forget != NULL)
+    tx->ops->quota_forget (tx->store, tx->conn);
+}
+
+gboolean
+ts_tx_row_locks (TsTx *tx)
+{
+  return tx->ops->row_locks && (tx->mode == TS_TX_WRITE || tx->mode == TS_TX_LEASE);
+}
+
+gboolean
+ts_tx_lock_row (TsTx *tx, const char *table, const char *id, gboolean *found, GError **error)
+{
+  if (found != NULL)
+    *found = FALSE;
+  if (!ts_tx_row_locks (tx))
+    return TRUE;
+  /* FOR NO KEY UPDATE: excludes the other writers of the row but not the
+   * foreign-key checks of rows that merely reference it. */
+  g_autofree char *sql = g_strdup_printf ("SELECT 1 FROM %s WHERE id = ? FOR NO KEY UPDATE", table);
+  gint64 v = 0;
+  return ts_tx_int (tx, error, &v, found, sql, "s", id);
+}
+
+gboolean
+ts_tx_lock_table (TsTx *tx, const char *table, GError **error)
+{
+  if (!ts_tx_row_locks (tx))
+    return TRUE;
+  /* A mode that conflicts with itself but not with readers. */
+  g_autofree char *sql = g_strdup_printf ("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", table);
+  return ts_tx_exec (tx, error, NULL, sql, NULL);
+}
+
+static gboolean
+ts_tx_exec_v (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types,
+              va_list ap)
+{
+  gint64 n = 0;
+  gboolean ok = tx->ops->query (tx->conn, error, FALSE, &n, sql, types, ap) != NULL;
+  if (changes != NULL)
+    *changes = ok ? n : 0;
+  return ok;
+}
+
+gboolean
+ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  gboolean ok = ts_tx_exec_v (tx, error, changes, sql, types, ap);
+  va_end (ap);
+  return ok;
+}
+
+TsRows *
+ts_tx_rows_v (TsTx *tx, GError **error, const char *sql, const char *types, va_list ap)
+{
+  gpointer cursor = tx->ops->query (tx->conn, error, TRUE, NULL, sql, types, ap);
+  if (cursor == NULL)
+    return NULL;
+  TsRows *rows = g_new0 (TsRows, 1);
+  rows->tx = tx;
+  rows->cursor = cursor;
+  return rows;
+}
+
+TsRows *
+ts_tx_rows (TsTx *tx, GError **error, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  TsRows *rows = ts_tx_rows_v (tx, error, sql, types, ap);
+  va_end (ap);
+  return rows;
+}
+
+gboolean
+ts_rows_next (TsRows *rows, GError **error)
+{
+  if (rows->failed)
+    return FALSE;
+  int rc = rows->tx->ops->next (rows->tx->conn, rows->cursor, error);
+  rows->failed = rc < 0;
+  return rc > 0;
+}
+
+gboolean
+ts_rows_ok (TsRows *rows)
+{
+  return !rows->failed;
+}
+
+gint64
+ts_rows_int (TsRows *rows, int col)
+{
+  return rows->tx->ops->int64 (rows->cursor, col);
+}
+
+char *
+ts_rows_strdup (TsRows *rows, int col)
+{
+  return g_strdup (rows->tx->ops->text (rows->cursor, col));
+}
+
+gboolean
+ts_rows_is_null (TsRows *rows, int col)
+{
+  return rows->tx->ops->is_null (rows->cursor, col);
+}
+
+GBytes *
+ts_rows_bytes (TsRows *rows, int col)
+{
+  return rows->tx->ops->bytes (rows->cursor, col);
+}
+
+int
+ts_rows_columns (TsRows *rows)
+{
+  return rows->tx->ops->columns (rows->cursor);
+}
+
+void
+ts_rows_free (TsRows *rows)
+{
+  if (rows == NULL)
+    return;
+  rows->tx->ops->done (rows->tx->conn, rows->cursor);
+  g_free (rows);
+}
+
+gboolean
+ts_tx_int (TsTx *tx, GError **error, gint64 *out, gboolean *found, const char *sql,
+           const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  g_autoptr (TsRows) rows = ts_tx_rows_v (tx, error, sql, types, ap);
+  va_end (ap);
+  *out = 0;
+  if (found != NULL)
+    *found = FALSE;
+  if (rows == NULL)
+    return FALSE;
+  gboolean row = ts_rows_next (rows, error);
+  if (row)
+    *out = ts_rows_int (rows, 0);
+  if (found != NULL)
+    *found = row;
+  return ts_rows_ok (rows);
+}
+
+gboolean
+ts_tx_str (TsTx *tx, GError **error, char **out, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  g_autoptr (TsRows) rows = ts_tx_rows_v (tx, error, sql, types, ap);
+  va_end (ap);
+  *out = NULL;
+  if (rows == NULL)
+    return FALSE;
+  if (ts_rows_next (rows, error))
+    *out = ts_rows_strdup (rows, 0);
+  return ts_rows_ok (rows);
+}
+
+GPtrArray *
+ts_tx_list_rows (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
+                 TsTxRowFunc map, GDestroyNotify free_item, GError **error, const char *sql,
+                 const char *types, ...)
+{
+  TsTx *tx = ts_tx_begin (store, TS_TX_READ, error);
+  if (tx == NULL)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func (free_item);
+  g_autoptr (TsPool) pool = NULL;
+  g_autoptr (TsRows) rows = NULL;
+  gboolean ok
+      = (org_id == NULL || ts_tx_require_admin (tx, actor, org_id, NULL, error))
+        && (pool_id == NULL || (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL);
+  if (ok)
+    {
+      va_list ap;
+      va_start (ap, types);
+      rows = ts_tx_rows_v (tx, error, sql, types, ap);
+      va_end (ap);
+      ok = rows != NULL;
+    }
+  while (ok && ts_rows_next (rows, error))
+    g_ptr_array_add (out, map (rows));
+  ok = ok && ts_rows_ok (rows);
+  g_clear_pointer (&rows, ts_rows_free);
+  if (!ts_tx_finish (tx, ok, error))
+    g_clear_pointer (&out, g_ptr_array_unref);
+  return out;
+}

@@ -1,0 +1,179 @@
+/* tessera-store's database layer: one transaction type over SQLite and
+ * PostgreSQL, so each store operation is written once (issue #17).
+ *
+ * SQL is written once, with '?' placeholders (numbered $1, $2, … for
+ * libpq) and the type letters of ts_stmt(): 's' const char * (NULL binds
+ * NULL), 'i' gint64, 'b' GBytes *. What differs between the engines stays
+ * behind this header: how a write transaction excludes the others (SQLite:
+ * one writer, BEGIN IMMEDIATE, group commit; PostgreSQL: READ COMMITTED
+ * and row locks, see ts_tx_row_locks()), statement caching, and the mapping
+ * of engine errors to TESSERA_ERROR codes (UNAVAILABLE: retry; FAILED). */
+#pragma once
+
+#include "db-engine.h"
+#include "store-common.h"
+
+#include <stdarg.h>
+
+G_BEGIN_DECLS
+
+typedef struct _TsSqliteStore TsSqliteStore;
+typedef struct _TsPgStore TsPgStore;
+
+typedef enum
+{
+  TS_STORE_SQLITE,
+  TS_STORE_POSTGRESQL,
+} TsStoreKind;
+
+/* What ts_store_open() returns: the backend chosen by the location. */
+struct _TsStore
+{
+  TsStoreKind kind;
+  union
+  {
+    TsSqliteStore *sqlite;
+    TsPgStore *pg;
+  };
+};
+
+/* One transaction on one connection, used by one thread. */
+typedef struct _TsTx TsTx;
+/* The rows of one statement, read forward. */
+typedef struct _TsRows TsRows;
+
+TsTx *ts_tx_begin (TsStore *store, TsTxMode mode, GError **error);
+/* Commits if @ok (a failed commit rolls back and sets @error), rolls back
+ * otherwise, and frees @tx. Returns whether it committed. */
+gboolean ts_tx_finish (TsTx *tx, gboolean ok, GError **error);
+/* Whether the other writers are kept out row by row (PostgreSQL, several
+ * server instances): rules that count rows and then insert must lock what
+ * they count (ts_tx_lock_row(), ts_tx_lock_table()). SQLite's writer holds
+ * the whole database for the transaction: FALSE. */
+gboolean ts_tx_row_locks (TsTx *tx);
+/* Locks the row of @table whose primary key "id" is @id until the end of
+ * the transaction, against other writers of it (not against readers nor
+ * foreign-key checks); nothing when !ts_tx_row_locks(). *found (nullable):
+ * whether the row exists (only known when it was locked). */
+gboolean ts_tx_lock_row (TsTx *tx, const char *table, const char *id, gboolean *found,
+                         GError **error);
+/* Makes writers of @table take turns until the end of the transaction
+ * (readers go on); nothing when !ts_tx_row_locks(). @table: a constant. */
+gboolean ts_tx_lock_table (TsTx *tx, const char *table, GError **error);
+
+/* The same statement in each engine's words: only where the dialects
+ * differ and no common form keeps an index in use (TS_SQL_* below). */
+const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
+/* A user by email, whatever its case: SQLite's column is COLLATE NOCASE,
+ * PostgreSQL's unique index is on lower (email). */
+#define TS_SQL_USER_BY_EMAIL                                                                       \
+  "SELECT id FROM users WHERE email = ?", "SELECT id FROM users WHERE lower (email) = lower (?)"
+
+/* This write may put a pool over its quota (a lower quota, one more
+ * offline license): the engine's knowledge of pools within it is dropped
+ * (SQLite keeps some across writes, see ts_quota_known_ok()). */
+void ts_tx_quota_forget (TsTx *tx);
+
+/* Runs a statement to completion; *changes (nullable): rows it changed. */
+gboolean ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types,
+                     ...);
+/* One integer: *found (nullable) FALSE and *out 0 when there is no row. */
+gboolean ts_tx_int (TsTx *tx, GError **error, gint64 *out, gboolean *found, const char *sql,
+                    const char *types, ...);
+/* One string (transfer full), NULL if no row or a NULL value. */
+gboolean ts_tx_str (TsTx *tx, GError **error, char **out, const char *sql, const char *types, ...);
+/* The rows of a query, or NULL with @error. */
+TsRows *ts_tx_rows (TsTx *tx, GError **error, const char *sql, const char *types, ...);
+TsRows *ts_tx_rows_v (TsTx *tx, GError **error, const char *sql, const char *types, va_list ap);
+/* Moves to the next row: TRUE on a row, FALSE at the end or on an error
+ * (then @error is set: check ts_rows_ok() or the error). */
+gboolean ts_rows_next (TsRows *rows, GError **error);
+/* FALSE if ts_rows_next() ended on an error. */
+gboolean ts_rows_ok (TsRows *rows);
+/* Columns of the current row: NULL values read NULL and 0. */
+gint64 ts_rows_int (TsRows *rows, int col);
+char *ts_rows_strdup (TsRows *rows, int col);
+gboolean ts_rows_is_null (TsRows *rows, int col);
+/* A blob column (transfer full), NULL for NULL. */
+GBytes *ts_rows_bytes (TsRows *rows, int col);
+int ts_rows_columns (TsRows *rows);
+void ts_rows_free (TsRows *rows);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsRows, ts_rows_free)
+
+/* A new item from the current row (the caller's SELECT columns). */
+typedef gpointer (*TsTxRowFunc) (TsRows *rows);
+/* The shape of every listing: in one read transaction, @actor must be owner
+ * or admin of @org_id (not checked when @org_id is NULL), @pool_id a pool of
+ * @org_id (not checked when NULL), then each row of @sql becomes an item by
+ * @map. Returns (transfer full) the items, freed by @free_item; NULL with
+ * @error. */
+GPtrArray *ts_tx_list_rows (TsStore *store, const char *actor, const char *org_id,
+                            const char *pool_id, TsTxRowFunc map, GDestroyNotify free_item,
+                            GError **error, const char *sql, const char *types, ...);
+
+/* ---- rules over the layer, once for both engines (store-rules.c) ---- */
+
+gboolean ts_tx_audit (TsTx *tx, gint64 now, const char *org_id, const char *actor,
+                      const char *action, const char *target, const char *detail, GError **error);
+/* A change to the account @user_id (its password, a membership, a role),
+ * audited in @org_id (nullable: where it happened) and in every other
+ * organization the account belongs to, whose log says "in ORG: DETAIL";
+ * with no organization at all, once outside any. */
+gboolean ts_tx_audit_account (TsTx *tx, gint64 now, const char *user_id, const char *org_id,
+                              const char *actor, const char *action, const char *detail,
+                              GError **error);
+/* *held: whether someone already holds the account @user_id outside
+ * @org_id: it has a web password, an API key, or a membership of another
+ * organization. Only an account nobody holds may be joined to @org_id or
+ * given a password without its holder's consent. */
+gboolean ts_tx_account_held (TsTx *tx, const char *user_id, const char *org_id, gboolean *held,
+                             GError **error);
+/* @actor NULL: trusted (the org must exist, else NOT_FOUND). Otherwise
+ * @actor must be owner or admin of @org_id (else PERMISSION_DENIED); the
+ * role goes to *role (nullable; OWNER for NULL). In a write, the
+ * organization's row is locked first (ts_tx_lock_row()): administrative
+ * changes of one organization run one after the other on every instance,
+ * as the "last owner" rule needs (it counts owners, then changes one). */
+gboolean ts_tx_require_admin (TsTx *tx, const char *actor, const char *org_id, TsRole *role,
+                              GError **error);
+/* The pool @pool_id if it belongs to @org_id, else NOT_FOUND; in a write
+ * its row is locked (every rule that counts the seats of a pool runs under
+ * that lock, so the count and the insert it allows are one step). */
+TsPool *ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error);
+TsPool *ts_tx_pool_from_row (TsRows *rows); /* columns of TS_POOL_COLUMNS */
+/* Seats taken by unexpired offline licenses of @pool_id. */
+gboolean ts_tx_count_offline (TsTx *tx, const char *pool_id, gint64 now, gint64 *out,
+                              GError **error);
+/* Active sessions (not ended, lease running) of @pool_id. */
+gboolean ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64 *out,
+                               GError **error);
+
+/* ---- sessions (store-rules.c) ---- */
+
+#define TS_SESSION_SELECT                                                                          \
+  "SELECT s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"         \
+  " s.started_at, s.last_heartbeat, s.lease_expires_at, p.subscription_end, s.ended_at,"           \
+  " s.end_code, s.end_reason, p.quota FROM sessions s JOIN pools p ON p.id = s.pool_id "
+
+/* The first 12 columns of TS_SESSION_SELECT. */
+gpointer ts_tx_session_from_row (TsRows *rows);
+
+typedef struct
+{
+  TsSession *session;
+  gboolean ended;
+  TesseraError end_code;
+  char *end_reason;
+} TsSessionRow;
+
+void ts_tx_session_row_clear (TsSessionRow *row);
+/* One session by TS_SESSION_SELECT @where (one to three string parameters,
+ * the unused ones NULL); *found FALSE if none. In a write with row locks,
+ * the session's row stays locked: a heartbeat and a reaper (of another
+ * instance) never both act on it; the reaper skips it. */
+gboolean ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error,
+                             const char *where, const char *a, const char *b, const char *c);
+gboolean ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
+                            const char *reason, GError **error);
+
+G_END_DECLS

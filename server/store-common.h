@@ -1,0 +1,75 @@
+/* tessera-store internals that do not depend on the engine: input limits
+ * and checks, ids, offline signing, web sign-in helpers (not installed). */
+#pragma once
+
+#include "store.h"
+
+G_BEGIN_DECLS
+
+/* Input limits of docs/protocol.md (lease: 5 s to one day). */
+#define TS_LEASE_MIN 5
+#define TS_LEASE_MAX 86400
+#define TS_QUOTA_MAX 1000000
+#define TS_OFFLINE_VALIDITY TESSERA_LICFILE_MAX_VALIDITY
+
+#define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end, match_policy"
+
+char *ts_new_id (void);
+gboolean ts_check_product (const char *product, GError **error);
+/* ts_store_fill_machine_changes() on an audit log already read (newest first). */
+void ts_machines_add_changes (GPtrArray *audit, const char *pool_id, GPtrArray *machines);
+/* The machine an offline license is for: *@machine_id, or @request's ID
+ * (then *@machine_id must be NULL or the same), checked. */
+gboolean ts_check_offline_machine (const char **machine_id, TesseraFingerprint *request,
+                                   GError **error);
+/* tessera_licfile_sign(), or with a @request (nullable)
+ * tessera_licfile_sign_for_request() under @match_policy. */
+GBytes *ts_sign_offline (TesseraSigningKey *key, const TesseraLicfileInfo *info,
+                         TesseraFingerprint *request, const char *match_policy, GError **error);
+/* A machine not registered in a pool, reporting @components (checked:
+ * ts_body_components()): is it one of @registered (pairs of machine ID and
+ * its stored components, of the same user) by @policy
+ * (tessera_machine_match_new_for_digests())? Returns (transfer full) that
+ * machine's ID and *@detail, the audit detail with one "%s" for the new ID
+ * to fill in, or NULL. */
+char *ts_recognize_machine (const char *policy, GPtrArray *registered, const char *machine_id,
+                            const char *components, char **detail);
+gboolean ts_check_machine_id (const char *machine_id, GError **error);
+gboolean ts_check_org_id (const char *org_id, GError **error);
+gboolean ts_check_email (const char *email, GError **error);
+gboolean ts_check_id (const char *what, const char *id, GError **error);
+/* A lease the protocol allows (TS_LEASE_MIN to TS_LEASE_MAX seconds). */
+gboolean ts_check_lease (gint64 lease_seconds, GError **error);
+/* An activation's nonce: 8 to 64 of A-Z a-z 0-9 - _ (docs/protocol.md). */
+gboolean ts_check_nonce (const char *nonce, GError **error);
+
+/* ---- web sign-in, both backends (store-web-common.c) ---- */
+
+/* A new random token: @prefix and 43 base64url characters. */
+char *ts_web_token (const char *prefix);
+gboolean ts_web_token_valid (const char *token, const char *prefix);
+/* What the database keeps of a token: its SHA-256, hex. */
+char *ts_web_hash_token (const char *token);
+/* A password the rules accept, or FALSE with TESSERA_ERROR_INVALID_ARGUMENT. */
+gboolean ts_web_check_password (const char *password, GError **error);
+/* Argon2id hash string of @password, or NULL with @error. */
+char *ts_web_hash_password (const char *password, GError **error);
+/* A hash to verify against when the account does not exist (same time). */
+const char *ts_web_dummy_hash (void);
+gboolean ts_web_verify (const char *hash, const char *password);
+/* The rate-limit subject of an account ("account:" + lowercase email). */
+char *ts_web_account_subject (const char *email);
+
+/* One of the few Argon2id slots of the process (TS_WEB_HASH_SLOTS): every
+ * password hash or check runs holding one, so a sign-in flood costs at most
+ * that many times 64 MiB and that many cores, and the licensing API keeps
+ * the rest of the worker threads. Up to TS_WEB_HASH_QUEUE callers wait for
+ * a slot; past that the caller gets UNAVAILABLE at once ("busy, try again").
+ * Use as: g_auto (TsWebHashSlot) slot = 0; if (!ts_web_hash_enter (&slot,
+ * error)) ...; the slot is given back when it goes out of scope. */
+typedef int TsWebHashSlot;
+gboolean ts_web_hash_enter (TsWebHashSlot *slot, GError **error);
+void ts_web_hash_leave (TsWebHashSlot slot);
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (TsWebHashSlot, ts_web_hash_leave, 0)
+
+G_END_DECLS

@@ -1,0 +1,242 @@
+/* tessera-store: the rules every operation shares (the audit trail, the
+ * admin check, loading a pool), once for both engines, over db.h. */
+#include "db.h"
+
+gboolean
+ts_tx_audit (TsTx *tx, gint64 now, const char *org_id, const char *actor, const char *action,
+             const char *target, const char *detail, GError **error)
+{
+  return ts_tx_exec (tx, error, NULL,
+                     "INSERT INTO audit (at, org_id, actor, action, target, detail)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     "isssss", now, org_id, actor != NULL ? actor : "tessera-admin", action, target,
+                     detail);
+}
+
+/* "org_id <> ?" that a NULL parameter never fails (members.org_id is NOT
+ * NULL): SQLite before 3.39 has no IS DISTINCT FROM, PostgreSQL no IS NOT
+ * between values. */
+#define TS_OTHER_ORG "coalesce (org_id <> ?, TRUE)"
+
+gboolean
+ts_tx_audit_account (TsTx *tx, gint64 now, const char *user_id, const char *org_id,
+                     const char *actor, const char *action, const char *detail, GError **error)
+{
+  g_autofree char *elsewhere
+      = org_id != NULL ? g_strdup_printf ("in %s: %s", org_id, detail != NULL ? detail : "")
+                       : g_strdup (detail);
+  gint64 rows = 0;
+  if (!ts_tx_exec (tx, error, &rows,
+                   "INSERT INTO audit (at, org_id, actor, action, target, detail)"
+                   " SELECT ?, org_id, ?, ?, ?, ? FROM members"
+                   " WHERE user_id = ? AND " TS_OTHER_ORG " ORDER BY org_id",
+                   "issssss", now, actor != NULL ? actor : "tessera-admin", action, user_id,
+                   elsewhere, user_id, org_id))
+    return FALSE;
+  if (org_id == NULL && rows > 0)
+    return TRUE;
+  return ts_tx_audit (tx, now, org_id, actor, action, user_id, detail, error);
+}
+
+gboolean
+ts_tx_account_held (TsTx *tx, const char *user_id, const char *org_id, gboolean *held,
+                    GError **error)
+{
+  gint64 v = 0;
+  if (!ts_tx_int (tx, error, &v, NULL,
+                  "SELECT CASE WHEN EXISTS (SELECT 1 FROM web_passwords WHERE user_id = ?)"
+                  " OR EXISTS (SELECT 1 FROM api_keys WHERE user_id = ?)"
+                  " OR EXISTS (SELECT 1 FROM members WHERE user_id = ? AND " TS_OTHER_ORG ")"
+                  " THEN 1 ELSE 0 END",
+                  "ssss", user_id, user_id, user_id, org_id))
+    return FALSE;
+  *held = v != 0;
+  return TRUE;
+}
+
+gboolean
+ts_tx_require_admin (TsTx *tx, const char *actor, const char *org_id, TsRole *role, GError **error)
+{
+  if (!ts_check_org_id (org_id, error))
+    return FALSE;
+  gint64 v = 0;
+  gboolean found = FALSE;
+  if (!ts_tx_lock_row (tx, "orgs", org_id, &found, error))
+    return FALSE;
+  if (actor == NULL)
+    {
+      if (!ts_tx_row_locks (tx)
+          && !ts_tx_int (tx, error, &v, &found, "SELECT 1 FROM orgs WHERE id = ?", "s", org_id))
+        return FALSE;
+      if (!found)
+        {
+          g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "no organization %s", org_id);
+          return FALSE;
+        }
+      if (role != NULL)
+        *role = TS_ROLE_OWNER;
+      return TRUE;
+    }
+  if (!ts_tx_int (tx, error, &v, &found,
+                  "SELECT role FROM members WHERE org_id = ? AND user_id = ?", "ss", org_id, actor))
+    return FALSE;
+  if (!found)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "you are not a member of organization %s", org_id);
+      return FALSE;
+    }
+  if (v != TS_ROLE_OWNER && v != TS_ROLE_ADMIN)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                   "only an owner or admin of organization %s may do this", org_id);
+      return FALSE;
+    }
+  if (role != NULL)
+    *role = (TsRole) v;
+  return TRUE;
+}
+
+TsPool *
+ts_tx_pool_from_row (TsRows *rows)
+{
+  TsPool *p = g_new0 (TsPool, 1);
+  p->id = ts_rows_strdup (rows, 0);
+  p->org_id = ts_rows_strdup (rows, 1);
+  p->product = ts_rows_strdup (rows, 2);
+  p->kind = ts_rows_strdup (rows, 3);
+  p->billing = ts_rows_strdup (rows, 4);
+  p->quota = ts_rows_int (rows, 5);
+  p->subscription_end = ts_rows_int (rows, 6);
+  p->match_policy = ts_rows_strdup (rows, 7);
+  return p;
+}
+
+TsPool *
+ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error)
+{
+  if (pool_id == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT, "pool_id is missing");
+      return NULL;
+    }
+  /* FOR NO KEY UPDATE: see ts_tx_lock_row(). */
+  g_autoptr (TsRows) rows
+      = ts_tx_rows (tx, error,
+                    ts_tx_row_locks (tx) ? "SELECT " TS_POOL_COLUMNS " FROM pools"
+                                           " WHERE id = ? AND org_id = ? FOR NO KEY UPDATE"
+                                         : "SELECT " TS_POOL_COLUMNS " FROM pools"
+                                           " WHERE id = ? AND org_id = ?",
+                    "ss", pool_id, org_id);
+  if (rows == NULL)
+    return NULL;
+  if (ts_rows_next (rows, error))
+    return ts_tx_pool_from_row (rows);
+  if (ts_rows_ok (rows))
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "organization %s has no pool %s",
+                 org_id, pool_id);
+  return NULL;
+}
+
+gboolean
+ts_tx_count_offline (TsTx *tx, const char *pool_id, gint64 now, gint64 *out, GError **error)
+{
+  return ts_tx_int (tx, error, out, NULL,
+                    "SELECT count(*) FROM offline WHERE pool_id = ? AND expires_at > ?", "si",
+                    pool_id, now);
+}
+
+gboolean
+ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64 *out, GError **error)
+{
+  return ts_tx_int (tx, error, out, NULL,
+                    "SELECT count(*) FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
+                    " AND lease_expires_at > ?",
+                    "si", pool_id, now);
+}
+
+/* ---- sessions ---- */
+
+gpointer
+ts_tx_session_from_row (TsRows *rows)
+{
+  TsSession *s = g_new0 (TsSession, 1);
+  s->id = ts_rows_strdup (rows, 0);
+  s->org_id = ts_rows_strdup (rows, 1);
+  s->pool_id = ts_rows_strdup (rows, 2);
+  s->product = ts_rows_strdup (rows, 3);
+  s->kind = ts_rows_strdup (rows, 4);
+  s->user_id = ts_rows_strdup (rows, 5);
+  s->machine_id = ts_rows_strdup (rows, 6);
+  s->nonce = ts_rows_strdup (rows, 7);
+  s->started_at = ts_rows_int (rows, 8);
+  s->last_heartbeat = ts_rows_int (rows, 9);
+  s->lease_expires_at = ts_rows_int (rows, 10);
+  s->subscription_end = ts_rows_int (rows, 11);
+  return s;
+}
+
+void
+ts_tx_session_row_clear (TsSessionRow *row)
+{
+  g_clear_pointer (&row->session, ts_session_free);
+  g_clear_pointer (&row->end_reason, g_free);
+}
+
+gboolean
+ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error, const char *where,
+                    const char *a, const char *b, const char *c)
+{
+  g_autofree char *sql = g_strconcat (TS_SESSION_SELECT, where,
+                                      ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
+  g_autoptr (TsRows) rows = c != NULL   ? ts_tx_rows (tx, error, sql, "sss", a, b, c)
+                            : b != NULL ? ts_tx_rows (tx, error, sql, "ss", a, b)
+                                        : ts_tx_rows (tx, error, sql, "s", a);
+  *found = FALSE;
+  if (rows == NULL)
+    return FALSE;
+  if (ts_rows_next (rows, error))
+    {
+      *found = TRUE;
+      row->session = ts_tx_session_from_row (rows);
+      row->ended = !ts_rows_is_null (rows, 12);
+      row->end_code = (TesseraError) ts_rows_int (rows, 13);
+      row->end_reason = ts_rows_strdup (rows, 14);
+    }
+  return ts_rows_ok (rows);
+}
+
+gboolean
+ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
+                   const char *reason, GError **error)
+{
+  return ts_tx_exec (tx, error, NULL,
+                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                     " WHERE id = ? AND ended_at IS NULL",
+                     "iiss", now, (gint64) code, reason, session_id);
+}
+
+/* ---- audit ---- */
+
+static gpointer
+ts_audit_from_row (TsRows *rows)
+{
+  TsAudit *a = g_new0 (TsAudit, 1);
+  a->at = ts_rows_int (rows, 0);
+  a->actor = ts_rows_strdup (rows, 1);
+  a->action = ts_rows_strdup (rows, 2);
+  a->target = ts_rows_strdup (rows, 3);
+  a->detail = ts_rows_strdup (rows, 4);
+  return a;
+}
+
+GPtrArray *
+ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
+                     GError **error)
+{
+  return ts_tx_list_rows (store, actor, org_id, NULL, ts_audit_from_row,
+                          (GDestroyNotify) ts_audit_free, error,
+                          "SELECT at, actor, action, target, detail FROM audit"
+                          " WHERE org_id = ? ORDER BY seq DESC LIMIT ?",
+                          "si", org_id, (gint64) (limit > 0 ? limit : 1000));
+}
