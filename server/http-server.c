@@ -23,11 +23,14 @@ typedef struct
 } TsRoute;
 
 static void ts_handle_health (TsRequest *req);
+static void ts_handle_ready (TsRequest *req);
 static void ts_handle_public_key (TsRequest *req);
 
-/* health and public-key need no authentication. */
+/* health, ready and public-key need no authentication (a load balancer
+ * checks them). */
 static const TsRoute ts_routes[] = {
   { "GET", "health", FALSE, ts_handle_health, FALSE },
+  { "GET", "ready", FALSE, ts_handle_ready, FALSE },
   { "GET", "public-key", FALSE, ts_handle_public_key, FALSE },
   { "GET", "me", FALSE, ts_handle_me, FALSE },
   { "POST", "activate", TRUE, ts_handle_activate, FALSE },
@@ -260,6 +263,26 @@ ts_handle_health (TsRequest *req)
   ts_reply_json (req, SOUP_STATUS_OK, ts_json_object ("status", 's', "ok", NULL));
 }
 
+/* Liveness (health) stays without the database; readiness writes to it. */
+static void
+ts_handle_ready (TsRequest *req)
+{
+  GError *error = NULL;
+  g_autofree char *detail = NULL;
+  if (ts_store_check_writable (req->server->store, &detail, &error))
+    ts_reply_json (req, SOUP_STATUS_OK, ts_json_object ("status", 's', "ready", NULL));
+  else
+    {
+      /* The full story for the administrator; the caller (a load balancer,
+       * unauthenticated) gets only its kind. */
+      ts_log (TS_LOG_WARNING, "not ready: %s", detail);
+      ts_reply_json (
+          req, SOUP_STATUS_SERVICE_UNAVAILABLE,
+          ts_json_object ("status", 's', "unavailable", "reason", 's', error->message, NULL));
+      g_error_free (error);
+    }
+}
+
 static void
 ts_handle_public_key (TsRequest *req)
 {
@@ -272,6 +295,11 @@ void
 ts_request_run (TsRequest *req)
 {
   GError *error = NULL;
+  if (req->handler == ts_handle_ready)
+    {
+      req->handler (req);
+      return;
+    }
   /* No Bearer key: a session cookie, or a route that needs no credentials. */
   if (req->api_key == NULL && !ts_web_authenticate (req))
     return;
@@ -617,10 +645,13 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
     }
 
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
-  const char *auth = soup_message_headers_get_one (hdrs, "Authorization");
+  /* ready needs no credentials either, but runs on a worker: its write may
+   * wait for the disk or for PostgreSQL. */
+  gboolean open_route = req->handler == ts_handle_ready;
+  const char *auth = open_route ? NULL : soup_message_headers_get_one (hdrs, "Authorization");
   gboolean bearer
       = auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0 && auth[7] != '\0';
-  if (!ts_web_prepare (req, bearer) && !bearer)
+  if (!open_route && !ts_web_prepare (req, bearer) && !bearer)
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "WWW-Authenticate", "Bearer");

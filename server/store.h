@@ -318,6 +318,14 @@ GPtrArray *ts_store_list_offline (TsStore *store, const char *actor, const char 
 TsOffline *ts_store_get_offline (TsStore *store, const char *actor, const char *org_id,
                                  const char *pool_id, const char *offline_id, GError **error);
 
+/* ---- readiness (store-ready.c) ---- */
+
+/* Whether the database takes a write now: a row inserted and deleted in a
+ * write transaction, committed. When not: UNAVAILABLE with what to do (disk
+ * full, read-only, PostgreSQL unreachable; no location in it), and the
+ * engine's own message in *detail (nullable; for the log). */
+gboolean ts_store_check_writable (TsStore *store, char **detail, GError **error);
+
 /* ---- audit ---- */
 
 GPtrArray *ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guint limit,
