@@ -405,8 +405,9 @@ static JsonNode *
 ts_audit_json (gconstpointer item)
 {
   const TsAudit *a = item;
-  return ts_json_object ("at", 'i', a->at, "actor", 's', a->actor, "action", 's', a->action,
-                         "target", 's', a->target, "detail", 's', a->detail, NULL);
+  return ts_json_object ("at", 'i', a->at, "actor", 's', a->actor, "actor_email", 's',
+                         a->actor_email, "action", 's', a->action, "target", 's', a->target,
+                         "target_email", 's', a->target_email, "detail", 's', a->detail, NULL);
 }
 
 void

@@ -255,6 +255,8 @@ ts_audit_free (TsAudit *a)
   g_free (a->action);
   g_free (a->target);
   g_free (a->detail);
+  g_free (a->actor_email);
+  g_free (a->target_email);
   g_free (a);
 }
 

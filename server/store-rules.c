@@ -227,6 +227,8 @@ ts_audit_from_row (TsRows *rows)
   a->action = ts_rows_strdup (rows, 2);
   a->target = ts_rows_strdup (rows, 3);
   a->detail = ts_rows_strdup (rows, 4);
+  a->actor_email = ts_rows_strdup (rows, 5);
+  a->target_email = ts_rows_strdup (rows, 6);
   return a;
 }
 
@@ -236,7 +238,9 @@ ts_store_list_audit (TsStore *store, const char *actor, const char *org_id, guin
 {
   return ts_tx_list_rows (store, actor, org_id, NULL, ts_audit_from_row,
                           (GDestroyNotify) ts_audit_free, error,
-                          "SELECT at, actor, action, target, detail FROM audit"
-                          " WHERE org_id = ? ORDER BY seq DESC LIMIT ?",
+                          "SELECT a.at, a.actor, a.action, a.target, a.detail, u.email, t.email"
+                          " FROM audit a LEFT JOIN users u ON u.id = a.actor"
+                          " LEFT JOIN users t ON t.id = a.target"
+                          " WHERE a.org_id = ? ORDER BY a.seq DESC LIMIT ?",
                           "si", org_id, (gint64) (limit > 0 ? limit : 1000));
 }

@@ -136,6 +136,10 @@ typedef struct
   char *action;
   char *target;
   char *detail;
+  /* The emails of the actor and of the target when they are users (NULL
+   * otherwise, or for an account since deleted). */
+  char *actor_email;
+  char *target_email;
 } TsAudit;
 
 void ts_org_free (TsOrg *o);

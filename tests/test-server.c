@@ -477,11 +477,16 @@ test_revoke (Fixture *f, gconstpointer data)
   g_assert_cmpuint (heartbeat (f, f->member_key, sid, &code), ==, 410);
   g_assert_cmpstr (code, ==, "revoked");
   g_free (code);
-  /* audited */
+  /* audited, with the people's emails beside their ids */
   r = call (f, "GET", "/orgs/acme/audit", f->owner_key, NULL);
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (&r), "audit")), >=,
-                    2);
+  JsonArray *audit = json_object_get_array_member (obj (&r), "audit");
+  g_assert_cmpuint (json_array_get_length (audit), >=, 2);
+  JsonObject *last = json_array_get_object_element (audit, 0);
+  /* not a person: no email */
+  g_assert_true (json_object_get_null_member (last, "target_email"));
+  g_assert_cmpstr (json_object_get_string_member (last, "actor"), ==, f->owner_id);
+  g_assert_cmpstr (json_object_get_string_member (last, "actor_email"), ==, "owner@acme.test");
   resp_clear (&r);
   g_free (del);
   g_free (sid);
@@ -603,6 +608,14 @@ test_member_forbidden (Fixture *f, gconstpointer data)
                  "{\"email\":\"new@acme.test\",\"role\":\"admin\"}");
   g_assert_cmpuint (r.status, ==, 201);
   g_assert_cmpstr (str (&r, "role"), ==, "admin");
+  resp_clear (&r);
+  /* audited with both people's emails */
+  r = call (f, "GET", "/orgs/acme/audit", f->owner_key, NULL);
+  g_assert_cmpuint (r.status, ==, 200);
+  JsonObject *last
+      = json_array_get_object_element (json_object_get_array_member (obj (&r), "audit"), 0);
+  g_assert_cmpstr (json_object_get_string_member (last, "actor_email"), ==, "owner@acme.test");
+  g_assert_cmpstr (json_object_get_string_member (last, "target_email"), ==, "new@acme.test");
   resp_clear (&r);
   g_free (pool);
   g_free (grants);

@@ -457,11 +457,25 @@ async function renderMembers(page) {
 
 // ---- Audit ----
 
+// ISO 8601 to the second, in UTC: one unambiguous form to compare with
+// tessera-admin's output and other logs.
+function isoTime(t) {
+  const iso = new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return el('time', { datetime: iso, text: iso });
+}
+
+// People by email (the ids stay in the API's answer and in a tooltip).
+function person(id, email) {
+  if (!id) return 'tessera-admin';
+  return email ? el('span', { title: id, 'data-user-id': id, text: email }) : id;
+}
+
 async function renderAudit(page) {
   const { audit } = await api('GET', orgPath('/audit'));
   page.replaceChildren(el('h1', { text: 'Audit log' }),
-    table(['When', 'Actor', 'Action', 'Target', 'Detail'],
-      audit.map((a) => [fmtTime(a.at), a.actor || 'tessera-admin', a.action, a.target, a.detail]), 'Nothing yet.'));
+    table(['When (UTC)', 'Actor', 'Action', 'Target', 'Detail'],
+      audit.map((a) => [isoTime(a.at), person(a.actor, a.actor_email), a.action,
+        a.target_email ? person(a.target, a.target_email) : a.target, a.detail]), 'Nothing yet.'));
 }
 
 // ---- My licenses (any member) ----
