@@ -386,6 +386,39 @@ webTest('failed sign-ins are rate limited: 429 with Retry-After', async (page) =
   assert.ok(Number(r.retryAfter) > 0, `Retry-After: ${r.retryAfter}`);
 });
 
+webTest('the audit log shows people by email and times in ISO 8601, as the API has them', async (page) => {
+  await signIn(page, 'owner');
+  const { status, json } = await pageFetch(page, 'GET', '/api/v1/orgs/acme/audit', null, false);
+  assert.equal(status, 200);
+  // The tests above changed things as the owner and the member.
+  const byPeople = json.audit.filter((a) => a.actor_email);
+  assert.ok(byPeople.length > 0, 'no audit record with an actor email');
+  assert.ok(byPeople.some((a) => a.actor_email === PW.owner[0]));
+
+  await page.getByRole('tab', { name: 'Audit log' }).click();
+  await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+  const rows = page.locator('#app-view table tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), json.audit.length);
+  const cells = await rows.evaluateAll((trs) => trs.map((tr) => {
+    const td = tr.querySelectorAll('td');
+    return { when: td[0].textContent, datetime: td[0].querySelector('time')?.getAttribute('datetime'),
+      actor: td[1].textContent, target: td[3].textContent };
+  }));
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  json.audit.forEach((a, i) => {
+    const c = cells[i];
+    const iso = new Date(a.at * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    assert.match(c.when, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    assert.equal(c.when, iso);
+    assert.equal(c.datetime, iso);
+    assert.equal(c.actor, a.actor_email ?? (a.actor ? a.actor : 'tessera-admin'));
+    if (a.actor_email) assert.doesNotMatch(c.actor, uuid);
+    if (a.target_email) assert.equal(c.target, a.target_email);
+  });
+  assert.ok(cells.some((c) => c.actor === PW.owner[0]));
+});
+
 test('no request left 127.0.0.1', () => {
   assert.deepEqual(offLoopback, []);
 });
