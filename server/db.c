@@ -56,6 +56,32 @@ ts_tx_quota_forget (TsTx *tx)
 }
 
 gboolean
+ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound)
+{
+  return tx->ops->seats_bound != NULL && tx->ops->seats_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+void
+ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound)
+{
+  if (tx->ops->seats_set_bound != NULL)
+    tx->ops->seats_set_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+gboolean
+ts_tx_quota_known_ok (TsTx *tx, const char *pool_id)
+{
+  return tx->ops->quota_known_ok != NULL && tx->ops->quota_known_ok (tx->store, tx->conn, pool_id);
+}
+
+void
+ts_tx_quota_remember_ok (TsTx *tx, const char *pool_id)
+{
+  if (tx->ops->quota_remember_ok != NULL)
+    tx->ops->quota_remember_ok (tx->store, tx->conn, pool_id);
+}
+
+gboolean
 ts_tx_row_locks (TsTx *tx)
 {
   return tx->ops->row_locks && (tx->mode == TS_TX_WRITE || tx->mode == TS_TX_LEASE);

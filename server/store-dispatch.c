@@ -61,30 +61,6 @@ ts_signing_key_row_free (TsSigningKeyRow *row)
   g_free (row);
 }
 
-TsSession *
-ts_store_activate (TsStore *store, const char *user_id, const char *org_id, const char *product,
-                   const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
-                   GError **error)
-{
-  return ts_store_activate_components (store, user_id, org_id, product, machine_id, NULL, nonce,
-                                       lease_seconds, now, error);
-}
-
-TsSession *
-ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
-                              const char *product, const char *machine_id, const char *components,
-                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
-{
-  /* Checked by the HTTP layer; checked again for any other caller. */
-  if (components != NULL && !tessera_machine_digests_check (components, error))
-    return NULL;
-  if (store->kind == TS_STORE_POSTGRESQL)
-    return ts_pg_activate (store->pg, user_id, org_id, product, machine_id, components, nonce,
-                           lease_seconds, now, error);
-  return ts_sqlite_activate (store->sqlite, user_id, org_id, product, machine_id, components, nonce,
-                             lease_seconds, now, error);
-}
-
 void
 ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
                           gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)

@@ -140,10 +140,4 @@ gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 
 gboolean ts_count_sessions (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
                             GError **error);
 
-/* store-pools.c: ts_store_activate_components()'s recognition of a
- * machine by its components, in the activation's transaction. */
-gboolean ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool,
-                              const char *machine_id, const char *components, gint64 now,
-                              GError **error);
-
 G_END_DECLS

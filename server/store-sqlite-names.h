@@ -7,9 +7,9 @@
  *
  * Keep the list complete: every ts_store_* function of store.h needs its
  * line here, its forwarder in store-dispatch.c and its ts_pg_* (a missing
- * one is a link error). The exceptions: ts_store_activate() (a wrapper of
- * ts_store_activate_components()), ts_store_create_offline() (a wrapper of
- * ts_store_create_offline_request()), ts_store_update_pool() (a wrapper of
+ * one is a link error). The exceptions: ts_store_activate() and
+ * ts_store_activate_components() (store-activate.c, both engines), ts_store_create_offline() (a
+ * wrapper of ts_store_create_offline_request()), ts_store_update_pool() (a wrapper of
  * ts_store_update_pool_policy()), ts_store_heartbeat() (a wrapper
  * that waits for ts_store_heartbeat_async()), ts_store_heartbeat_queues(),
  * and the missing ts_pg_heartbeat_async() (PostgreSQL runs a heartbeat in
@@ -21,7 +21,6 @@
 #define _TsStore _TsSqliteStore
 #define ts_store_open ts_sqlite_open
 #define ts_store_close ts_sqlite_close
-#define ts_store_activate_components ts_sqlite_activate
 #define ts_store_heartbeat_async ts_sqlite_heartbeat_async
 #endif
 
@@ -33,9 +32,6 @@ typedef struct _TsSqliteStore TsSqliteStore;
 
 TsSqliteStore *ts_sqlite_open (const char *path, GError **error);
 void ts_sqlite_close (TsSqliteStore *store);
-TsSession *ts_sqlite_activate (TsSqliteStore *store, const char *user_id, const char *org_id,
-                               const char *product, const char *machine_id, const char *components,
-                               const char *nonce, gint64 lease_seconds, gint64 now, GError **error);
 void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
                                 gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                 gpointer data);
