@@ -108,10 +108,25 @@ ts_sqlite_tx_quota_remember_ok (gpointer store, gpointer conn, const char *pool_
   ts_quota_remember_ok (store, conn, pool_id);
 }
 
+static gboolean
+ts_sqlite_tx_mark_durable (gpointer store, gpointer conn, GError **error)
+{
+  (void) error;
+  ts_db_mark_durable (store, conn);
+  return TRUE;
+}
+
 static void
 ts_sqlite_tx_done (gpointer conn, gpointer cursor)
 {
   ts_stmt_done (conn, cursor);
+}
+
+static void
+ts_sqlite_tx_heartbeat_async (gpointer store, const char *user_id, const char *session_id,
+                              gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  ts_sqlite_heartbeat_async (store, user_id, session_id, lease_seconds, now, done, data);
 }
 
 const TsTxOps ts_tx_sqlite_ops = {
@@ -130,6 +145,8 @@ const TsTxOps ts_tx_sqlite_ops = {
   .quota_known_ok = ts_sqlite_tx_quota_known_ok,
   .quota_remember_ok = ts_sqlite_tx_quota_remember_ok,
   .done = ts_sqlite_tx_done,
+  .mark_durable = ts_sqlite_tx_mark_durable,
+  .heartbeat_async = ts_sqlite_tx_heartbeat_async,
   /* One writer holds the database for the whole write transaction. */
   .row_locks = FALSE,
 };

@@ -17,21 +17,63 @@ struct _TsRows
   gboolean failed;
 };
 
+static const TsTxOps *
+ts_store_ops (TsStore *store, gpointer *engine)
+{
+  gboolean pg = store->kind == TS_STORE_POSTGRESQL;
+  *engine = pg ? (gpointer) store->pg : (gpointer) store->sqlite;
+  return pg ? &ts_tx_pg_ops : &ts_tx_sqlite_ops;
+}
+
+gboolean
+ts_store_engine_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+                           gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  gpointer engine;
+  const TsTxOps *ops = ts_store_ops (store, &engine);
+  if (ops->heartbeat_async == NULL)
+    return FALSE;
+  ops->heartbeat_async (engine, user_id, session_id, lease_seconds, now, done, data);
+  return TRUE;
+}
+
+gboolean
+ts_store_heartbeat_queues (TsStore *store)
+{
+  gpointer engine;
+  return ts_store_ops (store, &engine)->heartbeat_async != NULL;
+}
+
 TsTx *
 ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
 {
-  const TsTxOps *ops = store->kind == TS_STORE_POSTGRESQL ? &ts_tx_pg_ops : &ts_tx_sqlite_ops;
-  gpointer engine
-      = store->kind == TS_STORE_POSTGRESQL ? (gpointer) store->pg : (gpointer) store->sqlite;
+  gpointer engine;
+  const TsTxOps *ops = ts_store_ops (store, &engine);
   gpointer conn = ops->begin (engine, mode, error);
-  if (conn == NULL)
-    return NULL;
+  return conn != NULL ? ts_tx_wrap (ops, engine, conn, mode) : NULL;
+}
+
+TsTx *
+ts_tx_wrap (const TsTxOps *ops, gpointer store, gpointer conn, TsTxMode mode)
+{
   TsTx *tx = g_new0 (TsTx, 1);
   tx->ops = ops;
-  tx->store = engine;
+  tx->store = store;
   tx->conn = conn;
   tx->mode = mode;
   return tx;
+}
+
+void
+ts_tx_unwrap (TsTx *tx)
+{
+  g_free (tx);
+}
+
+gboolean
+ts_tx_mark_durable (TsTx *tx, GError **error)
+{
+  return tx->ops->mark_durable (tx->store, tx->conn, error);
 }
 
 gboolean

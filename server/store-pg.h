@@ -11,7 +11,5 @@ typedef struct _TsPgStore TsPgStore;
 
 TsPgStore *ts_pg_open (const char *path, GError **error);
 void ts_pg_close (TsPgStore *store);
-TsSession *ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
-                            gint64 lease_seconds, gint64 now, GError **error);
 
 G_END_DECLS

@@ -21,7 +21,6 @@
 #define _TsStore _TsSqliteStore
 #define ts_store_open ts_sqlite_open
 #define ts_store_close ts_sqlite_close
-#define ts_store_heartbeat_async ts_sqlite_heartbeat_async
 #endif
 
 #include "store.h"
