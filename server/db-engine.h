@@ -1,6 +1,6 @@
-/* The two engines under db.h (db-sqlite.c, db-pg.c). Only db.c calls
- * them; this header does not define struct _TsStore, so the SQLite sources
- * (compiled with store-sqlite-names.h) can include it. */
+/* The two engines under db.h (db-sqlite.c, db-pg.c), and what an engine's
+ * own code calls back (ts_tx_wrap(), ts_tx_heartbeat()). It does not define
+ * struct _TsStore: the engines' sources include it without db.h. */
 #pragma once
 
 #include "store.h"

@@ -1,6 +1,8 @@
 /* tessera-store's database layer (db.h): the engine-neutral half. Each call
  * goes to the engine of the store (TsTxOps of db-sqlite.c or db-pg.c). */
 #include "db.h"
+#include "store-pg.h"
+#include "store-private.h"
 
 struct _TsTx
 {
@@ -16,6 +18,47 @@ struct _TsRows
   gpointer cursor;
   gboolean failed;
 };
+
+/* The engine by the location: PostgreSQL for a postgresql:// or
+ * postgres:// URL (a libpq connection URI), the embedded SQLite store for
+ * anything else, a file path. */
+static gboolean
+ts_store_is_postgresql_url (const char *location)
+{
+  return g_str_has_prefix (location, "postgresql://") || g_str_has_prefix (location, "postgres://");
+}
+
+TsStore *
+ts_store_open (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  TsStore *store = g_new0 (TsStore, 1);
+  if (ts_store_is_postgresql_url (path))
+    {
+      store->kind = TS_STORE_POSTGRESQL;
+      store->pg = ts_pg_open (path, error);
+    }
+  else
+    {
+      store->kind = TS_STORE_SQLITE;
+      store->sqlite = ts_sqlite_open (path, error);
+    }
+  if (store->kind == TS_STORE_POSTGRESQL ? store->pg == NULL : store->sqlite == NULL)
+    g_clear_pointer (&store, g_free);
+  return store;
+}
+
+void
+ts_store_close (TsStore *store)
+{
+  if (store == NULL)
+    return;
+  if (store->kind == TS_STORE_POSTGRESQL)
+    ts_pg_close (store->pg);
+  else
+    ts_sqlite_close (store->sqlite);
+  g_free (store);
+}
 
 static const TsTxOps *
 ts_store_ops (TsStore *store, gpointer *engine)

@@ -1,6 +1,5 @@
-/* The PostgreSQL store (store-pg*.c): the functions of store.h as ts_pg_*,
- * with the same signatures and rules, on a TsPgStore. store-dispatch.c
- * forwards to them when ts_store_open() is given a postgresql:// URL. */
+/* The PostgreSQL engine (store-pg.c, db-pg.c): what ts_store_open() (db.c)
+ * opens for a postgresql:// URL. */
 #pragma once
 
 #include "store.h"

@@ -46,7 +46,8 @@ ts_lease_item_done (TsLeaseItem *it)
 /* One heartbeat in the lease writer's write (the rules: ts_tx_heartbeat(),
  * the same on every engine): *ended is set when it ends the session. */
 static gboolean
-ts_heartbeat_one (TsStore *store, sqlite3 *db, TsLeaseItem *it, GError **ended, GError **error)
+ts_heartbeat_one (TsSqliteStore *store, sqlite3 *db, TsLeaseItem *it, GError **ended,
+                  GError **error)
 {
   TsTx *tx = ts_tx_wrap (&ts_tx_sqlite_ops, store, db, TS_TX_LEASE);
   gboolean ok = ts_tx_heartbeat (tx, it->user_id, it->session_id, it->lease_seconds, it->now,
@@ -58,7 +59,7 @@ ts_heartbeat_one (TsStore *store, sqlite3 *db, TsLeaseItem *it, GError **ended, 
 /* The lease writer's write: runs @items (TsLeaseItem *, taken from lease_pending) and
  * whatever queues up meanwhile, in one write, then answers them all. */
 static void
-ts_lease_combine (TsStore *store, GQueue *items)
+ts_lease_combine (TsSqliteStore *store, GQueue *items)
 {
   GError *error = NULL;
   sqlite3 *db = ts_db_begin_lease (store, &error);
@@ -128,7 +129,7 @@ ts_lease_combine (TsStore *store, GQueue *items)
 static gpointer
 ts_lease_writer (gpointer data)
 {
-  TsStore *store = data;
+  TsSqliteStore *store = data;
   g_mutex_lock (&store->lease_lock);
   for (;;)
     {
@@ -153,7 +154,7 @@ ts_lease_writer (gpointer data)
 
 /* Queues a heartbeat whose arguments were checked (ts_heartbeat_check()). */
 void
-ts_sqlite_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
+ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
                            gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
 {
   TsLeaseItem *item = g_new0 (TsLeaseItem, 1);
@@ -196,7 +197,7 @@ ts_sqlite_heartbeat_async (TsStore *store, const char *user_id, const char *sess
 }
 
 void
-ts_lease_writer_stop (TsStore *store)
+ts_lease_writer_stop (TsSqliteStore *store)
 {
   g_mutex_lock (&store->lease_lock);
   store->lease_stop = TRUE;
