@@ -37,15 +37,59 @@ open_regular (const char *path)
   return fd;
 }
 
+/* The kernel formats /proc/cpuinfo one processor at a time as it is read,
+ * and only the first entry is used (_tessera_fp_read_cpu), so reading stops
+ * at the line that closes it: on a machine with many processors the rest is
+ * most of the cost of the machine ID. */
+#define FP_CPUINFO_CHUNK 4096
+
+/* Where the first entry ends in @buf (just after the blank line that closes
+ * it, as the parse in _tessera_fp_read_cpu() sees blank), or 0 while it has
+ * not. Complete lines from *@scan on are looked at; *@in_entry carries over
+ * between calls. A NUL makes the parse see the end of the file there, so it
+ * turns early stopping off and the whole bounded file is read as before. */
+static gsize
+cpuinfo_entry_end (const char *buf, gsize len, gsize *scan, gboolean *in_entry)
+{
+  while (*scan < len)
+    {
+      const char *line = buf + *scan;
+      const char *nl = memchr (line, '\n', len - *scan);
+      gboolean blank = TRUE;
+
+      if (nl == NULL)
+        return 0;
+      for (const char *p = line; p < nl; p++)
+        {
+          if (*p == '\0')
+            {
+              *scan = G_MAXSIZE;
+              return 0;
+            }
+          if (!g_ascii_isspace (*p))
+            blank = FALSE;
+        }
+      *scan = (gsize) (nl - buf) + 1;
+      if (!blank)
+        *in_entry = TRUE;
+      else if (*in_entry)
+        return *scan;
+    }
+  return 0;
+}
+
 /* Reads at most FP_MAX_FILE_SIZE bytes of a regular file. Missing,
  * unreadable and special files (FIFOs, devices) all count as absent: a
  * component we cannot read is simply not part of the ID. If @truncated is
- * NULL, a longer file is absent too; otherwise its head is returned. */
+ * NULL, a longer file is absent too; otherwise its head is returned. With
+ * @first_entry, what follows the first blank-line-separated entry may be
+ * left unread (/proc/cpuinfo: the parse gives the same values either way). */
 static char *
-read_bounded (const char *path, gboolean *truncated)
+read_bounded_full (const char *path, gboolean *truncated, gboolean first_entry)
 {
   g_autofree char *buf = NULL;
-  gsize len = 0;
+  gsize len = 0, scan = 0;
+  gboolean in_entry = FALSE;
   int fd;
 
   fd = open_regular (path);
@@ -56,7 +100,10 @@ read_bounded (const char *path, gboolean *truncated)
   buf = g_malloc (FP_MAX_FILE_SIZE + 2);
   while (len < FP_MAX_FILE_SIZE + 1)
     {
-      gssize n = read (fd, buf + len, FP_MAX_FILE_SIZE + 1 - len);
+      gsize want = FP_MAX_FILE_SIZE + 1 - len;
+      gssize n = read (fd, buf + len, first_entry ? MIN (FP_CPUINFO_CHUNK, want) : want);
+      gsize end;
+
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -67,6 +114,14 @@ read_bounded (const char *path, gboolean *truncated)
       if (n == 0)
         break;
       len += (gsize) n;
+      if (first_entry && (end = cpuinfo_entry_end (buf, len, &scan, &in_entry)) > 0)
+        {
+          g_close (fd, NULL);
+          if (truncated != NULL)
+            *truncated = FALSE;
+          buf[end] = '\0';
+          return g_steal_pointer (&buf);
+        }
     }
   g_close (fd, NULL);
 
@@ -80,6 +135,12 @@ read_bounded (const char *path, gboolean *truncated)
     }
   buf[len] = '\0';
   return g_steal_pointer (&buf);
+}
+
+static char *
+read_bounded (const char *path, gboolean *truncated)
+{
+  return read_bounded_full (path, truncated, FALSE);
 }
 
 static char *
@@ -145,93 +206,6 @@ _tessera_fp_read_dmi_uuid (const char *root)
   return g_steal_pointer (&value);
 }
 
-/* The kernel formats /proc/cpuinfo one processor at a time as it is read,
- * and only the first entry is used (_tessera_fp_read_cpu), so reading stops
- * at the line that closes it: on a machine with many processors the rest is
- * most of the cost of the machine ID. */
-#define FP_CPUINFO_CHUNK 4096
-
-/* Where the first entry ends in @buf (just after the blank line that closes
- * it, as the parse in _tessera_fp_read_cpu() sees blank), or 0 while it has
- * not. Complete lines from *@scan on are looked at; *@in_entry carries over
- * between calls. A NUL makes the parse see the end of the file there, so it
- * turns early stopping off and the whole bounded file is read as before. */
-static gsize
-cpuinfo_entry_end (const char *buf, gsize len, gsize *scan, gboolean *in_entry)
-{
-  while (*scan < len)
-    {
-      const char *line = buf + *scan;
-      const char *nl = memchr (line, '\n', len - *scan);
-      gboolean blank = TRUE;
-
-      if (nl == NULL)
-        return 0;
-      for (const char *p = line; p < nl; p++)
-        {
-          if (*p == '\0')
-            {
-              *scan = G_MAXSIZE;
-              return 0;
-            }
-          if (!g_ascii_isspace (*p))
-            blank = FALSE;
-        }
-      *scan = (gsize) (nl - buf) + 1;
-      if (!blank)
-        *in_entry = TRUE;
-      else if (*in_entry)
-        return *scan;
-    }
-  return 0;
-}
-
-/* read_bounded (@path, @truncated), but what follows the first entry may be
- * left unread: the parse gives the same values either way. */
-static char *
-read_cpuinfo_head (const char *path, gboolean *truncated)
-{
-  g_autofree char *buf = NULL;
-  gsize len = 0, scan = 0;
-  gboolean in_entry = FALSE;
-  int fd = open_regular (path);
-
-  if (fd < 0)
-    return NULL;
-  buf = g_malloc (FP_MAX_FILE_SIZE + 2);
-  while (len < FP_MAX_FILE_SIZE + 1)
-    {
-      gssize n = read (fd, buf + len, MIN (FP_CPUINFO_CHUNK, FP_MAX_FILE_SIZE + 1 - len));
-      gsize end;
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_close (fd, NULL);
-          return NULL;
-        }
-      if (n == 0)
-        break;
-      len += (gsize) n;
-      end = cpuinfo_entry_end (buf, len, &scan, &in_entry);
-      if (end > 0)
-        {
-          g_close (fd, NULL);
-          *truncated = FALSE;
-          buf[end] = '\0';
-          return g_steal_pointer (&buf);
-        }
-    }
-  g_close (fd, NULL);
-
-  *truncated = len > FP_MAX_FILE_SIZE;
-  if (len > FP_MAX_FILE_SIZE)
-    len = FP_MAX_FILE_SIZE;
-  buf[len] = '\0';
-  return g_steal_pointer (&buf);
-}
-
 char *
 _tessera_fp_read_cpu (const char *root)
 {
@@ -251,7 +225,7 @@ _tessera_fp_read_cpu (const char *root)
   gboolean truncated = FALSE, in_entry = FALSE, any = FALSE;
   GString *out;
 
-  contents = read_cpuinfo_head (path, &truncated);
+  contents = read_bounded_full (path, &truncated, TRUE);
   if (contents == NULL)
     return NULL;
   if (truncated)

@@ -119,13 +119,10 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
   return proc;
 }
 
-/* Runs $TESSERA_SERVER with @args (NULL-terminated) where it must refuse
- * to start: asserts exit status @exit_code (the table of tools/tool-cli.h:
- * 1 usage, 9 configuration, 10 file or database), nothing on stdout and
- * exactly one line "tessera-server: …" on stderr. Returns: (transfer
- * full): that line. */
-static inline char *
-server_util_refused (const char *const *args, int exit_code)
+/* Runs $TESSERA_SERVER with @args (NULL-terminated) to its end. Returns
+ * its exit status; *@out and *@err (transfer full): what it printed. */
+static inline int
+server_util_run (const char *const *args, char **out, char **err)
 {
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
@@ -138,16 +135,28 @@ server_util_refused (const char *const *args, int exit_code)
                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   g_assert_no_error (error);
   g_ptr_array_free (argv, TRUE);
-  char *out = NULL, *err = NULL;
-  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, &err, &error));
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, out, err, &error));
   g_assert_no_error (error);
   g_assert_true (g_subprocess_get_if_exited (p));
-  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, exit_code);
+  int status = g_subprocess_get_exit_status (p);
+  g_object_unref (p);
+  return status;
+}
+
+/* Runs $TESSERA_SERVER with @args (NULL-terminated) where it must refuse
+ * to start: asserts exit status @exit_code (the table of tools/tool-cli.h:
+ * 1 usage, 9 configuration, 10 file or database), nothing on stdout and
+ * exactly one line "tessera-server: …" on stderr. Returns: (transfer
+ * full): that line. */
+static inline char *
+server_util_refused (const char *const *args, int exit_code)
+{
+  g_autofree char *out = NULL;
+  char *err = NULL;
+  g_assert_cmpint (server_util_run (args, &out, &err), ==, exit_code);
   g_assert_cmpstr (out, ==, "");
   g_assert_true (g_str_has_prefix (err, "tessera-server: "));
   g_assert_true (strchr (err, '\n') == err + strlen (err) - 1); /* one line */
-  g_free (out);
-  g_object_unref (p);
   return err;
 }
 

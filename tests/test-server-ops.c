@@ -362,29 +362,6 @@ write_config (Fixture *f, const char *name, const char *text)
   return path;
 }
 
-/* Runs the server with @args to its end: its exit status and output. */
-static int
-run_server (const char *const *args, char **out, char **err)
-{
-  GPtrArray *argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, NULL);
-  GError *error = NULL;
-  GSubprocess *p
-      = g_subprocess_newv ((const char *const *) argv->pdata,
-                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_ptr_array_free (argv, TRUE);
-  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, out, err, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (p));
-  int status = g_subprocess_get_exit_status (p);
-  g_object_unref (p);
-  return status;
-}
-
 /* The file's settings are used; the command line's win over them. */
 static void
 test_config_file (Fixture *f, gconstpointer data)
@@ -427,7 +404,7 @@ test_check_config (Fixture *f, gconstpointer data)
   g_autofree char *config = write_config (f, "check.conf", text);
   const char *args[] = { "--config", config, "--check-config", "--listen", "127.0.0.1:7", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_server (args, &out, &err), ==, 0);
+  g_assert_cmpint (server_util_run (args, &out, &err), ==, 0);
   g_test_message ("%s", out);
   g_assert_cmpstr (err, ==, "");
   g_assert_null (strstr (out, "s3cret"));
@@ -449,7 +426,7 @@ test_check_config (Fixture *f, gconstpointer data)
   g_autofree char *db = g_build_filename (f->dir, "never.db", NULL);
   const char *plain[] = { "--database", db, "--check-config", NULL };
   g_autofree char *out2 = NULL, *err2 = NULL;
-  g_assert_cmpint (run_server (plain, &out2, &err2), ==, 0);
+  g_assert_cmpint (server_util_run (plain, &out2, &err2), ==, 0);
   g_assert_nonnull (strstr (out2, "\nlisten=127.0.0.1:8443\n"));
   g_assert_nonnull (strstr (out2, "\nlease=60\n"));
   g_assert_nonnull (strstr (out2, "\nlog-format=text\n"));
@@ -461,7 +438,7 @@ test_check_config (Fixture *f, gconstpointer data)
       = g_build_filename (g_getenv ("TESSERA_TEST_SRCDIR"), "data", "server.conf", NULL);
   const char *check_sample[] = { "--config", sample, "--check-config", NULL };
   g_autofree char *out3 = NULL, *err3 = NULL;
-  g_assert_cmpint (run_server (check_sample, &out3, &err3), ==, 0);
+  g_assert_cmpint (server_util_run (check_sample, &out3, &err3), ==, 0);
   g_assert_cmpstr (err3, ==, "");
   g_assert_nonnull (strstr (out3, "\ndatabase=/var/lib/tessera/tessera.db\n"));
   g_assert_nonnull (strstr (out3, "\nlisten=127.0.0.1:8443\n"));
@@ -531,7 +508,7 @@ test_config_refused (Fixture *f, gconstpointer data)
   const char *fixed[]
       = { "--config", config, "--database", db, "--lease", "60", "--check-config", NULL };
   g_autofree char *out = NULL, *err2 = NULL;
-  g_assert_cmpint (run_server (fixed, &out, &err2), ==, 0);
+  g_assert_cmpint (server_util_run (fixed, &out, &err2), ==, 0);
   g_assert_nonnull (strstr (out, "\nlease=60\n"));
 }
 
@@ -551,19 +528,19 @@ test_config_env (Fixture *f, gconstpointer data)
   g_autofree char *out3 = NULL, *err3 = NULL, *out4 = NULL, *err4 = NULL;
 
   g_setenv ("TESSERA_SERVER_CONFIG", env_conf, TRUE);
-  g_assert_cmpint (run_server (check, &out, &err), ==, 0);
+  g_assert_cmpint (server_util_run (check, &out, &err), ==, 0);
   g_assert_nonnull (strstr (out, "\nlease=42\n"));
-  g_assert_cmpint (run_server (with_arg, &out2, &err2), ==, 0);
+  g_assert_cmpint (server_util_run (with_arg, &out2, &err2), ==, 0);
   g_assert_nonnull (strstr (out2, "\nlease=30\n"));
 
   g_setenv ("TESSERA_SERVER_CONFIG", missing, TRUE);
-  g_assert_cmpint (run_server (check, &out3, &err3), ==, 10);
+  g_assert_cmpint (server_util_run (check, &out3, &err3), ==, 10);
   g_assert_nonnull (strstr (err3, "missing.conf"));
   /* One line. */
   g_assert_true (strchr (err3, '\n') == err3 + strlen (err3) - 1);
 
   g_setenv ("TESSERA_SERVER_CONFIG", "", TRUE);
-  g_assert_cmpint (run_server (check, &out4, &err4), ==, 0);
+  g_assert_cmpint (server_util_run (check, &out4, &err4), ==, 0);
   g_assert_nonnull (strstr (out4, "\nlease=60\n"));
 
   if (saved != NULL)
@@ -577,7 +554,7 @@ test_version (Fixture *f, gconstpointer data)
 {
   const char *args[] = { "--version", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_server (args, &out, &err), ==, 0);
+  g_assert_cmpint (server_util_run (args, &out, &err), ==, 0);
   g_autofree char *want = g_strdup_printf ("tessera-server %s\n", TESSERA_VERSION_STRING);
   g_assert_cmpstr (out, ==, want);
   g_assert_cmpstr (err, ==, "");
