@@ -1,6 +1,6 @@
-/* The two engines under db.h (db-sqlite.c, db-pg.c). Only db.c calls
- * them; this header does not define struct _TsStore, so the SQLite sources
- * (compiled with store-sqlite-names.h) can include it. */
+/* The two engines under db.h (db-sqlite.c, db-pg.c), and what an engine's
+ * own code calls back (ts_tx_wrap(), ts_tx_heartbeat()). It does not define
+ * struct _TsStore: the engines' sources include it without db.h. */
 #pragma once
 
 #include "store.h"
@@ -36,11 +36,43 @@ struct _TsTxOps
   /* A write that may put a pool over its quota: the engine forgets what
    * it knew to be within (SQLite, ts_quota_forget()). Nullable. */
   void (*quota_forget) (gpointer store, gpointer conn);
+  /* What the engine remembers of a pool's seats across writes (SQLite,
+   * ts_seats_bound(), ts_quota_known_ok()). Nullable: nothing known. */
+  gboolean (*seats_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 *bound);
+  void (*seats_set_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 bound);
+  gboolean (*quota_known_ok) (gpointer store, gpointer conn, const char *pool_id);
+  void (*quota_remember_ok) (gpointer store, gpointer conn, const char *pool_id);
   void (*done) (gpointer conn, gpointer cursor);
+  /* A TS_TX_LEASE write frees a seat after all: its commit must reach the
+   * disk. */
+  gboolean (*mark_durable) (gpointer store, gpointer conn, GError **error);
+  /* Queues a checked heartbeat to be run by the engine (SQLite's lease
+   * writer: many in one write). Nullable: the store runs it in its caller. */
+  void (*heartbeat_async) (gpointer store, const char *user_id, const char *session_id,
+                           gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data);
   gboolean row_locks;
   gboolean postgresql; /* for ts_tx_sql() */
 };
 extern const TsTxOps ts_tx_sqlite_ops;
 extern const TsTxOps ts_tx_pg_ops;
+
+typedef struct _TsTx TsTx;
+/* A TsTx over a transaction the engine already began on @conn (SQLite's
+ * lease writer, one write for many heartbeats): ts_tx_unwrap() frees it
+ * and leaves the transaction to its owner. */
+TsTx *ts_tx_wrap (const TsTxOps *ops, gpointer store, gpointer conn, TsTxMode mode);
+void ts_tx_unwrap (TsTx *tx);
+
+/* One heartbeat (store-heartbeat.c), in @tx (TS_TX_LEASE): extends the
+ * lease of @session_id, or ends it (*ended set: a seat was freed or the
+ * session had ended; commit @tx, then report *ended). *result (transfer
+ * full): the extended session. FALSE with @error: roll @tx back. Every
+ * engine runs this; SQLite from its lease writer, several in one write. */
+gboolean ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id,
+                          gint64 lease_seconds, gint64 now, TsSession **result, GError **ended,
+                          GError **error);
+/* The arguments of a heartbeat, checked before it is queued or run. */
+gboolean ts_heartbeat_check (const char *user_id, const char *session_id, gint64 lease_seconds,
+                             GError **error);
 
 G_END_DECLS

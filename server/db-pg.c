@@ -115,6 +115,13 @@ ts_pg_tx_done (gpointer conn, gpointer cursor)
   g_free (c);
 }
 
+static gboolean
+ts_pg_tx_mark_durable (gpointer store, gpointer conn, GError **error)
+{
+  (void) store;
+  return ts_pg_mark_durable (conn, error);
+}
+
 const TsTxOps ts_tx_pg_ops = {
   .begin = ts_pg_tx_begin,
   .finish = ts_pg_tx_finish,
@@ -126,6 +133,7 @@ const TsTxOps ts_tx_pg_ops = {
   .bytes = ts_pg_tx_bytes,
   .columns = ts_pg_tx_columns,
   .done = ts_pg_tx_done,
+  .mark_durable = ts_pg_tx_mark_durable,
   /* Several server instances write at once: rules lock what they count. */
   .row_locks = TRUE,
   .postgresql = TRUE,

@@ -84,10 +84,49 @@ ts_sqlite_tx_quota_forget (gpointer store, gpointer conn)
   ts_quota_forget (store, conn);
 }
 
+static gboolean
+ts_sqlite_tx_seats_bound (gpointer store, gpointer conn, const char *pool_id, gint64 *bound)
+{
+  return ts_seats_bound (store, conn, pool_id, bound);
+}
+
+static void
+ts_sqlite_tx_seats_set_bound (gpointer store, gpointer conn, const char *pool_id, gint64 bound)
+{
+  ts_seats_set_bound (store, conn, pool_id, bound);
+}
+
+static gboolean
+ts_sqlite_tx_quota_known_ok (gpointer store, gpointer conn, const char *pool_id)
+{
+  return ts_quota_known_ok (store, conn, pool_id);
+}
+
+static void
+ts_sqlite_tx_quota_remember_ok (gpointer store, gpointer conn, const char *pool_id)
+{
+  ts_quota_remember_ok (store, conn, pool_id);
+}
+
+static gboolean
+ts_sqlite_tx_mark_durable (gpointer store, gpointer conn, GError **error)
+{
+  (void) error;
+  ts_db_mark_durable (store, conn);
+  return TRUE;
+}
+
 static void
 ts_sqlite_tx_done (gpointer conn, gpointer cursor)
 {
   ts_stmt_done (conn, cursor);
+}
+
+static void
+ts_sqlite_tx_heartbeat_async (gpointer store, const char *user_id, const char *session_id,
+                              gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  ts_sqlite_heartbeat_async (store, user_id, session_id, lease_seconds, now, done, data);
 }
 
 const TsTxOps ts_tx_sqlite_ops = {
@@ -101,7 +140,13 @@ const TsTxOps ts_tx_sqlite_ops = {
   .bytes = ts_sqlite_tx_bytes,
   .columns = ts_sqlite_tx_columns,
   .quota_forget = ts_sqlite_tx_quota_forget,
+  .seats_bound = ts_sqlite_tx_seats_bound,
+  .seats_set_bound = ts_sqlite_tx_seats_set_bound,
+  .quota_known_ok = ts_sqlite_tx_quota_known_ok,
+  .quota_remember_ok = ts_sqlite_tx_quota_remember_ok,
   .done = ts_sqlite_tx_done,
+  .mark_durable = ts_sqlite_tx_mark_durable,
+  .heartbeat_async = ts_sqlite_tx_heartbeat_async,
   /* One writer holds the database for the whole write transaction. */
   .row_locks = FALSE,
 };

@@ -1,6 +1,8 @@
 /* tessera-store's database layer (db.h): the engine-neutral half. Each call
  * goes to the engine of the store (TsTxOps of db-sqlite.c or db-pg.c). */
 #include "db.h"
+#include "store-pg.h"
+#include "store-private.h"
 
 struct _TsTx
 {
@@ -17,21 +19,104 @@ struct _TsRows
   gboolean failed;
 };
 
+/* The engine by the location: PostgreSQL for a postgresql:// or
+ * postgres:// URL (a libpq connection URI), the embedded SQLite store for
+ * anything else, a file path. */
+static gboolean
+ts_store_is_postgresql_url (const char *location)
+{
+  return g_str_has_prefix (location, "postgresql://") || g_str_has_prefix (location, "postgres://");
+}
+
+TsStore *
+ts_store_open (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  TsStore *store = g_new0 (TsStore, 1);
+  if (ts_store_is_postgresql_url (path))
+    {
+      store->kind = TS_STORE_POSTGRESQL;
+      store->pg = ts_pg_open (path, error);
+    }
+  else
+    {
+      store->kind = TS_STORE_SQLITE;
+      store->sqlite = ts_sqlite_open (path, error);
+    }
+  if (store->kind == TS_STORE_POSTGRESQL ? store->pg == NULL : store->sqlite == NULL)
+    g_clear_pointer (&store, g_free);
+  return store;
+}
+
+void
+ts_store_close (TsStore *store)
+{
+  if (store == NULL)
+    return;
+  if (store->kind == TS_STORE_POSTGRESQL)
+    ts_pg_close (store->pg);
+  else
+    ts_sqlite_close (store->sqlite);
+  g_free (store);
+}
+
+static const TsTxOps *
+ts_store_ops (TsStore *store, gpointer *engine)
+{
+  gboolean pg = store->kind == TS_STORE_POSTGRESQL;
+  *engine = pg ? (gpointer) store->pg : (gpointer) store->sqlite;
+  return pg ? &ts_tx_pg_ops : &ts_tx_sqlite_ops;
+}
+
+gboolean
+ts_store_engine_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+                           gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  gpointer engine;
+  const TsTxOps *ops = ts_store_ops (store, &engine);
+  if (ops->heartbeat_async == NULL)
+    return FALSE;
+  ops->heartbeat_async (engine, user_id, session_id, lease_seconds, now, done, data);
+  return TRUE;
+}
+
+gboolean
+ts_store_heartbeat_queues (TsStore *store)
+{
+  gpointer engine;
+  return ts_store_ops (store, &engine)->heartbeat_async != NULL;
+}
+
 TsTx *
 ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
 {
-  const TsTxOps *ops = store->kind == TS_STORE_POSTGRESQL ? &ts_tx_pg_ops : &ts_tx_sqlite_ops;
-  gpointer engine
-      = store->kind == TS_STORE_POSTGRESQL ? (gpointer) store->pg : (gpointer) store->sqlite;
+  gpointer engine;
+  const TsTxOps *ops = ts_store_ops (store, &engine);
   gpointer conn = ops->begin (engine, mode, error);
-  if (conn == NULL)
-    return NULL;
+  return conn != NULL ? ts_tx_wrap (ops, engine, conn, mode) : NULL;
+}
+
+TsTx *
+ts_tx_wrap (const TsTxOps *ops, gpointer store, gpointer conn, TsTxMode mode)
+{
   TsTx *tx = g_new0 (TsTx, 1);
   tx->ops = ops;
-  tx->store = engine;
+  tx->store = store;
   tx->conn = conn;
   tx->mode = mode;
   return tx;
+}
+
+void
+ts_tx_unwrap (TsTx *tx)
+{
+  g_free (tx);
+}
+
+gboolean
+ts_tx_mark_durable (TsTx *tx, GError **error)
+{
+  return tx->ops->mark_durable (tx->store, tx->conn, error);
 }
 
 gboolean
@@ -53,6 +138,32 @@ ts_tx_quota_forget (TsTx *tx)
 {
   if (tx->ops->quota_forget != NULL)
     tx->ops->quota_forget (tx->store, tx->conn);
+}
+
+gboolean
+ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound)
+{
+  return tx->ops->seats_bound != NULL && tx->ops->seats_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+void
+ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound)
+{
+  if (tx->ops->seats_set_bound != NULL)
+    tx->ops->seats_set_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+gboolean
+ts_tx_quota_known_ok (TsTx *tx, const char *pool_id)
+{
+  return tx->ops->quota_known_ok != NULL && tx->ops->quota_known_ok (tx->store, tx->conn, pool_id);
+}
+
+void
+ts_tx_quota_remember_ok (TsTx *tx, const char *pool_id)
+{
+  if (tx->ops->quota_remember_ok != NULL)
+    tx->ops->quota_remember_ok (tx->store, tx->conn, pool_id);
 }
 
 gboolean

@@ -37,12 +37,16 @@ struct _TsStore
   };
 };
 
-/* One transaction on one connection, used by one thread. */
-typedef struct _TsTx TsTx;
+/* One transaction on one connection, used by one thread (TsTx: db-engine.h). */
 /* The rows of one statement, read forward. */
 typedef struct _TsRows TsRows;
 
 TsTx *ts_tx_begin (TsStore *store, TsTxMode mode, GError **error);
+/* Hands a checked heartbeat to the engine's own queue (TsTxOps.
+ * heartbeat_async); FALSE when the engine has none: run it in the caller. */
+gboolean ts_store_engine_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+                                    gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
+                                    gpointer data);
 /* Commits if @ok (a failed commit rolls back and sets @error), rolls back
  * otherwise, and frees @tx. Returns whether it committed. */
 gboolean ts_tx_finish (TsTx *tx, gboolean ok, GError **error);
@@ -73,6 +77,17 @@ const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
  * offline license): the engine's knowledge of pools within it is dropped
  * (SQLite keeps some across writes, see ts_quota_known_ok()). */
 void ts_tx_quota_forget (TsTx *tx);
+/* Counting a pool's active sessions reads them all under the write lock:
+ * an engine that sees every write (SQLite's one writer) remembers a bound
+ * above that count, and which pools are within their quota, across writes.
+ * FALSE when nothing is known (always on PostgreSQL, whose other instances
+ * write too): the caller counts, then tells what it found. */
+gboolean ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound);
+void ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound);
+gboolean ts_tx_quota_known_ok (TsTx *tx, const char *pool_id);
+void ts_tx_quota_remember_ok (TsTx *tx, const char *pool_id);
+/* See TsTxOps.mark_durable. */
+gboolean ts_tx_mark_durable (TsTx *tx, GError **error);
 
 /* Runs a statement to completion; *changes (nullable): rows it changed. */
 gboolean ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types,
@@ -164,6 +179,7 @@ typedef struct
   gboolean ended;
   TesseraError end_code;
   char *end_reason;
+  gint64 quota; /* the pool's */
 } TsSessionRow;
 
 void ts_tx_session_row_clear (TsSessionRow *row);

@@ -1,7 +1,6 @@
 /* tessera-store: what both backends share and is no database's business:
  * ids, the validation of names and ids, roles, and freeing the row types
- * of store.h. Compiled once, under its own names (not through
- * store-sqlite-names.h). */
+ * of store.h. */
 #include "store-private.h"
 
 #include <string.h>

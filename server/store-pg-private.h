@@ -47,7 +47,7 @@ typedef struct
 /* Takes a connection from the pool (waiting while all are busy, opening one
  * if fewer than pool_size are open) and begins a transaction: READ
  * COMMITTED for writes, whose rules lock the rows they count against
- * (ts_pg_load_pool(), ts_pg_lock_pool()); a REPEATABLE READ READ ONLY
+ * (ts_tx_load_pool()); a REPEATABLE READ READ ONLY
  * snapshot for reads. UNAVAILABLE when the database cannot be reached. */
 TsPgDb *ts_pg_begin (TsPgStore *store, gboolean write, GError **error);
 /* A write that only extends leases (heartbeats), as ts_db_begin_lease() of
@@ -82,14 +82,5 @@ gboolean ts_pg_query_str (TsPgDb *db, GError **error, char **out, const char *sq
 /* Column accessors on a result: NULL values read NULL and 0. */
 char *ts_pg_col_strdup (const PGresult *res, int row, int col);
 gint64 ts_pg_col_int (const PGresult *res, int row, int col);
-
-/* ---- helpers of the activation and heartbeat (store-pg-helpers.c) ---- */
-
-gboolean ts_pg_audit (TsPgDb *db, gint64 now, const char *org_id, const char *actor,
-                      const char *action, const char *target, const char *detail, GError **error);
-TsPool *ts_pg_pool_from_row (const PGresult *res, int row); /* TS_POOL_COLUMNS */
-/* Locks @pool's row (write transactions) and re-reads its quota and
- * subscription end, which another instance may just have changed. */
-gboolean ts_pg_lock_pool (TsPgDb *db, TsPool *pool, GError **error);
 
 G_END_DECLS

@@ -1,6 +1,5 @@
-/* The PostgreSQL store (store-pg*.c): the functions of store.h as ts_pg_*,
- * with the same signatures and rules, on a TsPgStore. store-dispatch.c
- * forwards to them when ts_store_open() is given a postgresql:// URL. */
+/* The PostgreSQL engine (store-pg.c, db-pg.c): what ts_store_open() (db.c)
+ * opens for a postgresql:// URL. */
 #pragma once
 
 #include "store.h"
@@ -11,10 +10,5 @@ typedef struct _TsPgStore TsPgStore;
 
 TsPgStore *ts_pg_open (const char *path, GError **error);
 void ts_pg_close (TsPgStore *store);
-TsSession *ts_pg_activate (TsPgStore *store, const char *user_id, const char *org_id,
-                           const char *product, const char *machine_id, const char *components,
-                           const char *nonce, gint64 lease_seconds, gint64 now, GError **error);
-TsSession *ts_pg_heartbeat (TsPgStore *store, const char *user_id, const char *session_id,
-                            gint64 lease_seconds, gint64 now, GError **error);
 
 G_END_DECLS

@@ -9,8 +9,10 @@
 G_BEGIN_DECLS
 
 typedef struct _TsBatch TsBatch;
+/* The SQLite engine's store: what TsStore holds for a file path (db.h). */
+typedef struct _TsSqliteStore TsSqliteStore;
 
-struct _TsStore
+struct _TsSqliteStore
 {
   char *path;
   GMutex lock;
@@ -43,23 +45,31 @@ struct _TsStore
   GThread *lease_thread;    /* the lease writer, once a heartbeat came */
 };
 
+TsSqliteStore *ts_sqlite_open (const char *path, GError **error);
+void ts_sqlite_close (TsSqliteStore *store);
+/* Queues a heartbeat whose arguments were checked (ts_heartbeat_check())
+ * for the lease writer (store-sessions.c). */
+void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
+                                gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
+                                gpointer data);
+
 /* ---- connections and transactions (store-sqlite.c) ---- */
 
 /* A connection for this thread's exclusive use until ts_db_finish(). */
-sqlite3 *ts_db_acquire (TsStore *store, GError **error);
+sqlite3 *ts_db_acquire (TsSqliteStore *store, GError **error);
 /* Begins a transaction: when @write, a write inside the process's one
  * immediate transaction (group commit: several writes, one commit, one
  * fsync; see store-sqlite.c), durable before ts_db_finish() returns;
  * a deferred read transaction otherwise. One write at a time per thread.
  * On failure the connection is released. */
-sqlite3 *ts_db_begin (TsStore *store, gboolean write, GError **error);
+sqlite3 *ts_db_begin (TsSqliteStore *store, gboolean write, GError **error);
 /* A write that only extends leases (heartbeats): committed like any write
  * but not synced to disk, unless ts_db_mark_durable() is called on it. */
-sqlite3 *ts_db_begin_lease (TsStore *store, GError **error);
+sqlite3 *ts_db_begin_lease (TsSqliteStore *store, GError **error);
 /* Ends the lease writer (store-sessions.c) once its queue is empty. */
-void ts_lease_writer_stop (TsStore *store);
+void ts_lease_writer_stop (TsSqliteStore *store);
 /* The write on @db changes seats after all: sync its commit. */
-void ts_db_mark_durable (TsStore *store, sqlite3 *db);
+void ts_db_mark_durable (TsSqliteStore *store, sqlite3 *db);
 /* A savepoint inside the open write on @db, so that several requests
  * carried by one write (the lease writer) each undo only themselves:
  * ts_db_item_end() releases it if @ok, else rolls back to it. */
@@ -68,10 +78,10 @@ void ts_db_item_end (sqlite3 *db, gboolean ok);
 /* Commits if @ok (a failed commit rolls back and sets @error), rolls back
  * otherwise, and gives the connection back. Returns whether it committed
  * (for a write: whether its batch did, after it did). */
-gboolean ts_db_finish (TsStore *store, sqlite3 *db, gboolean ok, GError **error);
+gboolean ts_db_finish (TsSqliteStore *store, sqlite3 *db, gboolean ok, GError **error);
 /* Gives back a connection of ts_db_acquire() used without a transaction
  * (a single statement is one on its own). */
-void ts_db_release (TsStore *store, sqlite3 *db);
+void ts_db_release (TsSqliteStore *store, sqlite3 *db);
 
 /* Sets @error from a SQLite result code: UNAVAILABLE (disk full, I/O error,
  * read-only, cannot open, busy) or FAILED. */
@@ -117,16 +127,16 @@ char *ts_col_strdup (sqlite3_stmt *stmt, int col);
  * call ts_quota_forget(); so does a failed batch; a commit by another
  * process (tessera-admin), seen in PRAGMA data_version, forgets all too.
  * Only on the writer connection, in a write (write_lock held). */
-gboolean ts_quota_known_ok (TsStore *store, sqlite3 *db, const char *pool_id);
+gboolean ts_quota_known_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
 /* A number the active sessions of floating pool @pool_id do not exceed:
  * activations (the only writes that add one) raise it, nothing lowers it
  * but a recount (ts_seats_set_bound() after ts_count_sessions()), so it
  * stays an upper bound, even across a rolled-back batch. FALSE if none is
  * known (or another process committed since). Same rules as above. */
-gboolean ts_seats_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
-void ts_seats_set_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
-void ts_quota_remember_ok (TsStore *store, sqlite3 *db, const char *pool_id);
-void ts_quota_forget (TsStore *store, sqlite3 *db);
+gboolean ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
+void ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
+void ts_quota_remember_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
+void ts_quota_forget (TsSqliteStore *store, sqlite3 *db);
 
 /* ---- helpers of the activation and heartbeat (store-sqlite-helpers.c) ---- */
 
@@ -139,11 +149,5 @@ gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 
 /* Active sessions (not ended, lease running) of @pool_id. */
 gboolean ts_count_sessions (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
                             GError **error);
-
-/* store-pools.c: ts_store_activate_components()'s recognition of a
- * machine by its components, in the activation's transaction. */
-gboolean ts_recognize_sqlite (sqlite3 *db, const char *user_id, TsPool *pool,
-                              const char *machine_id, const char *components, gint64 now,
-                              GError **error);
 
 G_END_DECLS

@@ -202,6 +202,7 @@ ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error
       row->ended = !ts_rows_is_null (rows, 12);
       row->end_code = (TesseraError) ts_rows_int (rows, 13);
       row->end_reason = ts_rows_strdup (rows, 14);
+      row->quota = ts_rows_int (rows, 15);
     }
   return ts_rows_ok (rows);
 }

@@ -1,7 +1,7 @@
 /* tessera-store: the end of sessions (release, reaping, an
  * administrator's force-release) and the machines of a pool, once for both
- * engines. Activations and heartbeats are in store-sessions.c (SQLite) and
- * store-pg-sessions.c (PostgreSQL). */
+ * engines (as activation, store-activate.c, and the heartbeat,
+ * store-heartbeat.c). */
 #include "db.h"
 
 gboolean

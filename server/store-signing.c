@@ -62,3 +62,14 @@ ts_store_add_signing_key (TsStore *store, const char *actor, const TsSigningKeyR
     }
   return TRUE;
 }
+
+void
+ts_signing_key_row_free (TsSigningKeyRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->id);
+  g_free (row->public_key);
+  g_free (row->sealed);
+  g_free (row);
+}

@@ -108,7 +108,7 @@ ts_db_open (const char *path, GError **error)
 }
 
 sqlite3 *
-ts_db_acquire (TsStore *store, GError **error)
+ts_db_acquire (TsSqliteStore *store, GError **error)
 {
   sqlite3 *db = NULL;
   g_mutex_lock (&store->lock);
@@ -133,7 +133,7 @@ ts_db_acquire (TsStore *store, GError **error)
 #define TS_MAX_IDLE 16
 
 void
-ts_db_release (TsStore *store, sqlite3 *db)
+ts_db_release (TsSqliteStore *store, sqlite3 *db)
 {
   g_mutex_lock (&store->lock);
   if (store->idle->len < TS_MAX_IDLE)
@@ -206,7 +206,7 @@ ts_batch_unref (TsBatch *batch)
 
 /* Ends the open batch (write_lock held) and wakes its writers. Takes @error. */
 static void
-ts_batch_end (TsStore *store, GError *error)
+ts_batch_end (TsSqliteStore *store, GError *error)
 {
   TsBatch *batch = store->batch;
   /* Rolled back: what was learnt about quotas inside it may not hold. */
@@ -257,7 +257,7 @@ ts_exec_retry (sqlite3 *db, const char *sql)
 /* The open batch was rolled back by SQLite itself (after an I/O error, disk
  * full, ...): every write in it is lost, and says so. */
 static void
-ts_batch_lost (TsStore *store)
+ts_batch_lost (TsSqliteStore *store)
 {
   GError *error = NULL;
   g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
@@ -267,7 +267,7 @@ ts_batch_lost (TsStore *store)
 }
 
 static void
-ts_batch_commit (TsStore *store)
+ts_batch_commit (TsSqliteStore *store)
 {
   sqlite3 *db = store->writer;
   GError *error = NULL;
@@ -292,7 +292,7 @@ ts_batch_commit (TsStore *store)
 }
 
 static sqlite3 *
-ts_db_begin_write (TsStore *store, gboolean durable, GError **error)
+ts_db_begin_write (TsSqliteStore *store, gboolean durable, GError **error)
 {
   if (g_private_get (&ts_write_held) != NULL)
     {
@@ -364,7 +364,7 @@ ts_db_begin_write (TsStore *store, gboolean durable, GError **error)
 /* ---- pools known to be within their quota (see store-private.h) ---- */
 
 static gboolean
-ts_quota_cache_valid (TsStore *store, sqlite3 *db)
+ts_quota_cache_valid (TsSqliteStore *store, sqlite3 *db)
 {
   if (db != store->writer || g_private_get (&ts_write_held) == NULL)
     return FALSE;
@@ -394,7 +394,7 @@ ts_quota_cache_valid (TsStore *store, sqlite3 *db)
 }
 
 gboolean
-ts_seats_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 *bound)
+ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound)
 {
   const gint64 *v
       = ts_quota_cache_valid (store, db) ? g_hash_table_lookup (store->seat_bound, pool_id) : NULL;
@@ -404,27 +404,27 @@ ts_seats_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 *bound)
 }
 
 void
-ts_seats_set_bound (TsStore *store, sqlite3 *db, const char *pool_id, gint64 bound)
+ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound)
 {
   if (ts_quota_cache_valid (store, db))
     g_hash_table_insert (store->seat_bound, g_strdup (pool_id), g_memdup2 (&bound, sizeof bound));
 }
 
 gboolean
-ts_quota_known_ok (TsStore *store, sqlite3 *db, const char *pool_id)
+ts_quota_known_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id)
 {
   return ts_quota_cache_valid (store, db) && g_hash_table_contains (store->quota_ok, pool_id);
 }
 
 void
-ts_quota_remember_ok (TsStore *store, sqlite3 *db, const char *pool_id)
+ts_quota_remember_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id)
 {
   if (ts_quota_cache_valid (store, db))
     g_hash_table_add (store->quota_ok, g_strdup (pool_id));
 }
 
 void
-ts_quota_forget (TsStore *store, sqlite3 *db)
+ts_quota_forget (TsSqliteStore *store, sqlite3 *db)
 {
   if (ts_quota_cache_valid (store, db))
     g_hash_table_remove_all (store->quota_ok);
@@ -450,20 +450,20 @@ ts_db_item_end (sqlite3 *db, gboolean ok)
 }
 
 sqlite3 *
-ts_db_begin_lease (TsStore *store, GError **error)
+ts_db_begin_lease (TsSqliteStore *store, GError **error)
 {
   return ts_db_begin_write (store, FALSE, error);
 }
 
 void
-ts_db_mark_durable (TsStore *store, sqlite3 *db)
+ts_db_mark_durable (TsSqliteStore *store, sqlite3 *db)
 {
   if (db == store->writer && g_private_get (&ts_write_held) != NULL)
     store->batch_durable = TRUE;
 }
 
 static gboolean
-ts_db_finish_write (TsStore *store, gboolean ok, GError **error)
+ts_db_finish_write (TsSqliteStore *store, gboolean ok, GError **error)
 {
   sqlite3 *db = store->writer;
   TsBatch *batch = g_private_get (&ts_write_held);
@@ -519,7 +519,7 @@ ts_db_finish_write (TsStore *store, gboolean ok, GError **error)
 }
 
 sqlite3 *
-ts_db_begin (TsStore *store, gboolean write, GError **error)
+ts_db_begin (TsSqliteStore *store, gboolean write, GError **error)
 {
   if (write)
     return ts_db_begin_write (store, TRUE, error);
@@ -537,7 +537,7 @@ ts_db_begin (TsStore *store, gboolean write, GError **error)
 }
 
 gboolean
-ts_db_finish (TsStore *store, sqlite3 *db, gboolean ok, GError **error)
+ts_db_finish (TsSqliteStore *store, sqlite3 *db, gboolean ok, GError **error)
 {
   if (db == store->writer)
     return ts_db_finish_write (store, ok, error);
@@ -557,7 +557,7 @@ ts_db_finish (TsStore *store, sqlite3 *db, gboolean ok, GError **error)
 }
 
 static gboolean
-ts_store_migrate (TsStore *store, GError **error)
+ts_sqlite_migrate (TsSqliteStore *store, GError **error)
 {
   guint latest = G_N_ELEMENTS (migrations);
   gint64 version = 0;
@@ -614,8 +614,8 @@ ts_store_migrate (TsStore *store, GError **error)
   return ts_db_finish (store, db, ok, error);
 }
 
-TsStore *
-ts_store_open (const char *path, GError **error)
+TsSqliteStore *
+ts_sqlite_open (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
   if (sodium_init () < 0)
@@ -623,7 +623,7 @@ ts_store_open (const char *path, GError **error)
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "libsodium cannot be initialized");
       return NULL;
     }
-  TsStore *store = g_new0 (TsStore, 1);
+  TsSqliteStore *store = g_new0 (TsSqliteStore, 1);
   store->path = g_strdup (path);
   g_mutex_init (&store->lock);
   store->idle = g_ptr_array_new ();
@@ -633,17 +633,17 @@ ts_store_open (const char *path, GError **error)
   g_mutex_init (&store->lease_lock);
   g_cond_init (&store->lease_cond);
   g_queue_init (&store->lease_pending);
-  if (!ts_store_migrate (store, error))
+  if (!ts_sqlite_migrate (store, error))
     {
       g_prefix_error (error, "%s: ", path);
-      ts_store_close (store);
+      ts_sqlite_close (store);
       return NULL;
     }
   return store;
 }
 
 void
-ts_store_close (TsStore *store)
+ts_sqlite_close (TsSqliteStore *store)
 {
   if (store == NULL)
     return;

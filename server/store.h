@@ -161,7 +161,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsOffline, ts_offline_free)
  * (WAL mode, synchronous=FULL for seat changes, foreign keys on), or a
  * PostgreSQL server for a `postgresql://` / `postgres://` URL (libpq
  * conninfo URI; `pool_size=N` sets the connection pool), shared by several
- * server instances (store-dispatch.c picks the backend). */
+ * server instances (db.c picks the engine). */
 TsStore *ts_store_open (const char *path, GError **error);
 void ts_store_close (TsStore *store);
 

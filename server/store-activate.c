@@ -1,0 +1,397 @@
+/* tessera-store: activation, written once over db.h for both engines. The
+ * rules of docs/protocol.md ("Node-locked rules", "Floating rules") in one
+ * write transaction. What keeps the quota exact across instances: SQLite's
+ * one writer holds the whole database (BEGIN IMMEDIATE); on PostgreSQL the
+ * pool's row is locked (ts_tx_load_pool()) before any seat is counted, and
+ * the lock stays a statement of its own: in READ COMMITTED a statement
+ * reads the snapshot it started with, so one that waited for the lock would
+ * count without the sessions (and miss the nonce) the previous holder just
+ * committed. Every statement after it starts once the lock is held. */
+#include "db.h"
+
+/* The pools the user may activate a product from: one row per pool of the
+ * product in each of the user's organizations (only ?3 when given), pool
+ * columns NULL for an organization without one. Columns: TS_POOL_COLUMNS
+ * (0-7), the organization's id and name, whether the user holds a grant in
+ * the pool (1/0). One statement, not one per step: each is a round trip on
+ * PostgreSQL. */
+#define TS_CHOICE_SELECT                                                                           \
+  "SELECT p.id, p.org_id, p.product, p.kind, p.billing, p.quota, p.subscription_end,"              \
+  " p.match_policy, m.org_id, o.name,"                                                             \
+  " CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = ?1)"           \
+  " THEN 1 ELSE 0 END"                                                                             \
+  " FROM members m JOIN orgs o ON o.id = m.org_id"                                                 \
+  " LEFT JOIN pools p ON p.org_id = m.org_id AND p.product = ?2"                                   \
+  " WHERE m.user_id = ?1 AND (?3 IS NULL OR m.org_id = ?3)"                                        \
+  " ORDER BY m.org_id, p.kind"
+
+/* The organization of the pool to activate from: @org_id (the user must
+ * belong to it), else the user's only organization with a pool for
+ * @product. Returns (transfer full) its id. */
+static char *
+ts_choose_org (GPtrArray *orgs, const char *org_id, const char *product, GError **error)
+{
+  if (org_id != NULL)
+    {
+      if (orgs->len == 0)
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED,
+                     "you are not a member of organization %s", org_id);
+      return orgs->len ? g_strdup (org_id) : NULL;
+    }
+  /* @orgs: id, name, whether it has a pool; ordered by id. */
+  GString *list = g_string_new (NULL);
+  const char *first = NULL, *last = NULL;
+  guint n = 0;
+  for (guint i = 0; i + 2 < orgs->len; i += 3)
+    {
+      const char *o = orgs->pdata[i];
+      if (orgs->pdata[i + 2] == NULL || (last != NULL && g_str_equal (last, o)))
+        continue; /* no pool there, or the organization's second pool */
+      last = o;
+      if (n++ == 0)
+        first = o;
+      g_string_append_printf (list, "%s%s (%s)", list->len ? ", " : "", o,
+                              (const char *) orgs->pdata[i + 1]);
+    }
+  if (n == 0)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                 "none of your organizations has a %s license", product);
+  else if (n > 1)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_ORG_REQUIRED,
+                 "you belong to several organizations with %s licenses: choose one of %s", product,
+                 list->str);
+  g_string_free (list, TRUE);
+  return n == 1 ? g_strdup (first) : NULL;
+}
+
+/* The pool to activate from: the granted node-locked pool of the chosen
+ * organization, else its floating one. */
+static TsPool *
+ts_choose_pool (TsTx *tx, const char *user_id, const char *org_id, const char *product,
+                GError **error)
+{
+  g_autoptr (TsRows) rows
+      = ts_tx_rows (tx, error, TS_CHOICE_SELECT, "sss", user_id, product, org_id);
+  if (rows == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) orgs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) pools = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_pool_free);
+  g_autoptr (GArray) granted = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  while (ts_rows_next (rows, error))
+    {
+      gboolean has_pool = !ts_rows_is_null (rows, 0);
+      gboolean g = has_pool && ts_rows_int (rows, 10) != 0;
+      g_ptr_array_add (orgs, ts_rows_strdup (rows, 8));
+      g_ptr_array_add (orgs, ts_rows_strdup (rows, 9));
+      g_ptr_array_add (orgs, has_pool ? g_strdup ("") : NULL);
+      g_ptr_array_add (pools, has_pool ? ts_tx_pool_from_row (rows) : NULL);
+      g_array_append_val (granted, g);
+    }
+  if (!ts_rows_ok (rows))
+    return NULL;
+  g_autofree char *org = ts_choose_org (orgs, org_id, product, error);
+  if (org == NULL)
+    return NULL;
+  TsPool *nl = NULL, *fl = NULL;
+  gboolean nl_granted = FALSE;
+  for (guint i = 0; i < pools->len; i++)
+    {
+      TsPool *p = pools->pdata[i];
+      if (p == NULL || !g_str_equal (p->org_id, org))
+        continue;
+      if (g_str_equal (p->kind, "node-locked"))
+        {
+          nl = p;
+          nl_granted = g_array_index (granted, gboolean, i);
+        }
+      else
+        fl = p;
+    }
+  TsPool *chosen = nl != NULL && nl_granted ? nl : fl;
+  if (chosen == NULL && nl != NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
+                 "you have no %s node-locked license in organization %s: ask an owner or "
+                 "admin to grant you one",
+                 product, org);
+  else if (chosen == NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "organization %s has no %s license",
+                 org, product);
+  if (chosen != NULL)
+    for (guint i = 0; i < pools->len; i++)
+      if (pools->pdata[i] == chosen)
+        pools->pdata[i] = NULL; /* stolen */
+  return chosen;
+}
+
+/* A machine ID new to the pool, whose @components match a machine the same
+ * user registered by the pool's policy, is that machine: its registration
+ * takes the new ID (docs/fingerprint.md, "Online"). */
+static gboolean
+ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
+              const char *components, gint64 now, GError **error)
+{
+  g_autoptr (TsRows) rows
+      = ts_tx_rows (tx, error,
+                    "SELECT machine_id, components FROM machines"
+                    " WHERE pool_id = ?1 AND user_id = ?2 AND components IS NOT NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM machines"
+                    "  WHERE pool_id = ?1 AND machine_id = ?3)"
+                    " ORDER BY last_seen DESC",
+                    "sss", pool->id, user_id, machine_id);
+  if (rows == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  while (ts_rows_next (rows, error))
+    {
+      g_ptr_array_add (found, ts_rows_strdup (rows, 0));
+      g_ptr_array_add (found, ts_rows_strdup (rows, 1));
+    }
+  if (!ts_rows_ok (rows))
+    return FALSE;
+  g_autofree char *detail = NULL;
+  g_autofree char *old
+      = ts_recognize_machine (pool->match_policy, found, machine_id, components, &detail);
+  if (old == NULL)
+    return TRUE;
+  return ts_tx_exec (tx, error, NULL,
+                     "UPDATE machines SET machine_id = ?, last_seen = ?"
+                     " WHERE pool_id = ? AND machine_id = ?",
+                     "siss", machine_id, now, pool->id, old)
+         && ts_tx_audit (tx, now, pool->org_id, user_id, "machine.replace", pool->id, detail,
+                         error);
+}
+
+/* Under the pool's lock, what its seat rules are checked against: the user
+ * the machine is registered to, the machines (only when this one is not
+ * registered yet), the offline licenses and, when ?4 is 1, the active
+ * sessions. */
+#define TS_SEATS_SELECT                                                                            \
+  "SELECT (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?2),"                  \
+  " CASE WHEN NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1 AND machine_id = ?2)"          \
+  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"                          \
+  " (SELECT count(*) FROM offline WHERE pool_id = ?1 AND expires_at > ?3),"                        \
+  " CASE WHEN ?4 = 1 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
+  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END"
+
+#define TS_MACHINE_UPSERT                                                                          \
+  "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"                  \
+  " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"                                      \
+  " DO UPDATE SET last_seen = excluded.last_seen"
+
+static gboolean
+ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
+                         gint64 now, GError **error)
+{
+  g_autofree char *owner = NULL;
+  if (!ts_tx_str (tx, error, &owner,
+                  "SELECT user_id FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
+                  pool->id, machine_id))
+    return FALSE;
+  if (owner != NULL && !g_str_equal (owner, user_id))
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
+                   "machine %s is registered to another user of the %s node-locked pool of "
+                   "organization %s: an owner or admin must remove it first",
+                   machine_id, pool->product, pool->org_id);
+      return FALSE;
+    }
+  /* The license moves: the user's sessions elsewhere end, the new machine
+   * replaces the old registration. Sessions before machines: the order a
+   * heartbeat locks them in. */
+  g_autofree char *reason = g_strdup_printf ("moved to machine %s", machine_id);
+  return ts_tx_exec (tx, error, NULL,
+                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                     " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
+                     " AND ended_at IS NULL",
+                     "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id, user_id,
+                     machine_id)
+         && ts_tx_exec (tx, error, NULL,
+                        "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
+                        " AND machine_id <> ?",
+                        "sss", pool->id, user_id, machine_id)
+         && ts_tx_exec (tx, error, NULL, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
+                        now, now);
+}
+
+/* *seats: the active sessions of the pool before this one (or a bound above
+ * that number: see ts_tx_seats_bound()). */
+static gboolean
+ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
+                      gint64 now, gint64 *seats, GError **error)
+{
+  gint64 sessions = 0;
+  gboolean bounded = ts_tx_seats_bound (tx, pool->id, &sessions);
+  g_autoptr (TsRows) rows = ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssii", pool->id, machine_id,
+                                        now, (gint64) (bounded ? 0 : 1));
+  if (rows == NULL || !ts_rows_next (rows, error))
+    return FALSE;
+  gboolean registered = !ts_rows_is_null (rows, 0);
+  gint64 machines = ts_rows_int (rows, 1);
+  gint64 offline = ts_rows_int (rows, 2);
+  if (!bounded)
+    sessions = ts_rows_int (rows, 3);
+  g_clear_pointer (&rows, ts_rows_free);
+  if (!registered && machines >= pool->quota)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
+                   "all %" G_GINT64_FORMAT " machine registrations of the %s floating "
+                   "licenses of organization %s are taken: an owner or admin must remove "
+                   "a stale machine",
+                   pool->quota, pool->product, pool->org_id);
+      return FALSE;
+    }
+  /* A bound that leaves room is enough; only near the quota are the
+   * sessions counted exactly. */
+  if (bounded && sessions + offline >= pool->quota
+      && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
+    return FALSE;
+  *seats = sessions;
+  if (sessions + offline >= pool->quota)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
+                   "all %" G_GINT64_FORMAT " %s floating licenses of organization %s are in use",
+                   pool->quota, pool->product, pool->org_id);
+      return FALSE;
+    }
+  return ts_tx_exec (tx, error, NULL, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
+                     now, now);
+}
+
+/* The session of an earlier try with @nonce: the same session back, never
+ * a second seat. */
+static TsSession *
+ts_activation_retry (TsSessionRow *row, const char *machine_id, const char *nonce, gint64 now,
+                     GError **error)
+{
+  if (row->ended || row->session->lease_expires_at <= now)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED,
+                 "the session of this activation (nonce %s) has ended: %s", nonce,
+                 row->ended ? row->end_reason : "lease expired");
+  else if (!g_str_equal (row->session->machine_id, machine_id))
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "nonce %s was already used on machine %s", nonce, row->session->machine_id);
+  else
+    return g_steal_pointer (&row->session);
+  return NULL;
+}
+
+/* A new session on @machine_id, the pool's seat rules checked. */
+static TsSession *
+ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
+                   const char *components, const char *nonce, gint64 lease_seconds, gint64 now,
+                   GError **error)
+{
+  if (now >= pool->subscription_end)
+    {
+      g_autoptr (GDateTime) end = g_date_time_new_from_unix_utc (pool->subscription_end);
+      g_autofree char *date = end ? g_date_time_format (end, "%F") : g_strdup ("?");
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_EXPIRED,
+                   "the %s %s subscription of organization %s ended on %s: it must be renewed",
+                   pool->product, pool->kind, pool->org_id, date);
+      return NULL;
+    }
+  gboolean floating = !g_str_equal (pool->kind, "node-locked");
+  gint64 seats = 0, inserted = 0;
+  g_autoptr (TsSession) s = g_new0 (TsSession, 1);
+  s->id = ts_new_id ();
+  s->org_id = g_strdup (pool->org_id);
+  s->pool_id = g_strdup (pool->id);
+  s->product = g_strdup (pool->product);
+  s->kind = g_strdup (pool->kind);
+  s->user_id = g_strdup (user_id);
+  s->machine_id = g_strdup (machine_id);
+  s->nonce = g_strdup (nonce);
+  s->started_at = now;
+  s->last_heartbeat = now;
+  s->lease_expires_at = now + lease_seconds;
+  s->subscription_end = pool->subscription_end;
+  /* The unique (pool, user, nonce) index is the last word on idempotence:
+   * under the pool's lock a conflict cannot happen, and if it ever did the
+   * client's retry finds the session. */
+  gboolean ok
+      = (components == NULL || ts_recognize (tx, user_id, pool, machine_id, components, now, error))
+        && (floating ? ts_activate_floating (tx, user_id, pool, machine_id, now, &seats, error)
+                     : ts_activate_node_locked (tx, user_id, pool, machine_id, now, error))
+        && ts_tx_exec (tx, error, &inserted,
+                       "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
+                       " started_at, last_heartbeat, lease_expires_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING",
+                       "sssssiii", s->id, pool->id, user_id, machine_id, nonce, now, now,
+                       s->lease_expires_at);
+  if (ok && inserted != 1)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
+                   "another activation with nonce %s was running at the same time: "
+                   "retry it (nothing was changed)",
+                   nonce);
+      ok = FALSE;
+    }
+  /* The components it was last seen with: another user's machine ID sent by
+   * someone else changes nothing. */
+  ok = ok
+       && (components == NULL
+           || ts_tx_exec (tx, error, NULL,
+                          "UPDATE machines SET components = ?"
+                          " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
+                          "ssss", components, pool->id, machine_id, user_id));
+  if (!ok)
+    return NULL;
+  if (floating)
+    ts_tx_seats_set_bound (tx, pool->id, seats + 1);
+  return g_steal_pointer (&s);
+}
+
+TsSession *
+ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *components,
+                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+{
+  /* Checked by the HTTP layer; checked again for any other caller. */
+  if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
+      || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
+      || !ts_check_lease (lease_seconds, error)
+      || (org_id != NULL && !ts_check_org_id (org_id, error))
+      || (components != NULL && !tessera_machine_digests_check (components, error)))
+    return NULL;
+  TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
+  if (tx == NULL)
+    return NULL;
+  g_autoptr (TsPool) chosen = NULL;
+  g_autoptr (TsPool) pool = NULL;
+  TsSessionRow row = { 0 };
+  gboolean found = FALSE;
+  TsSession *result = NULL;
+  gboolean ok = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
+                /* With row locks, the pool is read again under its lock, which
+                 * holds until the commit: its quota and end as they are now, and
+                 * the retry check, the counts and the insert below one step for
+                 * every instance sharing the database. */
+                && (!ts_tx_row_locks (tx)
+                    || (pool = ts_tx_load_pool (tx, chosen->org_id, chosen->id, error)) != NULL)
+                && ts_tx_load_session (tx, &row, &found, error,
+                                       "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
+                                       chosen->id, user_id, nonce);
+  if (ok && pool == NULL)
+    pool = g_steal_pointer (&chosen);
+  if (ok)
+    {
+      result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
+                     : ts_activation_new (tx, user_id, pool, machine_id, components, nonce,
+                                          lease_seconds, now, error);
+      ok = result != NULL;
+    }
+  ts_tx_session_row_clear (&row);
+  if (!ts_tx_finish (tx, ok, error))
+    g_clear_pointer (&result, ts_session_free);
+  return result;
+}
+
+TsSession *
+ts_store_activate (TsStore *store, const char *user_id, const char *org_id, const char *product,
+                   const char *machine_id, const char *nonce, gint64 lease_seconds, gint64 now,
+                   GError **error)
+{
+  return ts_store_activate_components (store, user_id, org_id, product, machine_id, NULL, nonce,
+                                       lease_seconds, now, error);
+}
