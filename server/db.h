@@ -189,6 +189,10 @@ void ts_tx_session_row_clear (TsSessionRow *row);
  * instance) never both act on it; the reaper skips it. */
 gboolean ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error,
                              const char *where, const char *a, const char *b, const char *c);
+/* @user_id's own session @session_id, or TESSERA_ERROR_NOT_FOUND ("you have
+ * no session …": another user's session is not told apart from none). */
+gboolean ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id,
+                                 const char *session_id, GError **error);
 gboolean ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
                             const char *reason, GError **error);
 

@@ -101,16 +101,8 @@ ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 l
                  gint64 now, TsSession **result, GError **ended, GError **error)
 {
   TsSessionRow row = { 0 };
-  gboolean found = FALSE;
   *result = NULL;
-  gboolean ok = ts_tx_load_session (tx, &row, &found, error, "WHERE s.id = ? AND s.user_id = ?",
-                                    session_id, user_id, NULL);
-  if (ok && !found)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
-                   session_id);
-      ok = FALSE;
-    }
+  gboolean ok = ts_tx_load_own_session (tx, &row, user_id, session_id, error);
   ok = ok && ts_heartbeat_end (tx, &row, now, ended, error);
   if (ok && *ended == NULL)
     {

@@ -208,6 +208,20 @@ ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error
 }
 
 gboolean
+ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id, const char *session_id,
+                        GError **error)
+{
+  gboolean found = FALSE;
+  if (!ts_tx_load_session (tx, row, &found, error, "WHERE s.id = ? AND s.user_id = ?", session_id,
+                           user_id, NULL))
+    return FALSE;
+  if (!found)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
+                 session_id);
+  return found;
+}
+
+gboolean
 ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
                    const char *reason, GError **error)
 {

@@ -14,15 +14,7 @@ ts_store_release (TsStore *store, const char *user_id, const char *session_id, g
   if (tx == NULL)
     return FALSE;
   TsSessionRow row = { 0 };
-  gboolean found = FALSE;
-  gboolean ok = ts_tx_load_session (tx, &row, &found, error, "WHERE s.id = ? AND s.user_id = ?",
-                                    session_id, user_id, NULL);
-  if (ok && !found)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
-                   session_id);
-      ok = FALSE;
-    }
+  gboolean ok = ts_tx_load_own_session (tx, &row, user_id, session_id, error);
   /* Releasing twice is fine. */
   ok = ok && ts_tx_end_session (tx, session_id, now, TESSERA_ERROR_TERMINATED, "released", error);
   ts_tx_session_row_clear (&row);
