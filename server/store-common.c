@@ -66,6 +66,20 @@ ts_check_email (const char *email, GError **error)
   return ok;
 }
 
+gboolean
+ts_check_email_and_role (const char *email, TsRole role, GError **error)
+{
+  if (!ts_check_email (email, error))
+    return FALSE;
+  if (ts_role_to_string (role) == NULL)
+    {
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                   "invalid role: owner, admin or member");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* ---- roles and frees ---- */
 
 static const char *const role_names[] = { "member", "admin", "owner" };

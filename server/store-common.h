@@ -37,6 +37,8 @@ char *ts_recognize_machine (const char *policy, GPtrArray *registered, const cha
 gboolean ts_check_machine_id (const char *machine_id, GError **error);
 gboolean ts_check_org_id (const char *org_id, GError **error);
 gboolean ts_check_email (const char *email, GError **error);
+/* An email and a role a member can be given (invitations, member-add). */
+gboolean ts_check_email_and_role (const char *email, TsRole role, GError **error);
 gboolean ts_check_id (const char *what, const char *id, GError **error);
 /* A lease the protocol allows (TS_LEASE_MIN to TS_LEASE_MAX seconds). */
 gboolean ts_check_lease (gint64 lease_seconds, GError **error);

@@ -83,14 +83,8 @@ char *
 ts_store_set_member (TsStore *store, const char *actor, const char *org_id, const char *email,
                      TsRole role, gint64 now, GError **error)
 {
-  if (!ts_check_email (email, error))
+  if (!ts_check_email_and_role (email, role, error))
     return NULL;
-  if (ts_role_to_string (role) == NULL)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                   "invalid role: owner, admin or member");
-      return NULL;
-    }
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
     return NULL;
