@@ -130,24 +130,12 @@ char *ts_col_strdup (sqlite3_stmt *stmt, int col);
 gboolean ts_quota_known_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
 /* A number the active sessions of floating pool @pool_id do not exceed:
  * activations (the only writes that add one) raise it, nothing lowers it
- * but a recount (ts_seats_set_bound() after ts_count_sessions()), so it
+ * but a recount (ts_seats_set_bound() after a count of the active sessions), so it
  * stays an upper bound, even across a rolled-back batch. FALSE if none is
  * known (or another process committed since). Same rules as above. */
 gboolean ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
 void ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
 void ts_quota_remember_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
 void ts_quota_forget (TsSqliteStore *store, sqlite3 *db);
-
-/* ---- helpers of the activation and heartbeat (store-sqlite-helpers.c) ---- */
-
-gboolean ts_audit (sqlite3 *db, gint64 now, const char *org_id, const char *actor,
-                   const char *action, const char *target, const char *detail, GError **error);
-TsPool *ts_pool_from_row (sqlite3_stmt *stmt); /* columns of TS_POOL_COLUMNS */
-/* Seats taken by unexpired offline licenses of @pool_id. */
-gboolean ts_count_offline (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
-                           GError **error);
-/* Active sessions (not ended, lease running) of @pool_id. */
-gboolean ts_count_sessions (sqlite3 *db, const char *pool_id, gint64 now, gint64 *out,
-                            GError **error);
 
 G_END_DECLS

@@ -1,7 +1,7 @@
 /* tessera-store on SQLite: the schema and its migrations, connections, and
  * transactions (group commit of writes, the quota cache).
- * Statements are in store-sqlite-stmt.c, the shared query helpers in
- * store-sqlite-helpers.c. */
+ * Statements are in store-sqlite-stmt.c; the store's operations are
+ * written once over db.h (db-sqlite.c is this engine's side of it). */
 #include "store-private.h"
 
 #include <sodium.h>
