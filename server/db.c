@@ -1,6 +1,7 @@
 /* tessera-store's database layer (db.h): the engine-neutral half. Each call
  * goes to the engine of the store (TsTxOps of db-sqlite.c or db-pg.c). */
 #include "db.h"
+#include "metrics.h"
 #include "store-pg.h"
 #include "store-private.h"
 
@@ -122,7 +123,12 @@ ts_tx_mark_durable (TsTx *tx, GError **error)
 gboolean
 ts_tx_finish (TsTx *tx, gboolean ok, GError **error)
 {
+  /* SQLite's commits are timed where its batches commit (store-sqlite.c). */
+  gboolean timed = ok && tx->ops->postgresql && tx->mode != TS_TX_READ && tx->mode != TS_TX_ONE;
+  gint64 start = timed ? g_get_monotonic_time () : 0;
   ok = tx->ops->finish (tx->store, tx->conn, tx->mode, ok, error);
+  if (timed && ok)
+    ts_metrics_commit (g_get_monotonic_time () - start);
   g_free (tx);
   return ok;
 }
