@@ -274,6 +274,27 @@ test_token (Fixture *f, gconstpointer data)
                      ==, 5);
 }
 
+/* Label values are escaped (backslash, double quote, line feed): a product
+ * name the API would refuse, written into the database behind its back. */
+static void
+test_escaping (Fixture *f, gconstpointer data)
+{
+  TestDb *db = test_db_open (f->db);
+  const char *sql = "INSERT INTO pools (id, org_id, product, kind, billing, quota,"
+                    " subscription_end, created_at) VALUES ('odd-pool', 'acme',"
+                    " 'K\"R\\E\nX', 'floating', 'annual', 3, 4102444800, 0)";
+  if (db->pg != NULL)
+    PQclear (test_pg_run (db->pg, sql));
+  else
+    g_assert_cmpint (sqlite3_exec (db->lite, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  test_db_close (db);
+  start_with_token (f);
+  g_autoptr (GHashTable) v = scrape (f);
+  g_assert_cmpfloat (value (v, "tessera_pool_seats_quota{org=\"acme\",pool=\"odd-pool\","
+                               "product=\"K\\\"R\\\\E\\nX\",kind=\"floating\"}"),
+                     ==, 3);
+}
+
 /* Runs tessera-server with @args; returns its exit code, its stderr in
  * *err and stdout in *out (nullable). */
 static int
@@ -356,5 +377,6 @@ main (int argc, char **argv)
   ADD ("metrics/values", test_values, NO_SERVER);
   ADD ("metrics/token", test_token, NULL);
   ADD ("metrics/options", test_options, NO_SERVER);
+  ADD ("metrics/escaping", test_escaping, NO_SERVER);
   return g_test_run ();
 }
