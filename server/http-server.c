@@ -129,13 +129,14 @@ ts_handle_ready (TsRequest *req)
 {
   GError *error = NULL;
   g_autofree char *detail = NULL;
-  if (ts_store_check_writable (req->server->store, &detail, &error))
+  if (ts_store_check_writable (req->server->store, g_get_monotonic_time (), &detail, &error))
     ts_reply_json (req, SOUP_STATUS_OK, ts_json_object ("status", 's', "ready", NULL));
   else
     {
       /* The full story for the administrator; the caller (a load balancer,
        * unauthenticated) gets only its kind. */
-      ts_log (TS_LOG_WARNING, "not ready: %s", detail);
+      if (detail != NULL) /* once per check, not per probe */
+        ts_log (TS_LOG_WARNING, "not ready: %s", detail);
       ts_reply_json (
           req, SOUP_STATUS_SERVICE_UNAVAILABLE,
           ts_json_object ("status", 's', "unavailable", "reason", 's', error->message, NULL));
