@@ -34,11 +34,7 @@ static char *record_path;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-  key = tessera_signing_key_generate ();
-  trusted = tessera_trusted_keys_new ();
-  g_autofree char *line = tessera_signing_key_dup_public (key);
-  if (!tessera_trusted_keys_add_public (trusted, line, NULL))
-    g_error ("fuzz-record: cannot trust the harness key");
+  trusted = fuzz_trusted_key (&key);
   g_autoptr (GError) error = NULL;
   /* Made by g_dir_make_tmp with mode 0700, as testops_state_list() wants. */
   state_dir = g_dir_make_tmp ("tessera-fuzz-record-XXXXXX", &error);

@@ -161,3 +161,12 @@ cli_online_init (int *argc, char ***argv)
   g_test_init (argc, argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   cli_files_set_up ();
 }
+
+/* Runs the cases added; every program's end. */
+static inline int
+cli_online_run (void)
+{
+  int rc = g_test_run ();
+  cli_files_tear_down ();
+  return rc;
+}

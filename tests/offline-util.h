@@ -376,3 +376,21 @@ offline_test_init (int *argc, char ***argv)
   g_assert_no_error (error);
   machine_id = g_strdup (tessera_fingerprint_get_id (fp));
 }
+
+/* Adds a case of @func for each element of the array @cases (each with a
+ * name), as @prefix/NAME. */
+#define OFFLINE_ADD_CASES(prefix, cases, func)                                                     \
+  for (guint i_ = 0; i_ < G_N_ELEMENTS (cases); i_++)                                              \
+    {                                                                                              \
+      g_autofree char *path_ = g_strdup_printf ("%s/%s", prefix, (cases)[i_].name);                \
+      g_test_add_data_func_full (path_, (gpointer) & (cases)[i_], func, NULL);                     \
+    }
+
+/* Runs the cases added; every program's end. */
+static inline int
+offline_test_run (void)
+{
+  int rc = g_test_run ();
+  g_free (machine_id);
+  return rc;
+}

@@ -393,7 +393,5 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-online/hung/several", test_hung_several);
   g_test_add_func ("/cli-online/hung/run", test_hung_run);
   g_test_add_func ("/cli-online/run/wait-progress", test_wait_progress);
-  int rc = g_test_run ();
-  cli_files_tear_down ();
-  return rc;
+  return cli_online_run ();
 }

@@ -367,7 +367,5 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-online/status/edited-record", test_edited_record);
   g_test_add_func ("/cli-online/grace/last-answer", test_grace_from_last_answer);
   g_test_add_func ("/cli-online/grace/clock-set-back", test_grace_clock_set_back);
-  int rc = g_test_run ();
-  cli_files_tear_down ();
-  return rc;
+  return cli_online_run ();
 }

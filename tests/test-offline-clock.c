@@ -212,7 +212,5 @@ main (int argc, char **argv)
   g_test_add_func ("/offline/clock/during-session", test_rollback_during_session);
   g_test_add_func ("/offline/clock/state-unwritable", test_state_unwritable);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

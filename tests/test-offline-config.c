@@ -354,24 +354,14 @@ main (int argc, char **argv)
 {
   offline_test_init (&argc, &argv);
 
-  for (guint i = 0; i < G_N_ELEMENTS (config_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/offline/config/%s", config_cases[i].name);
-      g_test_add_data_func_full (path, (gpointer) &config_cases[i], test_config, NULL);
-    }
+  OFFLINE_ADD_CASES ("/offline/config", config_cases, test_config);
   g_test_add_func ("/offline/config/no-trusted-keys", test_config_no_keys);
   g_test_add_func ("/offline/config/relative-paths", test_config_relative);
   g_test_add_func ("/offline/config/defaults", test_defaults);
   g_test_add_func ("/offline/key-rotation", test_rotation);
-  for (guint i = 0; i < G_N_ELEMENTS (validate_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/offline/validate/%s", validate_cases[i].name);
-      g_test_add_data_func_full (path, (gpointer) &validate_cases[i], test_validate_notices, NULL);
-    }
+  OFFLINE_ADD_CASES ("/offline/validate", validate_cases, test_validate_notices);
   g_test_add_func ("/offline/validate/expiry", test_validate_expiry);
   g_test_add_func ("/offline/validate/fast-path", test_validate_fast);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

@@ -514,16 +514,10 @@ main (int argc, char **argv)
 {
   offline_test_init (&argc, &argv);
 
-  for (guint i = 0; i < G_N_ELEMENTS (install_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/offline/install/%s", install_cases[i].name);
-      g_test_add_data_func_full (path, (gpointer) &install_cases[i], test_install, NULL);
-    }
+  OFFLINE_ADD_CASES ("/offline/install", install_cases, test_install);
   g_test_add_func ("/offline/install/unknown-flags", test_install_unknown_flags);
   g_test_add_func ("/offline/install/concurrent", test_install_concurrent);
   g_test_add_func ("/offline/folder/links", test_folder_links);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

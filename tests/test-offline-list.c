@@ -193,15 +193,9 @@ main (int argc, char **argv)
 {
   offline_test_init (&argc, &argv);
 
-  for (guint i = 0; i < G_N_ELEMENTS (list_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/offline/list/%s", list_cases[i].name);
-      g_test_add_data_func_full (path, (gpointer) &list_cases[i], test_list_entry, NULL);
-    }
+  OFFLINE_ADD_CASES ("/offline/list", list_cases, test_list_entry);
   g_test_add_func ("/offline/list/folder", test_list_folder);
   g_test_add_func ("/offline/list/no-lock", test_list_no_lock);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

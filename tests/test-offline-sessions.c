@@ -507,7 +507,5 @@ main (int argc, char **argv)
   g_test_add_func ("/offline/sessions/lock-dir-unwritable", test_lock_dir_unwritable);
   g_test_add_func ("/offline/sessions/lock-dir-broken", test_lock_dir_broken);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

@@ -592,11 +592,7 @@ main (int argc, char **argv)
   g_test_add_func ("/offline/activate", test_activate);
   g_test_add_func ("/offline/fingerprint", test_fingerprint);
   g_test_add_func ("/offline/tamper/every-byte", test_tamper_every_byte);
-  for (guint i = 0; i < G_N_ELEMENTS (refused_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/offline/refused/%s", refused_cases[i].name);
-      g_test_add_data_func_full (path, (gpointer) &refused_cases[i], test_refused, NULL);
-    }
+  OFFLINE_ADD_CASES ("/offline/refused", refused_cases, test_refused);
   g_test_add_func ("/offline/folder/other-machines-ignored", test_other_machine_ignored);
   g_test_add_func ("/offline/folder/empty", test_empty_folder);
   g_test_add_func ("/offline/folder/missing", test_missing_folder);
@@ -604,7 +600,5 @@ main (int argc, char **argv)
   g_test_add_func ("/offline/folder/file-names", test_file_names);
   g_test_add_func ("/offline/explicit-file", test_explicit_file);
 
-  int rc = g_test_run ();
-  g_free (machine_id);
-  return rc;
+  return offline_test_run ();
 }

@@ -173,6 +173,19 @@ test_lease_pushed (Fixture *f, gconstpointer data)
   kept_clear (&k);
 }
 
+/* Keeps a session without grace (on short_lease), then the server stops
+ * answering until the signed lease (5 s) is past by the wall clock, which
+ * the grace reads. */
+static void
+keep_past_lease (Fixture *f, Kept *k)
+{
+  keep (f, k, "grace-seconds=0\n");
+  gint64 activated = now_s ();
+  server_kill (f);
+  while (now_s () <= activated + 7)
+    g_usleep (200 * 1000);
+}
+
 /* The last answer's time moved forward while the server is silent (an
  * endless grace): the grace counts from the last signed server time. */
 static void
@@ -180,12 +193,7 @@ test_last_answer_forward (Fixture *f, gconstpointer data)
 {
   GError *error = NULL;
   Kept k = { 0 };
-  keep (f, &k, "grace-seconds=0\n");
-  gint64 activated = now_s ();
-  server_kill (f);
-  /* Past the signed lease (5 s) by the wall clock, which the grace reads. */
-  while (now_s () <= activated + 7)
-    g_usleep (200 * 1000);
+  keep_past_lease (f, &k);
   g_autofree char *now = g_strdup_printf ("%" G_GINT64_FORMAT, now_s ());
   record_set (k.path, "last-answer-at", now);
   g_autoptr (TesseraLicense) license = listed (f, &k);
@@ -208,11 +216,7 @@ static void
 test_last_answer_far_back (Fixture *f, gconstpointer data)
 {
   Kept k = { 0 };
-  keep (f, &k, "grace-seconds=0\n");
-  gint64 activated = now_s ();
-  server_kill (f);
-  while (now_s () <= activated + 7)
-    g_usleep (200 * 1000);
+  keep_past_lease (f, &k);
   g_autofree char *back = g_strdup_printf ("%" G_GINT64_FORMAT, now_s () - WRAPS_FORWARD);
   record_set (k.path, "last-answer-at", back);
   assert_refused (f, &k, TESSERA_ERROR_TAMPERED, "its last-answer-at key");
