@@ -52,6 +52,7 @@ ts_handle_activate (TsRequest *req)
       || !ts_body_string (req, "os", FALSE, &info.os, &error)
       || !ts_check_client_info (&info, &error))
     {
+      ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;
@@ -64,6 +65,7 @@ ts_handle_activate (TsRequest *req)
                                   components, &info, nonce, lease, req->now, &error);
   if (s == NULL)
     {
+      ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;
