@@ -501,9 +501,10 @@ async function refreshNow() {
   if (refresher.busy || !$('dialog').hidden) return;
   refresher.busy = true;
   const view = refresher.view;
+  // Counted as it starts, before any answer: what the tests read.
+  view.dataset.refreshes = String((Number(view.dataset.refreshes) || 0) + 1);
   try {
     await refresher.fill();
-    view.dataset.refreshed = String((Number(view.dataset.refreshed) || 0) + 1);
   } catch (e) {
     /* a signed-out session is handled by api(); the next round tries again */
   } finally {
