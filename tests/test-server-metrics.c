@@ -295,6 +295,35 @@ test_escaping (Fixture *f, gconstpointer data)
                      ==, 3);
 }
 
+/* A statement the database refuses (a trigger of this test's making) is
+ * counted: the series an alert on database errors watches. */
+static void
+test_db_errors (Fixture *f, gconstpointer data)
+{
+  TestDb *db = test_db_open (f->db);
+  if (db->pg != NULL)
+    {
+      PQclear (test_pg_run (db->pg, "CREATE FUNCTION boom () RETURNS trigger LANGUAGE plpgsql"
+                                    " AS $$BEGIN RAISE EXCEPTION 'injected'; END$$"));
+      PQclear (test_pg_run (db->pg, "CREATE TRIGGER boom BEFORE INSERT ON sessions"
+                                    " FOR EACH ROW EXECUTE FUNCTION boom ()"));
+    }
+  else
+    g_assert_cmpint (sqlite3_exec (db->lite,
+                                   "CREATE TRIGGER boom BEFORE INSERT ON sessions"
+                                   " BEGIN SELECT RAISE (ABORT, 'injected'); END",
+                                   NULL, NULL, NULL),
+                     ==, SQLITE_OK);
+  test_db_close (db);
+  start_with_token (f);
+  g_autoptr (GHashTable) a = scrape (f);
+  g_free (activate (f, f->member_key, "M-1", "nonce-0001", 500));
+  g_autoptr (GHashTable) b = scrape (f);
+  g_assert_cmpfloat (delta (a, b, "tessera_database_errors_total"), >=, 1);
+  g_assert_cmpfloat (delta (a, b, REQ ("POST", "activate", "500")), ==, 1);
+  g_assert_cmpfloat (delta (a, b, "tessera_activations_refused_total{reason=\"other\"}"), ==, 1);
+}
+
 /* Runs tessera-server with @args; returns its exit code, its stderr in
  * *err and stdout in *out (nullable). */
 static int
@@ -378,5 +407,6 @@ main (int argc, char **argv)
   ADD ("metrics/token", test_token, NULL);
   ADD ("metrics/options", test_options, NO_SERVER);
   ADD ("metrics/escaping", test_escaping, NO_SERVER);
+  ADD ("metrics/database-errors", test_db_errors, NO_SERVER);
   return g_test_run ();
 }
