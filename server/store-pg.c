@@ -83,6 +83,9 @@ static const char *const migrations[] = {
   /* 5: match policies and machine components, as SQLite's migration 5 */
   "ALTER TABLE pools ADD COLUMN match_policy " T " NOT NULL DEFAULT 'all-but-one';"
   "ALTER TABLE machines ADD COLUMN components " T ";",
+  /* 6: client host name and operating system, as SQLite's migration 6 */
+  "ALTER TABLE sessions ADD COLUMN hostname " T ", ADD COLUMN os " T ";"
+  "ALTER TABLE machines ADD COLUMN hostname " T ", ADD COLUMN os " T ";",
 };
 
 #undef T

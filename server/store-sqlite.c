@@ -76,6 +76,13 @@ static const char *const migrations[] = {
    * client that sends none (docs/fingerprint.md, "Online") */
   "ALTER TABLE pools ADD COLUMN match_policy TEXT NOT NULL DEFAULT 'all-but-one';"
   "ALTER TABLE machines ADD COLUMN components TEXT;",
+  /* 6: what the client said its host name and operating system are, as
+   * sent on activation (docs/protocol.md, "Client information"): shown to
+   * administrators, never trusted, NULL for a client that sends none */
+  "ALTER TABLE sessions ADD COLUMN hostname TEXT;"
+  "ALTER TABLE sessions ADD COLUMN os TEXT;"
+  "ALTER TABLE machines ADD COLUMN hostname TEXT;"
+  "ALTER TABLE machines ADD COLUMN os TEXT;",
 };
 
 /* ---- connections ---- */

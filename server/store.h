@@ -77,6 +77,10 @@ typedef struct
   gint64 last_heartbeat;
   gint64 lease_expires_at;
   gint64 subscription_end;
+  /* (nullable) what the client said it runs on, unchecked (docs/protocol.md,
+   * "Client information"): filled by ts_store_list_sessions() only */
+  char *hostname;
+  char *os;
 } TsSession;
 
 /* One change of a registered machine's components (an audit record
@@ -97,6 +101,9 @@ typedef struct
   char *user_id; /* node-locked: the user it belongs to; floating: who registered it */
   gint64 registered_at;
   gint64 last_seen;
+  /* (nullable) as the last activation from it reported (TsSession) */
+  char *hostname;
+  char *os;
   /* (nullable) TsMachineChange*, newest first: ts_store_fill_machine_changes() */
   GPtrArray *changes;
 } TsMachine;
@@ -255,6 +262,31 @@ TsSession *ts_store_activate_components (TsStore *store, const char *user_id, co
                                          gint64 lease_seconds, gint64 now, GError **error);
 /* Extends the lease; REVOKED / TERMINATED (moved, over quota, force-released,
  * expired, member removed) with the reason in the message. */
+/* The informational fields a client may send on activation (docs/protocol.md,
+ * "Client information"): never part of the machine's identity, never
+ * trusted for anything, only shown to administrators. */
+typedef struct
+{
+  const char *hostname; /* (nullable) */
+  const char *os;       /* (nullable) */
+} TsClientInfo;
+
+/* Limits of TsClientInfo's fields, in bytes of UTF-8. */
+#define TS_CLIENT_HOSTNAME_MAX 255
+#define TS_CLIENT_OS_MAX 128
+
+/* TsClientInfo's fields: each NULL, or 1 to its limit bytes of UTF-8
+ * without control characters (refused, not stripped: see docs/protocol.md). */
+gboolean ts_check_client_info (const TsClientInfo *info, GError **error);
+
+/* ts_store_activate_components() with the client's @info (nullable: as
+ * none), checked by ts_check_client_info() and stored with the session and
+ * the machine's registration. */
+TsSession *ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
+                                     const char *product, const char *machine_id,
+                                     const char *components, const TsClientInfo *info,
+                                     const char *nonce, gint64 lease_seconds, gint64 now,
+                                     GError **error);
 TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, GError **error);
 /* @session (transfer full) or @error (transfer full), never both. */
