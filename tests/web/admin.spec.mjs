@@ -451,8 +451,11 @@ async function removeMachine(page, pool, machine) {
 }
 
 webTest('sessions and machines show the client\'s host name and OS, and the lease expiry in local time', async (page) => {
+  // The OS carries markup, as a hostile client may send: the page shows it
+  // as text, builds no element from it and runs nothing.
+  const hostileOs = 'Debian <b>GNU</b>/Linux 13 <img src=x onerror="window.__pwned=1">';
   const told = await apiActivate('KSE', 'W3BT-HOST-0000-0001', 'web-host-0001',
-    { hostname: 'ci-runner-7.acme.example', os: 'Debian GNU/Linux 13 (trixie)' });
+    { hostname: 'ci-runner-7.acme.example', os: hostileOs });
   const silent = await apiActivate('KSE', 'W3BT-HOST-0000-0002', 'web-host-0002'); // an older client
   await signIn(page, 'owner');
   await openPool(page, 'KSE (Floating)');
@@ -465,10 +468,13 @@ webTest('sessions and machines show the client\'s host name and OS, and the leas
 
   const row = sessions.locator('tr', { has: page.locator(`[data-release="${told.session_id}"]`) });
   assert.equal(await row.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
-  assert.equal(await row.locator('[data-client="os"]').textContent(), 'Debian GNU/Linux 13 (trixie)');
+  assert.equal(await row.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await row.locator('[data-client="os"] *').count(), 0);
   const mrow = page.locator('[data-section="machines"] tr', { has: page.locator('[data-remove-machine="W3BT-HOST-0000-0001"]') });
   assert.equal(await mrow.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
-  assert.equal(await mrow.locator('[data-client="os"]').textContent(), 'Debian GNU/Linux 13 (trixie)');
+  assert.equal(await mrow.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await mrow.locator('[data-client="os"] *').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
   const srow = sessions.locator('tr', { has: page.locator(`[data-release="${silent.session_id}"]`) });
   assert.equal(await srow.locator('[data-client="hostname"]').textContent(), '—');
 
