@@ -22,6 +22,8 @@ enum
   O_HTTP_THREADS,
   O_LOG_FORMAT,
   O_LOG_LEVEL,
+  O_USAGE_RETENTION,
+  O_USAGE_FLUSH,
   O_N
 };
 
@@ -30,13 +32,21 @@ static const struct
   const char *name;
   char kind; /* 's' string, 'f' file name, 'b' boolean, 'i' integer */
 } ts_keys[O_N] = {
-  { "database", 'f' },           { "listen", 's' },
-  { "tls-cert", 'f' },           { "tls-key", 'f' },
-  { "allow-insecure", 'b' },     { "key-dir", 'f' },
-  { "key-encryption-key", 'f' }, { "lease", 'i' },
-  { "reap-interval", 'i' },      { "idle-timeout", 'i' },
-  { "http-threads", 'i' },       { "log-format", 's' },
+  { "database", 'f' },
+  { "listen", 's' },
+  { "tls-cert", 'f' },
+  { "tls-key", 'f' },
+  { "allow-insecure", 'b' },
+  { "key-dir", 'f' },
+  { "key-encryption-key", 'f' },
+  { "lease", 'i' },
+  { "reap-interval", 'i' },
+  { "idle-timeout", 'i' },
+  { "http-threads", 'i' },
+  { "log-format", 's' },
   { "log-level", 's' },
+  { "usage-retention-days", 'i' },
+  { "usage-flush-interval", 'i' },
 };
 
 /* What the command line and the file said, before defaults and checks. */
@@ -182,6 +192,9 @@ ts_raw_parse_args (TsRaw *raw, int argc, char **argv)
           { "http-threads", 0, 0, G_OPTION_ARG_INT, &raw->num[O_HTTP_THREADS], NULL, NULL },
           { "log-format", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_LOG_FORMAT], NULL, NULL },
           { "log-level", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_LOG_LEVEL], NULL, NULL },
+          { "usage-retention-days", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_RETENTION], NULL,
+            NULL },
+          { "usage-flush-interval", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_FLUSH], NULL, NULL },
           { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
           { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
           G_OPTION_ENTRY_NULL };
@@ -319,7 +332,9 @@ ts_options_check (TsOptions *o, const TsRaw *raw)
     }
   if ((rc = ts_range (raw, O_LEASE, o->lease, 5, 86400, "seconds")) >= 0
       || (rc = ts_range (raw, O_IDLE_TIMEOUT, o->idle_timeout, 1, 3600, "seconds")) >= 0
-      || (rc = ts_range (raw, O_HTTP_THREADS, o->http_threads, 1, 64, NULL)) >= 0)
+      || (rc = ts_range (raw, O_HTTP_THREADS, o->http_threads, 1, 64, NULL)) >= 0
+      || (rc = ts_range (raw, O_USAGE_RETENTION, o->usage_retention_days, 1, 36600, "days")) >= 0
+      || (rc = ts_range (raw, O_USAGE_FLUSH, o->usage_flush_interval, 1, 3600, "seconds")) >= 0)
     return rc;
   if (o->reap_interval < 0)
     {
@@ -387,6 +402,9 @@ ts_options_parse (TsOptions *o, int argc, char **argv)
       o->http_threads = raw.num[O_HTTP_THREADS] != G_MININT
                             ? raw.num[O_HTTP_THREADS]
                             : (gint) MIN (g_get_num_processors (), 8);
+      o->usage_retention_days
+          = raw.num[O_USAGE_RETENTION] != G_MININT ? raw.num[O_USAGE_RETENTION] : 400;
+      o->usage_flush_interval = raw.num[O_USAGE_FLUSH] != G_MININT ? raw.num[O_USAGE_FLUSH] : 60;
       o->log_format = TS_LOG_TEXT;
       o->log_level = TS_LOG_INFO;
       rc = ts_options_check (o, &raw);
@@ -466,6 +484,8 @@ ts_options_print (const TsOptions *o)
   printf ("http-threads=%d\n", o->http_threads);
   printf ("log-format=%s\n", ts_log_format_name (o->log_format));
   printf ("log-level=%s\n", ts_log_level_name (o->log_level));
+  printf ("usage-retention-days=%d\n", o->usage_retention_days);
+  printf ("usage-flush-interval=%d\n", o->usage_flush_interval);
   fflush (stdout);
 }
 

@@ -161,7 +161,8 @@ ts_usage_flush (TsUsage *u, gint64 now, GError **error)
   g_hash_table_iter_init (&it, taken);
   while (g_hash_table_iter_next (&it, NULL, &value))
     g_ptr_array_add (list, value);
-  gint64 to = MAX (now, u->from);
+  /* Through the second @now itself: a session that began in it is in use. */
+  gint64 to = MAX (now + 1, u->from);
   gboolean ok = ts_store_usage_add (u->store, list, u->from, to, u->seen, error);
   if (ok)
     {
