@@ -44,27 +44,6 @@ ts_usage_iso (gint64 t)
   return dt != NULL ? g_date_time_format (dt, "%FT%TZ") : g_strdup ("?");
 }
 
-static GBytes *
-ts_usage_csv (GPtrArray *hours)
-{
-  GString *csv = g_string_new ("hour,peak,quota,activations");
-  for (int r = 0; r < TS_USAGE_REFUSALS; r++)
-    g_string_append_printf (csv, ",refused_%s", ts_usage_refusal_name (r));
-  g_string_append (csv, ",users,machines\r\n");
-  for (guint i = 0; i < hours->len; i++)
-    {
-      const TsUsageHour *h = hours->pdata[i];
-      g_autofree char *at = ts_usage_iso (h->hour);
-      g_string_append_printf (csv, "%s,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT,
-                              at, h->peak, h->quota, h->activations);
-      for (int r = 0; r < TS_USAGE_REFUSALS; r++)
-        g_string_append_printf (csv, ",%" G_GINT64_FORMAT, h->refused[r]);
-      g_string_append_printf (csv, ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "\r\n", h->users,
-                              h->machines);
-    }
-  return g_string_free_to_bytes (csv);
-}
-
 static JsonNode *
 ts_usage_hour_json (gconstpointer item)
 {
@@ -165,7 +144,7 @@ ts_handle_usage (TsRequest *req)
       req->resp_disposition
           = g_strdup_printf ("attachment; filename=\"usage-%s-%s-%.10s-%.10s.csv\"", req->args[0],
                              pool != NULL ? pool->product : req->args[1], from, to);
-      ts_reply_bytes (req, SOUP_STATUS_OK, "text/csv; charset=utf-8", ts_usage_csv (hours));
+      ts_reply_bytes (req, SOUP_STATUS_OK, "text/csv; charset=utf-8", ts_usage_hours_csv (hours));
       return;
     }
   ts_reply_json (req, SOUP_STATUS_OK,

@@ -314,6 +314,28 @@ ts_store_usage_add (TsStore *store, GPtrArray *counts, gint64 from, gint64 now, 
 
 /* ---- reading and pruning ---- */
 
+GBytes *
+ts_usage_hours_csv (GPtrArray *hours)
+{
+  GString *csv = g_string_new ("hour,peak,quota,activations");
+  for (int r = 0; r < TS_USAGE_REFUSALS; r++)
+    g_string_append_printf (csv, ",refused_%s", ts_usage_refusal_name (r));
+  g_string_append (csv, ",users,machines\r\n");
+  for (guint i = 0; i < hours->len; i++)
+    {
+      const TsUsageHour *h = hours->pdata[i];
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (h->hour);
+      g_autofree char *at = dt != NULL ? g_date_time_format (dt, "%FT%TZ") : g_strdup ("?");
+      g_string_append_printf (csv, "%s,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT,
+                              at, h->peak, h->quota, h->activations);
+      for (int r = 0; r < TS_USAGE_REFUSALS; r++)
+        g_string_append_printf (csv, ",%" G_GINT64_FORMAT, h->refused[r]);
+      g_string_append_printf (csv, ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "\r\n", h->users,
+                              h->machines);
+    }
+  return g_string_free_to_bytes (csv);
+}
+
 static gpointer
 ts_usage_hour_from_row (TsRows *rows)
 {

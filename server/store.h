@@ -389,6 +389,9 @@ gboolean ts_store_usage_add (TsStore *store, GPtrArray *counts, gint64 from, gin
  * trusted); NOT_FOUND for a pool of another organization. */
 GPtrArray *ts_store_usage_list (TsStore *store, const char *actor, const char *org_id,
                                 const char *pool_id, gint64 since, gint64 until, GError **error);
+/* @hours (TsUsageHour*) as CSV: a header line, then one line an hour, its
+ * start in ISO 8601 UTC; CRLF line ends (RFC 4180). */
+GBytes *ts_usage_hours_csv (GPtrArray *hours);
 /* Deletes the history of hours before @before; *removed (nullable): hours. */
 gboolean ts_store_usage_prune (TsStore *store, gint64 before, gint64 *removed, GError **error);
 
