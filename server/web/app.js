@@ -12,6 +12,7 @@ const state = {
   org: null,       // the selected org {id, name, role}
   page: null,      // the selected page name
   poolId: null,    // the selected pool tab
+  usageDays: 7,    // the period of the Usage chart (usage.js)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -407,6 +408,7 @@ async function renderPool(body, pool, members) {
   parts.push(offBox, table(['Machine ID', 'Created', 'Expires', 'Created by'], offline.offline.map((o) => [
     el('span', { class: 'mono', text: o.machine_id }), fmtTime(o.created_at), fmtDate(o.expires_at), o.created_by ? who(o.created_by) : 'tessera-admin',
   ]), 'No offline license.'));
+  parts.push(usageSection(pool, base)); // usage.js
   body.replaceChildren(...parts);
 }
 
