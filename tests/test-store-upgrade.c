@@ -1,11 +1,10 @@
 /* tessera-store: a database written by the previous release (schema 4,
  * before the machines' component digests) opened by this one, on SQLite or
  * on PostgreSQL (tests/store-backend.h). The old database is made by this
- * store and then taken back to schema 4 by undoing migration 5 (it only
- * adds two columns), which leaves exactly the tables the previous server
- * wrote: the upgrade must keep every registered machine under its ID, and
- * machines registered before it are recognized once they report their
- * components. */
+ * store and then taken back to schema 4 by undoing migrations 6 (usage
+ * history: its own tables) and 5 (it only adds two columns), which leaves exactly the tables the
+ * previous server wrote: the upgrade must keep every registered machine under its ID, and machines
+ * registered before it are recognized once they report their components. */
 #include "store-backend.h"
 #include "store.h"
 #include "test-util.h"
