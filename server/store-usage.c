@@ -281,7 +281,10 @@ ts_store_usage_add (TsStore *store, GPtrArray *counts, gint64 from, gint64 now, 
   if (tx == NULL)
     return FALSE;
   g_autoptr (GHashTable) written = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gboolean ok = TRUE;
+  /* Instances write their batches one after the other: each upserts many
+   * rows in no particular order, and two doing so at once could deadlock.
+   * A batch a minute per instance is no contention. */
+  gboolean ok = ts_tx_lock_table (tx, "usage_hours", error);
   for (guint i = 0; ok && counts != NULL && i < counts->len; i++)
     {
       const TsUsageCount *c = counts->pdata[i];
@@ -383,7 +386,8 @@ ts_store_usage_prune (TsStore *store, gint64 before, gint64 *removed, GError **e
     return FALSE;
   gint64 n = 0;
   gboolean ok
-      = ts_tx_exec (tx, error, NULL, "DELETE FROM usage_seen WHERE hour < ?", "i", before)
+      = ts_tx_lock_table (tx, "usage_hours", error)
+        && ts_tx_exec (tx, error, NULL, "DELETE FROM usage_seen WHERE hour < ?", "i", before)
         && ts_tx_exec (tx, error, &n, "DELETE FROM usage_hours WHERE hour < ?", "i", before);
   if (!ts_tx_finish (tx, ok, error))
     return FALSE;
