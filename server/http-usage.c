@@ -114,20 +114,23 @@ ts_handle_usage (TsRequest *req)
       return;
     }
   GError *error = NULL;
-  /* This instance's counts so far are in the answer (tests rely on it;
-   * other instances' are at most one flush interval behind). A failed
-   * flush keeps them for the next one: the history is answered anyway. */
-  if (req->server->usage != NULL && !ts_usage_flush (req->server->usage, req->now, &error))
-    {
-      ts_log (TS_LOG_WARNING, "writing the usage history failed: %s", error->message);
-      g_clear_error (&error);
-    }
   g_autoptr (GPtrArray) pools
       = ts_store_list_pools (req->server->store, req->user_id, req->args[0], req->now, &error);
   const TsPool *pool = NULL;
   for (guint i = 0; pools != NULL && i < pools->len; i++)
     if (g_str_equal (((TsPool *) pools->pdata[i])->id, req->args[1]))
       pool = pools->pdata[i];
+  /* Only once the caller is known to be an owner or admin (the pools
+   * listing checks it): nobody else makes the server write. This
+   * instance's counts so far are in the answer (other instances' are at
+   * most one flush interval behind); a failed flush keeps them for the
+   * next one, and the history is answered anyway. */
+  if (pools != NULL && req->server->usage != NULL
+      && !ts_usage_flush (req->server->usage, req->now, &error))
+    {
+      ts_log (TS_LOG_WARNING, "writing the usage history failed: %s", error->message);
+      g_clear_error (&error);
+    }
   g_autoptr (GPtrArray) hours
       = pools != NULL ? ts_store_usage_list (req->server->store, req->user_id, req->args[0],
                                              req->args[1], since, until, &error)

@@ -155,6 +155,15 @@ ts_usage_flush (TsUsage *u, gint64 now, GError **error)
   u->counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                      (GDestroyNotify) ts_usage_count_free);
   g_mutex_unlock (&u->lock);
+  /* Nothing counted and no time gone by since the last flush (the usage
+   * API asked again within the second): no write. */
+  gboolean idle = g_hash_table_size (taken) == 0 && MAX (now + 1, u->from) == u->from;
+  if (idle)
+    {
+      g_hash_table_unref (taken);
+      g_mutex_unlock (&u->flush_lock);
+      return TRUE;
+    }
   g_autoptr (GPtrArray) list = g_ptr_array_new ();
   GHashTableIter it;
   gpointer value;
