@@ -65,11 +65,13 @@ ts_handle_activate (TsRequest *req)
                                   components, &info, nonce, lease, req->now, &error);
   if (s == NULL)
     {
+      ts_usage_refused (req->server->usage, req->user_id, org_id, product, error, req->now);
       ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;
     }
+  ts_usage_activated (req->server->usage, s->pool_id, req->now);
   g_free (req->org);
   req->org = g_strdup (s->org_id);
   /* Every member of ts_answer_activate_fields: the client requires each. */

@@ -83,6 +83,20 @@ static const char *const migrations[] = {
   "ALTER TABLE sessions ADD COLUMN os TEXT;"
   "ALTER TABLE machines ADD COLUMN hostname TEXT;"
   "ALTER TABLE machines ADD COLUMN os TEXT;",
+  /* 7: usage history (store-usage.c): per pool and hour, counters added up
+   * by every instance, and the users and machines seen (distinct by key);
+   * sessions by end, for the sweep that finds the peaks */
+  "CREATE TABLE usage_hours (pool_id TEXT NOT NULL REFERENCES pools (id),"
+  "  hour INTEGER NOT NULL, peak INTEGER NOT NULL DEFAULT 0, quota INTEGER NOT NULL DEFAULT 0,"
+  "  activations INTEGER NOT NULL DEFAULT 0, refused_quota INTEGER NOT NULL DEFAULT 0,"
+  "  refused_machines INTEGER NOT NULL DEFAULT 0, refused_expired INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (pool_id, hour));"
+  "CREATE INDEX usage_hours_hour ON usage_hours (hour);"
+  "CREATE TABLE usage_seen (pool_id TEXT NOT NULL REFERENCES pools (id), hour INTEGER NOT NULL,"
+  "  kind TEXT NOT NULL CHECK (kind IN ('u', 'm')), id TEXT NOT NULL,"
+  "  PRIMARY KEY (pool_id, hour, kind, id));"
+  "CREATE INDEX usage_seen_hour ON usage_seen (hour);"
+  "CREATE INDEX sessions_ended ON sessions (ended_at);",
 };
 
 /* ---- connections ---- */

@@ -12,6 +12,7 @@ const state = {
   org: null,       // the selected org {id, name, role}
   page: null,      // the selected page name
   poolId: null,    // the selected pool tab
+  usageDays: 7,    // the period of the Usage chart (usage.js)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -373,6 +374,7 @@ async function renderPool(body, pool, members) {
     parts.push(el('p', { class: 'note', text: 'Offline licenses can be created only from annual node-locked pools.' }));
   }
   parts.push(offBox, offlineBox);
+  parts.push(usageSection(pool, base)); // usage.js
 
   const fill = async () => {
     const [{ pools }, grants, machines, sessions, offline] = await Promise.all([

@@ -451,8 +451,11 @@ async function removeMachine(page, pool, machine) {
 }
 
 webTest('sessions and machines show the client\'s host name and OS, and the lease expiry in local time', async (page) => {
+  // The OS carries markup, as a hostile client may send: the page shows it
+  // as text, builds no element from it and runs nothing.
+  const hostileOs = 'Debian <b>GNU</b>/Linux 13 <img src=x onerror="window.__pwned=1">';
   const told = await apiActivate('KSE', 'W3BT-HOST-0000-0001', 'web-host-0001',
-    { hostname: 'ci-runner-7.acme.example', os: 'Debian GNU/Linux 13 (trixie)' });
+    { hostname: 'ci-runner-7.acme.example', os: hostileOs });
   const silent = await apiActivate('KSE', 'W3BT-HOST-0000-0002', 'web-host-0002'); // an older client
   await signIn(page, 'owner');
   await openPool(page, 'KSE (Floating)');
@@ -465,10 +468,13 @@ webTest('sessions and machines show the client\'s host name and OS, and the leas
 
   const row = sessions.locator('tr', { has: page.locator(`[data-release="${told.session_id}"]`) });
   assert.equal(await row.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
-  assert.equal(await row.locator('[data-client="os"]').textContent(), 'Debian GNU/Linux 13 (trixie)');
+  assert.equal(await row.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await row.locator('[data-client="os"] *').count(), 0);
   const mrow = page.locator('[data-section="machines"] tr', { has: page.locator('[data-remove-machine="W3BT-HOST-0000-0001"]') });
   assert.equal(await mrow.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
-  assert.equal(await mrow.locator('[data-client="os"]').textContent(), 'Debian GNU/Linux 13 (trixie)');
+  assert.equal(await mrow.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await mrow.locator('[data-client="os"] *').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
   const srow = sessions.locator('tr', { has: page.locator(`[data-release="${silent.session_id}"]`) });
   assert.equal(await srow.locator('[data-client="hostname"]').textContent(), '—');
 
@@ -592,6 +598,84 @@ webTest('the audit log has force releases by email and links seat activations to
   assert.equal(await row.locator('td').nth(4).textContent(), PW.member[0]);
   await note.locator('[data-goto="licenses"]').click();
   await page.getByRole('heading', { name: 'License Management' }).waitFor();
+});
+
+webTest('usage: the chart draws the history the API has, refusals marked, with a CSV download', async (page) => {
+  // The history is made here: mia takes both seats of the KSE floating pool
+  // (quota 2), then is refused once for a seat and once for a machine.
+  const bearer = { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' };
+  const activate = async (machine, nonce, status, code) => {
+    const r = await fetch(`${URL_BASE}/api/v1/activate`, {
+      method: 'POST', headers: bearer,
+      body: JSON.stringify({ product: 'KSE', machine_id: machine, nonce, org_id: 'acme' }),
+    });
+    const body = await r.json();
+    assert.equal(r.status, status, JSON.stringify(body));
+    if (code) assert.equal(body.error.code, code);
+  };
+  await activate('USAG-E000-0000-0001', 'web-usage-0001', 200);
+  await activate('USAG-E000-0000-0002', 'web-usage-0002', 200);
+  await activate('USAG-E000-0000-0001', 'web-usage-0003', 409, 'quota-exceeded');
+  await activate('USAG-E000-0000-0003', 'web-usage-0004', 409, 'machine-quota-exceeded');
+
+  await signIn(page, 'owner');
+  await openPool(page, 'KSE (Floating)');
+  const chart = page.locator('#usage-chart');
+  await chart.waitFor();
+  assert.equal(await page.getByRole('tablist', { name: 'Usage period' }).getByRole('tab', { selected: true }).textContent(), '7 days');
+  // Accessible: a title and a description name it; the numbers are also a table.
+  assert.match(await chart.getAttribute('aria-labelledby'), /usage-chart-title/);
+  assert.match(await page.locator('#usage-chart-title').textContent(), /KSE \(Floating\): seats in use/);
+  assert.match(await page.locator('#usage-chart-desc').textContent(), /Highest: 2 of 2 seats\..* 2 refused activations/);
+
+  // Each bar and mark is the API's hour for the same period.
+  const since = await chart.getAttribute('data-since');
+  const until = await chart.getAttribute('data-until');
+  assert.equal(await chart.getAttribute('data-buckets'), String(7 * 24));
+  const api = await pageFetch(page, 'GET', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_FL')}/usage?since=${since}&until=${until}`, null, false);
+  assert.equal(api.status, 200);
+  assert.ok(api.json.hours.length >= 1);
+  const bars = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rs) => rs.map((r) => ({
+    start: Number(r.dataset.start), peak: Number(r.dataset.peak), quota: Number(r.dataset.quota),
+    activations: Number(r.dataset.activations), refused: Number(r.dataset.refused) })));
+  assert.deepEqual(bars, api.json.hours.map((h) => ({ start: h.hour, peak: h.peak, quota: h.quota,
+    activations: h.activations, refused: h.refused.quota + h.refused.machine_quota + h.refused.expired })));
+  const total = (f) => api.json.hours.reduce((n, h) => n + f(h), 0);
+  assert.equal(Math.max(...api.json.hours.map((h) => h.peak)), 2);
+  assert.equal(total((h) => h.refused.quota), 1);
+  assert.equal(total((h) => h.refused.machine_quota), 1);
+  assert.equal(total((h) => h.activations), 2);
+  const marks = await page.locator('#usage-chart .usage-refusal').evaluateAll((ms) => ms.map((m) => ({
+    start: Number(m.dataset.start), refused: Number(m.dataset.refused) })));
+  assert.deepEqual(marks, api.json.hours.filter((h) => h.refused.quota + h.refused.machine_quota + h.refused.expired > 0)
+    .map((h) => ({ start: h.hour, refused: h.refused.quota + h.refused.machine_quota + h.refused.expired })));
+  assert.equal(await page.locator('#usage-table tbody tr').count(), api.json.hours.length);
+
+  // The screenshot: in the test output, and docs/usage-chart.png when asked.
+  const section = page.locator('#usage');
+  await section.scrollIntoViewIfNeeded();
+  await section.screenshot({ path: join(OUT, 'usage-chart.png') });
+  if (process.env.TESSERA_USAGE_SCREENSHOT)
+    await section.screenshot({ path: process.env.TESSERA_USAGE_SCREENSHOT });
+
+  // The CSV link: our own API, the same hours.
+  const href = await page.locator('#usage-csv').getAttribute('href');
+  assert.ok(href.startsWith(`/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_FL')}/usage?`), href);
+  const csv = await page.evaluate(async (u) => { const r = await fetch(u); return { status: r.status, type: r.headers.get('Content-Type'), text: await r.text() }; }, href);
+  assert.equal(csv.status, 200);
+  assert.match(csv.type, /^text\/csv/);
+  const lines = csv.text.trim().split('\r\n');
+  assert.equal(lines[0], 'hour,peak,quota,activations,refused_quota,refused_machine_quota,refused_expired,users,machines');
+  assert.equal(lines.length, api.json.hours.length + 1);
+
+  // A year is drawn per day, the same numbers added up.
+  await page.getByRole('tablist', { name: 'Usage period' }).getByRole('tab', { name: '365 days' }).click();
+  await page.locator('#usage-chart[data-buckets="365"]').waitFor();
+  const days = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rs) => rs.map((r) => ({
+    peak: Number(r.dataset.peak), refused: Number(r.dataset.refused) })));
+  assert.ok(days.length >= 1 && days.length <= 2, JSON.stringify(days)); // today (and yesterday near midnight)
+  assert.equal(Math.max(...days.map((d) => d.peak)), 2);
+  assert.equal(days.reduce((n, d) => n + d.refused, 0), 2);
 });
 
 test('no request left 127.0.0.1', () => {
