@@ -662,8 +662,6 @@ webTest('usage: the chart draws the history the API has, refusals marked, with a
   const section = page.locator('#usage');
   await section.scrollIntoViewIfNeeded();
   await section.screenshot({ path: join(OUT, 'usage-chart.png') });
-  if (process.env.TESSERA_USAGE_SCREENSHOT)
-    await section.screenshot({ path: process.env.TESSERA_USAGE_SCREENSHOT });
 
   // The CSV link: our own API, the same hours.
   const href = await page.locator('#usage-csv').getAttribute('href');
@@ -683,6 +681,36 @@ webTest('usage: the chart draws the history the API has, refusals marked, with a
   assert.ok(days.length >= 1 && days.length <= 2, JSON.stringify(days)); // today (and yesterday near midnight)
   assert.equal(Math.max(...days.map((d) => d.peak)), 2);
   assert.equal(days.reduce((n, d) => n + d.refused, 0), allRefused);
+});
+
+webTest('usage: a month of a busy pool, drawn hour by hour as the API has it', async (page) => {
+  // run.sh wrote 30 days of KRE node-locked history (quota 3) as the
+  // servers' flushes would have: weekdays at the quota with refusals.
+  await signIn(page, 'owner');
+  await openPool(page, 'KRE (Node-locked)');
+  await page.locator('#usage-chart').waitFor();
+  await page.getByRole('tablist', { name: 'Usage period' }).getByRole('tab', { name: '30 days' }).click();
+  const chart = page.locator('#usage-chart[data-buckets="720"]');
+  await chart.waitFor();
+  const since = await chart.getAttribute('data-since');
+  const until = await chart.getAttribute('data-until');
+  const api = await pageFetch(page, 'GET', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KRE_NL')}/usage?since=${since}&until=${until}`, null, false);
+  assert.equal(api.status, 200);
+  assert.ok(api.json.hours.length > 200, `${api.json.hours.length} hours of history`);
+  const refusedOf = (h) => h.refused.quota + h.refused.machine_quota + h.refused.expired;
+  const bars = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rs) => rs.map((r) => ({
+    start: Number(r.dataset.start), peak: Number(r.dataset.peak), refused: Number(r.dataset.refused) })));
+  assert.deepEqual(bars, api.json.hours.map((h) => ({ start: h.hour, peak: h.peak, refused: refusedOf(h) })));
+  const marks = await page.locator('#usage-chart .usage-refusal').count();
+  assert.equal(marks, api.json.hours.filter((h) => refusedOf(h) > 0).length);
+  assert.ok(marks > 10);
+  assert.equal(Math.max(...bars.map((b) => b.peak)), 3);
+
+  const section = page.locator('#usage');
+  await section.scrollIntoViewIfNeeded();
+  await section.screenshot({ path: join(OUT, 'usage-chart-month.png') });
+  if (process.env.TESSERA_USAGE_SCREENSHOT)
+    await section.screenshot({ path: process.env.TESSERA_USAGE_SCREENSHOT });
 });
 
 test('no request left 127.0.0.1', () => {
