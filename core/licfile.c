@@ -166,66 +166,18 @@ check_info (const TesseraLicfileInfo *info, gint64 *expires_at, GError **error)
 #undef BAD
 }
 
-/* A JSON string as json-glib wrote it, so that a file issued again is the
- * same bytes: \uXXXX in lowercase for the control characters without a
- * short escape and for DEL, UTF-8 as is. One exception: json-glib wrote
- * U+001F raw, which is not JSON; it is escaped like the others. */
-static void
-append_json_string (GString *out, const char *s)
-{
-  g_string_append_c (out, '"');
-  for (const guchar *p = (const guchar *) s; *p != '\0'; p++)
-    switch (*p)
-      {
-      case '"':
-        g_string_append (out, "\\\"");
-        break;
-      case '\\':
-        g_string_append (out, "\\\\");
-        break;
-      case '\b':
-        g_string_append (out, "\\b");
-        break;
-      case '\f':
-        g_string_append (out, "\\f");
-        break;
-      case '\n':
-        g_string_append (out, "\\n");
-        break;
-      case '\r':
-        g_string_append (out, "\\r");
-        break;
-      case '\t':
-        g_string_append (out, "\\t");
-        break;
-      default:
-        if (*p < 0x20 || *p == 0x7f)
-          g_string_append_printf (out, "\\u%04x", *p);
-        else
-          g_string_append_c (out, (char) *p);
-      }
-  g_string_append_c (out, '"');
-}
-
-static void
-append_member (GString *out, const char *name)
-{
-  if (out->len > 1)
-    g_string_append_c (out, ',');
-  append_json_string (out, name);
-  g_string_append_c (out, ':');
-}
-
 /* @components: NULL, or TESSERA_FP_N_COMPONENTS keyed digests (NULL where
- * not bound) to write with @match as a format 2 payload. Written by hand,
- * compact and in this member order: the bytes the json-glib builder wrote. */
+ * not bound) to write with @match as a format 2 payload. Compact, in this
+ * member order; the file carries these bytes as signed, so a reader never
+ * re-serializes them. Only the organization may hold any character (the
+ * other strings are tokens, checked before). */
 static char *
 build_payload (const TesseraLicfileInfo *info, gint64 expires_at, char *const *components,
                const char *match)
 {
-  GString *out = g_string_new ("{");
-  append_member (out, "format");
-  g_string_append_printf (out, "%d", components ? PAYLOAD_FORMAT_COMPONENTS : PAYLOAD_FORMAT);
+  json_t *obj = json_object ();
+  json_object_set_new (obj, "format",
+                       json_integer (components ? PAYLOAD_FORMAT_COMPONENTS : PAYLOAD_FORMAT));
   const struct
   {
     const char *name, *value;
@@ -234,51 +186,37 @@ build_payload (const TesseraLicfileInfo *info, gint64 expires_at, char *const *c
     { "machine_id", info->machine_id }, { "kind", info->kind }, { "billing", info->billing },
   };
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
-    {
-      append_member (out, strings[i].name);
-      append_json_string (out, strings[i].value);
-    }
-  append_member (out, "issued_at");
-  g_string_append_printf (out, "%" G_GINT64_FORMAT, info->issued_at);
-  append_member (out, "expires_at");
-  g_string_append_printf (out, "%" G_GINT64_FORMAT, expires_at);
-  append_member (out, "subscription_end");
-  g_string_append_printf (out, "%" G_GINT64_FORMAT, info->subscription_end);
-  append_member (out, "entitlements");
+    json_object_set_new (obj, strings[i].name, json_string (strings[i].value));
+  json_object_set_new (obj, "issued_at", json_integer (info->issued_at));
+  json_object_set_new (obj, "expires_at", json_integer (expires_at));
+  json_object_set_new (obj, "subscription_end", json_integer (info->subscription_end));
   g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
   for (guint i = 0; info->entitlements && info->entitlements[i]; i++)
     if (!g_ptr_array_find_with_equal_func (sorted, info->entitlements[i], g_str_equal, NULL))
       g_ptr_array_add (sorted, (gpointer) info->entitlements[i]);
   g_ptr_array_sort (sorted, _tessera_compare_str_ptrs);
-  g_string_append_c (out, '[');
+  json_t *entitlements = json_array ();
   for (guint i = 0; i < sorted->len; i++)
-    {
-      if (i > 0)
-        g_string_append_c (out, ',');
-      append_json_string (out, sorted->pdata[i]);
-    }
-  g_string_append_c (out, ']');
+    json_array_append_new (entitlements, json_string (sorted->pdata[i]));
+  json_object_set_new (obj, "entitlements", entitlements);
   if (components != NULL)
     {
-      append_member (out, "components");
-      g_string_append_c (out, '{');
-      gboolean first = TRUE;
-      for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
-        if (components[c] != NULL)
-          {
-            if (!first)
-              g_string_append_c (out, ',');
-            first = FALSE;
-            append_json_string (out, _tessera_fp_component_name (c));
-            g_string_append_c (out, ':');
-            append_json_string (out, components[c]);
-          }
-      g_string_append_c (out, '}');
-      append_member (out, "match");
-      append_json_string (out, match);
+      json_t *c = json_object ();
+      for (guint i = 0; i < TESSERA_FP_N_COMPONENTS; i++)
+        if (components[i] != NULL)
+          json_object_set_new (c, _tessera_fp_component_name (i), json_string (components[i]));
+      json_object_set_new (obj, "components", c);
+      json_object_set_new (obj, "match", json_string (match));
     }
-  g_string_append_c (out, '}');
-  return g_string_free (out, FALSE);
+  /* Every value was checked before (UTF-8, tokens): only memory can fail
+   * here, which GLib treats as fatal too. */
+  char *text = json_dumps (obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref (obj);
+  if (text == NULL)
+    g_error ("out of memory writing a license payload");
+  char *payload = g_strdup (text);
+  free (text);
+  return payload;
 }
 
 static GBytes *
