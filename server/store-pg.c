@@ -107,7 +107,7 @@ ts_pg_state_unavailable (const char *state)
          || g_str_equal (state, "25006") || g_str_equal (state, "55P03");
 }
 
-static void
+void
 ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error)
 {
   const char *state = res != NULL ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
@@ -131,23 +131,7 @@ ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error)
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "license database error: %s", clean);
 }
 
-/* One pooled connection and the statements prepared on it. */
-struct _TsPgConn
-{
-  PGconn *conn;
-  /* SQL as the caller wrote it (its '?' form) → TsPgPrepared: parsing and
-   * planning each statement once per connection, not once per request. */
-  GHashTable *prepared;
-  guint next_name;
-};
-
-typedef struct
-{
-  char name[16];
-  char *types; /* the caller's type letters it was prepared with */
-} TsPgPrepared;
-
-static void
+void
 ts_pg_prepared_free (gpointer data)
 {
   TsPgPrepared *p = data;
@@ -171,7 +155,7 @@ ts_pg_conn_free (TsPgConn *pc)
  * left alone; SQLite's explicit "?NNN" becomes $NNN). *count: the highest
  * number. The SQL is the program's own constant text: values never go into
  * it. */
-static char *
+char *
 ts_pg_number_params (const char *sql, int *count)
 {
   GString *out = g_string_sized_new (strlen (sql) + 16);
@@ -209,12 +193,13 @@ ts_pg_number_params (const char *sql, int *count)
 
 /* Statements worth preparing: the rules' queries. Transaction control and
  * settings (BEGIN, SET LOCAL) are sent as they are. */
-static gboolean
+gboolean
 ts_pg_preparable (const char *sql)
 {
   return g_ascii_strncasecmp (sql, "SELECT", 6) == 0 || g_ascii_strncasecmp (sql, "INSERT", 6) == 0
          || g_ascii_strncasecmp (sql, "UPDATE", 6) == 0
-         || g_ascii_strncasecmp (sql, "DELETE", 6) == 0;
+         || g_ascii_strncasecmp (sql, "DELETE", 6) == 0
+         || g_ascii_strncasecmp (sql, "WITH", 4) == 0;
 }
 
 PGresult *
@@ -440,7 +425,7 @@ ts_pg_connect (TsPgStore *store, GError **error)
   return pc;
 }
 
-static TsPgConn *
+TsPgConn *
 ts_pg_conn_acquire (TsPgStore *store, GError **error)
 {
   TsPgConn *conn = NULL;
@@ -488,7 +473,7 @@ ts_pg_conn_acquire (TsPgStore *store, GError **error)
 /* Closes every idle connection: when one turned out dead, the others
  * (opened before the same database restart or failover) most likely are
  * too, and each would cost a failed request. */
-static void
+void
 ts_pg_drop_idle (TsPgStore *store)
 {
   g_mutex_lock (&store->lock);
@@ -502,7 +487,7 @@ ts_pg_drop_idle (TsPgStore *store)
     ts_pg_conn_free (conn);
 }
 
-static void
+void
 ts_pg_conn_release (TsPgStore *store, TsPgConn *conn, gboolean broken)
 {
   if (broken || PQstatus (conn->conn) != CONNECTION_OK
@@ -562,21 +547,6 @@ ts_pg_begin (TsPgStore *store, gboolean write, GError **error)
                            write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                                  : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            error);
-}
-
-TsPgDb *
-ts_pg_begin_lease (TsPgStore *store, GError **error)
-{
-  return ts_pg_begin_with (store, TRUE,
-                           "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                           " SET LOCAL synchronous_commit TO off",
-                           error);
-}
-
-gboolean
-ts_pg_mark_durable (TsPgDb *db, GError **error)
-{
-  return ts_pg_exec (db, error, NULL, "SET LOCAL synchronous_commit TO on", NULL);
 }
 
 gboolean
