@@ -440,7 +440,9 @@ ts_pg_tx_finish (gpointer store, gpointer conn, TsTxMode mode, gboolean ok, GErr
     ok = ts_pg_flush (tx) || ts_pg_tx_fail (tx, NULL, error);
   if (!ok && tx->begun && !tx->db.broken && tx->begin != NULL)
     {
-      /* Whatever is pending is read and dropped with the ROLLBACK. */
+      /* What is still pending is read first: a failure in it would make
+       * the server skip a ROLLBACK sent in the same round trip. */
+      ts_pg_flush (tx);
       TsPgItem *rollback = ts_pg_item_command ("ROLLBACK");
       g_clear_error (&tx->error);
       if (ts_pg_tx_send (tx, rollback, NULL))
