@@ -1,6 +1,7 @@
 /* tessera-store's database layer (db.h): the engine-neutral half. Each call
  * goes to the engine of the store (TsTxOps of db-sqlite.c or db-pg.c). */
 #include "db.h"
+#include "metrics.h"
 #include "store-pg.h"
 #include "store-private.h"
 
@@ -28,11 +29,23 @@ ts_store_is_postgresql_url (const char *location)
   return g_str_has_prefix (location, "postgresql://") || g_str_has_prefix (location, "postgres://");
 }
 
+/* What ts_store_open() adds around the engine's own store. */
+static void
+ts_store_free_shell (TsStore *store)
+{
+  g_mutex_clear (&store->ready.lock);
+  g_cond_clear (&store->ready.done);
+  g_free (store->ready.reason);
+  g_free (store);
+}
+
 TsStore *
 ts_store_open (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
   TsStore *store = g_new0 (TsStore, 1);
+  g_mutex_init (&store->ready.lock);
+  g_cond_init (&store->ready.done);
   if (ts_store_is_postgresql_url (path))
     {
       store->kind = TS_STORE_POSTGRESQL;
@@ -44,7 +57,10 @@ ts_store_open (const char *path, GError **error)
       store->sqlite = ts_sqlite_open (path, error);
     }
   if (store->kind == TS_STORE_POSTGRESQL ? store->pg == NULL : store->sqlite == NULL)
-    g_clear_pointer (&store, g_free);
+    {
+      ts_store_free_shell (store);
+      return NULL;
+    }
   return store;
 }
 
@@ -57,7 +73,7 @@ ts_store_close (TsStore *store)
     ts_pg_close (store->pg);
   else
     ts_sqlite_close (store->sqlite);
-  g_free (store);
+  ts_store_free_shell (store);
 }
 
 static const TsTxOps *
@@ -132,7 +148,12 @@ ts_tx_mark_durable (TsTx *tx, GError **error)
 gboolean
 ts_tx_finish (TsTx *tx, gboolean ok, GError **error)
 {
+  /* SQLite's commits are timed where its batches commit (store-sqlite.c). */
+  gboolean timed = ok && tx->ops->postgresql && tx->mode != TS_TX_READ && tx->mode != TS_TX_ONE;
+  gint64 start = timed ? g_get_monotonic_time () : 0;
   ok = tx->ops->finish (tx->store, tx->conn, tx->mode, ok, error);
+  if (timed && ok)
+    ts_metrics_commit (g_get_monotonic_time () - start);
   g_free (tx);
   return ok;
 }

@@ -35,6 +35,17 @@ struct _TsStore
     TsSqliteStore *sqlite;
     TsPgStore *pg;
   };
+  /* ts_store_check_writable()'s last answer (store-ready.c): a flood of
+   * unauthenticated readiness probes costs one write a second, not one each. */
+  struct
+  {
+    GMutex lock;
+    GCond done;       /* a check finished */
+    gboolean running; /* a check is under way */
+    gint64 at;        /* monotonic µs of the last check; 0: none yet */
+    gboolean ok;
+    char *reason; /* its error's message when !ok */
+  } ready;
 };
 
 /* One transaction on one connection, used by one thread (TsTx: db-engine.h). */

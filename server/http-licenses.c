@@ -46,6 +46,7 @@ ts_handle_activate (TsRequest *req)
       || !ts_body_string (req, "org_id", FALSE, &org_id, &error)
       || !ts_body_components (req, &components, &error))
     {
+      ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;
@@ -58,6 +59,7 @@ ts_handle_activate (TsRequest *req)
                                       components, nonce, lease, req->now, &error);
   if (s == NULL)
     {
+      ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;

@@ -62,10 +62,11 @@ struct _TsServer
   gint64 lease_seconds;
   GTlsCertificate *cert; /* NULL: plain HTTP */
   GThreadPool *workers;
-  GPtrArray *loops;   /* TsLoop *, at least one */
-  guint next_loop;    /* main thread: where the next connection goes */
-  gint draining;      /* atomic: SIGTERM seen: new requests get 503 */
-  guint idle_timeout; /* seconds: --idle-timeout (http-conn.c) */
+  GPtrArray *loops;    /* TsLoop *, at least one */
+  guint next_loop;     /* main thread: where the next connection goes */
+  gint draining;       /* atomic: SIGTERM seen: new requests get 503 */
+  guint idle_timeout;  /* seconds: --idle-timeout (http-conn.c) */
+  char *metrics_token; /* GET /metrics's bearer token, or NULL: no /metrics */
 
   /* The listening socket and its accept loop (http-loops.c, main thread). */
   GSocket *listener;
@@ -92,6 +93,7 @@ struct _TsRequest
   GBytes *body;       /* of the request */
   gboolean want_body; /* the route takes a JSON body */
   gboolean quick;     /* the route runs on the HTTP thread (http-server.c) */
+  guint route_slot;   /* its route's metrics (http-server.c, metrics.h) */
   TsHandlerFunc handler;
   gint64 now;
 
@@ -276,6 +278,10 @@ void ts_handle_web_password (TsRequest *req);
 void ts_handle_web_accept_invite (TsRequest *req);
 void ts_handle_web_invite (TsRequest *req);
 void ts_handle_web_my_licenses (TsRequest *req);
+
+/* http-metrics.c: GET /metrics; the reason of a refused activation counted */
+void ts_handle_metrics (TsRequest *req);
+void ts_metrics_activation_refused (const GError *error);
 
 /* http-keys.c */
 void ts_handle_keys_list (TsRequest *req);

@@ -4,6 +4,7 @@
  * format in http-log.c. */
 #include "http-log.h"
 #include "http-private.h"
+#include "metrics.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,6 +68,29 @@ static const TsRoute ts_routes[] = {
   { "GET", "web/my-licenses", FALSE, ts_handle_web_my_licenses, FALSE },
 };
 
+/* Metrics slots (metrics.h) past those of ts_routes: /metrics, the
+ * /admin/ pages, and whatever matched no route (bounded labels, never
+ * the raw path). */
+#define TS_SLOT_METRICS G_N_ELEMENTS (ts_routes)
+#define TS_SLOT_ADMIN (TS_SLOT_METRICS + 1)
+#define TS_SLOT_NONE (TS_SLOT_METRICS + 2)
+G_STATIC_ASSERT (TS_SLOT_NONE < TS_METRICS_MAX_ROUTES);
+
+static gpointer
+ts_metrics_name_routes (gpointer data)
+{
+  static char names[G_N_ELEMENTS (ts_routes)][64];
+  for (guint i = 0; i < G_N_ELEMENTS (ts_routes); i++)
+    {
+      g_snprintf (names[i], sizeof names[i], TS_API_PREFIX "/%s", ts_routes[i].pattern);
+      ts_metrics_route_name (i, ts_routes[i].method, names[i]);
+    }
+  ts_metrics_route_name (TS_SLOT_METRICS, "GET", "/metrics");
+  ts_metrics_route_name (TS_SLOT_ADMIN, "GET", "/admin/*");
+  ts_metrics_route_name (TS_SLOT_NONE, "other", "other");
+  return NULL;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 void
@@ -105,13 +129,14 @@ ts_handle_ready (TsRequest *req)
 {
   GError *error = NULL;
   g_autofree char *detail = NULL;
-  if (ts_store_check_writable (req->server->store, &detail, &error))
+  if (ts_store_check_writable (req->server->store, g_get_monotonic_time (), &detail, &error))
     ts_reply_json (req, SOUP_STATUS_OK, ts_json_object ("status", 's', "ready", NULL));
   else
     {
       /* The full story for the administrator; the caller (a load balancer,
        * unauthenticated) gets only its kind. */
-      ts_log (TS_LOG_WARNING, "not ready: %s", detail);
+      if (detail != NULL) /* once per check, not per probe */
+        ts_log (TS_LOG_WARNING, "not ready: %s", detail);
       ts_reply_json (
           req, SOUP_STATUS_SERVICE_UNAVAILABLE,
           ts_json_object ("status", 's', "unavailable", "reason", 's', error->message, NULL));
@@ -131,7 +156,7 @@ void
 ts_request_run (TsRequest *req)
 {
   GError *error = NULL;
-  if (req->handler == ts_handle_ready)
+  if (req->handler == ts_handle_ready || req->handler == ts_handle_metrics)
     {
       req->handler (req);
       return;
@@ -213,6 +238,11 @@ ts_request_finish_main (TsRequest *req)
     g_object_set_data_full (G_OBJECT (msg), "ts-user", g_strdup (req->user_id), g_free);
   if (!g_object_get_data (G_OBJECT (msg), "ts-done"))
     {
+      /* Counted before the answer leaves: a client that reads it, then
+       * /metrics, sees it counted. */
+      const gint64 *start = g_object_get_data (G_OBJECT (msg), "ts-start");
+      ts_metrics_request (req->route_slot, req->status,
+                          start != NULL ? g_get_monotonic_time () - *start : 0);
       ts_conn_set_phase (ts_conn_of (msg), TS_PHASE_RESPONSE);
       ts_cork (msg, TRUE);
       /* libsoup 3.2.3 closes a connection after each response when it has
@@ -386,6 +416,18 @@ ts_route_match (const TsRoute *route, char **segs, char **args)
 gboolean
 ts_route_resolve (TsRequest *req)
 {
+  if (strcmp (req->path, "/metrics") == 0)
+    {
+      req->route_slot = TS_SLOT_METRICS;
+      if (strcmp (req->method, "GET") == 0)
+        {
+          req->handler = ts_handle_metrics;
+          return TRUE;
+        }
+      ts_reply_errorf (req, SOUP_STATUS_METHOD_NOT_ALLOWED, TESSERA_ERROR_NOT_SUPPORTED,
+                       "%s is not allowed on %s", req->method, req->path);
+      return FALSE;
+    }
   if (!g_str_has_prefix (req->path, TS_API_PREFIX "/"))
     {
       ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
@@ -403,6 +445,7 @@ ts_route_resolve (TsRequest *req)
       if (strcmp (ts_routes[i].method, req->method) == 0)
         {
           route = &ts_routes[i];
+          req->route_slot = i;
           memcpy (req->args, args, sizeof args);
         }
       else
@@ -446,6 +489,7 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
   req->method = g_strdup (soup_server_message_get_method (msg));
   req->path = g_strdup (path);
   req->now = g_get_real_time () / G_USEC_PER_SEC;
+  req->route_slot = TS_SLOT_NONE;
 
   if (g_atomic_int_get (&server->draining))
     {
@@ -458,6 +502,7 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
     }
   if (ts_web_static (req, path))
     {
+      req->route_slot = TS_SLOT_ADMIN;
       ts_main_reply (msg, req);
       return;
     }
@@ -483,8 +528,11 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
   SoupMessageHeaders *hdrs = soup_server_message_get_request_headers (msg);
   /* ready needs no credentials either, but runs on a worker: its write may
    * wait for the disk or for PostgreSQL. */
-  gboolean open_route = req->handler == ts_handle_ready;
-  const char *auth = open_route ? NULL : soup_message_headers_get_one (hdrs, "Authorization");
+  gboolean open_route = req->handler == ts_handle_ready || req->handler == ts_handle_metrics;
+  /* /metrics checks its own token (http-metrics.c), never an API key. */
+  const char *auth = req->handler == ts_handle_ready
+                         ? NULL
+                         : soup_message_headers_get_one (hdrs, "Authorization");
   gboolean bearer
       = auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0 && auth[7] != '\0';
   if (!open_route && !ts_web_prepare (req, bearer) && !bearer)
@@ -632,6 +680,8 @@ ts_http_idle (TsServer *server)
 void
 ts_http_setup (TsServer *server)
 {
+  static GOnce named = G_ONCE_INIT;
+  g_once (&named, ts_metrics_name_routes, NULL);
   server->workers = g_thread_pool_new (ts_worker, server, 16, FALSE, NULL);
 }
 

@@ -4,6 +4,7 @@
 #include "http-log.h"
 #include "http-private.h"
 #include "keys.h"
+#include "metrics.h"
 #include "options.h"
 #include "tool-cli.h"
 
@@ -13,6 +14,7 @@
 #endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ ts_reap_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
     }
   else if (n > 0)
     ts_log (TS_LOG_INFO, "reaped %u expired session%s", n, n == 1 ? "" : "s");
+  ts_metrics_reaped (n);
   g_atomic_int_set (&m->reaping, 0);
   g_task_return_boolean (task, TRUE);
 }
@@ -189,6 +192,7 @@ main (int argc, char **argv)
   TsServer *server = &m.server;
   server->lease_seconds = o.lease;
   server->idle_timeout = (guint) o.idle_timeout;
+  server->metrics_token = g_steal_pointer (&o.metrics_token);
   server->store = ts_store_open (o.database, &error);
   if (server->store != NULL)
     {
@@ -276,6 +280,9 @@ main (int argc, char **argv)
   ts_loops_stop (server);
   tessera_signing_key_unref (server->key);
   g_free (server->public_key);
+  if (server->metrics_token != NULL)
+    sodium_memzero (server->metrics_token, strlen (server->metrics_token));
+  g_free (server->metrics_token);
   g_main_context_unref (context);
   g_clear_object (&cert);
   ts_options_clear (&o);

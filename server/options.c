@@ -3,6 +3,7 @@
 #include "options.h"
 #include "tool-cli.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ enum
   O_HTTP_THREADS,
   O_LOG_FORMAT,
   O_LOG_LEVEL,
+  O_METRICS_TOKEN_FILE,
   O_N
 };
 
@@ -36,7 +38,7 @@ static const struct
   { "key-encryption-key", 'f' }, { "lease", 'i' },
   { "reap-interval", 'i' },      { "idle-timeout", 'i' },
   { "http-threads", 'i' },       { "log-format", 's' },
-  { "log-level", 's' },
+  { "log-level", 's' },          { "metrics-token-file", 'f' },
 };
 
 /* What the command line and the file said, before defaults and checks. */
@@ -182,6 +184,8 @@ ts_raw_parse_args (TsRaw *raw, int argc, char **argv)
           { "http-threads", 0, 0, G_OPTION_ARG_INT, &raw->num[O_HTTP_THREADS], NULL, NULL },
           { "log-format", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_LOG_FORMAT], NULL, NULL },
           { "log-level", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_LOG_LEVEL], NULL, NULL },
+          { "metrics-token-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->str[O_METRICS_TOKEN_FILE],
+            NULL, NULL },
           { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
           { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
           G_OPTION_ENTRY_NULL };
@@ -276,10 +280,48 @@ ts_range (const TsRaw *raw, guint i, gint value, gint min, gint max, const char 
                     unit != NULL ? " " : "", unit != NULL ? unit : "");
 }
 
+/* The bearer token of GET /metrics: the first line of its file, long
+ * enough not to be guessed, and something a Prometheus configuration can
+ * send (printable ASCII, no space). */
+#define TS_METRICS_TOKEN_MIN 16
+
+static int
+ts_read_metrics_token (TsOptions *o, const TsRaw *raw)
+{
+  g_autofree char *name = ts_name (raw, O_METRICS_TOKEN_FILE);
+  char *text = NULL;
+  gsize len = 0;
+  GError *error = NULL;
+  if (!g_file_get_contents (o->metrics_token_file, &text, &len, &error))
+    {
+      int rc = ts_refuse (TOOL_EXIT_IO, "cannot read %s: %s", name, error->message);
+      g_error_free (error);
+      return rc;
+    }
+  text[strcspn (text, "\r\n")] = '\0';
+  gsize n = strlen (text);
+  gboolean printable = n == len || n + 1 == len || (n + 2 == len && text[n + 1] == '\n');
+  for (gsize i = 0; printable && i < n; i++)
+    printable = g_ascii_isgraph (text[i]);
+  int rc = -1;
+  if (!printable || n < TS_METRICS_TOKEN_MIN)
+    rc = ts_refuse (ts_code (raw, O_METRICS_TOKEN_FILE),
+                    "%s %s must hold one line of at least %d printable characters without "
+                    "spaces (make one with: openssl rand -hex 32 > FILE)",
+                    name, o->metrics_token_file, TS_METRICS_TOKEN_MIN);
+  else
+    o->metrics_token = g_strdup (text);
+  sodium_memzero (text, len);
+  g_free (text);
+  return rc;
+}
+
 static int
 ts_options_check (TsOptions *o, const TsRaw *raw)
 {
   int rc;
+  if (o->metrics_token_file != NULL && (rc = ts_read_metrics_token (o, raw)) >= 0)
+    return rc;
   if (raw->str[O_LOG_FORMAT] != NULL
       && !ts_log_format_parse (raw->str[O_LOG_FORMAT], &o->log_format))
     {
@@ -380,6 +422,7 @@ ts_options_parse (TsOptions *o, int argc, char **argv)
       o->tls_key = g_strdup (raw.str[O_TLS_KEY]);
       o->key_dir = g_strdup (raw.str[O_KEY_DIR]);
       o->kek_path = g_strdup (raw.str[O_KEK]);
+      o->metrics_token_file = g_strdup (raw.str[O_METRICS_TOKEN_FILE]);
       o->allow_insecure = raw.flag[O_ALLOW_INSECURE];
       o->lease = raw.num[O_LEASE] != G_MININT ? raw.num[O_LEASE] : 60;
       o->reap_interval = raw.num[O_REAP_INTERVAL] != G_MININT ? raw.num[O_REAP_INTERVAL] : 0;
@@ -466,6 +509,8 @@ ts_options_print (const TsOptions *o)
   printf ("http-threads=%d\n", o->http_threads);
   printf ("log-format=%s\n", ts_log_format_name (o->log_format));
   printf ("log-level=%s\n", ts_log_level_name (o->log_level));
+  printf ("%smetrics-token-file=%s\n", o->metrics_token_file != NULL ? "" : "#",
+          o->metrics_token_file != NULL ? o->metrics_token_file : "");
   fflush (stdout);
 }
 
@@ -479,5 +524,9 @@ ts_options_clear (TsOptions *o)
   g_free (o->tls_key);
   g_free (o->key_dir);
   g_free (o->kek_path);
+  g_free (o->metrics_token_file);
+  if (o->metrics_token != NULL)
+    sodium_memzero (o->metrics_token, strlen (o->metrics_token));
+  g_free (o->metrics_token);
   g_clear_object (&o->address);
 }

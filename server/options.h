@@ -23,6 +23,8 @@ typedef struct
   char *tls_key;
   char *key_dir;
   char *kek_path;
+  char *metrics_token_file; /* --metrics-token-file */
+  char *metrics_token;      /* read from it: GET /metrics's bearer token */
   gboolean allow_insecure;
   gint lease;
   gint reap_interval; /* 0 (default): lease / 4 */

@@ -5,6 +5,7 @@
  * relies on being the only process. Migrations run under a transaction-level
  * advisory lock; seat rules lock the pool row they count against (see
  * ts_pg_load_pool()); lease reaping skips rows another instance holds. */
+#include "metrics.h"
 #include "store-pg-private.h"
 
 #include <sodium.h>
@@ -110,6 +111,7 @@ ts_pg_state_unavailable (const char *state)
 void
 ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error)
 {
+  ts_metrics_database_error ();
   const char *state = res != NULL ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
   const char *msg = res != NULL ? PQresultErrorMessage (res) : NULL;
   if (msg == NULL || *msg == '\0')

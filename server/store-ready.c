@@ -28,10 +28,10 @@ ts_ready_reason (const char *msg)
   return "the database refused a write: the server's log says why";
 }
 
-gboolean
-ts_store_check_writable (TsStore *store, char **detail, GError **error)
+/* The check itself, a write every time. */
+static gboolean
+ts_store_write_probe (TsStore *store, char **detail, GError **error)
 {
-  g_return_val_if_fail (store != NULL, FALSE);
   GError *local = NULL;
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, &local);
   /* A row written and taken back, so the commit really writes: an empty
@@ -54,4 +54,51 @@ ts_store_check_writable (TsStore *store, char **detail, GError **error)
     *detail = g_strdup (msg);
   g_clear_error (&local);
   return FALSE;
+}
+
+/* The last answer: @at > 0 (a check finished). Called locked. */
+static gboolean
+ts_store_ready_cached (TsStore *store, GError **error)
+{
+  if (!store->ready.ok)
+    g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE, store->ready.reason);
+  return store->ready.ok;
+}
+
+gboolean
+ts_store_check_writable (TsStore *store, gint64 now_us, char **detail, GError **error)
+{
+  g_return_val_if_fail (store != NULL, FALSE);
+  if (detail != NULL)
+    *detail = NULL;
+  g_mutex_lock (&store->ready.lock);
+  /* While a check is under way (PostgreSQL down: it may wait for a
+   * connection), others answer at once with the last answer rather than
+   * queue behind it and hold the workers; only the very first ones wait. */
+  while (store->ready.running && store->ready.at == 0)
+    g_cond_wait (&store->ready.done, &store->ready.lock);
+  if (store->ready.at != 0 && (store->ready.running || now_us - store->ready.at < G_USEC_PER_SEC))
+    {
+      gboolean ok = ts_store_ready_cached (store, error);
+      g_mutex_unlock (&store->ready.lock);
+      return ok;
+    }
+  store->ready.running = TRUE;
+  g_mutex_unlock (&store->ready.lock);
+
+  GError *local = NULL;
+  gboolean ok = ts_store_write_probe (store, detail, &local);
+
+  g_mutex_lock (&store->ready.lock);
+  store->ready.running = FALSE;
+  /* Time from the caller's clock, so a second is a second of its clock. */
+  store->ready.at = MAX (now_us, 1);
+  store->ready.ok = ok;
+  g_free (store->ready.reason);
+  store->ready.reason = ok ? NULL : g_strdup (local->message);
+  g_cond_broadcast (&store->ready.done);
+  g_mutex_unlock (&store->ready.lock);
+  if (local != NULL)
+    g_propagate_error (error, local);
+  return ok;
 }

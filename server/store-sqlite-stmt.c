@@ -1,5 +1,6 @@
 /* tessera-store on SQLite: error codes, and statements with their
  * per-connection cache (what every store-*.c file runs its SQL with). */
+#include "metrics.h"
 #include "store-private.h"
 
 #include <string.h>
@@ -9,6 +10,7 @@
 void
 ts_db_set_error (sqlite3 *db, int rc, GError **error)
 {
+  ts_metrics_database_error ();
   const char *msg = db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc);
   switch (rc & 0xff)
     {

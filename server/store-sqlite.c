@@ -2,6 +2,7 @@
  * transactions (group commit of writes, the quota cache).
  * Statements are in store-sqlite-stmt.c; the store's operations are
  * written once over db.h (db-sqlite.c is this engine's side of it). */
+#include "metrics.h"
 #include "store-private.h"
 
 #include <sodium.h>
@@ -271,6 +272,7 @@ ts_batch_commit (TsSqliteStore *store)
 {
   sqlite3 *db = store->writer;
   GError *error = NULL;
+  gint64 start = g_get_monotonic_time ();
   int rc = ts_exec_retry (db, "COMMIT");
   if (rc != SQLITE_OK)
     {
@@ -288,6 +290,8 @@ ts_batch_commit (TsSqliteStore *store)
         g_set_error (&error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
                      "the license database cannot be synced to disk: %s", sqlite3_errstr (rc));
     }
+  if (error == NULL)
+    ts_metrics_commit (g_get_monotonic_time () - start);
   ts_batch_end (store, error);
 }
 

@@ -332,9 +332,13 @@ TsOffline *ts_store_get_offline (TsStore *store, const char *actor, const char *
 
 /* Whether the database takes a write now: a row inserted and deleted in a
  * write transaction, committed. When not: UNAVAILABLE with what to do (disk
- * full, read-only, PostgreSQL unreachable; no location in it), and the
- * engine's own message in *detail (nullable; for the log). */
-gboolean ts_store_check_writable (TsStore *store, char **detail, GError **error);
+ * full, read-only, PostgreSQL unreachable; no location in it).
+ * At most one check runs per second (@now_us: g_get_monotonic_time()):
+ * within a second of the last one, or while one is under way, its answer
+ * is given again. *detail (nullable; for the log) gets the engine's own
+ * message only from the call that ran a failed check, so it is logged once
+ * per check; NULL otherwise. */
+gboolean ts_store_check_writable (TsStore *store, gint64 now_us, char **detail, GError **error);
 
 /* ---- audit ---- */
 

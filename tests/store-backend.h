@@ -238,6 +238,30 @@ test_db_close (TestDb *db)
   g_free (db);
 }
 
+/* A mark that moves whenever anyone else commits a write to the database
+ * (SQLite: PRAGMA data_version of this connection; PostgreSQL: the next
+ * transaction id, which only a writing transaction takes). */
+static inline gint64
+test_db_write_mark (TestDb *db)
+{
+  gint64 mark = 0;
+  if (db->pg != NULL)
+    {
+      PGresult *res
+          = test_pg_run (db->pg, "SELECT pg_snapshot_xmax (pg_current_snapshot ())::text");
+      mark = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+      PQclear (res);
+      return mark;
+    }
+  sqlite3_stmt *stmt = NULL;
+  g_assert_cmpint (sqlite3_prepare_v2 (db->lite, "PRAGMA data_version", -1, &stmt, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  mark = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  return mark;
+}
+
 /* Active sessions of @pool_id, counted in a transaction of its own (SQLite:
  * deferred; PostgreSQL: READ COMMITTED) that ends before the caller acts on
  * the count, which is the mistake the control makes on purpose. */

@@ -1567,6 +1567,45 @@ test_concurrency_naive (void)
   g_assert_cmpint (worst, >, CONC_QUOTA);
 }
 
+/* Readiness probes are unauthenticated: however many arrive, the database
+ * sees at most one write a second (the clock is the caller's, so the test
+ * moves it without waiting). */
+static void
+test_ready_coalesced (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  TestDb *db = test_db_open (f->path);
+  const gint64 t0 = 1000 * G_USEC_PER_SEC;
+  char *detail = NULL;
+
+  gint64 mark = test_db_write_mark (db);
+  g_assert_true (ts_store_check_writable (f->store, t0, &detail, &error));
+  g_assert_no_error (error);
+  g_assert_null (detail);
+  g_assert_cmpint (test_db_write_mark (db), !=, mark); /* the first one writes */
+
+  mark = test_db_write_mark (db);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_assert_true (
+          ts_store_check_writable (f->store, t0 + i * (G_USEC_PER_SEC / 100), NULL, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpint (test_db_write_mark (db), ==, mark); /* a flood within the second: none */
+
+  g_assert_true (ts_store_check_writable (f->store, t0 + G_USEC_PER_SEC, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (test_db_write_mark (db), !=, mark); /* a second later: one more */
+
+  /* A caller's clock behind the last check's (another thread's reading)
+   * gets the last answer too. */
+  mark = test_db_write_mark (db);
+  g_assert_true (ts_store_check_writable (f->store, t0, NULL, &error));
+  g_assert_cmpint (test_db_write_mark (db), ==, mark);
+  test_db_close (db);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1593,6 +1632,7 @@ main (int argc, char **argv)
   ADD ("floating/other-process", test_seat_bound_other_process);
   ADD ("audit", test_audit);
   ADD ("unavailable", test_unavailable);
+  ADD ("ready/coalesced", test_ready_coalesced);
 #undef ADD
   g_test_add_func ("/store/unavailable/child", test_unavailable_child);
   g_test_add_func ("/store/concurrency/transactional", test_concurrency);

@@ -32,6 +32,9 @@ static const ToolOption server_options[] = {
     "Log lines as text (default) or one JSON object each" },
   { "log-level", 0, TOOL_ARG_STRING, "LEVEL",
     "Log error, warning, info (default: every request) or debug lines" },
+  { "metrics-token-file", 0, TOOL_ARG_FILENAME, "FILE",
+    "Serve Prometheus metrics at /metrics to requests bearing the token in FILE (default: no "
+    "/metrics)" },
   TOOL_OPTION_END,
 };
 
