@@ -83,6 +83,17 @@ static const char *const migrations[] = {
   /* 5: match policies and machine components, as SQLite's migration 5 */
   "ALTER TABLE pools ADD COLUMN match_policy " T " NOT NULL DEFAULT 'all-but-one';"
   "ALTER TABLE machines ADD COLUMN components " T ";",
+  /* 6: heartbeats rewrite sessions.lease_expires_at and machines.last_seen;
+   * with neither in an index (and room left on each page) PostgreSQL
+   * updates the row in place (a HOT update): no new entry in any index,
+   * no dead ones for every later count of the pool's sessions to step
+   * over (issue #17). Active sessions are found by pool through a partial
+   * index of the open ones; the reaper reads them all, once per interval. */
+  "DROP INDEX IF EXISTS sessions_active;"
+  "DROP INDEX IF EXISTS sessions_lease;"
+  "CREATE INDEX IF NOT EXISTS sessions_open ON sessions (pool_id) WHERE ended_at IS NULL;"
+  "ALTER TABLE sessions SET (fillfactor = 70);"
+  "ALTER TABLE machines SET (fillfactor = 70);",
 };
 
 #undef T

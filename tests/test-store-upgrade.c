@@ -53,7 +53,7 @@ test_from_schema_4 (void)
   TsStore *store = ts_store_open (path, &error);
   g_assert_no_error (error);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 5);
+  g_assert_cmpint (latest, ==, 6);
   g_autofree char *owner
       = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
   g_assert_no_error (error);
@@ -88,7 +88,7 @@ test_from_schema_4 (void)
   /* Back to schema 4, as the previous server left it. */
   test_store_exec (path, "ALTER TABLE pools DROP COLUMN match_policy");
   test_store_exec (path, "ALTER TABLE machines DROP COLUMN components");
-  test_store_exec (path, "DELETE FROM schema_version WHERE version = 5");
+  test_store_exec (path, "DELETE FROM schema_version WHERE version >= 5");
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 4);
 
   store = ts_store_open (path, &error);
