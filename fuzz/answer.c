@@ -29,11 +29,7 @@ static TesseraTrustedKeys *trusted;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-  key = tessera_signing_key_generate ();
-  trusted = tessera_trusted_keys_new ();
-  g_autofree char *line = tessera_signing_key_dup_public (key);
-  if (!tessera_trusted_keys_add_public (trusted, line, NULL))
-    g_error ("fuzz-answer: cannot trust the harness key");
+  trusted = fuzz_trusted_key (&key);
   return 0;
 }
 

@@ -23,6 +23,20 @@ fuzz_check_error (GError *error)
              error->message ? error->message : "(null)");
 }
 
+/* A new signing key, in *@key, and (returned) a trusted set holding it
+ * alone: the harnesses of signed answers sign with the only key believed,
+ * made afresh, so no input can carry its signature. */
+static inline TesseraTrustedKeys *
+fuzz_trusted_key (TesseraSigningKey **key)
+{
+  *key = tessera_signing_key_generate ();
+  TesseraTrustedKeys *trusted = tessera_trusted_keys_new ();
+  g_autofree char *line = tessera_signing_key_dup_public (*key);
+  if (!tessera_trusted_keys_add_public (trusted, line, NULL))
+    g_error ("fuzz: cannot trust the harness key");
+  return trusted;
+}
+
 /* The machine the license files of fuzz-licfile are matched against, and
  * that fuzz-licfile-seeds issues its format 2 seeds for: a fixed fake root
  * (a machine-id and a processor) and user, so both compute the same

@@ -26,7 +26,7 @@ build=$(cd "$build" && pwd)
 shift $(($# >= 2 ? 2 : 1))
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-  harnesses=(licfile config fingerprint mock-scenario answer server-request)
+  harnesses=(licfile config fingerprint mock-scenario answer record server-request)
 fi
 jobs=${FUZZ_JOBS:-1}
 

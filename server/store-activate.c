@@ -301,8 +301,8 @@ ts_activation_retry (TsSessionRow *row, const char *machine_id, const char *nonc
  * TS_SEATS_SELECT issued already (nullable: issued here). */
 static TsSession *
 ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                   const char *components, const char *nonce, gint64 lease_seconds, gint64 now,
-                   TsRows *seats, GError **error)
+                   const char *components, const TsClientInfo *info, const char *nonce,
+                   gint64 lease_seconds, gint64 now, TsRows *seats, GError **error)
 {
   if (now >= pool->subscription_end)
     {
@@ -328,6 +328,8 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
   s->last_heartbeat = now;
   s->lease_expires_at = now + lease_seconds;
   s->subscription_end = pool->subscription_end;
+  const char *hostname = info != NULL ? info->hostname : NULL;
+  const char *os = info != NULL ? info->os : NULL;
   /* The unique (pool, user, nonce) index is the last word on idempotence:
    * under the pool's lock (and SQLite's one writer) a conflict cannot
    * happen, and if it ever did the transaction would fail as a whole
@@ -343,18 +345,20 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
                 : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
         && ts_tx_exec_defer (tx, error,
                              "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                             " started_at, last_heartbeat, lease_expires_at)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             "sssssiii", s->id, pool->id, user_id, machine_id, nonce, now, now,
-                             s->lease_expires_at);
-  /* The components it was last seen with: another user's machine ID sent by
-   * someone else changes nothing. */
+                             " started_at, last_heartbeat, lease_expires_at, hostname, os)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
+                             s->lease_expires_at, hostname, os);
+  /* The components, host name and OS it was last seen with, in one
+   * statement (none for a client that sends none of them): another user's
+   * machine ID sent by someone else changes nothing. */
   ok = ok
-       && (components == NULL
+       && ((components == NULL && hostname == NULL && os == NULL)
            || ts_tx_exec_defer (tx, error,
-                                "UPDATE machines SET components = ?"
+                                "UPDATE machines SET components = coalesce (?, components),"
+                                " hostname = coalesce (?, hostname), os = coalesce (?, os)"
                                 " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
-                                "ssss", components, pool->id, machine_id, user_id));
+                                "ssssss", components, hostname, os, pool->id, machine_id, user_id));
   if (!ok)
     return NULL;
   if (floating)
@@ -363,16 +367,18 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
 }
 
 TsSession *
-ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
-                              const char *product, const char *machine_id, const char *components,
-                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
+                          const char *product, const char *machine_id, const char *components,
+                          const TsClientInfo *info, const char *nonce, gint64 lease_seconds,
+                          gint64 now, GError **error)
 {
   /* Checked by the HTTP layer; checked again for any other caller. */
   if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
       || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
       || !ts_check_lease (lease_seconds, error)
       || (org_id != NULL && !ts_check_org_id (org_id, error))
-      || (components != NULL && !tessera_machine_digests_check (components, error)))
+      || (components != NULL && !tessera_machine_digests_check (components, error))
+      || !ts_check_client_info (info, error))
     return NULL;
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
@@ -410,7 +416,7 @@ ts_store_activate_components (TsStore *store, const char *user_id, const char *o
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
-                     : ts_activation_new (tx, user_id, pool, machine_id, components, nonce,
+                     : ts_activation_new (tx, user_id, pool, machine_id, components, info, nonce,
                                           lease_seconds, now, seats, error);
       ok = result != NULL;
     }
@@ -421,6 +427,15 @@ ts_store_activate_components (TsStore *store, const char *user_id, const char *o
   if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&result, ts_session_free);
   return result;
+}
+
+TsSession *
+ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *components,
+                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+{
+  return ts_store_activate_client (store, user_id, org_id, product, machine_id, components, NULL,
+                                   nonce, lease_seconds, now, error);
 }
 
 TsSession *

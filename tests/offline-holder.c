@@ -1,5 +1,5 @@
-/* A session holder for tests/test-offline.c: one real process holding one
- * offline license, so the test can run sessions in parallel, kill one, and
+/* A session holder for tests/test-offline*.c: one real process holding one
+ * offline license, so the tests can run sessions in parallel, kill one, and
  * run one under a faked clock.
  *
  *   offline-holder CONFIG_PATH PRODUCT

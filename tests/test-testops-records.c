@@ -173,6 +173,19 @@ test_lease_pushed (Fixture *f, gconstpointer data)
   kept_clear (&k);
 }
 
+/* Keeps a session without grace (on short_lease), then the server stops
+ * answering until the signed lease (5 s) is past by the wall clock, which
+ * the grace reads. */
+static void
+keep_past_lease (Fixture *f, Kept *k)
+{
+  keep (f, k, "grace-seconds=0\n");
+  gint64 activated = now_s ();
+  server_kill (f);
+  while (now_s () <= activated + 7)
+    g_usleep (200 * 1000);
+}
+
 /* The last answer's time moved forward while the server is silent (an
  * endless grace): the grace counts from the last signed server time. */
 static void
@@ -180,12 +193,7 @@ test_last_answer_forward (Fixture *f, gconstpointer data)
 {
   GError *error = NULL;
   Kept k = { 0 };
-  keep (f, &k, "grace-seconds=0\n");
-  gint64 activated = now_s ();
-  server_kill (f);
-  /* Past the signed lease (5 s) by the wall clock, which the grace reads. */
-  while (now_s () <= activated + 7)
-    g_usleep (200 * 1000);
+  keep_past_lease (f, &k);
   g_autofree char *now = g_strdup_printf ("%" G_GINT64_FORMAT, now_s ());
   record_set (k.path, "last-answer-at", now);
   g_autoptr (TesseraLicense) license = listed (f, &k);
@@ -194,6 +202,40 @@ test_last_answer_forward (Fixture *f, gconstpointer data)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NETWORK);
   g_assert_nonnull (strstr (error->message, "the grace ran out"));
   g_clear_error (&error);
+  kept_clear (&k);
+}
+
+/* Seconds far enough back that their distance to now, in microseconds,
+ * wraps to about 63 years in the future: what a grace computed from it
+ * without a check would give, with the server silent. */
+#define WRAPS_FORWARD G_GINT64_CONSTANT (18444744073710)
+
+/* The last answer's time moved back before 1970, the server silent past
+ * the signed lease: refused as tampered, not an endless grace. */
+static void
+test_last_answer_far_back (Fixture *f, gconstpointer data)
+{
+  Kept k = { 0 };
+  keep_past_lease (f, &k);
+  g_autofree char *back = g_strdup_printf ("%" G_GINT64_FORMAT, now_s () - WRAPS_FORWARD);
+  record_set (k.path, "last-answer-at", back);
+  assert_refused (f, &k, TESSERA_ERROR_TAMPERED, "its last-answer-at key");
+  kept_clear (&k);
+}
+
+/* Without last-answer-at (a record from before it), the last answer's time
+ * is lease-expires-at less lease-seconds: a lease end at the least int64
+ * is refused as tampered, the subtraction never wrapping into a time
+ * within the grace. */
+static void
+test_last_answer_missing (Fixture *f, gconstpointer data)
+{
+  Kept k = { 0 };
+  keep (f, &k, NULL);
+  record_set (k.path, "last-answer-at", NULL);
+  record_set (k.path, "lease-expires-at", "-9223372036854775808");
+  assert_refused (f, &k, TESSERA_ERROR_TAMPERED, "its last-answer-at key");
+  assert_released (f, &k);
   kept_clear (&k);
 }
 
@@ -444,6 +486,8 @@ main (int argc, char **argv)
   TESTOPS_ADD ("record/features-added", test_features_added, NULL);
   TESTOPS_ADD ("record/lease-pushed", test_lease_pushed, NULL);
   TESTOPS_ADD ("record/last-answer-forward", test_last_answer_forward, short_lease);
+  TESTOPS_ADD ("record/last-answer-far-back", test_last_answer_far_back, short_lease);
+  TESTOPS_ADD ("record/last-answer-missing", test_last_answer_missing, NULL);
   TESTOPS_ADD ("record/answer-swapped", test_answer_swapped, NULL);
   TESTOPS_ADD ("record/answer-garbled", test_answer_garbled, NULL);
   TESTOPS_ADD ("record/signature-flipped", test_signature_flipped, NULL);

@@ -432,6 +432,16 @@ check_record (TesseraTrustedKeys *keys, TestopsRecord *r, const char *machine_id
     }
   if (!check_cache (r, s, lease_seconds, error))
     return FALSE;
+  /* No client asked before 1970. Further back, the grace's arithmetic on it
+   * (its distance to now in microseconds) would wrap, into a grace that
+   * never ends. */
+  if (r->last_answer_at < 0)
+    {
+      g_set_error_literal (error, TESSERA_ERROR, TESSERA_ERROR_TAMPERED,
+                           "its last-answer-at key (or, without it, lease-expires-at less "
+                           "lease-seconds) is before 1970 (the record was edited)");
+      return FALSE;
+    }
   r->lease_expires_at = lease_expires_at;
   /* The record's own time is when this client asked, by its clock: an
    * earlier time than the server signed is honest (a clock behind), a later

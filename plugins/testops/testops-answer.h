@@ -48,9 +48,10 @@ char *testops_answer_to_text (JsonObject *body);
  * (session, license, org, kind, machine, issue and expiry, features, lease)
  * must equal the signed one; r->lease_expires_at is set from the signed
  * answers and r->last_answer_at (the grace's start) is never after the
- * last signed server time. Returns: TRUE, or FALSE with
+ * last signed server time, nor before 1970. Returns: TRUE, or FALSE with
  * TESSERA_ERROR_TAMPERED (an answer missing, garbled or not verifying, an
- * answer of another session, a plain key that differs), _MACHINE_MISMATCH
+ * answer of another session, a plain key that differs, a last answer
+ * before 1970), _MACHINE_MISMATCH
  * (signed for another machine), _UNTRUSTED_KEY (signed by a key not
  * configured), _NOT_SUPPORTED (a record of an older version, holding no
  * signed answer; or an answer format this client does not know); the

@@ -203,11 +203,6 @@ read_record (const char *path)
   r->lease_seconds = g_key_file_get_int64 (kf, GROUP, "lease-seconds", NULL);
   r->lease_expires_at = g_key_file_get_int64 (kf, GROUP, "lease-expires-at", NULL);
   r->features = g_key_file_get_string_list (kf, GROUP, "features", NULL, NULL);
-  /* Older records lack these: the last answer was the activation, and the
-   * session was alive when last heard of. */
-  r->last_answer_at = g_key_file_has_key (kf, GROUP, "last-answer-at", NULL)
-                          ? g_key_file_get_int64 (kf, GROUP, "last-answer-at", NULL)
-                          : r->lease_expires_at - r->lease_seconds;
   r->ended_code = g_key_file_get_string (kf, GROUP, "ended-code", NULL);
   r->ended_reason = g_key_file_get_string (kf, GROUP, "ended-reason", NULL);
   r->ended_at = g_key_file_get_int64 (kf, GROUP, "ended-at", NULL);
@@ -223,6 +218,15 @@ read_record (const char *path)
       g_debug ("testops: skipping incomplete session record %s", path);
       return NULL;
     }
+  /* Older records lack last-answer-at: the last answer was the activation.
+   * The keys are the user's to edit: a lease end too far back for the
+   * subtraction saturates, never wraps. */
+  if (g_key_file_has_key (kf, GROUP, "last-answer-at", NULL))
+    r->last_answer_at = g_key_file_get_int64 (kf, GROUP, "last-answer-at", NULL);
+  else
+    r->last_answer_at = r->lease_expires_at >= G_MININT64 + r->lease_seconds
+                            ? r->lease_expires_at - r->lease_seconds
+                            : G_MININT64;
   return g_steal_pointer (&r);
 }
 
