@@ -27,6 +27,10 @@ struct _TsTxOps
    * with *changes set. NULL/FALSE with @error. */
   gpointer (*query) (gpointer conn, GError **error, gboolean rows, gint64 *changes, const char *sql,
                      const char *types, va_list ap);
+  /* Sends a write whose outcome is needed by nobody before the commit:
+   * its error fails the next statement read or the commit. Nullable: the
+   * engine runs it at once (query). */
+  gboolean (*defer) (gpointer conn, GError **error, const char *sql, const char *types, va_list ap);
   int (*next) (gpointer conn, gpointer cursor, GError **error); /* 1 row, 0 end, -1 error */
   const char *(*text) (gpointer cursor, int col);
   gint64 (*int64) (gpointer cursor, int col);

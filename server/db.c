@@ -103,6 +103,16 @@ ts_store_heartbeat_queues (TsStore *store)
   return ts_store_ops (store, &engine)->heartbeat_async != NULL;
 }
 
+gboolean
+ts_store_round_trips (TsStore *store, guint *round_trips, guint *statements)
+{
+  *round_trips = *statements = 0;
+  if (store->kind != TS_STORE_POSTGRESQL)
+    return FALSE;
+  ts_pg_counts (store->pg, round_trips, statements);
+  return TRUE;
+}
+
 TsTx *
 ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
 {
@@ -234,6 +244,17 @@ ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const ch
   va_list ap;
   va_start (ap, types);
   gboolean ok = ts_tx_exec_v (tx, error, changes, sql, types, ap);
+  va_end (ap);
+  return ok;
+}
+
+gboolean
+ts_tx_exec_defer (TsTx *tx, GError **error, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  gboolean ok = tx->ops->defer != NULL ? tx->ops->defer (tx->conn, error, sql, types, ap)
+                                       : ts_tx_exec_v (tx, error, NULL, sql, types, ap);
   va_end (ap);
   return ok;
 }

@@ -103,6 +103,11 @@ gboolean ts_tx_mark_durable (TsTx *tx, GError **error);
 /* Runs a statement to completion; *changes (nullable): rows it changed. */
 gboolean ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql, const char *types,
                      ...);
+/* A write whose outcome (its changes) the caller does not need: the engine
+ * may send it with the next statement or the commit, one round trip for
+ * all (PostgreSQL's pipeline, db-pg.c). An error it meets fails that
+ * statement or the commit, and so the transaction, as if met here. */
+gboolean ts_tx_exec_defer (TsTx *tx, GError **error, const char *sql, const char *types, ...);
 /* One integer: *found (nullable) FALSE and *out 0 when there is no row. */
 gboolean ts_tx_int (TsTx *tx, GError **error, gint64 *out, gboolean *found, const char *sql,
                     const char *types, ...);
@@ -166,6 +171,10 @@ gboolean ts_tx_require_admin (TsTx *tx, const char *actor, const char *org_id, T
  * its row is locked (every rule that counts the seats of a pool runs under
  * that lock, so the count and the insert it allows are one step). */
 TsPool *ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error);
+/* ts_tx_load_pool() in two halves, so that queries issued in between share
+ * its round trip (db-pg.c): the query, then its one row read. */
+TsRows *ts_tx_pool_query (TsTx *tx, const char *org_id, const char *pool_id, GError **error);
+TsPool *ts_tx_pool_read (TsRows *rows, const char *org_id, const char *pool_id, GError **error);
 TsPool *ts_tx_pool_from_row (TsRows *rows); /* columns of TS_POOL_COLUMNS */
 /* Seats taken by unexpired offline licenses of @pool_id. */
 gboolean ts_tx_count_offline (TsTx *tx, const char *pool_id, gint64 now, gint64 *out,
@@ -200,6 +209,15 @@ void ts_tx_session_row_clear (TsSessionRow *row);
  * instance) never both act on it; the reaper skips it. */
 gboolean ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error,
                              const char *where, const char *a, const char *b, const char *c);
+/* ts_tx_load_session() in two halves (see ts_tx_pool_query()). */
+TsRows *ts_tx_session_query (TsTx *tx, GError **error, const char *where, const char *a,
+                             const char *b, const char *c);
+gboolean ts_tx_session_read (TsRows *rows, TsSessionRow *row, gboolean *found, GError **error);
+/* The where of ts_tx_load_own_session(): session id, then user id. */
+#define TS_OWN_SESSION "WHERE s.id = ? AND s.user_id = ?"
+/* The read half of ts_tx_load_own_session(), over TS_OWN_SESSION. */
+gboolean ts_tx_own_session_read (TsRows *rows, TsSessionRow *row, const char *session_id,
+                                 GError **error);
 /* @user_id's own session @session_id, or TESSERA_ERROR_NOT_FOUND ("you have
  * no session …": another user's session is not told apart from none). */
 gboolean ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id,

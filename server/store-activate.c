@@ -162,31 +162,50 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
 }
 
 /* Under the pool's lock, what its seat rules are checked against: the user
- * the machine is registered to, the machines (only when this one is not
- * registered yet), the offline licenses and, when ?4 is 1, the active
- * sessions. */
+ * the machine is registered to and, by ?4 (TsSeatsWant), the machines (only
+ * when this one is not registered yet), the offline licenses and the
+ * active sessions; then ?4 itself. */
 #define TS_SEATS_SELECT                                                                            \
   "SELECT (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?2),"                  \
-  " CASE WHEN NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1 AND machine_id = ?2)"          \
-  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"                          \
-  " (SELECT count(*) FROM offline WHERE pool_id = ?1 AND expires_at > ?3),"                        \
-  " CASE WHEN ?4 = 1 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
-  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END"
+  " CASE WHEN ?4 >= 1 AND NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1"                   \
+  "  AND machine_id = ?2) THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"     \
+  " CASE WHEN ?4 >= 1 THEN (SELECT count(*) FROM offline WHERE pool_id = ?1"                       \
+  "  AND expires_at > ?3) ELSE 0 END,"                                                             \
+  " CASE WHEN ?4 = 2 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
+  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4"
+
+typedef enum
+{
+  TS_SEATS_OWNER = 0,    /* node-locked: whose the machine is */
+  TS_SEATS_MACHINES = 1, /* floating, the engine bounds the sessions (ts_tx_seats_bound()) */
+  TS_SEATS_ALL = 2,      /* floating: and the active sessions */
+} TsSeatsWant;
+
+/* TS_SEATS_SELECT for an activation from @pool_id on @machine_id. */
+static TsRows *
+ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *machine_id, gint64 now,
+                GError **error)
+{
+  gint64 bound = 0;
+  TsSeatsWant want = g_str_equal (kind, "node-locked")         ? TS_SEATS_OWNER
+                     : ts_tx_seats_bound (tx, pool_id, &bound) ? TS_SEATS_MACHINES
+                                                               : TS_SEATS_ALL;
+  return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssii", pool_id, machine_id, now, (gint64) want);
+}
 
 #define TS_MACHINE_UPSERT                                                                          \
   "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"                  \
   " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"                                      \
   " DO UPDATE SET last_seen = excluded.last_seen"
 
+/* @seats: TS_SEATS_SELECT (TS_SEATS_OWNER). */
 static gboolean
 ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                         gint64 now, GError **error)
+                         TsRows *seats, gint64 now, GError **error)
 {
-  g_autofree char *owner = NULL;
-  if (!ts_tx_str (tx, error, &owner,
-                  "SELECT user_id FROM machines WHERE pool_id = ? AND machine_id = ?", "ss",
-                  pool->id, machine_id))
+  if (!ts_rows_next (seats, error))
     return FALSE;
+  g_autofree char *owner = ts_rows_strdup (seats, 0);
   if (owner != NULL && !g_str_equal (owner, user_id))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
@@ -197,40 +216,43 @@ ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char
     }
   /* The license moves: the user's sessions elsewhere end, the new machine
    * replaces the old registration. Sessions before machines: the order a
-   * heartbeat locks them in. */
+   * heartbeat locks them in. Nobody reads their changes: on PostgreSQL
+   * they go with the COMMIT. */
   g_autofree char *reason = g_strdup_printf ("moved to machine %s", machine_id);
-  return ts_tx_exec (tx, error, NULL,
-                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
-                     " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
-                     " AND ended_at IS NULL",
-                     "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id, user_id,
-                     machine_id)
-         && ts_tx_exec (tx, error, NULL,
-                        "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
-                        " AND machine_id <> ?",
-                        "sss", pool->id, user_id, machine_id)
-         && ts_tx_exec (tx, error, NULL, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
-                        now, now);
+  return ts_tx_exec_defer (tx, error,
+                           "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                           " WHERE pool_id = ? AND user_id = ? AND machine_id <> ?"
+                           " AND ended_at IS NULL",
+                           "iissss", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id,
+                           user_id, machine_id)
+         && ts_tx_exec_defer (tx, error,
+                              "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
+                              " AND machine_id <> ?",
+                              "sss", pool->id, user_id, machine_id)
+         && ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
+                              now, now);
 }
 
-/* *seats: the active sessions of the pool before this one (or a bound above
- * that number: see ts_tx_seats_bound()). */
+/* *seats_out: the active sessions of the pool before this one (or a bound
+ * above that number: see ts_tx_seats_bound()). @seats: TS_SEATS_SELECT. */
 static gboolean
 ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                      gint64 now, gint64 *seats, GError **error)
+                      TsRows *seats, gint64 now, gint64 *seats_out, GError **error)
 {
   gint64 sessions = 0;
   gboolean bounded = ts_tx_seats_bound (tx, pool->id, &sessions);
-  g_autoptr (TsRows) rows = ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssii", pool->id, machine_id,
-                                        now, (gint64) (bounded ? 0 : 1));
-  if (rows == NULL || !ts_rows_next (rows, error))
+  if (!ts_rows_next (seats, error))
     return FALSE;
-  gboolean registered = !ts_rows_is_null (rows, 0);
-  gint64 machines = ts_rows_int (rows, 1);
-  gint64 offline = ts_rows_int (rows, 2);
-  if (!bounded)
-    sessions = ts_rows_int (rows, 3);
-  g_clear_pointer (&rows, ts_rows_free);
+  gboolean registered = !ts_rows_is_null (seats, 0);
+  gint64 machines = ts_rows_int (seats, 1);
+  gint64 offline = ts_rows_int (seats, 2);
+  /* Counted by the query unless the engine knew a bound when it was
+   * issued (the bound may be gone since: then counted here). */
+  gboolean counted = ts_rows_int (seats, 4) == TS_SEATS_ALL;
+  if (!bounded && counted)
+    sessions = ts_rows_int (seats, 3);
+  else if (!bounded && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
+    return FALSE;
   if (!registered && machines >= pool->quota)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
@@ -245,7 +267,7 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
   if (bounded && sessions + offline >= pool->quota
       && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
     return FALSE;
-  *seats = sessions;
+  *seats_out = sessions;
   if (sessions + offline >= pool->quota)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
@@ -253,8 +275,8 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
-  return ts_tx_exec (tx, error, NULL, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
-                     now, now);
+  return ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
+                           now, now);
 }
 
 /* The session of an earlier try with @nonce: the same session back, never
@@ -275,11 +297,12 @@ ts_activation_retry (TsSessionRow *row, const char *machine_id, const char *nonc
   return NULL;
 }
 
-/* A new session on @machine_id, the pool's seat rules checked. */
+/* A new session on @machine_id, the pool's seat rules checked. @seats:
+ * TS_SEATS_SELECT issued already (nullable: issued here). */
 static TsSession *
 ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
                    const char *components, const TsClientInfo *info, const char *nonce,
-                   gint64 lease_seconds, gint64 now, GError **error)
+                   gint64 lease_seconds, gint64 now, TsRows *seats, GError **error)
 {
   if (now >= pool->subscription_end)
     {
@@ -291,7 +314,7 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
       return NULL;
     }
   gboolean floating = !g_str_equal (pool->kind, "node-locked");
-  gint64 seats = 0, inserted = 0;
+  gint64 taken = 0;
   g_autoptr (TsSession) s = g_new0 (TsSession, 1);
   s->id = ts_new_id ();
   s->org_id = g_strdup (pool->org_id);
@@ -308,41 +331,38 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
   const char *hostname = info != NULL ? info->hostname : NULL;
   const char *os = info != NULL ? info->os : NULL;
   /* The unique (pool, user, nonce) index is the last word on idempotence:
-   * under the pool's lock a conflict cannot happen, and if it ever did the
-   * client's retry finds the session. */
+   * under the pool's lock (and SQLite's one writer) a conflict cannot
+   * happen, and if it ever did the transaction would fail as a whole
+   * (PostgreSQL: UNAVAILABLE, whose retry finds the session). */
+  g_autoptr (TsRows) own = NULL;
   gboolean ok
       = (components == NULL || ts_recognize (tx, user_id, pool, machine_id, components, now, error))
-        && (floating ? ts_activate_floating (tx, user_id, pool, machine_id, now, &seats, error)
-                     : ts_activate_node_locked (tx, user_id, pool, machine_id, now, error))
-        && ts_tx_exec (tx, error, &inserted,
-                       "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                       " started_at, last_heartbeat, lease_expires_at, hostname, os)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                       " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING",
-                       "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
-                       s->lease_expires_at, hostname, os);
-  if (ok && inserted != 1)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
-                   "another activation with nonce %s was running at the same time: "
-                   "retry it (nothing was changed)",
-                   nonce);
-      ok = FALSE;
-    }
+        && (seats != NULL
+            || (seats = own = ts_seats_query (tx, pool->id, pool->kind, machine_id, now, error))
+                   != NULL)
+        && (floating
+                ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
+                : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
+        && ts_tx_exec_defer (tx, error,
+                             "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
+                             " started_at, last_heartbeat, lease_expires_at, hostname, os)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
+                             s->lease_expires_at, hostname, os);
   /* The components, host name and OS it was last seen with, in one
    * statement (none for a client that sends none of them): another user's
    * machine ID sent by someone else changes nothing. */
   ok = ok
        && ((components == NULL && hostname == NULL && os == NULL)
-           || ts_tx_exec (tx, error, NULL,
-                          "UPDATE machines SET components = coalesce (?, components),"
-                          " hostname = coalesce (?, hostname), os = coalesce (?, os)"
-                          " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
-                          "ssssss", components, hostname, os, pool->id, machine_id, user_id));
+           || ts_tx_exec_defer (tx, error,
+                                "UPDATE machines SET components = coalesce (?, components),"
+                                " hostname = coalesce (?, hostname), os = coalesce (?, os)"
+                                " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
+                                "ssssss", components, hostname, os, pool->id, machine_id, user_id));
   if (!ok)
     return NULL;
   if (floating)
-    ts_tx_seats_set_bound (tx, pool->id, seats + 1);
+    ts_tx_seats_set_bound (tx, pool->id, taken + 1);
   return g_steal_pointer (&s);
 }
 
@@ -365,28 +385,44 @@ ts_store_activate_client (TsStore *store, const char *user_id, const char *org_i
     return NULL;
   g_autoptr (TsPool) chosen = NULL;
   g_autoptr (TsPool) pool = NULL;
+  g_autoptr (TsRows) locked = NULL, retry = NULL, seats = NULL;
   TsSessionRow row = { 0 };
   gboolean found = FALSE;
   TsSession *result = NULL;
-  gboolean ok = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
-                /* With row locks, the pool is read again under its lock, which
-                 * holds until the commit: its quota and end as they are now, and
-                 * the retry check, the counts and the insert below one step for
-                 * every instance sharing the database. */
-                && (!ts_tx_row_locks (tx)
-                    || (pool = ts_tx_load_pool (tx, chosen->org_id, chosen->id, error)) != NULL)
-                && ts_tx_load_session (tx, &row, &found, error,
-                                       "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
-                                       chosen->id, user_id, nonce);
+  /* With row locks, the pool is read again under its lock, which holds
+   * until the commit: its quota and end as they are now, and the retry
+   * check, the counts and the insert below one step for every instance
+   * sharing the database. The three queries are issued before any is read
+   * (one round trip on PostgreSQL); each is still its own statement, run
+   * after the one before it, so the retry check and the counts start once
+   * the lock is held. The counts wait when a machine may be recognized
+   * (ts_recognize() may change which machines are registered). */
+  gboolean ok
+      = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
+        && (!ts_tx_row_locks (tx)
+            || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
+        && (retry = ts_tx_session_query (tx, error,
+                                         "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
+                                         chosen->id, user_id, nonce))
+               != NULL
+        && (components != NULL
+            || (seats = ts_seats_query (tx, chosen->id, chosen->kind, machine_id, now, error))
+                   != NULL)
+        && (locked == NULL
+            || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
+        && ts_tx_session_read (retry, &row, &found, error);
   if (ok && pool == NULL)
     pool = g_steal_pointer (&chosen);
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
                      : ts_activation_new (tx, user_id, pool, machine_id, components, info, nonce,
-                                          lease_seconds, now, error);
+                                          lease_seconds, now, seats, error);
       ok = result != NULL;
     }
+  g_clear_pointer (&locked, ts_rows_free);
+  g_clear_pointer (&retry, ts_rows_free);
+  g_clear_pointer (&seats, ts_rows_free);
   ts_tx_session_row_clear (&row);
   if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&result, ts_session_free);

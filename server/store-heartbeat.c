@@ -15,10 +15,24 @@ ts_heartbeat_check (const char *user_id, const char *session_id, gint64 lease_se
          && ts_check_lease (lease_seconds, error);
 }
 
+/* A heartbeat's counts for the quota rule, by session: the offline
+ * licenses and active sessions of its pool, one row when the session is
+ * floating and not ended (none otherwise). Issued with the session's load
+ * (ts_tx_heartbeat()), it shares its round trip on PostgreSQL, and runs
+ * after the session's row is locked; an engine that steps rows only when
+ * read (SQLite) never runs it for a pool it knows to be within quota. */
+#define TS_QUOTA_COUNTS                                                                            \
+  "SELECT (SELECT count(*) FROM offline o WHERE o.pool_id = s.pool_id AND o.expires_at > ?2),"     \
+  " (SELECT count(*) FROM sessions a WHERE a.pool_id = s.pool_id AND a.ended_at IS NULL"           \
+  " AND a.lease_expires_at > ?2)"                                                                  \
+  " FROM sessions s JOIN pools p ON p.id = s.pool_id"                                              \
+  " WHERE s.id = ?1 AND p.kind = 'floating' AND s.ended_at IS NULL"
+
 /* Floating pools whose quota was lowered: is @s among the sessions beyond
- * @quota (the newest, by started_at then id)? */
+ * @quota (the newest, by started_at then id)? @counts: TS_QUOTA_COUNTS. */
 static gboolean
-ts_is_over_quota (TsTx *tx, TsSession *s, gint64 quota, gint64 now, gboolean *over, GError **error)
+ts_is_over_quota (TsTx *tx, TsSession *s, gint64 quota, gint64 now, TsRows *counts, gboolean *over,
+                  GError **error)
 {
   *over = FALSE;
   /* Counting even the active sessions reads them all, every heartbeat
@@ -26,16 +40,11 @@ ts_is_over_quota (TsTx *tx, TsSession *s, gint64 quota, gint64 now, gboolean *ov
    * engine knows to be within its quota is not counted again. */
   if (ts_tx_quota_known_ok (tx, s->pool_id))
     return TRUE;
-  g_autoptr (TsRows) rows
-      = ts_tx_rows (tx, error,
-                    "SELECT (SELECT count(*) FROM offline WHERE pool_id = ?1 AND expires_at > ?2),"
-                    " (SELECT count(*) FROM sessions WHERE pool_id = ?1 AND ended_at IS NULL"
-                    " AND lease_expires_at > ?2)",
-                    "si", s->pool_id, now);
-  if (rows == NULL || !ts_rows_next (rows, error))
-    return FALSE;
-  gint64 offline = ts_rows_int (rows, 0), active = ts_rows_int (rows, 1), older = 0;
-  g_clear_pointer (&rows, ts_rows_free);
+  /* No row: the session ended meanwhile (it was loaded alive, under its
+   * lock): nothing is over. */
+  if (!ts_rows_next (counts, error))
+    return ts_rows_ok (counts);
+  gint64 offline = ts_rows_int (counts, 0), active = ts_rows_int (counts, 1), older = 0;
   if (active + offline <= quota)
     {
       ts_tx_quota_remember_ok (tx, s->pool_id);
@@ -55,7 +64,8 @@ ts_is_over_quota (TsTx *tx, TsSession *s, gint64 quota, gint64 now, gboolean *ov
 
 /* Why the session @row (loaded, alive until now) ends at @now, or NULL. */
 static gboolean
-ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GError **error)
+ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, TsRows *counts, GError **ended,
+                  GError **error)
 {
   TsSession *s = row->session;
   if (row->ended)
@@ -82,7 +92,7 @@ ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GErro
   else if (g_str_equal (s->kind, "floating"))
     {
       gboolean over = FALSE;
-      if (!ts_is_over_quota (tx, s, row->quota, now, &over, error))
+      if (!ts_is_over_quota (tx, s, row->quota, now, counts, &over, error))
         return FALSE;
       if (over)
         reason = g_strdup_printf ("over quota: the quota was lowered to %" G_GINT64_FORMAT,
@@ -102,20 +112,26 @@ ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 l
 {
   TsSessionRow row = { 0 };
   *result = NULL;
-  gboolean ok = ts_tx_load_own_session (tx, &row, user_id, session_id, error);
-  ok = ok && ts_heartbeat_end (tx, &row, now, ended, error);
+  g_autoptr (TsRows) load
+      = ts_tx_session_query (tx, error, TS_OWN_SESSION, session_id, user_id, NULL);
+  g_autoptr (TsRows) counts
+      = load != NULL ? ts_tx_rows (tx, error, TS_QUOTA_COUNTS, "si", session_id, now) : NULL;
+  gboolean ok = counts != NULL && ts_tx_own_session_read (load, &row, session_id, error);
+  ok = ok && ts_heartbeat_end (tx, &row, now, counts, ended, error);
   if (ok && *ended == NULL)
     {
       row.session->last_heartbeat = now;
       row.session->lease_expires_at = now + lease_seconds;
       /* The session's row first (locked already by ts_tx_load_session()),
        * then its machine's: the order an activation locks them in. */
-      ok = ts_tx_exec (tx, error, NULL,
-                       "UPDATE sessions SET last_heartbeat = ?, lease_expires_at = ? WHERE id = ?",
-                       "iis", now, row.session->lease_expires_at, session_id)
-           && ts_tx_exec (tx, error, NULL,
-                          "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?",
-                          "iss", now, row.session->pool_id, row.session->machine_id);
+      /* Nobody reads their changes: on PostgreSQL they go with the COMMIT. */
+      ok = ts_tx_exec_defer (tx, error,
+                             "UPDATE sessions SET last_heartbeat = ?, lease_expires_at = ?"
+                             " WHERE id = ?",
+                             "iis", now, row.session->lease_expires_at, session_id)
+           && ts_tx_exec_defer (
+               tx, error, "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?",
+               "iss", now, row.session->pool_id, row.session->machine_id);
       if (ok)
         *result = g_steal_pointer (&row.session);
     }

@@ -29,9 +29,42 @@ struct _TsPgStore
   GCond freed; /* a connection went back to @idle, or a slot opened */
   GQueue idle; /* TsPgConn *: open connections not in use */
   guint open;  /* connections open or being opened (idle + in use) */
+  /* What the store sent, for tests and benches (ts_store_pg_counts()):
+   * round trips (waits for the server's answer) and statements. */
+  guint round_trips;
+  guint statements;
 };
 
 typedef struct _TsPgConn TsPgConn;
+/* One pooled connection and the statements prepared on it. */
+struct _TsPgConn
+{
+  PGconn *conn;
+  /* SQL as the caller wrote it (its '?' form) → TsPgPrepared: parsing and
+   * planning each statement once per connection, not once per request. */
+  GHashTable *prepared;
+  guint next_name;
+};
+
+typedef struct
+{
+  char name[16];
+  char *types; /* the caller's type letters it was prepared with */
+} TsPgPrepared;
+
+/* ---- what db-pg.c's pipelined transactions share with store-pg.c ---- */
+
+void ts_pg_prepared_free (gpointer data);
+/* @sql with '?' numbered $1, $2, …; *count: the highest number. */
+char *ts_pg_number_params (const char *sql, int *count);
+/* Whether @sql is worth a prepared statement (SELECT/INSERT/UPDATE/DELETE/WITH). */
+gboolean ts_pg_preparable (const char *sql);
+/* Takes a connection from the pool (waiting while all are busy, opening
+ * one as needed) and gives it back (@broken: closed, not pooled). */
+TsPgConn *ts_pg_conn_acquire (TsPgStore *store, GError **error);
+void ts_pg_conn_release (TsPgStore *store, TsPgConn *conn, gboolean broken);
+/* Closes every idle connection (one was found dead: the others likely too). */
+void ts_pg_drop_idle (TsPgStore *store);
 
 /* A transaction on one pooled connection, used by one thread. */
 typedef struct
@@ -42,6 +75,11 @@ typedef struct
   gboolean broken; /* the connection failed: close it, do not pool it */
 } TsPgDb;
 
+/* @error from @res (nullable: the connection's own error): UNAVAILABLE for
+ * what a retry may cure (the connection, a conflict), FAILED otherwise;
+ * marks @db broken when its connection is. */
+void ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error);
+
 /* ---- connections and transactions (store-pg.c) ---- */
 
 /* Takes a connection from the pool (waiting while all are busy, opening one
@@ -50,15 +88,6 @@ typedef struct
  * (ts_tx_load_pool()); a REPEATABLE READ READ ONLY
  * snapshot for reads. UNAVAILABLE when the database cannot be reached. */
 TsPgDb *ts_pg_begin (TsPgStore *store, gboolean write, GError **error);
-/* A write that only extends leases (heartbeats), as ts_db_begin_lease() of
- * the SQLite store: its commit does not wait for the WAL to reach the disk
- * (synchronous_commit off for this transaction only). After a crash of the
- * database it may come back without the last lease extensions, which only
- * makes a lease end earlier than the client was told. */
-TsPgDb *ts_pg_begin_lease (TsPgStore *store, GError **error);
-/* The lease write on @db changes seats after all (it ends a session): its
- * commit waits for the disk like any other. */
-gboolean ts_pg_mark_durable (TsPgDb *db, GError **error);
 /* Commits if @ok, rolls back otherwise, gives the connection back. Returns
  * whether it committed. */
 gboolean ts_pg_finish (TsPgStore *store, TsPgDb *db, gboolean ok, GError **error);

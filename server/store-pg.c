@@ -98,6 +98,17 @@ static const char *const migrations[] = {
   "  PRIMARY KEY (pool_id, hour, kind, id));"
   "CREATE INDEX usage_seen_hour ON usage_seen (hour);"
   "CREATE INDEX sessions_ended ON sessions (ended_at);",
+  /* 8: heartbeats rewrite sessions.lease_expires_at and machines.last_seen;
+   * with neither in an index (and room left on each page) PostgreSQL
+   * updates the row in place (a HOT update): no new entry in any index,
+   * no dead ones for every later count of the pool's sessions to step
+   * over (issue #17). Active sessions are found by pool through a partial
+   * index of the open ones; the reaper reads them all, once per interval. */
+  "DROP INDEX IF EXISTS sessions_active;"
+  "DROP INDEX IF EXISTS sessions_lease;"
+  "CREATE INDEX IF NOT EXISTS sessions_open ON sessions (pool_id) WHERE ended_at IS NULL;"
+  "ALTER TABLE sessions SET (fillfactor = 70);"
+  "ALTER TABLE machines SET (fillfactor = 70);",
 };
 
 #undef T
@@ -123,7 +134,7 @@ ts_pg_state_unavailable (const char *state)
          || g_str_equal (state, "25006") || g_str_equal (state, "55P03");
 }
 
-static void
+void
 ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error)
 {
   ts_metrics_database_error ();
@@ -148,23 +159,7 @@ ts_pg_set_error (TsPgDb *db, const PGresult *res, GError **error)
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "license database error: %s", clean);
 }
 
-/* One pooled connection and the statements prepared on it. */
-struct _TsPgConn
-{
-  PGconn *conn;
-  /* SQL as the caller wrote it (its '?' form) → TsPgPrepared: parsing and
-   * planning each statement once per connection, not once per request. */
-  GHashTable *prepared;
-  guint next_name;
-};
-
-typedef struct
-{
-  char name[16];
-  char *types; /* the caller's type letters it was prepared with */
-} TsPgPrepared;
-
-static void
+void
 ts_pg_prepared_free (gpointer data)
 {
   TsPgPrepared *p = data;
@@ -188,7 +183,7 @@ ts_pg_conn_free (TsPgConn *pc)
  * left alone; SQLite's explicit "?NNN" becomes $NNN). *count: the highest
  * number. The SQL is the program's own constant text: values never go into
  * it. */
-static char *
+char *
 ts_pg_number_params (const char *sql, int *count)
 {
   GString *out = g_string_sized_new (strlen (sql) + 16);
@@ -226,12 +221,13 @@ ts_pg_number_params (const char *sql, int *count)
 
 /* Statements worth preparing: the rules' queries. Transaction control and
  * settings (BEGIN, SET LOCAL) are sent as they are. */
-static gboolean
+gboolean
 ts_pg_preparable (const char *sql)
 {
   return g_ascii_strncasecmp (sql, "SELECT", 6) == 0 || g_ascii_strncasecmp (sql, "INSERT", 6) == 0
          || g_ascii_strncasecmp (sql, "UPDATE", 6) == 0
-         || g_ascii_strncasecmp (sql, "DELETE", 6) == 0;
+         || g_ascii_strncasecmp (sql, "DELETE", 6) == 0
+         || g_ascii_strncasecmp (sql, "WITH", 4) == 0;
 }
 
 PGresult *
@@ -457,7 +453,7 @@ ts_pg_connect (TsPgStore *store, GError **error)
   return pc;
 }
 
-static TsPgConn *
+TsPgConn *
 ts_pg_conn_acquire (TsPgStore *store, GError **error)
 {
   TsPgConn *conn = NULL;
@@ -505,7 +501,7 @@ ts_pg_conn_acquire (TsPgStore *store, GError **error)
 /* Closes every idle connection: when one turned out dead, the others
  * (opened before the same database restart or failover) most likely are
  * too, and each would cost a failed request. */
-static void
+void
 ts_pg_drop_idle (TsPgStore *store)
 {
   g_mutex_lock (&store->lock);
@@ -519,7 +515,7 @@ ts_pg_drop_idle (TsPgStore *store)
     ts_pg_conn_free (conn);
 }
 
-static void
+void
 ts_pg_conn_release (TsPgStore *store, TsPgConn *conn, gboolean broken)
 {
   if (broken || PQstatus (conn->conn) != CONNECTION_OK
@@ -579,21 +575,6 @@ ts_pg_begin (TsPgStore *store, gboolean write, GError **error)
                            write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                                  : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                            error);
-}
-
-TsPgDb *
-ts_pg_begin_lease (TsPgStore *store, GError **error)
-{
-  return ts_pg_begin_with (store, TRUE,
-                           "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                           " SET LOCAL synchronous_commit TO off",
-                           error);
-}
-
-gboolean
-ts_pg_mark_durable (TsPgDb *db, GError **error)
-{
-  return ts_pg_exec (db, error, NULL, "SET LOCAL synchronous_commit TO on", NULL);
 }
 
 gboolean

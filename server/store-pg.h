@@ -10,5 +10,7 @@ typedef struct _TsPgStore TsPgStore;
 
 TsPgStore *ts_pg_open (const char *path, GError **error);
 void ts_pg_close (TsPgStore *store);
+/* See ts_store_round_trips() (db-pg.c). */
+void ts_pg_counts (TsPgStore *store, guint *round_trips, guint *statements);
 
 G_END_DECLS

@@ -112,8 +112,8 @@ ts_tx_pool_from_row (TsRows *rows)
   return p;
 }
 
-TsPool *
-ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error)
+TsRows *
+ts_tx_pool_query (TsTx *tx, const char *org_id, const char *pool_id, GError **error)
 {
   if (pool_id == NULL)
     {
@@ -121,21 +121,30 @@ ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **err
       return NULL;
     }
   /* FOR NO KEY UPDATE: see ts_tx_lock_row(). */
-  g_autoptr (TsRows) rows
-      = ts_tx_rows (tx, error,
-                    ts_tx_row_locks (tx) ? "SELECT " TS_POOL_COLUMNS " FROM pools"
-                                           " WHERE id = ? AND org_id = ? FOR NO KEY UPDATE"
-                                         : "SELECT " TS_POOL_COLUMNS " FROM pools"
-                                           " WHERE id = ? AND org_id = ?",
-                    "ss", pool_id, org_id);
-  if (rows == NULL)
-    return NULL;
+  return ts_tx_rows (tx, error,
+                     ts_tx_row_locks (tx) ? "SELECT " TS_POOL_COLUMNS " FROM pools"
+                                            " WHERE id = ? AND org_id = ? FOR NO KEY UPDATE"
+                                          : "SELECT " TS_POOL_COLUMNS " FROM pools"
+                                            " WHERE id = ? AND org_id = ?",
+                     "ss", pool_id, org_id);
+}
+
+TsPool *
+ts_tx_pool_read (TsRows *rows, const char *org_id, const char *pool_id, GError **error)
+{
   if (ts_rows_next (rows, error))
     return ts_tx_pool_from_row (rows);
   if (ts_rows_ok (rows))
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "organization %s has no pool %s",
                  org_id, pool_id);
   return NULL;
+}
+
+TsPool *
+ts_tx_load_pool (TsTx *tx, const char *org_id, const char *pool_id, GError **error)
+{
+  g_autoptr (TsRows) rows = ts_tx_pool_query (tx, org_id, pool_id, error);
+  return rows != NULL ? ts_tx_pool_read (rows, org_id, pool_id, error) : NULL;
 }
 
 gboolean
@@ -183,18 +192,21 @@ ts_tx_session_row_clear (TsSessionRow *row)
   g_clear_pointer (&row->end_reason, g_free);
 }
 
-gboolean
-ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error, const char *where,
-                    const char *a, const char *b, const char *c)
+TsRows *
+ts_tx_session_query (TsTx *tx, GError **error, const char *where, const char *a, const char *b,
+                     const char *c)
 {
   g_autofree char *sql = g_strconcat (TS_SESSION_SELECT, where,
                                       ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
-  g_autoptr (TsRows) rows = c != NULL   ? ts_tx_rows (tx, error, sql, "sss", a, b, c)
-                            : b != NULL ? ts_tx_rows (tx, error, sql, "ss", a, b)
-                                        : ts_tx_rows (tx, error, sql, "s", a);
+  return c != NULL   ? ts_tx_rows (tx, error, sql, "sss", a, b, c)
+         : b != NULL ? ts_tx_rows (tx, error, sql, "ss", a, b)
+                     : ts_tx_rows (tx, error, sql, "s", a);
+}
+
+gboolean
+ts_tx_session_read (TsRows *rows, TsSessionRow *row, gboolean *found, GError **error)
+{
   *found = FALSE;
-  if (rows == NULL)
-    return FALSE;
   if (ts_rows_next (rows, error))
     {
       *found = TRUE;
@@ -208,12 +220,19 @@ ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error
 }
 
 gboolean
-ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id, const char *session_id,
-                        GError **error)
+ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GError **error, const char *where,
+                    const char *a, const char *b, const char *c)
+{
+  g_autoptr (TsRows) rows = ts_tx_session_query (tx, error, where, a, b, c);
+  *found = FALSE;
+  return rows != NULL && ts_tx_session_read (rows, row, found, error);
+}
+
+gboolean
+ts_tx_own_session_read (TsRows *rows, TsSessionRow *row, const char *session_id, GError **error)
 {
   gboolean found = FALSE;
-  if (!ts_tx_load_session (tx, row, &found, error, "WHERE s.id = ? AND s.user_id = ?", session_id,
-                           user_id, NULL))
+  if (!ts_tx_session_read (rows, row, &found, error))
     return FALSE;
   if (!found)
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "you have no session %s",
@@ -222,13 +241,24 @@ ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id, const 
 }
 
 gboolean
+ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id, const char *session_id,
+                        GError **error)
+{
+  g_autoptr (TsRows) rows
+      = ts_tx_session_query (tx, error, TS_OWN_SESSION, session_id, user_id, NULL);
+  return rows != NULL && ts_tx_own_session_read (rows, row, session_id, error);
+}
+
+gboolean
 ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
                    const char *reason, GError **error)
 {
-  return ts_tx_exec (tx, error, NULL,
-                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
-                     " WHERE id = ? AND ended_at IS NULL",
-                     "iiss", now, (gint64) code, reason, session_id);
+  /* Nobody reads its changes: "AND ended_at IS NULL" makes it a no-op on
+   * a session another request ended first. */
+  return ts_tx_exec_defer (tx, error,
+                           "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                           " WHERE id = ? AND ended_at IS NULL",
+                           "iiss", now, (gint64) code, reason, session_id);
 }
 
 /* ---- audit ---- */

@@ -303,6 +303,12 @@ void ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *
  * the lease writer), FALSE when it runs it in the calling thread, waiting
  * for the database (PostgreSQL). */
 gboolean ts_store_heartbeat_queues (TsStore *store);
+/* What the store has sent to a database server since it was opened: round
+ * trips (each a wait for the server's answers) and statements. FALSE, and
+ * zeros, for an embedded database (SQLite), which has no trips to count.
+ * For tests and benches: the count per request is what PostgreSQL's cost
+ * follows (issue #17). */
+gboolean ts_store_round_trips (TsStore *store, guint *round_trips, guint *statements);
 gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
                            GError **error);
 /* Ends sessions whose lease ran out; returns how many. */

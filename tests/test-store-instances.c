@@ -99,6 +99,68 @@ count (Fixture *f, const char *sql)
   return test_store_count (f->url, sql);
 }
 
+/* ---- what a request costs PostgreSQL ---- */
+
+/* Round trips of @s since *mark, and the new mark. */
+static guint
+trips_since (TsStore *s, guint *mark)
+{
+  guint trips = 0, statements = 0;
+  g_assert_true (ts_store_round_trips (s, &trips, &statements));
+  guint n = trips - *mark;
+  *mark = trips;
+  return n;
+}
+
+/* Issue #17: PostgreSQL's cost per request followed its round trips (an
+ * activation was 8, a heartbeat 6, the API-key check 3 more). In a
+ * pipeline (db-pg.c): the key check is one, an activation three (choose
+ * the pool; lock it, with the nonce and the seats queried behind the lock;
+ * the writes with the COMMIT), a heartbeat two (the session with its
+ * pool's counts; the writes with the COMMIT). Counted, not timed. */
+static void
+test_round_trips (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  TsStore *s = f->stores[0];
+  g_autofree char *key_id = NULL;
+  g_autofree char *key = ts_store_create_api_key (s, f->users[0], "ci", NOW, &key_id, &error);
+  g_assert_no_error (error);
+  guint mark = 0;
+  trips_since (s, &mark);
+
+  g_autofree char *user = ts_store_authenticate (s, key, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (user, ==, f->users[0]);
+  g_assert_cmpuint (trips_since (s, &mark), ==, 1);
+
+  TsSession *session
+      = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips", LEASE, NOW, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (trips_since (s, &mark), ==, 3);
+  /* The same nonce again: the same session, at the same cost. */
+  TsSession *again
+      = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips", LEASE, NOW, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again->id, ==, session->id);
+  g_assert_cmpuint (trips_since (s, &mark), <=, 3);
+
+  TsSession *hb = ts_store_heartbeat (s, user, session->id, LEASE, NOW + 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (hb->lease_expires_at, ==, NOW + 10 + LEASE);
+  g_assert_cmpuint (trips_since (s, &mark), ==, 2);
+  /* What the deferred writes did is there, on another instance. */
+  g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE lease_expires_at = 1700000070"),
+                   ==, 1);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM machines WHERE last_seen = 1700000010"), ==, 1);
+  ts_session_free (hb);
+  ts_session_free (again);
+  ts_session_free (session);
+}
+
 /* ---- migrations started by every instance at once ---- */
 
 typedef struct
@@ -489,6 +551,7 @@ main (int argc, char **argv)
   ADD ("reap", test_reap);
   ADD ("reconnect", test_reconnect);
   ADD ("pool-size", test_pool_size);
+  ADD ("round-trips", test_round_trips);
 #undef ADD
   return g_test_run ();
 }

@@ -52,7 +52,7 @@ test_from_schema_4 (void)
   TsStore *store = ts_store_open (path, &error);
   g_assert_no_error (error);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 7);
+  g_assert_cmpint (latest, ==, 8);
   g_autofree char *owner
       = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
   g_assert_no_error (error);
