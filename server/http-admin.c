@@ -261,9 +261,10 @@ static JsonNode *
 ts_machine_json (gconstpointer item)
 {
   const TsMachine *m = item;
-  JsonNode *node = ts_json_object ("machine_id", 's', m->machine_id, "user_id", 's', m->user_id,
-                                   "registered_at", 'i', m->registered_at, "last_seen", 'i',
-                                   m->last_seen, NULL);
+  JsonNode *node
+      = ts_json_object ("machine_id", 's', m->machine_id, "user_id", 's', m->user_id,
+                        "registered_at", 'i', m->registered_at, "last_seen", 'i', m->last_seen,
+                        "hostname", 's', m->hostname, "os", 's', m->os, NULL);
   /* Which components changed over time, newest first (never the digests). */
   JsonArray *changes = json_array_new ();
   for (guint i = 0; m->changes != NULL && i < m->changes->len; i++)
@@ -307,7 +308,8 @@ ts_session_json (gconstpointer item)
   const TsSession *s = item;
   return ts_json_object ("id", 's', s->id, "user_id", 's', s->user_id, "machine_id", 's',
                          s->machine_id, "started_at", 'i', s->started_at, "last_heartbeat", 'i',
-                         s->last_heartbeat, "lease_expires_at", 'i', s->lease_expires_at, NULL);
+                         s->last_heartbeat, "lease_expires_at", 'i', s->lease_expires_at,
+                         "hostname", 's', s->hostname, "os", 's', s->os, NULL);
 }
 
 void

@@ -35,16 +35,22 @@ void
 ts_handle_activate (TsRequest *req)
 {
   static const char *const fields[]
-      = { "product", "machine_id", "nonce", "org_id", "components", NULL };
+      = { "product", "machine_id", "nonce", "org_id", "components", "hostname", "os", NULL };
   GError *error = NULL;
   const char *product, *machine_id, *nonce, *org_id;
+  TsClientInfo info = { NULL, NULL };
   g_autofree char *components = NULL;
   if (!ts_body_only (req, fields, &error)
       || !ts_body_string (req, "product", TRUE, &product, &error)
       || !ts_body_string (req, "machine_id", TRUE, &machine_id, &error)
       || !ts_body_string (req, "nonce", TRUE, &nonce, &error)
       || !ts_body_string (req, "org_id", FALSE, &org_id, &error)
-      || !ts_body_components (req, &components, &error))
+      || !ts_body_components (req, &components, &error)
+      /* Informational (docs/protocol.md, "Client information"): checked
+       * here for a clear 400 before any transaction, and again by the store. */
+      || !ts_body_string (req, "hostname", FALSE, &info.hostname, &error)
+      || !ts_body_string (req, "os", FALSE, &info.os, &error)
+      || !ts_check_client_info (&info, &error))
     {
       ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
@@ -55,15 +61,17 @@ ts_handle_activate (TsRequest *req)
   req->product = g_strdup (product);
   gint64 lease = req->server->lease_seconds;
   TsSession *s
-      = ts_store_activate_components (req->server->store, req->user_id, org_id, product, machine_id,
-                                      components, nonce, lease, req->now, &error);
+      = ts_store_activate_client (req->server->store, req->user_id, org_id, product, machine_id,
+                                  components, &info, nonce, lease, req->now, &error);
   if (s == NULL)
     {
+      ts_usage_refused (req->server->usage, req->user_id, org_id, product, error, req->now);
       ts_metrics_activation_refused (error);
       ts_reply_error (req, error);
       g_error_free (error);
       return;
     }
+  ts_usage_activated (req->server->usage, s->pool_id, req->now);
   g_free (req->org);
   req->org = g_strdup (s->org_id);
   /* Every member of ts_answer_activate_fields: the client requires each. */

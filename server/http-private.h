@@ -16,6 +16,7 @@
 #pragma once
 
 #include "store.h"
+#include "usage.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -79,6 +80,7 @@ struct _TsServer
   gint draining;       /* atomic: SIGTERM seen: new requests get 503 */
   guint idle_timeout;  /* seconds: --idle-timeout (http-conn.c) */
   char *metrics_token; /* GET /metrics's bearer token, or NULL: no /metrics */
+  TsUsage *usage;      /* activations and refusals counted (nullable: none) */
 
   /* The API's listener and --metrics-listen's (each NULL until started). */
   TsListener *listener;
@@ -99,6 +101,8 @@ struct _TsRequest
   char *args[3];      /* the '*' segments of the route, unescaped */
   char *api_key;      /* from Authorization; wiped when freed */
   char *content_type; /* of the request */
+  char *query;        /* the URL's query, still encoded (NULL: none) */
+  char *accept;       /* the Accept header (NULL: none) */
   GBytes *body;       /* of the request */
   gboolean want_body; /* the route takes a JSON body */
   gboolean quick;     /* the route runs on the HTTP thread (http-server.c) */
@@ -266,6 +270,8 @@ void ts_handle_sessions_remove (TsRequest *req);
 void ts_handle_offline_list (TsRequest *req);
 void ts_handle_offline_create (TsRequest *req);
 void ts_handle_offline_download (TsRequest *req);
+/* http-usage.c */
+void ts_handle_usage (TsRequest *req);
 void ts_handle_audit (TsRequest *req);
 
 /* http-web.c: sign-in, cookie sessions, CSRF, the /admin/ pages */

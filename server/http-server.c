@@ -54,6 +54,7 @@ static const TsRoute ts_routes[] = {
   { "GET", "orgs/*/pools/*/offline", FALSE, ts_handle_offline_list, FALSE },
   { "POST", "orgs/*/pools/*/offline", TRUE, ts_handle_offline_create, FALSE },
   { "GET", "orgs/*/pools/*/offline/*", FALSE, ts_handle_offline_download, FALSE },
+  { "GET", "orgs/*/pools/*/usage", FALSE, ts_handle_usage, FALSE },
   { "GET", "orgs/*/audit", FALSE, ts_handle_audit, FALSE },
   { "GET", "keys", FALSE, ts_handle_keys_list, FALSE },
   { "POST", "keys", TRUE, ts_handle_keys_create, FALSE },
@@ -105,6 +106,8 @@ ts_request_free (TsRequest *req)
     sodium_memzero (req->api_key, strlen (req->api_key));
   g_free (req->api_key);
   g_free (req->content_type);
+  g_free (req->query);
+  g_free (req->accept);
   g_clear_pointer (&req->body, g_bytes_unref);
   g_free (req->user_id);
   g_clear_pointer (&req->json, json_object_unref);
@@ -559,6 +562,9 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       req->api_key = g_strdup (auth + 7);
       g_strstrip (req->api_key);
     }
+  GUri *uri = soup_server_message_get_uri (msg);
+  req->query = g_strdup (uri != NULL ? g_uri_get_query (uri) : NULL);
+  req->accept = g_strdup (soup_message_headers_get_list (hdrs, "Accept"));
   if (req->want_body)
     {
       req->content_type = g_strdup (soup_message_headers_get_content_type (hdrs, NULL));

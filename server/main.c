@@ -24,7 +24,8 @@ typedef struct
 {
   TsServer server;
   GMainLoop *loop;
-  gint reaping; /* atomic: a reap is running */
+  gint reaping;  /* atomic: a reap is running */
+  gint flushing; /* atomic: a write of the usage counts is running */
   guint drain_ticks;
 } TsMain;
 
@@ -57,6 +58,36 @@ ts_reap_tick (gpointer data)
   GTask *task = g_task_new (NULL, NULL, NULL, NULL);
   g_task_set_task_data (task, m, NULL);
   g_task_run_in_thread (task, ts_reap_thread);
+  g_object_unref (task);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- usage */
+
+static void
+ts_usage_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  TsMain *m = task_data;
+  GError *error = NULL;
+  /* Kept in memory on failure: the next flush tries again. */
+  if (!ts_usage_flush (m->server.usage, g_get_real_time () / G_USEC_PER_SEC, &error))
+    {
+      ts_log (TS_LOG_ERROR, "writing the usage history failed: %s", error->message);
+      g_error_free (error);
+    }
+  g_atomic_int_set (&m->flushing, 0);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+ts_usage_tick (gpointer data)
+{
+  TsMain *m = data;
+  if (!g_atomic_int_compare_and_exchange (&m->flushing, 0, 1))
+    return G_SOURCE_CONTINUE;
+  GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+  g_task_set_task_data (task, m, NULL);
+  g_task_run_in_thread (task, ts_usage_thread);
   g_object_unref (task);
   return G_SOURCE_CONTINUE;
 }
@@ -252,6 +283,8 @@ main (int argc, char **argv)
       return ts_fail (TOOL_EXIT_IO, error);
     }
   server->public_key = tessera_signing_key_dup_public (server->key);
+  server->usage
+      = ts_usage_new (server->store, o.usage_retention_days, g_get_real_time () / G_USEC_PER_SEC);
 
   server->cert = cert;
   ts_http_setup (server);
@@ -279,11 +312,13 @@ main (int argc, char **argv)
       if (metrics_sock != NULL)
         ts_accept_start (server, g_steal_pointer (&metrics_sock), TRUE);
       guint reaper = g_timeout_add_seconds ((guint) o.reap_interval, ts_reap_tick, &m);
+      guint usage = g_timeout_add_seconds ((guint) o.usage_flush_interval, ts_usage_tick, &m);
 #ifdef __GLIBC__
       guint trim = g_timeout_add_seconds (30, ts_trim_tick, NULL);
 #endif
       g_main_loop_run (m.loop);
       g_source_remove (reaper);
+      g_source_remove (usage);
 #ifdef __GLIBC__
       g_source_remove (trim);
 #endif
@@ -295,8 +330,16 @@ main (int argc, char **argv)
   g_source_remove (sig_term);
   g_source_remove (sig_int);
   g_thread_pool_free (server->workers, FALSE, TRUE);
-  while (g_atomic_int_get (&m.reaping))
+  while (g_atomic_int_get (&m.reaping) || g_atomic_int_get (&m.flushing))
     g_usleep (10000);
+  /* Every request is answered: what they counted is written now, so a
+   * clean shutdown loses none of it. */
+  ts_usage_free (g_steal_pointer (&server->usage), g_get_real_time () / G_USEC_PER_SEC, &error);
+  if (error != NULL)
+    {
+      ts_log (TS_LOG_ERROR, "writing the usage history failed: %s", error->message);
+      g_clear_error (&error);
+    }
   g_main_loop_unref (m.loop);
   m.loop = NULL;
   /* Before the HTTP threads stop: the store's lease writer answers its last

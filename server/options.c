@@ -24,6 +24,8 @@ enum
   O_LOG_FORMAT,
   O_LOG_LEVEL,
   O_METRICS_TOKEN_FILE,
+  O_USAGE_RETENTION,
+  O_USAGE_FLUSH,
   O_METRICS_LISTEN,
   O_N
 };
@@ -33,13 +35,22 @@ static const struct
   const char *name;
   char kind; /* 's' string, 'f' file name, 'b' boolean, 'i' integer */
 } ts_keys[O_N] = {
-  { "database", 'f' },           { "listen", 's' },
-  { "tls-cert", 'f' },           { "tls-key", 'f' },
-  { "allow-insecure", 'b' },     { "key-dir", 'f' },
-  { "key-encryption-key", 'f' }, { "lease", 'i' },
-  { "reap-interval", 'i' },      { "idle-timeout", 'i' },
-  { "http-threads", 'i' },       { "log-format", 's' },
-  { "log-level", 's' },          { "metrics-token-file", 'f' },
+  { "database", 'f' },
+  { "listen", 's' },
+  { "tls-cert", 'f' },
+  { "tls-key", 'f' },
+  { "allow-insecure", 'b' },
+  { "key-dir", 'f' },
+  { "key-encryption-key", 'f' },
+  { "lease", 'i' },
+  { "reap-interval", 'i' },
+  { "idle-timeout", 'i' },
+  { "http-threads", 'i' },
+  { "log-format", 's' },
+  { "log-level", 's' },
+  { "metrics-token-file", 'f' },
+  { "usage-retention-days", 'i' },
+  { "usage-flush-interval", 'i' },
   { "metrics-listen", 's' },
 };
 
@@ -188,6 +199,9 @@ ts_raw_parse_args (TsRaw *raw, int argc, char **argv)
           { "log-level", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_LOG_LEVEL], NULL, NULL },
           { "metrics-token-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->str[O_METRICS_TOKEN_FILE],
             NULL, NULL },
+          { "usage-retention-days", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_RETENTION], NULL,
+            NULL },
+          { "usage-flush-interval", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_FLUSH], NULL, NULL },
           { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_METRICS_LISTEN], NULL, NULL },
           { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
           { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
@@ -364,7 +378,9 @@ ts_options_check (TsOptions *o, const TsRaw *raw)
     }
   if ((rc = ts_range (raw, O_LEASE, o->lease, 5, 86400, "seconds")) >= 0
       || (rc = ts_range (raw, O_IDLE_TIMEOUT, o->idle_timeout, 1, 3600, "seconds")) >= 0
-      || (rc = ts_range (raw, O_HTTP_THREADS, o->http_threads, 1, 64, NULL)) >= 0)
+      || (rc = ts_range (raw, O_HTTP_THREADS, o->http_threads, 1, 64, NULL)) >= 0
+      || (rc = ts_range (raw, O_USAGE_RETENTION, o->usage_retention_days, 1, 36600, "days")) >= 0
+      || (rc = ts_range (raw, O_USAGE_FLUSH, o->usage_flush_interval, 1, 3600, "seconds")) >= 0)
     return rc;
   if (o->reap_interval < 0)
     {
@@ -442,6 +458,9 @@ ts_options_parse (TsOptions *o, int argc, char **argv)
       o->http_threads = raw.num[O_HTTP_THREADS] != G_MININT
                             ? raw.num[O_HTTP_THREADS]
                             : (gint) MIN (g_get_num_processors (), 8);
+      o->usage_retention_days
+          = raw.num[O_USAGE_RETENTION] != G_MININT ? raw.num[O_USAGE_RETENTION] : 400;
+      o->usage_flush_interval = raw.num[O_USAGE_FLUSH] != G_MININT ? raw.num[O_USAGE_FLUSH] : 60;
       o->log_format = TS_LOG_TEXT;
       o->log_level = TS_LOG_INFO;
       rc = ts_options_check (o, &raw);
@@ -525,6 +544,8 @@ ts_options_print (const TsOptions *o)
           o->metrics_token_file != NULL ? o->metrics_token_file : "");
   printf ("%smetrics-listen=%s\n", o->metrics_listen != NULL ? "" : "#",
           o->metrics_listen != NULL ? o->metrics_listen : "");
+  printf ("usage-retention-days=%d\n", o->usage_retention_days);
+  printf ("usage-flush-interval=%d\n", o->usage_flush_interval);
   fflush (stdout);
 }
 

@@ -30,6 +30,8 @@ typedef struct
   gint reap_interval; /* 0 (default): lease / 4 */
   gint idle_timeout;
   gint http_threads;
+  gint usage_retention_days; /* usage history kept (usage.h) */
+  gint usage_flush_interval; /* seconds between writes of the counts */
   TsLogFormat log_format;
   TsLogLevel log_level;
   gboolean check_config;

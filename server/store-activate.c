@@ -278,8 +278,8 @@ ts_activation_retry (TsSessionRow *row, const char *machine_id, const char *nonc
 /* A new session on @machine_id, the pool's seat rules checked. */
 static TsSession *
 ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                   const char *components, const char *nonce, gint64 lease_seconds, gint64 now,
-                   GError **error)
+                   const char *components, const TsClientInfo *info, const char *nonce,
+                   gint64 lease_seconds, gint64 now, GError **error)
 {
   if (now >= pool->subscription_end)
     {
@@ -305,6 +305,8 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
   s->last_heartbeat = now;
   s->lease_expires_at = now + lease_seconds;
   s->subscription_end = pool->subscription_end;
+  const char *hostname = info != NULL ? info->hostname : NULL;
+  const char *os = info != NULL ? info->os : NULL;
   /* The unique (pool, user, nonce) index is the last word on idempotence:
    * under the pool's lock a conflict cannot happen, and if it ever did the
    * client's retry finds the session. */
@@ -314,11 +316,11 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
                      : ts_activate_node_locked (tx, user_id, pool, machine_id, now, error))
         && ts_tx_exec (tx, error, &inserted,
                        "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                       " started_at, last_heartbeat, lease_expires_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                       " started_at, last_heartbeat, lease_expires_at, hostname, os)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        " ON CONFLICT (pool_id, user_id, nonce) DO NOTHING",
-                       "sssssiii", s->id, pool->id, user_id, machine_id, nonce, now, now,
-                       s->lease_expires_at);
+                       "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
+                       s->lease_expires_at, hostname, os);
   if (ok && inserted != 1)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_UNAVAILABLE,
@@ -327,14 +329,16 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
                    nonce);
       ok = FALSE;
     }
-  /* The components it was last seen with: another user's machine ID sent by
-   * someone else changes nothing. */
+  /* The components, host name and OS it was last seen with, in one
+   * statement (none for a client that sends none of them): another user's
+   * machine ID sent by someone else changes nothing. */
   ok = ok
-       && (components == NULL
+       && ((components == NULL && hostname == NULL && os == NULL)
            || ts_tx_exec (tx, error, NULL,
-                          "UPDATE machines SET components = ?"
+                          "UPDATE machines SET components = coalesce (?, components),"
+                          " hostname = coalesce (?, hostname), os = coalesce (?, os)"
                           " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
-                          "ssss", components, pool->id, machine_id, user_id));
+                          "ssssss", components, hostname, os, pool->id, machine_id, user_id));
   if (!ok)
     return NULL;
   if (floating)
@@ -343,16 +347,18 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
 }
 
 TsSession *
-ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
-                              const char *product, const char *machine_id, const char *components,
-                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
+                          const char *product, const char *machine_id, const char *components,
+                          const TsClientInfo *info, const char *nonce, gint64 lease_seconds,
+                          gint64 now, GError **error)
 {
   /* Checked by the HTTP layer; checked again for any other caller. */
   if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
       || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
       || !ts_check_lease (lease_seconds, error)
       || (org_id != NULL && !ts_check_org_id (org_id, error))
-      || (components != NULL && !tessera_machine_digests_check (components, error)))
+      || (components != NULL && !tessera_machine_digests_check (components, error))
+      || !ts_check_client_info (info, error))
     return NULL;
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
@@ -377,7 +383,7 @@ ts_store_activate_components (TsStore *store, const char *user_id, const char *o
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
-                     : ts_activation_new (tx, user_id, pool, machine_id, components, nonce,
+                     : ts_activation_new (tx, user_id, pool, machine_id, components, info, nonce,
                                           lease_seconds, now, error);
       ok = result != NULL;
     }
@@ -385,6 +391,15 @@ ts_store_activate_components (TsStore *store, const char *user_id, const char *o
   if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&result, ts_session_free);
   return result;
+}
+
+TsSession *
+ts_store_activate_components (TsStore *store, const char *user_id, const char *org_id,
+                              const char *product, const char *machine_id, const char *components,
+                              const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
+{
+  return ts_store_activate_client (store, user_id, org_id, product, machine_id, components, NULL,
+                                   nonce, lease_seconds, now, error);
 }
 
 TsSession *

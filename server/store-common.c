@@ -29,6 +29,51 @@ ts_check_chars (const char *what, const char *s, gsize min, gsize max, const cha
   return ok;
 }
 
+/* Refused rather than stripped: a changed value would be shown as if the
+ * client had sent it, and a terminal or a log line could be fooled by
+ * what the client did send (escape sequences, line breaks). */
+static gboolean
+ts_check_client_text (const char *what, const char *s, gsize max, GError **error)
+{
+  if (s == NULL)
+    return TRUE;
+  gsize len = strlen (s);
+  const char *bad = NULL;
+  if (len == 0 || len > max)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "invalid %s: %" G_GSIZE_FORMAT " bytes, it must have 1 to %" G_GSIZE_FORMAT
+                 " (leave it out when there is nothing to say)",
+                 what, len, max);
+  else if (!g_utf8_validate (s, (gssize) len, &bad))
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                 "invalid %s: not UTF-8 at byte %" G_GSIZE_FORMAT, what, (gsize) (bad - s));
+  else
+    {
+      for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p))
+        {
+          gunichar c = g_utf8_get_char (p);
+          if (g_unichar_iscntrl (c) || c == 0x2028 || c == 0x2029)
+            {
+              g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
+                           "invalid %s: control character U+%04X at byte %" G_GSIZE_FORMAT
+                           " (control characters are refused, not stripped)",
+                           what, c, (gsize) (p - s));
+              return FALSE;
+            }
+        }
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+ts_check_client_info (const TsClientInfo *info, GError **error)
+{
+  return info == NULL
+         || (ts_check_client_text ("hostname", info->hostname, TS_CLIENT_HOSTNAME_MAX, error)
+             && ts_check_client_text ("os", info->os, TS_CLIENT_OS_MAX, error));
+}
+
 gboolean
 ts_check_product (const char *product, GError **error)
 {
@@ -149,6 +194,8 @@ ts_session_free (TsSession *s)
   g_free (s->user_id);
   g_free (s->machine_id);
   g_free (s->nonce);
+  g_free (s->hostname);
+  g_free (s->os);
   g_free (s);
 }
 
@@ -160,6 +207,8 @@ ts_machine_free (TsMachine *m)
   g_free (m->pool_id);
   g_free (m->machine_id);
   g_free (m->user_id);
+  g_free (m->hostname);
+  g_free (m->os);
   g_clear_pointer (&m->changes, g_ptr_array_unref);
   g_free (m);
 }

@@ -83,6 +83,21 @@ static const char *const migrations[] = {
   /* 5: match policies and machine components, as SQLite's migration 5 */
   "ALTER TABLE pools ADD COLUMN match_policy " T " NOT NULL DEFAULT 'all-but-one';"
   "ALTER TABLE machines ADD COLUMN components " T ";",
+  /* 6: client host name and operating system, as SQLite's migration 6 */
+  "ALTER TABLE sessions ADD COLUMN hostname " T ", ADD COLUMN os " T ";"
+  "ALTER TABLE machines ADD COLUMN hostname " T ", ADD COLUMN os " T ";",
+  /* 7: usage history, as SQLite's migration 7 */
+  "CREATE TABLE usage_hours (pool_id " T " NOT NULL REFERENCES pools (id),"
+  "  hour BIGINT NOT NULL, peak BIGINT NOT NULL DEFAULT 0, quota BIGINT NOT NULL DEFAULT 0,"
+  "  activations BIGINT NOT NULL DEFAULT 0, refused_quota BIGINT NOT NULL DEFAULT 0,"
+  "  refused_machines BIGINT NOT NULL DEFAULT 0, refused_expired BIGINT NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (pool_id, hour));"
+  "CREATE INDEX usage_hours_hour ON usage_hours (hour);"
+  "CREATE TABLE usage_seen (pool_id " T " NOT NULL REFERENCES pools (id), hour BIGINT NOT NULL,"
+  "  kind " T " NOT NULL CHECK (kind IN ('u', 'm')), id " T " NOT NULL,"
+  "  PRIMARY KEY (pool_id, hour, kind, id));"
+  "CREATE INDEX usage_seen_hour ON usage_seen (hour);"
+  "CREATE INDEX sessions_ended ON sessions (ended_at);",
 };
 
 #undef T

@@ -47,13 +47,30 @@ ts_store_reap (TsStore *store, gint64 now, GError **error)
   return (guint) changes;
 }
 
+/* The first 12 columns of TS_SESSION_SELECT, then the client's host name
+ * and OS: only listings show them, so the session rows every activation
+ * and heartbeat load stay as they are. */
+#define TS_SESSION_LIST_SELECT                                                                     \
+  "SELECT s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"         \
+  " s.started_at, s.last_heartbeat, s.lease_expires_at, p.subscription_end, s.hostname, s.os"      \
+  " FROM sessions s JOIN pools p ON p.id = s.pool_id "
+
+static gpointer
+ts_listed_session_from_row (TsRows *rows)
+{
+  TsSession *s = ts_tx_session_from_row (rows);
+  s->hostname = ts_rows_strdup (rows, 12);
+  s->os = ts_rows_strdup (rows, 13);
+  return s;
+}
+
 GPtrArray *
 ts_store_list_sessions (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                         gint64 now, GError **error)
 {
-  return ts_tx_list_rows (store, actor, org_id, pool_id, ts_tx_session_from_row,
+  return ts_tx_list_rows (store, actor, org_id, pool_id, ts_listed_session_from_row,
                           (GDestroyNotify) ts_session_free, error,
-                          TS_SESSION_SELECT
+                          TS_SESSION_LIST_SELECT
                           "WHERE s.pool_id = ? AND s.ended_at IS NULL"
                           " AND s.lease_expires_at > ? ORDER BY s.started_at, s.id",
                           "si", pool_id, now);
@@ -99,6 +116,8 @@ ts_machine_from_row (TsRows *rows)
   m->user_id = ts_rows_strdup (rows, 2);
   m->registered_at = ts_rows_int (rows, 3);
   m->last_seen = ts_rows_int (rows, 4);
+  m->hostname = ts_rows_strdup (rows, 5);
+  m->os = ts_rows_strdup (rows, 6);
   return m;
 }
 
@@ -106,11 +125,11 @@ GPtrArray *
 ts_store_list_machines (TsStore *store, const char *actor, const char *org_id, const char *pool_id,
                         GError **error)
 {
-  return ts_tx_list_rows (store, actor, org_id, pool_id, ts_machine_from_row,
-                          (GDestroyNotify) ts_machine_free, error,
-                          "SELECT pool_id, machine_id, user_id, registered_at, last_seen"
-                          " FROM machines WHERE pool_id = ? ORDER BY registered_at, machine_id",
-                          "s", pool_id);
+  return ts_tx_list_rows (
+      store, actor, org_id, pool_id, ts_machine_from_row, (GDestroyNotify) ts_machine_free, error,
+      "SELECT pool_id, machine_id, user_id, registered_at, last_seen,"
+      " hostname, os FROM machines WHERE pool_id = ? ORDER BY registered_at, machine_id",
+      "s", pool_id);
 }
 
 gboolean

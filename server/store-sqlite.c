@@ -76,6 +76,27 @@ static const char *const migrations[] = {
    * client that sends none (docs/fingerprint.md, "Online") */
   "ALTER TABLE pools ADD COLUMN match_policy TEXT NOT NULL DEFAULT 'all-but-one';"
   "ALTER TABLE machines ADD COLUMN components TEXT;",
+  /* 6: what the client said its host name and operating system are, as
+   * sent on activation (docs/protocol.md, "Client information"): shown to
+   * administrators, never trusted, NULL for a client that sends none */
+  "ALTER TABLE sessions ADD COLUMN hostname TEXT;"
+  "ALTER TABLE sessions ADD COLUMN os TEXT;"
+  "ALTER TABLE machines ADD COLUMN hostname TEXT;"
+  "ALTER TABLE machines ADD COLUMN os TEXT;",
+  /* 7: usage history (store-usage.c): per pool and hour, counters added up
+   * by every instance, and the users and machines seen (distinct by key);
+   * sessions by end, for the sweep that finds the peaks */
+  "CREATE TABLE usage_hours (pool_id TEXT NOT NULL REFERENCES pools (id),"
+  "  hour INTEGER NOT NULL, peak INTEGER NOT NULL DEFAULT 0, quota INTEGER NOT NULL DEFAULT 0,"
+  "  activations INTEGER NOT NULL DEFAULT 0, refused_quota INTEGER NOT NULL DEFAULT 0,"
+  "  refused_machines INTEGER NOT NULL DEFAULT 0, refused_expired INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (pool_id, hour));"
+  "CREATE INDEX usage_hours_hour ON usage_hours (hour);"
+  "CREATE TABLE usage_seen (pool_id TEXT NOT NULL REFERENCES pools (id), hour INTEGER NOT NULL,"
+  "  kind TEXT NOT NULL CHECK (kind IN ('u', 'm')), id TEXT NOT NULL,"
+  "  PRIMARY KEY (pool_id, hour, kind, id));"
+  "CREATE INDEX usage_seen_hour ON usage_seen (hour);"
+  "CREATE INDEX sessions_ended ON sessions (ended_at);",
 };
 
 /* ---- connections ---- */

@@ -77,6 +77,10 @@ typedef struct
   gint64 last_heartbeat;
   gint64 lease_expires_at;
   gint64 subscription_end;
+  /* (nullable) what the client said it runs on, unchecked (docs/protocol.md,
+   * "Client information"): filled by ts_store_list_sessions() only */
+  char *hostname;
+  char *os;
 } TsSession;
 
 /* One change of a registered machine's components (an audit record
@@ -97,6 +101,9 @@ typedef struct
   char *user_id; /* node-locked: the user it belongs to; floating: who registered it */
   gint64 registered_at;
   gint64 last_seen;
+  /* (nullable) as the last activation from it reported (TsSession) */
+  char *hostname;
+  char *os;
   /* (nullable) TsMachineChange*, newest first: ts_store_fill_machine_changes() */
   GPtrArray *changes;
 } TsMachine;
@@ -255,6 +262,31 @@ TsSession *ts_store_activate_components (TsStore *store, const char *user_id, co
                                          gint64 lease_seconds, gint64 now, GError **error);
 /* Extends the lease; REVOKED / TERMINATED (moved, over quota, force-released,
  * expired, member removed) with the reason in the message. */
+/* The informational fields a client may send on activation (docs/protocol.md,
+ * "Client information"): never part of the machine's identity, never
+ * trusted for anything, only shown to administrators. */
+typedef struct
+{
+  const char *hostname; /* (nullable) */
+  const char *os;       /* (nullable) */
+} TsClientInfo;
+
+/* Limits of TsClientInfo's fields, in bytes of UTF-8. */
+#define TS_CLIENT_HOSTNAME_MAX 255
+#define TS_CLIENT_OS_MAX 128
+
+/* TsClientInfo's fields: each NULL, or 1 to its limit bytes of UTF-8
+ * without control characters (refused, not stripped: see docs/protocol.md). */
+gboolean ts_check_client_info (const TsClientInfo *info, GError **error);
+
+/* ts_store_activate_components() with the client's @info (nullable: as
+ * none), checked by ts_check_client_info() and stored with the session and
+ * the machine's registration. */
+TsSession *ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
+                                     const char *product, const char *machine_id,
+                                     const char *components, const TsClientInfo *info,
+                                     const char *nonce, gint64 lease_seconds, gint64 now,
+                                     GError **error);
 TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, GError **error);
 /* @session (transfer full) or @error (transfer full), never both. */
@@ -333,6 +365,71 @@ TsOffline *ts_store_get_offline (TsStore *store, const char *actor, const char *
  * message only from the call that ran a failed check, so it is logged once
  * per check; NULL otherwise. */
 gboolean ts_store_check_writable (TsStore *store, gint64 now_us, char **detail, GError **error);
+
+/* ---- usage history (store-usage.c) ----
+ *
+ * Per pool and UTC hour: the peak of sessions in use, activations,
+ * refusals by reason, and the distinct users and machines in use. Written
+ * in batches by each server instance (server/usage.c), never inside an
+ * activation: counters are added up across instances, peaks and distinct
+ * sets merged, so several instances sharing a database add up. */
+
+typedef enum
+{
+  TS_USAGE_REFUSED_QUOTA,    /* QUOTA_EXCEEDED: all seats in use */
+  TS_USAGE_REFUSED_MACHINES, /* MACHINE_QUOTA_EXCEEDED */
+  TS_USAGE_REFUSED_EXPIRED,  /* EXPIRED: the subscription ended */
+  TS_USAGE_REFUSALS
+} TsUsageRefusal;
+
+/* Counts of one hour (a multiple of 3600) to add: of @pool_id, or, when it
+ * is NULL, of the pool an activation of @product by @user_id in @org_id
+ * (nullable: the user's only organization with it) was refused from,
+ * found when the batch is written (a refusal does not say). */
+typedef struct
+{
+  char *pool_id;
+  char *user_id;
+  char *org_id;
+  char *product;
+  gint64 hour;
+  gint64 activations;
+  gint64 refused[TS_USAGE_REFUSALS];
+} TsUsageCount;
+
+typedef struct
+{
+  gint64 hour; /* its start, Unix seconds */
+  gint64 peak; /* most sessions in use at once */
+  gint64 quota;
+  gint64 activations;
+  gint64 refused[TS_USAGE_REFUSALS];
+  gint64 users;
+  gint64 machines;
+} TsUsageHour;
+
+void ts_usage_count_free (TsUsageCount *c);
+/* The name of @reason in the API and CSV: "quota", "machine_quota", "expired". */
+const char *ts_usage_refusal_name (TsUsageRefusal reason);
+
+/* In one write transaction: adds @counts (TsUsageCount*; refusals whose
+ * pool is not found any more are dropped), and merges the peaks and the
+ * users and machines of the sessions in use within [@from, @now), read
+ * from the sessions themselves. @seen (nullable; keys owned by it) holds
+ * the users and machines of an hour already written by this caller: they
+ * are skipped, and those written are added once committed. */
+gboolean ts_store_usage_add (TsStore *store, GPtrArray *counts, gint64 from, gint64 now,
+                             GHashTable *seen, GError **error);
+/* The hours of @pool_id in [@since, @until) that have any usage, oldest
+ * first (TsUsageHour*). @actor must be owner or admin of @org_id (NULL:
+ * trusted); NOT_FOUND for a pool of another organization. */
+GPtrArray *ts_store_usage_list (TsStore *store, const char *actor, const char *org_id,
+                                const char *pool_id, gint64 since, gint64 until, GError **error);
+/* @hours (TsUsageHour*) as CSV: a header line, then one line an hour, its
+ * start in ISO 8601 UTC; CRLF line ends (RFC 4180). */
+GBytes *ts_usage_hours_csv (GPtrArray *hours);
+/* Deletes the history of hours before @before; *removed (nullable): hours. */
+gboolean ts_store_usage_prune (TsStore *store, gint64 before, gint64 *removed, GError **error);
 
 /* ---- audit ---- */
 

@@ -847,6 +847,27 @@ prepare_audit_records (Fixture *f)
   ts_store_close (store);
 }
 
+/* Usage history of @FL@ at 2026-01-05T10:00:00Z, as a server would have
+ * written it: 4 activations, one quota and one machine quota refusal. */
+static void
+prepare_usage (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  TsStore *store = open_store (f);
+  g_autoptr (GPtrArray) counts
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_usage_count_free);
+  TsUsageCount *c = g_new0 (TsUsageCount, 1);
+  c->pool_id = g_strdup (f->fl);
+  c->hour = 1767607200;
+  c->activations = 4;
+  c->refused[TS_USAGE_REFUSED_QUOTA] = 1;
+  c->refused[TS_USAGE_REFUSED_MACHINES] = 1;
+  g_ptr_array_add (counts, c);
+  g_assert_true (ts_store_usage_add (store, counts, 0, 0, NULL, &error));
+  g_assert_no_error (error);
+  ts_store_close (store);
+}
+
 static void
 check_audit_text (Fixture *f, const char *out)
 {
@@ -1540,6 +1561,75 @@ static const AdminCase cases[] = {
     .prepare = prepare_offline,
     .stdout_re = "^ID +MACHINE +CREATED +CREATED-BY +EXPIRES\n[^ ]+ +" MID
                  " +[0-9]{4}-[0-9T:-]+Z +tessera-admin +[0-9]{4}-" },
+
+  /* usage */
+  { .name = "usage/text",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05", "--until",
+              "2026-01-06", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_usage,
+    .stdout_re = "^HOUR +PEAK +QUOTA +ACTIVATIONS +REFUSED-QUOTA +REFUSED-MACHINES "
+                 "+REFUSED-EXPIRED +USERS +MACHINES\n"
+                 "2026-01-05T10:00:00Z +0 +3 +4 +1 +1 +0 +0 +0\n$" },
+  { .name = "usage/csv",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05T00:00:00Z",
+              "--until", "2026-01-06", "--csv", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_usage,
+    .stdout_re = "^hour,peak,quota,activations,refused_quota,refused_machine_quota,"
+                 "refused_expired,users,machines\r\n"
+                 "2026-01-05T10:00:00Z,0,3,4,1,1,0,0,0\r\n$" },
+  { .name = "usage/json",
+    .args
+    = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05", "--json", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_usage,
+    .stdout_re = "^\\{\"usage\":\\[\\{\"hour\":1767607200,\"hour_iso\":"
+                 "\"2026-01-05T10:00:00Z\",\"peak\":0,\"quota\":3,\"activations\":4,"
+                 "\"refused_quota\":1,\"refused_machine_quota\":1," },
+  { .name = "usage/outside-the-period",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-06", "--until",
+              "2026-01-07", "--csv", NULL },
+    .exit_code = 0,
+    .populate = TRUE,
+    .prepare = prepare_usage,
+    .stdout_re = "^hour,peak,[a-z_,]+\r\n$" },
+  { .name = "usage/bad-since",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "last week", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--since must be a date \\(YYYY-MM-DD, UTC\\).*'last week'" },
+  { .name = "usage/bad-until",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05", "--until",
+              "2026-02-30", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--until must be a date" },
+  { .name = "usage/since-after-until",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05", "--until",
+              "2026-01-04", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--since must come before --until" },
+  { .name = "usage/no-since",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--since DATE" },
+  { .name = "usage/json-and-csv",
+    .args = { "usage", DB, "--org", "acme", "--pool", "@FL@", "--since", "2026-01-05", "--json",
+              "--csv", NULL },
+    .exit_code = 1,
+    .populate = TRUE,
+    .stderr_re = "--json and --csv exclude each other" },
+  { .name = "usage/unknown-pool",
+    .args = { "usage", DB, "--org", "acme", "--pool", "nope", "--since", "2026-01-05", NULL },
+    .exit_code = 12,
+    .populate = TRUE,
+    .stderr_re = "nope" },
 
   /* audit */
   { .name = "audit/json",

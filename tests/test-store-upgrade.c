@@ -1,11 +1,10 @@
 /* tessera-store: a database written by the previous release (schema 4,
  * before the machines' component digests) opened by this one, on SQLite or
  * on PostgreSQL (tests/store-backend.h). The old database is made by this
- * store and then taken back to schema 4 by undoing migration 5 (it only
- * adds two columns), which leaves exactly the tables the previous server
- * wrote: the upgrade must keep every registered machine under its ID, and
- * machines registered before it are recognized once they report their
- * components. */
+ * store and then taken back to schema 4 by undoing migrations 6 (usage
+ * history: its own tables) and 5 (it only adds two columns), which leaves exactly the tables the
+ * previous server wrote: the upgrade must keep every registered machine under its ID, and machines
+ * registered before it are recognized once they report their components. */
 #include "store-backend.h"
 #include "store.h"
 #include "test-util.h"
@@ -53,7 +52,7 @@ test_from_schema_4 (void)
   TsStore *store = ts_store_open (path, &error);
   g_assert_no_error (error);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 5);
+  g_assert_cmpint (latest, ==, 7);
   g_autofree char *owner
       = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
   g_assert_no_error (error);
@@ -88,7 +87,14 @@ test_from_schema_4 (void)
   /* Back to schema 4, as the previous server left it. */
   test_store_exec (path, "ALTER TABLE pools DROP COLUMN match_policy");
   test_store_exec (path, "ALTER TABLE machines DROP COLUMN components");
-  test_store_exec (path, "DELETE FROM schema_version WHERE version = 5");
+  test_store_exec (path, "ALTER TABLE sessions DROP COLUMN hostname");
+  test_store_exec (path, "ALTER TABLE sessions DROP COLUMN os");
+  test_store_exec (path, "ALTER TABLE machines DROP COLUMN hostname");
+  test_store_exec (path, "ALTER TABLE machines DROP COLUMN os");
+  test_store_exec (path, "DROP TABLE usage_seen");
+  test_store_exec (path, "DROP TABLE usage_hours");
+  test_store_exec (path, "DROP INDEX sessions_ended");
+  test_store_exec (path, "DELETE FROM schema_version WHERE version > 4");
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 4);
 
   store = ts_store_open (path, &error);
@@ -97,6 +103,9 @@ test_from_schema_4 (void)
   g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM machines"), ==, 3);
   g_assert_cmpint (
       test_store_count (path, "SELECT count(*) FROM machines WHERE components IS NULL"), ==, 3);
+  g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM sessions"
+                                           " WHERE hostname IS NULL AND os IS NULL"),
+                   ==, 3);
   assert_machines (store, owner, fl->id, "AAAA-AAAA-AAAA-AAAA,BBBB-BBBB-BBBB-BBBB");
   assert_machines (store, owner, nl->id, "AAAA-AAAA-AAAA-AAAA");
   g_autoptr (GPtrArray) pools = ts_store_list_pools (store, owner, "acme", NOW, &error);

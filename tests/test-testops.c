@@ -39,6 +39,19 @@ test_flow (Fixture *f, gconstpointer data)
   g_assert_cmpstr (s->id, ==, tessera_license_get_attribute (license, "testops.session-id"));
   g_assert_cmpstr (s->machine_id, ==, machine);
   g_assert_cmpstr (s->user_id, ==, f->member_id);
+  /* Informational: this host's name and OS, as the server lists them on
+   * the session and the machine (docs/protocol.md, "Client information"). */
+  g_autofree char *os = g_get_os_info (G_OS_INFO_KEY_PRETTY_NAME);
+  g_assert_cmpstr (s->hostname, ==, g_get_host_name ());
+  if (os != NULL)
+    g_assert_cmpstr (s->os, ==, os);
+  else
+    g_assert_nonnull (s->os);
+  g_ptr_array_unref (list);
+  list = ts_store_list_machines (store, f->owner_id, "acme", f->floating_pool, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, 1);
+  g_assert_cmpstr (((TsMachine *) list->pdata[0])->hostname, ==, g_get_host_name ());
   g_ptr_array_unref (list);
   ts_store_close (store);
 
@@ -64,6 +77,12 @@ test_flow (Fixture *f, gconstpointer data)
       sqlite3_finalize (stmt);
       sqlite3_close (db);
     }
+
+  /* Sending them changed neither the machine ID nor the fingerprint it
+   * comes from: neither has a host name or OS component. */
+  g_assert_cmpstr (tessera_fingerprint_get_id (fp), ==, machine);
+  g_assert_false (g_strv_contains ((const char *const *) names, "hostname"));
+  g_assert_false (g_strv_contains ((const char *const *) names, "os"));
 
   g_assert_true (tessera_license_validate (license, NULL, &error));
   g_assert_no_error (error);

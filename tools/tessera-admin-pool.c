@@ -1,5 +1,6 @@
 /* tessera-admin: sessions, machines, offline licenses and the audit log. */
 #include "tessera-admin.h"
+#include "tool-time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -443,6 +444,65 @@ cmd_audit (const char *name, int argc, char **argv)
   return admin_table_print (t);
 }
 
+/* ---- usage history ---- */
+
+static int
+cmd_usage (const char *name, int argc, char **argv)
+{
+  g_autofree char *org = NULL, *pool = NULL, *since = NULL, *until = NULL;
+  gboolean csv = FALSE;
+  const GOptionEntry entries[] = {
+    ORG_ENTRY,
+    POOL_ENTRY,
+    { "since", 's', 0, G_OPTION_ARG_FILENAME, &since, NULL, NULL },
+    { "until", 'u', 0, G_OPTION_ARG_FILENAME, &until, NULL, NULL },
+    ADMIN_JSON_ENTRY,
+    { "csv", 0, 0, G_OPTION_ARG_NONE, &csv, NULL, NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  PARSE (entries);
+  REQUIRED (org, "--org ID", pool, "--pool ID", since, "--since DATE");
+  if (csv && admin_opt_json)
+    return admin_fail (EXIT_USAGE, "%s: --json and --csv exclude each other", name);
+  gint64 since_at = 0, until_at = admin_now ();
+  if (!tool_parse_time (since, &since_at))
+    return admin_fail (EXIT_USAGE,
+                       "%s: --since must be a date (YYYY-MM-DD, UTC), an ISO 8601 time or Unix "
+                       "seconds, not '%s'",
+                       name, since);
+  if (until != NULL && !tool_parse_time (until, &until_at))
+    return admin_fail (EXIT_USAGE,
+                       "%s: --until must be a date (YYYY-MM-DD, UTC), an ISO 8601 time or Unix "
+                       "seconds, not '%s'",
+                       name, until);
+  if (since_at >= until_at)
+    return admin_fail (EXIT_USAGE, "%s: --since must come before --until (default: now)", name);
+  OPEN (store);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) hours
+      = ts_store_usage_list (store, NULL, org, pool, since_at, until_at, &error);
+  if (hours == NULL)
+    return admin_fail_error (error);
+  if (csv)
+    {
+      g_autoptr (GBytes) text = ts_usage_hours_csv (hours);
+      fwrite (g_bytes_get_data (text, NULL), 1, g_bytes_get_size (text), stdout);
+      return EXIT_OK;
+    }
+  AdminTable *t = admin_table_new (
+      "usage", "tiiiiiiii", "hour", "hour", "peak", "peak", "quota", "quota", "activations",
+      "activations", "refused_quota", "refused-quota", "refused_machine_quota", "refused-machines",
+      "refused_expired", "refused-expired", "users", "users", "machines", "machines", NULL);
+  for (guint i = 0; i < hours->len; i++)
+    {
+      const TsUsageHour *h = hours->pdata[i];
+      admin_table_add (t, h->hour, h->peak, h->quota, h->activations,
+                       h->refused[TS_USAGE_REFUSED_QUOTA], h->refused[TS_USAGE_REFUSED_MACHINES],
+                       h->refused[TS_USAGE_REFUSED_EXPIRED], h->users, h->machines);
+    }
+  return admin_table_print (t);
+}
+
 const AdminCommand admin_pool_commands[] = {
   { "sessions", cmd_sessions },
   { "session release", cmd_session_release },
@@ -452,5 +512,6 @@ const AdminCommand admin_pool_commands[] = {
   { "offline list", cmd_offline_list },
   { "offline download", cmd_offline_download },
   { "audit", cmd_audit },
+  { "usage", cmd_usage },
 };
 const guint admin_n_pool_commands = G_N_ELEMENTS (admin_pool_commands);

@@ -176,6 +176,17 @@ static const ToolOption audit_options[] = {
   TOOL_OPTION_END,
 };
 
+static const ToolOption usage_options[] = {
+  { "org", 'o', TOOL_ARG_FILENAME, "ID", "The organization's id" },
+  { "pool", 'p', TOOL_ARG_FILENAME, "ID", "The pool's id ('pool list')" },
+  { "since", 's', TOOL_ARG_FILENAME, "DATE",
+    "From this date (YYYY-MM-DD, UTC), ISO 8601 time or Unix seconds" },
+  { "until", 'u', TOOL_ARG_FILENAME, "DATE", "Up to this time (default: now)" },
+  { "json", 'j', TOOL_ARG_NONE, NULL, "Print JSON instead of text" },
+  { "csv", 0, TOOL_ARG_NONE, NULL, "Print CSV (one line an hour) instead of text" },
+  TOOL_OPTION_END,
+};
+
 static const ToolOption signing_key_create_kek_options[] = {
   { "file", 'f', TOOL_ARG_FILENAME, "FILE",
     "Where to create the key (mode 0600; an existing file is never overwritten)" },
@@ -240,6 +251,9 @@ static const ToolCommand commands[] = {
   { "offline download", NULL, "Write an offline license's file again (as stored at its creation)",
     offline_download_options },
   { "audit", NULL, "Show an organization's audit log, newest first", audit_options },
+  { "usage", NULL,
+    "Show a pool's usage history per hour: peak seats in use, activations, refusals, users",
+    usage_options },
   { "signing-key create-kek", NULL, "Create a key-encryption key file (0600) for the instances",
     signing_key_create_kek_options },
   { "signing-key list", NULL, "List the signing keys in the database (the newest signs)",

@@ -26,6 +26,11 @@ static const ToolOption server_options[] = {
   { "idle-timeout", 0, TOOL_ARG_INT, "SECONDS",
     "Seconds a client connection may wait between requests, or take to send one or read its "
     "answer, before it is closed (default 60)" },
+  { "usage-retention-days", 0, TOOL_ARG_INT, "DAYS",
+    "Days of usage history kept per pool and hour (default 400)" },
+  { "usage-flush-interval", 0, TOOL_ARG_INT, "SECONDS",
+    "Seconds between writes of the usage counted in memory (default 60; a crash loses at most "
+    "this much)" },
   { "http-threads", 0, TOOL_ARG_INT, "N",
     "Threads reading and writing HTTP (default: one per CPU, at most 8)" },
   { "log-format", 0, TOOL_ARG_STRING, "text|json",

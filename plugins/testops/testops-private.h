@@ -124,6 +124,14 @@ JsonObject *post_json_full (Servers *servers, guint *current, const char *api_ke
                             JsonBuilder *body, JsonObject **refusal, GCancellable *cancellable,
                             GError **error);
 
+/* testops-client.c: the "hostname" and "os" members of an activation,
+ * informational (docs/protocol.md, "Client information"), cut to the
+ * server's limits (server/store.h) and without control characters; left
+ * out when unknown. */
+#define TESTOPS_CLIENT_HOSTNAME_MAX 255
+#define TESTOPS_CLIENT_OS_MAX 128
+void testops_add_client_info (JsonBuilder *b);
+
 /* testops-session.c: sessions and their heartbeat thread. */
 gboolean is_transient (const GError *error);
 gboolean leaves_session_alive (const GError *error);

@@ -345,6 +345,7 @@ testops_activate (gpointer instance, const char *product, TesseraActivateOptions
       json_builder_add_string_value (b, org);
     }
   add_components (b, fp, org);
+  testops_add_client_info (b);
   json_builder_end_object (b);
 
   /* Sticky: start where the last exchange succeeded; post_json moves on

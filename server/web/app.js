@@ -12,6 +12,7 @@ const state = {
   org: null,       // the selected org {id, name, role}
   page: null,      // the selected page name
   poolId: null,    // the selected pool tab
+  usageDays: 7,    // the period of the Usage chart (usage.js)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -233,6 +234,7 @@ const isOwner = () => state.org && state.org.role === 'owner';
 
 const PAGES = {
   licenses: { title: 'License Management', admin: true, render: renderLicenses },
+  summary: { title: 'Summary', admin: true, render: renderSummary },
   members: { title: 'Members', admin: true, render: renderMembers },
   audit: { title: 'Audit log', admin: true, render: renderAudit },
   mine: { title: 'My licenses', admin: false, render: renderMine },
@@ -251,6 +253,8 @@ function renderNav() {
   // loading from an earlier click then fills a view no longer shown,
   // instead of overwriting the page the user moved to.
   const page = el('div', { class: 'view' }, el('p', { class: 'note', text: 'Loading…' }));
+  stopRefresh();
+  refresher.view = null;
   $('page').replaceChildren(page);
   if (!state.org && PAGES[state.page].admin) {
     page.replaceChildren(el('p', { class: 'empty', text: 'You belong to no organization yet.' }));
@@ -291,80 +295,45 @@ async function renderLicenses(page) {
 async function renderPool(body, pool, members) {
   const base = orgPath(`/pools/${encodeURIComponent(pool.id)}`);
   const nodeLocked = pool.kind === 'node-locked';
-  const [grants, machines, sessions, offline] = await Promise.all([
-    nodeLocked ? api('GET', `${base}/grants`) : Promise.resolve({ grants: [] }),
-    api('GET', `${base}/machines`), api('GET', `${base}/sessions`), api('GET', `${base}/offline`),
-  ]);
   const emailOf = new Map(members.map((m) => [m.user_id, m.email]));
   const who = (id) => emailOf.get(id) || id;
   const refresh = () => renderNav();
 
-  const stat = (k, v, id) => el('div', { class: 'stat', 'data-stat': id }, el('div', { class: 'k', text: k }), el('div', { class: 'v', text: v }));
-  const parts = [
-    el('div', { class: 'stats' },
-      stat('Quota', pool.quota, 'quota'),
-      stat('In use (online)', pool.sessions, 'online'),
-      stat('In use (offline)', pool.offline, 'offline'),
-      nodeLocked ? stat('Licensed users', pool.granted, 'granted') : stat('Registered machines', pool.machines, 'machines'),
-      stat('Subscription end', fmtDate(pool.subscription_end), 'end'),
-      stat('Billing', pool.billing, 'billing')),
-  ];
+  // The forms are built once; the data around them (the stats and the
+  // tables) is filled by fill(), which the auto-refresh calls again, so a
+  // refresh never takes away what the user is typing or choosing.
+  const stats = el('div', { class: 'stats' });
+  const grantsBox = el('div', { 'data-section': 'grants' });
+  const machinesBox = el('div', { 'data-section': 'machines' });
+  const sessionsBox = el('div', { 'data-section': 'sessions' });
+  const offlineBox = el('div', { 'data-section': 'offline' });
+  const parts = [stats];
 
   // Licensed Users (node-locked: a grant per user, at most the quota).
+  const grantBox = errorBox('grant-error');
+  const pick = el('select', { id: 'grant-user', 'aria-label': 'Member to grant' });
   if (nodeLocked) {
-    const box = errorBox('grant-error');
-    const granted = new Set(grants.grants.map((g) => g.user_id));
-    const pick = el('select', { id: 'grant-user', 'aria-label': 'Member to grant' },
-      members.filter((m) => !granted.has(m.user_id)).map((m) => el('option', { value: m.user_id, text: m.email })));
     const grantBtn = el('button', {
       type: 'button', id: 'grant-button', text: 'Grant license',
       onclick: async () => {
-        showError(box, null);
+        showError(grantBox, null);
         try {
           await api('POST', `${base}/grants`, { user_id: pick.value });
           flash('License granted.');
           refresh();
-        } catch (e) { showError(box, e); }
+        } catch (e) { showError(grantBox, e); }
       },
     });
     parts.push(el('h2', { text: 'Licensed Users' }),
-      el('div', { class: 'inline' }, el('label', {}, 'Member', pick), grantBtn), box,
-      table(['User', 'Granted', ''], grants.grants.map((g) => [g.email, fmtTime(g.granted_at),
-        el('button', {
-          type: 'button', class: 'small danger', 'data-revoke': g.email, text: 'Revoke',
-          onclick: async () => {
-            try { await api('DELETE', `${base}/grants/${encodeURIComponent(g.user_id)}`); flash(`Revoked ${g.email}.`); refresh(); }
-            catch (e) { showError(box, e); }
-          },
-        })]), 'No user is licensed yet.'));
+      el('div', { class: 'inline' }, el('label', {}, 'Member', pick), grantBtn), grantBox, grantsBox);
   }
 
   // Online Licenses: registered machines and live sessions.
   const onlineBox = errorBox('online-error');
   parts.push(el('h2', { text: 'Online Licenses' }), onlineBox,
-    el('h3', { text: 'Registered machines' }),
-    table(['Machine ID', 'User', 'Registered', 'Last seen', 'Hardware changes', ''], machines.machines.map((m) => [
-      el('span', { class: 'mono', text: m.machine_id }), who(m.user_id), fmtTime(m.registered_at), fmtTime(m.last_seen),
-      machineChanges(m.changes || []),
-      el('button', {
-        type: 'button', class: 'small danger', 'data-remove-machine': m.machine_id, text: 'Remove machine',
-        onclick: async () => {
-          if (!await confirmDialog('Remove machine', `Remove machine ${m.machine_id}? Its running sessions end.`, 'Remove')) return;
-          try { await api('DELETE', `${base}/machines/${encodeURIComponent(m.machine_id)}`); flash(`Removed machine ${m.machine_id}.`); refresh(); }
-          catch (e) { showError(onlineBox, e); }
-        },
-      })]), 'No machine is registered.'),
-    el('h3', { text: 'Sessions' }),
-    table(['User', 'Machine ID', 'Started', 'Last heartbeat', ''], sessions.sessions.map((s) => [
-      who(s.user_id), el('span', { class: 'mono', text: s.machine_id }), fmtTime(s.started_at), fmtTime(s.last_heartbeat),
-      el('button', {
-        type: 'button', class: 'small danger', 'data-release': s.id, text: 'Force release',
-        onclick: async () => {
-          if (!await confirmDialog('Force release', `End the session of ${who(s.user_id)} on ${s.machine_id}?`, 'Release')) return;
-          try { await api('DELETE', `${base}/sessions/${encodeURIComponent(s.id)}`); flash('Session released.'); refresh(); }
-          catch (e) { showError(onlineBox, e); }
-        },
-      })]), 'No live session.'));
+    el('p', { class: 'note', text: 'Host name and OS are what the client says about itself: shown to tell machines apart, never checked.' }),
+    el('h3', { text: 'Registered machines' }), machinesBox,
+    el('h3', { text: 'Sessions' }), sessionsBox);
 
   // Offline Licenses: annual node-locked pools only (docs/protocol.md).
   const offBox = errorBox('offline-error');
@@ -404,10 +373,179 @@ async function renderPool(body, pool, members) {
   } else {
     parts.push(el('p', { class: 'note', text: 'Offline licenses can be created only from annual node-locked pools.' }));
   }
-  parts.push(offBox, table(['Machine ID', 'Created', 'Expires', 'Created by'], offline.offline.map((o) => [
-    el('span', { class: 'mono', text: o.machine_id }), fmtTime(o.created_at), fmtDate(o.expires_at), o.created_by ? who(o.created_by) : 'tessera-admin',
-  ]), 'No offline license.'));
-  body.replaceChildren(...parts);
+  parts.push(offBox, offlineBox);
+  parts.push(usageSection(pool, base)); // usage.js
+
+  const fill = async () => {
+    const [{ pools }, grants, machines, sessions, offline] = await Promise.all([
+      api('GET', orgPath('/pools')),
+      nodeLocked ? api('GET', `${base}/grants`) : Promise.resolve({ grants: [] }),
+      api('GET', `${base}/machines`), api('GET', `${base}/sessions`), api('GET', `${base}/offline`),
+    ]);
+    const now = pools.find((p) => p.id === pool.id) || pool;
+    fillPoolStats(stats, now, nodeLocked);
+    if (nodeLocked) {
+      const granted = new Set(grants.grants.map((g) => g.user_id));
+      // The choice stays while the user is on it.
+      if (document.activeElement !== pick) {
+        const chosen = pick.value;
+        pick.replaceChildren(...members.filter((m) => !granted.has(m.user_id))
+          .map((m) => el('option', { value: m.user_id, text: m.email, selected: m.user_id === chosen })));
+      }
+      grantsBox.replaceChildren(table(['User', 'Granted', ''], grants.grants.map((g) => [g.email, fmtTime(g.granted_at),
+        el('button', {
+          type: 'button', class: 'small danger', 'data-revoke': g.email, text: 'Revoke',
+          onclick: async () => {
+            try { await api('DELETE', `${base}/grants/${encodeURIComponent(g.user_id)}`); flash(`Revoked ${g.email}.`); refresh(); }
+            catch (e) { showError(grantBox, e); }
+          },
+        })]), 'No user is licensed yet.'));
+    }
+    machinesBox.replaceChildren(table(['Machine ID', 'Host name', 'OS', 'User', 'Registered', 'Last seen', 'Hardware changes', ''], machines.machines.map((m) => [
+      el('span', { class: 'mono', text: m.machine_id }), clientText(m.hostname, 'hostname'), clientText(m.os, 'os'),
+      who(m.user_id), fmtTime(m.registered_at), fmtTime(m.last_seen),
+      machineChanges(m.changes || []),
+      el('button', {
+        type: 'button', class: 'small danger', 'data-remove-machine': m.machine_id, text: 'Remove machine',
+        onclick: async () => {
+          if (!await confirmDialog('Remove machine', `Remove machine ${m.machine_id}? Its running sessions end.`, 'Remove')) return;
+          try { await api('DELETE', `${base}/machines/${encodeURIComponent(m.machine_id)}`); flash(`Removed machine ${m.machine_id}.`); refresh(); }
+          catch (e) { showError(onlineBox, e); }
+        },
+      })]), 'No machine is registered.'));
+    sessionsBox.replaceChildren(table(['User', 'Machine ID', 'Host name', 'OS', 'Started', 'Last heartbeat', 'Lease expires', ''], sessions.sessions.map((s) => [
+      who(s.user_id), el('span', { class: 'mono', text: s.machine_id }), clientText(s.hostname, 'hostname'), clientText(s.os, 'os'),
+      fmtTime(s.started_at), fmtTime(s.last_heartbeat), localIsoTime(s.lease_expires_at, 'lease'),
+      el('button', {
+        type: 'button', class: 'small danger', 'data-release': s.id, text: 'Force release',
+        onclick: async () => {
+          if (!await confirmDialog('Force release', `End the session of ${who(s.user_id)} on ${s.machine_id}?`, 'Release')) return;
+          try { await api('DELETE', `${base}/sessions/${encodeURIComponent(s.id)}`); flash('Session released.'); refresh(); }
+          catch (e) { showError(onlineBox, e); }
+        },
+      })]), 'No live session.'));
+    offlineBox.replaceChildren(table(['Machine ID', 'Created', 'Expires', 'Created by'], offline.offline.map((o) => [
+      el('span', { class: 'mono', text: o.machine_id }), fmtTime(o.created_at), fmtDate(o.expires_at), o.created_by ? who(o.created_by) : 'tessera-admin',
+    ]), 'No offline license.'));
+  };
+  await fill();
+  body.replaceChildren(...parts, refreshNote());
+  autoRefresh(body, fill);
+}
+
+function fillPoolStats(stats, pool, nodeLocked) {
+  const stat = (k, v, id) => el('div', { class: 'stat', 'data-stat': id }, el('div', { class: 'k', text: k }), el('div', { class: 'v', text: v }));
+  stats.replaceChildren(
+    stat('Quota', pool.quota, 'quota'),
+    stat('In use (online)', pool.sessions, 'online'),
+    stat('In use (offline)', pool.offline, 'offline'),
+    nodeLocked ? stat('Licensed users', pool.granted, 'granted') : stat('Registered machines', pool.machines, 'machines'),
+    stat('Subscription end', fmtDate(pool.subscription_end), 'end'),
+    stat('Billing', pool.billing, 'billing'));
+}
+
+// What a client said about itself (docs/protocol.md, "Client
+// information"): text only, as any other data, and marked as unchecked.
+function clientText(v, what) {
+  if (!v) return el('span', { class: 'empty', 'data-client': what, title: 'not sent by this client', text: '—' });
+  return el('span', { 'data-client': what, title: 'as reported by the client, unchecked', text: v });
+}
+
+// A time in the browser's time zone, ISO 8601 with its offset (the lease
+// is what a user on the same site reads against their own clock); UTC in
+// the tooltip and the datetime attribute.
+function localIsoTime(t, what) {
+  if (!t) return '-';
+  const d = new Date(t * 1000);
+  const pad = (n) => String(Math.abs(n)).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
+    `${off < 0 ? '-' : '+'}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`;
+  const utc = d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return el('time', { datetime: utc, title: utc, 'data-time': what, text });
+}
+
+// ---- Auto-refresh ----
+
+// The data of the view on screen is fetched again every REFRESH_MS while
+// the page is visible: nothing while hidden (a background tab costs the
+// server nothing), at once when shown again. Only the one view on screen
+// refreshes: renderNav() replaces the view, and a view no longer in the
+// document stops its refresh.
+const REFRESH_MS = 10000;
+const refresher = { view: null, fill: null, timer: null, busy: false };
+
+function refreshNote() {
+  return el('p', { class: 'note', id: 'refresh-note', text: `This page refreshes itself every ${REFRESH_MS / 1000} s while it is shown.` });
+}
+
+function autoRefresh(view, fill) {
+  if (!view.isConnected) return; // the user moved on while it loaded
+  stopRefresh();
+  refresher.view = view;
+  refresher.fill = fill;
+  if (document.visibilityState === 'visible') refresher.timer = setInterval(refreshNow, REFRESH_MS);
+}
+
+function stopRefresh() {
+  if (refresher.timer !== null) clearInterval(refresher.timer);
+  refresher.timer = null;
+}
+
+async function refreshNow() {
+  if (!refresher.view || !refresher.view.isConnected) {
+    stopRefresh();
+    refresher.view = null;
+    return;
+  }
+  // A dialog open, or a slow answer still awaited: skip this round.
+  if (refresher.busy || !$('dialog').hidden) return;
+  refresher.busy = true;
+  const view = refresher.view;
+  // Counted as it starts, before any answer: what the tests read.
+  view.dataset.refreshes = String((Number(view.dataset.refreshes) || 0) + 1);
+  try {
+    await refresher.fill();
+  } catch (e) {
+    /* a signed-out session is handled by api(); the next round tries again */
+  } finally {
+    refresher.busy = false;
+  }
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!refresher.view) return;
+  stopRefresh();
+  if (document.visibilityState === 'visible') {
+    refreshNow();
+    refresher.timer = setInterval(refreshNow, REFRESH_MS);
+  }
+});
+
+// ---- Summary ----
+
+// Every pool of the organization at a glance; each row opens its pool's
+// tab in License Management.
+async function renderSummary(page) {
+  const view = el('div', { id: 'summary-body' });
+  const fill = async () => {
+    const { pools } = await api('GET', orgPath('/pools'));
+    pools.sort((a, b) => POOL_ORDER.indexOf(`${a.product} ${a.kind}`) - POOL_ORDER.indexOf(`${b.product} ${b.kind}`));
+    view.replaceChildren(table(
+      ['Pool', 'Kind', 'Quota', 'In use (online)', 'Machines registered / quota', 'Offline licenses', 'Licensed users', 'Subscription end'],
+      pools.map((p) => [
+        el('a', {
+          href: '#', 'data-pool': p.id, text: poolLabel(p),
+          onclick: (ev) => { ev.preventDefault(); state.poolId = p.id; state.page = 'licenses'; renderNav(); },
+        }),
+        p.kind, p.quota, p.sessions, `${p.machines} / ${p.quota}`, p.offline,
+        p.kind === 'node-locked' ? p.granted : '-', fmtDate(p.subscription_end),
+      ]), 'This organization has no license pools.'));
+  };
+  await fill();
+  page.replaceChildren(el('h1', { text: 'Summary' }), view, refreshNote());
+  autoRefresh(page, fill);
 }
 
 // ---- Members ----
@@ -471,11 +609,37 @@ function person(id, email) {
 }
 
 async function renderAudit(page) {
-  const { audit } = await api('GET', orgPath('/audit'));
-  page.replaceChildren(el('h1', { text: 'Audit log' }),
+  const [{ audit }, { members }] = await Promise.all([
+    api('GET', orgPath('/audit')), api('GET', orgPath('/members')),
+  ]);
+  const emailOf = new Map(members.map((m) => [m.user_id, m.email]));
+  page.replaceChildren(el('h1', { text: 'Audit log' }), auditSeatsNote(),
     table(['When (UTC)', 'Actor', 'Action', 'Target', 'Detail'],
       audit.map((a) => [isoTime(a.at), person(a.actor, a.actor_email), a.action,
-        a.target_email ? person(a.target, a.target_email) : a.target, a.detail]), 'Nothing yet.'));
+        a.target_email ? person(a.target, a.target_email) : a.target, auditDetail(a, emailOf)]), 'Nothing yet.'));
+}
+
+// A force release's detail is the user whose session it ended: by email.
+function auditDetail(a, emailOf) {
+  if (a.action === 'session.force-release' && a.detail && emailOf.has(a.detail))
+    return person(a.detail, emailOf.get(a.detail));
+  return a.detail;
+}
+
+// Why products' own activations and releases are not in this log, and
+// where to see them: one record per activation would make every seat
+// taken a second write and the log mostly seats; administrators' actions
+// on seats (force release, machine removal, grants) are recorded here.
+function auditSeatsNote() {
+  const go = (name, label) => el('a', {
+    href: '#', 'data-goto': name, text: label,
+    onclick: (ev) => { ev.preventDefault(); state.page = name; renderNav(); },
+  });
+  const usage = PAGES.usage ? [', and their history per hour in ', go('usage', PAGES.usage.title)] : [];
+  return el('p', { class: 'note', id: 'audit-seats-note' },
+    'Administrators\' actions are recorded here, force releases and machine removals included. ' +
+    'Seat activations and releases by products are not: see the live sessions of each pool in ',
+    go('licenses', 'License Management'), ' and ', go('summary', 'Summary'), ...usage, '.');
 }
 
 // ---- My licenses (any member) ----

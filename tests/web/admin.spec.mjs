@@ -46,9 +46,10 @@ after(async () => {
   if (browser) await browser.close();
 });
 
-// A fresh context (no cookies) whose requests may only go to the server.
-async function newPage() {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+// A fresh context (no cookies) whose requests may only go to the server;
+// @options: more of newContext()'s (a time zone).
+async function newPage(options = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, ...options });
   await context.route('**/*', (route) => {
     const u = new URL(route.request().url());
     if (u.hostname === '127.0.0.1' && u.origin === ORIGIN) return route.continue();
@@ -63,9 +64,9 @@ async function newPage() {
 }
 
 // Runs @body with a fresh page; on failure saves a screenshot first.
-function webTest(name, body) {
+function webTest(name, body, options) {
   test(name, async () => {
-    const page = await newPage();
+    const page = await newPage(options);
     try {
       await body(page);
     } catch (e) {
@@ -417,6 +418,264 @@ webTest('the audit log shows people by email and times in ISO 8601, as the API h
     if (a.target_email) assert.equal(c.target, a.target_email);
   });
   assert.ok(cells.some((c) => c.actor === PW.owner[0]));
+});
+
+// ---------------------------------------------------------------- what the pages left out (issue 19)
+
+// An activation as a product makes it, from outside the browser; @extra:
+// more members of the body (hostname, os). Returns the signed payload.
+async function apiActivate(product, machine, nonce, extra = {}) {
+  const r = await fetch(`${URL_BASE}/api/v1/activate`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ product, machine_id: machine, nonce, org_id: 'acme', ...extra }),
+  });
+  const json = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(json));
+  return JSON.parse(json.payload);
+}
+
+async function apiRelease(sessionId) {
+  const r = await fetch(`${URL_BASE}/api/v1/release`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ session_id: sessionId }),
+  });
+  assert.equal(r.status, 200);
+}
+
+// The admin's own removal of what a test registered.
+async function removeMachine(page, pool, machine) {
+  const r = await pageFetch(page, 'DELETE', `/api/v1/orgs/acme/pools/${pool}/machines/${machine}`, null, true);
+  assert.equal(r.status, 200);
+}
+
+webTest('sessions and machines show the client\'s host name and OS, and the lease expiry in local time', async (page) => {
+  // The OS carries markup, as a hostile client may send: the page shows it
+  // as text, builds no element from it and runs nothing.
+  const hostileOs = 'Debian <b>GNU</b>/Linux 13 <img src=x onerror="window.__pwned=1">';
+  const told = await apiActivate('KSE', 'W3BT-HOST-0000-0001', 'web-host-0001',
+    { hostname: 'ci-runner-7.acme.example', os: hostileOs });
+  const silent = await apiActivate('KSE', 'W3BT-HOST-0000-0002', 'web-host-0002'); // an older client
+  await signIn(page, 'owner');
+  await openPool(page, 'KSE (Floating)');
+  const sessions = page.locator('[data-section="sessions"] table');
+  await sessions.waitFor();
+  const heads = await sessions.locator('th').allTextContents();
+  for (const h of ['Host name', 'OS', 'Lease expires']) assert.ok(heads.includes(h), `${h} in ${heads}`);
+  const machineHeads = await page.locator('[data-section="machines"] th').allTextContents();
+  for (const h of ['Host name', 'OS']) assert.ok(machineHeads.includes(h), `${h} in ${machineHeads}`);
+
+  const row = sessions.locator('tr', { has: page.locator(`[data-release="${told.session_id}"]`) });
+  assert.equal(await row.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
+  assert.equal(await row.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await row.locator('[data-client="os"] *').count(), 0);
+  const mrow = page.locator('[data-section="machines"] tr', { has: page.locator('[data-remove-machine="W3BT-HOST-0000-0001"]') });
+  assert.equal(await mrow.locator('[data-client="hostname"]').textContent(), 'ci-runner-7.acme.example');
+  assert.equal(await mrow.locator('[data-client="os"]').textContent(), hostileOs);
+  assert.equal(await mrow.locator('[data-client="os"] *').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  const srow = sessions.locator('tr', { has: page.locator(`[data-release="${silent.session_id}"]`) });
+  assert.equal(await srow.locator('[data-client="hostname"]').textContent(), '—');
+
+  // The lease as the API has it, in the browser's zone (Asia/Kolkata: +05:30).
+  const list = await pageFetch(page, 'GET', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_FL')}/sessions`, null, false);
+  const lease = list.json.sessions.find((s) => s.id === told.session_id).lease_expires_at;
+  const time = row.locator('[data-time="lease"]');
+  const local = new Date((lease + 5.5 * 3600) * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' +05:30');
+  assert.equal(await time.textContent(), local);
+  assert.equal(await time.getAttribute('datetime'), new Date(lease * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+  for (const s of [told, silent]) await apiRelease(s.session_id);
+  for (const m of ['W3BT-HOST-0000-0001', 'W3BT-HOST-0000-0002']) await removeMachine(page, env('TESSERA_POOL_KSE_FL'), m);
+}, { timezoneId: 'Asia/Kolkata' });
+
+webTest('a pool tab refreshes itself every 10 s while shown, keeping the user\'s place', async (page) => {
+  // The page's timers run on Playwright's clock: the interval is driven,
+  // not waited for. The pool's view counts the refreshes it starts
+  // (data-refreshes), synchronously in the timer, so the count read after
+  // the clock moved is final.
+  await page.clock.install();
+  const refreshes = () => page.evaluate(() => Number(document.getElementById('pool-body').dataset.refreshes || 0));
+  await signIn(page, 'owner');
+  // Mia's KRE activations go to the node-locked pool once she holds a grant there.
+  const grant = await pageFetch(page, 'POST', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KRE_NL')}/grants`,
+    { user_id: env('TESSERA_MEMBER_ID') }, true);
+  assert.equal(grant.status, 201, JSON.stringify(grant.json));
+  await openPool(page, 'KRE (Node-locked)');
+  await page.evaluate(() => { window.notReloaded = true; });
+
+  // The user's place: a form half typed in, the page scrolled down to it.
+  await page.locator('#offline-open').click();
+  await page.locator('#offline-machine').pressSequentially('QD56-');
+  await page.locator('#offline-machine').scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  const scrolled = await page.evaluate(() => window.scrollY);
+
+  const s = await apiActivate('KRE', 'W3BT-AUTO-0000-0001', 'web-auto-0001', { hostname: 'auto-refresh' });
+  assert.equal(s.kind, 'node-locked');
+  const row = page.locator(`[data-release="${s.session_id}"]`);
+  assert.equal(await row.count(), 0);
+  await page.clock.runFor(10000);
+  await row.waitFor();
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  assert.equal(await page.locator('#offline-machine').inputValue(), 'QD56-');
+  assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'offline-machine');
+  assert.equal(await page.locator('#offline-form').isVisible(), true);
+  await page.getByRole('tab', { name: 'KRE (Node-locked)', selected: true }).waitFor();
+  assert.ok(await page.evaluate(() => window.scrollY) > 0, `scrolled to ${scrolled}, now at the top`);
+  assert.equal(await page.locator('[data-stat="online"] .v').textContent(), '1');
+
+  // Hidden: no refresh at all, however long; shown again: one at once.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const whileShown = await refreshes();
+  assert.ok(whileShown >= 1);
+  await apiRelease(s.session_id);
+  await page.clock.runFor(60000);
+  assert.equal(await refreshes(), whileShown);
+  assert.equal(await row.count(), 1);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  assert.equal(await refreshes(), whileShown + 1);
+  await row.waitFor({ state: 'detached' });
+  assert.equal(await page.locator('#offline-machine').inputValue(), 'QD56-');
+
+  const revoke = await pageFetch(page, 'DELETE', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KRE_NL')}/grants/${env('TESSERA_MEMBER_ID')}`, null, true);
+  assert.equal(revoke.status, 200); // its machine registration goes with it
+});
+
+webTest('the summary page shows every pool as the API counts it and opens its tab', async (page) => {
+  // Something in use: a session and its machine in KSE (Floating).
+  const s = await apiActivate('KSE', 'W3BT-SUMM-0000-0001', 'web-summary-0001');
+  await signIn(page, 'owner');
+  await page.getByRole('tab', { name: 'Summary' }).click();
+  await page.getByRole('heading', { name: 'Summary' }).waitFor();
+  const { json } = await pageFetch(page, 'GET', '/api/v1/orgs/acme/pools', null, false);
+  const rows = page.locator('#summary-body tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), json.pools.length);
+  const cells = await rows.evaluateAll((trs) => trs.map((tr) => ({
+    pool: tr.querySelector('[data-pool]').getAttribute('data-pool'),
+    td: [...tr.querySelectorAll('td')].map((td) => td.textContent),
+  })));
+  for (const p of json.pools) {
+    const c = cells.find((x) => x.pool === p.id);
+    assert.ok(c, `pool ${p.id} is listed`);
+    const [, kind, quota, online, machines, offline, granted] = c.td;
+    assert.equal(kind, p.kind);
+    assert.equal(quota, String(p.quota));
+    assert.equal(online, String(p.sessions));
+    assert.equal(machines, `${p.machines} / ${p.quota}`);
+    assert.equal(offline, String(p.offline));
+    assert.equal(granted, p.kind === 'node-locked' ? String(p.granted) : '-');
+  }
+  const kse = json.pools.find((p) => p.id === env('TESSERA_POOL_KSE_FL'));
+  assert.equal(kse.sessions, 1);
+  assert.ok(json.pools.some((p) => p.offline > 0), 'the offline license made above is counted');
+
+  await page.locator(`[data-pool="${env('TESSERA_POOL_KSE_FL')}"]`).click();
+  await page.getByRole('tab', { name: 'KSE (Floating)', selected: true }).waitFor();
+  await page.locator(`[data-release="${s.session_id}"]`).waitFor();
+  await apiRelease(s.session_id);
+  await removeMachine(page, env('TESSERA_POOL_KSE_FL'), 'W3BT-SUMM-0000-0001');
+});
+
+webTest('the audit log has force releases by email and links seat activations to the sessions', async (page) => {
+  await signIn(page, 'owner');
+  await page.getByRole('tab', { name: 'Audit log' }).click();
+  const note = page.locator('#audit-seats-note');
+  await note.waitFor();
+  assert.match(await note.textContent(), /Seat activations and releases by products are not/);
+  // The force release made above, with the user whose session it ended.
+  const { json } = await pageFetch(page, 'GET', '/api/v1/orgs/acme/audit', null, false);
+  assert.ok(json.audit.some((a) => a.action === 'session.force-release' && a.detail === env('TESSERA_MEMBER_ID')));
+  const row = page.locator('#app-view table tbody tr', { hasText: 'session.force-release' }).first();
+  assert.equal(await row.locator('td').nth(4).textContent(), PW.member[0]);
+  await note.locator('[data-goto="licenses"]').click();
+  await page.getByRole('heading', { name: 'License Management' }).waitFor();
+});
+
+webTest('usage: the chart draws the history the API has, refusals marked, with a CSV download', async (page) => {
+  // The history is made here: mia takes both seats of the KSE floating pool
+  // (quota 2), then is refused once for a seat and once for a machine.
+  const bearer = { Authorization: `Bearer ${env('TESSERA_MEMBER_KEY')}`, 'Content-Type': 'application/json' };
+  const activate = async (machine, nonce, status, code) => {
+    const r = await fetch(`${URL_BASE}/api/v1/activate`, {
+      method: 'POST', headers: bearer,
+      body: JSON.stringify({ product: 'KSE', machine_id: machine, nonce, org_id: 'acme' }),
+    });
+    const body = await r.json();
+    assert.equal(r.status, status, JSON.stringify(body));
+    if (code) assert.equal(body.error.code, code);
+  };
+  await activate('USAG-E000-0000-0001', 'web-usage-0001', 200);
+  await activate('USAG-E000-0000-0002', 'web-usage-0002', 200);
+  await activate('USAG-E000-0000-0001', 'web-usage-0003', 409, 'quota-exceeded');
+  await activate('USAG-E000-0000-0003', 'web-usage-0004', 409, 'machine-quota-exceeded');
+
+  await signIn(page, 'owner');
+  await openPool(page, 'KSE (Floating)');
+  const chart = page.locator('#usage-chart');
+  await chart.waitFor();
+  assert.equal(await page.getByRole('tablist', { name: 'Usage period' }).getByRole('tab', { selected: true }).textContent(), '7 days');
+  // Accessible: a title and a description name it; the numbers are also a table.
+  assert.match(await chart.getAttribute('aria-labelledby'), /usage-chart-title/);
+  assert.match(await page.locator('#usage-chart-title').textContent(), /KSE \(Floating\): seats in use/);
+  assert.match(await page.locator('#usage-chart-desc').textContent(), /Highest: 2 of 2 seats\..* 2 refused activations/);
+
+  // Each bar and mark is the API's hour for the same period.
+  const since = await chart.getAttribute('data-since');
+  const until = await chart.getAttribute('data-until');
+  assert.equal(await chart.getAttribute('data-buckets'), String(7 * 24));
+  const api = await pageFetch(page, 'GET', `/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_FL')}/usage?since=${since}&until=${until}`, null, false);
+  assert.equal(api.status, 200);
+  assert.ok(api.json.hours.length >= 1);
+  const bars = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rs) => rs.map((r) => ({
+    start: Number(r.dataset.start), peak: Number(r.dataset.peak), quota: Number(r.dataset.quota),
+    activations: Number(r.dataset.activations), refused: Number(r.dataset.refused) })));
+  assert.deepEqual(bars, api.json.hours.map((h) => ({ start: h.hour, peak: h.peak, quota: h.quota,
+    activations: h.activations, refused: h.refused.quota + h.refused.machine_quota + h.refused.expired })));
+  const total = (f) => api.json.hours.reduce((n, h) => n + f(h), 0);
+  assert.equal(Math.max(...api.json.hours.map((h) => h.peak)), 2);
+  assert.equal(total((h) => h.refused.quota), 1);
+  assert.equal(total((h) => h.refused.machine_quota), 1);
+  assert.equal(total((h) => h.activations), 2);
+  const marks = await page.locator('#usage-chart .usage-refusal').evaluateAll((ms) => ms.map((m) => ({
+    start: Number(m.dataset.start), refused: Number(m.dataset.refused) })));
+  assert.deepEqual(marks, api.json.hours.filter((h) => h.refused.quota + h.refused.machine_quota + h.refused.expired > 0)
+    .map((h) => ({ start: h.hour, refused: h.refused.quota + h.refused.machine_quota + h.refused.expired })));
+  assert.equal(await page.locator('#usage-table tbody tr').count(), api.json.hours.length);
+
+  // The screenshot: in the test output, and docs/usage-chart.png when asked.
+  const section = page.locator('#usage');
+  await section.scrollIntoViewIfNeeded();
+  await section.screenshot({ path: join(OUT, 'usage-chart.png') });
+  if (process.env.TESSERA_USAGE_SCREENSHOT)
+    await section.screenshot({ path: process.env.TESSERA_USAGE_SCREENSHOT });
+
+  // The CSV link: our own API, the same hours.
+  const href = await page.locator('#usage-csv').getAttribute('href');
+  assert.ok(href.startsWith(`/api/v1/orgs/acme/pools/${env('TESSERA_POOL_KSE_FL')}/usage?`), href);
+  const csv = await page.evaluate(async (u) => { const r = await fetch(u); return { status: r.status, type: r.headers.get('Content-Type'), text: await r.text() }; }, href);
+  assert.equal(csv.status, 200);
+  assert.match(csv.type, /^text\/csv/);
+  const lines = csv.text.trim().split('\r\n');
+  assert.equal(lines[0], 'hour,peak,quota,activations,refused_quota,refused_machine_quota,refused_expired,users,machines');
+  assert.equal(lines.length, api.json.hours.length + 1);
+
+  // A year is drawn per day, the same numbers added up.
+  await page.getByRole('tablist', { name: 'Usage period' }).getByRole('tab', { name: '365 days' }).click();
+  await page.locator('#usage-chart[data-buckets="365"]').waitFor();
+  const days = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rs) => rs.map((r) => ({
+    peak: Number(r.dataset.peak), refused: Number(r.dataset.refused) })));
+  assert.ok(days.length >= 1 && days.length <= 2, JSON.stringify(days)); // today (and yesterday near midnight)
+  assert.equal(Math.max(...days.map((d) => d.peak)), 2);
+  assert.equal(days.reduce((n, d) => n + d.refused, 0), 2);
 });
 
 test('no request left 127.0.0.1', () => {
