@@ -1,6 +1,7 @@
 /* The engine: which providers, in which order, and routing activation
  * through them. It never knows a backend by name. */
 #include "tessera-private.h"
+#include "gio-lazy.h"
 
 #include <stdio.h>
 
@@ -336,7 +337,7 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
 {
   g_return_val_if_fail (engine != NULL, NULL);
   g_return_val_if_fail (product != NULL, NULL);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (_tessera_gio_is_cancellable_or_null (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!_tessera_product_is_valid (product))
@@ -392,7 +393,7 @@ tessera_engine_activate (TesseraEngine *engine, const char *product,
           return g_steal_pointer (&license);
         }
 
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (g_error_matches (local_error, TESSERA_GIO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_propagate_error (error, g_steal_pointer (&local_error));
           return NULL;
@@ -441,9 +442,9 @@ activate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   TesseraLicense *license
       = tessera_engine_activate (engine, d->product, d->options, cancellable, &error);
   if (license != NULL)
-    g_task_return_pointer (task, license, (GDestroyNotify) tessera_license_unref);
+    _tessera_gio ()->task_return_pointer (task, license, (GDestroyNotify) tessera_license_unref);
   else
-    g_task_return_error (task, error);
+    _tessera_gio ()->task_return_error (task, error);
 }
 
 void
@@ -453,19 +454,21 @@ tessera_engine_activate_async (TesseraEngine *engine, const char *product,
 {
   g_return_if_fail (engine != NULL);
   g_return_if_fail (product != NULL);
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_return_if_fail (_tessera_gio_is_cancellable_or_null (cancellable));
 
   ActivateData *d = g_new0 (ActivateData, 1);
   d->product = g_strdup (product);
   d->options = options ? tessera_activate_options_ref (options) : NULL;
 
   /* The engine is no GObject, so it rides on the task as data. */
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, tessera_engine_activate_async);
-  g_task_set_task_data (task, d, activate_data_free);
+  const TesseraGio *gio = _tessera_gio ();
+  GTask *task = gio->task_new (NULL, cancellable, callback, user_data);
+  gio->task_set_source_tag (task, tessera_engine_activate_async);
+  gio->task_set_name (task, "tessera_engine_activate_async");
+  gio->task_set_task_data (task, d, activate_data_free);
   g_object_set_data_full (G_OBJECT (task), "tessera-engine", tessera_engine_ref (engine),
                           (GDestroyNotify) tessera_engine_unref);
-  g_task_run_in_thread (task, activate_thread);
+  gio->task_run_in_thread (task, activate_thread);
   g_object_unref (task);
 }
 
@@ -473,11 +476,12 @@ TesseraLicense *
 tessera_engine_activate_finish (TesseraEngine *engine, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (engine != NULL, NULL);
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_engine_activate_async,
-                        NULL);
+  const TesseraGio *gio = _tessera_gio ();
+  g_return_val_if_fail (gio->task_is_valid (result, NULL), NULL);
+  GTask *task = (GTask *) result;
+  g_return_val_if_fail (gio->task_get_source_tag (task) == tessera_engine_activate_async, NULL);
   g_return_val_if_fail (g_object_get_data (G_OBJECT (result), "tessera-engine") == engine, NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return gio->task_propagate_pointer (task, error);
 }
 
 char *

@@ -2,6 +2,7 @@
  * and a small state machine (held -> released, held -> invalidated) with
  * handlers told of invalidation in their own main context. */
 #include "tessera-private.h"
+#include "gio-lazy.h"
 
 #include <stdlib.h>
 
@@ -578,7 +579,7 @@ gboolean
 tessera_license_validate (TesseraLicense *license, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (license != NULL, FALSE);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (_tessera_gio_is_cancellable_or_null (cancellable), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   g_mutex_lock (&license->op_lock);
@@ -637,7 +638,7 @@ gboolean
 tessera_license_release (TesseraLicense *license, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (license != NULL, FALSE);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (_tessera_gio_is_cancellable_or_null (cancellable), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   g_mutex_lock (&license->op_lock);
@@ -669,9 +670,9 @@ validate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 {
   GError *error = NULL;
   if (tessera_license_validate (task_data, cancellable, &error))
-    g_task_return_boolean (task, TRUE);
+    _tessera_gio ()->task_return_boolean (task, TRUE);
   else
-    g_task_return_error (task, error);
+    _tessera_gio ()->task_return_error (task, error);
 }
 
 static void
@@ -679,23 +680,25 @@ release_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 {
   GError *error = NULL;
   if (tessera_license_release (task_data, cancellable, &error))
-    g_task_return_boolean (task, TRUE);
+    _tessera_gio ()->task_return_boolean (task, TRUE);
   else
-    g_task_return_error (task, error);
+    _tessera_gio ()->task_return_error (task, error);
 }
 
 static void
 run_async (TesseraLicense *license, GCancellable *cancellable, GAsyncReadyCallback callback,
-           gpointer user_data, gpointer tag, GTaskThreadFunc func)
+           gpointer user_data, gpointer tag, const char *name, GTaskThreadFunc func)
 {
   /* GTask's source object must be a GObject; the license rides as task data
    * and the callback receives NULL as its source object. */
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, tag);
-  g_task_set_task_data (task, tessera_license_ref (license),
-                        (GDestroyNotify) tessera_license_unref);
-  g_task_set_return_on_cancel (task, FALSE);
-  g_task_run_in_thread (task, func);
+  const TesseraGio *gio = _tessera_gio ();
+  GTask *task = gio->task_new (NULL, cancellable, callback, user_data);
+  gio->task_set_source_tag (task, tag);
+  gio->task_set_name (task, name);
+  gio->task_set_task_data (task, tessera_license_ref (license),
+                           (GDestroyNotify) tessera_license_unref);
+  gio->task_set_return_on_cancel (task, FALSE);
+  gio->task_run_in_thread (task, func);
   g_object_unref (task);
 }
 
@@ -705,17 +708,19 @@ tessera_license_validate_async (TesseraLicense *license, GCancellable *cancellab
 {
   g_return_if_fail (license != NULL);
   run_async (license, cancellable, callback, user_data, tessera_license_validate_async,
-             validate_thread);
+             "tessera_license_validate_async", validate_thread);
 }
 
 static gboolean
 finish_boolean (TesseraLicense *license, GAsyncResult *result, gpointer tag, GError **error)
 {
   g_return_val_if_fail (license != NULL, FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tag, FALSE);
-  g_return_val_if_fail (g_task_get_task_data (G_TASK (result)) == license, FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  const TesseraGio *gio = _tessera_gio ();
+  g_return_val_if_fail (gio->task_is_valid (result, NULL), FALSE);
+  GTask *task = (GTask *) result;
+  g_return_val_if_fail (gio->task_get_source_tag (task) == tag, FALSE);
+  g_return_val_if_fail (gio->task_get_task_data (task) == license, FALSE);
+  return gio->task_propagate_boolean (task, error);
 }
 
 gboolean
@@ -730,7 +735,7 @@ tessera_license_release_async (TesseraLicense *license, GCancellable *cancellabl
 {
   g_return_if_fail (license != NULL);
   run_async (license, cancellable, callback, user_data, tessera_license_release_async,
-             release_thread);
+             "tessera_license_release_async", release_thread);
 }
 
 gboolean

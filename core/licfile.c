@@ -8,7 +8,7 @@
  * is authenticated: any change is detected. See docs/license-file.md. */
 #include "tessera-private.h"
 
-#include <json-glib/json-glib.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 
@@ -167,61 +167,56 @@ check_info (const TesseraLicfileInfo *info, gint64 *expires_at, GError **error)
 }
 
 /* @components: NULL, or TESSERA_FP_N_COMPONENTS keyed digests (NULL where
- * not bound) to write with @match as a format 2 payload. */
+ * not bound) to write with @match as a format 2 payload. Compact, in this
+ * member order; the file carries these bytes as signed, so a reader never
+ * re-serializes them. Only the organization may hold any character (the
+ * other strings are tokens, checked before). */
 static char *
 build_payload (const TesseraLicfileInfo *info, gint64 expires_at, char *const *components,
                const char *match)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "format");
-  json_builder_add_int_value (b, components ? PAYLOAD_FORMAT_COMPONENTS : PAYLOAD_FORMAT);
-  json_builder_set_member_name (b, "license_id");
-  json_builder_add_string_value (b, info->license_id);
-  json_builder_set_member_name (b, "org");
-  json_builder_add_string_value (b, info->org);
-  json_builder_set_member_name (b, "product");
-  json_builder_add_string_value (b, info->product);
-  json_builder_set_member_name (b, "machine_id");
-  json_builder_add_string_value (b, info->machine_id);
-  json_builder_set_member_name (b, "kind");
-  json_builder_add_string_value (b, info->kind);
-  json_builder_set_member_name (b, "billing");
-  json_builder_add_string_value (b, info->billing);
-  json_builder_set_member_name (b, "issued_at");
-  json_builder_add_int_value (b, info->issued_at);
-  json_builder_set_member_name (b, "expires_at");
-  json_builder_add_int_value (b, expires_at);
-  json_builder_set_member_name (b, "subscription_end");
-  json_builder_add_int_value (b, info->subscription_end);
-  json_builder_set_member_name (b, "entitlements");
-  json_builder_begin_array (b);
+  json_t *obj = json_object ();
+  json_object_set_new (obj, "format",
+                       json_integer (components ? PAYLOAD_FORMAT_COMPONENTS : PAYLOAD_FORMAT));
+  const struct
+  {
+    const char *name, *value;
+  } strings[] = {
+    { "license_id", info->license_id }, { "org", info->org },   { "product", info->product },
+    { "machine_id", info->machine_id }, { "kind", info->kind }, { "billing", info->billing },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
+    json_object_set_new (obj, strings[i].name, json_string (strings[i].value));
+  json_object_set_new (obj, "issued_at", json_integer (info->issued_at));
+  json_object_set_new (obj, "expires_at", json_integer (expires_at));
+  json_object_set_new (obj, "subscription_end", json_integer (info->subscription_end));
   g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
   for (guint i = 0; info->entitlements && info->entitlements[i]; i++)
     if (!g_ptr_array_find_with_equal_func (sorted, info->entitlements[i], g_str_equal, NULL))
       g_ptr_array_add (sorted, (gpointer) info->entitlements[i]);
   g_ptr_array_sort (sorted, _tessera_compare_str_ptrs);
+  json_t *entitlements = json_array ();
   for (guint i = 0; i < sorted->len; i++)
-    json_builder_add_string_value (b, sorted->pdata[i]);
-  json_builder_end_array (b);
+    json_array_append_new (entitlements, json_string (sorted->pdata[i]));
+  json_object_set_new (obj, "entitlements", entitlements);
   if (components != NULL)
     {
-      json_builder_set_member_name (b, "components");
-      json_builder_begin_object (b);
-      for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
-        if (components[c] != NULL)
-          {
-            json_builder_set_member_name (b, _tessera_fp_component_name (c));
-            json_builder_add_string_value (b, components[c]);
-          }
-      json_builder_end_object (b);
-      json_builder_set_member_name (b, "match");
-      json_builder_add_string_value (b, match);
+      json_t *c = json_object ();
+      for (guint i = 0; i < TESSERA_FP_N_COMPONENTS; i++)
+        if (components[i] != NULL)
+          json_object_set_new (c, _tessera_fp_component_name (i), json_string (components[i]));
+      json_object_set_new (obj, "components", c);
+      json_object_set_new (obj, "match", json_string (match));
     }
-  json_builder_end_object (b);
-
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  /* Every value was checked before (UTF-8, tokens): only memory can fail
+   * here, which GLib treats as fatal too. */
+  char *text = json_dumps (obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref (obj);
+  if (text == NULL)
+    g_error ("out of memory writing a license payload");
+  char *payload = g_strdup (text);
+  free (text);
+  return payload;
 }
 
 static GBytes *
@@ -371,6 +366,29 @@ typedef struct
   GType type;
 } Field;
 
+typedef json_t JsonT;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (JsonT, json_decref)
+
+/* The first member of @obj not in @known, or NULL. Without
+ * json_object_iter_next(): json-glib exports a function of that name too,
+ * unversioned, and in a process that loaded json-glib first (the tools, the
+ * server) the dynamic linker would bind ours to it. Every other json_*
+ * function the core calls has no namesake there (test-link-deps checks). */
+static char *
+first_unknown_member (json_t *obj, const char *const *known, gsize n_known)
+{
+  gsize found = 0;
+  for (gsize i = 0; i < n_known; i++)
+    found += json_object_get (obj, known[i]) != NULL;
+  if (found == json_object_size (obj))
+    return NULL;
+  g_autoptr (JsonT) rest = json_copy (obj);
+  for (gsize i = 0; i < n_known; i++)
+    json_object_del (rest, known[i]);
+  const char *key = json_object_iter_key (json_object_iter (rest));
+  return g_strdup (key);
+}
+
 static const Field payload_fields[] = {
   { "format", G_TYPE_INT64 },      { "license_id", G_TYPE_STRING },
   { "org", G_TYPE_STRING },        { "product", G_TYPE_STRING },
@@ -409,42 +427,44 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
   }                                                                                                \
   G_STMT_END
 
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local_error = NULL;
-  if (!json_parser_load_from_data (parser, payload, (gssize) len, &local_error))
-    MALFORMED ("%s", local_error->message);
-  JsonNode *root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  /* Strict JSON (RFC 8259): json-glib, the parser before, also took comments,
+   * single quotes, hex numbers, a byte order mark, raw control characters,
+   * a second value after the object and \u0000 (cutting the string there);
+   * no issuer writes those, and what a signer and a reader may read two ways
+   * is better refused. Duplicate members: the last wins, as before. */
+  json_error_t jerr;
+  json_t *root = json_loadb (payload, len, 0, &jerr);
+  if (root == NULL)
+    MALFORMED ("line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+  g_autoptr (JsonT) root_ref = root;
+  if (!json_is_object (root))
     MALFORMED ("the payload is not a JSON object");
-  JsonObject *obj = json_node_get_object (root);
+  json_t *obj = root;
 
-  g_autoptr (GList) members = json_object_get_members (obj);
-  for (GList *l = members; l; l = l->next)
-    {
-      gboolean known = FALSE;
-      for (guint i = 0; i < G_N_ELEMENTS (payload_fields); i++)
-        known |= g_str_equal (payload_fields[i].name, l->data);
-      known |= g_str_equal (components_field, l->data) || g_str_equal (match_field, l->data);
-      if (!known)
-        MALFORMED ("unknown field '%s'", (const char *) l->data);
-    }
+  const char *known[G_N_ELEMENTS (payload_fields) + 2];
+  for (guint i = 0; i < G_N_ELEMENTS (payload_fields); i++)
+    known[i] = payload_fields[i].name;
+  known[G_N_ELEMENTS (payload_fields)] = components_field;
+  known[G_N_ELEMENTS (payload_fields) + 1] = match_field;
+  g_autofree char *unknown = first_unknown_member (obj, known, G_N_ELEMENTS (known));
+  if (unknown != NULL)
+    MALFORMED ("unknown field '%s'", unknown);
   for (guint i = 0; i < G_N_ELEMENTS (payload_fields); i++)
     {
-      JsonNode *node = json_object_get_member (obj, payload_fields[i].name);
+      json_t *node = json_object_get (obj, payload_fields[i].name);
       if (node == NULL)
         MALFORMED ("missing field '%s'", payload_fields[i].name);
-      gboolean ok = payload_fields[i].type == G_TYPE_NONE
-                        ? JSON_NODE_HOLDS_ARRAY (node)
-                        : (JSON_NODE_HOLDS_VALUE (node)
-                           && json_node_get_value_type (node) == payload_fields[i].type);
+      gboolean ok = payload_fields[i].type == G_TYPE_NONE     ? json_is_array (node)
+                    : payload_fields[i].type == G_TYPE_STRING ? json_is_string (node)
+                                                              : json_is_integer (node);
       if (!ok)
         MALFORMED ("field '%s' has the wrong type", payload_fields[i].name);
     }
-  gint64 format = json_object_get_int_member (obj, "format");
+  gint64 format = json_integer_value (json_object_get (obj, "format"));
   if (format != PAYLOAD_FORMAT && format != PAYLOAD_FORMAT_COMPONENTS)
     MALFORMED ("format %" G_GINT64_FORMAT " is not supported", format);
-  JsonNode *components_node = json_object_get_member (obj, components_field);
-  JsonNode *match_node = json_object_get_member (obj, match_field);
+  json_t *components_node = json_object_get (obj, components_field);
+  json_t *match_node = json_object_get (obj, match_field);
   if (format == PAYLOAD_FORMAT && (components_node != NULL || match_node != NULL))
     MALFORMED ("field '%s' in a format %d payload",
                components_node ? components_field : match_field, PAYLOAD_FORMAT);
@@ -452,62 +472,68 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
     {
       if (components_node == NULL || match_node == NULL)
         MALFORMED ("missing field '%s'", components_node ? match_field : components_field);
-      if (!JSON_NODE_HOLDS_OBJECT (components_node))
+      if (!json_is_object (components_node))
         MALFORMED ("field '%s' has the wrong type", components_field);
-      if (!JSON_NODE_HOLDS_VALUE (match_node)
-          || json_node_get_value_type (match_node) != G_TYPE_STRING)
+      if (!json_is_string (match_node))
         MALFORMED ("field '%s' has the wrong type", match_field);
     }
 
+#define STRING_MEMBER(name) g_strdup (json_string_value (json_object_get (obj, name)))
+#define INT_MEMBER(name) ((gint64) json_integer_value (json_object_get (obj, name)))
   g_autoptr (TesseraLicfile) file = g_new0 (TesseraLicfile, 1);
   g_atomic_ref_count_init (&file->ref_count);
   file->key_id = g_strdup (key_id);
-  file->license_id = g_strdup (json_object_get_string_member (obj, "license_id"));
-  file->org = g_strdup (json_object_get_string_member (obj, "org"));
-  file->product = g_strdup (json_object_get_string_member (obj, "product"));
-  file->machine_id = g_strdup (json_object_get_string_member (obj, "machine_id"));
-  file->kind = g_strdup (json_object_get_string_member (obj, "kind"));
-  file->billing = g_strdup (json_object_get_string_member (obj, "billing"));
-  file->issued_at = json_object_get_int_member (obj, "issued_at");
-  file->expires_at = json_object_get_int_member (obj, "expires_at");
-  file->subscription_end = json_object_get_int_member (obj, "subscription_end");
+  file->license_id = STRING_MEMBER ("license_id");
+  file->org = STRING_MEMBER ("org");
+  file->product = STRING_MEMBER ("product");
+  file->machine_id = STRING_MEMBER ("machine_id");
+  file->kind = STRING_MEMBER ("kind");
+  file->billing = STRING_MEMBER ("billing");
+  file->issued_at = INT_MEMBER ("issued_at");
+  file->expires_at = INT_MEMBER ("expires_at");
+  file->subscription_end = INT_MEMBER ("subscription_end");
+#undef STRING_MEMBER
+#undef INT_MEMBER
 
-  JsonArray *arr = json_object_get_array_member (obj, "entitlements");
-  guint n = json_array_get_length (arr);
+  json_t *arr = json_object_get (obj, "entitlements");
+  gsize n = json_array_size (arr);
   file->entitlements = g_new0 (char *, n + 1);
-  for (guint i = 0; i < n; i++)
+  for (gsize i = 0; i < n; i++)
     {
-      JsonNode *node = json_array_get_element (arr, i);
-      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-        MALFORMED ("entitlement %u is not a string", i);
-      file->entitlements[i] = g_strdup (json_node_get_string (node));
+      json_t *node = json_array_get (arr, i);
+      if (!json_is_string (node))
+        MALFORMED ("entitlement %" G_GSIZE_FORMAT " is not a string", i);
+      file->entitlements[i] = g_strdup (json_string_value (node));
     }
   qsort (file->entitlements, n, sizeof (char *), _tessera_compare_str_ptrs);
 
+  g_autoptr (GError) local_error = NULL;
   if (format == PAYLOAD_FORMAT_COMPONENTS)
     {
-      JsonObject *comp = json_node_get_object (components_node);
-      g_autoptr (GList) names = json_object_get_members (comp);
       guint bound = 0, required = 0;
-      for (GList *l = names; l; l = l->next)
+      const char *names[TESSERA_FP_N_COMPONENTS];
+      for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
+        names[c] = _tessera_fp_component_name (c);
+      g_autofree char *unknown_component
+          = first_unknown_member (components_node, names, G_N_ELEMENTS (names));
+      if (unknown_component != NULL)
+        MALFORMED ("unknown component '%s'", unknown_component);
+      for (guint c = 0; c < TESSERA_FP_N_COMPONENTS; c++)
         {
-          const char *name = l->data;
-          int c = _tessera_fp_component_index (name);
-          JsonNode *node = json_object_get_member (comp, name);
-          if (c < 0)
-            MALFORMED ("unknown component '%s'", name);
-          if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING
-              || !is_keyed_digest (json_node_get_string (node)))
-            MALFORMED ("component '%s' is not %d lowercase hex digits", name,
+          json_t *node = json_object_get (components_node, names[c]);
+          if (node == NULL)
+            continue;
+          if (!json_is_string (node) || !is_keyed_digest (json_string_value (node)))
+            MALFORMED ("component '%s' is not %d lowercase hex digits", names[c],
                        TESSERA_FP_KEYED_HEX_LEN);
-          file->components[c] = g_strdup (json_node_get_string (node));
-          bound += _tessera_fp_component_is_hardware ((guint) c);
+          file->components[c] = g_strdup (json_string_value (node));
+          bound += _tessera_fp_component_is_hardware (c);
         }
       if (file->components[_tessera_fp_component_index ("user")] == NULL)
         MALFORMED ("no 'user' component");
       if (bound == 0)
         MALFORMED ("no hardware component");
-      file->match = g_strdup (json_node_get_string (match_node));
+      file->match = g_strdup (json_string_value (match_node));
       if (!_tessera_fp_policy_required (file->match, bound, &required, &local_error))
         MALFORMED ("%s", local_error->message);
     }

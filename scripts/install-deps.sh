@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config      # toolchain
   libglib2.0-dev                        # GLib, GIO, GModule: objects, threads, plugins
-  libjson-glib-dev                      # JSON: mock scenarios, server protocol
+  libjson-glib-dev                      # JSON: mock scenarios, server protocol, tools
+  libjansson-dev                        # the core's license payload parser (no GIO at load, issue 20)
   libsodium-dev                         # Ed25519 signatures, Argon2id
   libsoup-3.0-dev                       # tessera-server's HTTP server, the online plugin's client
   libsqlite3-dev                        # tessera-server's embedded default store

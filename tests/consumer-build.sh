@@ -17,4 +17,15 @@ echo "$out" | grep -q '^license: product=KRE provider=mock'
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc -o "$tmp/pc-example" "$src/examples/product.c" \
   $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs tessera)
 "$tmp/pc-example" "$src/examples/example.conf" | grep -q '^license: product=KRE provider=mock'
+# GIO is not among what pkg-config adds (issue 20): a product that does not
+# call GIO itself does not load it. --no-as-needed: the flags themselves are
+# checked, not the linker's pruning of them.
+PKG_CONFIG_PATH="$libdir/pkgconfig" cc -Wl,--no-as-needed -o "$tmp/pc-all" \
+  "$src/examples/product.c" $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs tessera)
+if readelf -d "$tmp/pc-all" | grep -q 'NEEDED.*\(libgio\|libjson-glib\)'; then
+  echo "consumer-build: pkg-config --libs tessera links GIO or json-glib:" >&2
+  readelf -d "$tmp/pc-all" | grep NEEDED >&2
+  exit 1
+fi
+"$tmp/pc-all" "$src/examples/example.conf" | grep -q '^license: product=KRE provider=mock'
 echo "consumer-build: find_package(Tessera) and pkg-config both work"

@@ -476,6 +476,158 @@ test_signed_but_malformed (Fixture *f, gconstpointer data)
     }
 }
 
+/* ---- what JSON parsers disagree on ----
+ *
+ * The payload parser changed from json-glib to Jansson (issue 20). These pin
+ * each verdict; where the old parser's differed, the case says so. @org: the
+ * org an accepted file reads; NULL: refused as malformed. */
+
+typedef struct
+{
+  const char *name;
+  const char *payload;
+  const char *org;
+} EdgeCase;
+
+#define TAIL_FIELDS                                                                                \
+  "\"license_id\":\"l\",\"product\":\"KRE\",\"machine_id\":\"M\","                                 \
+  "\"kind\":\"node-locked\",\"billing\":\"annual\",\"issued_at\":1000,\"expires_at\":2000,"        \
+  "\"subscription_end\":3000,\"entitlements\":[]"
+#define WITH_ORG(org) "{\"format\":1,\"org\":\"" org "\"," TAIL_FIELDS "}"
+
+static const EdgeCase edge_cases[] = {
+  /* The same verdict from both parsers. */
+  { "control", WITH_ORG ("o"), "o" },
+  { "whitespace-around", " \n\t" WITH_ORG ("o") " \r\n", "o" },
+  { "duplicate-key", "{\"format\":1,\"org\":\"first\",\"org\":\"second\"," TAIL_FIELDS "}",
+    "second" },
+  { "duplicate-format", "{\"format\":3,\"format\":1,\"org\":\"o\"," TAIL_FIELDS "}", "o" },
+  /* json-glib wrapped these to -1 and -9223372036854775807, refused as
+   * unsupported formats; Jansson refuses the number itself. */
+  { "huge-integer", "{\"format\":18446744073709551617,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "int64-overflow", "{\"format\":9223372036854775809,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "float-format", "{\"format\":1.0,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "exponent-format", "{\"format\":1e0,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "negative-zero-format", "{\"format\":-0,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "plus-sign", "{\"format\":+1,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "unicode-escape", WITH_ORG ("\\u00e9\\ud83d\\ude00"), "\xc3\xa9\xf0\x9f\x98\x80" },
+  { "lone-surrogate", WITH_ORG ("\\ud800"), NULL },
+  { "invalid-utf8", WITH_ORG ("\xff"), NULL },
+  { "overlong-utf8", WITH_ORG ("\xc0\xaf"), NULL },
+  { "trailing-garbage", WITH_ORG ("o") "x", NULL },
+  { "trailing-comma", "{\"format\":1,\"org\":\"o\"," TAIL_FIELDS ",}", NULL },
+  { "line-comment", WITH_ORG ("o") "\n// c\n", NULL },
+  { "bare-key", "{format:1,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "null-org", "{\"format\":1,\"org\":null," TAIL_FIELDS "}", NULL },
+  /* json-glib's tokenizer took these (it read "o\u0000x" as "o"); no issuer
+   * writes them, and a payload two parsers read two ways is refused. */
+  { "hex-number", "{\"format\":0x1,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "leading-zero", "{\"format\":01,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "nul-escape", WITH_ORG ("o\\u0000x"), NULL },
+  { "nul-escape-in-key", "{\"format\":1,\"org\\u0000x\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "raw-control-char", WITH_ORG ("o\x01"), NULL },
+  { "trailing-object", WITH_ORG ("o") "{}", NULL },
+  { "block-comment", "/* c */" WITH_ORG ("o"), NULL },
+  { "single-quotes", "{'format':1,\"org\":\"o\"," TAIL_FIELDS "}", NULL },
+  { "byte-order-mark", "\xef\xbb\xbf" WITH_ORG ("o"), NULL },
+};
+
+static void
+check_edge (Fixture *f, const char *name, const char *payload, const char *org)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = sign_raw_payload (f, payload);
+  g_autoptr (TesseraLicfile) file = tessera_licfile_verify (bytes, f->trusted, &error);
+  if (org == NULL)
+    {
+      /* Not fatal: a parser change shows every verdict that moved at once. */
+      if (file != NULL || !g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT)
+          || strstr (error->message, "malformed") == NULL)
+        {
+          g_test_message ("%s: expected refused as malformed, got %s", name,
+                          error ? error->message : "accepted");
+          g_test_fail ();
+        }
+      return;
+    }
+  if (file == NULL)
+    {
+      g_test_message ("%s: expected accepted, got %s", name, error->message);
+      g_test_fail ();
+      return;
+    }
+  g_assert_cmpstr (tessera_licfile_get_org (file), ==, org);
+}
+
+static void
+test_parser_edge (Fixture *f, gconstpointer data)
+{
+  const EdgeCase *c = data;
+  check_edge (f, c->name, c->payload, c->org);
+}
+
+/* The signed payload, byte for byte: member order, no spaces, which
+ * characters are escaped and how (as json-glib wrote it, but for the case
+ * of \u escapes' hex digits, DEL left as is, and U+001F escaped: the
+ * payload is carried as signed, so either form reads back). */
+static void
+test_payload_bytes (Fixture *f, gconstpointer data)
+{
+  TesseraLicfileInfo info = default_info (f);
+  info.org = "q\"b\\n\n\t\x01\x0b\x1e\x7f/\xc3\xa9";
+  info.issued_at = 1000;
+  info.subscription_end = 2000;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = tessera_licfile_sign (f->key, &info, &error);
+  g_assert_no_error (error);
+  const char *text = g_bytes_get_data (bytes, NULL);
+  const char *start = strstr (text, "\"payload\":\"");
+  g_assert_nonnull (start);
+  start += strlen ("\"payload\":\"");
+  g_autofree char *b64 = g_strndup (start, (gsize) (strchr (start, '"') - start));
+  gsize len = 0;
+  g_autofree char *payload = (char *) g_base64_decode (b64, &len);
+  const char *expected
+      = "{\"format\":1,\"license_id\":\"lic-0001\","
+        "\"org\":\"q\\\"b\\\\n\\n\\t\\u0001\\u000B\\u001E\x7f/\xc3\xa9\",\"product\":\"KRE\","
+        "\"machine_id\":\"ABCD-EFGH-JKMN-PQRS\",\"kind\":\"node-locked\","
+        "\"billing\":\"annual\",\"issued_at\":1000,\"expires_at\":2000,"
+        "\"subscription_end\":2000,\"entitlements\":[\"export\",\"reports\"]}";
+  g_assert_cmpmem (payload, len, expected, strlen (expected));
+  g_autoptr (TesseraLicfile) file = tessera_licfile_verify (bytes, f->trusted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_licfile_get_org (file), ==, info.org);
+
+  /* json-glib wrote U+001F raw (not JSON); escaped, so it reads back. */
+  info.org = "unit\x1fseparator";
+  g_autoptr (GBytes) us = tessera_licfile_sign (f->key, &info, &error);
+  g_assert_no_error (error);
+  g_autoptr (TesseraLicfile) us_file = tessera_licfile_verify (us, f->trusted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_licfile_get_org (us_file), ==, info.org);
+}
+
+/* Nested arrays where a string is expected: refused at any depth, and
+ * deep enough to overflow a parser that recursed without a limit. */
+static void
+test_parser_deep_nesting (Fixture *f, gconstpointer data)
+{
+  const guint depths[] = { 2, 64, 20000 };
+  for (guint i = 0; i < G_N_ELEMENTS (depths); i++)
+    {
+      g_autoptr (GString) s = g_string_new ("{\"format\":1,\"org\":\"o\"," TAIL_FIELDS);
+      g_string_truncate (s, s->len - 2);
+      g_string_append_c (s, '[');
+      for (guint d = 0; d < depths[i]; d++)
+        g_string_append_c (s, '[');
+      for (guint d = 0; d < depths[i]; d++)
+        g_string_append_c (s, ']');
+      g_string_append (s, "]}");
+      g_autofree char *name = g_strdup_printf ("depth %u", depths[i]);
+      check_edge (f, name, s->str, NULL);
+    }
+}
+
 /* ---- key files ---- */
 
 static void
@@ -613,6 +765,14 @@ main (int argc, char **argv)
   ADD ("/licfile/check", test_check);
   g_test_add_func ("/licfile/file-names", test_file_names);
   ADD ("/licfile/signed-but-malformed", test_signed_but_malformed);
+  for (guint i = 0; i < G_N_ELEMENTS (edge_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/licfile/parser/%s", edge_cases[i].name);
+      g_test_add (path, Fixture, &edge_cases[i], fixture_set_up, test_parser_edge,
+                  fixture_tear_down);
+    }
+  ADD ("/licfile/parser/deep-nesting", test_parser_deep_nesting);
+  ADD ("/licfile/payload-bytes", test_payload_bytes);
   ADD ("/licfile/key-files", test_key_files);
   g_test_add_func ("/licfile/unreadable-key-dir", test_unreadable_key_dir);
   g_test_add_func ("/licfile/null-arguments", test_null_arguments);

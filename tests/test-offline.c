@@ -54,6 +54,29 @@ test_activate (void)
   g_assert_no_error (error);
 }
 
+/* A cancelled check stops with GIO's own error: the plugin reaches
+ * g_cancellable_* through core/gio-lazy.c (no GIO in its DT_NEEDED) and the
+ * engine tells that error by its quark's name. */
+static void
+test_cancelled (void)
+{
+  g_autoptr (Env) env = env_new ();
+  g_autofree char *path = put_valid (env, "KRE", 0);
+  g_autoptr (TesseraEngine) engine = env_engine (env);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  g_cancellable_cancel (cancellable);
+  g_assert_null (tessera_engine_activate (engine, "KRE", NULL, cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  g_cancellable_reset (cancellable);
+  g_autoptr (TesseraLicense) license
+      = tessera_engine_activate (engine, "KRE", NULL, cancellable, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tessera_license_get_provider (license), ==, "offline");
+}
+
 /* The machine ID is the core fingerprint, with no way to override it. */
 static void
 test_fingerprint (void)
@@ -590,6 +613,7 @@ main (int argc, char **argv)
   offline_test_init (&argc, &argv);
 
   g_test_add_func ("/offline/activate", test_activate);
+  g_test_add_func ("/offline/cancelled", test_cancelled);
   g_test_add_func ("/offline/fingerprint", test_fingerprint);
   g_test_add_func ("/offline/tamper/every-byte", test_tamper_every_byte);
   OFFLINE_ADD_CASES ("/offline/refused", refused_cases, test_refused);

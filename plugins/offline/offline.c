@@ -16,6 +16,8 @@
  * by create and read-only afterwards. */
 #include "offline-private.h"
 
+#include "gio-lazy.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -420,7 +422,8 @@ try_names (Offline *self, DIR *dir, GPtrArray *names, const char *product, Tesse
 {
   for (guint i = 0; i < names->len && *chosen == NULL; i++)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      if (cancellable != NULL
+          && _tessera_gio ()->cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
       const char *name = names->pdata[i];
       g_autofree char *path = g_build_filename (self->license_dir, name, NULL);

@@ -74,6 +74,38 @@ kse_nl="$(ta pool create --org acme --product KSE --kind node-locked --billing a
 kse_fl="$(ta pool create --org acme --product KSE --kind floating --billing monthly --quota 2 --subscription-end "$year")"
 kre_nl="$(ta pool create --org acme --product KRE --kind node-locked --billing annual --quota 3 --subscription-end "$year")"
 kre_fl="$(ta pool create --org acme --product KRE --kind floating --billing annual --quota 3 --subscription-end "$year")"
+# A month of a busy pool's history (KRE node-locked, quota 3), written as the
+# servers' hourly flushes would have left it: working hours of weekdays at or
+# near the quota with refusals at the peaks, quiet nights and weekends. The
+# usage chart's screenshot in docs/ is drawn from it.
+python3 - "$db" "$kre_nl" <<'PY'
+import sqlite3, sys, time
+db, pool = sys.argv[1], sys.argv[2]
+con = sqlite3.connect(db)
+now = int(time.time()) // 3600 * 3600
+for i in range(1, 30 * 24):
+    hour = now - i * 3600
+    tm = time.gmtime(hour)
+    day = i // 24
+    busy = tm.tm_wday < 5 and 8 <= tm.tm_hour < 18
+    if busy:
+        peak = min(3, 1 + (tm.tm_hour * 7 + day * 5) % 3 + (1 if day < 10 else 0))
+        activations = 3 + (tm.tm_hour * 5 + day) % 9
+        refused = (1 + day % 3) if peak == 3 and tm.tm_hour % 3 == 1 else 0
+    elif tm.tm_hour in (2, 3):  # the nightly CI run
+        peak, activations, refused = 1, 1, 0
+    else:
+        continue
+    con.execute("INSERT INTO usage_hours (pool_id, hour, peak, quota, activations, refused_quota,"
+                " refused_machines, refused_expired) VALUES (?, ?, ?, 3, ?, ?, 0, 0)",
+                (pool, hour, peak, activations, refused))
+    for k in range(peak + 1):
+        con.execute("INSERT INTO usage_seen (pool_id, hour, kind, id) VALUES (?, ?, 'u', ?)",
+                    (pool, hour, "seed-user-%d" % k))
+        con.execute("INSERT INTO usage_seen (pool_id, hour, kind, id) VALUES (?, ?, 'm', ?)",
+                    (pool, hour, "SEED-MACHINE-%d" % k))
+con.commit()
+PY
 setpw owner@acme.example 'owner passphrase 1'
 setpw admin@acme.example 'admin passphrase 2'
 setpw mia@acme.example 'member passphrase 3'

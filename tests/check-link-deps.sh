@@ -1,0 +1,33 @@
+#!/bin/sh
+# What every process that links libtessera loads (issue 20): neither the core
+# nor the offline plugin may have GIO or json-glib in DT_NEEDED (GIO is
+# opened on first async use, core/gio-lazy.h; license files are parsed with
+# Jansson), and no json_* function the core calls may share its name with
+# one json-glib exports: a process that loaded json-glib first (the tools,
+# the server) would bind the core's call to the wrong library.
+#   check-link-deps.sh LIBTESSERA OFFLINE_PLUGIN LIBJSON_GLIB
+status=0
+for so in "$1" "$2"; do
+  needed=$(readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  for bad in libgio-2.0 libjson-glib-1.0; do
+    if printf '%s\n' "$needed" | grep -q "^$bad"; then
+      echo "FAIL: $so needs $bad (DT_NEEDED: $(echo $needed))"
+      status=1
+    fi
+  done
+done
+jsonglib=$3
+[ -r "$jsonglib" ] || { echo "FAIL: cannot read json-glib at '$jsonglib'"; exit 1; }
+{
+  clash=$(nm -D --undefined-only "$1" | awk '{ sub(/@.*/, "", $2); print $2 }' | grep '^json_' |
+    sort -u | while read -r sym; do
+      nm -D --defined-only "$jsonglib" | awk '{ sub(/@.*/, "", $3); print $3 }' |
+        grep -qx "$sym" && echo "$sym"
+    done)
+  if [ -n "$clash" ]; then
+    echo "FAIL: $1 calls json-glib namesakes: $(echo $clash)"
+    status=1
+  fi
+}
+echo "link dependencies: $([ $status = 0 ] && echo ok || echo FAILED)"
+exit $status
