@@ -41,6 +41,7 @@ struct _TsConn
   GSocketConnection *tcp;
   GSocket *socket;
   GIOStream *base; /* @tcp, or TLS over it */
+  gboolean metrics_only;
   TsPhase phase;
   gboolean unstarted; /* libsoup waits for a request it has not started */
   gsize header_bytes; /* read since the request began, while in its headers */
@@ -482,10 +483,12 @@ ts_conn_stream_class_init (TsConnStreamClass *klass)
 /* ---------------------------------------------------------------- loop */
 
 GIOStream *
-ts_conn_new (TsLoop *loop, GSocketConnection *tcp, GIOStream *tls, GSocketAddress *remote)
+ts_conn_new (TsLoop *loop, GSocketConnection *tcp, GIOStream *tls, GSocketAddress *remote,
+             gboolean metrics_only)
 {
   TsConn *conn = g_rc_box_new0 (TsConn);
   conn->loop = loop;
+  conn->metrics_only = metrics_only;
   conn->tcp = g_object_ref (tcp);
   conn->socket = g_socket_connection_get_socket (tcp);
   conn->base = tls != NULL ? g_object_ref (tls) : g_object_ref (G_IO_STREAM (tcp));
@@ -510,6 +513,12 @@ ts_conn_of (SoupServerMessage *msg)
 {
   GSocketAddress *remote = soup_server_message_get_remote_address (msg);
   return remote != NULL ? g_object_get_data (G_OBJECT (remote), TS_CONN_KEY) : NULL;
+}
+
+gboolean
+ts_conn_metrics_only (TsConn *conn)
+{
+  return conn != NULL && conn->metrics_only;
 }
 
 GSocket *

@@ -123,6 +123,7 @@ typedef struct
 {
   TsLoop *loop;
   GSocketConnection *conn;
+  gboolean metrics_only;
 } TsAccept;
 
 static void
@@ -141,7 +142,9 @@ ts_loop_accept (gpointer data)
   TsServer *server = a->loop->server;
   GError *error = NULL;
   GIOStream *tls = NULL;
-  if (server->cert != NULL
+  /* The metrics listener is plain HTTP: a scraper on the private network
+   * needs no certificate for it. */
+  if (server->cert != NULL && !a->metrics_only
       && (tls = g_tls_server_connection_new (G_IO_STREAM (a->conn), server->cert, &error)) == NULL)
     {
       ts_log (TS_LOG_WARNING, "cannot accept a connection: %s", error->message);
@@ -159,7 +162,7 @@ ts_loop_accept (gpointer data)
     }
   else
     {
-      GIOStream *stream = ts_conn_new (a->loop, a->conn, tls, remote);
+      GIOStream *stream = ts_conn_new (a->loop, a->conn, tls, remote, a->metrics_only);
       /* Cannot fail in libsoup 3.2.3; closes the connection when done. */
       soup_server_accept_iostream (a->loop->soup, stream, local, remote, NULL);
       g_object_unref (stream);
@@ -171,11 +174,12 @@ ts_loop_accept (gpointer data)
 }
 
 static void
-ts_loops_accept (TsServer *server, GSocketConnection *conn)
+ts_loops_accept (TsServer *server, GSocketConnection *conn, gboolean metrics_only)
 {
   TsAccept *a = g_new0 (TsAccept, 1);
   a->loop = g_ptr_array_index (server->loops, server->next_loop++ % server->loops->len);
   a->conn = g_object_ref (conn);
+  a->metrics_only = metrics_only;
   g_main_context_invoke_full (a->loop->context, G_PRIORITY_DEFAULT, ts_loop_accept, a,
                               ts_accept_free);
 }
@@ -190,52 +194,49 @@ ts_loops_accept (TsServer *server, GSocketConnection *conn)
 #define TS_ACCEPT_LOG_SECONDS 10
 #define TS_ACCEPT_BACKOFF_MAX_MS 1000
 
-static void ts_accept_watch (TsServer *server);
+static void ts_accept_watch (TsListener *l);
 
 static gboolean
 ts_accept_retry (gpointer data)
 {
-  TsServer *server = data;
-  g_clear_pointer (&server->accept_source, g_source_unref);
-  ts_accept_watch (server);
+  TsListener *l = data;
+  g_clear_pointer (&l->source, g_source_unref);
+  ts_accept_watch (l);
   return G_SOURCE_REMOVE;
 }
 
 static void
-ts_accept_failed (TsServer *server, const GError *error)
+ts_accept_failed (TsListener *l, const GError *error)
 {
   gint64 now = g_get_monotonic_time ();
-  server->accept_failures++;
-  if (server->accept_logged == 0
-      || now - server->accept_logged >= TS_ACCEPT_LOG_SECONDS * G_USEC_PER_SEC)
+  l->failures++;
+  if (l->logged == 0 || now - l->logged >= TS_ACCEPT_LOG_SECONDS * G_USEC_PER_SEC)
     {
       ts_log (TS_LOG_ERROR,
-              "cannot accept connections: %s (%u time%s since the last such line); retrying at "
+              "cannot accept %sconnections: %s (%u time%s since the last such line); retrying at "
               "most every %d ms",
-              error->message, server->accept_failures, server->accept_failures == 1 ? "" : "s",
-              TS_ACCEPT_BACKOFF_MAX_MS);
-      server->accept_logged = now;
-      server->accept_failures = 0;
+              l->metrics_only ? "metrics " : "", error->message, l->failures,
+              l->failures == 1 ? "" : "s", TS_ACCEPT_BACKOFF_MAX_MS);
+      l->logged = now;
+      l->failures = 0;
     }
-  server->accept_backoff_ms = server->accept_backoff_ms == 0
-                                  ? 50
-                                  : MIN (server->accept_backoff_ms * 2, TS_ACCEPT_BACKOFF_MAX_MS);
-  g_source_destroy (server->accept_source);
-  g_source_unref (server->accept_source);
-  server->accept_source = g_timeout_source_new (server->accept_backoff_ms);
-  g_source_set_callback (server->accept_source, ts_accept_retry, server, NULL);
-  g_source_attach (server->accept_source, g_main_context_get_thread_default ());
+  l->backoff_ms = l->backoff_ms == 0 ? 50 : MIN (l->backoff_ms * 2, TS_ACCEPT_BACKOFF_MAX_MS);
+  g_source_destroy (l->source);
+  g_source_unref (l->source);
+  l->source = g_timeout_source_new (l->backoff_ms);
+  g_source_set_callback (l->source, ts_accept_retry, l, NULL);
+  g_source_attach (l->source, g_main_context_get_thread_default ());
 }
 
 static gboolean
-ts_accept_ready (GSocket *listener, GIOCondition condition, gpointer data)
+ts_accept_ready (GSocket *socket, GIOCondition condition, gpointer data)
 {
-  TsServer *server = data;
+  TsListener *l = data;
   /* A bounded batch, so that signals and timers get their turn. */
   for (guint i = 0; i < 64; i++)
     {
       GError *error = NULL;
-      GSocket *sock = g_socket_accept (listener, NULL, &error);
+      GSocket *sock = g_socket_accept (socket, NULL, &error);
       if (sock == NULL)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -250,20 +251,21 @@ ts_accept_ready (GSocket *listener, GIOCondition condition, gpointer data)
               g_error_free (error);
               continue;
             }
-          ts_accept_failed (server, error);
+          ts_accept_failed (l, error);
           g_error_free (error);
           return G_SOURCE_REMOVE;
         }
-      if (server->accept_backoff_ms != 0)
+      if (l->backoff_ms != 0)
         {
-          if (server->accept_failures > 0)
-            ts_log (TS_LOG_WARNING, "accepting connections again (%u more failure%s)",
-                    server->accept_failures, server->accept_failures == 1 ? "" : "s");
+          if (l->failures > 0)
+            ts_log (TS_LOG_WARNING, "accepting %sconnections again (%u more failure%s)",
+                    l->metrics_only ? "metrics " : "", l->failures, l->failures == 1 ? "" : "s");
           else
-            ts_log (TS_LOG_WARNING, "accepting connections again");
-          server->accept_backoff_ms = 0;
-          server->accept_failures = 0;
-          server->accept_logged = 0;
+            ts_log (TS_LOG_WARNING, "accepting %sconnections again",
+                    l->metrics_only ? "metrics " : "");
+          l->backoff_ms = 0;
+          l->failures = 0;
+          l->logged = 0;
         }
       /* With keep-alive, a response written in two pieces (headers, body)
        * waits for the client's delayed ACK of the first one under Nagle:
@@ -271,39 +273,55 @@ ts_accept_ready (GSocket *listener, GIOCondition condition, gpointer data)
       g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
       GSocketConnection *conn = g_socket_connection_factory_create_connection (sock);
       g_object_unref (sock);
-      ts_loops_accept (server, conn);
+      ts_loops_accept (l->server, conn, l->metrics_only);
       g_object_unref (conn);
     }
   return G_SOURCE_CONTINUE;
 }
 
 static void
-ts_accept_watch (TsServer *server)
+ts_accept_watch (TsListener *l)
 {
-  server->accept_source = g_socket_create_source (server->listener, G_IO_IN, NULL);
-  g_source_set_callback (server->accept_source, G_SOURCE_FUNC (ts_accept_ready), server, NULL);
-  g_source_attach (server->accept_source, g_main_context_get_thread_default ());
+  l->source = g_socket_create_source (l->socket, G_IO_IN, NULL);
+  g_source_set_callback (l->source, G_SOURCE_FUNC (ts_accept_ready), l, NULL);
+  g_source_attach (l->source, g_main_context_get_thread_default ());
 }
 
 void
-ts_accept_start (TsServer *server, GSocket *listener)
+ts_accept_start (TsServer *server, GSocket *socket, gboolean metrics_only)
 {
-  server->listener = listener;
-  g_socket_set_blocking (listener, FALSE);
-  ts_accept_watch (server);
+  TsListener *l = g_new0 (TsListener, 1);
+  l->server = server;
+  l->socket = socket;
+  l->metrics_only = metrics_only;
+  if (metrics_only)
+    server->metrics_listener = l;
+  else
+    server->listener = l;
+  g_socket_set_blocking (socket, FALSE);
+  ts_accept_watch (l);
+}
+
+static void
+ts_listener_free (TsListener *l)
+{
+  if (l == NULL)
+    return;
+  if (l->source != NULL)
+    {
+      g_source_destroy (l->source);
+      g_source_unref (l->source);
+    }
+  g_socket_close (l->socket, NULL);
+  g_object_unref (l->socket);
+  g_free (l);
 }
 
 void
 ts_accept_stop (TsServer *server)
 {
-  if (server->accept_source != NULL)
-    {
-      g_source_destroy (server->accept_source);
-      g_clear_pointer (&server->accept_source, g_source_unref);
-    }
-  if (server->listener != NULL)
-    g_socket_close (server->listener, NULL);
-  g_clear_object (&server->listener);
+  g_clear_pointer (&server->listener, ts_listener_free);
+  g_clear_pointer (&server->metrics_listener, ts_listener_free);
 }
 
 static gboolean

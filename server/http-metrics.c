@@ -1,6 +1,7 @@
 /* tessera-server: GET /metrics (docs/deployment.md, "Monitoring"), the
  * Prometheus exposition of metrics.c, behind its own bearer token
- * (--metrics-token-file), and the reasons of refused activations. */
+ * (--metrics-token-file) on the API's listener, and on --metrics-listen's
+ * too when that file is given; and the reasons of refused activations. */
 #include "http-private.h"
 #include "metrics.h"
 
@@ -22,13 +23,15 @@ void
 ts_handle_metrics (TsRequest *req)
 {
   const char *token = req->server->metrics_token;
-  if (token == NULL)
+  if (token == NULL && !req->metrics_only)
     {
       /* Not configured: as unknown as any other path. */
       ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND, "no such endpoint");
       return;
     }
-  if (req->api_key == NULL || !ts_token_equal (req->api_key, token))
+  /* On the metrics listener without a token file, its address is the
+   * deployer's access control. */
+  if (token != NULL && (req->api_key == NULL || !ts_token_equal (req->api_key, token)))
     {
       ts_reply_header (req, "WWW-Authenticate", "Bearer");
       ts_reply_errorf (req, SOUP_STATUS_UNAUTHORIZED, TESSERA_ERROR_AUTH,

@@ -35,6 +35,18 @@ G_BEGIN_DECLS
 typedef struct _TsServer TsServer;
 typedef struct _TsConn TsConn;
 
+/* A listening socket and its accept loop (http-loops.c, main thread). */
+typedef struct
+{
+  TsServer *server;
+  GSocket *socket;
+  gboolean metrics_only; /* --metrics-listen: plain HTTP, GET /metrics only */
+  GSource *source;       /* the socket is readable, or a retry after failing */
+  guint backoff_ms;      /* 0: accepting; else the wait after a failed accept */
+  guint failures;        /* since the last log line */
+  gint64 logged;         /* monotonic time of that line */
+} TsListener;
+
 /* One HTTP thread (http-loops.c): a SoupServer of its own in a GMainContext
  * of its own. Connections are spread over them; a connection stays on one. */
 typedef struct
@@ -70,12 +82,9 @@ struct _TsServer
   char *metrics_token; /* GET /metrics's bearer token, or NULL: no /metrics */
   TsUsage *usage;      /* activations and refusals counted (nullable: none) */
 
-  /* The listening socket and its accept loop (http-loops.c, main thread). */
-  GSocket *listener;
-  GSource *accept_source;  /* the listener is readable, or a retry after failing */
-  guint accept_backoff_ms; /* 0: accepting; else the wait after a failed accept */
-  guint accept_failures;   /* since the last log line */
-  gint64 accept_logged;    /* monotonic time of that line */
+  /* The API's listener and --metrics-listen's (each NULL until started). */
+  TsListener *listener;
+  TsListener *metrics_listener;
 };
 
 typedef struct _TsRequest TsRequest;
@@ -119,6 +128,7 @@ struct _TsRequest
   char *csrf_header;       /* X-CSRF-Token of the request */
   char *client_address;    /* the peer's IP address, for the sign-in rate limit */
   gboolean tls;            /* served over HTTPS: cookies get Secure */
+  gboolean metrics_only;   /* came on --metrics-listen's socket */
   TsWebSession *web;       /* the session, when authenticated by cookie */
   GPtrArray *resp_headers; /* extra response headers: name, value, name, value… */
 };
@@ -136,9 +146,11 @@ gboolean ts_http_idle (TsServer *server);
 /* Starts @n loops, each a SoupServer (with server->cert) and a thread.
  * FALSE with @error if one cannot be made (those made are stopped). */
 gboolean ts_loops_start (TsServer *server, guint n, GError **error);
-/* Accepts connections on @listener (taken) in the calling thread's context
- * and deals them out to the loops; ts_accept_stop() closes it. */
-void ts_accept_start (TsServer *server, GSocket *listener);
+/* Accepts connections on @socket (taken) in the calling thread's context
+ * and deals them out to the loops; ts_accept_stop() closes it (and the
+ * other listener). @metrics_only: --metrics-listen's socket, whose
+ * connections are plain HTTP and get only GET /metrics. */
+void ts_accept_start (TsServer *server, GSocket *socket, gboolean metrics_only);
 void ts_accept_stop (TsServer *server);
 /* Disconnects every loop's clients, stops and frees the loops. */
 void ts_loops_stop (TsServer *server);
@@ -160,7 +172,9 @@ typedef enum
 /* Wraps @tcp (and @tls over it, or NULL) for soup_server_accept_iostream():
  * returns the stream to give libsoup; the TsConn hangs on @remote. */
 GIOStream *ts_conn_new (TsLoop *loop, GSocketConnection *tcp, GIOStream *tls,
-                        GSocketAddress *remote);
+                        GSocketAddress *remote, gboolean metrics_only);
+/* Whether @conn came on --metrics-listen's socket (FALSE for NULL). */
+gboolean ts_conn_metrics_only (TsConn *conn);
 /* The TsConn of @msg, or NULL (a request without a connection: fuzz/). */
 TsConn *ts_conn_of (SoupServerMessage *msg);
 void ts_conn_set_phase (TsConn *conn, TsPhase phase);

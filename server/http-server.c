@@ -503,6 +503,16 @@ ts_server_callback (SoupServer *soup, SoupServerMessage *msg, const char *path, 
       ts_main_reply (msg, req);
       return;
     }
+  req->metrics_only = ts_conn_metrics_only (ts_conn_of (msg));
+  if (req->metrics_only && strcmp (path, "/metrics") != 0)
+    {
+      /* --metrics-listen is meant to be reachable by a scraper only: none
+       * of the API, its sign-in or its pages is served there. */
+      ts_reply_errorf (req, SOUP_STATUS_NOT_FOUND, TESSERA_ERROR_NOT_FOUND,
+                       "no such endpoint (this listener serves only GET /metrics)");
+      ts_main_reply (msg, req);
+      return;
+    }
   if (ts_web_static (req, path))
     {
       req->route_slot = TS_SLOT_ADMIN;

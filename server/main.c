@@ -161,6 +161,24 @@ ts_listen_socket (GSocketAddress *address, GError **error)
   return sock;
 }
 
+/* "@what on SCHEME://HOST:PORT" on stdout, what clients and tests wait
+ * for: the bound port from the socket itself (soup_server_get_uris() of
+ * libsoup 3.2.3 leaks an address). */
+static void
+ts_print_listening (const char *what, GSocket *sock, GSocketAddress *address, gboolean https)
+{
+  GSocketAddress *local = g_socket_get_local_address (sock, NULL);
+  GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+  char *host = g_inet_address_to_string (inet);
+  gboolean v6 = strchr (host, ':') != NULL;
+  printf ("%s on %s://%s%s%s:%u\n", what, https ? "https" : "http", v6 ? "[" : "", host,
+          v6 ? "]" : "",
+          local != NULL ? g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)) : 0);
+  fflush (stdout);
+  g_free (host);
+  g_clear_object (&local);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -219,6 +237,29 @@ main (int argc, char **argv)
   ts_log_setup (o.log_format, o.log_level);
   ts_keys_set_note_func (ts_keys_note);
 
+  /* Bound before the database is opened: an address that cannot be used
+   * leaves no database or signing key behind. Our own sockets: GLib's
+   * default listen backlog (10) drops bursts of connections, and libsoup
+   * 3.2 does not raise it. Accepted by http-loops.c (ts_accept_start()),
+   * not libsoup's listener (libsoup 3.2.3 leaks a GSocket per connection)
+   * nor GSocketService (which spins when accept() fails): handed to the
+   * HTTP threads, and SIGTERM can close them while in-flight requests
+   * finish. */
+  GSocket *sock = ts_listen_socket (o.address, &error);
+  GSocket *metrics_sock = NULL;
+  if (sock == NULL)
+    g_prefix_error (&error, "cannot listen on %s: ", o.listen);
+  else if (o.metrics_address != NULL
+           && (metrics_sock = ts_listen_socket (o.metrics_address, &error)) == NULL)
+    g_prefix_error (&error, "cannot listen on %s (--metrics-listen): ", o.metrics_listen);
+  if (error != NULL)
+    {
+      g_clear_object (&sock);
+      g_clear_object (&cert);
+      ts_options_clear (&o);
+      return ts_fail (TOOL_EXIT_CONFIG, error);
+    }
+
   TsMain m = { 0 };
   TsServer *server = &m.server;
   server->lease_seconds = o.lease;
@@ -235,6 +276,8 @@ main (int argc, char **argv)
   g_clear_pointer (&kek, ts_kek_free);
   if (server->store == NULL)
     {
+      g_clear_object (&sock);
+      g_clear_object (&metrics_sock);
       g_clear_object (&cert);
       ts_options_clear (&o);
       return ts_fail (TOOL_EXIT_IO, error);
@@ -252,20 +295,7 @@ main (int argc, char **argv)
   guint sig_term = g_unix_signal_add (SIGTERM, ts_on_signal, &m);
   guint sig_int = g_unix_signal_add (SIGINT, ts_on_signal, &m);
   rc = 0;
-  /* Our own socket: GLib's default listen backlog (10) drops bursts of
-   * connections, and libsoup 3.2 does not raise it. */
-  /* Accepted by http-loops.c (ts_accept_start()), not libsoup's listener
-   * (libsoup 3.2.3 leaks a GSocket per connection) nor GSocketService
-   * (which spins when accept() fails): handed to the HTTP threads, and
-   * SIGTERM can close it while in-flight requests finish. */
-  GSocket *sock = ts_listen_socket (o.address, &error);
-  if (sock == NULL)
-    {
-      g_printerr ("tessera-server: cannot listen on %s: %s\n", o.listen, error->message);
-      g_clear_error (&error);
-      rc = TOOL_EXIT_CONFIG;
-    }
-  else if (!ts_loops_start (server, (guint) o.http_threads, &error))
+  if (!ts_loops_start (server, (guint) o.http_threads, &error))
     {
       g_printerr ("tessera-server: %s\n", error->message);
       g_clear_error (&error);
@@ -273,20 +303,14 @@ main (int argc, char **argv)
     }
   else
     {
-      /* The bound port from the socket itself (soup_server_get_uris() of
-       * libsoup 3.2.3 leaks an address). */
-      GSocketAddress *local = g_socket_get_local_address (sock, NULL);
-      GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (o.address));
-      char *host = g_inet_address_to_string (inet);
-      gboolean v6 = strchr (host, ':') != NULL;
-      printf ("listening on %s://%s%s%s:%u\n", cert != NULL ? "https" : "http", v6 ? "[" : "", host,
-              v6 ? "]" : "",
-              local != NULL ? g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)) : 0);
-      fflush (stdout);
-      g_free (host);
-      g_clear_object (&local);
-
-      ts_accept_start (server, g_steal_pointer (&sock));
+      /* The API's line first: clients that know nothing of the metrics
+       * listener read only that one. */
+      ts_print_listening ("listening", sock, o.address, cert != NULL);
+      if (metrics_sock != NULL)
+        ts_print_listening ("metrics listening", metrics_sock, o.metrics_address, FALSE);
+      ts_accept_start (server, g_steal_pointer (&sock), FALSE);
+      if (metrics_sock != NULL)
+        ts_accept_start (server, g_steal_pointer (&metrics_sock), TRUE);
       guint reaper = g_timeout_add_seconds ((guint) o.reap_interval, ts_reap_tick, &m);
       guint usage = g_timeout_add_seconds ((guint) o.usage_flush_interval, ts_usage_tick, &m);
 #ifdef __GLIBC__
@@ -302,6 +326,7 @@ main (int argc, char **argv)
 
   ts_accept_stop (server);
   g_clear_object (&sock);
+  g_clear_object (&metrics_sock);
   g_source_remove (sig_term);
   g_source_remove (sig_int);
   g_thread_pool_free (server->workers, FALSE, TRUE);

@@ -26,6 +26,7 @@ enum
   O_METRICS_TOKEN_FILE,
   O_USAGE_RETENTION,
   O_USAGE_FLUSH,
+  O_METRICS_LISTEN,
   O_N
 };
 
@@ -50,6 +51,7 @@ static const struct
   { "metrics-token-file", 'f' },
   { "usage-retention-days", 'i' },
   { "usage-flush-interval", 'i' },
+  { "metrics-listen", 's' },
 };
 
 /* What the command line and the file said, before defaults and checks. */
@@ -200,6 +202,7 @@ ts_raw_parse_args (TsRaw *raw, int argc, char **argv)
           { "usage-retention-days", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_RETENTION], NULL,
             NULL },
           { "usage-flush-interval", 0, 0, G_OPTION_ARG_INT, &raw->num[O_USAGE_FLUSH], NULL, NULL },
+          { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &raw->str[O_METRICS_LISTEN], NULL, NULL },
           { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
           { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
           G_OPTION_ENTRY_NULL };
@@ -406,6 +409,14 @@ ts_options_check (TsOptions *o, const TsRaw *raw)
                       "refusing plain HTTP on non-loopback address %s: use "
                       "--tls-cert/--tls-key, or --allow-insecure",
                       o->listen);
+  if (o->metrics_listen != NULL
+      && (o->metrics_address = ts_parse_listen (o->metrics_listen)) == NULL)
+    {
+      g_autofree char *name = ts_name (raw, O_METRICS_LISTEN);
+      return ts_refuse (ts_code (raw, O_METRICS_LISTEN),
+                        "invalid %s %s: expected ADDRESS:PORT with a numeric address", name,
+                        o->metrics_listen);
+    }
   return -1;
 }
 
@@ -439,6 +450,7 @@ ts_options_parse (TsOptions *o, int argc, char **argv)
       o->key_dir = g_strdup (raw.str[O_KEY_DIR]);
       o->kek_path = g_strdup (raw.str[O_KEK]);
       o->metrics_token_file = g_strdup (raw.str[O_METRICS_TOKEN_FILE]);
+      o->metrics_listen = g_strdup (raw.str[O_METRICS_LISTEN]);
       o->allow_insecure = raw.flag[O_ALLOW_INSECURE];
       o->lease = raw.num[O_LEASE] != G_MININT ? raw.num[O_LEASE] : 60;
       o->reap_interval = raw.num[O_REAP_INTERVAL] != G_MININT ? raw.num[O_REAP_INTERVAL] : 0;
@@ -530,6 +542,8 @@ ts_options_print (const TsOptions *o)
   printf ("log-level=%s\n", ts_log_level_name (o->log_level));
   printf ("%smetrics-token-file=%s\n", o->metrics_token_file != NULL ? "" : "#",
           o->metrics_token_file != NULL ? o->metrics_token_file : "");
+  printf ("%smetrics-listen=%s\n", o->metrics_listen != NULL ? "" : "#",
+          o->metrics_listen != NULL ? o->metrics_listen : "");
   printf ("usage-retention-days=%d\n", o->usage_retention_days);
   printf ("usage-flush-interval=%d\n", o->usage_flush_interval);
   fflush (stdout);
@@ -550,4 +564,6 @@ ts_options_clear (TsOptions *o)
     sodium_memzero (o->metrics_token, strlen (o->metrics_token));
   g_free (o->metrics_token);
   g_clear_object (&o->address);
+  g_free (o->metrics_listen);
+  g_clear_object (&o->metrics_address);
 }

@@ -35,7 +35,9 @@ typedef struct
   TsLogFormat log_format;
   TsLogLevel log_level;
   gboolean check_config;
-  GSocketAddress *address; /* --listen, parsed */
+  GSocketAddress *address;         /* --listen, parsed */
+  char *metrics_listen;            /* --metrics-listen, or NULL */
+  GSocketAddress *metrics_address; /* it, parsed */
 } TsOptions;
 
 /* Reads the command line and the configuration file into @o and checks

@@ -57,10 +57,13 @@ server_util_kek_path (const char *keys)
  * stderr to @log, with @extra arguments (NULL-terminated, or NULL), and
  * waits for its "listening on" line; *@url (freed first) is the URL it
  * names. @no_leak_check: under AddressSanitizer, turn off the server's leak
- * check (LeakSanitizer's tracer crashes at exit over GnuTLS threads). */
+ * check (LeakSanitizer's tracer crashes at exit over GnuTLS threads).
+ * @metrics_url (nullable): also waits for the "metrics listening on" line
+ * that follows with --metrics-listen, and sets *@metrics_url (freed first)
+ * to the URL it names. */
 static inline GSubprocess *
-server_util_spawn (const char *db, const char *keys, const char *log, const char *const *extra,
-                   gboolean no_leak_check, char **url)
+server_util_spawn_full (const char *db, const char *keys, const char *log, const char *const *extra,
+                        gboolean no_leak_check, char **url, char **metrics_url)
 {
   const char *bin = g_getenv ("TESSERA_SERVER");
   g_assert_nonnull (bin);
@@ -115,8 +118,25 @@ server_util_spawn (const char *db, const char *keys, const char *log, const char
   g_free (*url);
   *url = g_strdup (line + strlen ("listening on "));
   g_free (line);
+  if (metrics_url != NULL)
+    {
+      line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (line);
+      g_assert_true (g_str_has_prefix (line, "metrics listening on http://"));
+      g_free (*metrics_url);
+      *metrics_url = g_strdup (line + strlen ("metrics listening on "));
+      g_free (line);
+    }
   g_object_unref (in);
   return proc;
+}
+
+static inline GSubprocess *
+server_util_spawn (const char *db, const char *keys, const char *log, const char *const *extra,
+                   gboolean no_leak_check, char **url)
+{
+  return server_util_spawn_full (db, keys, log, extra, no_leak_check, url, NULL);
 }
 
 /* Runs $TESSERA_SERVER with @args (NULL-terminated) to its end. Returns

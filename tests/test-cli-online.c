@@ -323,36 +323,74 @@ test_grace_from_last_answer (void)
   online_tear_down (&o);
 }
 
-/* The clock set back behind the last signed answer, with the server gone:
- * no grace at all (a rolled-back clock would otherwise stretch it), and the
- * message says why; the real clock back, the grace holds again. */
+/* The clock set back to stretch the grace (docs/security.md), with the
+ * real attack tool: libfaketime moves the wall clock of every tessera the
+ * test runs (tests/faked-clock.h). Activated against the real server, which
+ * is then stopped, so only the grace could keep the session. Past lease +
+ * grace the session is refused; set back before the last signed answer, it
+ * gets no grace at all (validate and status both say why: a rolled-back
+ * clock would otherwise restart the grace); moved forward within the grace
+ * (past the lease), the grace holds, so the kept session was refused, not
+ * forgotten. */
 static void
 test_grace_clock_set_back (void)
 {
-  const char *extra[] = { "--lease", "3600", NULL };
+  const gint64 lease = 3600, grace = 600;
+  g_autofree char *lease_arg = g_strdup_printf ("%" G_GINT64_FORMAT, lease);
+  const char *extra[] = { "--lease", lease_arg, NULL };
   Online o = { 0 };
   g_autofree char *clock_dir = test_tmpdir_new ();
   g_autofree char *clock = faked_clock_begin (clock_dir);
   online_set_up (&o, "floating", 1, extra);
-  write_conf (o.f.dir, o.url, o.keys, "grace-seconds=600\n");
+  g_autofree char *conf_extra = g_strdup_printf ("grace-seconds=%" G_GINT64_FORMAT "\n", grace);
+  write_conf (o.f.dir, o.url, o.keys, conf_extra);
   g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
   const char *activate[]
       = { "--config", "@DIR@/online.conf", "activate", "--product", "KRE", NULL };
   const char *validate[]
       = { "--config", "@DIR@/online.conf", "validate", "--product", "KRE", NULL };
+  const char *status[] = { "--config", "@DIR@/online.conf", "status", "--product", "KRE", NULL };
+  const char *json[]
+      = { "--config", "@DIR@/online.conf", "--json", "status", "--product", "KRE", NULL };
   g_autofree char *out = NULL, *err = NULL;
+  /* The last signed answer: the activation's. */
   cli_expect (&o, 0, activate, &out, &err);
   server_util_terminate (o.proc);
   g_clear_object (&o.proc);
 
-  faked_clock_set (clock, -3600);
+  /* What the set-back tries to undo: past lease + grace, no more grace. */
+  faked_clock_set (clock, lease + grace + 600);
   cli_expect (&o, 6, validate, &out, &err);
-  assert_one_line (err, "clock is before its last answer \\([^)]*\\): no grace without a new "
-                        "answer");
-  /* Refused, not forgotten: the kept session is still there for later. */
-  faked_clock_set (clock, 0);
+  assert_one_line (err, "for [0-9]+ seconds \\(last at [^)]*\\): the grace ran out");
+
+  /* Set back before that answer (the real time passing since is far less
+   * than the 600 s here): no grace, whatever the lease said. */
+  const char *behind = "clock is before its last answer \\([^)]*\\): no grace without a new "
+                       "answer";
+  faked_clock_set (clock, -600);
+  cli_expect (&o, 6, validate, &out, &err);
+  assert_one_line (err, behind);
+  assert_matches ("stderr",
+                  "^tessera validate: cannot reach the license server .*; no verified answer "
+                  "from the license server http://127\\.0\\.0\\.1:[0-9]+, and this machine's "
+                  "clock is before",
+                  err);
+  cli_expect (&o, 0, status, &out, &err);
+  assert_matches ("stdout", "^unusable: ", out);
+  g_autofree char *reason = g_strconcat ("\n  reason: .*", behind, NULL);
+  assert_matches ("stdout", reason, out);
+  cli_expect (&o, 0, json, &out, &err);
+  assert_matches ("stdout", "\"usable\" *: *false", out);
+  assert_matches ("stdout", "\"code\" *: *\"network\"", out);
+  assert_matches ("stdout", behind, out);
+
+  /* Forward, past the lease but within the grace (the real time passing
+   * since the activation is far less than grace / 2): the grace holds. */
+  faked_clock_set (clock, lease + grace / 2);
   cli_expect (&o, 0, validate, &out, &err);
   assert_matches ("stdout", "^valid: KRE floating license", out);
+  cli_expect (&o, 0, status, &out, &err);
+  assert_matches ("stdout", "^usable: ", out);
   faked_clock_end ();
   g_unsetenv ("TESSERA_API_KEY");
   online_tear_down (&o);

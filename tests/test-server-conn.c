@@ -465,6 +465,51 @@ test_nul_in_label (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_list (f, "/keys", "keys"), ==, before + 1);
 }
 
+/* The metrics listener (--metrics-listen) under the same hygiene as the
+ * API's: 300 keep-alive clients, each a scrape and a refused path, then a
+ * close; a client that sends nothing, one that stops in its headers and
+ * one that sends garbage; --idle-timeout 1 closes the silent ones. Every
+ * descriptor comes back. */
+static void
+test_metrics_listener_fds (Fixture *f, gconstpointer data)
+{
+  const char *extra[] = { "--idle-timeout", "1", "--metrics-listen", "127.0.0.1:0", NULL };
+  g_autofree char *metrics_url = NULL;
+  f->proc = server_util_spawn_full (f->db, f->keys, f->log, extra, f->tls, &f->url, &metrics_url);
+  guint pid = server_pid (f);
+  guint before = count_fds (pid);
+  static const char scrape[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+  static const char api[] = "GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (guint i = 0; i < 300; i++)
+    {
+      GSocket *sock = raw_connect (metrics_url);
+      raw_send (sock, scrape, strlen (scrape));
+      g_autofree char *a = raw_read_response (sock);
+      g_assert_true (g_str_has_prefix (a, "HTTP/1.1 200 "));
+      raw_send (sock, api, strlen (api));
+      g_autofree char *b = raw_read_response (sock);
+      g_assert_true (g_str_has_prefix (b, "HTTP/1.1 404 "));
+      g_object_unref (sock);
+    }
+  GSocket *idle = raw_connect (metrics_url);
+  GSocket *half = raw_connect (metrics_url);
+  raw_send (half, "GET /metrics HTTP/1.1\r\nHost: t\r\n", 33);
+  GSocket *garbage = raw_connect (metrics_url);
+  /* A TLS hello on the plain-HTTP listener: the server ends it. */
+  static const char hello[] = "\x16\x03\x01 not HTTP at all\r\n\r\n";
+  raw_send (garbage, hello, sizeof hello - 1);
+  g_free (raw_read_to_end (garbage));
+  g_object_unref (garbage);
+  GSocket *silent[] = { idle, half };
+  for (guint i = 0; i < G_N_ELEMENTS (silent); i++)
+    {
+      g_autofree char *rest = raw_read_to_end (silent[i]);
+      g_assert_cmpstr (rest, ==, "");
+      g_object_unref (silent[i]);
+    }
+  g_assert_cmpuint (wait_fds_at_most (pid, before), <=, before);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -473,6 +518,7 @@ main (int argc, char **argv)
   ADD ("keepalive-fds", test_keepalive_fds, no_server);
   ADD ("idle-timeout", test_idle_timeout, no_server);
   ADD ("idle-timeout-refused", test_idle_timeout_refused, no_server);
+  ADD ("metrics-listener-fds", test_metrics_listener_fds, no_server);
   ADD ("fd-exhaustion", test_fd_exhaustion, no_server);
   ADD ("two-authorizations", test_two_authorizations, NULL);
   ADD ("bad-content-length", test_bad_content_length, NULL);

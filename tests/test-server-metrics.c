@@ -23,10 +23,11 @@ scrape_clear (Scrape *s)
   g_free (s->body);
 }
 
+/* @method @path on the server at @base (a listener's URL). */
 static Scrape
-get_metrics (Fixture *f, const char *method, const char *bearer)
+get_at (Fixture *f, const char *base, const char *method, const char *path, const char *bearer)
 {
-  g_autofree char *url = g_strconcat (f->url, "/metrics", NULL);
+  g_autofree char *url = g_strconcat (base, path, NULL);
   SoupMessage *msg = soup_message_new (method, url);
   if (bearer != NULL)
     {
@@ -48,6 +49,12 @@ get_metrics (Fixture *f, const char *method, const char *bearer)
   g_bytes_unref (raw);
   g_object_unref (msg);
   return s;
+}
+
+static Scrape
+get_metrics (Fixture *f, const char *method, const char *bearer)
+{
+  return get_at (f, f->url, method, "/metrics", bearer);
 }
 
 /* Every line of @text a comment (# HELP name text, # TYPE name type) or a
@@ -105,9 +112,9 @@ value (GHashTable *values, const char *series)
 }
 
 static GHashTable *
-scrape (Fixture *f)
+scrape_at (Fixture *f, const char *base, const char *bearer)
 {
-  Scrape s = get_metrics (f, "GET", TOKEN);
+  Scrape s = get_at (f, base, "GET", "/metrics", bearer);
   g_assert_cmpuint (s.status, ==, 200);
   g_assert_cmpstr (s.content_type, ==, "text/plain; version=0.0.4; charset=utf-8");
   /* No credential of any kind. */
@@ -119,6 +126,12 @@ scrape (Fixture *f)
   GHashTable *values = parse_exposition (s.body);
   scrape_clear (&s);
   return values;
+}
+
+static GHashTable *
+scrape (Fixture *f)
+{
+  return scrape_at (f, f->url, TOKEN);
 }
 
 static char *
@@ -274,6 +287,104 @@ test_token (Fixture *f, gconstpointer data)
                      ==, 5);
 }
 
+/* ---------------------------------------------------------------- --metrics-listen */
+
+/* Starts the server with --metrics-listen 127.0.0.1:0 and @extra; returns
+ * the metrics listener's URL, read from its "metrics listening on" line. */
+static char *
+start_with_listener (Fixture *f, const char *const *extra)
+{
+  GPtrArray *args = g_ptr_array_new ();
+  g_ptr_array_add (args, "--metrics-listen");
+  g_ptr_array_add (args, "127.0.0.1:0");
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (args, (char *) extra[i]);
+  g_ptr_array_add (args, NULL);
+  char *metrics_url = NULL;
+  f->proc = server_util_spawn_full (f->db, f->keys, f->log, (const char *const *) args->pdata,
+                                    f->tls, &f->url, &metrics_url);
+  g_ptr_array_unref (args);
+  g_assert_true (g_str_has_prefix (metrics_url, "http://127.0.0.1:"));
+  g_assert_cmpstr (metrics_url, !=, f->url);
+  return metrics_url;
+}
+
+/* What the API serves on its own listener, asked of the metrics listener:
+ * 404 for each, whatever the credentials. */
+static void
+assert_only_metrics (Fixture *f, const char *base)
+{
+  const char *paths[] = { "/api/v1/health", "/api/v1/public-key",
+                          "/api/v1/me",     "/api/v1/orgs/acme/pools",
+                          "/admin/",        "/",
+                          "/metrics/",      "/METRICS" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      Scrape s = get_at (f, base, "GET", paths[i], f->owner_key);
+      if (s.status != 404)
+        g_error ("GET %s on the metrics listener: %u, not 404", paths[i], s.status);
+      g_assert_nonnull (strstr (s.body, "this listener serves only GET /metrics"));
+      scrape_clear (&s);
+    }
+  Resp r = call_full (f->session, base, "POST", "/activate", f->member_key, NULL,
+                      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}", -1);
+  g_assert_cmpuint (r.status, ==, 404);
+  resp_clear (&r);
+  Scrape s = get_at (f, base, "POST", "/metrics", NULL);
+  g_assert_cmpuint (s.status, ==, 405);
+  scrape_clear (&s);
+}
+
+/* --metrics-listen without a token file: /metrics there needs no token, and
+ * nothing else is served there; the API's listener serves the API and no
+ * /metrics (no token configured), as before. */
+static void
+test_listener (Fixture *f, gconstpointer data)
+{
+  g_autofree char *metrics_url = start_with_listener (f, NULL);
+  g_autoptr (GHashTable) a = scrape_at (f, metrics_url, NULL);
+  g_autofree char *build
+      = g_strdup_printf ("tessera_build_info{version=\"%s\"}", TESSERA_VERSION_STRING);
+  g_assert_cmpfloat (value (a, build), ==, 1);
+  assert_only_metrics (f, metrics_url);
+
+  /* The API's listener: the API, and no /metrics without a token file. */
+  g_autofree char *sid = activate (f, f->member_key, "M-1", "nonce-0001", 200);
+  Scrape s = get_metrics (f, "GET", NULL);
+  g_assert_cmpuint (s.status, ==, 404);
+  scrape_clear (&s);
+  /* The same counters, whichever listener: the activation is seen there,
+   * and the requests refused on the metrics listener are not API routes. */
+  g_autoptr (GHashTable) b = scrape_at (f, metrics_url, NULL);
+  g_assert_cmpfloat (delta (a, b, REQ ("POST", "activate", "200")), ==, 1);
+  g_assert_cmpfloat (delta (a, b, REQ ("POST", "activate", "404")), ==, 0);
+  g_assert_cmpfloat (pool_value (b, "seats_in_use", f->floating_pool, "floating"), ==, 1);
+}
+
+/* --metrics-listen with --metrics-token-file: the token is needed on both
+ * listeners. */
+static void
+test_listener_token (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = token_file (f, "metrics-token", TOKEN "\n");
+  const char *const extra[] = { "--metrics-token-file", path, NULL };
+  g_autofree char *metrics_url = start_with_listener (f, extra);
+  const char *bases[] = { metrics_url, f->url };
+  for (guint i = 0; i < G_N_ELEMENTS (bases); i++)
+    {
+      const char *refused[] = { NULL, "wrong-token-of-the-same-sort-0000", f->owner_key };
+      for (guint j = 0; j < G_N_ELEMENTS (refused); j++)
+        {
+          Scrape s = get_at (f, bases[i], "GET", "/metrics", refused[j]);
+          g_assert_cmpuint (s.status, ==, 401);
+          scrape_clear (&s);
+        }
+      g_autoptr (GHashTable) v = scrape_at (f, bases[i], TOKEN);
+      g_assert_true (g_hash_table_size (v) > 0);
+    }
+  assert_only_metrics (f, metrics_url);
+}
+
 /* Label values are escaped (backslash, double quote, line feed): a product
  * name the API would refuse, written into the database behind its back. */
 static void
@@ -397,6 +508,73 @@ test_options (Fixture *f, gconstpointer data)
   g_autofree char *line = g_strdup_printf ("\nmetrics-token-file=%s\n", good);
   g_assert_nonnull (strstr (out, line));
   g_assert_null (strstr (out, TOKEN));
+  g_assert_nonnull (strstr (out, "\n#metrics-listen=\n"));
+}
+
+/* A --metrics-listen that is no address, or that cannot be bound, stops
+ * the server with one line; --check-config prints the one in effect. */
+static void
+test_listener_options (Fixture *f, gconstpointer data)
+{
+  g_autofree char *db = g_build_filename (f->dir, "never.db", NULL);
+  g_autofree char *conf = token_file (f, "server.conf", "[server]\nmetrics-listen=127.0.0.1\n");
+  const struct
+  {
+    const char *flag, *value;
+    int code;
+    const char *says;
+  } bad[] = {
+    { "--metrics-listen", "nonsense", 1,
+      "invalid --metrics-listen nonsense: expected ADDRESS:PORT with a numeric address" },
+    { "--metrics-listen", "127.0.0.1:65536", 1, "invalid --metrics-listen 127.0.0.1:65536" },
+    { "--metrics-listen", "metrics.example:9100", 1, "invalid --metrics-listen metrics.example" },
+    { "--config", conf, 9, "invalid metrics-listen (in " },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      const char *args[] = { "--database", db, bad[i].flag, bad[i].value, NULL };
+      g_autofree char *err = NULL;
+      g_assert_cmpint (run_server (args, NULL, &err), ==, bad[i].code);
+      g_assert_true (g_str_has_prefix (err, "tessera-server: "));
+      if (strstr (err, bad[i].says) == NULL)
+        g_error ("'%s' does not say '%s'", err, bad[i].says);
+      g_assert_cmpuint (strchr (err, '\n') - err, ==, strlen (err) - 1); /* one line */
+    }
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+
+  const char *check[]
+      = { "--database", db, "--metrics-listen", "127.0.0.1:9100", "--check-config", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_server (check, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "\nmetrics-listen=127.0.0.1:9100\n"));
+
+  /* A port already taken (held here): the server says so and exits
+   * before it opens the database, and never prints that it listens. */
+  GError *error = NULL;
+  g_autoptr (GSocket) held
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_assert_true (g_socket_bind (held, any, FALSE, &error));
+  g_assert_true (g_socket_listen (held, &error));
+  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (held, &error);
+  g_assert_no_error (error);
+  g_autofree char *taken = g_strdup_printf (
+      "127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_autofree char *keys = g_build_filename (f->dir, "keys", NULL);
+  const char *busy[] = { "--database",       db,    "--key-dir", keys, "--listen", "127.0.0.1:0",
+                         "--metrics-listen", taken, NULL };
+  g_autofree char *busy_out = NULL, *busy_err = NULL;
+  g_assert_cmpint (run_server (busy, &busy_out, &busy_err), ==, 9);
+  g_autofree char *says
+      = g_strdup_printf ("tessera-server: cannot listen on %s (--metrics-listen): ", taken);
+  if (!g_str_has_prefix (busy_err, says))
+    g_error ("'%s' does not begin with '%s'", busy_err, says);
+  g_assert_cmpuint (strchr (busy_err, '\n') - busy_err, ==, strlen (busy_err) - 1);
+  g_assert_null (strstr (busy_out, "listening on"));
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (keys, G_FILE_TEST_EXISTS));
 }
 
 int
@@ -406,6 +584,9 @@ main (int argc, char **argv)
   ADD ("metrics/values", test_values, NO_SERVER);
   ADD ("metrics/token", test_token, NULL);
   ADD ("metrics/options", test_options, NO_SERVER);
+  ADD ("metrics/listener", test_listener, NO_SERVER);
+  ADD ("metrics/listener-token", test_listener_token, NO_SERVER);
+  ADD ("metrics/listener-options", test_listener_options, NO_SERVER);
   ADD ("metrics/escaping", test_escaping, NO_SERVER);
   ADD ("metrics/database-errors", test_db_errors, NO_SERVER);
   return g_test_run ();

@@ -530,17 +530,30 @@ test_tls (Fixture *f, gconstpointer data)
                                key, cert);
   int status = 0;
   GError *error = NULL;
-  char *out = NULL, *err = NULL;
+  char *out = NULL, *err = NULL, *metrics_url = NULL;
   if (!g_spawn_command_line_sync (cmd, &out, &err, &status, &error) || status != 0)
     {
       g_test_skip ("openssl cannot make a certificate");
       g_clear_error (&error);
       goto out;
     }
-  const char *const args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
+  const char *const args[]
+      = { "--tls-cert", cert, "--tls-key", key, "--metrics-listen", "127.0.0.1:0", NULL };
   f->tls = TRUE;
-  server_start (f, args);
+  f->proc = server_util_spawn_full (f->db, f->keys, f->log, args, f->tls, &f->url, &metrics_url);
   g_assert_true (g_str_has_prefix (f->url, "https://127.0.0.1:"));
+  /* The metrics listener stays plain HTTP beside TLS: a scraper on the
+   * monitoring network needs no certificate. */
+  g_assert_true (g_str_has_prefix (metrics_url, "http://127.0.0.1:"));
+  {
+    g_autofree char *scrape_url = g_strconcat (metrics_url, "/metrics", NULL);
+    SoupMessage *scrape = soup_message_new ("GET", scrape_url);
+    GBytes *scraped = soup_session_send_and_read (f->session, scrape, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (soup_message_get_status (scrape), ==, 200);
+    g_bytes_unref (scraped);
+    g_object_unref (scrape);
+  }
 
   GTlsCertificate *trusted = g_tls_certificate_new_from_file (cert, &error);
   g_assert_no_error (error);
@@ -575,6 +588,7 @@ test_tls (Fixture *f, gconstpointer data)
 out:
   g_free (out);
   g_free (err);
+  g_free (metrics_url);
   g_free (cmd);
   g_free (cert);
   g_free (key);

@@ -40,6 +40,9 @@ static const ToolOption server_options[] = {
   { "metrics-token-file", 0, TOOL_ARG_FILENAME, "FILE",
     "Serve Prometheus metrics at /metrics to requests bearing the token in FILE (default: no "
     "/metrics)" },
+  { "metrics-listen", 0, TOOL_ARG_STRING, "ADDR:PORT",
+    "Also serve /metrics, and nothing else, in plain HTTP on ADDR:PORT, without a token unless "
+    "--metrics-token-file is given (port 0: any free port)" },
   TOOL_OPTION_END,
 };
 
