@@ -417,6 +417,18 @@ ts_options_check (TsOptions *o, const TsRaw *raw)
                         "invalid %s %s: expected ADDRESS:PORT with a numeric address", name,
                         o->metrics_listen);
     }
+  /* Pools, organizations and seat counts for anyone who can reach it: off
+   * loopback only behind the token, or when the administrator says so. */
+  if (o->metrics_address != NULL && o->metrics_token_file == NULL && !o->allow_insecure
+      && !g_inet_address_get_is_loopback (
+          g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (o->metrics_address))))
+    {
+      g_autofree char *name = ts_name (raw, O_METRICS_LISTEN);
+      return ts_refuse (ts_code (raw, O_METRICS_LISTEN),
+                        "refusing an unauthenticated /metrics on non-loopback %s %s: give "
+                        "--metrics-token-file, or --allow-insecure",
+                        name, o->metrics_listen);
+    }
   return -1;
 }
 

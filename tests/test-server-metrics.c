@@ -492,7 +492,9 @@ test_options (Fixture *f, gconstpointer data)
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      const char *args[] = { "--database", db, bad[i].flag, bad[i].value, NULL };
+      /* --check-config: refused all the same, and a server that wrongly
+       * took the option would print and exit, never listen. */
+      const char *args[] = { "--database", db, bad[i].flag, bad[i].value, "--check-config", NULL };
       g_autofree char *err = NULL;
       g_assert_cmpint (run_server (args, NULL, &err), ==, bad[i].code);
       g_assert_true (g_str_has_prefix (err, "tessera-server: "));
@@ -529,10 +531,15 @@ test_listener_options (Fixture *f, gconstpointer data)
     { "--metrics-listen", "127.0.0.1:65536", 1, "invalid --metrics-listen 127.0.0.1:65536" },
     { "--metrics-listen", "metrics.example:9100", 1, "invalid --metrics-listen metrics.example" },
     { "--config", conf, 9, "invalid metrics-listen (in " },
+    { "--metrics-listen", "0.0.0.0:9100", 1,
+      "refusing an unauthenticated /metrics on non-loopback --metrics-listen 0.0.0.0:9100: give "
+      "--metrics-token-file, or --allow-insecure" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      const char *args[] = { "--database", db, bad[i].flag, bad[i].value, NULL };
+      /* --check-config: refused all the same, and a server that wrongly
+       * took the option would print and exit, never listen. */
+      const char *args[] = { "--database", db, bad[i].flag, bad[i].value, "--check-config", NULL };
       g_autofree char *err = NULL;
       g_assert_cmpint (run_server (args, NULL, &err), ==, bad[i].code);
       g_assert_true (g_str_has_prefix (err, "tessera-server: "));
@@ -547,6 +554,17 @@ test_listener_options (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL, *err = NULL;
   g_assert_cmpint (run_server (check, &out, &err), ==, 0);
   g_assert_nonnull (strstr (out, "\nmetrics-listen=127.0.0.1:9100\n"));
+  /* Off loopback: with the token, or when the administrator allows it. */
+  g_autofree char *tok = token_file (f, "metrics.token", TOKEN "\n");
+  const char *with_token[] = { "--database",           db,  "--metrics-listen", "0.0.0.0:9100",
+                               "--metrics-token-file", tok, "--check-config",   NULL };
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_assert_cmpint (run_server (with_token, &out2, &err2), ==, 0);
+  const char *allowed[]
+      = { "--database",     db,  "--metrics-listen", "0.0.0.0:9100", "--allow-insecure",
+          "--check-config", NULL };
+  g_autofree char *out3 = NULL, *err3 = NULL;
+  g_assert_cmpint (run_server (allowed, &out3, &err3), ==, 0);
 
   /* A port already taken (held here): the server says so and exits
    * before it opens the database, and never prints that it listens. */
