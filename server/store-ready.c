@@ -95,7 +95,8 @@ ts_store_check_writable (TsStore *store, gint64 now_us, char **detail, GError **
   store->ready.at = MAX (now_us, 1);
   store->ready.ok = ok;
   g_free (store->ready.reason);
-  store->ready.reason = ok ? NULL : g_strdup (local->message);
+  store->ready.reason
+      = ok ? NULL : g_strdup (local != NULL ? local->message : ts_ready_reason (""));
   g_cond_broadcast (&store->ready.done);
   g_mutex_unlock (&store->ready.lock);
   if (local != NULL)

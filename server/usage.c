@@ -46,19 +46,20 @@ ts_usage_free (TsUsage *u, gint64 now, GError **error)
   g_free (u);
 }
 
-/* The count of @key, made from @proto (taken) if new. Under u->lock. */
+/* The count of *@key, under u->lock; a new one (*@fresh) takes *@key and
+ * sets it to NULL. */
 static TsUsageCount *
-ts_usage_slot (TsUsage *u, char *key, TsUsageCount *proto)
+ts_usage_slot (TsUsage *u, char **key, gboolean *fresh)
 {
-  TsUsageCount *c = g_hash_table_lookup (u->counts, key);
-  if (c != NULL)
+  TsUsageCount *c = g_hash_table_lookup (u->counts, *key);
+  *fresh = c == NULL;
+  if (c == NULL)
     {
-      g_free (key);
-      ts_usage_count_free (proto);
-      return c;
+      c = g_new0 (TsUsageCount, 1);
+      g_hash_table_insert (u->counts, *key, c);
+      *key = NULL;
     }
-  g_hash_table_insert (u->counts, key, proto);
-  return proto;
+  return c;
 }
 
 void
@@ -68,12 +69,17 @@ ts_usage_activated (TsUsage *u, const char *pool_id, gint64 now)
     return;
   gint64 hour = now - now % TS_HOUR;
   char *key = g_strdup_printf ("a\x1f%s\x1f%" G_GINT64_FORMAT, pool_id, hour);
-  TsUsageCount *proto = g_new0 (TsUsageCount, 1);
-  proto->pool_id = g_strdup (pool_id);
-  proto->hour = hour;
+  gboolean fresh;
   g_mutex_lock (&u->lock);
-  ts_usage_slot (u, key, proto)->activations++;
+  TsUsageCount *c = ts_usage_slot (u, &key, &fresh);
+  if (fresh)
+    {
+      c->pool_id = g_strdup (pool_id);
+      c->hour = hour;
+    }
+  c->activations++;
   g_mutex_unlock (&u->lock);
+  g_free (key);
 }
 
 void
@@ -102,14 +108,19 @@ ts_usage_refused (TsUsage *u, const char *user_id, const char *org_id, const cha
    * floating pool only (ts_store_usage_add()). */
   char *key = g_strdup_printf ("r\x1f%s\x1f%s\x1f%s\x1f%d\x1f%" G_GINT64_FORMAT, user_id,
                                org_id != NULL ? org_id : "", product, (int) reason, hour);
-  TsUsageCount *proto = g_new0 (TsUsageCount, 1);
-  proto->user_id = g_strdup (user_id);
-  proto->org_id = g_strdup (org_id);
-  proto->product = g_strdup (product);
-  proto->hour = hour;
+  gboolean fresh;
   g_mutex_lock (&u->lock);
-  ts_usage_slot (u, key, proto)->refused[reason]++;
+  TsUsageCount *c = ts_usage_slot (u, &key, &fresh);
+  if (fresh)
+    {
+      c->user_id = g_strdup (user_id);
+      c->org_id = g_strdup (org_id);
+      c->product = g_strdup (product);
+      c->hour = hour;
+    }
+  c->refused[reason]++;
   g_mutex_unlock (&u->lock);
+  g_free (key);
 }
 
 /* Gives the counts of a failed flush back, added to those since. */
