@@ -49,16 +49,24 @@ ts_reap_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   g_task_return_boolean (task, TRUE);
 }
 
+/* Runs @func in a thread for @m, unless the previous run (*@busy) has not
+ * finished: a slow database must not pile up runs. @func clears *@busy. */
+static void
+ts_run_unless_busy (TsMain *m, gint *busy, GTaskThreadFunc func)
+{
+  if (!g_atomic_int_compare_and_exchange (busy, 0, 1))
+    return;
+  GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+  g_task_set_task_data (task, m, NULL);
+  g_task_run_in_thread (task, func);
+  g_object_unref (task);
+}
+
 static gboolean
 ts_reap_tick (gpointer data)
 {
   TsMain *m = data;
-  if (!g_atomic_int_compare_and_exchange (&m->reaping, 0, 1))
-    return G_SOURCE_CONTINUE;
-  GTask *task = g_task_new (NULL, NULL, NULL, NULL);
-  g_task_set_task_data (task, m, NULL);
-  g_task_run_in_thread (task, ts_reap_thread);
-  g_object_unref (task);
+  ts_run_unless_busy (m, &m->reaping, ts_reap_thread);
   return G_SOURCE_CONTINUE;
 }
 
@@ -83,12 +91,7 @@ static gboolean
 ts_usage_tick (gpointer data)
 {
   TsMain *m = data;
-  if (!g_atomic_int_compare_and_exchange (&m->flushing, 0, 1))
-    return G_SOURCE_CONTINUE;
-  GTask *task = g_task_new (NULL, NULL, NULL, NULL);
-  g_task_set_task_data (task, m, NULL);
-  g_task_run_in_thread (task, ts_usage_thread);
-  g_object_unref (task);
+  ts_run_unless_busy (m, &m->flushing, ts_usage_thread);
   return G_SOURCE_CONTINUE;
 }
 

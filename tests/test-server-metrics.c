@@ -435,35 +435,6 @@ test_db_errors (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (delta (a, b, "tessera_activations_refused_total{reason=\"other\"}"), ==, 1);
 }
 
-/* Runs tessera-server with @args; returns its exit code, its stderr in
- * *err and stdout in *out (nullable). */
-static int
-run_server (const char *const *args, char **out, char **err)
-{
-  GPtrArray *argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (char *) g_getenv ("TESSERA_SERVER"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, NULL);
-  GError *error = NULL;
-  GSubprocess *p
-      = g_subprocess_newv ((const char *const *) argv->pdata,
-                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  char *o = NULL, *e = NULL;
-  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &o, &e, &error));
-  g_assert_no_error (error);
-  int rc = g_subprocess_get_exit_status (p);
-  g_object_unref (p);
-  g_ptr_array_unref (argv);
-  if (out != NULL)
-    *out = o;
-  else
-    g_free (o);
-  *err = e;
-  return rc;
-}
-
 /* A bad token file stops the server before it opens anything, in one
  * line that says what to do; --check-config names the file, never the
  * token. */
@@ -496,7 +467,7 @@ test_options (Fixture *f, gconstpointer data)
        * took the option would print and exit, never listen. */
       const char *args[] = { "--database", db, bad[i].flag, bad[i].value, "--check-config", NULL };
       g_autofree char *err = NULL;
-      g_assert_cmpint (run_server (args, NULL, &err), ==, bad[i].code);
+      g_assert_cmpint (server_util_run (args, NULL, &err), ==, bad[i].code);
       g_assert_true (g_str_has_prefix (err, "tessera-server: "));
       g_assert_nonnull (strstr (err, bad[i].says));
       g_assert_cmpuint (strchr (err, '\n') - err, ==, strlen (err) - 1); /* one line */
@@ -506,7 +477,7 @@ test_options (Fixture *f, gconstpointer data)
 
   const char *args[] = { "--database", db, "--metrics-token-file", good, "--check-config", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_server (args, &out, &err), ==, 0);
+  g_assert_cmpint (server_util_run (args, &out, &err), ==, 0);
   g_autofree char *line = g_strdup_printf ("\nmetrics-token-file=%s\n", good);
   g_assert_nonnull (strstr (out, line));
   g_assert_null (strstr (out, TOKEN));
@@ -541,7 +512,7 @@ test_listener_options (Fixture *f, gconstpointer data)
        * took the option would print and exit, never listen. */
       const char *args[] = { "--database", db, bad[i].flag, bad[i].value, "--check-config", NULL };
       g_autofree char *err = NULL;
-      g_assert_cmpint (run_server (args, NULL, &err), ==, bad[i].code);
+      g_assert_cmpint (server_util_run (args, NULL, &err), ==, bad[i].code);
       g_assert_true (g_str_has_prefix (err, "tessera-server: "));
       if (strstr (err, bad[i].says) == NULL)
         g_error ("'%s' does not say '%s'", err, bad[i].says);
@@ -552,19 +523,19 @@ test_listener_options (Fixture *f, gconstpointer data)
   const char *check[]
       = { "--database", db, "--metrics-listen", "127.0.0.1:9100", "--check-config", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_server (check, &out, &err), ==, 0);
+  g_assert_cmpint (server_util_run (check, &out, &err), ==, 0);
   g_assert_nonnull (strstr (out, "\nmetrics-listen=127.0.0.1:9100\n"));
   /* Off loopback: with the token, or when the administrator allows it. */
   g_autofree char *tok = token_file (f, "metrics.token", TOKEN "\n");
   const char *with_token[] = { "--database",           db,  "--metrics-listen", "0.0.0.0:9100",
                                "--metrics-token-file", tok, "--check-config",   NULL };
   g_autofree char *out2 = NULL, *err2 = NULL;
-  g_assert_cmpint (run_server (with_token, &out2, &err2), ==, 0);
+  g_assert_cmpint (server_util_run (with_token, &out2, &err2), ==, 0);
   const char *allowed[]
       = { "--database",     db,  "--metrics-listen", "0.0.0.0:9100", "--allow-insecure",
           "--check-config", NULL };
   g_autofree char *out3 = NULL, *err3 = NULL;
-  g_assert_cmpint (run_server (allowed, &out3, &err3), ==, 0);
+  g_assert_cmpint (server_util_run (allowed, &out3, &err3), ==, 0);
 
   /* A port already taken (held here): the server says so and exits
    * before it opens the database, and never prints that it listens. */
@@ -584,7 +555,7 @@ test_listener_options (Fixture *f, gconstpointer data)
   const char *busy[] = { "--database",       db,    "--key-dir", keys, "--listen", "127.0.0.1:0",
                          "--metrics-listen", taken, NULL };
   g_autofree char *busy_out = NULL, *busy_err = NULL;
-  g_assert_cmpint (run_server (busy, &busy_out, &busy_err), ==, 9);
+  g_assert_cmpint (server_util_run (busy, &busy_out, &busy_err), ==, 9);
   g_autofree char *says
       = g_strdup_printf ("tessera-server: cannot listen on %s (--metrics-listen): ", taken);
   if (!g_str_has_prefix (busy_err, says))
