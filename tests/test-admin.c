@@ -153,8 +153,10 @@ populate (Fixture *f)
     }
   g_free (ts_store_create_api_key (store, f->alice, "laptop", t, &f->key_id, &error));
   g_assert_no_error (error);
-  TsSession *s = ts_store_activate (store, f->alice, "acme", "KRE", "SESS-ION0-MACH-INE0",
-                                    "nonce-0001", 60, t, &error);
+  /* What the client said it runs on: shown by sessions and machines. */
+  const TsClientInfo client = { "ci-runner-1", "Debian GNU/Linux 12 (bookworm)" };
+  TsSession *s = ts_store_activate_client (store, f->alice, "acme", "KRE", "SESS-ION0-MACH-INE0",
+                                           NULL, &client, "nonce-0001", 60, t, &error);
   g_assert_no_error (error);
   f->session = g_strdup (s->id);
   ts_session_free (s);
@@ -550,6 +552,8 @@ check_sessions_json (Fixture *f, const char *out)
   g_assert_cmpstr (json_object_get_string_member (s, "user_email"), ==, "alice@acme.test");
   g_assert_false (json_object_has_member (s, "user")); /* the text column only */
   g_assert_cmpstr (json_object_get_string_member (s, "machine_id"), ==, "SESS-ION0-MACH-INE0");
+  g_assert_cmpstr (json_object_get_string_member (s, "hostname"), ==, "ci-runner-1");
+  g_assert_cmpstr (json_object_get_string_member (s, "os"), ==, "Debian GNU/Linux 12 (bookworm)");
   assert_iso ("started_at_iso", json_object_get_string_member (s, "started_at_iso"));
   g_assert_cmpint (json_object_get_int_member (s, "lease_expires_at"), >,
                    json_object_get_int_member (s, "started_at"));
@@ -1294,8 +1298,10 @@ static const AdminCase cases[] = {
     .args = { "sessions", DB, "--org", "acme", "--pool", "@FL@", NULL },
     .exit_code = 0,
     .populate = TRUE,
-    .stdout_re = "^ID +USER +MACHINE +STARTED +LAST-HEARTBEAT +LEASE-EXPIRES +SUBSCRIPTION-END\n"
-                 "@SESSION@ +alice@acme.test +SESS-ION0-MACH-INE0 +[0-9]{4}-.*Z\n$",
+    .stdout_re = "^ID +USER +MACHINE +HOST +OS +STARTED +LAST-HEARTBEAT +LEASE-EXPIRES "
+                 "+SUBSCRIPTION-END\n"
+                 "@SESSION@ +alice@acme.test +SESS-ION0-MACH-INE0 +ci-runner-1 +Debian GNU/Linux "
+                 "12 \\(bookworm\\) +[0-9]{4}-.*Z\n$",
     .check = check_no_user_ids },
   { .name = "sessions/json",
     .args = { "sessions", DB, "--org", "acme", "--pool", "@FL@", "--json", NULL },
@@ -1320,8 +1326,9 @@ static const AdminCase cases[] = {
     .args = { "machines", DB, "--org", "acme", "--pool", "@FL@", NULL },
     .exit_code = 0,
     .populate = TRUE,
-    .stdout_re = "^MACHINE +USER +REGISTERED +LAST-SEEN +CHANGES\nSESS-ION0-MACH-INE0 +"
-                 "alice@acme.test +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]{4}-.* -\n",
+    .stdout_re = "^MACHINE +USER +HOST +OS +REGISTERED +LAST-SEEN +CHANGES\nSESS-ION0-MACH-INE0 +"
+                 "alice@acme.test +ci-runner-1 +Debian GNU/Linux 12 \\(bookworm\\) +"
+                 "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]{4}-.* -\n",
     .check = check_no_user_ids },
   { .name = "machine-remove/ok",
     .args = { "machine", "remove", DB, "--org", "acme", "--pool", "@FL@", "--machine",

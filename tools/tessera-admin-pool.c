@@ -41,16 +41,17 @@ cmd_sessions (const char *name, int argc, char **argv)
   if (sessions == NULL)
     return admin_fail_error (error);
   g_autoptr (AdminEmails) emails = admin_emails_new (store);
-  AdminTable *t = admin_table_new (
-      "sessions", "sjjxstttt", "id", "id", "user_id", NULL, "user_email", NULL, "user", "user",
-      "machine_id", "machine", "started_at", "started", "last_heartbeat", "last-heartbeat",
-      "lease_expires_at", "lease-expires", "subscription_end", "subscription-end", NULL);
+  AdminTable *t = admin_table_new ("sessions", "sjjxssstttt", "id", "id", "user_id", NULL,
+                                   "user_email", NULL, "user", "user", "machine_id", "machine",
+                                   "hostname", "host", "os", "os", "started_at", "started",
+                                   "last_heartbeat", "last-heartbeat", "lease_expires_at",
+                                   "lease-expires", "subscription_end", "subscription-end", NULL);
   for (guint i = 0; i < sessions->len; i++)
     {
       TsSession *s = g_ptr_array_index (sessions, i);
       admin_table_add (t, s->id, s->user_id, admin_emails_get (emails, s->user_id),
-                       admin_emails_show (emails, s->user_id), s->machine_id, s->started_at,
-                       s->last_heartbeat, s->lease_expires_at, s->subscription_end);
+                       admin_emails_show (emails, s->user_id), s->machine_id, s->hostname, s->os,
+                       s->started_at, s->last_heartbeat, s->lease_expires_at, s->subscription_end);
     }
   return admin_table_print (t);
 }
@@ -89,9 +90,10 @@ cmd_machines (const char *name, int argc, char **argv)
   if (!ts_store_fill_machine_changes (store, NULL, org, pool, machines, &error))
     return admin_fail_error (error);
   g_autoptr (AdminEmails) emails = admin_emails_new (store);
-  AdminTable *t = admin_table_new (
-      "machines", "sjjxtts", "machine_id", "machine", "user_id", NULL, "user_email", NULL, "user",
-      "user", "registered_at", "registered", "last_seen", "last-seen", "changes", "changes", NULL);
+  AdminTable *t = admin_table_new ("machines", "sjjxsstts", "machine_id", "machine", "user_id",
+                                   NULL, "user_email", NULL, "user", "user", "hostname", "host",
+                                   "os", "os", "registered_at", "registered", "last_seen",
+                                   "last-seen", "changes", "changes", NULL);
   for (guint i = 0; i < machines->len; i++)
     {
       TsMachine *m = g_ptr_array_index (machines, i);
@@ -109,8 +111,8 @@ cmd_machines (const char *name, int argc, char **argv)
       if (changes->len == 0)
         g_string_append_c (changes, '-');
       admin_table_add (t, m->machine_id, m->user_id, admin_emails_get (emails, m->user_id),
-                       admin_emails_show (emails, m->user_id), m->registered_at, m->last_seen,
-                       changes->str);
+                       admin_emails_show (emails, m->user_id), m->hostname, m->os, m->registered_at,
+                       m->last_seen, changes->str);
       g_string_free (changes, TRUE);
     }
   return admin_table_print (t);
