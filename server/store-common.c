@@ -3,6 +3,8 @@
  * of store.h. */
 #include "store-private.h"
 
+#include "client-info.h"
+
 #include <string.h>
 
 char *
@@ -52,12 +54,13 @@ ts_check_client_text (const char *what, const char *s, gsize max, GError **error
       for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p))
         {
           gunichar c = g_utf8_get_char (p);
-          if (g_unichar_iscntrl (c) || c == 0x2028 || c == 0x2029)
+          if (tessera_client_char_refused (c))
             {
               g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT,
-                           "invalid %s: control character U+%04X at byte %" G_GSIZE_FORMAT
-                           " (control characters are refused, not stripped)",
-                           what, c, (gsize) (p - s));
+                           "invalid %s: %s character U+%04X at byte %" G_GSIZE_FORMAT
+                           " (such characters are refused, not stripped)",
+                           what, g_unichar_iscntrl (c) ? "control" : "invisible or layout", c,
+                           (gsize) (p - s));
               return FALSE;
             }
         }

@@ -85,6 +85,9 @@ test_bad_client_info (Fixture *f, gconstpointer data)
     { "\"os\":\"Linux\\u0000\"", "NUL" },
     { "\"os\":\"Linux\\u2028x\"", "U+2028" },
     { "\"os\":\"Linux\\u0085\"", "U+0085" },
+    { "\"hostname\":\"build-01\\u202eexe.txt\"", "U+202E" },
+    { "\"hostname\":\"ci\\u200brunner\"", "U+200B" },
+    { "\"os\":\"\\ufeffLinux\"", "U+FEFF" },
     { "\"hostname\":7", "hostname" },
     { "\"os\":[\"Linux\"]", "os" },
   };

@@ -4,6 +4,8 @@
  * reach the fingerprint: renaming a host must not move its license. */
 #include "testops-private.h"
 
+#include "client-info.h"
+
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -21,7 +23,7 @@ client_text (const char *raw, gsize max)
   for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
     {
       gunichar c = g_utf8_get_char (p);
-      if (g_unichar_iscntrl (c) || c == 0x2028 || c == 0x2029)
+      if (tessera_client_char_refused (c))
         c = ' ';
       char buf[6];
       gint n = g_unichar_to_utf8 (c, buf);
