@@ -5,9 +5,37 @@
 
 /* ---- clock rollback, attacked with faketime ---- */
 
+/* The faketime wrapper makes /dev/shm/sem.faketime_sem_PID and
+ * faketime_shm_PID with O_EXCL and removes them when it exits; one killed
+ * (a test's holder, a run stopped by hand) leaves them, and a later wrapper
+ * given the same PID (pid_max is 32768 here) refuses to start ("sem_open:
+ * File exists"). Those of processes that are gone are removed first. */
+static void
+faketime_clear_stale (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/dev/shm", 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      const char *pid = g_str_has_prefix (name, "sem.faketime_sem_")
+                            ? name + strlen ("sem.faketime_sem_")
+                        : g_str_has_prefix (name, "faketime_shm_") ? name + strlen ("faketime_shm_")
+                                                                   : NULL;
+      guint64 n = 0;
+      if (pid == NULL || !g_ascii_string_to_unsigned (pid, 10, 1, G_MAXINT, &n, NULL))
+        continue;
+      g_autofree char *proc = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT, n);
+      if (g_file_test (proc, G_FILE_TEST_EXISTS))
+        continue;
+      g_autofree char *path = g_build_filename ("/dev/shm", name, NULL);
+      g_unlink (path);
+    }
+}
+
 static char *
 faketime_path (void)
 {
+  faketime_clear_stale ();
   char *path = g_find_program_in_path ("faketime");
   if (path == NULL)
     g_error ("faketime is not installed: run scripts/install-deps.sh (Debian package faketime); "
