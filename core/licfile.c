@@ -433,13 +433,11 @@ parse_payload (const char *payload, gsize len, const char *key_id, GError **erro
    * no issuer writes those, and what a signer and a reader may read two ways
    * is better refused. Duplicate members: the last wins, as before. */
   json_error_t jerr;
-  json_t *root = json_loadb (payload, len, 0, &jerr);
-  if (root == NULL)
+  g_autoptr (JsonT) obj = json_loadb (payload, len, 0, &jerr);
+  if (obj == NULL)
     MALFORMED ("line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-  g_autoptr (JsonT) root_ref = root;
-  if (!json_is_object (root))
+  if (!json_is_object (obj))
     MALFORMED ("the payload is not a JSON object");
-  json_t *obj = root;
 
   const char *known[G_N_ELEMENTS (payload_fields) + 2];
   for (guint i = 0; i < G_N_ELEMENTS (payload_fields); i++)
