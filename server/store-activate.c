@@ -166,10 +166,10 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
 /* Under the pool's lock, what its seat rules are checked against: the user
  * the machine is registered to and, by ?4 (TsSeatsWant), the machines (only
  * when this one is not registered yet), the offline licenses and the
- * active sessions; then ?4 itself, and the session an earlier try with
- * this nonce (?6) of user ?5 started, if any: one statement, not one more
- * round of the engine's per-statement work for a lookup that almost never
- * finds anything. */
+ * active sessions; then ?4 itself, the session an earlier try with this
+ * nonce (?6) of user ?5 started, if any (one statement, not one more round
+ * of the engine's per-statement work for a lookup that almost never finds
+ * anything), and when the machine was last seen. */
 #define TS_SEATS_SELECT                                                                            \
   "SELECT (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?2),"                  \
   " CASE WHEN ?4 >= 1 AND NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1"                   \
@@ -178,7 +178,8 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
   "  AND expires_at > ?3) ELSE 0 END,"                                                             \
   " CASE WHEN ?4 = 2 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
   "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4,"                              \
-  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6)"
+  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6),"                 \
+  " (SELECT last_seen FROM machines WHERE pool_id = ?1 AND machine_id = ?2)"
 
 typedef enum
 {
@@ -208,6 +209,7 @@ typedef struct
   gint64 machines, offline, sessions;
   gboolean counted; /* @sessions was counted (TS_SEATS_ALL) */
   char *retry;      /* the session of an earlier try with the nonce */
+  gint64 last_seen; /* the machine's, when registered */
 } TsSeats;
 
 static void
@@ -232,6 +234,7 @@ ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
   seats->sessions = ts_rows_int (rows, 3);
   seats->counted = ts_rows_int (rows, 4) == TS_SEATS_ALL;
   seats->retry = ts_rows_strdup (rows, 5);
+  seats->last_seen = ts_rows_is_null (rows, 6) ? 0 : ts_rows_int (rows, 6);
   return TRUE;
 }
 
@@ -313,6 +316,13 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
+  /* Registered: seen now, to the minute (TS_MACHINE_SEEN_PRECISION). */
+  if (registered)
+    return now - seats->last_seen < TS_MACHINE_SEEN_PRECISION
+           || ts_tx_exec_defer (tx, error,
+                                "UPDATE machines SET last_seen = ? WHERE pool_id = ?"
+                                " AND machine_id = ?",
+                                "iss", now, pool->id, machine_id);
   return ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
                            now, now);
 }
@@ -381,6 +391,7 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
     {
       g_free (seats->owner);
       seats->owner = g_strdup (user_id);
+      seats->last_seen = now;
     }
   ok = ok
        && (floating

@@ -14,6 +14,12 @@ G_BEGIN_DECLS
 
 #define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end, match_policy"
 
+/* A machine's last_seen is kept to this many seconds: a heartbeat or an
+ * activation writes it only when it is older (clients beat every third of
+ * a 60 s lease, the tables show minutes), so most heartbeats write one row,
+ * not two, and a machine that activates again within a minute none. */
+#define TS_MACHINE_SEEN_PRECISION 60
+
 /* Migration 9 of both engines, @NOW the engine's clock in seconds: until
  * this release a lowered quota ended the sessions beyond it at their next
  * heartbeat; now the lowering does (ts_end_over_quota()), so sessions an

@@ -50,11 +50,6 @@ ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GErro
   return ts_tx_end_session (tx, s->id, now, code, reason, error) && ts_tx_mark_durable (tx, error);
 }
 
-/* A machine's last_seen is kept to this many seconds: a heartbeat writes
- * it only when it is older (clients beat every third of a 60 s lease, the
- * tables show minutes), so most heartbeats write one row, not two. */
-#define TS_MACHINE_SEEN_PRECISION 60
-
 /* The caller's session, as TS_SESSION_SELECT, and its machine's last_seen
  * (column 16; NULL: the machine was removed). */
 static TsRows *

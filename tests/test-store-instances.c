@@ -162,6 +162,17 @@ test_round_trips (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpstr (again->id, ==, session->id);
   g_assert_cmpuint (trips_since (s, &mark, NULL), <=, 4);
+  /* Another activation of the machine within the minute: its row is not
+   * written (6 statements). */
+  TsSession *second
+      = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips-2", LEASE, NOW + 5, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 3);
+  g_assert_cmpuint (statements, ==, 6);
+  g_assert_true (ts_store_release (s, user, second->id, NOW + 5, &error));
+  g_assert_no_error (error);
+  ts_session_free (second);
+  trips_since (s, &mark, NULL);
 
   TsSession *hb = ts_store_heartbeat (s, user, session->id, LEASE, NOW + 10, &error);
   g_assert_no_error (error);

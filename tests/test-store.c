@@ -941,6 +941,34 @@ test_heartbeat_machine_seen (Fixture *f, gconstpointer data)
     }
 }
 
+/* An activation on a registered machine writes its last_seen only when
+ * it is a minute old too; a new machine is registered as seen now. */
+static void
+test_activate_machine_seen (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 2);
+  const struct
+  {
+    gint64 at, seen;
+  } runs[] = { { 0, 0 }, { 30, 0 }, { 59, 0 }, { 60, 60 }, { 90, 60 }, { 200, 200 } };
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++)
+    {
+      char nonce[32];
+      g_snprintf (nonce, sizeof nonce, "nonce-run-%u", i);
+      TsSession *s = activate_ok (f, f->member, "acme", "KRE", "M1", nonce, NOW + runs[i].at);
+      g_assert_true (ts_store_release (f->store, f->member, s->id, NOW + runs[i].at, &error));
+      g_assert_no_error (error);
+      ts_session_free (s);
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM machines WHERE machine_id = 'M1' AND last_seen = %" G_GINT64_FORMAT
+          " AND registered_at = %" G_GINT64_FORMAT,
+          NOW + runs[i].seen, NOW);
+      g_assert_cmpint (db_count (f->path, sql), ==, 1);
+    }
+}
+
 /* A quota lowered by another process (tessera-admin: another connection)
  * is seen at the next heartbeat. */
 static void
@@ -1708,6 +1736,7 @@ main (int argc, char **argv)
   ADD ("over-quota", test_over_quota);
   ADD ("over-quota/seats-free", test_over_quota_seats_free);
   ADD ("heartbeat/machine-seen", test_heartbeat_machine_seen);
+  ADD ("activate/machine-seen", test_activate_machine_seen);
   ADD ("subscription-end", test_subscription_end);
   ADD ("org-selection", test_org_selection);
   ADD ("offline", test_offline);
