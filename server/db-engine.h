@@ -47,7 +47,7 @@ struct _TsTxOps
   gboolean (*mark_durable) (gpointer store, gpointer conn, GError **error);
   /* Queues a checked heartbeat to be run by the engine (SQLite's lease
    * writer: many in one write). Nullable: the store runs it in its caller. */
-  void (*heartbeat_async) (gpointer store, const char *user_id, const char *session_id,
+  void (*heartbeat_async) (gpointer store, TsCaller *who, const char *session_id,
                            gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data);
   gboolean row_locks;
   gboolean postgresql; /* for ts_tx_sql() */
@@ -67,11 +67,10 @@ void ts_tx_unwrap (TsTx *tx);
  * session had ended; commit @tx, then report *ended). *result (transfer
  * full): the extended session. FALSE with @error: roll @tx back. Every
  * engine runs this; SQLite from its lease writer, several in one write. */
-gboolean ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id,
-                          gint64 lease_seconds, gint64 now, TsSession **result, GError **ended,
-                          GError **error);
+gboolean ts_tx_heartbeat (TsTx *tx, TsCaller *who, const char *session_id, gint64 lease_seconds,
+                          gint64 now, TsSession **result, GError **ended, GError **error);
 /* The arguments of a heartbeat, checked before it is queued or run. */
-gboolean ts_heartbeat_check (const char *user_id, const char *session_id, gint64 lease_seconds,
+gboolean ts_heartbeat_check (const TsCaller *who, const char *session_id, gint64 lease_seconds,
                              GError **error);
 
 G_END_DECLS

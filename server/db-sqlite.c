@@ -105,10 +105,10 @@ ts_sqlite_tx_done (gpointer conn, gpointer cursor)
 }
 
 static void
-ts_sqlite_tx_heartbeat_async (gpointer store, const char *user_id, const char *session_id,
+ts_sqlite_tx_heartbeat_async (gpointer store, TsCaller *who, const char *session_id,
                               gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
 {
-  ts_sqlite_heartbeat_async (store, user_id, session_id, lease_seconds, now, done, data);
+  ts_sqlite_heartbeat_async (store, who, session_id, lease_seconds, now, done, data);
 }
 
 const TsTxOps ts_tx_sqlite_ops = {

@@ -85,14 +85,14 @@ ts_store_ops (TsStore *store, gpointer *engine)
 }
 
 gboolean
-ts_store_engine_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+ts_store_engine_heartbeat (TsStore *store, TsCaller *who, const char *session_id,
                            gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
 {
   gpointer engine;
   const TsTxOps *ops = ts_store_ops (store, &engine);
   if (ops->heartbeat_async == NULL)
     return FALSE;
-  ops->heartbeat_async (engine, user_id, session_id, lease_seconds, now, done, data);
+  ops->heartbeat_async (engine, who, session_id, lease_seconds, now, done, data);
   return TRUE;
 }
 

@@ -55,7 +55,7 @@ typedef struct _TsRows TsRows;
 TsTx *ts_tx_begin (TsStore *store, TsTxMode mode, GError **error);
 /* Hands a checked heartbeat to the engine's own queue (TsTxOps.
  * heartbeat_async); FALSE when the engine has none: run it in the caller. */
-gboolean ts_store_engine_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+gboolean ts_store_engine_heartbeat (TsStore *store, TsCaller *who, const char *session_id,
                                     gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                     gpointer data);
 /* Commits if @ok (a failed commit rolls back and sets @error), rolls back
@@ -209,15 +209,41 @@ gboolean ts_tx_load_session (TsTx *tx, TsSessionRow *row, gboolean *found, GErro
 TsRows *ts_tx_session_query (TsTx *tx, GError **error, const char *where, const char *a,
                              const char *b, const char *c);
 gboolean ts_tx_session_read (TsRows *rows, TsSessionRow *row, gboolean *found, GError **error);
-/* The where of ts_tx_load_own_session(): session id, then user id. */
-#define TS_OWN_SESSION "WHERE s.id = ? AND s.user_id = ?"
-/* The read half of ts_tx_load_own_session(), over TS_OWN_SESSION. */
+/* ---- the caller (TsCaller, store.h; store-rules.c) ---- */
+
+/* The user of the API key whose hash is the string parameter @p ("?" or
+ * "?N"), NULL when it is unknown or revoked: where a statement compares a
+ * user id with ts_caller_param(), this takes the parameter's place for a
+ * caller by key (ts_caller_by_key()). */
+#define TS_KEY_USER(p)                                                                             \
+  "(SELECT k.user_id FROM api_keys k WHERE k.hash = " p " AND k.revoked_at = 0)"
+
+gboolean ts_caller_check (const TsCaller *who, GError **error);
+gboolean ts_caller_by_key (const TsCaller *who);
+/* The string parameter a statement over the caller binds: the user id, or
+ * the key's hash. */
+const char *ts_caller_param (const TsCaller *who);
+/* The caller's user id once known: @user_id, or what the store found. */
+const char *ts_caller_user (const TsCaller *who);
+/* Notes @user_id (the owner of what a statement over the caller read) as
+ * the key's user. */
+void ts_caller_found (TsCaller *who, const char *user_id);
+/* A statement over the caller by key read nothing, and @error says so
+ * (NOT_FOUND, PERMISSION_DENIED: the user has no such session, no such
+ * membership): if the key is no longer valid, that is the answer instead
+ * (AUTH); if it is, ts_caller_found() of its user. */
+void ts_tx_caller_miss (TsTx *tx, TsCaller *who, GError **error);
+
+/* The where of ts_tx_load_own_session(): session id, then
+ * ts_caller_param(). */
+const char *ts_own_session_where (const TsCaller *who);
+/* The read half of ts_tx_load_own_session(), over ts_own_session_where(). */
 gboolean ts_tx_own_session_read (TsRows *rows, TsSessionRow *row, const char *session_id,
                                  GError **error);
-/* @user_id's own session @session_id, or TESSERA_ERROR_NOT_FOUND ("you have
+/* @who's own session @session_id, or TESSERA_ERROR_NOT_FOUND ("you have
  * no session …": another user's session is not told apart from none). */
-gboolean ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id,
-                                 const char *session_id, GError **error);
+gboolean ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, TsCaller *who, const char *session_id,
+                                 GError **error);
 gboolean ts_tx_end_session (TsTx *tx, const char *session_id, gint64 now, TesseraError code,
                             const char *reason, GError **error);
 

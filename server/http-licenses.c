@@ -61,8 +61,15 @@ ts_handle_activate (TsRequest *req)
   req->product = g_strdup (product);
   gint64 lease = req->server->lease_seconds;
   TsSession *s
-      = ts_store_activate_client (req->server->store, req->user_id, org_id, product, machine_id,
-                                  components, &info, nonce, lease, req->now, &error);
+      = ts_store_activate_as (req->server->store, ts_request_caller (req), org_id, product,
+                              machine_id, components, &info, nonce, lease, req->now, &error);
+  ts_request_caller_done (req);
+  if (s == NULL && g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_AUTH))
+    {
+      ts_reply_error (req, error); /* not a refused activation: not a caller at all */
+      g_error_free (error);
+      return;
+    }
   if (s == NULL)
     {
       ts_usage_refused (req->server->usage, req->user_id, org_id, product, error, req->now);
@@ -116,6 +123,7 @@ static void
 ts_heartbeat_done (TsSession *s, GError *error, gpointer data)
 {
   TsRequest *req = data;
+  ts_request_caller_done (req);
   if (s == NULL)
     {
       ts_reply_error (req, error);
@@ -141,8 +149,8 @@ ts_handle_heartbeat (TsRequest *req)
   if (!ts_session_arg (req, &session_id, &req->nonce))
     return;
   ts_request_defer (req);
-  ts_store_heartbeat_async (req->server->store, req->user_id, session_id,
-                            req->server->lease_seconds, req->now, ts_heartbeat_done, req);
+  ts_store_heartbeat_as_async (req->server->store, ts_request_caller (req), session_id,
+                               req->server->lease_seconds, req->now, ts_heartbeat_done, req);
 }
 
 void
@@ -152,7 +160,10 @@ ts_handle_release (TsRequest *req)
   if (!ts_session_arg (req, &session_id, NULL))
     return;
   GError *error = NULL;
-  if (!ts_store_release (req->server->store, req->user_id, session_id, req->now, &error))
+  gboolean ok = ts_store_release_as (req->server->store, ts_request_caller (req), session_id,
+                                     req->now, &error);
+  ts_request_caller_done (req);
+  if (!ok)
     {
       ts_reply_error (req, error);
       g_error_free (error);

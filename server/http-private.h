@@ -114,10 +114,14 @@ struct _TsRequest
   gint pending;      /* atomic: ts_request_defer() less ts_request_resume() */
   TsWaiter *waiter;  /* ts_request_run_sync()'s, or NULL */
   const char *nonce; /* heartbeat: in @json, or "" */
-  char *user_id;     /* authenticated user */
-  JsonObject *json;  /* the parsed body */
-  char *org;         /* for the log line */
-  char *product;     /* activate: to list the orgs to choose from */
+  char *user_id;     /* authenticated user (by key: once the store knew it) */
+  /* activate, heartbeat, release by API key: the key's hash, checked in
+   * the request's own transaction (TsCaller, store.h) */
+  char *key_hash;
+  TsCaller caller;  /* of the heartbeat under way (ts_request_caller()) */
+  JsonObject *json; /* the parsed body */
+  char *org;        /* for the log line */
+  char *product;    /* activate: to list the orgs to choose from */
   guint status;
   char *resp_type;
   GBytes *resp_body;
@@ -210,6 +214,11 @@ void ts_request_free (TsRequest *req);
  * ts_request_run_sync()) when both the caller and it are done with it. */
 void ts_request_defer (TsRequest *req);
 void ts_request_resume (TsRequest *req);
+/* The caller of a client request (activate, heartbeat, release): the user,
+ * or the API key the store checks (TsCaller), in @req until
+ * ts_request_caller_done(), which keeps the user the store found. */
+TsCaller *ts_request_caller (TsRequest *req);
+void ts_request_caller_done (TsRequest *req);
 
 void ts_reply_json (TsRequest *req, guint status, JsonNode *node);
 void ts_reply_empty (TsRequest *req);

@@ -110,6 +110,8 @@ ts_request_free (TsRequest *req)
   g_free (req->accept);
   g_clear_pointer (&req->body, g_bytes_unref);
   g_free (req->user_id);
+  g_free (req->key_hash);
+  g_free (req->caller.found);
   g_clear_pointer (&req->json, json_object_unref);
   g_free (req->org);
   g_free (req->product);
@@ -154,6 +156,30 @@ ts_handle_public_key (TsRequest *req)
   ts_reply_bytes (req, SOUP_STATUS_OK, "text/plain", g_bytes_new (line, strlen (line)));
 }
 
+TsCaller *
+ts_request_caller (TsRequest *req)
+{
+  req->caller = (TsCaller){ .user_id = req->user_id, .key_hash = req->key_hash };
+  return &req->caller;
+}
+
+void
+ts_request_caller_done (TsRequest *req)
+{
+  if (req->user_id == NULL)
+    req->user_id = g_steal_pointer (&req->caller.found);
+  g_clear_pointer (&req->caller.found, g_free);
+}
+
+/* The client requests: their API key is checked by the store in the
+ * request's own transaction (TsCaller), not in one of its own before. */
+static gboolean
+ts_key_checked_by_store (TsHandlerFunc handler)
+{
+  return handler == ts_handle_activate || handler == ts_handle_heartbeat
+         || handler == ts_handle_release;
+}
+
 /* Authentication and body parsing, then the handler. */
 void
 ts_request_run (TsRequest *req)
@@ -170,8 +196,11 @@ ts_request_run (TsRequest *req)
   if (req->handler != ts_handle_health && req->handler != ts_handle_public_key
       && req->api_key != NULL)
     {
-      req->user_id = ts_store_authenticate (req->server->store, req->api_key, &error);
-      if (req->user_id == NULL)
+      if (ts_key_checked_by_store (req->handler))
+        req->key_hash = ts_api_key_hash (req->api_key, &error);
+      else
+        req->user_id = ts_store_authenticate (req->server->store, req->api_key, &error);
+      if (req->user_id == NULL && req->key_hash == NULL)
         {
           if (g_error_matches (error, TESSERA_ERROR, TESSERA_ERROR_AUTH))
             ts_reply_errorf (req, SOUP_STATUS_UNAUTHORIZED, TESSERA_ERROR_AUTH,

@@ -9,20 +9,21 @@
  * committed. Every statement after it starts once the lock is held. */
 #include "db.h"
 
-/* The pools the user may activate a product from: one row per pool of the
- * product in each of the user's organizations (only ?3 when given), pool
- * columns NULL for an organization without one. Columns: TS_POOL_COLUMNS
- * (0-7), the organization's id and name, whether the user holds a grant in
- * the pool (1/0). One statement, not one per step: each is a round trip on
- * PostgreSQL. */
-#define TS_CHOICE_SELECT                                                                           \
+/* The pools the user (@WHO: ?1, or the user of the key ?1) may activate a
+ * product from: one row per pool of the product in each of the user's
+ * organizations (only ?3 when given), pool columns NULL for an
+ * organization without one. Columns: TS_POOL_COLUMNS (0-7), the
+ * organization's id and name, whether the user holds a grant in the pool
+ * (1/0), the user. One statement, not one per step: each is a round trip on
+ * PostgreSQL; with a key, its check is part of it (TsCaller). */
+#define TS_CHOICE_SELECT(WHO)                                                                      \
   "SELECT p.id, p.org_id, p.product, p.kind, p.billing, p.quota, p.subscription_end,"              \
   " p.match_policy, m.org_id, o.name,"                                                             \
-  " CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = ?1)"           \
-  " THEN 1 ELSE 0 END"                                                                             \
+  " CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = m.user_id)"    \
+  " THEN 1 ELSE 0 END, m.user_id"                                                                  \
   " FROM members m JOIN orgs o ON o.id = m.org_id"                                                 \
   " LEFT JOIN pools p ON p.org_id = m.org_id AND p.product = ?2"                                   \
-  " WHERE m.user_id = ?1 AND (?3 IS NULL OR m.org_id = ?3)"                                        \
+  " WHERE m.user_id = " WHO " AND (?3 IS NULL OR m.org_id = ?3)"                                   \
   " ORDER BY m.org_id, p.kind"
 
 /* The organization of the pool to activate from: @org_id (the user must
@@ -67,11 +68,12 @@ ts_choose_org (GPtrArray *orgs, const char *org_id, const char *product, GError 
 /* The pool to activate from: the granted node-locked pool of the chosen
  * organization, else its floating one. */
 static TsPool *
-ts_choose_pool (TsTx *tx, const char *user_id, const char *org_id, const char *product,
-                GError **error)
+ts_choose_pool (TsTx *tx, TsCaller *who, const char *org_id, const char *product, GError **error)
 {
-  g_autoptr (TsRows) rows
-      = ts_tx_rows (tx, error, TS_CHOICE_SELECT, "sss", user_id, product, org_id);
+  g_autoptr (TsRows) rows = ts_tx_rows (
+      tx, error,
+      ts_caller_by_key (who) ? TS_CHOICE_SELECT (TS_KEY_USER ("?1")) : TS_CHOICE_SELECT ("?1"),
+      "sss", ts_caller_param (who), product, org_id);
   if (rows == NULL)
     return NULL;
   g_autoptr (GPtrArray) orgs = g_ptr_array_new_with_free_func (g_free);
@@ -86,10 +88,15 @@ ts_choose_pool (TsTx *tx, const char *user_id, const char *org_id, const char *p
       g_ptr_array_add (orgs, has_pool ? g_strdup ("") : NULL);
       g_ptr_array_add (pools, has_pool ? ts_tx_pool_from_row (rows) : NULL);
       g_array_append_val (granted, g);
+      if (ts_caller_by_key (who) && who->found == NULL)
+        who->found = ts_rows_strdup (rows, 11);
     }
   if (!ts_rows_ok (rows))
     return NULL;
+  g_clear_pointer (&rows, ts_rows_free);
   g_autofree char *org = ts_choose_org (orgs, org_id, product, error);
+  if (org == NULL && orgs->len == 0)
+    ts_tx_caller_miss (tx, who, error); /* no membership read: is the key still valid? */
   if (org == NULL)
     return NULL;
   TsPool *nl = NULL, *fl = NULL;
@@ -421,13 +428,12 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
 }
 
 TsSession *
-ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
-                          const char *product, const char *machine_id, const char *components,
-                          const TsClientInfo *info, const char *nonce, gint64 lease_seconds,
-                          gint64 now, GError **error)
+ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id, const char *product,
+                      const char *machine_id, const char *components, const TsClientInfo *info,
+                      const char *nonce, gint64 lease_seconds, gint64 now, GError **error)
 {
   /* Checked by the HTTP layer; checked again for any other caller. */
-  if (!ts_check_id ("user_id", user_id, error) || !ts_check_product (product, error)
+  if (!ts_caller_check (who, error) || !ts_check_product (product, error)
       || !ts_check_machine_id (machine_id, error) || !ts_check_nonce (nonce, error)
       || !ts_check_lease (lease_seconds, error)
       || (org_id != NULL && !ts_check_org_id (org_id, error))
@@ -451,11 +457,11 @@ ts_store_activate_client (TsStore *store, const char *user_id, const char *org_i
    * before either is read (one round trip on PostgreSQL); each is still
    * its own statement, run after the one before it, so the counts start
    * once the lock is held. */
-  gboolean ok = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
+  gboolean ok = (chosen = ts_choose_pool (tx, who, org_id, product, error)) != NULL
                 && (!ts_tx_row_locks (tx)
                     || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
-                && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id, user_id,
-                                             nonce, now, error))
+                && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id,
+                                             ts_caller_user (who), nonce, now, error))
                        != NULL
                 && (locked == NULL
                     || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
@@ -470,8 +476,8 @@ ts_store_activate_client (TsStore *store, const char *user_id, const char *org_i
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
-                     : ts_activation_new (tx, user_id, pool, machine_id, components, info, nonce,
-                                          lease_seconds, now, &seats, error);
+                     : ts_activation_new (tx, ts_caller_user (who), pool, machine_id, components,
+                                          info, nonce, lease_seconds, now, &seats, error);
       ok = result != NULL;
     }
   g_clear_pointer (&locked, ts_rows_free);
@@ -481,6 +487,17 @@ ts_store_activate_client (TsStore *store, const char *user_id, const char *org_i
   if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&result, ts_session_free);
   return result;
+}
+
+TsSession *
+ts_store_activate_client (TsStore *store, const char *user_id, const char *org_id,
+                          const char *product, const char *machine_id, const char *components,
+                          const TsClientInfo *info, const char *nonce, gint64 lease_seconds,
+                          gint64 now, GError **error)
+{
+  TsCaller who = { .user_id = user_id };
+  return ts_store_activate_as (store, &who, org_id, product, machine_id, components, info, nonce,
+                               lease_seconds, now, error);
 }
 
 TsSession *

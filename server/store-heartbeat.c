@@ -9,10 +9,10 @@
 #include "db.h"
 
 gboolean
-ts_heartbeat_check (const char *user_id, const char *session_id, gint64 lease_seconds,
+ts_heartbeat_check (const TsCaller *who, const char *session_id, gint64 lease_seconds,
                     GError **error)
 {
-  return ts_check_id ("user_id", user_id, error) && ts_check_id ("session_id", session_id, error)
+  return ts_caller_check (who, error) && ts_check_id ("session_id", session_id, error)
          && ts_check_lease (lease_seconds, error);
 }
 
@@ -53,27 +53,31 @@ ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GErro
 /* The caller's session, as TS_SESSION_SELECT, and its machine's last_seen
  * (column 16; NULL: the machine was removed). */
 static TsRows *
-ts_heartbeat_query (TsTx *tx, const char *user_id, const char *session_id, GError **error)
+ts_heartbeat_query (TsTx *tx, const TsCaller *who, const char *session_id, GError **error)
 {
-  g_autofree char *sql
-      = g_strconcat ("SELECT " TS_SESSION_COLUMNS ", (SELECT m.last_seen FROM machines m"
-                     " WHERE m.pool_id = s.pool_id AND m.machine_id = s.machine_id)" TS_SESSION_FROM
-                         TS_OWN_SESSION,
-                     ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
-  return ts_tx_rows (tx, error, sql, "ss", session_id, user_id);
+  g_autofree char *sql = g_strconcat (
+      "SELECT " TS_SESSION_COLUMNS ", (SELECT m.last_seen FROM machines m"
+      " WHERE m.pool_id = s.pool_id AND m.machine_id = s.machine_id)" TS_SESSION_FROM,
+      ts_own_session_where (who), ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
+  return ts_tx_rows (tx, error, sql, "ss", session_id, ts_caller_param (who));
 }
 
 gboolean
-ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 lease_seconds,
-                 gint64 now, TsSession **result, GError **ended, GError **error)
+ts_tx_heartbeat (TsTx *tx, TsCaller *who, const char *session_id, gint64 lease_seconds, gint64 now,
+                 TsSession **result, GError **ended, GError **error)
 {
   TsSessionRow row = { 0 };
   *result = NULL;
-  g_autoptr (TsRows) load = ts_heartbeat_query (tx, user_id, session_id, error);
+  TsRows *load = ts_heartbeat_query (tx, who, session_id, error);
   gboolean ok = load != NULL && ts_tx_own_session_read (load, &row, session_id, error);
   /* Read while @load is on the session's row. */
   gboolean seen_now = ok && !ts_rows_is_null (load, 16)
                       && now - ts_rows_int (load, 16) >= TS_MACHINE_SEEN_PRECISION;
+  g_clear_pointer (&load, ts_rows_free);
+  if (ok)
+    ts_caller_found (who, row.session->user_id);
+  else
+    ts_tx_caller_miss (tx, who, error);
   ok = ok && ts_heartbeat_end (tx, &row, now, ended, error);
   if (ok && *ended == NULL)
     {
@@ -102,8 +106,8 @@ ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 l
 
 /* PostgreSQL: each heartbeat is its own transaction, in its caller. */
 static TsSession *
-ts_heartbeat_inline (TsStore *store, const char *user_id, const char *session_id,
-                     gint64 lease_seconds, gint64 now, GError **error)
+ts_heartbeat_inline (TsStore *store, TsCaller *who, const char *session_id, gint64 lease_seconds,
+                     gint64 now, GError **error)
 {
   /* A heartbeat only extends a lease: its commit need not wait for the
    * disk (TS_TX_LEASE); ending the session does (ts_tx_mark_durable()). */
@@ -112,8 +116,7 @@ ts_heartbeat_inline (TsStore *store, const char *user_id, const char *session_id
     return NULL;
   TsSession *result = NULL;
   GError *ended = NULL; /* the session ended: committed, then reported */
-  gboolean ok
-      = ts_tx_heartbeat (tx, user_id, session_id, lease_seconds, now, &result, &ended, error);
+  gboolean ok = ts_tx_heartbeat (tx, who, session_id, lease_seconds, now, &result, &ended, error);
   if (!ts_tx_finish (tx, ok, error))
     {
       g_clear_error (&ended);
@@ -125,19 +128,49 @@ ts_heartbeat_inline (TsStore *store, const char *user_id, const char *session_id
 }
 
 void
-ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
-                          gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+ts_store_heartbeat_as_async (TsStore *store, TsCaller *who, const char *session_id,
+                             gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
 {
   GError *error = NULL;
-  if (!ts_heartbeat_check (user_id, session_id, lease_seconds, &error))
+  if (!ts_heartbeat_check (who, session_id, lease_seconds, &error))
     {
       done (NULL, error, data);
       return;
     }
-  if (ts_store_engine_heartbeat (store, user_id, session_id, lease_seconds, now, done, data))
+  if (ts_store_engine_heartbeat (store, who, session_id, lease_seconds, now, done, data))
     return;
-  TsSession *s = ts_heartbeat_inline (store, user_id, session_id, lease_seconds, now, &error);
+  TsSession *s = ts_heartbeat_inline (store, who, session_id, lease_seconds, now, &error);
   done (s, error, data);
+}
+
+/* ts_store_heartbeat_async()'s caller, until @done: the user's id is the
+ * caller's, what the store found (none: by user id) is freed here. */
+typedef struct
+{
+  TsCaller who;
+  TsHeartbeatDone done;
+  gpointer data;
+} TsHeartbeatAs;
+
+static void
+ts_heartbeat_as_done (TsSession *session, GError *error, gpointer data)
+{
+  TsHeartbeatAs *as = data;
+  as->done (session, error, as->data);
+  g_free (as->who.found);
+  g_free (as);
+}
+
+void
+ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
+                          gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
+{
+  TsHeartbeatAs *as = g_new0 (TsHeartbeatAs, 1);
+  as->who.user_id = user_id;
+  as->done = done;
+  as->data = data;
+  ts_store_heartbeat_as_async (store, &as->who, session_id, lease_seconds, now,
+                               ts_heartbeat_as_done, as);
 }
 
 typedef struct
@@ -162,14 +195,13 @@ ts_heartbeat_waited (TsSession *session, GError *error, gpointer data)
 }
 
 TsSession *
-ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
-                    gint64 lease_seconds, gint64 now, GError **error)
+ts_store_heartbeat_as (TsStore *store, TsCaller *who, const char *session_id, gint64 lease_seconds,
+                       gint64 now, GError **error)
 {
   TsHeartbeatWait w = { 0 };
   g_mutex_init (&w.lock);
   g_cond_init (&w.cond);
-  ts_store_heartbeat_async (store, user_id, session_id, lease_seconds, now, ts_heartbeat_waited,
-                            &w);
+  ts_store_heartbeat_as_async (store, who, session_id, lease_seconds, now, ts_heartbeat_waited, &w);
   g_mutex_lock (&w.lock);
   while (!w.done)
     g_cond_wait (&w.cond, &w.lock);
@@ -179,4 +211,12 @@ ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
   if (w.error != NULL)
     g_propagate_error (error, w.error);
   return w.session;
+}
+
+TsSession *
+ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
+                    gint64 lease_seconds, gint64 now, GError **error)
+{
+  TsCaller who = { .user_id = user_id };
+  return ts_store_heartbeat_as (store, &who, session_id, lease_seconds, now, error);
 }

@@ -414,7 +414,7 @@ ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error)
 }
 
 char *
-ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
+ts_api_key_hash (const char *api_key, GError **error)
 {
   if (api_key == NULL || strlen (api_key) != TS_API_KEY_LEN
       || !g_str_has_prefix (api_key, TS_API_KEY_PREFIX))
@@ -422,7 +422,15 @@ ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "not a Tessera API key");
       return NULL;
     }
-  char *hash = ts_key_hash (api_key);
+  return ts_key_hash (api_key);
+}
+
+char *
+ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
+{
+  char *hash = ts_api_key_hash (api_key, error);
+  if (hash == NULL)
+    return NULL;
   /* One statement (TS_TX_ONE: on SQLite its own read transaction, BEGIN
    * and COMMIT around it were two more statements on every request). No
    * cache: a key revoked by another process (tessera-admin, another

@@ -47,7 +47,7 @@ TsSqliteStore *ts_sqlite_open (const char *path, GError **error);
 void ts_sqlite_close (TsSqliteStore *store);
 /* Queues a heartbeat whose arguments were checked (ts_heartbeat_check())
  * for the lease writer (store-sessions.c). */
-void ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
+void ts_sqlite_heartbeat_async (TsSqliteStore *store, TsCaller *who, const char *session_id,
                                 gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                 gpointer data);
 

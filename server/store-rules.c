@@ -243,12 +243,86 @@ ts_tx_own_session_read (TsRows *rows, TsSessionRow *row, const char *session_id,
 }
 
 gboolean
-ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, const char *user_id, const char *session_id,
+ts_tx_load_own_session (TsTx *tx, TsSessionRow *row, TsCaller *who, const char *session_id,
                         GError **error)
 {
-  g_autoptr (TsRows) rows
-      = ts_tx_session_query (tx, error, TS_OWN_SESSION, session_id, user_id, NULL);
-  return rows != NULL && ts_tx_own_session_read (rows, row, session_id, error);
+  TsRows *rows = ts_tx_session_query (tx, error, ts_own_session_where (who), session_id,
+                                      ts_caller_param (who), NULL);
+  gboolean ok = rows != NULL && ts_tx_own_session_read (rows, row, session_id, error);
+  g_clear_pointer (&rows, ts_rows_free);
+  if (ok)
+    ts_caller_found (who, row->session->user_id);
+  else
+    ts_tx_caller_miss (tx, who, error);
+  return ok;
+}
+
+/* ---- the caller ---- */
+
+gboolean
+ts_caller_check (const TsCaller *who, GError **error)
+{
+  if (who->user_id != NULL || who->key_hash == NULL)
+    return ts_check_id ("user_id", who->user_id, error);
+  return TRUE;
+}
+
+gboolean
+ts_caller_by_key (const TsCaller *who)
+{
+  return who->user_id == NULL;
+}
+
+const char *
+ts_caller_param (const TsCaller *who)
+{
+  return who->user_id != NULL ? who->user_id : who->key_hash;
+}
+
+const char *
+ts_caller_user (const TsCaller *who)
+{
+  return who->user_id != NULL ? who->user_id : who->found;
+}
+
+void
+ts_caller_found (TsCaller *who, const char *user_id)
+{
+  if (ts_caller_by_key (who) && who->found == NULL)
+    who->found = g_strdup (user_id);
+}
+
+void
+ts_tx_caller_miss (TsTx *tx, TsCaller *who, GError **error)
+{
+  if (!ts_caller_by_key (who) || error == NULL || *error == NULL
+      || (!g_error_matches (*error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND)
+          && !g_error_matches (*error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED)))
+    return;
+  char *user_id = NULL;
+  GError *failed = NULL;
+  if (!ts_tx_str (tx, &failed, &user_id,
+                  "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s",
+                  who->key_hash))
+    {
+      g_clear_error (error);
+      g_propagate_error (error, failed);
+    }
+  else if (user_id == NULL)
+    {
+      g_clear_error (error);
+      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
+    }
+  else
+    ts_caller_found (who, user_id);
+  g_free (user_id);
+}
+
+const char *
+ts_own_session_where (const TsCaller *who)
+{
+  return ts_caller_by_key (who) ? "WHERE s.id = ? AND s.user_id = " TS_KEY_USER ("?")
+                                : "WHERE s.id = ? AND s.user_id = ?";
 }
 
 gboolean

@@ -5,20 +5,28 @@
 #include "db.h"
 
 gboolean
-ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
-                  GError **error)
+ts_store_release_as (TsStore *store, TsCaller *who, const char *session_id, gint64 now,
+                     GError **error)
 {
-  if (!ts_check_id ("user_id", user_id, error) || !ts_check_id ("session_id", session_id, error))
+  if (!ts_caller_check (who, error) || !ts_check_id ("session_id", session_id, error))
     return FALSE;
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
     return FALSE;
   TsSessionRow row = { 0 };
-  gboolean ok = ts_tx_load_own_session (tx, &row, user_id, session_id, error);
+  gboolean ok = ts_tx_load_own_session (tx, &row, who, session_id, error);
   /* Releasing twice is fine. */
   ok = ok && ts_tx_end_session (tx, session_id, now, TESSERA_ERROR_TERMINATED, "released", error);
   ts_tx_session_row_clear (&row);
   return ts_tx_finish (tx, ok, error);
+}
+
+gboolean
+ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
+                  GError **error)
+{
+  TsCaller who = { .user_id = user_id };
+  return ts_store_release_as (store, &who, session_id, now, error);
 }
 
 guint

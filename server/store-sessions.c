@@ -22,7 +22,7 @@
 
 typedef struct
 {
-  const char *user_id;
+  TsCaller *who;
   const char *session_id;
   gint64 lease_seconds;
   gint64 now;
@@ -50,7 +50,7 @@ ts_heartbeat_one (TsSqliteStore *store, sqlite3 *db, TsLeaseItem *it, GError **e
                   GError **error)
 {
   TsTx *tx = ts_tx_wrap (&ts_tx_sqlite_ops, store, db, TS_TX_LEASE);
-  gboolean ok = ts_tx_heartbeat (tx, it->user_id, it->session_id, it->lease_seconds, it->now,
+  gboolean ok = ts_tx_heartbeat (tx, it->who, it->session_id, it->lease_seconds, it->now,
                                  &it->result, ended, error);
   ts_tx_unwrap (tx);
   return ok;
@@ -154,11 +154,11 @@ ts_lease_writer (gpointer data)
 
 /* Queues a heartbeat whose arguments were checked (ts_heartbeat_check()). */
 void
-ts_sqlite_heartbeat_async (TsSqliteStore *store, const char *user_id, const char *session_id,
+ts_sqlite_heartbeat_async (TsSqliteStore *store, TsCaller *who, const char *session_id,
                            gint64 lease_seconds, gint64 now, TsHeartbeatDone done, gpointer data)
 {
   TsLeaseItem *item = g_new0 (TsLeaseItem, 1);
-  *item = (TsLeaseItem){ .user_id = user_id,
+  *item = (TsLeaseItem){ .who = who,
                          .session_id = session_id,
                          .lease_seconds = lease_seconds,
                          .now = now,

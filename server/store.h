@@ -209,6 +209,27 @@ gboolean ts_store_revoke_api_key (TsStore *store, const char *user_id, const cha
 GPtrArray *ts_store_list_api_keys (TsStore *store, const char *user_id, GError **error);
 /* Returns the user id the key belongs to, or NULL with TESSERA_ERROR_AUTH. */
 char *ts_store_authenticate (TsStore *store, const char *api_key, GError **error);
+/* Returns (transfer full) the hash under which @api_key would be stored, or
+ * NULL with TESSERA_ERROR_AUTH when it is not a Tessera API key at all. No
+ * database access: see TsCaller. */
+char *ts_api_key_hash (const char *api_key, GError **error);
+
+/* Who makes a client request (activate, heartbeat, release): a user known
+ * already (@user_id: a signed-in page, a tool, a test), or the holder of an
+ * API key (@key_hash, from ts_api_key_hash()), which the request's own
+ * transaction checks as ts_store_authenticate() would, in the statement
+ * that reads the caller's memberships or session: no statement and no
+ * transaction of its own (issue 17). A key unknown or revoked at that
+ * moment fails the request with TESSERA_ERROR_AUTH, having changed
+ * nothing. */
+typedef struct
+{
+  const char *user_id; /* or NULL, and then: */
+  const char *key_hash;
+  /* Out (transfer full; the caller frees it): whose key it was, once the
+   * store knew, even when the request failed; NULL with @user_id. */
+  char *found;
+} TsCaller;
 
 /* ---- pools ---- */
 
@@ -287,6 +308,12 @@ TsSession *ts_store_activate_client (TsStore *store, const char *user_id, const 
                                      const char *components, const TsClientInfo *info,
                                      const char *nonce, gint64 lease_seconds, gint64 now,
                                      GError **error);
+/* ts_store_activate_client() for @who (TsCaller). */
+TsSession *ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id,
+                                 const char *product, const char *machine_id,
+                                 const char *components, const TsClientInfo *info,
+                                 const char *nonce, gint64 lease_seconds, gint64 now,
+                                 GError **error);
 TsSession *ts_store_heartbeat (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, GError **error);
 /* @session (transfer full) or @error (transfer full), never both. */
@@ -299,6 +326,14 @@ typedef void (*TsHeartbeatDone) (TsSession *session, GError *error, gpointer dat
 void ts_store_heartbeat_async (TsStore *store, const char *user_id, const char *session_id,
                                gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
                                gpointer data);
+/* ts_store_heartbeat() for @who (TsCaller). */
+TsSession *ts_store_heartbeat_as (TsStore *store, TsCaller *who, const char *session_id,
+                                  gint64 lease_seconds, gint64 now, GError **error);
+/* ts_store_heartbeat_async() for @who (TsCaller), which must stay valid,
+ * and is written to, until @done is called. */
+void ts_store_heartbeat_as_async (TsStore *store, TsCaller *who, const char *session_id,
+                                  gint64 lease_seconds, gint64 now, TsHeartbeatDone done,
+                                  gpointer data);
 /* TRUE when ts_store_heartbeat_async() only queues the heartbeat (SQLite:
  * the lease writer), FALSE when it runs it in the calling thread, waiting
  * for the database (PostgreSQL). */
@@ -311,6 +346,9 @@ gboolean ts_store_heartbeat_queues (TsStore *store);
 gboolean ts_store_round_trips (TsStore *store, guint *round_trips, guint *statements);
 gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
                            GError **error);
+/* ts_store_release() for @who (TsCaller). */
+gboolean ts_store_release_as (TsStore *store, TsCaller *who, const char *session_id, gint64 now,
+                              GError **error);
 /* Ends sessions whose lease ran out; returns how many. */
 guint ts_store_reap (TsStore *store, gint64 now, GError **error);
 GPtrArray *ts_store_list_sessions (TsStore *store, const char *actor, const char *org_id,

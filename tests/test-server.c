@@ -241,6 +241,16 @@ test_auth (Fixture *f, gconstpointer data)
       "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}" },
     { "GET", "/orgs/acme/pools", wrong, NULL },
     { "POST", "/keys", NULL, "{\"label\":\"x\"}" },
+    /* the client requests check their key in their own transaction: an
+     * unknown or revoked one is still 401, not "no such session" */
+    { "POST", "/activate", wrong,
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}" },
+    { "POST", "/activate", "tsk_nope",
+      "{\"product\":\"KRE\",\"machine_id\":\"M-1\",\"nonce\":\"nonce-0001\"}" },
+    { "POST", "/heartbeat", key, "{\"session_id\":\"nope\"}" },
+    { "POST", "/heartbeat", wrong, "{\"session_id\":\"nope\"}" },
+    { "POST", "/release", key, "{\"session_id\":\"nope\"}" },
+    { "POST", "/release", "tsk_nope", "{\"session_id\":\"nope\"}" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
