@@ -47,10 +47,13 @@
 #define N_ORGS 1000
 #define N_HOT_KEYS 8
 #define MAX_INSTANCES 3
-/* Every instance's connections: one per worker thread of the server (16 in
- * http-server.c), so no request waits for a connection the server could
- * use; 3 x 16 stays far below with-postgres.sh's max_connections=300. */
-#define PG_POOL_SIZE 16
+/* The connections the instances share (pool_size = PG_CONNECTIONS / N,
+ * rounded up): one per worker thread of one server (16 in http-server.c),
+ * as a deployer sizes the database's connections, not each instance's.
+ * Given 16 each, 3 instances keep 48 backends busy on the same 2 cores, and
+ * the database's CPU per request grows with them (docs/deployment.md,
+ * "Scale-out benchmark"); --pool-size measures that. */
+#define PG_CONNECTIONS 16
 
 typedef struct
 {
@@ -542,6 +545,13 @@ run_phase (Client *clients, Op op, const char *tag, guint count, double seconds,
 
 static gboolean quick;
 static double phase_seconds = 4;
+static gint pool_size; /* --pool-size: per instance; 0: PG_CONNECTIONS shared */
+
+static gint
+pool_size_for (guint n_inst)
+{
+  return pool_size > 0 ? pool_size : (gint) ((PG_CONNECTIONS + n_inst - 1) / n_inst);
+}
 
 /* Active sessions in the whole database, behind the servers' backs. */
 static guint
@@ -630,17 +640,18 @@ run_cell (Db *db, guint n_inst, Load load, guint cell_index, Cell *cell)
   return rc;
 }
 
+/* @n_inst: the instances that will share it (PostgreSQL: their pool_size). */
 static Db *
-db_new (const char *backend, gboolean pg)
+db_new (const char *backend, gboolean pg, guint n_inst)
 {
   Db *db = g_new0 (Db, 1);
   db->backend = backend;
   if (pg)
     {
       db->location = test_store_location (work_dir);
-      db->server_db
-          = g_strdup_printf ("%s%cpool_size=%d", db->location,
-                             strchr (db->location, '?') != NULL ? '&' : '?', PG_POOL_SIZE);
+      db->server_db = g_strdup_printf ("%s%cpool_size=%d", db->location,
+                                       strchr (db->location, '?') != NULL ? '&' : '?',
+                                       pool_size_for (n_inst));
       g_autofree char *why = NULL;
       db->postmaster = scale_pg_postmaster (db->location, &why);
       if (db->postmaster > 0)
@@ -668,6 +679,8 @@ main (int argc, char **argv)
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &phase_seconds,
       "Seconds per measured phase (default 4)", "S" },
     { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, "Keep the databases and server logs", NULL },
+    { "pool-size", 0, 0, G_OPTION_ARG_INT, &pool_size,
+      "PostgreSQL connections per instance (default: 16 shared by the instances)", "N" },
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- tessera-server scale-out bench");
@@ -676,6 +689,11 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       fprintf (stderr, "scale-bench: %s\n", error->message);
+      return 1;
+    }
+  if (pool_size < 0 || pool_size > 64)
+    {
+      fprintf (stderr, "scale-bench: --pool-size must be 1 to 64\n");
       return 1;
     }
   if (phase_seconds <= 0 || phase_seconds > 600)
@@ -695,8 +713,10 @@ main (int argc, char **argv)
           N_CLIENTS, quick ? "a few requests" : per_phase, N_ORGS,
           quick ? " [--quick: figures meaningless]" : "");
   if (pg)
-    printf ("PostgreSQL: one database for 1, 2, 3 instances, pool_size=%d per instance\n",
-            PG_POOL_SIZE);
+    printf ("PostgreSQL: a fresh database for each of 1, 2, 3 instances; pool_size %d, %d, %d per "
+            "instance%s\n",
+            pool_size_for (1), pool_size_for (2), pool_size_for (3),
+            pool_size > 0 ? " (--pool-size)" : " (16 connections shared)");
   else
     printf ("TESSERA_TEST_POSTGRES is not set: the PostgreSQL rows are skipped (run under "
             "tests/with-postgres.sh)\n");
@@ -707,7 +727,7 @@ main (int argc, char **argv)
   int rc = 0;
   guint ci = 0;
 
-  Db *lite = db_new ("SQLite", FALSE);
+  Db *lite = db_new ("SQLite", FALSE, 1);
   db_start_instances (lite, 1);
   rc |= run_cell (lite, 1, LOAD_HOT, ci, &cells[ci]);
   ci++;
@@ -717,17 +737,20 @@ main (int argc, char **argv)
 
   if (pg)
     {
-      Db *db = db_new ("PostgreSQL", TRUE);
+      /* Each instance count on a database of its own, bootstrapped the same
+       * way: cells that shared one would differ in more than their instance
+       * count (x 3 would count seats in pools holding the sessions x 1 and
+       * x 2 left, in tables they had grown). */
       for (guint n = 1; n <= MAX_INSTANCES; n++)
         {
-          /* the instances already running stay: N adds one */
+          Db *db = db_new ("PostgreSQL", TRUE, n);
           db_start_instances (db, n);
           rc |= run_cell (db, n, LOAD_HOT, ci, &cells[ci]);
           ci++;
           rc |= run_cell (db, n, LOAD_SPREAD, ci, &cells[ci]);
           ci++;
+          db_free (db, keep);
         }
-      db_free (db, keep);
     }
 
   scale_report (cells, quick);

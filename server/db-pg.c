@@ -618,6 +618,12 @@ ts_pg_counts (TsPgStore *store, guint *round_trips, guint *statements)
   *statements = g_atomic_int_get (&store->statements);
 }
 
+guint
+ts_pg_pool_size (TsPgStore *store)
+{
+  return store->pool_size;
+}
+
 const TsTxOps ts_tx_pg_ops = {
   .begin = ts_pg_tx_begin,
   .finish = ts_pg_tx_finish,

@@ -113,6 +113,12 @@ ts_store_round_trips (TsStore *store, guint *round_trips, guint *statements)
   return TRUE;
 }
 
+guint
+ts_store_connections (TsStore *store)
+{
+  return store->kind == TS_STORE_POSTGRESQL ? ts_pg_pool_size (store->pg) : 0;
+}
+
 TsTx *
 ts_tx_begin (TsStore *store, TsTxMode mode, GError **error)
 {

@@ -12,5 +12,7 @@ TsPgStore *ts_pg_open (const char *path, GError **error);
 void ts_pg_close (TsPgStore *store);
 /* See ts_store_round_trips() (db-pg.c). */
 void ts_pg_counts (TsPgStore *store, guint *round_trips, guint *statements);
+/* See ts_store_connections() (db-pg.c). */
+guint ts_pg_pool_size (TsPgStore *store);
 
 G_END_DECLS

@@ -344,6 +344,10 @@ gboolean ts_store_heartbeat_queues (TsStore *store);
  * For tests and benches: the count per request is what PostgreSQL's cost
  * follows (issue #17). */
 gboolean ts_store_round_trips (TsStore *store, guint *round_trips, guint *statements);
+/* The connections the store keeps to a database server (PostgreSQL's
+ * pool_size): no more transactions than this run at once. 0: an embedded
+ * database (SQLite), which has no such bound. */
+guint ts_store_connections (TsStore *store);
 gboolean ts_store_release (TsStore *store, const char *user_id, const char *session_id, gint64 now,
                            GError **error);
 /* ts_store_release() for @who (TsCaller). */
