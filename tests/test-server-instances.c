@@ -10,6 +10,7 @@
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <string.h>
 
 #define N_CLIENTS 64
 #define QUOTA 10
@@ -226,6 +227,28 @@ test_quota (Fixture *f, gconstpointer data)
   clients_clear (clients);
 }
 
+/* The same with one connection per instance, and so one worker each
+ * (ts_http_setup()): 64 clients queue at three workers; each answered,
+ * still exactly 10 seats. */
+static void
+test_quota_one_connection (Fixture *f, gconstpointer data)
+{
+  g_autofree char *db
+      = g_strdup_printf ("%s%cpool_size=1", f->b.db, strchr (f->b.db, '?') != NULL ? '&' : '?');
+  for (guint i = 0; i < N_INSTANCES; i++)
+    f->b.procs[i] = server_util_spawn (db, f->b.keys, f->b.logs[i], NULL, FALSE, &f->b.urls[i]);
+  gint budget = 600, stop = 0;
+  Client clients[N_CLIENTS];
+  clients_init (f, clients, &budget, &stop);
+  guint refused = 0;
+  guint activated = clients_run (clients, &refused);
+  assert_no_problems (clients);
+  g_assert_cmpuint (activated, ==, QUOTA);
+  g_assert_cmpuint (activated + refused, ==, 600);
+  g_assert_cmpint (active_sessions (f), ==, QUOTA);
+  clients_clear (clients);
+}
+
 /* An instance killed mid-load: its clients carry on at the others (the
  * same nonce on a retried activation), and afterwards the database holds
  * exactly the sessions the clients hold, within the quota. */
@@ -419,6 +442,8 @@ main (int argc, char **argv)
       return 77;
     }
   g_test_add ("/instances/quota", Fixture, NULL, setup, test_quota, teardown);
+  g_test_add ("/instances/quota/one-connection", Fixture, NULL, setup, test_quota_one_connection,
+              teardown);
   g_test_add ("/instances/sigkill", Fixture, NULL, setup, test_sigkill, teardown);
   g_test_add ("/instances/reap", Fixture, NULL, setup, test_reap, teardown);
   g_test_add ("/instances/product-failover", Fixture, NULL, setup, test_product_failover, teardown);
