@@ -5,9 +5,7 @@
  * history: its own tables) and 5 (it only adds two columns), which leaves exactly the tables the
  * previous server wrote: the upgrade must keep every registered machine under its ID, and machines
  * registered before it are recognized once they report their components. */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <string.h>
 
@@ -47,18 +45,13 @@ static void
 test_from_schema_4 (void)
 {
   GError *error = NULL;
-  char *dir = test_tmpdir_new ();
-  char *path = test_store_location (dir);
-  TsStore *store = ts_store_open (path, &error);
-  g_assert_no_error (error);
+  char *dir = NULL, *path = NULL;
+  TsStore *store = test_store_fresh (&dir, &path);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
   g_assert_cmpint (latest, ==, 8);
-  g_autofree char *owner
-      = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
+  g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
   g_autofree char *member
-      = ts_store_set_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW, &error);
-  g_assert_no_error (error);
+      = test_store_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
   g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
                                                 2, SUB_END, NOW, &error);
   g_assert_no_error (error);
@@ -97,8 +90,7 @@ test_from_schema_4 (void)
   test_store_exec (path, "DELETE FROM schema_version WHERE version > 4");
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 4);
 
-  store = ts_store_open (path, &error);
-  g_assert_no_error (error);
+  store = test_store_open (path);
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, latest);
   g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM machines"), ==, 3);
   g_assert_cmpint (
@@ -143,9 +135,7 @@ test_from_schema_4 (void)
   assert_machines (store, owner, fl->id, "BBBB-BBBB-BBBB-BBBB,DDDD-DDDD-DDDD-DDDD");
   assert_machines (store, owner, nl->id, "DDDD-DDDD-DDDD-DDDD");
 
-  ts_store_close (store);
-  test_store_location_free (path);
-  test_tmpdir_free (dir);
+  test_store_fresh_free (store, path, dir);
 }
 
 int
