@@ -1192,9 +1192,7 @@ test_offline (Fixture *f, gconstpointer data)
   g_assert_cmpstr (off->file_name, ==, "KSE_QD56-P8HQ.lic");
   g_assert_cmpint (off->expires_at, ==, NOW + 60 * DAY);
   g_assert_cmpstr (off->created_by, ==, f->admin);
-  g_autoptr (TesseraTrustedKeys) trusted = tessera_trusted_keys_new ();
-  g_autofree char *pub = tessera_signing_key_dup_public (key);
-  g_assert_true (tessera_trusted_keys_add_public (trusted, pub, &error));
+  g_autoptr (TesseraTrustedKeys) trusted = test_trusted_keys_of (key);
   g_autoptr (TesseraLicfile) lic = tessera_licfile_verify (off->file, trusted, &error);
   g_assert_no_error (error);
   g_assert_true (tessera_licfile_check (lic, "KSE", "QD56-P8HQ", NOW + 1, &error));
