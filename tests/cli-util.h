@@ -69,21 +69,7 @@ static inline GPtrArray *
 cli_argv (Fixture *f, const char *const *args)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
-    {
-      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
-      g_ptr_array_add (argv, g_strdup ("valgrind"));
-      g_ptr_array_add (argv, g_strdup ("--quiet"));
-      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
-      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
-      /* GLib's worker and pool threads still run at exit: "possibly
-       * lost", and not an error, but printed, which would break the
-       * one-line stderr every case checks. */
-      g_ptr_array_add (argv, g_strdup ("--show-possibly-lost=no"));
-      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
-      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
-    }
+  tool_util_add_valgrind (argv, NULL);
   g_ptr_array_add (argv, g_strdup (cli_path ()));
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, expand (f, args[i]));
