@@ -78,14 +78,12 @@ cli_argv (Fixture *f, const char *const *args)
 }
 
 /* Runs tessera with @args (placeholders expanded) in the case's folder,
- * with LC_ALL=C; under valgrind when the test is. Returns its exit code
- * (-1 if it did not exit normally). */
+ * with the environment @env; under valgrind when the test is. Returns its
+ * exit code (-1 if it did not exit normally). */
 static inline int
-run_cli (Fixture *f, const char *const *args, char **out, char **err)
+run_cli_env (Fixture *f, const char *const *args, char **env, char **out, char **err)
 {
   g_autoptr (GPtrArray) argv = cli_argv (f, args);
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
   int status = 0;
   g_autoptr (GError) error = NULL;
   g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
@@ -93,6 +91,14 @@ run_cli (Fixture *f, const char *const *args, char **out, char **err)
   g_assert_no_error (error);
   strip_valgrind_lines (err);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* run_cli_env() in this test's environment with LC_ALL=C. */
+static inline int
+run_cli (Fixture *f, const char *const *args, char **out, char **err)
+{
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "LC_ALL", "C", TRUE);
+  return run_cli_env (f, args, env, out, err);
 }
 
 /* tessera-license with @args; asserts it succeeds; returns its stdout. */

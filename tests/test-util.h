@@ -197,3 +197,15 @@ test_trusted_keys_of (TesseraSigningKey *key)
   g_assert_no_error (error);
   return trusted;
 }
+
+/* The number of entries in @dir. */
+static inline guint
+count_entries (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  guint n = 0;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}

@@ -134,15 +134,3 @@ tool_util_assert_stderr (const char *program, const char *pattern, const char *e
   g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
   assert_matches ("stderr", pattern, err);
 }
-
-/* The number of entries in @dir. */
-static inline guint
-count_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_assert_nonnull (d);
-  guint n = 0;
-  while (g_dir_read_name (d) != NULL)
-    n++;
-  return n;
-}
