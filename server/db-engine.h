@@ -37,15 +37,10 @@ struct _TsTxOps
   gboolean (*is_null) (gpointer cursor, int col);
   GBytes *(*bytes) (gpointer cursor, int col); /* NULL for NULL */
   int (*columns) (gpointer cursor);
-  /* A write that may put a pool over its quota: the engine forgets what
-   * it knew to be within (SQLite, ts_quota_forget()). Nullable. */
-  void (*quota_forget) (gpointer store, gpointer conn);
   /* What the engine remembers of a pool's seats across writes (SQLite,
-   * ts_seats_bound(), ts_quota_known_ok()). Nullable: nothing known. */
+   * ts_seats_bound()). Nullable: nothing known. */
   gboolean (*seats_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 *bound);
   void (*seats_set_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 bound);
-  gboolean (*quota_known_ok) (gpointer store, gpointer conn, const char *pool_id);
-  void (*quota_remember_ok) (gpointer store, gpointer conn, const char *pool_id);
   void (*done) (gpointer conn, gpointer cursor);
   /* A TS_TX_LEASE write frees a seat after all: its commit must reach the
    * disk. */

@@ -78,12 +78,6 @@ ts_sqlite_tx_columns (gpointer cursor)
   return sqlite3_column_count (cursor);
 }
 
-static void
-ts_sqlite_tx_quota_forget (gpointer store, gpointer conn)
-{
-  ts_quota_forget (store, conn);
-}
-
 static gboolean
 ts_sqlite_tx_seats_bound (gpointer store, gpointer conn, const char *pool_id, gint64 *bound)
 {
@@ -94,18 +88,6 @@ static void
 ts_sqlite_tx_seats_set_bound (gpointer store, gpointer conn, const char *pool_id, gint64 bound)
 {
   ts_seats_set_bound (store, conn, pool_id, bound);
-}
-
-static gboolean
-ts_sqlite_tx_quota_known_ok (gpointer store, gpointer conn, const char *pool_id)
-{
-  return ts_quota_known_ok (store, conn, pool_id);
-}
-
-static void
-ts_sqlite_tx_quota_remember_ok (gpointer store, gpointer conn, const char *pool_id)
-{
-  ts_quota_remember_ok (store, conn, pool_id);
 }
 
 static gboolean
@@ -139,11 +121,8 @@ const TsTxOps ts_tx_sqlite_ops = {
   .is_null = ts_sqlite_tx_is_null,
   .bytes = ts_sqlite_tx_bytes,
   .columns = ts_sqlite_tx_columns,
-  .quota_forget = ts_sqlite_tx_quota_forget,
   .seats_bound = ts_sqlite_tx_seats_bound,
   .seats_set_bound = ts_sqlite_tx_seats_set_bound,
-  .quota_known_ok = ts_sqlite_tx_quota_known_ok,
-  .quota_remember_ok = ts_sqlite_tx_quota_remember_ok,
   .done = ts_sqlite_tx_done,
   .mark_durable = ts_sqlite_tx_mark_durable,
   .heartbeat_async = ts_sqlite_tx_heartbeat_async,

@@ -164,13 +164,6 @@ ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql)
   return tx->ops->postgresql ? pg_sql : sqlite_sql;
 }
 
-void
-ts_tx_quota_forget (TsTx *tx)
-{
-  if (tx->ops->quota_forget != NULL)
-    tx->ops->quota_forget (tx->store, tx->conn);
-}
-
 gboolean
 ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound)
 {
@@ -182,19 +175,6 @@ ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound)
 {
   if (tx->ops->seats_set_bound != NULL)
     tx->ops->seats_set_bound (tx->store, tx->conn, pool_id, bound);
-}
-
-gboolean
-ts_tx_quota_known_ok (TsTx *tx, const char *pool_id)
-{
-  return tx->ops->quota_known_ok != NULL && tx->ops->quota_known_ok (tx->store, tx->conn, pool_id);
-}
-
-void
-ts_tx_quota_remember_ok (TsTx *tx, const char *pool_id)
-{
-  if (tx->ops->quota_remember_ok != NULL)
-    tx->ops->quota_remember_ok (tx->store, tx->conn, pool_id);
 }
 
 gboolean

@@ -84,19 +84,13 @@ const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
 #define TS_SQL_USER_BY_EMAIL                                                                       \
   "SELECT id FROM users WHERE email = ?", "SELECT id FROM users WHERE lower (email) = lower (?)"
 
-/* This write may put a pool over its quota (a lower quota, one more
- * offline license): the engine's knowledge of pools within it is dropped
- * (SQLite keeps some across writes, see ts_quota_known_ok()). */
-void ts_tx_quota_forget (TsTx *tx);
 /* Counting a pool's active sessions reads them all under the write lock:
  * an engine that sees every write (SQLite's one writer) remembers a bound
- * above that count, and which pools are within their quota, across writes.
+ * above that count across writes.
  * FALSE when nothing is known (always on PostgreSQL, whose other instances
  * write too): the caller counts, then tells what it found. */
 gboolean ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound);
 void ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound);
-gboolean ts_tx_quota_known_ok (TsTx *tx, const char *pool_id);
-void ts_tx_quota_remember_ok (TsTx *tx, const char *pool_id);
 /* See TsTxOps.mark_durable. */
 gboolean ts_tx_mark_durable (TsTx *tx, GError **error);
 

@@ -128,8 +128,9 @@ ts_choose_pool (TsTx *tx, const char *user_id, const char *org_id, const char *p
  * takes the new ID (docs/fingerprint.md, "Online"). */
 static gboolean
 ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-              const char *components, gint64 now, GError **error)
+              const char *components, gint64 now, gboolean *renamed, GError **error)
 {
+  *renamed = FALSE;
   g_autoptr (TsRows) rows
       = ts_tx_rows (tx, error,
                     "SELECT machine_id, components FROM machines"
@@ -153,6 +154,7 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
       = ts_recognize_machine (pool->match_policy, found, machine_id, components, &detail);
   if (old == NULL)
     return TRUE;
+  *renamed = TRUE;
   return ts_tx_exec (tx, error, NULL,
                      "UPDATE machines SET machine_id = ?, last_seen = ?"
                      " WHERE pool_id = ? AND machine_id = ?",
@@ -164,7 +166,10 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
 /* Under the pool's lock, what its seat rules are checked against: the user
  * the machine is registered to and, by ?4 (TsSeatsWant), the machines (only
  * when this one is not registered yet), the offline licenses and the
- * active sessions; then ?4 itself. */
+ * active sessions; then ?4 itself, and the session an earlier try with
+ * this nonce (?6) of user ?5 started, if any: one statement, not one more
+ * round of the engine's per-statement work for a lookup that almost never
+ * finds anything. */
 #define TS_SEATS_SELECT                                                                            \
   "SELECT (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?2),"                  \
   " CASE WHEN ?4 >= 1 AND NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1"                   \
@@ -172,7 +177,8 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
   " CASE WHEN ?4 >= 1 THEN (SELECT count(*) FROM offline WHERE pool_id = ?1"                       \
   "  AND expires_at > ?3) ELSE 0 END,"                                                             \
   " CASE WHEN ?4 = 2 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
-  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4"
+  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4,"                              \
+  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6)"
 
 typedef enum
 {
@@ -181,16 +187,52 @@ typedef enum
   TS_SEATS_ALL = 2,      /* floating: and the active sessions */
 } TsSeatsWant;
 
-/* TS_SEATS_SELECT for an activation from @pool_id on @machine_id. */
+/* TS_SEATS_SELECT for @user_id's activation with @nonce from @pool_id on
+ * @machine_id. */
 static TsRows *
-ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *machine_id, gint64 now,
-                GError **error)
+ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *machine_id,
+                const char *user_id, const char *nonce, gint64 now, GError **error)
 {
   gint64 bound = 0;
   TsSeatsWant want = g_str_equal (kind, "node-locked")         ? TS_SEATS_OWNER
                      : ts_tx_seats_bound (tx, pool_id, &bound) ? TS_SEATS_MACHINES
                                                                : TS_SEATS_ALL;
-  return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssii", pool_id, machine_id, now, (gint64) want);
+  return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssiiss", pool_id, machine_id, now, (gint64) want,
+                     user_id, nonce);
+}
+
+/* TS_SEATS_SELECT's one row, read. */
+typedef struct
+{
+  char *owner; /* whose the machine is: NULL when not registered */
+  gint64 machines, offline, sessions;
+  gboolean counted; /* @sessions was counted (TS_SEATS_ALL) */
+  char *retry;      /* the session of an earlier try with the nonce */
+} TsSeats;
+
+static void
+ts_seats_clear (TsSeats *seats)
+{
+  g_clear_pointer (&seats->owner, g_free);
+  g_clear_pointer (&seats->retry, g_free);
+}
+
+static gboolean
+ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
+{
+  if (!ts_rows_next (rows, error))
+    {
+      if (ts_rows_ok (rows))
+        g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_FAILED, "the seat count returned no row");
+      return FALSE;
+    }
+  seats->owner = ts_rows_strdup (rows, 0);
+  seats->machines = ts_rows_int (rows, 1);
+  seats->offline = ts_rows_int (rows, 2);
+  seats->sessions = ts_rows_int (rows, 3);
+  seats->counted = ts_rows_int (rows, 4) == TS_SEATS_ALL;
+  seats->retry = ts_rows_strdup (rows, 5);
+  return TRUE;
 }
 
 #define TS_MACHINE_UPSERT                                                                          \
@@ -201,11 +243,9 @@ ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *mac
 /* @seats: TS_SEATS_SELECT (TS_SEATS_OWNER). */
 static gboolean
 ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                         TsRows *seats, gint64 now, GError **error)
+                         const TsSeats *seats, gint64 now, GError **error)
 {
-  if (!ts_rows_next (seats, error))
-    return FALSE;
-  g_autofree char *owner = ts_rows_strdup (seats, 0);
+  const char *owner = seats->owner;
   if (owner != NULL && !g_str_equal (owner, user_id))
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
@@ -237,20 +277,18 @@ ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char
  * above that number: see ts_tx_seats_bound()). @seats: TS_SEATS_SELECT. */
 static gboolean
 ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                      TsRows *seats, gint64 now, gint64 *seats_out, GError **error)
+                      const TsSeats *seats, gint64 now, gint64 *seats_out, GError **error)
 {
   gint64 sessions = 0;
   gboolean bounded = ts_tx_seats_bound (tx, pool->id, &sessions);
-  if (!ts_rows_next (seats, error))
-    return FALSE;
-  gboolean registered = !ts_rows_is_null (seats, 0);
-  gint64 machines = ts_rows_int (seats, 1);
-  gint64 offline = ts_rows_int (seats, 2);
+  gboolean registered = seats->owner != NULL;
+  gint64 machines = seats->machines;
+  gint64 offline = seats->offline;
   /* Counted by the query unless the engine knew a bound when it was
    * issued (the bound may be gone since: then counted here). */
-  gboolean counted = ts_rows_int (seats, 4) == TS_SEATS_ALL;
+  gboolean counted = seats->counted;
   if (!bounded && counted)
-    sessions = ts_rows_int (seats, 3);
+    sessions = seats->sessions;
   else if (!bounded && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
     return FALSE;
   if (!registered && machines >= pool->quota)
@@ -298,11 +336,11 @@ ts_activation_retry (TsSessionRow *row, const char *machine_id, const char *nonc
 }
 
 /* A new session on @machine_id, the pool's seat rules checked. @seats:
- * TS_SEATS_SELECT issued already (nullable: issued here). */
+ * TS_SEATS_SELECT, read before any machine was recognized. */
 static TsSession *
 ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
                    const char *components, const TsClientInfo *info, const char *nonce,
-                   gint64 lease_seconds, gint64 now, TsRows *seats, GError **error)
+                   gint64 lease_seconds, gint64 now, TsSeats *seats, GError **error)
 {
   if (now >= pool->subscription_end)
     {
@@ -334,21 +372,26 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
    * under the pool's lock (and SQLite's one writer) a conflict cannot
    * happen, and if it ever did the transaction would fail as a whole
    * (PostgreSQL: UNAVAILABLE, whose retry finds the session). */
-  g_autoptr (TsRows) own = NULL;
-  gboolean ok
-      = (components == NULL || ts_recognize (tx, user_id, pool, machine_id, components, now, error))
-        && (seats != NULL
-            || (seats = own = ts_seats_query (tx, pool->id, pool->kind, machine_id, now, error))
-                   != NULL)
-        && (floating
-                ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
-                : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
-        && ts_tx_exec_defer (tx, error,
-                             "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                             " started_at, last_heartbeat, lease_expires_at, hostname, os)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
-                             s->lease_expires_at, hostname, os);
+  gboolean renamed = FALSE;
+  gboolean ok = components == NULL
+                || ts_recognize (tx, user_id, pool, machine_id, components, now, &renamed, error);
+  /* A machine recognized took this ID: registered to this user now, and
+   * the pool's count of machines unchanged. */
+  if (ok && renamed)
+    {
+      g_free (seats->owner);
+      seats->owner = g_strdup (user_id);
+    }
+  ok = ok
+       && (floating
+               ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
+               : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
+       && ts_tx_exec_defer (tx, error,
+                            "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
+                            " started_at, last_heartbeat, lease_expires_at, hostname, os)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
+                            s->lease_expires_at, hostname, os);
   /* The components, host name and OS it was last seen with, in one
    * statement (none for a client that sends none of them): another user's
    * machine ID sent by someone else changes nothing. */
@@ -385,44 +428,44 @@ ts_store_activate_client (TsStore *store, const char *user_id, const char *org_i
     return NULL;
   g_autoptr (TsPool) chosen = NULL;
   g_autoptr (TsPool) pool = NULL;
-  g_autoptr (TsRows) locked = NULL, retry = NULL, seats = NULL;
+  g_autoptr (TsRows) locked = NULL, counts = NULL;
+  TsSeats seats = { 0 };
   TsSessionRow row = { 0 };
   gboolean found = FALSE;
   TsSession *result = NULL;
   /* With row locks, the pool is read again under its lock, which holds
-   * until the commit: its quota and end as they are now, and the retry
-   * check, the counts and the insert below one step for every instance
-   * sharing the database. The three queries are issued before any is read
-   * (one round trip on PostgreSQL); each is still its own statement, run
-   * after the one before it, so the retry check and the counts start once
-   * the lock is held. The counts wait when a machine may be recognized
-   * (ts_recognize() may change which machines are registered). */
-  gboolean ok
-      = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
-        && (!ts_tx_row_locks (tx)
-            || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
-        && (retry = ts_tx_session_query (tx, error,
-                                         "WHERE s.pool_id = ? AND s.user_id = ? AND s.nonce = ?",
-                                         chosen->id, user_id, nonce))
-               != NULL
-        && (components != NULL
-            || (seats = ts_seats_query (tx, chosen->id, chosen->kind, machine_id, now, error))
-                   != NULL)
-        && (locked == NULL
-            || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
-        && ts_tx_session_read (retry, &row, &found, error);
+   * until the commit: its quota and end as they are now, and the counts
+   * (with the retry check), the recognition and the insert below one step
+   * for every instance sharing the database. Both queries are issued
+   * before either is read (one round trip on PostgreSQL); each is still
+   * its own statement, run after the one before it, so the counts start
+   * once the lock is held. */
+  gboolean ok = (chosen = ts_choose_pool (tx, user_id, org_id, product, error)) != NULL
+                && (!ts_tx_row_locks (tx)
+                    || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
+                && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id, user_id,
+                                             nonce, now, error))
+                       != NULL
+                && (locked == NULL
+                    || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
+                && ts_seats_read (counts, &seats, error);
+  /* An earlier try's session (rare): loaded, under its lock. */
+  ok = ok
+       && (seats.retry == NULL
+           || ts_tx_load_session (tx, &row, &found, error, "WHERE s.id = ?", seats.retry, NULL,
+                                  NULL));
   if (ok && pool == NULL)
     pool = g_steal_pointer (&chosen);
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
                      : ts_activation_new (tx, user_id, pool, machine_id, components, info, nonce,
-                                          lease_seconds, now, seats, error);
+                                          lease_seconds, now, &seats, error);
       ok = result != NULL;
     }
   g_clear_pointer (&locked, ts_rows_free);
-  g_clear_pointer (&retry, ts_rows_free);
-  g_clear_pointer (&seats, ts_rows_free);
+  g_clear_pointer (&counts, ts_rows_free);
+  ts_seats_clear (&seats);
   ts_tx_session_row_clear (&row);
   if (!ts_tx_finish (tx, ok, error))
     g_clear_pointer (&result, ts_session_free);

@@ -14,6 +14,30 @@ G_BEGIN_DECLS
 
 #define TS_POOL_COLUMNS "id, org_id, product, kind, billing, quota, subscription_end, match_policy"
 
+/* Migration 9 of both engines, @NOW the engine's clock in seconds: until
+ * this release a lowered quota ended the sessions beyond it at their next
+ * heartbeat; now the lowering does (ts_end_over_quota()), so sessions an
+ * older server left over a quota end at the upgrade, by the rule the
+ * heartbeat applied (the newest go: those with at least quota − unexpired
+ * offline licenses active sessions older than them). 25:
+ * TESSERA_ERROR_TERMINATED (store-rules.c asserts it). And the index of
+ * sessions by end leaves the open ones out: every activation inserted a
+ * NULL there that only the usage sweep's "ended_at > ?" could have read,
+ * and that comparison implies the index's condition. */
+#define TS_MIGRATION_OVER_QUOTA(NOW)                                                               \
+  "UPDATE sessions SET ended_at = " NOW ", end_code = 25,"                                         \
+  " end_reason = 'over quota: the quota was lowered to '"                                          \
+  "  || (SELECT quota FROM pools p WHERE p.id = sessions.pool_id)"                                 \
+  " WHERE id IN (SELECT s.id FROM sessions s JOIN pools p ON p.id = s.pool_id"                     \
+  "  WHERE p.kind = 'floating' AND s.ended_at IS NULL AND s.lease_expires_at > " NOW               \
+  "  AND (SELECT count(*) FROM sessions o WHERE o.pool_id = s.pool_id AND o.ended_at IS NULL"      \
+  "   AND o.lease_expires_at > " NOW " AND (o.started_at < s.started_at"                           \
+  "   OR (o.started_at = s.started_at AND o.id < s.id)))"                                          \
+  "  + (SELECT count(*) FROM offline f WHERE f.pool_id = s.pool_id AND f.expires_at > " NOW ")"    \
+  "  >= p.quota);"                                                                                 \
+  "DROP INDEX IF EXISTS sessions_ended;"                                                           \
+  "CREATE INDEX sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;"
+
 char *ts_new_id (void);
 gboolean ts_check_product (const char *product, GError **error);
 /* ts_store_fill_machine_changes() on an audit log already read (newest first). */

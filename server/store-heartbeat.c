@@ -1,10 +1,11 @@
 /* tessera-store: the heartbeat, written once over db.h for both engines.
  * The rules of docs/protocol.md ("Floating rules": a lease is extended, or
- * the session ends when its subscription ended, its lease ran out, or its
- * pool's quota was lowered below it). SQLite runs ts_tx_heartbeat() from its
- * lease writer, many in one write (store-sessions.c); PostgreSQL runs it in
- * its caller, one transaction each, the session's row locked
- * (ts_tx_load_session()) so that a reaper of another instance skips it. */
+ * the session ends when its subscription ended or its lease ran out; one
+ * ended meanwhile, e.g. by a lowered quota (ts_end_over_quota()), says
+ * why). SQLite runs ts_tx_heartbeat() from its lease writer, many in one
+ * write (store-sessions.c); PostgreSQL runs it in its caller, one
+ * transaction each, the session's row locked (ts_tx_load_session()) so
+ * that a reaper of another instance skips it. */
 #include "db.h"
 
 gboolean
@@ -15,57 +16,9 @@ ts_heartbeat_check (const char *user_id, const char *session_id, gint64 lease_se
          && ts_check_lease (lease_seconds, error);
 }
 
-/* A heartbeat's counts for the quota rule, by session: the offline
- * licenses and active sessions of its pool, one row when the session is
- * floating and not ended (none otherwise). Issued with the session's load
- * (ts_tx_heartbeat()), it shares its round trip on PostgreSQL, and runs
- * after the session's row is locked; an engine that steps rows only when
- * read (SQLite) never runs it for a pool it knows to be within quota. */
-#define TS_QUOTA_COUNTS                                                                            \
-  "SELECT (SELECT count(*) FROM offline o WHERE o.pool_id = s.pool_id AND o.expires_at > ?2),"     \
-  " (SELECT count(*) FROM sessions a WHERE a.pool_id = s.pool_id AND a.ended_at IS NULL"           \
-  " AND a.lease_expires_at > ?2)"                                                                  \
-  " FROM sessions s JOIN pools p ON p.id = s.pool_id"                                              \
-  " WHERE s.id = ?1 AND p.kind = 'floating' AND s.ended_at IS NULL"
-
-/* Floating pools whose quota was lowered: is @s among the sessions beyond
- * @quota (the newest, by started_at then id)? @counts: TS_QUOTA_COUNTS. */
-static gboolean
-ts_is_over_quota (TsTx *tx, TsSession *s, gint64 quota, gint64 now, TsRows *counts, gboolean *over,
-                  GError **error)
-{
-  *over = FALSE;
-  /* Counting even the active sessions reads them all, every heartbeat
-   * (server-bench: 19% of the server's CPU with 2000 sessions): a pool the
-   * engine knows to be within its quota is not counted again. */
-  if (ts_tx_quota_known_ok (tx, s->pool_id))
-    return TRUE;
-  /* No row: the session ended meanwhile (it was loaded alive, under its
-   * lock): nothing is over. */
-  if (!ts_rows_next (counts, error))
-    return ts_rows_ok (counts);
-  gint64 offline = ts_rows_int (counts, 0), active = ts_rows_int (counts, 1), older = 0;
-  if (active + offline <= quota)
-    {
-      ts_tx_quota_remember_ok (tx, s->pool_id);
-      return TRUE;
-    }
-  /* Counting the older sessions reads every active session's row: only
-   * when the pool is over its quota at all. */
-  if (!ts_tx_int (tx, error, &older, NULL,
-                  "SELECT count(*) FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
-                  " AND lease_expires_at > ? AND (started_at < ?"
-                  " OR (started_at = ? AND id < ?))",
-                  "siiis", s->pool_id, now, s->started_at, s->started_at, s->id))
-    return FALSE;
-  *over = older + offline >= quota;
-  return TRUE;
-}
-
 /* Why the session @row (loaded, alive until now) ends at @now, or NULL. */
 static gboolean
-ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, TsRows *counts, GError **ended,
-                  GError **error)
+ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GError **error)
 {
   TsSession *s = row->session;
   if (row->ended)
@@ -89,15 +42,6 @@ ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, TsRows *counts, GErro
     }
   else if (s->lease_expires_at <= now)
     reason = g_strdup ("lease expired");
-  else if (g_str_equal (s->kind, "floating"))
-    {
-      gboolean over = FALSE;
-      if (!ts_is_over_quota (tx, s, row->quota, now, counts, &over, error))
-        return FALSE;
-      if (over)
-        reason = g_strdup_printf ("over quota: the quota was lowered to %" G_GINT64_FORMAT,
-                                  row->quota);
-    }
   if (reason == NULL)
     return TRUE;
   if (*ended == NULL)
@@ -114,10 +58,8 @@ ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 l
   *result = NULL;
   g_autoptr (TsRows) load
       = ts_tx_session_query (tx, error, TS_OWN_SESSION, session_id, user_id, NULL);
-  g_autoptr (TsRows) counts
-      = load != NULL ? ts_tx_rows (tx, error, TS_QUOTA_COUNTS, "si", session_id, now) : NULL;
-  gboolean ok = counts != NULL && ts_tx_own_session_read (load, &row, session_id, error);
-  ok = ok && ts_heartbeat_end (tx, &row, now, counts, ended, error);
+  gboolean ok = load != NULL && ts_tx_own_session_read (load, &row, session_id, error);
+  ok = ok && ts_heartbeat_end (tx, &row, now, ended, error);
   if (ok && *ended == NULL)
     {
       row.session->last_heartbeat = now;

@@ -102,6 +102,32 @@ ts_store_update_pool (TsStore *store, const char *actor, const char *org_id, con
                                       now, error);
 }
 
+/* A floating quota lowered below the seats in use ends the newest sessions
+ * beyond it, here, under the pool's lock (ts_tx_load_pool()): the rule
+ * lives where the quota changes, so no heartbeat counts the pool's seats
+ * (issue 17: that count was the largest part of a heartbeat's cost), and
+ * the seats are free at once rather than at each client's next heartbeat.
+ * The clients hear it at their next heartbeat ("over quota"). */
+static gboolean
+ts_end_over_quota (TsTx *tx, TsPool *pool, gint64 now, GError **error)
+{
+  gint64 offline = 0, active = 0;
+  if (!ts_tx_count_offline (tx, pool->id, now, &offline, error)
+      || !ts_tx_count_sessions (tx, pool->id, now, &active, error))
+    return FALSE;
+  if (active + offline <= pool->quota)
+    return TRUE;
+  g_autofree char *reason
+      = g_strdup_printf ("over quota: the quota was lowered to %" G_GINT64_FORMAT, pool->quota);
+  /* The newest first, by started_at then id: the oldest keep their seats. */
+  return ts_tx_exec (tx, error, NULL,
+                     "UPDATE sessions SET ended_at = ?, end_code = ?, end_reason = ?"
+                     " WHERE id IN (SELECT id FROM sessions WHERE pool_id = ? AND ended_at IS NULL"
+                     " AND lease_expires_at > ? ORDER BY started_at DESC, id DESC LIMIT ?)",
+                     "iissii", now, (gint64) TESSERA_ERROR_TERMINATED, reason, pool->id, now,
+                     active + offline - pool->quota);
+}
+
 TsPool *
 ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_id,
                              const char *pool_id, gint64 quota, gint64 subscription_end,
@@ -114,7 +140,6 @@ ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
     return NULL;
-  ts_tx_quota_forget (tx); /* a lower quota may put sessions over it */
   TsPool *pool = NULL;
   gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)
                 && (pool = ts_tx_load_pool (tx, org_id, pool_id, error)) != NULL;
@@ -156,6 +181,8 @@ ts_store_update_pool_policy (TsStore *store, const char *actor, const char *org_
                        "UPDATE pools SET quota = ?, subscription_end = ?, match_policy = ?"
                        " WHERE id = ?",
                        "iiss", pool->quota, pool->subscription_end, pool->match_policy, pool_id)
+           && (quota < 0 || !g_str_equal (pool->kind, "floating")
+               || ts_end_over_quota (tx, pool, now, error))
            && ts_tx_audit (tx, now, org_id, actor, "pool.update", pool_id, detail, error)
            && ts_pool_fill_usage (tx, pool, now, error);
       g_free (detail);
@@ -341,7 +368,6 @@ ts_store_create_offline_request (TsStore *store, const char *actor, const char *
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
     return NULL;
-  ts_tx_quota_forget (tx); /* an offline license takes a seat */
   g_autoptr (TsPool) pool = NULL;
   TsOffline *off = NULL;
   gboolean ok = ts_tx_require_admin (tx, actor, org_id, NULL, error)

@@ -29,10 +29,8 @@ struct _TsSqliteStore
   gboolean write_bare;    /* the write in progress opened the batch: no savepoint */
   GMutex commit_lock;     /* batch->done, with @committed */
   GCond committed;
-  /* Pools known to be within their quota (ts_quota_known_ok); write_lock. */
-  GHashTable *quota_ok;
-  GHashTable *seat_bound; /* pool id → gint64 *: see ts_seats_bound() */
-  gint64 data_version;    /* of @writer, when @quota_ok was last valid */
+  GHashTable *seat_bound; /* pool id → gint64 *: see ts_seats_bound(); write_lock */
+  gint64 data_version;    /* of @writer, when @seat_bound was last valid */
   guint64 batch_serial;   /* batches opened on @writer so far */
   guint64 version_serial; /* the batch in which data_version was last read */
 
@@ -117,25 +115,16 @@ gboolean ts_query_str (sqlite3 *db, GError **error, char **out, const char *sql,
                        ...);
 char *ts_col_strdup (sqlite3_stmt *stmt, int col);
 
-/* ---- pools known to be within their quota (store-sqlite.c) ----
+/* ---- bounds on the seats of pools (store-sqlite.c) ----
  *
- * "Active sessions + unexpired offline licenses <= quota" holds for a
- * pool from the moment it was counted true until its quota is lowered or
- * an offline license is issued: activations check it before they add a
- * seat, and everything else (releases, ends, expiry) only lowers the
- * count. So heartbeats need not count it again. Writes that can break it
- * call ts_quota_forget(); so does a failed batch; a commit by another
- * process (tessera-admin), seen in PRAGMA data_version, forgets all too.
- * Only on the writer connection, in a write (write_lock held). */
-gboolean ts_quota_known_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
-/* A number the active sessions of floating pool @pool_id do not exceed:
+ * A number the active sessions of floating pool @pool_id do not exceed:
  * activations (the only writes that add one) raise it, nothing lowers it
- * but a recount (ts_seats_set_bound() after a count of the active sessions), so it
- * stays an upper bound, even across a rolled-back batch. FALSE if none is
- * known (or another process committed since). Same rules as above. */
+ * but a recount (ts_seats_set_bound() after a count of the active
+ * sessions), so it stays an upper bound, even across a rolled-back batch.
+ * FALSE if none is known, or another process (tessera-admin, another
+ * server on the same file) committed since, seen in PRAGMA data_version.
+ * Only on the writer connection, in a write (write_lock held). */
 gboolean ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
 void ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
-void ts_quota_remember_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id);
-void ts_quota_forget (TsSqliteStore *store, sqlite3 *db);
 
 G_END_DECLS

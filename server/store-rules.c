@@ -164,6 +164,8 @@ ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64 *out, GE
                     "si", pool_id, now);
 }
 
+G_STATIC_ASSERT (TESSERA_ERROR_TERMINATED == 25); /* TS_MIGRATION_OVER_QUOTA */
+
 /* ---- sessions ---- */
 
 gpointer

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
    * covering index): nothing changes here; the number keeps both schemas'
    * versions in step. */
   "SELECT 1;",
+  /* 9: sessions over a lowered quota end now (store-common.h) */
+  TS_MIGRATION_OVER_QUOTA ("CAST (strftime ('%s', 'now') AS INTEGER)"),
 };
 
 /* ---- connections ---- */
@@ -237,9 +239,6 @@ static void
 ts_batch_end (TsSqliteStore *store, GError *error)
 {
   TsBatch *batch = store->batch;
-  /* Rolled back: what was learnt about quotas inside it may not hold. */
-  if (error != NULL && store->quota_ok != NULL)
-    g_hash_table_remove_all (store->quota_ok);
   g_mutex_lock (&store->commit_lock);
   batch->done = TRUE;
   batch->ok = error == NULL;
@@ -392,18 +391,15 @@ ts_db_begin_write (TsSqliteStore *store, gboolean durable, GError **error)
   return db;
 }
 
-/* ---- pools known to be within their quota (see store-private.h) ---- */
+/* ---- bounds on the seats of pools (see store-private.h) ---- */
 
 static gboolean
-ts_quota_cache_valid (TsSqliteStore *store, sqlite3 *db)
+ts_seat_cache_valid (TsSqliteStore *store, sqlite3 *db)
 {
   if (db != store->writer || g_private_get (&ts_write_held) == NULL)
     return FALSE;
-  if (store->quota_ok == NULL)
-    {
-      store->quota_ok = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      store->seat_bound = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-    }
+  if (store->seat_bound == NULL)
+    store->seat_bound = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   /* No other connection commits while the batch holds the write lock, so
    * data_version cannot change within it: once per batch is enough (it was
    * a statement per heartbeat). */
@@ -417,7 +413,6 @@ ts_quota_cache_valid (TsSqliteStore *store, sqlite3 *db)
     {
       /* Another process committed: it may have lowered a quota, or added
        * sessions (another server on the same database). */
-      g_hash_table_remove_all (store->quota_ok);
       g_hash_table_remove_all (store->seat_bound);
       store->data_version = version;
     }
@@ -428,7 +423,7 @@ gboolean
 ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound)
 {
   const gint64 *v
-      = ts_quota_cache_valid (store, db) ? g_hash_table_lookup (store->seat_bound, pool_id) : NULL;
+      = ts_seat_cache_valid (store, db) ? g_hash_table_lookup (store->seat_bound, pool_id) : NULL;
   if (v != NULL)
     *bound = *v;
   return v != NULL;
@@ -437,28 +432,8 @@ ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *
 void
 ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound)
 {
-  if (ts_quota_cache_valid (store, db))
+  if (ts_seat_cache_valid (store, db))
     g_hash_table_insert (store->seat_bound, g_strdup (pool_id), g_memdup2 (&bound, sizeof bound));
-}
-
-gboolean
-ts_quota_known_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id)
-{
-  return ts_quota_cache_valid (store, db) && g_hash_table_contains (store->quota_ok, pool_id);
-}
-
-void
-ts_quota_remember_ok (TsSqliteStore *store, sqlite3 *db, const char *pool_id)
-{
-  if (ts_quota_cache_valid (store, db))
-    g_hash_table_add (store->quota_ok, g_strdup (pool_id));
-}
-
-void
-ts_quota_forget (TsSqliteStore *store, sqlite3 *db)
-{
-  if (ts_quota_cache_valid (store, db))
-    g_hash_table_remove_all (store->quota_ok);
 }
 
 gboolean
@@ -691,7 +666,6 @@ ts_sqlite_close (TsSqliteStore *store)
   g_mutex_clear (&store->lock);
   /* Every write waits for its batch's commit, so none is open now. */
   g_warn_if_fail (store->batch == NULL);
-  g_clear_pointer (&store->quota_ok, g_hash_table_unref);
   g_clear_pointer (&store->seat_bound, g_hash_table_unref);
   ts_db_close (store->writer);
   g_mutex_clear (&store->write_lock);

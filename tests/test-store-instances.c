@@ -79,23 +79,34 @@ count (Fixture *f, const char *sql)
 
 /* ---- what a request costs PostgreSQL ---- */
 
-/* Round trips of @s since *mark, and the new mark. */
-static guint
-trips_since (TsStore *s, guint *mark)
+typedef struct
 {
-  guint trips = 0, statements = 0;
-  g_assert_true (ts_store_round_trips (s, &trips, &statements));
-  guint n = trips - *mark;
-  *mark = trips;
+  guint trips, statements;
+} Mark;
+
+/* Round trips of @s since *mark (and in *statements, the statements),
+ * and the new mark. */
+static guint
+trips_since (TsStore *s, Mark *mark, guint *statements)
+{
+  Mark now = { 0 };
+  g_assert_true (ts_store_round_trips (s, &now.trips, &now.statements));
+  guint n = now.trips - mark->trips;
+  if (statements != NULL)
+    *statements = now.statements - mark->statements;
+  *mark = now;
   return n;
 }
 
 /* Issue #17: PostgreSQL's cost per request followed its round trips (an
- * activation was 8, a heartbeat 6, the API-key check 3 more). In a
- * pipeline (db-pg.c): the key check is one, an activation three (choose
- * the pool; lock it, with the nonce and the seats queried behind the lock;
- * the writes with the COMMIT), a heartbeat two (the session with its
- * pool's counts; the writes with the COMMIT). Counted, not timed. */
+ * activation was 8, a heartbeat 6, the API-key check 3 more) and then its
+ * statements. In a pipeline (db-pg.c): the key check is one, an
+ * activation three (choose the pool; lock it, with the seats and the
+ * nonce's session in one statement behind the lock; the writes with the
+ * COMMIT), a heartbeat two (the session; the writes with the COMMIT).
+ * Statements, BEGIN and COMMIT included: an activation 7, a heartbeat 6
+ * (with SET LOCAL synchronous_commit); a heartbeat counts no seats (a
+ * lowered quota ends the sessions beyond it itself). Counted, not timed. */
 static void
 test_round_trips (Fixture *f, gconstpointer data)
 {
@@ -107,29 +118,33 @@ test_round_trips (Fixture *f, gconstpointer data)
   g_autofree char *key_id = NULL;
   g_autofree char *key = ts_store_create_api_key (s, f->users[0], "ci", NOW, &key_id, &error);
   g_assert_no_error (error);
-  guint mark = 0;
-  trips_since (s, &mark);
+  Mark mark = { 0 };
+  guint statements = 0;
+  trips_since (s, &mark, NULL);
 
   g_autofree char *user = ts_store_authenticate (s, key, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (user, ==, f->users[0]);
-  g_assert_cmpuint (trips_since (s, &mark), ==, 1);
+  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 1);
+  g_assert_cmpuint (statements, ==, 1);
 
   TsSession *session
       = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips", LEASE, NOW, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (trips_since (s, &mark), ==, 3);
-  /* The same nonce again: the same session, at the same cost. */
+  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 3);
+  g_assert_cmpuint (statements, ==, 7);
+  /* The same nonce again: the same session, one trip more (its load). */
   TsSession *again
       = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips", LEASE, NOW, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (again->id, ==, session->id);
-  g_assert_cmpuint (trips_since (s, &mark), <=, 3);
+  g_assert_cmpuint (trips_since (s, &mark, NULL), <=, 4);
 
   TsSession *hb = ts_store_heartbeat (s, user, session->id, LEASE, NOW + 10, &error);
   g_assert_no_error (error);
   g_assert_cmpint (hb->lease_expires_at, ==, NOW + 10 + LEASE);
-  g_assert_cmpuint (trips_since (s, &mark), ==, 2);
+  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 2);
+  g_assert_cmpuint (statements, ==, 6);
   /* What the deferred writes did is there, on another instance. */
   g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE lease_expires_at = 1700000070"),
                    ==, 1);

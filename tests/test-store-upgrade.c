@@ -48,7 +48,7 @@ test_from_schema_4 (void)
   char *dir = NULL, *path = NULL;
   TsStore *store = test_store_fresh (&dir, &path);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 8);
+  g_assert_cmpint (latest, ==, 9);
   g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
   g_autofree char *member
       = test_store_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
@@ -138,10 +138,81 @@ test_from_schema_4 (void)
   test_store_fresh_free (store, path, dir);
 }
 
+/* A quota lowered by the previous server (schema 8) left the sessions
+ * beyond it running until their next heartbeat, which ended them; this
+ * server's heartbeats no longer count seats (a lowered quota ends them at
+ * once), so migration 9 ends them: the newest go, the oldest and the other
+ * pools' stay, an unexpired offline license counts as a seat. The leases
+ * run on the real clock: the migration reads the engine's. */
+static void
+test_over_quota_at_upgrade (void)
+{
+  GError *error = NULL;
+  char *dir = NULL, *path = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  TsStore *store = test_store_fresh (&dir, &path);
+  g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", now);
+  g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
+                                                5, now + 86400 * 30, now, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsPool) other = ts_store_create_pool (store, owner, "acme", "KSE", "floating",
+                                                   "monthly", 5, now + 86400 * 30, now, &error);
+  g_assert_no_error (error);
+  char *ids[4];
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_autofree char *machine = g_strdup_printf ("M-%u", i);
+      g_autofree char *nonce = g_strdup_printf ("nonce-up-%u", i);
+      g_autoptr (TsSession) s = ts_store_activate (store, owner, "acme", "KRE", machine, nonce,
+                                                   3600, now - 100 + i, &error);
+      g_assert_no_error (error);
+      ids[i] = g_strdup (s->id);
+    }
+  g_autoptr (TsSession) kse
+      = ts_store_activate (store, owner, "acme", "KSE", "M-0", "nonce-up-kse", 3600, now, &error);
+  g_assert_no_error (error);
+  ts_store_close (store);
+
+  /* As the previous server left it: the quota lowered to 3 with one
+   * offline license running (two seats for the four sessions), and
+   * schema 8. */
+  g_autofree char *lower = g_strdup_printf ("UPDATE pools SET quota = 3 WHERE id = '%s'", fl->id);
+  test_store_exec (path, lower);
+  g_autofree char *offline = g_strdup_printf (
+      "INSERT INTO offline (id, pool_id, machine_id, created_at, expires_at, file, file_name)"
+      " VALUES ('off-1', '%s', 'M-9', %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", '', 'x.lic')",
+      fl->id, now, now + 86400);
+  test_store_exec (path, offline);
+  test_store_exec (path, "DELETE FROM schema_version WHERE version > 8");
+
+  store = test_store_open (path);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 9);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM sessions WHERE id = '%s' AND ended_at IS NOT NULL AND end_code = %d"
+          " AND end_reason = 'over quota: the quota was lowered to 3'",
+          ids[i], TESSERA_ERROR_TERMINATED);
+      g_assert_cmpint (test_store_count (path, sql), ==, i < 2 ? 0 : 1);
+    }
+  g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"),
+                   ==, 3);
+  /* The client hears why at its next heartbeat. */
+  g_autoptr (TsSession) hb = ts_store_heartbeat (store, owner, ids[3], 3600, now + 1, &error);
+  g_assert_null (hb);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
+  g_assert_nonnull (strstr (error->message, "over quota: the quota was lowered to 3"));
+  g_clear_error (&error);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    g_free (ids[i]);
+  test_store_fresh_free (store, path, dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add_func ("/store/upgrade/from-schema-4", test_from_schema_4);
+  g_test_add_func ("/store/upgrade/over-quota", test_over_quota_at_upgrade);
   return g_test_run ();
 }

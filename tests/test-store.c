@@ -820,8 +820,9 @@ test_over_quota (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (lowered->quota, ==, 1);
   g_assert_cmpint (lowered->subscription_end, ==, SUB_END);
-  g_assert_cmpint (lowered->sessions, ==, 3);
-  /* The newest go, whoever beats first; the oldest stays. */
+  /* Ended by the lowering itself: the seats are free at once. */
+  g_assert_cmpint (lowered->sessions, ==, 1);
+  /* The newest went, whoever beats first; the oldest stays. */
   assert_heartbeat_fails (f, f->member, s[2]->id, NOW + 6, TESSERA_ERROR_TERMINATED,
                           "over quota: the quota was lowered to 1");
   TsSession *hb = ts_store_heartbeat (f->store, f->member, s[0]->id, LEASE, NOW + 6, &error);
@@ -836,9 +837,65 @@ test_over_quota (Fixture *f, gconstpointer data)
   g_assert_true (audit_has (f, "acme", "pool.update", fl->id));
 }
 
-/* Heartbeats remember that a pool is within its quota (and stop counting
- * it); a quota lowered by another process (tessera-admin: another
- * connection) must still be seen at the next heartbeat. */
+/* The seats a lowered quota takes back are free before any client beats:
+ * the quota raised again, new activations get them at once. A quota that
+ * still covers every seat in use ends nothing. */
+static void
+test_over_quota_seats_free (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 4);
+  TsSession *s[4];
+  for (guint i = 0; i < 4; i++)
+    {
+      char nonce[32], machine[8];
+      g_snprintf (nonce, sizeof nonce, "nonce-free-%u", i);
+      g_snprintf (machine, sizeof machine, "M%u", i);
+      s[i] = activate_ok (f, f->member, "acme", "KRE", machine, nonce, NOW + i);
+    }
+  g_autoptr (TsPool) same
+      = ts_store_update_pool (f->store, f->admin, "acme", fl->id, 4, -1, NOW + 5, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (same->sessions, ==, 4);
+  g_autoptr (TsPool) lowered
+      = ts_store_update_pool (f->store, f->admin, "acme", fl->id, 2, -1, NOW + 6, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (lowered->sessions, ==, 2);
+  g_autoptr (TsPool) raised
+      = ts_store_update_pool (f->store, f->admin, "acme", fl->id, 4, -1, NOW + 7, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (raised->sessions, ==, 2);
+  TsSession *n[2];
+  for (guint i = 0; i < 2; i++)
+    {
+      char nonce[32], machine[8];
+      g_snprintf (nonce, sizeof nonce, "nonce-again-%u", i);
+      g_snprintf (machine, sizeof machine, "M%u", i + 2);
+      n[i] = activate_ok (f, f->member, "acme", "KRE", machine, nonce, NOW + 8);
+    }
+  g_autoptr (GPtrArray) active
+      = ts_store_list_sessions (f->store, f->admin, "acme", fl->id, NOW + 9, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (active->len, ==, 4);
+  /* The ended ones say why; the oldest two beat on. */
+  assert_heartbeat_fails (f, f->member, s[3]->id, NOW + 9, TESSERA_ERROR_TERMINATED,
+                          "over quota: the quota was lowered to 2");
+  assert_heartbeat_fails (f, f->member, s[2]->id, NOW + 9, TESSERA_ERROR_TERMINATED,
+                          "over quota: the quota was lowered to 2");
+  for (guint i = 0; i < 2; i++)
+    {
+      TsSession *hb = ts_store_heartbeat (f->store, f->member, s[i]->id, LEASE, NOW + 9, &error);
+      g_assert_no_error (error);
+      ts_session_free (hb);
+      ts_session_free (n[i]);
+    }
+  for (guint i = 0; i < 4; i++)
+    ts_session_free (s[i]);
+}
+
+/* A quota lowered by another process (tessera-admin: another connection)
+ * is seen at the next heartbeat. */
 static void
 test_over_quota_other_process (Fixture *f, gconstpointer data)
 {
@@ -1598,6 +1655,7 @@ main (int argc, char **argv)
   ADD ("floating", test_floating);
   ADD ("lease-and-reap", test_lease_and_reap);
   ADD ("over-quota", test_over_quota);
+  ADD ("over-quota/seats-free", test_over_quota_seats_free);
   ADD ("subscription-end", test_subscription_end);
   ADD ("org-selection", test_org_selection);
   ADD ("offline", test_offline);
