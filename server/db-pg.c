@@ -51,6 +51,7 @@ struct _TsPgItem
   TsPgCursor *cursor;    /* who reads its rows; NULL: only its errors matter */
   PGresult *res;         /* its answer, for the one who waits for it */
   gboolean keep;         /* the caller waits for @res (ts_pg_tx_query's exec) */
+  gboolean command;      /* ts_pg_item_command(): prepared although not DML */
 };
 
 typedef struct
@@ -133,12 +134,21 @@ ts_pg_item_new (const char *sql, const char *types, va_list ap, GError **error)
   return item;
 }
 
-/* A command without values (BEGIN, COMMIT, SET LOCAL …): never prepared. */
+/* A command without values (BEGIN, COMMIT, SET LOCAL …). Every transaction
+ * sends two or three: each is prepared once per connection, like the
+ * statements, so that the server does not parse it again every time
+ * (issue 17: parsing them was about 3 % of the database's CPU). ROLLBACK,
+ * on the error path only, is sent as it is. */
 static TsPgItem *
 ts_pg_item_command (const char *text)
 {
   TsPgItem *item = g_new0 (TsPgItem, 1);
   item->text = g_strdup (text);
+  if (g_strcmp0 (text, "ROLLBACK") != 0)
+    {
+      item->sql = g_strdup (text);
+      item->command = TRUE;
+    }
   return item;
 }
 
@@ -158,7 +168,7 @@ ts_pg_send_item (TsPgTx *tx, TsPgItem *item)
   TsPgConn *pc = tx->db.pc;
   TsPgPrepared *prep = NULL;
   item->prepared_now = FALSE;
-  if (item->sql != NULL && ts_pg_preparable (item->text))
+  if (item->sql != NULL && (item->command || ts_pg_preparable (item->text)))
     {
       prep = g_hash_table_lookup (pc->prepared, item->sql);
       if (prep != NULL && g_strcmp0 (prep->types, item->types) != 0)

@@ -179,10 +179,12 @@ gboolean ts_tx_count_sessions (TsTx *tx, const char *pool_id, gint64 now, gint64
 
 /* ---- sessions (store-rules.c) ---- */
 
-#define TS_SESSION_SELECT                                                                          \
-  "SELECT s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"         \
+#define TS_SESSION_COLUMNS                                                                         \
+  "s.id, p.org_id, s.pool_id, p.product, p.kind, s.user_id, s.machine_id, s.nonce,"                \
   " s.started_at, s.last_heartbeat, s.lease_expires_at, p.subscription_end, s.ended_at,"           \
-  " s.end_code, s.end_reason, p.quota FROM sessions s JOIN pools p ON p.id = s.pool_id "
+  " s.end_code, s.end_reason, p.quota"
+#define TS_SESSION_FROM " FROM sessions s JOIN pools p ON p.id = s.pool_id "
+#define TS_SESSION_SELECT "SELECT " TS_SESSION_COLUMNS TS_SESSION_FROM
 
 /* The first 12 columns of TS_SESSION_SELECT. */
 gpointer ts_tx_session_from_row (TsRows *rows);

@@ -50,15 +50,35 @@ ts_heartbeat_end (TsTx *tx, TsSessionRow *row, gint64 now, GError **ended, GErro
   return ts_tx_end_session (tx, s->id, now, code, reason, error) && ts_tx_mark_durable (tx, error);
 }
 
+/* A machine's last_seen is kept to this many seconds: a heartbeat writes
+ * it only when it is older (clients beat every third of a 60 s lease, the
+ * tables show minutes), so most heartbeats write one row, not two. */
+#define TS_MACHINE_SEEN_PRECISION 60
+
+/* The caller's session, as TS_SESSION_SELECT, and its machine's last_seen
+ * (column 16; NULL: the machine was removed). */
+static TsRows *
+ts_heartbeat_query (TsTx *tx, const char *user_id, const char *session_id, GError **error)
+{
+  g_autofree char *sql
+      = g_strconcat ("SELECT " TS_SESSION_COLUMNS ", (SELECT m.last_seen FROM machines m"
+                     " WHERE m.pool_id = s.pool_id AND m.machine_id = s.machine_id)" TS_SESSION_FROM
+                         TS_OWN_SESSION,
+                     ts_tx_row_locks (tx) ? " FOR NO KEY UPDATE OF s" : "", NULL);
+  return ts_tx_rows (tx, error, sql, "ss", session_id, user_id);
+}
+
 gboolean
 ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 lease_seconds,
                  gint64 now, TsSession **result, GError **ended, GError **error)
 {
   TsSessionRow row = { 0 };
   *result = NULL;
-  g_autoptr (TsRows) load
-      = ts_tx_session_query (tx, error, TS_OWN_SESSION, session_id, user_id, NULL);
+  g_autoptr (TsRows) load = ts_heartbeat_query (tx, user_id, session_id, error);
   gboolean ok = load != NULL && ts_tx_own_session_read (load, &row, session_id, error);
+  /* Read while @load is on the session's row. */
+  gboolean seen_now = ok && !ts_rows_is_null (load, 16)
+                      && now - ts_rows_int (load, 16) >= TS_MACHINE_SEEN_PRECISION;
   ok = ok && ts_heartbeat_end (tx, &row, now, ended, error);
   if (ok && *ended == NULL)
     {
@@ -71,9 +91,11 @@ ts_tx_heartbeat (TsTx *tx, const char *user_id, const char *session_id, gint64 l
                              "UPDATE sessions SET last_heartbeat = ?, lease_expires_at = ?"
                              " WHERE id = ?",
                              "iis", now, row.session->lease_expires_at, session_id)
-           && ts_tx_exec_defer (
-               tx, error, "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?",
-               "iss", now, row.session->pool_id, row.session->machine_id);
+           && (!seen_now
+               || ts_tx_exec_defer (
+                   tx, error,
+                   "UPDATE machines SET last_seen = ? WHERE pool_id = ? AND machine_id = ?", "iss",
+                   now, row.session->pool_id, row.session->machine_id));
       if (ok)
         *result = g_steal_pointer (&row.session);
     }

@@ -423,7 +423,12 @@ ts_pg_connect (TsPgStore *store, GError **error)
    * - lock_timeout: a request never waits more than 30 s for a pool's row
    *   (UNAVAILABLE, retried by the client) behind a stuck transaction.
    * - idle_in_transaction_session_timeout: the server ends a transaction of
-   *   ours left open (an instance frozen mid-request), so its locks go. */
+   *   ours left open (an instance frozen mid-request), so its locks go.
+   * - plan_cache_mode: each prepared statement is planned once per
+   *   connection. By default the server plans again for every execution
+   *   of a statement whose parameters might change its plan (most of
+   *   ours): about 8 % of its CPU in scale-bench (issue 17). Every
+   *   statement here looks rows up by key, so one plan serves all. */
   const char *const keys[] = {
     "connect_timeout",  "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
     "keepalives_count", "tcp_user_timeout", "options",    "dbname",          NULL
@@ -435,7 +440,8 @@ ts_pg_connect (TsPgStore *store, GError **error)
                                  "10",
                                  "3",
                                  "60000",
-                                 "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s",
+                                 "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s"
+                                 " -c plan_cache_mode=force_generic_plan",
                                  store->conninfo,
                                  NULL };
   PGconn *conn = PQconnectdbParams (keys, values, 1);

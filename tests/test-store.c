@@ -894,6 +894,33 @@ test_over_quota_seats_free (Fixture *f, gconstpointer data)
     ts_session_free (s[i]);
 }
 
+/* A machine's last_seen is kept to the minute: a heartbeat writes it only
+ * when it is at least 60 s old (one row written per heartbeat, not two). */
+static void
+test_heartbeat_machine_seen (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 2);
+  g_autoptr (TsSession) s = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-seen", NOW);
+  const struct
+  {
+    gint64 at, seen;
+  } beats[] = { { 30, 0 }, { 59, 0 }, { 60, 60 }, { 100, 60 }, { 125, 125 } };
+  for (guint i = 0; i < G_N_ELEMENTS (beats); i++)
+    {
+      TsSession *hb
+          = ts_store_heartbeat (f->store, f->member, s->id, LEASE, NOW + beats[i].at, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (hb->lease_expires_at, ==, NOW + beats[i].at + LEASE);
+      ts_session_free (hb);
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM machines WHERE machine_id = 'M1' AND last_seen = %" G_GINT64_FORMAT,
+          NOW + beats[i].seen);
+      g_assert_cmpint (db_count (f->path, sql), ==, 1);
+    }
+}
+
 /* A quota lowered by another process (tessera-admin: another connection)
  * is seen at the next heartbeat. */
 static void
@@ -1656,6 +1683,7 @@ main (int argc, char **argv)
   ADD ("lease-and-reap", test_lease_and_reap);
   ADD ("over-quota", test_over_quota);
   ADD ("over-quota/seats-free", test_over_quota_seats_free);
+  ADD ("heartbeat/machine-seen", test_heartbeat_machine_seen);
   ADD ("subscription-end", test_subscription_end);
   ADD ("org-selection", test_org_selection);
   ADD ("offline", test_offline);
