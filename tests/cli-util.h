@@ -69,21 +69,7 @@ static inline GPtrArray *
 cli_argv (Fixture *f, const char *const *args)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
-    {
-      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
-      g_ptr_array_add (argv, g_strdup ("valgrind"));
-      g_ptr_array_add (argv, g_strdup ("--quiet"));
-      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
-      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
-      /* GLib's worker and pool threads still run at exit: "possibly
-       * lost", and not an error, but printed, which would break the
-       * one-line stderr every case checks. */
-      g_ptr_array_add (argv, g_strdup ("--show-possibly-lost=no"));
-      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
-      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
-    }
+  tool_util_add_valgrind (argv, NULL);
   g_ptr_array_add (argv, g_strdup (cli_path ()));
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, expand (f, args[i]));
@@ -92,14 +78,12 @@ cli_argv (Fixture *f, const char *const *args)
 }
 
 /* Runs tessera with @args (placeholders expanded) in the case's folder,
- * with LC_ALL=C; under valgrind when the test is. Returns its exit code
- * (-1 if it did not exit normally). */
+ * with the environment @env; under valgrind when the test is. Returns its
+ * exit code (-1 if it did not exit normally). */
 static inline int
-run_cli (Fixture *f, const char *const *args, char **out, char **err)
+run_cli_env (Fixture *f, const char *const *args, char **env, char **out, char **err)
 {
   g_autoptr (GPtrArray) argv = cli_argv (f, args);
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "LC_ALL", "C", TRUE);
   int status = 0;
   g_autoptr (GError) error = NULL;
   g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
@@ -107,6 +91,14 @@ run_cli (Fixture *f, const char *const *args, char **out, char **err)
   g_assert_no_error (error);
   strip_valgrind_lines (err);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* run_cli_env() in this test's environment with LC_ALL=C. */
+static inline int
+run_cli (Fixture *f, const char *const *args, char **out, char **err)
+{
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "LC_ALL", "C", TRUE);
+  return run_cli_env (f, args, env, out, err);
 }
 
 /* tessera-license with @args; asserts it succeeds; returns its stdout. */

@@ -1,7 +1,8 @@
 /* Fake machine roots for fingerprint tests: the sysfs/procfs/etc files a
  * machine would have, under a temporary directory that
  * tessera_fingerprint_new_for_root() reads instead of "/". Header-only,
- * shared by test-fingerprint.c and test-fingerprint-match.c. */
+ * shared by the fingerprint tests (test-fingerprint*.c,
+ * test-offline-tolerance.c). */
 #pragma once
 
 #include <tessera/tessera.h>
@@ -96,6 +97,18 @@ fake_root_free (char *root)
 
 typedef char FakeRoot;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FakeRoot, fake_root_free)
+
+/* The fingerprint of the machine at @root for the user @user_name (@uid),
+ * which a well-formed root always has. */
+G_GNUC_UNUSED static TesseraFingerprint *
+fake_root_fingerprint (const char *root, guint32 uid, const char *user_name)
+{
+  g_autoptr (GError) error = NULL;
+  TesseraFingerprint *fp = tessera_fingerprint_new_for_root (root, uid, user_name, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fp);
+  return fp;
+}
 
 G_GNUC_UNUSED static void
 make_parent (const char *path)

@@ -262,3 +262,22 @@ server_util_create_pool (TsStore *store, const char *kind, gint64 quota, gint64 
   ts_pool_free (p);
   return id;
 }
+
+/* Org acme (owner owner@acme.test, its id to *@owner_id) with the member
+ * member@acme.test (*@member_id), who holds an API key named "test"
+ * (*@key_id): the users most tests against the server act as.
+ * Returns: (transfer full): the member's API key. */
+static inline char *
+server_util_seed_member (TsStore *store, gint64 now, char **owner_id, char **member_id,
+                         char **key_id)
+{
+  GError *error = NULL;
+  *owner_id = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
+  g_assert_no_error (error);
+  *member_id
+      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
+  g_assert_no_error (error);
+  char *key = ts_store_create_api_key (store, *member_id, "test", now, key_id, &error);
+  g_assert_no_error (error);
+  return key;
+}

@@ -2,140 +2,12 @@
  * a hung server costs one request bounded by timeout-seconds, and `run`
  * exits once its command stopped; `run --wait` shows its progress on a
  * terminal and one final line elsewhere. The server stands behind a
- * loopback forwarder that can hang; the fixture is
- * tests/cli-online-util.h. */
+ * loopback forwarder that can hang (tests/forwarder-util.h); the fixture
+ * is tests/cli-online-util.h. */
 #include "cli-online-util.h"
+#include "forwarder-util.h"
 
-/* ---- a loopback forwarder that can hang ---- */
-
-/* Forwards every request to the server, or (hang) reads it and never
- * answers: a server whose socket accepts and then says nothing. */
-typedef struct
-{
-  GSocketListener *listener;
-  GCancellable *cancel;
-  GThread *thread;
-  char *target; /* host:port of the server */
-  char *url;    /* http://127.0.0.1:PORT of this forwarder */
-  gint hang;    /* (atomic) */
-  GMutex lock;
-  GPtrArray *workers;
-  GPtrArray *hung;   /* request lines left unanswered, in order */
-  GPtrArray *events; /* "hang" and "gave-up" (the client closed), in order */
-  guint connections;
-} Fwd;
-
-typedef struct
-{
-  Fwd *p;
-  GSocketConnection *client;
-} FwdConn;
-
-static gpointer
-fwd_conn_thread (gpointer data)
-{
-  FwdConn *c = data;
-  Fwd *p = c->p;
-  GSocketConnection *server = NULL;
-  GInputStream *cin = g_io_stream_get_input_stream (G_IO_STREAM (c->client));
-  GOutputStream *cout = g_io_stream_get_output_stream (G_IO_STREAM (c->client));
-  for (;;)
-    {
-      GString *req = server_util_read_message (cin, p->cancel, NULL);
-      if (req == NULL)
-        break;
-      if (g_atomic_int_get (&p->hang))
-        {
-          const char *eol = strstr (req->str, " HTTP/");
-          g_mutex_lock (&p->lock);
-          g_ptr_array_add (p->hung, g_strndup (req->str, eol ? (gsize) (eol - req->str) : 0));
-          g_ptr_array_add (p->events, g_strdup ("hang"));
-          g_mutex_unlock (&p->lock);
-          g_string_free (req, TRUE);
-          /* Say nothing until the client gives up (EOF) or the test ends. */
-          char byte;
-          while (g_input_stream_read (cin, &byte, 1, p->cancel, NULL) > 0)
-            ;
-          g_mutex_lock (&p->lock);
-          g_ptr_array_add (p->events, g_strdup ("gave-up"));
-          g_mutex_unlock (&p->lock);
-          break;
-        }
-      if (server == NULL)
-        {
-          GSocketClient *sc = g_socket_client_new ();
-          /* Loopback: no proxy (and no GSettings lookup for one). */
-          g_socket_client_set_enable_proxy (sc, FALSE);
-          server = g_socket_client_connect_to_host (sc, p->target, 0, p->cancel, NULL);
-          g_object_unref (sc);
-        }
-      gboolean sent
-          = server != NULL
-            && g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (server)),
-                                          req->str, req->len, NULL, p->cancel, NULL);
-      g_string_free (req, TRUE);
-      GString *resp = sent ? server_util_read_message (
-                          g_io_stream_get_input_stream (G_IO_STREAM (server)), p->cancel, NULL)
-                           : NULL;
-      if (resp == NULL)
-        break;
-      g_output_stream_write_all (cout, resp->str, resp->len, NULL, p->cancel, NULL);
-      g_string_free (resp, TRUE);
-    }
-  g_io_stream_close (G_IO_STREAM (c->client), NULL, NULL);
-  g_object_unref (c->client);
-  if (server != NULL)
-    {
-      g_io_stream_close (G_IO_STREAM (server), NULL, NULL);
-      g_object_unref (server);
-    }
-  g_free (c);
-  return NULL;
-}
-
-static gpointer
-fwd_accept_thread (gpointer data)
-{
-  Fwd *p = data;
-  for (;;)
-    {
-      GSocketConnection *client = g_socket_listener_accept (p->listener, NULL, p->cancel, NULL);
-      if (client == NULL)
-        break;
-      FwdConn *c = g_new0 (FwdConn, 1);
-      c->p = p;
-      c->client = client;
-      g_mutex_lock (&p->lock);
-      p->connections++;
-      g_ptr_array_add (p->workers, g_thread_new ("fwd-conn", fwd_conn_thread, c));
-      g_mutex_unlock (&p->lock);
-    }
-  return NULL;
-}
-
-static Fwd *
-fwd_start (const char *server_url)
-{
-  Fwd *p = g_new0 (Fwd, 1);
-  p->target = g_strdup (server_url + strlen ("http://"));
-  p->cancel = g_cancellable_new ();
-  p->workers = g_ptr_array_new ();
-  p->hung = g_ptr_array_new_with_free_func (g_free);
-  p->events = g_ptr_array_new_with_free_func (g_free);
-  g_mutex_init (&p->lock);
-  p->listener = g_socket_listener_new ();
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  GError *error = NULL;
-  g_socket_listener_add_address (p->listener, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, &effective, &error);
-  g_assert_no_error (error);
-  p->url = g_strdup_printf ("http://127.0.0.1:%u",
-                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
-  p->thread = g_thread_new ("fwd", fwd_accept_thread, p);
-  return p;
-}
+/* ---- a loopback forwarder that can hang (tests/forwarder-util.h) ---- */
 
 /* How many requests for @path ("/release"; NULL: any) it left unanswered. */
 static guint
@@ -172,25 +44,6 @@ fwd_reset_events (Fwd *p)
   g_mutex_unlock (&p->lock);
 }
 
-static void
-fwd_free (Fwd *p)
-{
-  g_cancellable_cancel (p->cancel);
-  g_thread_join (p->thread);
-  g_socket_listener_close (p->listener);
-  for (guint i = 0; i < p->workers->len; i++)
-    g_thread_join (p->workers->pdata[i]);
-  g_object_unref (p->listener);
-  g_object_unref (p->cancel);
-  g_ptr_array_unref (p->workers);
-  g_ptr_array_unref (p->hung);
-  g_ptr_array_unref (p->events);
-  g_mutex_clear (&p->lock);
-  g_free (p->target);
-  g_free (p->url);
-  g_free (p);
-}
-
 /* ---- a hung server ---- */
 
 /* A server with @sessions floating KRE seats behind a forwarder, a kept
@@ -199,7 +52,7 @@ static Fwd *
 hung_set_up (Online *o, guint sessions)
 {
   online_set_up (o, "floating", sessions, NULL);
-  Fwd *fwd = fwd_start (o->url);
+  Fwd *fwd = fwd_start (o->url, FWD_FORWARD, NULL);
   write_conf (o->f.dir, fwd->url, o->keys, "timeout-seconds=2\n");
   g_setenv ("TESSERA_API_KEY", o->api_key, TRUE);
   const char *activate[]
@@ -208,7 +61,7 @@ hung_set_up (Online *o, guint sessions)
   for (guint i = 0; i < sessions; i++)
     cli_expect (o, 0, activate, &out, &err);
   g_assert_cmpuint (online_sessions (o, NULL), ==, sessions);
-  g_atomic_int_set (&fwd->hang, 1);
+  fwd_set_mode (fwd, FWD_HANG);
   return fwd;
 }
 
@@ -270,7 +123,7 @@ test_hung_run (void)
 {
   Online o = { 0 };
   online_set_up (&o, "floating", 1, NULL);
-  Fwd *fwd = fwd_start (o.url);
+  Fwd *fwd = fwd_start (o.url, FWD_FORWARD, NULL);
   write_conf (o.f.dir, fwd->url, o.keys, "timeout-seconds=2\n");
   g_setenv ("TESSERA_API_KEY", o.api_key, TRUE);
   const char *run[]
@@ -292,7 +145,7 @@ test_hung_run (void)
     g_usleep (10000);
   g_assert_true (g_file_test (started, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (online_sessions (&o, NULL), ==, 1);
-  g_atomic_int_set (&fwd->hang, 1);
+  fwd_set_mode (fwd, FWD_HANG);
   g_autofree char *stop = fixture_file (&o.f, "stop");
   write_text (stop, "");
   g_autofree char *err = NULL;

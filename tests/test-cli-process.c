@@ -885,19 +885,6 @@ headless_env (Fixture *f)
   return env;
 }
 
-static int
-run_cli_env (Fixture *f, const char *const *args, char **env, char **out, char **err)
-{
-  g_autoptr (GPtrArray) argv = cli_argv (f, args);
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (f->dir, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, out, err,
-                &status, &error);
-  g_assert_no_error (error);
-  strip_valgrind_lines (err);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
 /* No file under @dir holds @key, nor its part after the prefix the server
  * shows (a key written in any plain form would). */
 static void

@@ -6,6 +6,7 @@
 #include <tessera/tessera.h>
 
 #include "fake-root.h"
+#include "test-util.h"
 
 #define DAY (24 * 3600)
 #define OTHER_CPU "AMD EPYC 7763 64-Core Processor"
@@ -20,12 +21,8 @@ typedef struct
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
   f->key = tessera_signing_key_generate ();
-  f->trusted = tessera_trusted_keys_new ();
-  g_autofree char *pub = tessera_signing_key_dup_public (f->key);
-  g_assert_true (tessera_trusted_keys_add_public (f->trusted, pub, &error));
-  g_assert_no_error (error);
+  f->trusted = test_trusted_keys_of (f->key);
   f->now = g_get_real_time () / G_USEC_PER_SEC;
 }
 
@@ -37,18 +34,9 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 }
 
 static TesseraFingerprint *
-fingerprint_as (const char *root, guint32 uid, const char *user)
-{
-  g_autoptr (GError) error = NULL;
-  TesseraFingerprint *fp = tessera_fingerprint_new_for_root (root, uid, user, &error);
-  g_assert_no_error (error);
-  return fp;
-}
-
-static TesseraFingerprint *
 fingerprint_of (const char *root)
 {
-  return fingerprint_as (root, USER_UID, USER_NAME);
+  return fake_root_fingerprint (root, USER_UID, USER_NAME);
 }
 
 static TesseraLicfileInfo
@@ -199,8 +187,9 @@ test_other_user (Fixture *f, gconstpointer data)
 {
   g_autoptr (FakeRoot) root = make_base_root ();
   g_autoptr (TesseraFingerprint) alice = fingerprint_of (root);
-  g_autoptr (TesseraFingerprint) bob = fingerprint_as (root, USER_UID + 1, "bob");
-  g_autoptr (TesseraFingerprint) alice_recreated = fingerprint_as (root, USER_UID + 1, USER_NAME);
+  g_autoptr (TesseraFingerprint) bob = fake_root_fingerprint (root, USER_UID + 1, "bob");
+  g_autoptr (TesseraFingerprint) alice_recreated
+      = fake_root_fingerprint (root, USER_UID + 1, USER_NAME);
   const char *const policies[] = { "all", "all-but-one", "most", "any", "1", "4" };
 
   for (guint i = 0; i < G_N_ELEMENTS (policies); i++)
@@ -484,7 +473,7 @@ test_check_order (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (FakeRoot) root = make_base_root ();
   g_autoptr (TesseraFingerprint) fp = fingerprint_of (root);
-  g_autoptr (TesseraFingerprint) bob = fingerprint_as (root, 7, "bob");
+  g_autoptr (TesseraFingerprint) bob = fake_root_fingerprint (root, 7, "bob");
   g_autoptr (TesseraLicfile) file = issue_for (f, fp, NULL);
 
   g_assert_false (tessera_licfile_check_fingerprint (file, "KSE", bob, 1, &error));

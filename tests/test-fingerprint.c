@@ -16,20 +16,9 @@
 #define ID_REGEX "^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$"
 
 static TesseraFingerprint *
-fingerprint_for (const char *root, guint32 uid, const char *user_name)
-{
-  g_autoptr (GError) error = NULL;
-  TesseraFingerprint *fp = tessera_fingerprint_new_for_root (root, uid, user_name, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (fp);
-  return fp;
-}
-
-static TesseraFingerprint *
 fingerprint_default (const char *root)
 {
-  return fingerprint_for (root, USER_UID, USER_NAME);
+  return fake_root_fingerprint (root, USER_UID, USER_NAME);
 }
 
 static void
@@ -142,10 +131,10 @@ static void
 test_user (void)
 {
   g_autoptr (FakeRoot) root = make_base_root ();
-  g_autoptr (TesseraFingerprint) alice = fingerprint_for (root, USER_UID, USER_NAME);
-  g_autoptr (TesseraFingerprint) bob = fingerprint_for (root, USER_UID + 1, "bob");
-  g_autoptr (TesseraFingerprint) other_uid = fingerprint_for (root, USER_UID + 1, USER_NAME);
-  g_autoptr (TesseraFingerprint) other_name = fingerprint_for (root, USER_UID, "alice2");
+  g_autoptr (TesseraFingerprint) alice = fake_root_fingerprint (root, USER_UID, USER_NAME);
+  g_autoptr (TesseraFingerprint) bob = fake_root_fingerprint (root, USER_UID + 1, "bob");
+  g_autoptr (TesseraFingerprint) other_uid = fake_root_fingerprint (root, USER_UID + 1, USER_NAME);
+  g_autoptr (TesseraFingerprint) other_name = fake_root_fingerprint (root, USER_UID, "alice2");
   static const char *const user_only[] = { "user", NULL };
 
   assert_different_id (alice, bob, user_only);
@@ -173,8 +162,8 @@ test_user_lookup (void)
       return;
     }
   root = make_base_root ();
-  looked_up = fingerprint_for (root, ghost, NULL);
-  explicit_name = fingerprint_for (root, ghost, "uid3999999999");
+  looked_up = fake_root_fingerprint (root, ghost, NULL);
+  explicit_name = fake_root_fingerprint (root, ghost, "uid3999999999");
   g_assert_cmpstr (tessera_fingerprint_get_id (looked_up), ==,
                    tessera_fingerprint_get_id (explicit_name));
 
@@ -182,8 +171,8 @@ test_user_lookup (void)
   if (pw != NULL)
     {
       g_autofree char *name = g_strdup (pw->pw_name);
-      me = fingerprint_for (root, (guint32) getuid (), NULL);
-      me_named = fingerprint_for (root, (guint32) getuid (), name);
+      me = fake_root_fingerprint (root, (guint32) getuid (), NULL);
+      me_named = fake_root_fingerprint (root, (guint32) getuid (), name);
       g_assert_cmpstr (tessera_fingerprint_get_id (me), ==, tessera_fingerprint_get_id (me_named));
     }
 }
@@ -708,7 +697,7 @@ static void
 test_privacy (void)
 {
   g_autoptr (FakeRoot) root = make_base_root ();
-  g_autoptr (TesseraFingerprint) fp = fingerprint_for (root, USER_UID, "zaphod");
+  g_autoptr (TesseraFingerprint) fp = fake_root_fingerprint (root, USER_UID, "zaphod");
   g_autofree char *str = tessera_fingerprint_to_string (fp);
   g_autofree char *lower_uuid = g_ascii_strdown (DMI_UUID, -1);
   g_autofree char *bare_mac = g_strdup (MAC_1);

@@ -17,13 +17,9 @@ typedef struct
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
   f->dir = test_tmpdir_new ();
   f->key = tessera_signing_key_generate ();
-  f->trusted = tessera_trusted_keys_new ();
-  g_autofree char *pub = tessera_signing_key_dup_public (f->key);
-  g_assert_true (tessera_trusted_keys_add_public (f->trusted, pub, &error));
-  g_assert_no_error (error);
+  f->trusted = test_trusted_keys_of (f->key);
   f->now = g_get_real_time () / G_USEC_PER_SEC;
 }
 

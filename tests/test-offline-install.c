@@ -232,17 +232,6 @@ static const InstallCase install_cases[] = {
     "already holds 1000 files named KRE_", 0, 0 },
 };
 
-static guint
-dir_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_assert_nonnull (d);
-  guint n = 0;
-  while (g_dir_read_name (d) != NULL)
-    n++;
-  return n;
-}
-
 static char *
 read_all (const char *path)
 {
@@ -297,7 +286,7 @@ test_install (gconstpointer data)
   g_autofree char *victim_path = g_build_filename (env->dir, "victim", NULL);
   g_autofree char *victim_before = read_all (victim_path);
   guint n_before
-      = g_file_test (env->license_dir, G_FILE_TEST_IS_DIR) ? dir_entries (env->license_dir) : 0;
+      = g_file_test (env->license_dir, G_FILE_TEST_IS_DIR) ? count_entries (env->license_dir) : 0;
   g_autoptr (TesseraEngine) engine = env_engine (env);
 
   g_autoptr (GError) error = NULL;
@@ -316,7 +305,7 @@ test_install (gconstpointer data)
       /* Nothing written: not the target, not a temporary file. */
       g_assert_cmpstr (after, ==, before);
       if (g_file_test (env->license_dir, G_FILE_TEST_IS_DIR))
-        g_assert_cmpuint (dir_entries (env->license_dir), ==, n_before);
+        g_assert_cmpuint (count_entries (env->license_dir), ==, n_before);
       return;
     }
   g_assert_no_error (error);
@@ -325,7 +314,7 @@ test_install (gconstpointer data)
   g_autofree char *source_text = read_all (source);
   g_assert_cmpstr (after, ==, source_text);
   /* A new name is one more file; a replaced one is not. */
-  g_assert_cmpuint (dir_entries (env->license_dir), ==, n_before + (before == NULL ? 1 : 0));
+  g_assert_cmpuint (count_entries (env->license_dir), ==, n_before + (before == NULL ? 1 : 0));
   GStatBuf st;
   g_assert_cmpint (g_lstat (target, &st), ==, 0);
   g_assert_true (S_ISREG (st.st_mode));
@@ -356,7 +345,7 @@ test_install_unknown_flags (void)
   g_assert_null (license);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "unknown install flags 0x80"));
-  g_assert_cmpuint (dir_entries (env->license_dir), ==, 0);
+  g_assert_cmpuint (count_entries (env->license_dir), ==, 0);
 }
 
 /* Two installs of the same new license at once (two processes' worth of
@@ -424,7 +413,7 @@ test_install_concurrent (void)
   g_assert_cmpuint (same_ok, ==, 1);
   /* One copy of the same license, one file per other license, names
    * PRODUCT_ID.lic to PRODUCT_ID.<N>.lic, nothing else. */
-  g_assert_cmpuint (dir_entries (env->license_dir), ==, N + 1);
+  g_assert_cmpuint (count_entries (env->license_dir), ==, N + 1);
   for (guint i = 0; i <= N; i++)
     {
       g_autofree char *name = own_name ("KRE", i);
@@ -457,13 +446,13 @@ test_folder_links (void)
       "the offline license lock folder %s is a symbolic link: lock files are not created", locks);
   assert_refused (engine, "KRE", NULL, TESSERA_ERROR_PERMISSION_DENIED, lock_link,
                   "lock folder is a link");
-  g_assert_cmpuint (dir_entries (victim), ==, 0);
+  g_assert_cmpuint (count_entries (victim), ==, 0);
   g_assert_cmpint (g_unlink (locks), ==, 0);
   g_autofree char *missing = g_build_filename (victim, "made", NULL);
   g_assert_cmpint (symlink (missing, locks), ==, 0);
   assert_refused (engine, "KRE", NULL, TESSERA_ERROR_PERMISSION_DENIED, lock_link,
                   "lock folder is a dangling link");
-  g_assert_cmpuint (dir_entries (victim), ==, 0);
+  g_assert_cmpuint (count_entries (victim), ==, 0);
   g_assert_cmpint (g_unlink (locks), ==, 0);
   /* A real folder there: granted (the folder was the only reason). */
   g_assert_cmpint (g_mkdir (locks, 0700), ==, 0);
@@ -496,7 +485,7 @@ test_folder_links (void)
   g_assert_null (installed);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, license_link));
-  g_assert_cmpuint (dir_entries (real_licenses), ==, 0);
+  g_assert_cmpuint (count_entries (real_licenses), ==, 0);
   /* Through a dangling link, install creates nothing either. */
   g_clear_error (&error);
   g_assert_cmpint (g_unlink (env->license_dir), ==, 0);
@@ -506,7 +495,7 @@ test_folder_links (void)
       = tessera_engine_install_license (linked, "offline", source, &error);
   g_assert_null (installed2);
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND);
-  g_assert_cmpuint (dir_entries (victim), ==, 0);
+  g_assert_cmpuint (count_entries (victim), ==, 0);
 }
 
 int

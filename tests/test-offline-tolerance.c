@@ -97,17 +97,6 @@ before_root (const char *mac, const char *cpu_model)
   return root;
 }
 
-/* The request of this machine before the change, for this user or
- * @user_name with @uid. */
-static TesseraFingerprint *
-request_of (const char *root, guint32 uid, const char *user_name)
-{
-  g_autoptr (GError) error = NULL;
-  TesseraFingerprint *fp = tessera_fingerprint_new_for_root (root, uid, user_name, &error);
-  g_assert_no_error (error);
-  return fp;
-}
-
 /* Issues a license for @request with @match into the folder, under the
  * name the issuer gives it; returns its path. */
 static char *
@@ -199,7 +188,7 @@ test_nic_replaced (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:01", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_assert_cmpstr (tessera_fingerprint_get_id (request), !=,
                    tessera_fingerprint_get_id (env->real));
   g_autofree char *path = put_tolerant (env, request, NULL, "LIC-NIC");
@@ -280,7 +269,7 @@ test_own_file_first (void)
       g_autofree char *mac = g_strdup_printf ("02:00:00:00:fe:%02x", i + 1);
       g_autofree char *id = g_strdup_printf ("LIC-BEFORE-%u", i);
       g_autoptr (FakeRoot) root = before_root (mac, NULL);
-      g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+      g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
       g_autofree char *path = put_tolerant (env, request, NULL, id);
     }
   g_autofree char *own = put_tolerant (env, env->real, NULL, "LIC-OWN");
@@ -319,7 +308,7 @@ test_strict_policy (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:02", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autofree char *path = put_tolerant (env, request, "all", "LIC-STRICT");
 
   g_autoptr (GError) error = activate_error (env);
@@ -340,7 +329,7 @@ test_two_changed (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:03", "Imaginary CPU 9000");
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autofree char *path = put_tolerant (env, request, NULL, "LIC-TWO");
 
   g_autoptr (GError) error = activate_error (env);
@@ -369,7 +358,8 @@ test_other_user (void)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:04", NULL);
   /* Every hardware component as this machine's would be, but another user. */
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid () + 4242, "someone-else");
+  g_autoptr (TesseraFingerprint) request
+      = fake_root_fingerprint (root, getuid () + 4242, "someone-else");
   g_autofree char *path = put_tolerant (env, request, "any", "LIC-USER");
 
   g_autoptr (GError) error = activate_error (env);
@@ -386,7 +376,7 @@ test_old_file (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:05", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autoptr (GError) local = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   TesseraLicfileInfo info = {
@@ -434,7 +424,7 @@ test_install (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:06", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autofree char *issued = put_tolerant (env, request, NULL, "LIC-INSTALL");
   g_autofree char *download = g_build_filename (env->dir, "download.lic", NULL);
   g_assert_cmpint (g_rename (issued, download), ==, 0);
@@ -458,7 +448,7 @@ test_inspect (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:08", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autofree char *file = put_tolerant (env, request, "most", "LIC-INSPECT");
   g_autofree char *out = NULL, *err = NULL;
   const char *const text[] = { "inspect", file, "--trusted-key", env->key_path, NULL };
@@ -482,7 +472,7 @@ test_bad_input (void)
   if (env == NULL)
     return;
   g_autoptr (FakeRoot) root = before_root ("02:00:00:00:fe:07", NULL);
-  g_autoptr (TesseraFingerprint) request = request_of (root, getuid (), NULL);
+  g_autoptr (TesseraFingerprint) request = fake_root_fingerprint (root, getuid (), NULL);
   g_autofree char *file = put_tolerant (env, request, NULL, "LIC-BAD");
   g_autofree char *line = tessera_fingerprint_to_string (request);
   g_autofree char *req_path = test_write_file (env->dir, "request.txt", line);

@@ -14,9 +14,7 @@ static void
 setup (Fixture *f, gconstpointer data)
 {
   f->key = tessera_signing_key_generate ();
-  f->trusted = tessera_trusted_keys_new ();
-  g_autofree char *pub = tessera_signing_key_dup_public (f->key);
-  g_assert_true (tessera_trusted_keys_add_public (f->trusted, pub, NULL));
+  f->trusted = test_trusted_keys_of (f->key);
   const char *text = "nonce=abc\nmachine=QD56\nproduct=KRE\nlease=1700000060\ntime=1700000000";
   f->message = g_bytes_new_static (text, strlen (text));
   f->signature = tessera_signing_key_sign_message (f->key, "activate", f->message);

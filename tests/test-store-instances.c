@@ -5,9 +5,7 @@
  * reaping by all at once, and a database that goes away and comes back.
  * Run by ctest under tests/with-postgres.sh; skipped without
  * TESSERA_TEST_POSTGRES. */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <string.h>
 
@@ -29,44 +27,25 @@ typedef struct
   char *pool_id;
 } Fixture;
 
-static TsStore *
-open_store (const char *url)
-{
-  GError *error = NULL;
-  TsStore *store = ts_store_open (url, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (store);
-  return store;
-}
-
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
   if (!test_store_postgresql ())
     return;
-  GError *error = NULL;
-  f->dir = test_tmpdir_new ();
-  f->url = test_store_location (f->dir);
-  for (guint i = 0; i < N_INSTANCES; i++)
-    f->stores[i] = open_store (f->url);
+  f->stores[0] = test_store_fresh (&f->dir, &f->url);
+  for (guint i = 1; i < N_INSTANCES; i++)
+    f->stores[i] = test_store_open (f->url);
   TsStore *s = f->stores[0];
-  char *owner = ts_store_bootstrap_org (s, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
-  g_free (owner);
+  g_free (test_store_org (s, "acme", "Acme", "owner@acme.test", NOW));
   for (guint i = 0; i < N_USERS; i++)
     {
       g_autofree char *email = g_strdup_printf ("user%u@acme.test", i);
       /* Through different instances: any of them serves any request. */
-      f->users[i] = ts_store_set_member (f->stores[i % N_INSTANCES], NULL, "acme", email,
-                                         TS_ROLE_MEMBER, NOW, &error);
-      g_assert_no_error (error);
+      f->users[i] = test_store_member (f->stores[i % N_INSTANCES], NULL, "acme", email,
+                                       TS_ROLE_MEMBER, NOW);
     }
-  TsPool *p = ts_store_create_pool (s, NULL, "acme", "KRE", "floating", "annual", QUOTA, SUB_END,
-                                    NOW, &error);
-  g_assert_no_error (error);
-  f->pool_id = g_strdup (p->id);
-  ts_pool_free (p);
+  f->pool_id = test_store_pool_id (s, "acme", "KRE", "floating", "annual", QUOTA, SUB_END, NOW);
 }
 
 static void
@@ -80,8 +59,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   for (guint i = 0; i < N_USERS; i++)
     g_free (f->users[i]);
   g_free (f->pool_id);
-  test_store_location_free (f->url);
-  test_tmpdir_free (f->dir);
+  test_store_fresh_free (NULL, f->url, f->dir);
 }
 
 static gboolean
@@ -217,7 +195,7 @@ static gpointer
 open_thread (gpointer data)
 {
   Opener *o = data;
-  o->store = open_store (o->url);
+  o->store = test_store_open (o->url);
   return NULL;
 }
 
@@ -560,7 +538,7 @@ test_pool_size (Fixture *f, gconstpointer data)
   g_clear_error (&error);
   /* One connection, 16 threads: they take turns, none fails. */
   g_autofree char *one = g_strdup_printf ("%s%spool_size=1", f->url, sep);
-  TsStore *store = open_store (one);
+  TsStore *store = test_store_open (one);
   TsStore *saved[N_INSTANCES];
   memcpy (saved, f->stores, sizeof saved);
   f->stores[0] = f->stores[1] = f->stores[2] = store;

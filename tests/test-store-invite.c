@@ -6,9 +6,7 @@
  * add any email, and it holds every invitation token it makes. It must
  * never get into, or change what is seen by, an account someone else
  * holds. Also the Argon2id slots under a sign-in flood. */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <string.h>
 
@@ -33,36 +31,25 @@ fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
   GError *error = NULL;
-  f->dir = test_tmpdir_new ();
-  f->path = test_store_location (f->dir);
-  f->store = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
-  f->victim = ts_store_bootstrap_org (f->store, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
+  f->store = test_store_fresh (&f->dir, &f->path);
+  f->victim = test_store_org (f->store, "acme", "Acme", "owner@acme.test", NOW);
   g_assert_true (ts_store_web_set_password (f->store, f->victim, OWNER_PW, NOW, &error));
   g_assert_no_error (error);
-  f->boss = ts_store_bootstrap_org (f->store, "beta", "Beta", "boss@beta.test", NOW, &error);
-  g_assert_no_error (error);
+  f->boss = test_store_org (f->store, "beta", "Beta", "boss@beta.test", NOW);
   /* Both sell KRE: a user in both orgs must name one to activate. */
-  f->acme_pool = ts_store_create_pool (f->store, NULL, "acme", "KRE", "floating", "annual", 50,
-                                       SUB_END, NOW, &error);
-  g_assert_no_error (error);
-  f->beta_pool = ts_store_create_pool (f->store, NULL, "beta", "KRE", "floating", "annual", 50,
-                                       SUB_END, NOW, &error);
-  g_assert_no_error (error);
+  f->acme_pool = test_store_pool (f->store, "acme", "KRE", "floating", "annual", 50, SUB_END, NOW);
+  f->beta_pool = test_store_pool (f->store, "beta", "KRE", "floating", "annual", 50, SUB_END, NOW);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  ts_store_close (f->store);
+  test_store_fresh_free (f->store, f->path, f->dir);
   ts_pool_free (f->acme_pool);
   ts_pool_free (f->beta_pool);
   g_free (f->victim);
   g_free (f->boss);
-  test_store_location_free (f->path);
-  test_tmpdir_free (f->dir);
 }
 
 static void

@@ -3,9 +3,7 @@
  * exactly once with its own result; bad arguments are answered at once;
  * ts_store_close() answers every queued one before it returns. On a real
  * SQLite file (or PostgreSQL under tests/with-postgres.sh: store-backend.h). */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <string.h>
 
@@ -29,21 +27,11 @@ fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
   GError *error = NULL;
-  f->dir = test_tmpdir_new ();
-  f->path = test_store_location (f->dir);
-  f->store = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
-  g_autofree char *owner
-      = ts_store_bootstrap_org (f->store, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
-  f->member = ts_store_set_member (f->store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW,
-                                   &error);
-  g_assert_no_error (error);
-  TsPool *pool = ts_store_create_pool (f->store, NULL, "acme", "KRE", "floating", "annual",
-                                       N_SESSIONS, SUB_END, NOW, &error);
-  g_assert_no_error (error);
-  f->pool = g_strdup (pool->id);
-  ts_pool_free (pool);
+  f->store = test_store_fresh (&f->dir, &f->path);
+  g_autofree char *owner = test_store_org (f->store, "acme", "Acme", "owner@acme.test", NOW);
+  f->member = test_store_member (f->store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
+  f->pool = test_store_pool_id (f->store, "acme", "KRE", "floating", "annual", N_SESSIONS, SUB_END,
+                                NOW);
   for (guint i = 0; i < N_SESSIONS; i++)
     {
       g_autofree char *machine = g_strdup_printf ("M-%u", i);
@@ -60,13 +48,11 @@ static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  ts_store_close (f->store);
+  test_store_fresh_free (f->store, f->path, f->dir);
   for (guint i = 0; i < N_SESSIONS; i++)
     g_free (f->sessions[i]);
   g_free (f->member);
   g_free (f->pool);
-  test_store_location_free (f->path);
-  test_tmpdir_free (f->dir);
 }
 
 /* One queued heartbeat: what its callback saw. */
@@ -268,8 +254,7 @@ test_close_drains (Fixture *f, gconstpointer data)
       beat_clear (&beats[i]);
     }
   GError *error = NULL;
-  f->store = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
+  f->store = test_store_open (f->path);
   GPtrArray *list = ts_store_list_sessions (f->store, NULL, "acme", f->pool, NOW + 7, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (list->len, ==, N_SESSIONS);

@@ -5,9 +5,7 @@
  * history: its own tables) and 5 (it only adds two columns), which leaves exactly the tables the
  * previous server wrote: the upgrade must keep every registered machine under its ID, and machines
  * registered before it are recognized once they report their components. */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <string.h>
 
@@ -47,18 +45,13 @@ static void
 test_from_schema_4 (void)
 {
   GError *error = NULL;
-  char *dir = test_tmpdir_new ();
-  char *path = test_store_location (dir);
-  TsStore *store = ts_store_open (path, &error);
-  g_assert_no_error (error);
+  char *dir = NULL, *path = NULL;
+  TsStore *store = test_store_fresh (&dir, &path);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
   g_assert_cmpint (latest, ==, 9);
-  g_autofree char *owner
-      = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
+  g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
   g_autofree char *member
-      = ts_store_set_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW, &error);
-  g_assert_no_error (error);
+      = test_store_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
   g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
                                                 2, SUB_END, NOW, &error);
   g_assert_no_error (error);
@@ -97,8 +90,7 @@ test_from_schema_4 (void)
   test_store_exec (path, "DELETE FROM schema_version WHERE version > 4");
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 4);
 
-  store = ts_store_open (path, &error);
-  g_assert_no_error (error);
+  store = test_store_open (path);
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, latest);
   g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM machines"), ==, 3);
   g_assert_cmpint (
@@ -143,9 +135,7 @@ test_from_schema_4 (void)
   assert_machines (store, owner, fl->id, "BBBB-BBBB-BBBB-BBBB,DDDD-DDDD-DDDD-DDDD");
   assert_machines (store, owner, nl->id, "DDDD-DDDD-DDDD-DDDD");
 
-  ts_store_close (store);
-  test_store_location_free (path);
-  test_tmpdir_free (dir);
+  test_store_fresh_free (store, path, dir);
 }
 
 /* A quota lowered by the previous server (schema 8) left the sessions
@@ -158,14 +148,10 @@ static void
 test_over_quota_at_upgrade (void)
 {
   GError *error = NULL;
-  char *dir = test_tmpdir_new ();
-  char *path = test_store_location (dir);
+  char *dir = NULL, *path = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  TsStore *store = ts_store_open (path, &error);
-  g_assert_no_error (error);
-  g_autofree char *owner
-      = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
-  g_assert_no_error (error);
+  TsStore *store = test_store_fresh (&dir, &path);
+  g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", now);
   g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
                                                 5, now + 86400 * 30, now, &error);
   g_assert_no_error (error);
@@ -199,8 +185,7 @@ test_over_quota_at_upgrade (void)
   test_store_exec (path, offline);
   test_store_exec (path, "DELETE FROM schema_version WHERE version > 8");
 
-  store = ts_store_open (path, &error);
-  g_assert_no_error (error);
+  store = test_store_open (path);
   g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 9);
   for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
     {
@@ -218,11 +203,9 @@ test_over_quota_at_upgrade (void)
   g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_TERMINATED);
   g_assert_nonnull (strstr (error->message, "over quota: the quota was lowered to 3"));
   g_clear_error (&error);
-  ts_store_close (store);
   for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
     g_free (ids[i]);
-  test_store_location_free (path);
-  test_tmpdir_free (dir);
+  test_store_fresh_free (store, path, dir);
 }
 
 int

@@ -3,9 +3,7 @@
  * read back from the sessions; two instances on one database add up;
  * history past its retention is pruned; only owners and admins read it.
  * On SQLite, or PostgreSQL under tests/with-postgres.sh (store-backend.h). */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 #include "usage.h"
 
 #define HOUR ((gint64) 3600)
@@ -29,36 +27,22 @@ static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
-  GError *error = NULL;
-  f->dir = test_tmpdir_new ();
-  f->path = test_store_location (f->dir);
-  f->store = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
-  f->owner = ts_store_bootstrap_org (f->store, "acme", "Acme", "owner@acme.test", H0, &error);
-  g_assert_no_error (error);
-  f->alice = ts_store_set_member (f->store, f->owner, "acme", "alice@acme.test", TS_ROLE_MEMBER, H0,
-                                  &error);
-  g_assert_no_error (error);
-  f->bob = ts_store_set_member (f->store, f->owner, "acme", "bob@acme.test", TS_ROLE_MEMBER, H0,
-                                &error);
-  g_assert_no_error (error);
-  g_autoptr (TsPool) pool = ts_store_create_pool (f->store, NULL, "acme", "KRE", "floating",
-                                                  "annual", 2, SUB_END, H0, &error);
-  g_assert_no_error (error);
-  f->pool = g_strdup (pool->id);
+  f->store = test_store_fresh (&f->dir, &f->path);
+  f->owner = test_store_org (f->store, "acme", "Acme", "owner@acme.test", H0);
+  f->alice = test_store_member (f->store, f->owner, "acme", "alice@acme.test", TS_ROLE_MEMBER, H0);
+  f->bob = test_store_member (f->store, f->owner, "acme", "bob@acme.test", TS_ROLE_MEMBER, H0);
+  f->pool = test_store_pool_id (f->store, "acme", "KRE", "floating", "annual", 2, SUB_END, H0);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  ts_store_close (f->store);
+  test_store_fresh_free (f->store, f->path, f->dir);
   g_free (f->owner);
   g_free (f->alice);
   g_free (f->bob);
   g_free (f->pool);
-  test_store_location_free (f->path);
-  test_tmpdir_free (f->dir);
 }
 
 /* An activation as the HTTP layer makes it: counted in @u either way.
@@ -166,8 +150,7 @@ test_two_instances (Fixture *f, gconstpointer data)
 {
   (void) data;
   GError *error = NULL;
-  TsStore *other = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
+  TsStore *other = test_store_open (f->path);
   TsUsage *u1 = ts_usage_new (f->store, 400, H0);
   TsUsage *u2 = ts_usage_new (other, 400, H0);
   int code = 0;

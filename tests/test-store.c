@@ -2,9 +2,7 @@
  * database under tests/with-postgres.sh (tests/store-backend.h): the rules of
  * docs/protocol.md, restarts, permissions, concurrency and an unwritable
  * database. */
-#include "store-backend.h"
-#include "store.h"
-#include "test-util.h"
+#include "store-fixture.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -28,43 +26,30 @@ typedef struct
 static void
 fixture_open (Fixture *f)
 {
-  GError *error = NULL;
-  f->store = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (f->store);
+  f->store = test_store_open (f->path);
 }
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
-  GError *error = NULL;
-  f->dir = test_tmpdir_new ();
-  f->path = test_store_location (f->dir);
-  fixture_open (f);
-  f->owner = ts_store_bootstrap_org (f->store, "acme", "Acme", "owner@acme.test", NOW, &error);
-  g_assert_no_error (error);
-  f->admin = ts_store_set_member (f->store, f->owner, "acme", "admin@acme.test", TS_ROLE_ADMIN, NOW,
-                                  &error);
-  g_assert_no_error (error);
-  f->member = ts_store_set_member (f->store, f->admin, "acme", "member@acme.test", TS_ROLE_MEMBER,
-                                   NOW, &error);
-  g_assert_no_error (error);
-  f->other = ts_store_bootstrap_org (f->store, "beta", "Beta", "boss@beta.test", NOW, &error);
-  g_assert_no_error (error);
+  f->store = test_store_fresh (&f->dir, &f->path);
+  f->owner = test_store_org (f->store, "acme", "Acme", "owner@acme.test", NOW);
+  f->admin = test_store_member (f->store, f->owner, "acme", "admin@acme.test", TS_ROLE_ADMIN, NOW);
+  f->member
+      = test_store_member (f->store, f->admin, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
+  f->other = test_store_org (f->store, "beta", "Beta", "boss@beta.test", NOW);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  ts_store_close (f->store);
+  test_store_fresh_free (f->store, f->path, f->dir);
   g_free (f->owner);
   g_free (f->admin);
   g_free (f->member);
   g_free (f->other);
-  test_store_location_free (f->path);
-  test_tmpdir_free (f->dir);
 }
 
 static void
@@ -78,12 +63,7 @@ static TsPool *
 make_pool (Fixture *f, const char *org, const char *product, const char *kind, const char *billing,
            gint64 quota)
 {
-  GError *error = NULL;
-  TsPool *p = ts_store_create_pool (f->store, NULL, org, product, kind, billing, quota, SUB_END,
-                                    NOW, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (p);
-  return p;
+  return test_store_pool (f->store, org, product, kind, billing, quota, SUB_END, NOW);
 }
 
 static TsSession *
@@ -988,8 +968,7 @@ test_over_quota_other_process (Fixture *f, gconstpointer data)
       g_assert_no_error (error);
       ts_session_free (hb);
     }
-  TsStore *admin = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
+  TsStore *admin = test_store_open (f->path);
   g_autoptr (TsPool) lowered
       = ts_store_update_pool (admin, NULL, "acme", fl->id, 1, -1, NOW + 5, &error);
   g_assert_no_error (error);
@@ -1169,8 +1148,7 @@ test_seat_bound_other_process (Fixture *f, gconstpointer data)
   GError *error = NULL;
   g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
   g_autoptr (TsSession) s1 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-bound-1", NOW);
-  TsStore *other = ts_store_open (f->path, &error);
-  g_assert_no_error (error);
+  TsStore *other = test_store_open (f->path);
   for (guint i = 2; i <= 3; i++)
     {
       char nonce[32];
@@ -1326,9 +1304,7 @@ test_offline (Fixture *f, gconstpointer data)
   g_assert_cmpstr (off->file_name, ==, "KSE_QD56-P8HQ.lic");
   g_assert_cmpint (off->expires_at, ==, NOW + 60 * DAY);
   g_assert_cmpstr (off->created_by, ==, f->admin);
-  g_autoptr (TesseraTrustedKeys) trusted = tessera_trusted_keys_new ();
-  g_autofree char *pub = tessera_signing_key_dup_public (key);
-  g_assert_true (tessera_trusted_keys_add_public (trusted, pub, &error));
+  g_autoptr (TesseraTrustedKeys) trusted = test_trusted_keys_of (key);
   g_autoptr (TesseraLicfile) lic = tessera_licfile_verify (off->file, trusted, &error);
   g_assert_no_error (error);
   g_assert_true (tessera_licfile_check (lic, "KSE", "QD56-P8HQ", NOW + 1, &error));

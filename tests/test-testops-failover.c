@@ -2,9 +2,10 @@
  * (docs/testops.md, "Several servers"). One real tessera-server
  * ($TESSERA_SERVER) on 127.0.0.1 over a temporary SQLite file, inspected
  * through the store API; the "servers" the plugin is given are loopback
- * forwarders to it, which can be stopped, cut an answer short, or answer
- * for themselves. Keys are given on every run (key-storage=env-only), so no
+ * forwarders to it (tests/forwarder-util.h), which can be stopped, cut an
+ * answer short, or answer for themselves. Keys are given on every run (key-storage=env-only), so no
  * keyring is needed. */
+#include "forwarder-util.h"
 #include "server-util.h"
 #include "test-util.h"
 
@@ -43,17 +44,10 @@ fixture_new (const char *const *extra)
   f->keys = g_build_filename (f->dir, "keys", NULL);
   f->log = g_build_filename (f->dir, "server.log", NULL);
   f->state = g_build_filename (f->dir, "state", NULL);
-  GError *error = NULL;
   gint64 now = now_s ();
   TsStore *store = store_open (f);
-  f->owner_id = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
-  g_assert_no_error (error);
-  f->member_id
-      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
-  g_assert_no_error (error);
   f->member_key
-      = ts_store_create_api_key (store, f->member_id, "test", now, &f->member_key_id, &error);
-  g_assert_no_error (error);
+      = server_util_seed_member (store, now, &f->owner_id, &f->member_id, &f->member_key_id);
   f->pool = server_util_create_pool (store, "floating", 1, now);
   ts_store_close (store);
   /* As in test-testops: no leak check in the spawned server (GnuTLS). */
@@ -94,177 +88,6 @@ count_sessions (Fixture *f)
 }
 
 /* ------------------------------------------------------------ forwarder */
-
-typedef enum
-{
-  FWD_FORWARD,    /* every request to the server, every answer back */
-  FWD_CUT_ANSWER, /* forwards /activate, then closes before answering */
-  FWD_RESET,      /* accepts and closes at once */
-  FWD_FIXED,      /* answers @fixed itself */
-} FwdMode;
-
-typedef struct
-{
-  GSocketListener *listener;
-  GCancellable *cancel;
-  GThread *thread;
-  char *target; /* host:port of the server */
-  char *url;    /* http://127.0.0.1:PORT, this forwarder */
-  FwdMode mode;
-  const char *fixed;
-  GMutex lock;
-  GPtrArray *workers;  /* GThread *, one per connection */
-  GPtrArray *requests; /* "POST /api/v1/x\nBODY", in order */
-  guint connections;
-} Fwd;
-
-typedef struct
-{
-  Fwd *p;
-  GSocketConnection *client;
-} FwdConn;
-
-static gpointer
-fwd_conn_thread (gpointer data)
-{
-  FwdConn *c = data;
-  Fwd *p = c->p;
-  GSocketConnection *server = NULL;
-  GInputStream *cin = g_io_stream_get_input_stream (G_IO_STREAM (c->client));
-  GOutputStream *cout = g_io_stream_get_output_stream (G_IO_STREAM (c->client));
-  while (p->mode != FWD_RESET)
-    {
-      char *body = NULL;
-      GString *req = server_util_read_message (cin, p->cancel, &body);
-      if (req == NULL)
-        break;
-      const char *eol = strstr (req->str, " HTTP/");
-      g_autofree char *line = g_strndup (req->str, eol != NULL ? (gsize) (eol - req->str) : 0);
-      g_mutex_lock (&p->lock);
-      g_ptr_array_add (p->requests, g_strdup_printf ("%s\n%s", line, body));
-      g_mutex_unlock (&p->lock);
-      g_free (body);
-      if (p->mode == FWD_FIXED)
-        {
-          g_string_free (req, TRUE);
-          g_output_stream_write_all (cout, p->fixed, strlen (p->fixed), NULL, p->cancel, NULL);
-          continue;
-        }
-      if (server == NULL)
-        {
-          GSocketClient *sc = g_socket_client_new ();
-          server = g_socket_client_connect_to_host (sc, p->target, 0, p->cancel, NULL);
-          g_object_unref (sc);
-        }
-      gboolean sent
-          = server != NULL
-            && g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (server)),
-                                          req->str, req->len, NULL, p->cancel, NULL);
-      g_string_free (req, TRUE);
-      GString *resp = sent ? server_util_read_message (
-                          g_io_stream_get_input_stream (G_IO_STREAM (server)), p->cancel, NULL)
-                           : NULL;
-      if (resp == NULL)
-        break;
-      /* The server did the work; the client never hears of it. */
-      if (p->mode == FWD_CUT_ANSWER && g_str_equal (line, "POST /api/v1/activate"))
-        {
-          g_string_free (resp, TRUE);
-          break;
-        }
-      g_output_stream_write_all (cout, resp->str, resp->len, NULL, p->cancel, NULL);
-      g_string_free (resp, TRUE);
-    }
-  g_io_stream_close (G_IO_STREAM (c->client), NULL, NULL);
-  g_object_unref (c->client);
-  if (server != NULL)
-    {
-      g_io_stream_close (G_IO_STREAM (server), NULL, NULL);
-      g_object_unref (server);
-    }
-  g_free (c);
-  return NULL;
-}
-
-static gpointer
-fwd_accept_thread (gpointer data)
-{
-  Fwd *p = data;
-  for (;;)
-    {
-      GSocketConnection *client = g_socket_listener_accept (p->listener, NULL, p->cancel, NULL);
-      if (client == NULL)
-        break;
-      FwdConn *c = g_new0 (FwdConn, 1);
-      c->p = p;
-      c->client = client;
-      g_mutex_lock (&p->lock);
-      p->connections++;
-      g_ptr_array_add (p->workers, g_thread_new ("fwd-conn", fwd_conn_thread, c));
-      g_mutex_unlock (&p->lock);
-    }
-  return NULL;
-}
-
-/* A forwarder on 127.0.0.1 (a free port) to @server_url. */
-static Fwd *
-fwd_start (const char *server_url, FwdMode mode, const char *fixed)
-{
-  Fwd *p = g_new0 (Fwd, 1);
-  p->target = g_strdup (server_url + strlen ("http://"));
-  p->mode = mode;
-  p->fixed = fixed;
-  p->cancel = g_cancellable_new ();
-  p->workers = g_ptr_array_new ();
-  p->requests = g_ptr_array_new_with_free_func (g_free);
-  g_mutex_init (&p->lock);
-  p->listener = g_socket_listener_new ();
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  GError *error = NULL;
-  g_socket_listener_add_address (p->listener, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, &effective, &error);
-  g_assert_no_error (error);
-  p->url = g_strdup_printf ("http://127.0.0.1:%u",
-                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
-  p->thread = g_thread_new ("fwd", fwd_accept_thread, p);
-  return p;
-}
-
-/* Stops listening (new connections are refused) and cuts every connection
- * in flight; the counts stay readable. Idempotent. */
-static void
-fwd_stop (Fwd *p)
-{
-  if (p->thread == NULL)
-    return;
-  g_cancellable_cancel (p->cancel);
-  g_thread_join (g_steal_pointer (&p->thread));
-  g_socket_listener_close (p->listener);
-  g_mutex_lock (&p->lock);
-  g_autoptr (GPtrArray) workers = g_steal_pointer (&p->workers);
-  p->workers = g_ptr_array_new ();
-  g_mutex_unlock (&p->lock);
-  for (guint i = 0; i < workers->len; i++)
-    g_thread_join (workers->pdata[i]);
-}
-
-static void
-fwd_free (Fwd *p)
-{
-  fwd_stop (p);
-  g_object_unref (p->listener);
-  g_object_unref (p->cancel);
-  g_ptr_array_unref (p->workers);
-  g_ptr_array_unref (p->requests);
-  g_mutex_clear (&p->lock);
-  g_free (p->target);
-  g_free (p->url);
-  g_free (p);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Fwd, fwd_free)
 
 /* How many requests for @path ("/activate") it saw (NULL: all). */
 static guint

@@ -184,3 +184,28 @@ test_count_lines (const char *path, const char *needle)
   g_free (contents);
   return n;
 }
+
+/* Trusted keys holding only @key's public half: what verifies exactly what
+ * @key signs. */
+static inline TesseraTrustedKeys *
+test_trusted_keys_of (TesseraSigningKey *key)
+{
+  g_autoptr (GError) error = NULL;
+  TesseraTrustedKeys *trusted = tessera_trusted_keys_new ();
+  g_autofree char *pub = tessera_signing_key_dup_public (key);
+  g_assert_true (tessera_trusted_keys_add_public (trusted, pub, &error));
+  g_assert_no_error (error);
+  return trusted;
+}
+
+/* The number of entries in @dir. */
+static inline guint
+count_entries (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  guint n = 0;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}

@@ -157,17 +157,10 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->keys = g_build_filename (f->dir, "keys", NULL);
   f->log = g_build_filename (f->dir, "server.log", NULL);
 
-  GError *error = NULL;
   gint64 now = now_s ();
   TsStore *store = store_open (f);
-  f->owner_id = ts_store_bootstrap_org (store, "acme", "Acme", "owner@acme.test", now, &error);
-  g_assert_no_error (error);
-  f->member_id
-      = ts_store_set_member (store, NULL, "acme", "member@acme.test", TS_ROLE_MEMBER, now, &error);
-  g_assert_no_error (error);
   f->member_key
-      = ts_store_create_api_key (store, f->member_id, "test", now, &f->member_key_id, &error);
-  g_assert_no_error (error);
+      = server_util_seed_member (store, now, &f->owner_id, &f->member_id, &f->member_key_id);
   f->floating_pool = server_util_create_pool (store, "floating", 1, now);
   f->nl_pool = server_util_create_pool (store, "node-locked", 5, now);
   ts_store_close (store);

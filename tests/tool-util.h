@@ -40,6 +40,33 @@ tool_util_readable_copy (const char *tool, char **copy)
   return dir;
 }
 
+/* Puts valgrind in front of the tool @argv is about to get when the test
+ * runs under it ($TESSERA_TEST_UNDER_VALGRIND), so that what the test spawns
+ * is checked as strictly as the test itself. @supp_dir: where
+ * valgrind.supp is (NULL: the source tree's tests/). */
+static inline void
+tool_util_add_valgrind (GPtrArray *argv, const char *supp_dir)
+{
+  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") == NULL)
+    return;
+  const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
+  g_assert_nonnull (srcdir);
+  g_ptr_array_add (argv, g_strdup ("valgrind"));
+  g_ptr_array_add (argv, g_strdup ("--quiet"));
+  g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
+  g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
+  /* GLib's worker and pool threads still run at exit: "possibly lost" is
+   * not an error, but printing it would break the one-line stderr every
+   * case checks. */
+  g_ptr_array_add (argv, g_strdup ("--show-possibly-lost=no"));
+  g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
+  g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
+  if (supp_dir != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/valgrind.supp", supp_dir));
+  else
+    g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
+}
+
 /* Runs @tool in @cwd with @args (NULL-terminated, already expanded), with
  * LC_ALL=C; as uid/gid NOBODY if @as_nobody and the test runs as root; under
  * valgrind too if $TESSERA_TEST_UNDER_VALGRIND is set. Returns its exit code
@@ -67,24 +94,7 @@ tool_util_run (const char *tool, const char *cwd, char *const *args, gboolean as
       g_ptr_array_add (argv, g_strdup_printf ("--regid=%d", NOBODY));
       g_ptr_array_add (argv, g_strdup ("--clear-groups"));
     }
-  if (g_getenv ("TESSERA_TEST_UNDER_VALGRIND") != NULL)
-    {
-      const char *srcdir = g_getenv ("TESSERA_TEST_SRCDIR");
-      g_assert_nonnull (srcdir);
-      g_ptr_array_add (argv, g_strdup ("valgrind"));
-      g_ptr_array_add (argv, g_strdup ("--quiet"));
-      g_ptr_array_add (argv, g_strdup ("--leak-check=full"));
-      g_ptr_array_add (argv, g_strdup ("--errors-for-leak-kinds=definite"));
-      /* GLib's worker and pool threads still run at exit: "possibly lost"
-       * is not an error, but printing it would break the stderr checks. */
-      g_ptr_array_add (argv, g_strdup ("--show-possibly-lost=no"));
-      g_ptr_array_add (argv, g_strdup ("--error-exitcode=99"));
-      g_ptr_array_add (argv, g_strdup ("--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"));
-      if (supp_dir != NULL)
-        g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/valgrind.supp", supp_dir));
-      else
-        g_ptr_array_add (argv, g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", srcdir));
-    }
+  tool_util_add_valgrind (argv, supp_dir);
   g_ptr_array_add (argv, g_strdup (tool));
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, g_strdup (args[i]));
@@ -123,16 +133,4 @@ tool_util_assert_stderr (const char *program, const char *pattern, const char *e
   g_assert_true (g_str_has_suffix (err, "\n"));
   g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
   assert_matches ("stderr", pattern, err);
-}
-
-/* The number of entries in @dir. */
-static inline guint
-count_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_assert_nonnull (d);
-  guint n = 0;
-  while (g_dir_read_name (d) != NULL)
-    n++;
-  return n;
 }
