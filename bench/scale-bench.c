@@ -1,6 +1,8 @@
 /* tessera-server scale-out benchmark (issue 9, item 5): in one run,
  *   SQLite     x 1 instance
- *   PostgreSQL x 1, 2, 3 instances on one database (each its own port)
+ *   PostgreSQL x 1, 2, 3 instances on one database (each its own port;
+ *              a fresh database for each instance count, the instances
+ *              sharing PG_CONNECTIONS connections)
  * each under two loads at 64 clients:
  *   hot:    every client in one organization, one pool
  *   spread: 1,000 organizations, each with its own pool and member key;
