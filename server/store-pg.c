@@ -413,6 +413,26 @@ ts_pg_notice (void *data, const char *message)
   g_debug ("PostgreSQL: %s", message);
 }
 
+/* - plan_cache_mode: each prepared statement is planned once per
+ *   connection. By default the server plans again for every execution of
+ *   a statement whose parameters might change its plan (most of ours):
+ *   about 8 % of its CPU in scale-bench (issue 17).
+ * - enable_seqscan off: every statement here looks rows up by key, through
+ *   an index, whatever the statistics say. A plan made from them does not
+ *   know which pool it will be run for: with most sessions in one pool
+ *   (one big customer, or scale-bench's hot pool), counting any pool's
+ *   sessions looked like reading half the table, and PostgreSQL chose to
+ *   read all of it, for every activation of every pool (scale-bench with
+ *   10 s phases: 3 instances fell from about 2,300 to 850 activations/s,
+ *   1.9 ms of database CPU each; /store-instances/plans/skewed-pools).
+ *   A table with no usable index is still read whole. */
+const char *
+ts_pg_session_options (void)
+{
+  return "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s"
+         " -c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
+}
+
 static TsPgConn *
 ts_pg_connect (TsPgStore *store, GError **error)
 {
@@ -424,11 +444,7 @@ ts_pg_connect (TsPgStore *store, GError **error)
    *   (UNAVAILABLE, retried by the client) behind a stuck transaction.
    * - idle_in_transaction_session_timeout: the server ends a transaction of
    *   ours left open (an instance frozen mid-request), so its locks go.
-   * - plan_cache_mode: each prepared statement is planned once per
-   *   connection. By default the server plans again for every execution
-   *   of a statement whose parameters might change its plan (most of
-   *   ours): about 8 % of its CPU in scale-bench (issue 17). Every
-   *   statement here looks rows up by key, so one plan serves all. */
+   * - the planner settings of ts_pg_session_options(). */
   const char *const keys[] = {
     "connect_timeout",  "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
     "keepalives_count", "tcp_user_timeout", "options",    "dbname",          NULL
@@ -440,8 +456,7 @@ ts_pg_connect (TsPgStore *store, GError **error)
                                  "10",
                                  "3",
                                  "60000",
-                                 "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s"
-                                 " -c plan_cache_mode=force_generic_plan",
+                                 ts_pg_session_options (),
                                  store->conninfo,
                                  NULL };
   PGconn *conn = PQconnectdbParams (keys, values, 1);
