@@ -233,6 +233,10 @@ void ts_caller_found (TsCaller *who, const char *user_id);
  * membership): if the key is no longer valid, that is the answer instead
  * (AUTH); if it is, ts_caller_found() of its user. */
 void ts_tx_caller_miss (TsTx *tx, TsCaller *who, GError **error);
+/* Returns (transfer full) the user of the API key whose hash is @key_hash,
+ * or NULL with TESSERA_ERROR_AUTH when it is unknown or revoked (or the
+ * database's error). */
+char *ts_tx_key_user (TsTx *tx, const char *key_hash, GError **error);
 
 /* The where of ts_tx_load_own_session(): session id, then
  * ts_caller_param(). */

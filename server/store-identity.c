@@ -441,17 +441,9 @@ ts_store_authenticate (TsStore *store, const char *api_key, GError **error)
       g_free (hash);
       return NULL;
     }
-  char *user_id = NULL;
-  gboolean ok
-      = ts_tx_str (tx, error, &user_id,
-                   "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s", hash);
+  char *user_id = ts_tx_key_user (tx, hash, error);
   g_free (hash);
-  if (ok && user_id == NULL)
-    {
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
-      ok = FALSE;
-    }
-  if (!ts_tx_finish (tx, ok, error))
+  if (!ts_tx_finish (tx, user_id != NULL, error))
     g_clear_pointer (&user_id, g_free);
   return user_id;
 }

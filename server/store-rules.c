@@ -299,23 +299,29 @@ ts_tx_caller_miss (TsTx *tx, TsCaller *who, GError **error)
       || (!g_error_matches (*error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND)
           && !g_error_matches (*error, TESSERA_ERROR, TESSERA_ERROR_PERMISSION_DENIED)))
     return;
-  char *user_id = NULL;
   GError *failed = NULL;
-  if (!ts_tx_str (tx, &failed, &user_id,
-                  "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s",
-                  who->key_hash))
+  char *user_id = ts_tx_key_user (tx, who->key_hash, &failed);
+  if (user_id == NULL)
     {
+      /* the key's answer (AUTH), or the database's error, replaces it */
       g_clear_error (error);
       g_propagate_error (error, failed);
-    }
-  else if (user_id == NULL)
-    {
-      g_clear_error (error);
-      g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
     }
   else
     ts_caller_found (who, user_id);
   g_free (user_id);
+}
+
+char *
+ts_tx_key_user (TsTx *tx, const char *key_hash, GError **error)
+{
+  char *user_id = NULL;
+  if (!ts_tx_str (tx, error, &user_id,
+                  "SELECT user_id FROM api_keys WHERE hash = ? AND revoked_at = 0", "s", key_hash))
+    return NULL;
+  if (user_id == NULL)
+    g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_AUTH, "unknown or revoked API key");
+  return user_id;
 }
 
 const char *
