@@ -181,17 +181,16 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
  * when the machine was last seen. The quota is the row's as this
  * statement reads it: under the lock, the one the caller holds. */
 #define TS_SEATS_SELECT                                                                            \
-  "SELECT (SELECT user_id FROM machines WHERE pool_id = ?1 AND machine_id = ?2),"                  \
-  " CASE WHEN ?4 = 1 AND NOT EXISTS (SELECT 1 FROM machines WHERE pool_id = ?1"                    \
-  "  AND machine_id = ?2) THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"     \
+  "SELECT m.user_id, CASE WHEN ?4 = 1 AND m.user_id IS NULL"                                       \
+  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"                          \
   " o.n,"                                                                                          \
   " CASE WHEN ?4 = 1 AND (p.seat_bound IS NULL OR p.seat_bound + o.n >= p.quota)"                  \
   "  THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                                       \
   "  AND ended_at IS NULL AND lease_expires_at > ?3) END, p.seat_bound,"                           \
-  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6),"                 \
-  " (SELECT last_seen FROM machines WHERE pool_id = ?1 AND machine_id = ?2)"                       \
-  " FROM pools p, (SELECT CASE WHEN ?4 = 1 THEN (SELECT count(*) FROM offline"                     \
+  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6), m.last_seen"     \
+  " FROM pools p CROSS JOIN (SELECT CASE WHEN ?4 = 1 THEN (SELECT count(*) FROM offline"           \
   "  WHERE pool_id = ?1 AND expires_at > ?3) ELSE 0 END AS n) o"                                   \
+  " LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"                                  \
   " WHERE p.id = ?1"
 
 /* TS_SEATS_SELECT for @user_id's activation with @nonce from @pool_id on
