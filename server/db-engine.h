@@ -37,6 +37,10 @@ struct _TsTxOps
   gboolean (*is_null) (gpointer cursor, int col);
   GBytes *(*bytes) (gpointer cursor, int col); /* NULL for NULL */
   int (*columns) (gpointer cursor);
+  /* What the engine remembers of a pool's seats across writes (SQLite,
+   * ts_seats_bound()). Nullable: nothing known. */
+  gboolean (*seats_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 *bound);
+  void (*seats_set_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 bound);
   void (*done) (gpointer conn, gpointer cursor);
   /* A TS_TX_LEASE write frees a seat after all: its commit must reach the
    * disk. */

@@ -79,6 +79,18 @@ ts_sqlite_tx_columns (gpointer cursor)
 }
 
 static gboolean
+ts_sqlite_tx_seats_bound (gpointer store, gpointer conn, const char *pool_id, gint64 *bound)
+{
+  return ts_seats_bound (store, conn, pool_id, bound);
+}
+
+static void
+ts_sqlite_tx_seats_set_bound (gpointer store, gpointer conn, const char *pool_id, gint64 bound)
+{
+  ts_seats_set_bound (store, conn, pool_id, bound);
+}
+
+static gboolean
 ts_sqlite_tx_mark_durable (gpointer store, gpointer conn, GError **error)
 {
   (void) error;
@@ -109,6 +121,8 @@ const TsTxOps ts_tx_sqlite_ops = {
   .is_null = ts_sqlite_tx_is_null,
   .bytes = ts_sqlite_tx_bytes,
   .columns = ts_sqlite_tx_columns,
+  .seats_bound = ts_sqlite_tx_seats_bound,
+  .seats_set_bound = ts_sqlite_tx_seats_set_bound,
   .done = ts_sqlite_tx_done,
   .mark_durable = ts_sqlite_tx_mark_durable,
   .heartbeat_async = ts_sqlite_tx_heartbeat_async,

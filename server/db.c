@@ -171,6 +171,19 @@ ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql)
 }
 
 gboolean
+ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound)
+{
+  return tx->ops->seats_bound != NULL && tx->ops->seats_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+void
+ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound)
+{
+  if (tx->ops->seats_set_bound != NULL)
+    tx->ops->seats_set_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+gboolean
 ts_tx_row_locks (TsTx *tx)
 {
   return tx->ops->row_locks && (tx->mode == TS_TX_WRITE || tx->mode == TS_TX_LEASE);

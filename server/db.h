@@ -84,6 +84,13 @@ const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
 #define TS_SQL_USER_BY_EMAIL                                                                       \
   "SELECT id FROM users WHERE email = ?", "SELECT id FROM users WHERE lower (email) = lower (?)"
 
+/* Counting a pool's active sessions reads them all under the write lock:
+ * an engine that sees every write (SQLite's one writer) remembers a bound
+ * above that count across writes.
+ * FALSE when nothing is known (always on PostgreSQL, whose other instances
+ * write too): the caller counts, then tells what it found. */
+gboolean ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound);
+void ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound);
 /* See TsTxOps.mark_durable. */
 gboolean ts_tx_mark_durable (TsTx *tx, GError **error);
 

@@ -171,27 +171,28 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
 }
 
 /* Under the pool's lock, what its seat rules are checked against: the user
- * the machine is registered to and, for a floating pool (?4 = 1), the
- * machines (only when this one is not registered yet), the offline
- * licenses, the active sessions (NULL, not counted, when the pool's
- * seat_bound leaves room below the quota: store-common.h) and that bound;
- * then the session an earlier try with this nonce (?6) of user ?5
- * started, if any (one statement, not one more round of the engine's
- * per-statement work for a lookup that almost never finds anything), and
- * when the machine was last seen. The quota is the row's as this
- * statement reads it: under the lock, the one the caller holds. */
+ * the machine is registered to and, by ?4 (TsSeatsWant), the machines (only
+ * when this one is not registered yet), the offline licenses and the
+ * active sessions; then ?4 itself, the session an earlier try with this
+ * nonce (?6) of user ?5 started, if any (one statement, not one more round
+ * of the engine's per-statement work for a lookup that almost never finds
+ * anything), and when the machine was last seen (its row read once). */
 #define TS_SEATS_SELECT                                                                            \
-  "SELECT m.user_id, CASE WHEN ?4 = 1 AND m.user_id IS NULL"                                       \
+  "SELECT m.user_id, CASE WHEN ?4 >= 1 AND m.user_id IS NULL"                                      \
   "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"                          \
-  " o.n,"                                                                                          \
-  " CASE WHEN ?4 = 1 AND (p.seat_bound IS NULL OR p.seat_bound + o.n >= p.quota)"                  \
-  "  THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                                       \
-  "  AND ended_at IS NULL AND lease_expires_at > ?3) END, p.seat_bound,"                           \
+  " CASE WHEN ?4 >= 1 THEN (SELECT count(*) FROM offline WHERE pool_id = ?1"                       \
+  "  AND expires_at > ?3) ELSE 0 END,"                                                             \
+  " CASE WHEN ?4 = 2 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
+  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4,"                              \
   " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6), m.last_seen"     \
-  " FROM pools p CROSS JOIN (SELECT CASE WHEN ?4 = 1 THEN (SELECT count(*) FROM offline"           \
-  "  WHERE pool_id = ?1 AND expires_at > ?3) ELSE 0 END AS n) o"                                   \
-  " LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"                                  \
-  " WHERE p.id = ?1"
+  " FROM (SELECT 1) one LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"
+
+typedef enum
+{
+  TS_SEATS_OWNER = 0,    /* node-locked: whose the machine is */
+  TS_SEATS_MACHINES = 1, /* floating, the engine bounds the sessions (ts_tx_seats_bound()) */
+  TS_SEATS_ALL = 2,      /* floating: and the active sessions */
+} TsSeatsWant;
 
 /* TS_SEATS_SELECT for @user_id's activation with @nonce from @pool_id on
  * @machine_id. */
@@ -199,8 +200,11 @@ static TsRows *
 ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *machine_id,
                 const char *user_id, const char *nonce, gint64 now, GError **error)
 {
-  gint64 floating = !g_str_equal (kind, "node-locked");
-  return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssiiss", pool_id, machine_id, now, floating,
+  gint64 bound = 0;
+  TsSeatsWant want = g_str_equal (kind, "node-locked")         ? TS_SEATS_OWNER
+                     : ts_tx_seats_bound (tx, pool_id, &bound) ? TS_SEATS_MACHINES
+                                                               : TS_SEATS_ALL;
+  return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssiiss", pool_id, machine_id, now, (gint64) want,
                      user_id, nonce);
 }
 
@@ -208,9 +212,8 @@ ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *mac
 typedef struct
 {
   char *owner; /* whose the machine is: NULL when not registered */
-  gint64 machines, offline;
-  gint64 sessions;  /* active, or (not @counted) the pool's bound on them */
-  gboolean counted; /* @sessions was counted */
+  gint64 machines, offline, sessions;
+  gboolean counted; /* @sessions was counted (TS_SEATS_ALL) */
   char *retry;      /* the session of an earlier try with the nonce */
   gint64 last_seen; /* the machine's, when registered */
 } TsSeats;
@@ -234,8 +237,8 @@ ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
   seats->owner = ts_rows_strdup (rows, 0);
   seats->machines = ts_rows_int (rows, 1);
   seats->offline = ts_rows_int (rows, 2);
-  seats->counted = !ts_rows_is_null (rows, 3);
-  seats->sessions = ts_rows_int (rows, seats->counted ? 3 : 4);
+  seats->sessions = ts_rows_int (rows, 3);
+  seats->counted = ts_rows_int (rows, 4) == TS_SEATS_ALL;
   seats->retry = ts_rows_strdup (rows, 5);
   seats->last_seen = ts_rows_is_null (rows, 6) ? 0 : ts_rows_int (rows, 6);
   return TRUE;
@@ -246,7 +249,7 @@ ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
   " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"                                      \
   " DO UPDATE SET last_seen = excluded.last_seen"
 
-/* @seats: TS_SEATS_SELECT, for a node-locked pool. */
+/* @seats: TS_SEATS_SELECT (TS_SEATS_OWNER). */
 static gboolean
 ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
                          const TsSeats *seats, gint64 now, GError **error)
@@ -279,13 +282,25 @@ ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char
                               now, now);
 }
 
-/* @seats: TS_SEATS_SELECT. */
+/* *seats_out: the active sessions of the pool before this one (or a bound
+ * above that number: see ts_tx_seats_bound()). @seats: TS_SEATS_SELECT. */
 static gboolean
 ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                      const TsSeats *seats, gint64 now, GError **error)
+                      const TsSeats *seats, gint64 now, gint64 *seats_out, GError **error)
 {
+  gint64 sessions = 0;
+  gboolean bounded = ts_tx_seats_bound (tx, pool->id, &sessions);
   gboolean registered = seats->owner != NULL;
-  if (!registered && seats->machines >= pool->quota)
+  gint64 machines = seats->machines;
+  gint64 offline = seats->offline;
+  /* Counted by the query unless the engine knew a bound when it was
+   * issued (the bound may be gone since: then counted here). */
+  gboolean counted = seats->counted;
+  if (!bounded && counted)
+    sessions = seats->sessions;
+  else if (!bounded && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
+    return FALSE;
+  if (!registered && machines >= pool->quota)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_MACHINE_QUOTA_EXCEEDED,
                    "all %" G_GINT64_FORMAT " machine registrations of the %s floating "
@@ -294,20 +309,19 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
-  /* Not counted: the bound left room, so the sessions do too. */
-  if (seats->sessions + seats->offline >= pool->quota)
+  /* A bound that leaves room is enough; only near the quota are the
+   * sessions counted exactly. */
+  if (bounded && sessions + offline >= pool->quota
+      && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
+    return FALSE;
+  *seats_out = sessions;
+  if (sessions + offline >= pool->quota)
     {
       g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED,
                    "all %" G_GINT64_FORMAT " %s floating licenses of organization %s are in use",
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
-  /* Counted: the bound is the count now, before the session's insert
-   * raises it by one (TS_SEAT_BOUND_RAISE). */
-  if (seats->counted
-      && !ts_tx_exec_defer (tx, error, "UPDATE pools SET seat_bound = ? WHERE id = ?", "is",
-                            seats->sessions, pool->id))
-    return FALSE;
   /* Registered: seen now, to the minute (TS_MACHINE_SEEN_PRECISION). */
   if (registered)
     return now - seats->last_seen < TS_MACHINE_SEEN_PRECISION
@@ -354,6 +368,7 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
       return NULL;
     }
   gboolean floating = !g_str_equal (pool->kind, "node-locked");
+  gint64 taken = 0;
   g_autoptr (TsSession) s = g_new0 (TsSession, 1);
   s->id = ts_new_id ();
   s->org_id = g_strdup (pool->org_id);
@@ -385,8 +400,9 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
       seats->last_seen = now;
     }
   ok = ok
-       && (floating ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, error)
-                    : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
+       && (floating
+               ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
+               : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
        && ts_tx_exec_defer (tx, error,
                             "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
                             " started_at, last_heartbeat, lease_expires_at, hostname, os)"
@@ -403,7 +419,11 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
                                 " hostname = coalesce (?, hostname), os = coalesce (?, os)"
                                 " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
                                 "ssssss", components, hostname, os, pool->id, machine_id, user_id));
-  return ok ? g_steal_pointer (&s) : NULL;
+  if (!ok)
+    return NULL;
+  if (floating)
+    ts_tx_seats_set_bound (tx, pool->id, taken + 1);
+  return g_steal_pointer (&s);
 }
 
 TsSession *

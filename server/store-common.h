@@ -46,20 +46,6 @@ G_BEGIN_DECLS
   "DROP INDEX IF EXISTS sessions_ended;"                                                           \
   "CREATE INDEX sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;"
 
-/* Migration 10: pools.seat_bound, a number the pool's active sessions do
- * not exceed (NULL: unknown), so that an activation far from the quota
- * need not count them (store-activate.c, TS_SEATS_SELECT): counting is a
- * read of every open session of the pool, per activation. Every session
- * inserted raises it, by a trigger: whoever inserts (an older server still
- * running beside a newer one during an upgrade, tessera-admin, a person
- * with psql) keeps it an upper bound. Nothing lowers it but an activation
- * that counted the sessions under the pool's lock (ended sessions and
- * expired leases only make it looser). A pool without a bound has none
- * written until then: no write for a bound nobody reads. */
-#define TS_SEAT_BOUND_RAISE                                                                        \
-  "UPDATE pools SET seat_bound = seat_bound + 1 WHERE id = NEW.pool_id"                            \
-  " AND seat_bound IS NOT NULL"
-
 char *ts_new_id (void);
 gboolean ts_check_product (const char *product, GError **error);
 /* ts_store_fill_machine_changes() on an audit log already read (newest first). */

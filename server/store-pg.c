@@ -111,13 +111,6 @@ static const char *const migrations[] = {
   "ALTER TABLE machines SET (fillfactor = 70);",
   /* 9: sessions over a lowered quota end now (store-common.h) */
   TS_MIGRATION_OVER_QUOTA ("CAST (extract (epoch FROM now ()) AS BIGINT)"),
-  /* 10: a bound on each pool's active sessions, kept by the database
-   * (store-common.h, TS_SEAT_BOUND_RAISE) */
-  "ALTER TABLE pools ADD COLUMN seat_bound BIGINT;"
-  "CREATE FUNCTION tessera_seat_bound () RETURNS trigger LANGUAGE plpgsql AS $$ "
-  "BEGIN " TS_SEAT_BOUND_RAISE "; RETURN NULL; END $$;"
-  "CREATE TRIGGER sessions_seat_bound AFTER INSERT ON sessions FOR EACH ROW"
-  " EXECUTE FUNCTION tessera_seat_bound ();",
 };
 
 #undef T

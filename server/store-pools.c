@@ -81,11 +81,9 @@ ts_store_create_pool (TsStore *store, const char *actor, const char *org_id, con
       pool->match_policy = g_strdup (TESSERA_MATCH_DEFAULT);
       char *detail
           = g_strdup_printf ("%s %s %s quota %" G_GINT64_FORMAT, product, kind, billing, quota);
-      /* No sessions yet: a bound of 0 (store-common.h), no count needed. */
       ok = ts_tx_exec (tx, error, NULL,
                        "INSERT INTO pools (id, org_id, product, kind, billing, quota,"
-                       " subscription_end, created_at, seat_bound)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                       " subscription_end, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        "sssssiii", pool->id, org_id, product, kind, billing, quota,
                        subscription_end, now)
            && ts_tx_audit (tx, now, org_id, actor, "pool.create", pool->id, detail, error);

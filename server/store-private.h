@@ -29,6 +29,10 @@ struct _TsSqliteStore
   gboolean write_bare;    /* the write in progress opened the batch: no savepoint */
   GMutex commit_lock;     /* batch->done, with @committed */
   GCond committed;
+  GHashTable *seat_bound; /* pool id → gint64 *: see ts_seats_bound(); write_lock */
+  gint64 data_version;    /* of @writer, when @seat_bound was last valid */
+  guint64 batch_serial;   /* batches opened on @writer so far */
+  guint64 version_serial; /* the batch in which data_version was last read */
 
   /* Heartbeats waiting for the lease writer (store-sessions.c). */
   GMutex lease_lock;
@@ -110,5 +114,17 @@ gboolean ts_query_int (sqlite3 *db, GError **error, gint64 *out, gboolean *found
 gboolean ts_query_str (sqlite3 *db, GError **error, char **out, const char *sql, const char *types,
                        ...);
 char *ts_col_strdup (sqlite3_stmt *stmt, int col);
+
+/* ---- bounds on the seats of pools (store-sqlite.c) ----
+ *
+ * A number the active sessions of floating pool @pool_id do not exceed:
+ * activations (the only writes that add one) raise it, nothing lowers it
+ * but a recount (ts_seats_set_bound() after a count of the active
+ * sessions), so it stays an upper bound, even across a rolled-back batch.
+ * FALSE if none is known, or another process (tessera-admin, another
+ * server on the same file) committed since, seen in PRAGMA data_version.
+ * Only on the writer connection, in a write (write_lock held). */
+gboolean ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound);
+void ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound);
 
 G_END_DECLS

@@ -105,11 +105,6 @@ static const char *const migrations[] = {
   "SELECT 1;",
   /* 9: sessions over a lowered quota end now (store-common.h) */
   TS_MIGRATION_OVER_QUOTA ("CAST (strftime ('%s', 'now') AS INTEGER)"),
-  /* 10: a bound on each pool's active sessions, kept by the database
-   * (store-common.h, TS_SEAT_BOUND_RAISE) */
-  "ALTER TABLE pools ADD COLUMN seat_bound INTEGER;"
-  "CREATE TRIGGER sessions_seat_bound AFTER INSERT ON sessions"
-  " BEGIN " TS_SEAT_BOUND_RAISE "; END;",
 };
 
 /* ---- connections ---- */
@@ -364,6 +359,7 @@ ts_db_begin_write (TsSqliteStore *store, gboolean durable, GError **error)
         }
       store->batch = g_new0 (TsBatch, 1);
       store->batch->ref = 1;
+      store->batch_serial++;
       /* The first write of a batch needs no savepoint: it fails alone by
        * rolling back the whole transaction, nothing else is in it yet
        * (with a batch a heartbeat, at 64 clients, that was two of its
@@ -393,6 +389,51 @@ ts_db_begin_write (TsSqliteStore *store, gboolean durable, GError **error)
   g_atomic_int_inc (&store->batch->ref);
   g_private_set (&ts_write_held, store->batch);
   return db;
+}
+
+/* ---- bounds on the seats of pools (see store-private.h) ---- */
+
+static gboolean
+ts_seat_cache_valid (TsSqliteStore *store, sqlite3 *db)
+{
+  if (db != store->writer || g_private_get (&ts_write_held) == NULL)
+    return FALSE;
+  if (store->seat_bound == NULL)
+    store->seat_bound = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* No other connection commits while the batch holds the write lock, so
+   * data_version cannot change within it: once per batch is enough (it was
+   * a statement per heartbeat). */
+  if (store->version_serial == store->batch_serial)
+    return TRUE;
+  gint64 version = 0;
+  if (!ts_query_int (db, NULL, &version, NULL, "PRAGMA data_version", NULL))
+    return FALSE;
+  store->version_serial = store->batch_serial;
+  if (version != store->data_version)
+    {
+      /* Another process committed: it may have lowered a quota, or added
+       * sessions (another server on the same database). */
+      g_hash_table_remove_all (store->seat_bound);
+      store->data_version = version;
+    }
+  return TRUE;
+}
+
+gboolean
+ts_seats_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 *bound)
+{
+  const gint64 *v
+      = ts_seat_cache_valid (store, db) ? g_hash_table_lookup (store->seat_bound, pool_id) : NULL;
+  if (v != NULL)
+    *bound = *v;
+  return v != NULL;
+}
+
+void
+ts_seats_set_bound (TsSqliteStore *store, sqlite3 *db, const char *pool_id, gint64 bound)
+{
+  if (ts_seat_cache_valid (store, db))
+    g_hash_table_insert (store->seat_bound, g_strdup (pool_id), g_memdup2 (&bound, sizeof bound));
 }
 
 gboolean
@@ -625,6 +666,7 @@ ts_sqlite_close (TsSqliteStore *store)
   g_mutex_clear (&store->lock);
   /* Every write waits for its batch's commit, so none is open now. */
   g_warn_if_fail (store->batch == NULL);
+  g_clear_pointer (&store->seat_bound, g_hash_table_unref);
   ts_db_close (store->writer);
   g_mutex_clear (&store->write_lock);
   g_mutex_clear (&store->commit_lock);

@@ -1168,115 +1168,6 @@ test_seat_bound_other_process (Fixture *f, gconstpointer data)
       = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-bound-5", NOW + LEASE + 1);
 }
 
-/* The pool's seat bound (store-common.h) as stored. */
-static gint64
-seat_bound_of (Fixture *f, const char *pool_id)
-{
-  g_autofree char *sql
-      = g_strdup_printf ("SELECT coalesce (seat_bound, -1) FROM pools WHERE id = '%s'", pool_id);
-  return db_count (f->path, sql);
-}
-
-static void
-set_seat_bound (Fixture *f, const char *pool_id, gint64 bound)
-{
-  g_autofree char *sql = g_strdup_printf (
-      "UPDATE pools SET seat_bound = %" G_GINT64_FORMAT " WHERE id = '%s'", bound, pool_id);
-  test_store_exec (f->path, sql);
-}
-
-/* Sessions inserted by a writer that knows nothing of the bound (an older
- * server beside this one during an upgrade, or a person with psql) raise
- * it all the same: the database's trigger does, not this program. */
-static void
-test_seat_bound_foreign_insert (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  GError *error = NULL;
-  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 0); /* a new pool: no sessions */
-  g_autoptr (TsSession) s1 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-fi-1", NOW);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 1);
-  TestDb *db = test_db_open (f->path);
-  test_db_insert_session (db, "foreign-1", fl->id, f->member, "M1", "nonce-fi-2", NOW, NOW + LEASE);
-  test_db_insert_session (db, "foreign-2", fl->id, f->member, "M1", "nonce-fi-3", NOW, NOW + LEASE);
-  test_db_close (db);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-  g_assert_null (ts_store_activate (f->store, f->member, "acme", "KRE", "M1", "nonce-fi-4", LEASE,
-                                    NOW + 1, &error));
-  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
-  g_clear_error (&error);
-  g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), ==,
-                   3);
-}
-
-/* Far from the quota the sessions are not counted: the bound is what an
- * activation reads. To see it, the bound is set below the truth by hand
- * (nothing but a person with the database could do that): the fourth seat
- * of a quota of 3 is then given, which a count would have refused. */
-static void
-test_seat_bound_read (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
-  TsSession *s[3];
-  for (guint i = 0; i < 3; i++)
-    {
-      g_autofree char *nonce = g_strdup_printf ("nonce-read-%u", i);
-      s[i] = activate_ok (f, f->member, "acme", "KRE", "M1", nonce, NOW);
-    }
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-  set_seat_bound (f, fl->id, 0);
-  g_autoptr (TsSession) fourth
-      = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-read-3", NOW + 1);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 1);
-  for (guint i = 0; i < 3; i++)
-    ts_session_free (s[i]);
-}
-
-/* Near the quota, or with no bound (a pool from before migration 10), the
- * sessions are counted under the pool's lock and the bound becomes the
- * count: ended sessions and expired leases no longer weigh on it. */
-static void
-test_seat_bound_recount (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  GError *error = NULL;
-  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 3);
-  g_autoptr (TsSession) s1 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-1", NOW);
-  g_autoptr (TsSession) s2 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-2", NOW);
-  g_autoptr (TsSession) s3 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-3", NOW);
-  g_assert_true (ts_store_release (f->store, f->member, s2->id, NOW, &error));
-  g_assert_no_error (error);
-  /* 3 (above the 2 active): at the quota, so counted */
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-  g_autoptr (TsSession) s4 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-4", NOW);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-  /* full: refused, and the bound stays what it was */
-  g_assert_null (ts_store_activate (f->store, f->member, "acme", "KRE", "M1", "nonce-rc-5", LEASE,
-                                    NOW, &error));
-  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
-  g_clear_error (&error);
-  /* unknown (NULL): counted; s1's lease has run out, s3 and s4 remain */
-  test_store_exec (f->path, "UPDATE pools SET seat_bound = NULL");
-  g_autofree char *expire = g_strdup_printf (
-      "UPDATE sessions SET lease_expires_at = %" G_GINT64_FORMAT " WHERE id = '%s'", NOW + 1,
-      s1->id);
-  test_store_exec (f->path, expire);
-  g_autoptr (TsSession) s6 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-6", NOW + 2);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-  /* a bound above the quota (the quota lowered since): counted too */
-  set_seat_bound (f, fl->id, 50);
-  g_assert_null (ts_store_activate (f->store, f->member, "acme", "KRE", "M1", "nonce-rc-7", LEASE,
-                                    NOW + 2, &error));
-  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
-  g_clear_error (&error);
-  g_assert_true (ts_store_release (f->store, f->member, s6->id, NOW + 2, &error));
-  g_assert_no_error (error);
-  g_autoptr (TsSession) s8 = activate_ok (f, f->member, "acme", "KRE", "M1", "nonce-rc-8", NOW + 2);
-  g_assert_cmpint (seat_bound_of (f, fl->id), ==, 3);
-}
-
 /* The stored file of an offline license comes back byte for byte, to
  * whoever may see it; every bad request has its own error. */
 static void
@@ -1830,9 +1721,6 @@ main (int argc, char **argv)
   ADD ("heartbeat/concurrent", test_heartbeat_concurrent);
   ADD ("heartbeat/wal-checkpoint", test_wal_checkpoint);
   ADD ("floating/other-process", test_seat_bound_other_process);
-  ADD ("floating/seat-bound/foreign-insert", test_seat_bound_foreign_insert);
-  ADD ("floating/seat-bound/read", test_seat_bound_read);
-  ADD ("floating/seat-bound/recount", test_seat_bound_recount);
   ADD ("audit", test_audit);
   ADD ("unavailable", test_unavailable);
   ADD ("ready/coalesced", test_ready_coalesced);
