@@ -187,6 +187,12 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
   " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6), m.last_seen"     \
   " FROM (SELECT 1) one LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"
 
+/* PostgreSQL counts the sessions at every floating activation (about a
+ * quarter of the statement's time with ~17 open sessions per pool). A
+ * bound kept in the pool row instead, raised by a trigger on every
+ * insert so that any writer keeps it true, was measured and reverted
+ * (cfccd02): the trigger's UPDATE and a new pool row version per
+ * activation cost more database CPU than the count they saved. */
 typedef enum
 {
   TS_SEATS_OWNER = 0,    /* node-locked: whose the machine is */
