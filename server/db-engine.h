@@ -41,6 +41,12 @@ struct _TsTxOps
    * ts_seats_bound()). Nullable: nothing known. */
   gboolean (*seats_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 *bound);
   void (*seats_set_bound) (gpointer store, gpointer conn, const char *pool_id, gint64 bound);
+  /* Seats the instance has counted into the pool row's bound already and
+   * not used yet (PostgreSQL: store-common.h, "seat credits"), for
+   * @epoch. Nullable: the engine keeps no bound in the row. take: uses
+   * one, TRUE if there was one; add: after the commit that raised it. */
+  gboolean (*seat_credit_take) (gpointer store, const char *pool_id, gint64 epoch);
+  void (*seat_credits_add) (gpointer store, const char *pool_id, gint64 epoch, gint64 n);
   void (*done) (gpointer conn, gpointer cursor);
   /* A TS_TX_LEASE write frees a seat after all: its commit must reach the
    * disk. */

@@ -611,6 +611,38 @@ ts_pg_tx_mark_durable (gpointer store, gpointer conn, GError **error)
   return ts_pg_tx_send (tx, ts_pg_item_command ("SET LOCAL synchronous_commit TO on"), error);
 }
 
+static gboolean
+ts_pg_seat_credit_take (gpointer engine, const char *pool_id, gint64 epoch)
+{
+  TsPgStore *store = engine;
+  g_mutex_lock (&store->credits_lock);
+  TsSeatCredits *c = g_hash_table_lookup (store->credits, pool_id);
+  gboolean taken = c != NULL && c->epoch == epoch && c->n > 0;
+  if (taken)
+    c->n--;
+  /* Spent, or of an epoch gone by (another instance counted since). */
+  if (c != NULL && (c->n == 0 || c->epoch != epoch))
+    g_hash_table_remove (store->credits, pool_id);
+  g_mutex_unlock (&store->credits_lock);
+  return taken;
+}
+
+static void
+ts_pg_seat_credits_add (gpointer engine, const char *pool_id, gint64 epoch, gint64 n)
+{
+  TsPgStore *store = engine;
+  TsSeatCredits *c = g_new (TsSeatCredits, 1);
+  c->epoch = epoch;
+  c->n = n;
+  g_mutex_lock (&store->credits_lock);
+  TsSeatCredits *had = g_hash_table_lookup (store->credits, pool_id);
+  /* Another of this instance's threads raised it in the same epoch. */
+  if (had != NULL && had->epoch == epoch)
+    c->n += had->n;
+  g_hash_table_replace (store->credits, g_strdup (pool_id), c);
+  g_mutex_unlock (&store->credits_lock);
+}
+
 void
 ts_pg_counts (TsPgStore *store, guint *round_trips, guint *statements)
 {
@@ -637,6 +669,8 @@ const TsTxOps ts_tx_pg_ops = {
   .columns = ts_pg_tx_columns,
   .done = ts_pg_tx_done,
   .mark_durable = ts_pg_tx_mark_durable,
+  .seat_credit_take = ts_pg_seat_credit_take,
+  .seat_credits_add = ts_pg_seat_credits_add,
   /* Several server instances write at once: rules lock what they count. */
   .row_locks = TRUE,
   .postgresql = TRUE,

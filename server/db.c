@@ -11,6 +11,9 @@ struct _TsTx
   gpointer store; /* the engine's store */
   gpointer conn;  /* the engine's transaction */
   TsTxMode mode;
+  /* Seat credits its commit gives (ts_tx_seat_credits_on_commit()) */
+  char *credit_pool;
+  gint64 credit_epoch, credit_n;
 };
 
 struct _TsRows
@@ -142,6 +145,7 @@ ts_tx_wrap (const TsTxOps *ops, gpointer store, gpointer conn, TsTxMode mode)
 void
 ts_tx_unwrap (TsTx *tx)
 {
+  g_free (tx->credit_pool);
   g_free (tx);
 }
 
@@ -160,6 +164,12 @@ ts_tx_finish (TsTx *tx, gboolean ok, GError **error)
   ok = tx->ops->finish (tx->store, tx->conn, tx->mode, ok, error);
   if (timed && ok)
     ts_metrics_commit (g_get_monotonic_time () - start);
+  /* Only a commit known to have happened gives them: after any failure
+   * (even one that may have committed) they are lost, which only leaves
+   * the bound looser. */
+  if (ok && tx->credit_pool != NULL && tx->credit_n > 0)
+    tx->ops->seat_credits_add (tx->store, tx->credit_pool, tx->credit_epoch, tx->credit_n);
+  g_free (tx->credit_pool);
   g_free (tx);
   return ok;
 }
@@ -181,6 +191,27 @@ ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound)
 {
   if (tx->ops->seats_set_bound != NULL)
     tx->ops->seats_set_bound (tx->store, tx->conn, pool_id, bound);
+}
+
+gboolean
+ts_tx_seat_credits (TsTx *tx)
+{
+  return tx->ops->seat_credit_take != NULL;
+}
+
+gboolean
+ts_tx_seat_credit_take (TsTx *tx, const char *pool_id, gint64 epoch)
+{
+  return tx->ops->seat_credit_take != NULL && tx->ops->seat_credit_take (tx->store, pool_id, epoch);
+}
+
+void
+ts_tx_seat_credits_on_commit (TsTx *tx, const char *pool_id, gint64 epoch, gint64 n)
+{
+  g_free (tx->credit_pool);
+  tx->credit_pool = g_strdup (pool_id);
+  tx->credit_epoch = epoch;
+  tx->credit_n = n;
 }
 
 gboolean

@@ -91,6 +91,14 @@ const char *ts_tx_sql (TsTx *tx, const char *sqlite_sql, const char *pg_sql);
  * write too): the caller counts, then tells what it found. */
 gboolean ts_tx_seats_bound (TsTx *tx, const char *pool_id, gint64 *bound);
 void ts_tx_seats_set_bound (TsTx *tx, const char *pool_id, gint64 bound);
+/* The engine keeps the bound in the pool row and hands out seat credits
+ * (store-common.h): TRUE on PostgreSQL. */
+gboolean ts_tx_seat_credits (TsTx *tx);
+/* Uses one of this instance's credits of @pool_id for @epoch (the epoch
+ * of the pool row, read under its lock): TRUE if there was one. */
+gboolean ts_tx_seat_credit_take (TsTx *tx, const char *pool_id, gint64 epoch);
+/* @n credits of @pool_id for @epoch, given once @tx commits. */
+void ts_tx_seat_credits_on_commit (TsTx *tx, const char *pool_id, gint64 epoch, gint64 n);
 /* See TsTxOps.mark_durable. */
 gboolean ts_tx_mark_durable (TsTx *tx, GError **error);
 

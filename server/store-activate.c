@@ -173,31 +173,32 @@ ts_recognize (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_i
 /* Under the pool's lock, what its seat rules are checked against: the user
  * the machine is registered to and, by ?4 (TsSeatsWant), the machines (only
  * when this one is not registered yet), the offline licenses and the
- * active sessions; then ?4 itself, the session an earlier try with this
- * nonce (?6) of user ?5 started, if any (one statement, not one more round
- * of the engine's per-statement work for a lookup that almost never finds
- * anything), and when the machine was last seen (its row read once). */
+ * active sessions (NULL when not counted); the session an earlier try with
+ * this nonce (?6) of user ?5 started, if any (one statement, not one more
+ * round of the engine's per-statement work for a lookup that almost never
+ * finds anything), when the machine was last seen (its row read once),
+ * and the pool row's seat bound and epoch (store-common.h). The quota the
+ * bound is held against is the row's as this statement reads it: under
+ * the lock, the one the caller holds. */
 #define TS_SEATS_SELECT                                                                            \
   "SELECT m.user_id, CASE WHEN ?4 >= 1 AND m.user_id IS NULL"                                      \
-  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END,"                          \
-  " CASE WHEN ?4 >= 1 THEN (SELECT count(*) FROM offline WHERE pool_id = ?1"                       \
-  "  AND expires_at > ?3) ELSE 0 END,"                                                             \
-  " CASE WHEN ?4 = 2 THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                       \
-  "  AND ended_at IS NULL AND lease_expires_at > ?3) ELSE 0 END, ?4,"                              \
-  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6), m.last_seen"     \
-  " FROM (SELECT 1) one LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"
+  "  THEN (SELECT count(*) FROM machines WHERE pool_id = ?1) ELSE 0 END, o.n,"                     \
+  " CASE WHEN ?4 = 2 OR (?4 = 3 AND (p.seat_bound IS NULL OR p.seat_bound + o.n >= p.quota))"      \
+  "  THEN (SELECT count(*) FROM sessions WHERE pool_id = ?1"                                       \
+  "  AND ended_at IS NULL AND lease_expires_at > ?3) END, p.seat_bound,"                           \
+  " (SELECT id FROM sessions WHERE pool_id = ?1 AND user_id = ?5 AND nonce = ?6), m.last_seen,"    \
+  " p.seat_epoch"                                                                                  \
+  " FROM pools p CROSS JOIN (SELECT CASE WHEN ?4 >= 1 THEN (SELECT count(*) FROM offline"          \
+  "  WHERE pool_id = ?1 AND expires_at > ?3) ELSE 0 END AS n) o"                                   \
+  " LEFT JOIN machines m ON m.pool_id = ?1 AND m.machine_id = ?2"                                  \
+  " WHERE p.id = ?1"
 
-/* PostgreSQL counts the sessions at every floating activation (about a
- * quarter of the statement's time with ~17 open sessions per pool). A
- * bound kept in the pool row instead, raised by a trigger on every
- * insert so that any writer keeps it true, was measured and reverted
- * (cfccd02): the trigger's UPDATE and a new pool row version per
- * activation cost more database CPU than the count they saved. */
 typedef enum
 {
   TS_SEATS_OWNER = 0,    /* node-locked: whose the machine is */
   TS_SEATS_MACHINES = 1, /* floating, the engine bounds the sessions (ts_tx_seats_bound()) */
   TS_SEATS_ALL = 2,      /* floating: and the active sessions */
+  TS_SEATS_ROW = 3,      /* floating: and them unless the row's bound leaves room */
 } TsSeatsWant;
 
 /* TS_SEATS_SELECT for @user_id's activation with @nonce from @pool_id on
@@ -208,6 +209,7 @@ ts_seats_query (TsTx *tx, const char *pool_id, const char *kind, const char *mac
 {
   gint64 bound = 0;
   TsSeatsWant want = g_str_equal (kind, "node-locked")         ? TS_SEATS_OWNER
+                     : ts_tx_seat_credits (tx)                 ? TS_SEATS_ROW
                      : ts_tx_seats_bound (tx, pool_id, &bound) ? TS_SEATS_MACHINES
                                                                : TS_SEATS_ALL;
   return ts_tx_rows (tx, error, TS_SEATS_SELECT, "ssiiss", pool_id, machine_id, now, (gint64) want,
@@ -219,9 +221,12 @@ typedef struct
 {
   char *owner; /* whose the machine is: NULL when not registered */
   gint64 machines, offline, sessions;
-  gboolean counted; /* @sessions was counted (TS_SEATS_ALL) */
+  gboolean counted; /* @sessions was counted */
   char *retry;      /* the session of an earlier try with the nonce */
   gint64 last_seen; /* the machine's, when registered */
+  gint64 bound;     /* TS_SEATS_ROW: the row's seat bound, when not counted */
+  gboolean bounded; /* the row has one */
+  gint64 epoch;     /* and its epoch */
 } TsSeats;
 
 static void
@@ -243,10 +248,13 @@ ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
   seats->owner = ts_rows_strdup (rows, 0);
   seats->machines = ts_rows_int (rows, 1);
   seats->offline = ts_rows_int (rows, 2);
+  seats->counted = !ts_rows_is_null (rows, 3);
   seats->sessions = ts_rows_int (rows, 3);
-  seats->counted = ts_rows_int (rows, 4) == TS_SEATS_ALL;
+  seats->bound = ts_rows_int (rows, 4);
+  seats->bounded = !ts_rows_is_null (rows, 4);
   seats->retry = ts_rows_strdup (rows, 5);
   seats->last_seen = ts_rows_is_null (rows, 6) ? 0 : ts_rows_int (rows, 6);
+  seats->epoch = ts_rows_int (rows, 7);
   return TRUE;
 }
 
@@ -288,6 +296,39 @@ ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char
                               now, now);
 }
 
+/* PostgreSQL, a seat about to be taken: the pool row's bound keeps
+ * counting it (store-common.h). @sessions: the pool's active sessions,
+ * @exact (counted) or the row's bound (then, by TS_SEATS_SELECT, with room
+ * below the quota). */
+static gboolean
+ts_seat_bound_keep (TsTx *tx, TsPool *pool, gint64 offline, gint64 sessions, gboolean exact,
+                    const TsSeats *seats, GError **error)
+{
+  gint64 epoch = seats->epoch;
+  /* Few enough to count each time: no bound to keep (TS_SEAT_TRACK). */
+  if (exact && sessions + 1 < TS_SEAT_TRACK)
+    return !seats->bounded
+           || ts_tx_exec_defer (tx, error, "UPDATE pools SET seat_bound = NULL WHERE id = ?", "s",
+                                pool->id);
+  /* Half the room left (at least this seat: it was admitted), so that
+   * the bound stays below the quota and the credits can be used. */
+  gint64 k = CLAMP ((pool->quota - offline - sessions) / 2, 1, TS_SEAT_CREDITS);
+  if (exact)
+    {
+      /* The count is the truth now: a new epoch voids every instance's
+       * credits, which the old bound held. */
+      ts_tx_seat_credits_on_commit (tx, pool->id, epoch + 1, k - 1);
+      return ts_tx_exec_defer (tx, error,
+                               "UPDATE pools SET seat_bound = ?, seat_epoch = ? WHERE id = ?",
+                               "iis", sessions + k, epoch + 1, pool->id);
+    }
+  if (ts_tx_seat_credit_take (tx, pool->id, epoch))
+    return TRUE;
+  ts_tx_seat_credits_on_commit (tx, pool->id, epoch, k - 1);
+  return ts_tx_exec_defer (tx, error, "UPDATE pools SET seat_bound = seat_bound + ? WHERE id = ?",
+                           "is", k, pool->id);
+}
+
 /* *seats_out: the active sessions of the pool before this one (or a bound
  * above that number: see ts_tx_seats_bound()). @seats: TS_SEATS_SELECT. */
 static gboolean
@@ -295,14 +336,18 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
                       const TsSeats *seats, gint64 now, gint64 *seats_out, GError **error)
 {
   gint64 sessions = 0;
-  gboolean bounded = ts_tx_seats_bound (tx, pool->id, &sessions);
+  gboolean row = ts_tx_seat_credits (tx);
+  gboolean counted = seats->counted;
+  /* The row's bound (when the query did not count), or the engine's. */
+  gboolean bounded = row ? !counted : ts_tx_seats_bound (tx, pool->id, &sessions);
   gboolean registered = seats->owner != NULL;
   gint64 machines = seats->machines;
   gint64 offline = seats->offline;
-  /* Counted by the query unless the engine knew a bound when it was
-   * issued (the bound may be gone since: then counted here). */
-  gboolean counted = seats->counted;
-  if (!bounded && counted)
+  if (row && bounded)
+    sessions = seats->bound;
+  /* Counted by the query unless a bound was known when it was issued
+   * (the engine's may be gone since: then counted here). */
+  else if (!bounded && counted)
     sessions = seats->sessions;
   else if (!bounded && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
     return FALSE;
@@ -317,9 +362,12 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
     }
   /* A bound that leaves room is enough; only near the quota are the
    * sessions counted exactly. */
-  if (bounded && sessions + offline >= pool->quota
-      && !ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
-    return FALSE;
+  if (bounded && sessions + offline >= pool->quota)
+    {
+      if (!ts_tx_count_sessions (tx, pool->id, now, &sessions, error))
+        return FALSE;
+      bounded = FALSE;
+    }
   *seats_out = sessions;
   if (sessions + offline >= pool->quota)
     {
@@ -328,6 +376,8 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
                    pool->quota, pool->product, pool->org_id);
       return FALSE;
     }
+  if (row && !ts_seat_bound_keep (tx, pool, offline, sessions, !bounded, seats, error))
+    return FALSE;
   /* Registered: seen now, to the minute (TS_MACHINE_SEEN_PRECISION). */
   if (registered)
     return now - seats->last_seen < TS_MACHINE_SEEN_PRECISION

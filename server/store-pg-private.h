@@ -33,7 +33,17 @@ struct _TsPgStore
    * round trips (waits for the server's answer) and statements. */
   guint round_trips;
   guint statements;
+  /* Seat credits (store-common.h): pool id → TsSeatCredits, under
+   * @credits_lock. */
+  GMutex credits_lock;
+  GHashTable *credits;
 };
+
+typedef struct
+{
+  gint64 epoch; /* of the pool row when they were counted in */
+  gint64 n;
+} TsSeatCredits;
 
 typedef struct _TsPgConn TsPgConn;
 /* One pooled connection and the statements prepared on it. */

@@ -111,6 +111,15 @@ static const char *const migrations[] = {
   "ALTER TABLE machines SET (fillfactor = 70);",
   /* 9: sessions over a lowered quota end now (store-common.h) */
   TS_MIGRATION_OVER_QUOTA ("CAST (extract (epoch FROM now ()) AS BIGINT)"),
+  /* 10: the pools' seat bound (store-common.h, TS_SEAT_CREDITS) */
+  "ALTER TABLE pools ADD COLUMN seat_bound BIGINT;"
+  "ALTER TABLE pools ADD COLUMN seat_epoch BIGINT NOT NULL DEFAULT 0;"
+  "CREATE FUNCTION tessera_seat_bound () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+  " UPDATE pools SET seat_bound = seat_bound + 1 WHERE id = NEW.pool_id"
+  " AND seat_bound IS NOT NULL; RETURN NULL; END $$;"
+  "CREATE TRIGGER sessions_seat_bound AFTER INSERT ON sessions FOR EACH ROW"
+  " WHEN (current_setting ('tessera.seat_bound', true) IS DISTINCT FROM 'kept')"
+  " EXECUTE FUNCTION tessera_seat_bound ();",
 };
 
 #undef T
@@ -429,8 +438,11 @@ ts_pg_notice (void *data, const char *message)
 const char *
 ts_pg_session_options (void)
 {
+  /* tessera.seat_bound: this connection raises pools.seat_bound itself
+   * (store-common.h): the trigger for other writers skips its inserts. */
   return "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s"
-         " -c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
+         " -c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+         " -c tessera.seat_bound=kept";
 }
 
 static TsPgConn *
@@ -777,6 +789,8 @@ ts_pg_open (const char *path, GError **error)
   TsPgStore *store = g_new0 (TsPgStore, 1);
   store->location = ts_pg_mask_password (path);
   g_mutex_init (&store->lock);
+  g_mutex_init (&store->credits_lock);
+  store->credits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_cond_init (&store->freed);
   g_queue_init (&store->idle);
   GError *local = NULL;
@@ -806,6 +820,8 @@ ts_pg_close (TsPgStore *store)
     ts_pg_conn_free (conn);
   g_mutex_unlock (&store->lock);
   g_mutex_clear (&store->lock);
+  g_mutex_clear (&store->credits_lock);
+  g_clear_pointer (&store->credits, g_hash_table_unref);
   g_cond_clear (&store->freed);
   g_free (store->conninfo);
   g_free (store->location);

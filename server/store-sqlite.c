@@ -105,6 +105,10 @@ static const char *const migrations[] = {
   "SELECT 1;",
   /* 9: sessions over a lowered quota end now (store-common.h) */
   TS_MIGRATION_OVER_QUOTA ("CAST (strftime ('%s', 'now') AS INTEGER)"),
+  /* 10: PostgreSQL's seat bound in the pool row (store-common.h). SQLite
+   * keeps its own in memory: the columns stay unused. */
+  "ALTER TABLE pools ADD COLUMN seat_bound INTEGER;"
+  "ALTER TABLE pools ADD COLUMN seat_epoch INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- connections ---- */

@@ -184,6 +184,146 @@ test_round_trips (Fixture *f, gconstpointer data)
   ts_session_free (session);
 }
 
+/* ---- the pools' seat bound and each instance's credits ---- */
+
+/* A pool of @quota with @n sessions an older server started (raw inserts:
+ * no bound is raised for a pool without one). Returns its id. */
+static char *
+big_pool (Fixture *f, gint64 quota, guint n)
+{
+  char *id
+      = test_store_pool_id (f->stores[0], "acme", "KSE", "floating", "annual", quota, SUB_END, NOW);
+  TestDb *db = test_db_open (f->url);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *sid = g_strdup_printf ("old-%u", i);
+      g_autofree char *nonce = g_strdup_printf ("nonce-old-%u", i);
+      test_db_insert_session (db, sid, id, f->users[N_USERS - 1], "M-OLD", nonce, NOW, NOW + LEASE);
+    }
+  test_db_close (db);
+  return id;
+}
+
+static gint64
+pool_field (Fixture *f, const char *pool_id, const char *column)
+{
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT coalesce (%s, -1) FROM pools WHERE id = '%s'", column, pool_id);
+  return count (f, sql);
+}
+
+/* Activates @product through instance @i: user @i's seat on its own
+ * machine; NULL with @error set if refused. */
+static TsSession *
+activate_on (Fixture *f, guint i, const char *product, const char *nonce, GError **error)
+{
+  g_autofree char *machine = g_strdup_printf ("M-%s", nonce);
+  return ts_store_activate (f->stores[i], f->users[i], "acme", product, machine, nonce, LEASE, NOW,
+                            error);
+}
+
+static void
+activate_ok_on (Fixture *f, guint i, const char *product, const char *nonce)
+{
+  GError *error = NULL;
+  g_autoptr (TsSession) s = activate_on (f, i, product, nonce, &error);
+  g_assert_no_error (error);
+}
+
+/* A small pool keeps no bound: its sessions are counted each time. */
+static void
+test_seat_bound_small (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *nonce = g_strdup_printf ("nonce-s-%u", i);
+      activate_ok_on (f, i, "KRE", nonce);
+    }
+  g_assert_cmpint (pool_field (f, f->pool_id, "seat_bound"), ==, -1);
+}
+
+/* From TS_SEAT_TRACK sessions on, a count sets the bound for this seat and
+ * half the room left (at most TS_SEAT_CREDITS); the instance uses the
+ * seats it counted in ahead without writing the row again; another
+ * instance has none of them; the store's own inserts do not fire the
+ * trigger meant for other writers (the bound would be 2 more). */
+static void
+test_seat_credits (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  g_autofree char *pool = big_pool (f, 1000, 63);
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, -1);
+  activate_ok_on (f, 0, "KSE", "nonce-c-1"); /* counts 63 */
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 63 + 16);
+  g_assert_cmpint (pool_field (f, pool, "seat_epoch"), ==, 1);
+  activate_ok_on (f, 0, "KSE", "nonce-c-2");
+  activate_ok_on (f, 0, "KSE", "nonce-c-3");
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 63 + 16);
+  activate_ok_on (f, 1, "KSE", "nonce-c-4");
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 63 + 16 + 16);
+  g_assert_cmpint (pool_field (f, pool, "seat_epoch"), ==, 1);
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT count(*) FROM sessions WHERE pool_id = '%s'", pool);
+  g_assert_cmpint (count (f, sql), ==, 63 + 4);
+}
+
+/* A count moves the epoch on: the credits an instance still holds are
+ * void, and it raises the bound again instead of using them. */
+static void
+test_seat_credits_void (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  g_autofree char *pool = big_pool (f, 1000, 63);
+  activate_ok_on (f, 0, "KSE", "nonce-v-1"); /* bound 79, epoch 1: instance 0 holds 15 */
+  /* Looser by hand (still true), no room left: the next activation counts. */
+  g_autofree char *loose
+      = g_strdup_printf ("UPDATE pools SET seat_bound = 1000 WHERE id = '%s'", pool);
+  test_store_exec (f->url, loose);
+  activate_ok_on (f, 1, "KSE", "nonce-v-2"); /* counts 64 */
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 64 + 16);
+  g_assert_cmpint (pool_field (f, pool, "seat_epoch"), ==, 2);
+  activate_ok_on (f, 0, "KSE", "nonce-v-3"); /* its epoch-1 credits are void */
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 64 + 16 + 16);
+}
+
+/* Sessions inserted by a writer that knows nothing of the bound (an older
+ * server during an upgrade, psql) raise it through the trigger, and the
+ * quota holds against them. */
+static void
+test_seat_bound_foreign (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  g_autofree char *pool = big_pool (f, 100, 63);
+  activate_ok_on (f, 0, "KSE", "nonce-f-0"); /* bound 79: instance 0 holds 15 */
+  TestDb *db = test_db_open (f->url);
+  for (guint i = 0; i < 36; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("foreign-%u", i);
+      g_autofree char *nonce = g_strdup_printf ("nonce-foreign-%u", i);
+      test_db_insert_session (db, id, pool, f->users[1], "M-F", nonce, NOW, NOW + LEASE);
+    }
+  test_db_close (db);
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 79 + 36);
+  /* 100 seats taken: instance 0's credits no longer leave room */
+  g_autoptr (TsSession) s = activate_on (f, 0, "KSE", "nonce-f-1", &error);
+  g_assert_null (s);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
+  g_clear_error (&error);
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT count(*) FROM sessions WHERE pool_id = '%s'", pool);
+  g_assert_cmpint (count (f, sql), ==, 100);
+}
+
 /* ---- plans under skewed data ---- */
 
 /* With most sessions in one pool, a plan made from the statistics thinks
@@ -623,6 +763,10 @@ main (int argc, char **argv)
   ADD ("pool-size", test_pool_size);
   ADD ("round-trips", test_round_trips);
   ADD ("plans/skewed-pools", test_plans_skewed_pools);
+  ADD ("seat-bound/small", test_seat_bound_small);
+  ADD ("seat-credits", test_seat_credits);
+  ADD ("seat-credits/void", test_seat_credits_void);
+  ADD ("seat-bound/foreign", test_seat_bound_foreign);
 #undef ADD
   return g_test_run ();
 }

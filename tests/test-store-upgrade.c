@@ -41,6 +41,19 @@ assert_machines (TsStore *store, const char *owner, const char *pool, const char
   g_assert_cmpstr (got, ==, want);
 }
 
+/* Undoes migration 10 (the pools' seat bound; PostgreSQL's trigger). */
+static void
+undo_seat_bound (const char *path)
+{
+  if (test_store_is_url (path))
+    {
+      test_store_exec (path, "DROP TRIGGER sessions_seat_bound ON sessions");
+      test_store_exec (path, "DROP FUNCTION tessera_seat_bound ()");
+    }
+  test_store_exec (path, "ALTER TABLE pools DROP COLUMN seat_bound");
+  test_store_exec (path, "ALTER TABLE pools DROP COLUMN seat_epoch");
+}
+
 static void
 test_from_schema_4 (void)
 {
@@ -48,7 +61,7 @@ test_from_schema_4 (void)
   char *dir = NULL, *path = NULL;
   TsStore *store = test_store_fresh (&dir, &path);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 9);
+  g_assert_cmpint (latest, ==, 10);
   g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
   g_autofree char *member
       = test_store_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
@@ -78,6 +91,7 @@ test_from_schema_4 (void)
   ts_store_close (store);
 
   /* Back to schema 4, as the previous server left it. */
+  undo_seat_bound (path);
   test_store_exec (path, "ALTER TABLE pools DROP COLUMN match_policy");
   test_store_exec (path, "ALTER TABLE machines DROP COLUMN components");
   test_store_exec (path, "ALTER TABLE sessions DROP COLUMN hostname");
@@ -183,10 +197,11 @@ test_over_quota_at_upgrade (void)
       " VALUES ('off-1', '%s', 'M-9', %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", '', 'x.lic')",
       fl->id, now, now + 86400);
   test_store_exec (path, offline);
+  undo_seat_bound (path);
   test_store_exec (path, "DELETE FROM schema_version WHERE version > 8");
 
   store = test_store_open (path);
-  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 9);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 10);
   for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
     {
       g_autofree char *sql = g_strdup_printf (
@@ -208,11 +223,56 @@ test_over_quota_at_upgrade (void)
   test_store_fresh_free (store, path, dir);
 }
 
+/* A pool from before migration 10 has no seat bound: its activations
+ * count the sessions an older server started, and the quota holds. */
+static void
+test_seat_bound_at_upgrade (void)
+{
+  GError *error = NULL;
+  char *dir = NULL, *path = NULL;
+  TsStore *store = test_store_fresh (&dir, &path);
+  g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
+  g_autoptr (TsPool) fl = ts_store_create_pool (store, owner, "acme", "KRE", "floating", "monthly",
+                                                3, SUB_END, NOW, &error);
+  g_assert_no_error (error);
+  ts_store_close (store);
+  /* Schema 9: the older server started two sessions. */
+  undo_seat_bound (path);
+  test_store_exec (path, "DELETE FROM schema_version WHERE version > 9");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *sql = g_strdup_printf (
+          "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce, started_at,"
+          " last_heartbeat, lease_expires_at) VALUES ('old-%u', '%s', '%s', 'M-%u',"
+          " 'nonce-old-%u', %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")",
+          i, fl->id, owner, i, i, NOW, NOW, NOW + LEASE);
+      test_store_exec (path, sql);
+    }
+
+  store = test_store_open (path);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 10);
+  g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM pools WHERE seat_bound IS NULL"),
+                   ==, 1);
+  g_autoptr (TsSession) third
+      = ts_store_activate (store, owner, "acme", "KRE", "M-0", "nonce-new-1", LEASE, NOW, &error);
+  g_assert_no_error (error);
+  /* 3 sessions: fewer than TS_SEAT_TRACK, still no bound to keep */
+  g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM pools WHERE seat_bound IS NULL"),
+                   ==, 1);
+  g_autoptr (TsSession) fourth
+      = ts_store_activate (store, owner, "acme", "KRE", "M-0", "nonce-new-2", LEASE, NOW, &error);
+  g_assert_null (fourth);
+  g_assert_error (error, TESSERA_ERROR, TESSERA_ERROR_QUOTA_EXCEEDED);
+  g_clear_error (&error);
+  test_store_fresh_free (store, path, dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add_func ("/store/upgrade/from-schema-4", test_from_schema_4);
   g_test_add_func ("/store/upgrade/over-quota", test_over_quota_at_upgrade);
+  g_test_add_func ("/store/upgrade/seat-bound", test_seat_bound_at_upgrade);
   return g_test_run ();
 }
