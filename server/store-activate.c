@@ -2,45 +2,29 @@
  * rules of docs/protocol.md ("Node-locked rules", "Floating rules") in one
  * write transaction. What keeps the quota exact across instances: SQLite's
  * one writer holds the whole database (BEGIN IMMEDIATE); on PostgreSQL the
- * pool's row is locked, by the statement that chooses the pool, before
- * any seat is counted, and the count is a statement of its own: in READ
- * COMMITTED a statement reads the snapshot it started with, so a count in
- * the statement that waited for the lock would miss the sessions (and the
- * nonce) the previous holder just committed. Every statement after it
- * starts once the lock is held. */
+ * pool's row is locked (ts_tx_load_pool()) before any seat is counted, and
+ * the lock stays a statement of its own: in READ COMMITTED a statement
+ * reads the snapshot it started with, so one that waited for the lock would
+ * count without the sessions (and miss the nonce) the previous holder just
+ * committed. Every statement after it starts once the lock is held. */
 #include "db.h"
 
 /* The pools the user (@WHO: ?1, or the user of the key ?1) may activate a
- * product from, and the one chosen, read again under its lock (@LOCK):
- * one row per pool of the product in each of the user's organizations
- * (only ?3 when given), pool columns NULL for an organization without
- * one. The choice (docs/protocol.md): the only organization with a pool
- * of the product (or ?3), then its node-locked pool if the user holds a
- * grant there, else its floating one. Columns: the chosen pool's
- * TS_POOL_COLUMNS (0-7, NULL on the other rows and when none can be
- * chosen), the organization's id and name, the user, the row's pool and
- * its kind (8-12).
- * One statement, not one per step: each is a round trip on PostgreSQL, and
- * each statement a round of the engine's work (the lock was one of its
- * own); with a key, its check is part of it (TsCaller). The lock is taken
- * here, so the seat count, the next statement, starts once it is held. */
-#define TS_CHOICE_SELECT(WHO, LOCK)                                                                \
-  "WITH c AS (SELECT p.id AS pool, p.kind AS kind, m.org_id AS org, o.name AS name,"               \
+ * product from: one row per pool of the product in each of the user's
+ * organizations (only ?3 when given), pool columns NULL for an
+ * organization without one. Columns: TS_POOL_COLUMNS (0-7), the
+ * organization's id and name, whether the user holds a grant in the pool
+ * (1/0), the user. One statement, not one per step: each is a round trip on
+ * PostgreSQL; with a key, its check is part of it (TsCaller). */
+#define TS_CHOICE_SELECT(WHO)                                                                      \
+  "SELECT p.id, p.org_id, p.product, p.kind, p.billing, p.quota, p.subscription_end,"              \
+  " p.match_policy, m.org_id, o.name,"                                                             \
   " CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.pool_id = p.id AND g.user_id = m.user_id)"    \
-  " THEN 1 ELSE 0 END AS granted, m.user_id AS uid"                                                \
+  " THEN 1 ELSE 0 END, m.user_id"                                                                  \
   " FROM members m JOIN orgs o ON o.id = m.org_id"                                                 \
   " LEFT JOIN pools p ON p.org_id = m.org_id AND p.product = ?2"                                   \
-  " WHERE m.user_id = " WHO " AND (?3 IS NULL OR m.org_id = ?3)),"                                 \
-  " l AS (SELECT " TS_POOL_COLUMNS " FROM pools WHERE id = (SELECT pool FROM c"                    \
-  "  WHERE (kind = 'floating' OR granted = 1)"                                                     \
-  "  AND (SELECT count(DISTINCT org) FROM c WHERE pool IS NOT NULL) = 1"                           \
-  "  ORDER BY kind DESC LIMIT 1)" LOCK ")"                                                         \
-  " SELECT l.id, l.org_id, l.product, l.kind, l.billing, l.quota, l.subscription_end,"             \
-  " l.match_policy, c.org, c.name, c.uid, c.pool, c.kind"                                          \
-  " FROM c LEFT JOIN l ON l.id = c.pool ORDER BY c.org, c.kind"
-
-/* FOR NO KEY UPDATE: see ts_tx_lock_row(). */
-#define TS_CHOICE_LOCK " FOR NO KEY UPDATE"
+  " WHERE m.user_id = " WHO " AND (?3 IS NULL OR m.org_id = ?3)"                                   \
+  " ORDER BY m.org_id, p.kind"
 
 /* The organization of the pool to activate from: @org_id (the user must
  * belong to it), else the user's only organization with a pool for
@@ -55,7 +39,7 @@ ts_choose_org (GPtrArray *orgs, const char *org_id, const char *product, GError 
                      "you are not a member of organization %s", org_id);
       return orgs->len ? g_strdup (org_id) : NULL;
     }
-  /* @orgs: id, name, the row pool's kind or NULL; ordered by id. */
+  /* @orgs: id, name, whether it has a pool; ordered by id. */
   GString *list = g_string_new (NULL);
   const char *first = NULL, *last = NULL;
   guint n = 0;
@@ -81,73 +65,68 @@ ts_choose_org (GPtrArray *orgs, const char *org_id, const char *product, GError 
   return n == 1 ? g_strdup (first) : NULL;
 }
 
-/* Why TS_CHOICE_SELECT chose no pool, from its rows (@orgs: id, name, the
- * row pool's kind or NULL): the rule is the
- * statement's, this only tells the user which part of it they fall foul
- * of. */
-static void
-ts_choice_error (TsTx *tx, TsCaller *who, GPtrArray *orgs, const char *org_id, const char *product,
-                 GError **error)
+/* The pool to activate from: the granted node-locked pool of the chosen
+ * organization, else its floating one. */
+static TsPool *
+ts_choose_pool (TsTx *tx, TsCaller *who, const char *org_id, const char *product, GError **error)
 {
-  g_autofree char *org = ts_choose_org (orgs, org_id, product, error);
-  if (org == NULL)
+  g_autoptr (TsRows) rows = ts_tx_rows (
+      tx, error,
+      ts_caller_by_key (who) ? TS_CHOICE_SELECT (TS_KEY_USER ("?1")) : TS_CHOICE_SELECT ("?1"),
+      "sss", ts_caller_param (who), product, org_id);
+  if (rows == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) orgs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) pools = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_pool_free);
+  g_autoptr (GArray) granted = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  while (ts_rows_next (rows, error))
     {
-      if (orgs->len == 0)
-        ts_tx_caller_miss (tx, who, error); /* no membership read: is the key still valid? */
-      return;
+      gboolean has_pool = !ts_rows_is_null (rows, 0);
+      gboolean g = has_pool && ts_rows_int (rows, 10) != 0;
+      g_ptr_array_add (orgs, ts_rows_strdup (rows, 8));
+      g_ptr_array_add (orgs, ts_rows_strdup (rows, 9));
+      g_ptr_array_add (orgs, has_pool ? g_strdup ("") : NULL);
+      g_ptr_array_add (pools, has_pool ? ts_tx_pool_from_row (rows) : NULL);
+      g_array_append_val (granted, g);
+      if (ts_caller_by_key (who) && who->found == NULL)
+        who->found = ts_rows_strdup (rows, 11);
     }
-  /* Its node-locked pool, then, without a grant, and no floating one. (A
-   * pool deleted between the statement's snapshot and its lock, which
-   * only someone with the database's own tools could do, is none.) */
-  gboolean nl = FALSE;
-  for (guint i = 0; i + 2 < orgs->len; i += 3)
-    nl = nl
-         || (orgs->pdata[i + 2] != NULL && g_str_equal (orgs->pdata[i], org)
-             && g_str_equal (orgs->pdata[i + 2], "node-locked"));
-  if (nl)
+  if (!ts_rows_ok (rows))
+    return NULL;
+  g_clear_pointer (&rows, ts_rows_free);
+  g_autofree char *org = ts_choose_org (orgs, org_id, product, error);
+  if (org == NULL && orgs->len == 0)
+    ts_tx_caller_miss (tx, who, error); /* no membership read: is the key still valid? */
+  if (org == NULL)
+    return NULL;
+  TsPool *nl = NULL, *fl = NULL;
+  gboolean nl_granted = FALSE;
+  for (guint i = 0; i < pools->len; i++)
+    {
+      TsPool *p = pools->pdata[i];
+      if (p == NULL || !g_str_equal (p->org_id, org))
+        continue;
+      if (g_str_equal (p->kind, "node-locked"))
+        {
+          nl = p;
+          nl_granted = g_array_index (granted, gboolean, i);
+        }
+      else
+        fl = p;
+    }
+  TsPool *chosen = nl != NULL && nl_granted ? nl : fl;
+  if (chosen == NULL && nl != NULL)
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND,
                  "you have no %s node-locked license in organization %s: ask an owner or "
                  "admin to grant you one",
                  product, org);
-  else
+  else if (chosen == NULL)
     g_set_error (error, TESSERA_ERROR, TESSERA_ERROR_NOT_FOUND, "organization %s has no %s license",
                  org, product);
-}
-
-/* The pool to activate from, as TS_CHOICE_SELECT chooses it; with row
- * locks, locked until the commit: its quota and end as they are now. */
-static TsPool *
-ts_choose_pool (TsTx *tx, TsCaller *who, const char *org_id, const char *product, GError **error)
-{
-  gboolean lock = ts_tx_row_locks (tx);
-  const char *sql
-      = ts_caller_by_key (who)
-            ? (lock ? TS_CHOICE_SELECT (TS_KEY_USER ("?1"), TS_CHOICE_LOCK)
-                    : TS_CHOICE_SELECT (TS_KEY_USER ("?1"), ""))
-            : (lock ? TS_CHOICE_SELECT ("?1", TS_CHOICE_LOCK) : TS_CHOICE_SELECT ("?1", ""));
-  g_autoptr (TsRows) rows
-      = ts_tx_rows (tx, error, sql, "sss", ts_caller_param (who), product, org_id);
-  if (rows == NULL)
-    return NULL;
-  g_autoptr (GPtrArray) orgs = g_ptr_array_new_with_free_func (g_free);
-  TsPool *chosen = NULL;
-  while (ts_rows_next (rows, error))
-    {
-      if (!ts_rows_is_null (rows, 0) && chosen == NULL)
-        chosen = ts_tx_pool_from_row (rows);
-      g_ptr_array_add (orgs, ts_rows_strdup (rows, 8));
-      g_ptr_array_add (orgs, ts_rows_strdup (rows, 9));
-      g_ptr_array_add (orgs, ts_rows_strdup (rows, 12));
-      if (ts_caller_by_key (who) && who->found == NULL)
-        who->found = ts_rows_strdup (rows, 10);
-    }
-  if (!ts_rows_ok (rows))
-    {
-      g_clear_pointer (&chosen, ts_pool_free);
-      return NULL;
-    }
-  if (chosen == NULL)
-    ts_choice_error (tx, who, orgs, org_id, product, error);
+  if (chosen != NULL)
+    for (guint i = 0; i < pools->len; i++)
+      if (pools->pdata[i] == chosen)
+        pools->pdata[i] = NULL; /* stolen */
   return chosen;
 }
 
@@ -519,26 +498,36 @@ ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id, const c
   TsTx *tx = ts_tx_begin (store, TS_TX_WRITE, error);
   if (tx == NULL)
     return NULL;
+  g_autoptr (TsPool) chosen = NULL;
   g_autoptr (TsPool) pool = NULL;
-  g_autoptr (TsRows) counts = NULL;
+  g_autoptr (TsRows) locked = NULL, counts = NULL;
   TsSeats seats = { 0 };
   TsSessionRow row = { 0 };
   gboolean found = FALSE;
   TsSession *result = NULL;
-  /* With row locks, the pool is chosen and locked in one statement, and
-   * the lock holds until the commit: the counts (with the retry check),
-   * the recognition and the insert below are one step for every instance
-   * sharing the database. */
-  gboolean ok = (pool = ts_choose_pool (tx, who, org_id, product, error)) != NULL
-                && (counts = ts_seats_query (tx, pool->id, pool->kind, machine_id,
+  /* With row locks, the pool is read again under its lock, which holds
+   * until the commit: its quota and end as they are now, and the counts
+   * (with the retry check), the recognition and the insert below one step
+   * for every instance sharing the database. Both queries are issued
+   * before either is read (one round trip on PostgreSQL); each is still
+   * its own statement, run after the one before it, so the counts start
+   * once the lock is held. */
+  gboolean ok = (chosen = ts_choose_pool (tx, who, org_id, product, error)) != NULL
+                && (!ts_tx_row_locks (tx)
+                    || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
+                && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id,
                                              ts_caller_user (who), nonce, now, error))
                        != NULL
+                && (locked == NULL
+                    || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
                 && ts_seats_read (counts, &seats, error);
   /* An earlier try's session (rare): loaded, under its lock. */
   ok = ok
        && (seats.retry == NULL
            || ts_tx_load_session (tx, &row, &found, error, "WHERE s.id = ?", seats.retry, NULL,
                                   NULL));
+  if (ok && pool == NULL)
+    pool = g_steal_pointer (&chosen);
   if (ok)
     {
       result = found ? ts_activation_retry (&row, machine_id, nonce, now, error)
@@ -546,6 +535,7 @@ ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id, const c
                                           info, nonce, lease_seconds, now, &seats, error);
       ok = result != NULL;
     }
+  g_clear_pointer (&locked, ts_rows_free);
   g_clear_pointer (&counts, ts_rows_free);
   ts_seats_clear (&seats);
   ts_tx_session_row_clear (&row);
