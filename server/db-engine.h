@@ -31,6 +31,10 @@ struct _TsTxOps
    * its error fails the next statement read or the commit. Nullable: the
    * engine runs it at once (query). */
   gboolean (*defer) (gpointer conn, GError **error, const char *sql, const char *types, va_list ap);
+  /* defer, beside the write deferred just before (ts_tx_exec_defer_beside()).
+   * Nullable: defer. */
+  gboolean (*defer_beside) (gpointer conn, GError **error, const char *sql, const char *types,
+                            va_list ap);
   int (*next) (gpointer conn, gpointer cursor, GError **error); /* 1 row, 0 end, -1 error */
   const char *(*text) (gpointer cursor, int col);
   gint64 (*int64) (gpointer cursor, int col);

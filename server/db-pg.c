@@ -64,6 +64,7 @@ typedef struct
   gboolean answered;        /* a round trip came back: no more resending */
   GPtrArray *sent;          /* TsPgItem *: everything sent, while !answered */
   GQueue pending;           /* TsPgItem *: sent, answers not read yet */
+  TsPgItem *held;           /* the last deferred write, not sent yet: one beside it joins it */
   GError *error;            /* the transaction failed: every later call fails */
 } TsPgTx;
 
@@ -203,6 +204,12 @@ ts_pg_send_item (TsPgTx *tx, TsPgItem *item)
 static gboolean
 ts_pg_tx_send (TsPgTx *tx, TsPgItem *item, GError **error)
 {
+  /* A held write goes first: statements run in the order issued. */
+  if (tx->held != NULL && !ts_pg_tx_send (tx, g_steal_pointer (&tx->held), error))
+    {
+      ts_pg_item_free (item);
+      return FALSE;
+    }
   if (tx->error != NULL)
     {
       ts_pg_item_free (item);
@@ -354,6 +361,9 @@ ts_pg_tx_connect (TsPgTx *tx, GError **error)
 static gboolean
 ts_pg_flush (TsPgTx *tx)
 {
+  /* Its error, if any, is the transaction's. */
+  if (tx->held != NULL)
+    ts_pg_tx_send (tx, g_steal_pointer (&tx->held), NULL);
   if (g_queue_is_empty (&tx->pending))
     return tx->error == NULL;
   gboolean ok = ts_pg_read_pending (tx);
@@ -426,6 +436,11 @@ ts_pg_tx_finish (gpointer store, gpointer conn, TsTxMode mode, gboolean ok, GErr
   TsPgTx *tx = conn;
   if (ok && tx->error != NULL)
     ok = ts_pg_tx_fail (tx, NULL, error);
+  if (!ok)
+    g_clear_pointer (&tx->held, ts_pg_item_free); /* never sent: nothing to undo */
+  /* Sent now, so that the transaction has begun and is committed. */
+  else if (tx->held != NULL)
+    ok = ts_pg_tx_send (tx, g_steal_pointer (&tx->held), error);
   if (ok && tx->begun && tx->begin != NULL)
     {
       /* COMMIT goes out with the writes still pending (ts_tx_exec_defer()). */
@@ -475,6 +490,7 @@ ts_pg_tx_finish (gpointer store, gpointer conn, TsTxMode mode, gboolean ok, GErr
   for (guint i = 0; !tx->answered && i < tx->sent->len; i++)
     ts_pg_item_free (tx->sent->pdata[i]);
   g_ptr_array_unref (tx->sent);
+  g_clear_pointer (&tx->held, ts_pg_item_free);
   g_clear_error (&tx->error);
   g_free (tx);
   return ok;
@@ -513,12 +529,86 @@ ts_pg_tx_query (gpointer conn, GError **error, gboolean rows, gint64 *changes, c
   return ok ? conn : NULL;
 }
 
+/* Held, not sent: it goes out with the next statement, flush or COMMIT
+ * (the same round trip as if sent now), unless a write beside it joins
+ * it first. */
 static gboolean
 ts_pg_tx_defer (gpointer conn, GError **error, const char *sql, const char *types, va_list ap)
 {
   TsPgTx *tx = conn;
   TsPgItem *item = ts_pg_item_new (sql, types, ap, error);
-  return item != NULL && ts_pg_tx_send (tx, item, error);
+  if (item == NULL)
+    return FALSE;
+  if (tx->error != NULL)
+    {
+      ts_pg_item_free (item);
+      return ts_pg_tx_fail (tx, NULL, error);
+    }
+  if (tx->held != NULL && !ts_pg_tx_send (tx, g_steal_pointer (&tx->held), error))
+    {
+      ts_pg_item_free (item);
+      return FALSE;
+    }
+  tx->held = item;
+  return TRUE;
+}
+
+static gboolean
+ts_pg_is_dml (const char *sql)
+{
+  return g_ascii_strncasecmp (sql, "INSERT", 6) == 0 || g_ascii_strncasecmp (sql, "UPDATE", 6) == 0
+         || g_ascii_strncasecmp (sql, "DELETE", 6) == 0;
+}
+
+static gboolean
+ts_pg_numbered (const char *sql)
+{
+  for (const char *p = strchr (sql, '?'); p != NULL; p = strchr (p + 1, '?'))
+    if (g_ascii_isdigit (p[1]))
+      return TRUE;
+  return FALSE;
+}
+
+/* @sql beside the held write (db.h, ts_tx_exec_defer_beside()): one
+ * statement, "WITH w AS (held) sql", whose parts PostgreSQL runs on one
+ * snapshot; so each must not read what the other writes, which the
+ * caller promises. Joined only when both are plain INSERT, UPDATE or
+ * DELETE statements with '?' placeholders, within TS_PG_MAX_PARAMS. */
+static gboolean
+ts_pg_tx_defer_beside (gpointer conn, GError **error, const char *sql, const char *types,
+                       va_list ap)
+{
+  TsPgTx *tx = conn;
+  TsPgItem *held = tx->held;
+  int n = types != NULL ? (int) strlen (types) : 0;
+  if (held == NULL || tx->error != NULL || held->command || !ts_pg_is_dml (held->sql)
+      || !ts_pg_is_dml (sql) || ts_pg_numbered (held->sql) || ts_pg_numbered (sql)
+      || held->n + n > TS_PG_MAX_PARAMS)
+    return ts_pg_tx_defer (conn, error, sql, types, ap);
+  TsPgItem *item = ts_pg_item_new (sql, types, ap, error);
+  if (item == NULL)
+    return FALSE;
+  TsPgItem *both = g_new0 (TsPgItem, 1);
+  both->sql = g_strdup_printf ("WITH w AS (%s) %s", held->sql, item->sql);
+  /* The parts' '?' numbered in order: $1.. the held write's, then this one's. */
+  int counted = 0;
+  both->text = ts_pg_number_params (both->sql, &counted);
+  both->n = held->n + item->n;
+  both->types
+      = g_strconcat (held->types != NULL ? held->types : "", types != NULL ? types : "", NULL);
+  for (int i = 0; i < both->n; i++)
+    {
+      TsPgItem *from = i < held->n ? held : item;
+      int j = i < held->n ? i : i - held->n;
+      both->oids[i] = from->oids[j];
+      both->values[i] = g_steal_pointer (&from->values[j]);
+      both->lengths[i] = from->lengths[j];
+      both->formats[i] = from->formats[j];
+    }
+  ts_pg_item_free (held);
+  ts_pg_item_free (item);
+  tx->held = both;
+  return TRUE;
 }
 
 static int
@@ -661,6 +751,7 @@ const TsTxOps ts_tx_pg_ops = {
   .finish = ts_pg_tx_finish,
   .query = ts_pg_tx_query,
   .defer = ts_pg_tx_defer,
+  .defer_beside = ts_pg_tx_defer_beside,
   .next = ts_pg_tx_next,
   .text = ts_pg_tx_text,
   .int64 = ts_pg_tx_int64,

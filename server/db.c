@@ -276,6 +276,19 @@ ts_tx_exec_defer (TsTx *tx, GError **error, const char *sql, const char *types, 
   return ok;
 }
 
+gboolean
+ts_tx_exec_defer_beside (TsTx *tx, GError **error, const char *sql, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  gboolean ok = tx->ops->defer_beside != NULL
+                    ? tx->ops->defer_beside (tx->conn, error, sql, types, ap)
+                : tx->ops->defer != NULL ? tx->ops->defer (tx->conn, error, sql, types, ap)
+                                         : ts_tx_exec_v (tx, error, NULL, sql, types, ap);
+  va_end (ap);
+  return ok;
+}
+
 TsRows *
 ts_tx_rows_v (TsTx *tx, GError **error, const char *sql, const char *types, va_list ap)
 {

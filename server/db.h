@@ -110,6 +110,13 @@ gboolean ts_tx_exec (TsTx *tx, GError **error, gint64 *changes, const char *sql,
  * all (PostgreSQL's pipeline, db-pg.c). An error it meets fails that
  * statement or the commit, and so the transaction, as if met here. */
 gboolean ts_tx_exec_defer (TsTx *tx, GError **error, const char *sql, const char *types, ...);
+/* ts_tx_exec_defer() of a write beside the one deferred just before it:
+ * neither reads what the other writes (other rows; a foreign key, checked
+ * at the statement's end, may name a row the other writes). An engine may
+ * run the two as one statement (PostgreSQL: the first in a WITH of the
+ * second), one statement's work less per request. */
+gboolean ts_tx_exec_defer_beside (TsTx *tx, GError **error, const char *sql, const char *types,
+                                  ...);
 /* One integer: *found (nullable) FALSE and *out 0 when there is no row. */
 gboolean ts_tx_int (TsTx *tx, GError **error, gint64 *out, gboolean *found, const char *sql,
                     const char *types, ...);

@@ -440,10 +440,13 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
   s->subscription_end = pool->subscription_end;
   const char *hostname = info != NULL ? info->hostname : NULL;
   const char *os = info != NULL ? info->os : NULL;
-  /* The unique (pool, user, nonce) index is the last word on idempotence:
-   * under the pool's lock (and SQLite's one writer) a conflict cannot
-   * happen, and if it ever did the transaction would fail as a whole
-   * (PostgreSQL: UNAVAILABLE, whose retry finds the session). */
+  /* The session's insert goes beside the write deferred before it (the
+   * machine's row, or the pool row's bound), which it does not read: one
+   * statement on PostgreSQL. The unique (pool, user, nonce) index is the
+   * last word on idempotence: under the pool's lock (and SQLite's one
+   * writer) a conflict cannot happen, and if it ever did the transaction
+   * would fail as a whole (PostgreSQL: UNAVAILABLE, whose retry finds the
+   * session). */
   gboolean renamed = FALSE;
   gboolean ok = components == NULL
                 || ts_recognize (tx, user_id, pool, machine_id, components, now, &renamed, error);
@@ -459,12 +462,12 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
        && (floating
                ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
                : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
-       && ts_tx_exec_defer (tx, error,
-                            "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
-                            " started_at, last_heartbeat, lease_expires_at, hostname, os)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now, now,
-                            s->lease_expires_at, hostname, os);
+       && ts_tx_exec_defer_beside (tx, error,
+                                   "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
+                                   " started_at, last_heartbeat, lease_expires_at, hostname, os)"
+                                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now,
+                                   now, s->lease_expires_at, hostname, os);
   /* The components, host name and OS it was last seen with, in one
    * statement (none for a client that sends none of them): another user's
    * machine ID sent by someone else changes nothing. */
