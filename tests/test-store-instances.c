@@ -376,6 +376,39 @@ test_seat_credits_void (Fixture *f, gconstpointer data)
   g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 64 + 16 + 16);
 }
 
+/* A machine seen within the minute is not written: the write the
+ * session's insert goes beside is then the pool row's bound, raised by an
+ * instance without credits (one statement on PostgreSQL,
+ * ts_tx_exec_defer_beside()); both take effect. */
+static void
+test_seat_credits_beside (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  g_autofree char *pool = big_pool (f, 1000, 63);
+  TsSession *s = ts_store_activate (f->stores[0], f->users[0], "acme", "KSE", "M-shared",
+                                    "nonce-b-1", LEASE, NOW, &error);
+  g_assert_no_error (error);
+  ts_session_free (s);
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 63 + 16);
+  Mark mark = { 0 };
+  guint statements = 0;
+  trips_since (f->stores[1], &mark, NULL);
+  s = ts_store_activate (f->stores[1], f->users[1], "acme", "KSE", "M-shared", "nonce-b-2", LEASE,
+                         NOW + 1, &error);
+  g_assert_no_error (error);
+  trips_since (f->stores[1], &mark, &statements);
+  /* BEGIN, choice, lock, seats, the bound with the insert, COMMIT */
+  g_assert_cmpuint (statements, ==, 6);
+  g_assert_cmpint (pool_field (f, pool, "seat_bound"), ==, 63 + 16 + 16);
+  g_autofree char *sql = g_strdup_printf (
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND id = '%s'", pool, s->id);
+  g_assert_cmpint (count (f, sql), ==, 1);
+  ts_session_free (s);
+}
+
 /* Sessions inserted by a writer that knows nothing of the bound (an older
  * server during an upgrade, psql) raise it through the trigger, and the
  * quota holds against them. */
@@ -850,6 +883,7 @@ main (int argc, char **argv)
   ADD ("seat-bound/small", test_seat_bound_small);
   ADD ("seat-credits", test_seat_credits);
   ADD ("seat-credits/void", test_seat_credits_void);
+  ADD ("seat-credits/beside", test_seat_credits_beside);
   ADD ("seat-bound/foreign", test_seat_bound_foreign);
 #undef ADD
   return g_test_run ();
