@@ -258,15 +258,49 @@ ts_seats_read (TsRows *rows, TsSeats *seats, GError **error)
   return TRUE;
 }
 
+/* What the client told of its machine: the components, host name and OS
+ * it was last seen with (each NULL when not sent). Kept on the machine's
+ * row only when it is registered to the user activating: another user's
+ * machine ID sent by someone else changes nothing. Written with the
+ * machine's registration or its last_seen, in the same statement. */
+typedef struct
+{
+  const char *components, *hostname, *os;
+} TsMachineTold;
+
+#define TS_TOLD_COLUMN(C, OLD, OWNER, NEW)                                                         \
+  C " = CASE WHEN " OWNER " THEN coalesce (" NEW ", " OLD ") ELSE " OLD " END"
+#define TS_TOLD_UPSERT(C)                                                                          \
+  TS_TOLD_COLUMN (C, "machines." C, "machines.user_id = excluded.user_id", "excluded." C)
+#define TS_TOLD_UPDATE(C) TS_TOLD_COLUMN (C, C, "user_id = ?", "?")
+
+/* The machine registered to the user (?3), or seen again: ?1-?8. */
 #define TS_MACHINE_UPSERT                                                                          \
-  "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen)"                  \
-  " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"                                      \
-  " DO UPDATE SET last_seen = excluded.last_seen"
+  "INSERT INTO machines (pool_id, machine_id, user_id, registered_at, last_seen, components,"      \
+  " hostname, os) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pool_id, machine_id)"               \
+  " DO UPDATE SET last_seen = excluded.last_seen, " TS_TOLD_UPSERT (                               \
+      "components") ", " TS_TOLD_UPSERT ("hostname") ", " TS_TOLD_UPSERT ("os")
+
+/* A registered machine seen now, with what the client told, kept if it
+ * is the user's. '?' placeholders, not numbered: the statement may be
+ * joined with the session's insert (ts_tx_exec_defer_beside()). */
+#define TS_MACHINE_SEEN_TOLD                                                                       \
+  "UPDATE machines SET last_seen = ?, " TS_TOLD_UPDATE ("components") ", " TS_TOLD_UPDATE (        \
+      "hostname") ", " TS_TOLD_UPDATE ("os") " WHERE pool_id = ? AND machine_id = ?"
+
+static gboolean
+ts_machine_upsert (TsTx *tx, TsPool *pool, const char *machine_id, const char *user_id,
+                   const TsMachineTold *told, gint64 now, GError **error)
+{
+  return ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssiisss", pool->id, machine_id, user_id,
+                           now, now, told->components, told->hostname, told->os);
+}
 
 /* @seats: TS_SEATS_SELECT (TS_SEATS_OWNER). */
 static gboolean
 ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                         const TsSeats *seats, gint64 now, GError **error)
+                         const TsMachineTold *told, const TsSeats *seats, gint64 now,
+                         GError **error)
 {
   const char *owner = seats->owner;
   if (owner != NULL && !g_str_equal (owner, user_id))
@@ -292,8 +326,7 @@ ts_activate_node_locked (TsTx *tx, const char *user_id, TsPool *pool, const char
                               "DELETE FROM machines WHERE pool_id = ? AND user_id = ?"
                               " AND machine_id <> ?",
                               "sss", pool->id, user_id, machine_id)
-         && ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
-                              now, now);
+         && ts_machine_upsert (tx, pool, machine_id, user_id, told, now, error);
 }
 
 /* PostgreSQL, a seat about to be taken: the pool row's bound keeps
@@ -333,7 +366,8 @@ ts_seat_bound_keep (TsTx *tx, TsPool *pool, gint64 offline, gint64 sessions, gbo
  * above that number: see ts_tx_seats_bound()). @seats: TS_SEATS_SELECT. */
 static gboolean
 ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *machine_id,
-                      const TsSeats *seats, gint64 now, gint64 *seats_out, GError **error)
+                      const TsMachineTold *told, const TsSeats *seats, gint64 now,
+                      gint64 *seats_out, GError **error)
 {
   gint64 sessions = 0;
   gboolean row = ts_tx_seat_credits (tx);
@@ -378,15 +412,20 @@ ts_activate_floating (TsTx *tx, const char *user_id, TsPool *pool, const char *m
     }
   if (row && !ts_seat_bound_keep (tx, pool, offline, sessions, !bounded, seats, error))
     return FALSE;
-  /* Registered: seen now, to the minute (TS_MACHINE_SEEN_PRECISION). */
+  /* Registered: seen now, to the minute (TS_MACHINE_SEEN_PRECISION),
+   * unless the client told something to keep. */
+  gboolean told_any = told->components != NULL || told->hostname != NULL || told->os != NULL;
+  if (registered && told_any)
+    return ts_tx_exec_defer (tx, error, TS_MACHINE_SEEN_TOLD, "issssssss", now, user_id,
+                             told->components, user_id, told->hostname, user_id, told->os, pool->id,
+                             machine_id);
   if (registered)
     return now - seats->last_seen < TS_MACHINE_SEEN_PRECISION
            || ts_tx_exec_defer (tx, error,
                                 "UPDATE machines SET last_seen = ? WHERE pool_id = ?"
                                 " AND machine_id = ?",
                                 "iss", now, pool->id, machine_id);
-  return ts_tx_exec_defer (tx, error, TS_MACHINE_UPSERT, "sssii", pool->id, machine_id, user_id,
-                           now, now);
+  return ts_machine_upsert (tx, pool, machine_id, user_id, told, now, error);
 }
 
 /* The session of an earlier try with @nonce: the same session back, never
@@ -448,7 +487,9 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
    * would fail as a whole (PostgreSQL: UNAVAILABLE, whose retry finds the
    * session). */
   gboolean renamed = FALSE;
-  gboolean ok = components == NULL
+  /* Only a machine ID new to the pool can be a machine recognized: a
+   * registered one (seats: its owner) needs no look. */
+  gboolean ok = components == NULL || seats->owner != NULL
                 || ts_recognize (tx, user_id, pool, machine_id, components, now, &renamed, error);
   /* A machine recognized took this ID: registered to this user now, and
    * the pool's count of machines unchanged. */
@@ -458,26 +499,18 @@ ts_activation_new (TsTx *tx, const char *user_id, TsPool *pool, const char *mach
       seats->owner = g_strdup (user_id);
       seats->last_seen = now;
     }
+  TsMachineTold told = { components, hostname, os };
   ok = ok
        && (floating
-               ? ts_activate_floating (tx, user_id, pool, machine_id, seats, now, &taken, error)
-               : ts_activate_node_locked (tx, user_id, pool, machine_id, seats, now, error))
+               ? ts_activate_floating (tx, user_id, pool, machine_id, &told, seats, now, &taken,
+                                       error)
+               : ts_activate_node_locked (tx, user_id, pool, machine_id, &told, seats, now, error))
        && ts_tx_exec_defer_beside (tx, error,
                                    "INSERT INTO sessions (id, pool_id, user_id, machine_id, nonce,"
                                    " started_at, last_heartbeat, lease_expires_at, hostname, os)"
                                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    "sssssiiiss", s->id, pool->id, user_id, machine_id, nonce, now,
                                    now, s->lease_expires_at, hostname, os);
-  /* The components, host name and OS it was last seen with, in one
-   * statement (none for a client that sends none of them): another user's
-   * machine ID sent by someone else changes nothing. */
-  ok = ok
-       && ((components == NULL && hostname == NULL && os == NULL)
-           || ts_tx_exec_defer (tx, error,
-                                "UPDATE machines SET components = coalesce (?, components),"
-                                " hostname = coalesce (?, hostname), os = coalesce (?, os)"
-                                " WHERE pool_id = ? AND machine_id = ? AND user_id = ?",
-                                "ssssss", components, hostname, os, pool->id, machine_id, user_id));
   if (!ok)
     return NULL;
   if (floating)

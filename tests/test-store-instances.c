@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define NOW ((gint64) 1700000000)
+#define HEX16(b) b b b b b b b b b b b b b b b b
 #define SUB_END (NOW + 365 * 86400)
 #define LEASE 60
 #define N_INSTANCES 3
@@ -163,6 +164,31 @@ test_round_trips (Fixture *f, gconstpointer data)
   g_assert_true (ts_store_release (s, user, second->id, NOW + 5, &error));
   g_assert_no_error (error);
   ts_session_free (second);
+  /* A client that tells its machine's components, host name and OS (the
+   * testops plugin does): kept in the statement that writes the machine
+   * (registering it, or seeing it again), which the insert joins. A new
+   * machine ID is looked up among the user's machines first (a machine
+   * recognized by its components, one trip and statement more); a
+   * registered one is not: 4 trips and 7 statements, then 3 and 6. */
+  const TsClientInfo told = { "ci-runner-1", "Debian GNU/Linux 12 (bookworm)" };
+  const char *digests = "machine-id=" HEX16 ("01") " user=" HEX16 ("05");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *nonce = g_strdup_printf ("nonce-told-%u", i);
+      trips_since (s, &mark, NULL);
+      TsSession *t = ts_store_activate_client (s, user, "acme", "KRE", "M-2", digests, &told, nonce,
+                                               LEASE, NOW + 6, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (trips_since (s, &mark, &statements), ==, i == 0 ? 4 : 3);
+      g_assert_cmpuint (statements, ==, i == 0 ? 7 : 6);
+      g_assert_true (ts_store_release (s, user, t->id, NOW + 6, &error));
+      g_assert_no_error (error);
+      ts_session_free (t);
+    }
+  g_assert_cmpint (count (f, "SELECT count(*) FROM machines WHERE machine_id = 'M-2'"
+                             " AND hostname = 'ci-runner-1' AND os LIKE 'Debian%'"
+                             " AND components LIKE 'machine-id=%'"),
+                   ==, 1);
   trips_since (s, &mark, NULL);
 
   TsSession *hb = ts_store_heartbeat_as (s, &by_key, session->id, LEASE, NOW + 10, &error);

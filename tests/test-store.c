@@ -949,6 +949,60 @@ test_activate_machine_seen (Fixture *f, gconstpointer data)
     }
 }
 
+#define HEX16(b) b b b b b b b b b b b b b b b b
+#define TOLD_DIGESTS(hw) "machine-id=" HEX16 (hw) " user=" HEX16 ("05")
+
+/* What a client tells of its machine (components, host name, OS) is kept
+ * with the write of the machine's row (registered, or seen again): on
+ * the user's own machine, a value not sent keeps the one before; on a
+ * machine registered to another user, nothing of it is kept. */
+static void
+test_activate_told (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  GError *error = NULL;
+  g_autoptr (TsPool) fl = make_pool (f, "acme", "KRE", "floating", "annual", 5);
+  g_autoptr (TsPool) nl = make_pool (f, "acme", "KRE", "node-locked", "annual", 5);
+  g_assert_true (ts_store_grant (f->store, f->admin, "acme", nl->id, f->owner, NOW, &error));
+  g_assert_no_error (error);
+  const struct
+  {
+    const char *user_name, *machine, *digests, *host, *os;
+    gint64 at;
+    const char *want; /* the row afterwards: components' first byte, host, OS */
+  } runs[] = {
+    /* registered with what it told */
+    { "member", "M-T", TOLD_DIGESTS ("01"), "a-host", "a-os", 0, "01 a-host a-os" },
+    /* seen again within the minute: the host name only; the rest kept */
+    { "member", "M-T", NULL, "a-host-2", NULL, 10, "01 a-host-2 a-os" },
+    /* another user on the member's machine: nothing kept */
+    { "admin", "M-T", TOLD_DIGESTS ("02"), "b-host", "b-os", 20, "01 a-host-2 a-os" },
+    /* the owner's node-locked machine: registered with it, then updated */
+    { "owner", "M-N", TOLD_DIGESTS ("03"), "n-host", "n-os", 30, "03 n-host n-os" },
+    { "owner", "M-N", TOLD_DIGESTS ("04"), NULL, "n-os-2", 40, "04 n-host n-os-2" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++)
+    {
+      const char *user = g_str_equal (runs[i].user_name, "member")  ? f->member
+                         : g_str_equal (runs[i].user_name, "admin") ? f->admin
+                                                                    : f->owner;
+      g_autofree char *nonce = g_strdup_printf ("nonce-told-%u", i);
+      const TsClientInfo info = { runs[i].host, runs[i].os };
+      TsSession *s = ts_store_activate_client (f->store, user, "acme", "KRE", runs[i].machine,
+                                               runs[i].digests, &info, nonce, LEASE,
+                                               NOW + runs[i].at, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (s);
+      ts_session_free (s);
+      g_auto (GStrv) want = g_strsplit (runs[i].want, " ", 3);
+      g_autofree char *sql = g_strdup_printf (
+          "SELECT count(*) FROM machines WHERE machine_id = '%s' AND components LIKE "
+          "'machine-id=%s%%' AND hostname = '%s' AND os = '%s'",
+          runs[i].machine, want[0], want[1], want[2]);
+      g_assert_cmpint (db_count (f->path, sql), ==, 1);
+    }
+}
+
 /* A quota lowered by another process (tessera-admin: another connection)
  * is seen at the next heartbeat. */
 static void
@@ -1713,6 +1767,7 @@ main (int argc, char **argv)
   ADD ("over-quota/seats-free", test_over_quota_seats_free);
   ADD ("heartbeat/machine-seen", test_heartbeat_machine_seen);
   ADD ("activate/machine-seen", test_activate_machine_seen);
+  ADD ("activate/told", test_activate_told);
   ADD ("subscription-end", test_subscription_end);
   ADD ("org-selection", test_org_selection);
   ADD ("offline", test_offline);
