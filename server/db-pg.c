@@ -24,8 +24,6 @@
 
 #include <string.h>
 
-#define TS_PG_MAX_PARAMS 24 /* a session's insert with its machine's write */
-
 typedef struct _TsPgItem TsPgItem;
 
 typedef struct

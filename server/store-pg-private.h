@@ -66,6 +66,10 @@ typedef struct
 
 void ts_pg_prepared_free (gpointer data);
 /* @sql with '?' numbered $1, $2, …; *count: the highest number. */
+/* Values one statement may bind (db-pg.c copies them per statement): a
+ * session's insert (10) with its machine's write (8 or 9) joined. */
+#define TS_PG_MAX_PARAMS 24
+
 char *ts_pg_number_params (const char *sql, int *count);
 /* Whether @sql is worth a prepared statement (SELECT/INSERT/UPDATE/DELETE/WITH). */
 gboolean ts_pg_preparable (const char *sql);

@@ -228,8 +228,6 @@ ts_pg_number_params (const char *sql, int *count)
   return g_string_free (out, FALSE);
 }
 
-#define TS_PG_MAX_PARAMS 16
-
 /* Statements worth preparing: the rules' queries. Transaction control and
  * settings (BEGIN, SET LOCAL) are sent as they are. */
 gboolean
