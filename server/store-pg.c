@@ -120,6 +120,28 @@ static const char *const migrations[] = {
   "CREATE TRIGGER sessions_seat_bound AFTER INSERT ON sessions FOR EACH ROW"
   " WHEN (current_setting ('tessera.seat_bound', true) IS DISTINCT FROM 'kept')"
   " EXECUTE FUNCTION tessera_seat_bound ();",
+  /* 11: sessions and machines name their pool and user without foreign
+   * keys. An activation inserts into both, and PostgreSQL checks each key
+   * of an inserted row with a query of its own: four of them were 12 % of
+   * the database's CPU per activation (scale-bench, issue 17). None could
+   * fail: the pool is the row the transaction holds locked, the user the
+   * member it read, and neither pools nor users are ever deleted, which
+   * the triggers make the database refuse (as the keys refused deleting
+   * a pool or user that a session or machine names). Repeatable, like
+   * every migration a test undoes. */
+  "ALTER TABLE sessions DROP CONSTRAINT IF EXISTS sessions_pool_id_fkey,"
+  " DROP CONSTRAINT IF EXISTS sessions_user_id_fkey;"
+  "ALTER TABLE machines DROP CONSTRAINT IF EXISTS machines_pool_id_fkey,"
+  " DROP CONSTRAINT IF EXISTS machines_user_id_fkey;"
+  "CREATE OR REPLACE FUNCTION tessera_kept () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+  " RAISE EXCEPTION '% are never deleted: sessions and machines name them', TG_TABLE_NAME"
+  " USING ERRCODE = 'restrict_violation'; END $$;"
+  "DROP TRIGGER IF EXISTS pools_kept ON pools;"
+  "CREATE TRIGGER pools_kept BEFORE DELETE OR TRUNCATE ON pools"
+  " FOR EACH STATEMENT EXECUTE FUNCTION tessera_kept ();"
+  "DROP TRIGGER IF EXISTS users_kept ON users;"
+  "CREATE TRIGGER users_kept BEFORE DELETE OR TRUNCATE ON users"
+  " FOR EACH STATEMENT EXECUTE FUNCTION tessera_kept ();",
 };
 
 #undef T

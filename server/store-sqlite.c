@@ -109,6 +109,15 @@ static const char *const migrations[] = {
    * keeps its own in memory: the columns stay unused. */
   "ALTER TABLE pools ADD COLUMN seat_bound INTEGER;"
   "ALTER TABLE pools ADD COLUMN seat_epoch INTEGER NOT NULL DEFAULT 0;",
+  /* 11: pools and users are never deleted. PostgreSQL's migration 11
+   * takes the foreign keys of sessions and machines away (a query per
+   * inserted row there) and refuses these deletes instead; SQLite keeps
+   * its keys (a look-up in the parent's B-tree within the insert) and
+   * refuses the same deletes, so both engines answer alike. */
+  "CREATE TRIGGER IF NOT EXISTS pools_kept BEFORE DELETE ON pools BEGIN"
+  " SELECT RAISE (ABORT, 'pools are never deleted: sessions and machines name them'); END;"
+  "CREATE TRIGGER IF NOT EXISTS users_kept BEFORE DELETE ON users BEGIN"
+  " SELECT RAISE (ABORT, 'users are never deleted: sessions and machines name them'); END;",
 };
 
 /* ---- connections ---- */

@@ -161,6 +161,34 @@ test_store_exec (const char *location, const char *sql)
   sqlite3_close (db);
 }
 
+/* Runs @sql (no parameters) on the database at @location, expecting the
+ * database to refuse it: its message (transfer full), or NULL if it ran. */
+static inline char *
+test_store_exec_refused (const char *location, const char *sql)
+{
+  char *refused = NULL;
+  if (test_store_is_url (location))
+    {
+      PGconn *conn = test_pg_connect (location);
+      PGresult *res = PQexec (conn, sql);
+      ExecStatusType st = PQresultStatus (res);
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        refused = g_strdup (PQresultErrorMessage (res));
+      PQclear (res);
+      PQfinish (conn);
+      return refused;
+    }
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (location, &db), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 10000);
+  char *msg = NULL;
+  if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    refused = g_strdup (msg != NULL ? msg : "refused");
+  sqlite3_free (msg);
+  sqlite3_close (db);
+  return refused;
+}
+
 /* Makes the (closed) store at @location read-only for whoever opens it
  * next, and returns its location then (transfer full; @location is freed).
  * SQLite: the file moves into @dir/ro/ (a directory anyone may write, for

@@ -61,7 +61,7 @@ test_from_schema_4 (void)
   char *dir = NULL, *path = NULL;
   TsStore *store = test_store_fresh (&dir, &path);
   gint64 latest = test_store_count (path, "SELECT max(version) FROM schema_version");
-  g_assert_cmpint (latest, ==, 10);
+  g_assert_cmpint (latest, ==, 11);
   g_autofree char *owner = test_store_org (store, "acme", "Acme", "owner@acme.test", NOW);
   g_autofree char *member
       = test_store_member (store, owner, "acme", "member@acme.test", TS_ROLE_MEMBER, NOW);
@@ -201,7 +201,7 @@ test_over_quota_at_upgrade (void)
   test_store_exec (path, "DELETE FROM schema_version WHERE version > 8");
 
   store = test_store_open (path);
-  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 10);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 11);
   for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
     {
       g_autofree char *sql = g_strdup_printf (
@@ -250,7 +250,7 @@ test_seat_bound_at_upgrade (void)
     }
 
   store = test_store_open (path);
-  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 10);
+  g_assert_cmpint (test_store_count (path, "SELECT max(version) FROM schema_version"), ==, 11);
   g_assert_cmpint (test_store_count (path, "SELECT count(*) FROM pools WHERE seat_bound IS NULL"),
                    ==, 1);
   g_autoptr (TsSession) third

@@ -149,6 +149,34 @@ test_migrations (Fixture *f, gconstpointer data)
   fixture_open (f);
   g_assert_cmpint (db_count (f->path, "SELECT count(*) FROM schema_version"), ==, latest);
 
+  /* Pools and users are never deleted: sessions and machines name them
+   * (on PostgreSQL without a foreign key, migration 11). The database
+   * refuses it, whatever deletes them, and the rows stay. */
+  static const char *const kept[][2] = {
+    { "DELETE FROM pools", "SELECT count(*) FROM pools" },
+    { "DELETE FROM users", "SELECT count(*) FROM users" },
+  };
+  g_autoptr (TsPool) kept_pool = make_pool (f, "acme", "KRE", "floating", "annual", 3);
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      gint64 before = db_count (f->path, kept[i][1]);
+      g_assert_cmpint (before, >, 0);
+      g_autofree char *refused = test_store_exec_refused (f->path, kept[i][0]);
+      if (refused == NULL || strstr (refused, "are never deleted") == NULL)
+        g_error ("%s: %s", kept[i][0], refused != NULL ? refused : "ran");
+      g_assert_cmpint (db_count (f->path, kept[i][1]), ==, before);
+    }
+  /* What the keys checked at each insert, the transaction makes sure of
+   * (pool locked, member read); on PostgreSQL it is not checked again. */
+  g_assert_cmpint (db_count (f->path, test_store_postgresql ()
+                                          ? "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+                                            " AND conrelid IN ('sessions'::regclass,"
+                                            " 'machines'::regclass)"
+                                          : "SELECT (SELECT count(*) FROM pragma_foreign_key_list"
+                                            " ('sessions')) + (SELECT count(*) FROM"
+                                            " pragma_foreign_key_list ('machines'))"),
+                   ==, test_store_postgresql () ? 0 : 4);
+
   /* A database that cannot be created (PostgreSQL: reached). */
   g_autofree char *missing = test_store_postgresql ()
                                  ? g_strdup ("postgresql://nobody@127.0.0.1:1/none")
