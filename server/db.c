@@ -39,6 +39,8 @@ ts_store_free_shell (TsStore *store)
   g_mutex_clear (&store->ready.lock);
   g_cond_clear (&store->ready.done);
   g_free (store->ready.reason);
+  g_mutex_clear (&store->guesses.lock);
+  g_clear_pointer (&store->guesses.pools, g_hash_table_unref);
   g_free (store);
 }
 
@@ -49,6 +51,7 @@ ts_store_open (const char *path, GError **error)
   TsStore *store = g_new0 (TsStore, 1);
   g_mutex_init (&store->ready.lock);
   g_cond_init (&store->ready.done);
+  g_mutex_init (&store->guesses.lock);
   if (ts_store_is_postgresql_url (path))
     {
       store->kind = TS_STORE_POSTGRESQL;

@@ -46,6 +46,14 @@ struct _TsStore
     gboolean ok;
     char *reason; /* its error's message when !ok */
   } ready;
+  /* The pool each caller's last activation chose (store-activate.c): where
+   * the pool's lock is a statement, the next activation sends it, and the
+   * seat count, with the statement that chooses the pool again. */
+  struct
+  {
+    GMutex lock;
+    GHashTable *pools; /* "caller\x1forg\x1fproduct" -> TsPoolGuess */
+  } guesses;
 };
 
 /* One transaction on one connection, used by one thread (TsTx: db-engine.h). */

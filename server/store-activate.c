@@ -8,6 +8,7 @@
  * count without the sessions (and miss the nonce) the previous holder just
  * committed. Every statement after it starts once the lock is held. */
 #include "db.h"
+#include "store-guess.h"
 
 /* The pools the user (@WHO: ?1, or the user of the key ?1) may activate a
  * product from: one row per pool of the product in each of the user's
@@ -65,15 +66,24 @@ ts_choose_org (GPtrArray *orgs, const char *org_id, const char *product, GError 
   return n == 1 ? g_strdup (first) : NULL;
 }
 
-/* The pool to activate from: the granted node-locked pool of the chosen
- * organization, else its floating one. */
-static TsPool *
-ts_choose_pool (TsTx *tx, TsCaller *who, const char *org_id, const char *product, GError **error)
+/* TS_CHOICE_SELECT for @who, sent (read by ts_choice_read()). */
+static TsRows *
+ts_choice_query (TsTx *tx, TsCaller *who, const char *org_id, const char *product, GError **error)
 {
-  g_autoptr (TsRows) rows = ts_tx_rows (
-      tx, error,
-      ts_caller_by_key (who) ? TS_CHOICE_SELECT (TS_KEY_USER ("?1")) : TS_CHOICE_SELECT ("?1"),
-      "sss", ts_caller_param (who), product, org_id);
+  return ts_tx_rows (tx, error,
+                     ts_caller_by_key (who) ? TS_CHOICE_SELECT (TS_KEY_USER ("?1"))
+                                            : TS_CHOICE_SELECT ("?1"),
+                     "sss", ts_caller_param (who), product, org_id);
+}
+
+/* The pool to activate from, by @rows (ts_choice_query(), freed here): the
+ * granted node-locked pool of the chosen organization, else its floating
+ * one. */
+static TsPool *
+ts_choice_read (TsTx *tx, TsRows *choice, TsCaller *who, const char *org_id, const char *product,
+                GError **error)
+{
+  g_autoptr (TsRows) rows = choice;
   if (rows == NULL)
     return NULL;
   g_autoptr (GPtrArray) orgs = g_ptr_array_new_with_free_func (g_free);
@@ -541,6 +551,40 @@ ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id, const c
   TsSessionRow row = { 0 };
   gboolean found = FALSE;
   TsSession *result = NULL;
+  g_autofree char *guess_key = ts_tx_row_locks (tx) ? ts_guess_key (who, org_id, product) : NULL;
+  g_autoptr (TsPoolGuess) guess = guess_key != NULL ? ts_guess_get (store, guess_key) : NULL;
+  gboolean ok = FALSE;
+  if (guess != NULL)
+    {
+      /* The choice, the guessed pool's lock and its seat count: one round
+       * trip, statements run in this order (see TsPoolGuess). */
+      TsRows *choice = ts_choice_query (tx, who, org_id, product, error);
+      if (choice != NULL
+          && ((locked = ts_tx_pool_query (tx, guess->org_id, guess->pool_id, error)) == NULL
+              || (counts = ts_seats_query (tx, guess->pool_id, guess->kind, machine_id,
+                                           guess->user_id, nonce, now, error))
+                     == NULL))
+        g_clear_pointer (&choice, ts_rows_free);
+      chosen = choice != NULL ? ts_choice_read (tx, choice, who, org_id, product, error) : NULL;
+      if (chosen == NULL)
+        ts_guess_forget (store, guess_key);
+      else if (ts_guess_holds (guess, chosen, ts_caller_user (who)))
+        ok = (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL
+             && ts_seats_read (counts, &seats, error);
+      else
+        {
+          /* Another pool now: let go of the guessed one's lock and start
+           * again, without a guess. */
+          ts_guess_forget (store, guess_key);
+          g_clear_pointer (&chosen, ts_pool_free);
+          g_clear_pointer (&locked, ts_rows_free);
+          g_clear_pointer (&counts, ts_rows_free);
+          g_clear_pointer (&guess, ts_pool_guess_free);
+          ts_tx_finish (tx, FALSE, NULL);
+          if ((tx = ts_tx_begin (store, TS_TX_WRITE, error)) == NULL)
+            return NULL;
+        }
+    }
   /* With row locks, the pool is read again under its lock, which holds
    * until the commit: its quota and end as they are now, and the counts
    * (with the retry check), the recognition and the insert below one step
@@ -548,15 +592,22 @@ ts_store_activate_as (TsStore *store, TsCaller *who, const char *org_id, const c
    * before either is read (one round trip on PostgreSQL); each is still
    * its own statement, run after the one before it, so the counts start
    * once the lock is held. */
-  gboolean ok = (chosen = ts_choose_pool (tx, who, org_id, product, error)) != NULL
-                && (!ts_tx_row_locks (tx)
-                    || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
-                && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id,
-                                             ts_caller_user (who), nonce, now, error))
-                       != NULL
-                && (locked == NULL
-                    || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
-                && ts_seats_read (counts, &seats, error);
+  if (guess == NULL)
+    {
+      ok = (chosen = ts_choice_read (tx, ts_choice_query (tx, who, org_id, product, error), who,
+                                     org_id, product, error))
+               != NULL
+           && (!ts_tx_row_locks (tx)
+               || (locked = ts_tx_pool_query (tx, chosen->org_id, chosen->id, error)) != NULL)
+           && (counts = ts_seats_query (tx, chosen->id, chosen->kind, machine_id,
+                                        ts_caller_user (who), nonce, now, error))
+                  != NULL
+           && (locked == NULL
+               || (pool = ts_tx_pool_read (locked, chosen->org_id, chosen->id, error)) != NULL)
+           && ts_seats_read (counts, &seats, error);
+      if (chosen != NULL && guess_key != NULL)
+        ts_guess_set (store, guess_key, chosen, ts_caller_user (who));
+    }
   /* An earlier try's session (rare): loaded, under its lock. */
   ok = ok
        && (seats.retry == NULL

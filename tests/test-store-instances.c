@@ -155,11 +155,13 @@ test_round_trips (Fixture *f, gconstpointer data)
   g_assert_cmpstr (again->id, ==, session->id);
   g_assert_cmpuint (trips_since (s, &mark, NULL), <=, 4);
   /* Another activation of the machine within the minute: its row is not
-   * written, and the session's insert is a statement alone (6). */
+   * written, and the session's insert is a statement alone (6). The
+   * caller's last activation chose this pool: its lock and seat count go
+   * out with the choice (TsPoolGuess), 2 trips. */
   TsSession *second
       = ts_store_activate (s, user, "acme", "KRE", "M-1", "nonce-trips-2", LEASE, NOW + 5, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 3);
+  g_assert_cmpuint (trips_since (s, &mark, &statements), ==, 2);
   g_assert_cmpuint (statements, ==, 6);
   g_assert_true (ts_store_release (s, user, second->id, NOW + 5, &error));
   g_assert_no_error (error);
@@ -169,7 +171,8 @@ test_round_trips (Fixture *f, gconstpointer data)
    * (registering it, or seeing it again), which the insert joins. A new
    * machine ID is looked up among the user's machines first (a machine
    * recognized by its components, one trip and statement more); a
-   * registered one is not: 4 trips and 7 statements, then 3 and 6. */
+   * registered one is not: 3 trips and 7 statements, then 2 and 6 (the
+   * pool guessed, as above). */
   const TsClientInfo told = { "ci-runner-1", "Debian GNU/Linux 12 (bookworm)" };
   const char *digests = "machine-id=" HEX16 ("01") " user=" HEX16 ("05");
   for (guint i = 0; i < 2; i++)
@@ -179,7 +182,7 @@ test_round_trips (Fixture *f, gconstpointer data)
       TsSession *t = ts_store_activate_client (s, user, "acme", "KRE", "M-2", digests, &told, nonce,
                                                LEASE, NOW + 6, &error);
       g_assert_no_error (error);
-      g_assert_cmpuint (trips_since (s, &mark, &statements), ==, i == 0 ? 4 : 3);
+      g_assert_cmpuint (trips_since (s, &mark, &statements), ==, i == 0 ? 3 : 2);
       g_assert_cmpuint (statements, ==, i == 0 ? 7 : 6);
       g_assert_true (ts_store_release (s, user, t->id, NOW + 6, &error));
       g_assert_no_error (error);
@@ -211,6 +214,135 @@ test_round_trips (Fixture *f, gconstpointer data)
   ts_session_free (hb);
   ts_session_free (again);
   ts_session_free (session);
+}
+
+/* ---- the pool an activation will choose, guessed (TsPoolGuess) ---- */
+
+typedef enum
+{
+  GUESS_GRANTED,  /* the node-locked pool granted: chosen over the floating one */
+  GUESS_REVOKED,  /* and the grant taken back: the floating one again */
+  GUESS_REMOVED,  /* the membership ended: PERMISSION_DENIED */
+  GUESS_KEY_GONE, /* the caller's API key revoked: AUTH */
+} GuessChange;
+
+typedef struct
+{
+  const char *name;
+  GuessChange change;
+  const char *kind; /* of the pool the next activation lands in; NULL: fails */
+  int code;         /* and its error */
+} GuessCase;
+
+static const GuessCase guess_cases[] = {
+  { "granted", GUESS_GRANTED, "node-locked", 0 },
+  { "revoked", GUESS_REVOKED, "floating", 0 },
+  { "removed", GUESS_REMOVED, NULL, TESSERA_ERROR_PERMISSION_DENIED },
+  { "key-gone", GUESS_KEY_GONE, NULL, TESSERA_ERROR_AUTH },
+};
+
+/* An instance guesses the pool its caller's last activation chose (here
+ * instance 0, by key); another instance changes what the choice gives.
+ * The activation still lands where the choice says, or fails as it says,
+ * with nothing of the guessed pool left: its seats and its lock. */
+static void
+test_guess (Fixture *f, gconstpointer data)
+{
+  const GuessCase *c = data;
+  if (!need_postgresql ())
+    return;
+  GError *error = NULL;
+  TsStore *s = f->stores[0], *other = f->stores[1];
+  g_autofree char *owner = test_store_org (s, "beta", "Beta", "owner@beta.test", NOW);
+  g_autofree char *user
+      = test_store_member (s, owner, "beta", "user@beta.test", TS_ROLE_MEMBER, NOW);
+  g_autofree char *fl
+      = test_store_pool_id (s, "beta", "KSE", "floating", "annual", 5, SUB_END, NOW);
+  g_autofree char *nl
+      = test_store_pool_id (s, "beta", "KSE", "node-locked", "annual", 5, SUB_END, NOW);
+  g_autofree char *key_id = NULL;
+  g_autofree char *key = ts_store_create_api_key (s, user, "ci", NOW, &key_id, &error);
+  g_assert_no_error (error);
+  g_autofree char *hash = ts_api_key_hash (key, &error);
+  g_assert_no_error (error);
+  if (c->change == GUESS_REVOKED)
+    {
+      g_assert_true (ts_store_grant (other, owner, "beta", nl, user, NOW, &error));
+      g_assert_no_error (error);
+    }
+  /* Twice: the second activation is the guessed one (2 trips). */
+  Mark mark = { 0 };
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *nonce = g_strdup_printf ("nonce-before-%u", i);
+      TsCaller who = { .key_hash = hash };
+      trips_since (s, &mark, NULL);
+      TsSession *before = ts_store_activate_as (s, &who, "beta", "KSE", "M-1", NULL, NULL, nonce,
+                                                LEASE, NOW, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (before->kind, ==, c->change == GUESS_REVOKED ? "node-locked" : "floating");
+      g_assert_cmpuint (trips_since (s, &mark, NULL), ==, i == 0 ? 3 : 2);
+      g_assert_true (ts_store_release (s, user, before->id, NOW, &error));
+      g_assert_no_error (error);
+      ts_session_free (before);
+      g_free (who.found);
+    }
+  switch (c->change)
+    {
+    case GUESS_GRANTED:
+      g_assert_true (ts_store_grant (other, owner, "beta", nl, user, NOW, &error));
+      break;
+    case GUESS_REVOKED:
+      g_assert_true (ts_store_revoke_grant (other, owner, "beta", nl, user, NOW, &error));
+      break;
+    case GUESS_REMOVED:
+      g_assert_true (ts_store_remove_member (other, owner, "beta", user, NOW, &error));
+      break;
+    case GUESS_KEY_GONE:
+      g_assert_true (ts_store_revoke_api_key (other, user, key_id, NOW, &error));
+      break;
+    }
+  g_assert_no_error (error);
+  g_autofree char *sessions_before = g_strdup_printf (
+      "SELECT count(*) FROM sessions WHERE pool_id = '%s' AND ended_at IS NULL", fl);
+  gint64 open_before = count (f, sessions_before);
+  TsCaller who = { .key_hash = hash };
+  TsSession *after = ts_store_activate_as (s, &who, "beta", "KSE", "M-1", NULL, NULL, "nonce-after",
+                                           LEASE, NOW + 1, &error);
+  g_free (who.found);
+  if (c->kind == NULL)
+    {
+      g_assert_null (after);
+      g_assert_error (error, TESSERA_ERROR, c->code);
+      g_clear_error (&error);
+      g_assert_cmpint (count (f, "SELECT count(*) FROM sessions WHERE nonce = 'nonce-after'"), ==,
+                       0);
+    }
+  else
+    {
+      g_assert_no_error (error);
+      g_assert_cmpstr (after->kind, ==, c->kind);
+      g_assert_cmpstr (after->pool_id, ==, g_str_equal (c->kind, "floating") ? fl : nl);
+      ts_session_free (after);
+      /* And the one after it is guessed again, right this time. */
+      trips_since (s, &mark, NULL);
+      TsCaller again = { .key_hash = hash };
+      after = ts_store_activate_as (s, &again, "beta", "KSE", "M-1", NULL, NULL, "nonce-after-2",
+                                    LEASE, NOW + 2, &error);
+      g_free (again.found);
+      g_assert_no_error (error);
+      g_assert_cmpstr (after->kind, ==, c->kind);
+      g_assert_cmpuint (trips_since (s, &mark, NULL), ==, 2);
+      ts_session_free (after);
+    }
+  /* The guessed (floating) pool gained no session unless chosen. */
+  if (c->kind == NULL || !g_str_equal (c->kind, "floating"))
+    g_assert_cmpint (count (f, sessions_before), ==, open_before);
+  /* Its row is free: no transaction holds it. */
+  g_autofree char *lock = g_strdup_printf ("SELECT count(*) FROM (SELECT 1 FROM pools WHERE id ="
+                                           " '%s' FOR UPDATE NOWAIT) l",
+                                           fl);
+  g_assert_cmpint (count (f, lock), ==, 1);
 }
 
 /* ---- writes deferred beside each other (db.h) ---- */
@@ -905,6 +1037,11 @@ main (int argc, char **argv)
   ADD ("pool-size", test_pool_size);
   ADD ("round-trips", test_round_trips);
   ADD ("defer-beside", test_defer_beside);
+  for (guint i = 0; i < G_N_ELEMENTS (guess_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/store-instances/guess/%s", guess_cases[i].name);
+      g_test_add (path, Fixture, &guess_cases[i], fixture_set_up, test_guess, fixture_tear_down);
+    }
   ADD ("plans/skewed-pools", test_plans_skewed_pools);
   ADD ("seat-bound/small", test_seat_bound_small);
   ADD ("seat-credits", test_seat_credits);
