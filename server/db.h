@@ -46,7 +46,7 @@ struct _TsStore
     gboolean ok;
     char *reason; /* its error's message when !ok */
   } ready;
-  /* The pool each caller's last activation chose (store-activate.c): where
+  /* The pool each caller's last activation chose (store-guess.h): where
    * the pool's lock is a statement, the next activation sends it, and the
    * seat count, with the statement that chooses the pool again. */
   struct

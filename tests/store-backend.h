@@ -141,26 +141,6 @@ test_store_count (const char *location, const char *sql)
   return n;
 }
 
-/* Runs @sql (no parameters) on the database at @location. */
-static inline void
-test_store_exec (const char *location, const char *sql)
-{
-  if (test_store_is_url (location))
-    {
-      PGconn *conn = test_pg_connect (location);
-      PQclear (test_pg_run (conn, sql));
-      PQfinish (conn);
-      return;
-    }
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open (location, &db), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 10000);
-  char *msg = NULL;
-  if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
-    g_error ("%s: %s", sql, msg);
-  sqlite3_close (db);
-}
-
 /* Runs @sql (no parameters) on the database at @location, expecting the
  * database to refuse it: its message (transfer full), or NULL if it ran. */
 static inline char *
@@ -187,6 +167,15 @@ test_store_exec_refused (const char *location, const char *sql)
   sqlite3_free (msg);
   sqlite3_close (db);
   return refused;
+}
+
+/* Runs @sql (no parameters) on the database at @location. */
+static inline void
+test_store_exec (const char *location, const char *sql)
+{
+  g_autofree char *refused = test_store_exec_refused (location, sql);
+  if (refused != NULL)
+    g_error ("%s: %s", sql, refused);
 }
 
 /* Makes the (closed) store at @location read-only for whoever opens it
